@@ -1,0 +1,269 @@
+"""The `wi-counter` command (also `python -m app`).
+
+This module is the composition root: it alone in `app` reaches the outer layers,
+lazily and only inside the subcommand that needs them, so that the domain
+commands start fast and never load Qt (ARCHITECTURE.md).
+
+Exit status: 0 done, 1 failed (message on stderr), 2 bad usage or invalid input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from app import __version__
+from app.errors import WiCounterError
+from app.secret_store import KNOWN_SECRETS
+
+Handler = Callable[[argparse.Namespace], int]
+
+DESCRIPTION = """工伤联网结算窗口：读社保卡、核验备案、伤病分离、出院结算、打印结算单、月度结算。
+wi-counter: the work-injury insurance settlement counter of a hospital."""
+
+EPILOG = """不带子命令时打开收费窗口（同 gui）。 Without a subcommand, opens the counter window (same as gui).
+环境变量 / environment: WI_COUNTER_HOME（全部文件放在此文件夹 / keep all files under this folder），
+WI_COUNTER_DB_URL（数据库地址 / database URL）。"""
+
+
+def _common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--home", type=Path, metavar="DIR", default=default,
+        help="配置、数据、日志都放在此文件夹 / keep config, data and logs under DIR",
+    )
+    parser.add_argument(
+        "--demo", action="store_true", default=argparse.SUPPRESS if suppress else False,
+        help="演示模式：使用独立的演示数据文件夹 / demo mode, on a demo data folder of its own",
+    )
+    parser.add_argument(
+        "--db", metavar="URL", default=default,
+        help="数据库地址，优先于设置 / database URL, overrides the settings",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wi-counter", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"wi-counter {__version__}")
+    _common_options(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="子命令 / commands")
+
+    def command(name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        _common_options(sub, suppress=True)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("gui", "打开收费窗口（默认） / open the counter window (default)", _run_gui)
+
+    def action(group: argparse._SubParsersAction, name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+        sub = group.add_parser(name, help=help_text, description=help_text)
+        _common_options(sub, suppress=True)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    db = command("db", "数据库维护 / database maintenance", _db_help)
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION")
+    up = action(db_commands, "upgrade", "升级数据库结构（先备份 SQLite） / migrate the schema (SQLite backed up first)", _db_upgrade)
+    up.add_argument("revision", nargs="?", default="head", help="目标版本，默认最新 / target revision, default head")
+    down = action(db_commands, "downgrade", "降级数据库结构 / migrate the schema down", _db_downgrade)
+    down.add_argument("revision", help="目标版本（base 为空库） / target revision (base: empty)")
+    action(db_commands, "current", "显示数据库结构版本 / show the schema revision", _db_current)
+
+    settings = command("settings", "查看和修改设置 / list and change settings", _settings_list)
+    settings_commands = settings.add_subparsers(dest="settings_command", metavar="ACTION")
+    action(settings_commands, "list", "列出全部设置 / list every setting", _settings_list)
+    set_parser = action(settings_commands, "set", "修改一项设置 / change one setting", _settings_set)
+    set_parser.add_argument("key", help="设置项，如 counter.name / setting key, e.g. counter.name")
+    set_parser.add_argument("value", help="新值 / new value")
+    reset_parser = action(settings_commands, "reset", "恢复默认值 / back to the default", _settings_reset)
+    reset_parser.add_argument("key", help="设置项 / setting key")
+
+    secret = command("secret", "系统密钥环中的密码和密钥 / passwords and keys in the OS keyring", _secret_status)
+    secret_commands = secret.add_subparsers(dest="secret_command", metavar="ACTION")
+    action(secret_commands, "status", "密钥存储和已存的密钥 / the store and what is stored", _secret_status)
+    secret_set = action(secret_commands, "set", "保存一项密钥（从键盘或标准输入读取） / store one secret (read from the terminal or stdin)", _secret_set)
+    secret_set.add_argument("name", choices=sorted(KNOWN_SECRETS), help="密钥名称 / secret name")
+    secret_delete = action(secret_commands, "delete", "删除一项密钥 / delete one secret", _secret_delete)
+    secret_delete.add_argument("name", choices=sorted(KNOWN_SECRETS), help="密钥名称 / secret name")
+
+    operator = command("operator", "操作员 / operators", _operator_list)
+    operator_commands = operator.add_subparsers(dest="operator_command", metavar="ACTION")
+    action(operator_commands, "list", "列出操作员 / list operators", _operator_list)
+    return parser
+
+
+# --- handlers ----------------------------------------------------------------------
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    from ui.main import run_gui  # Qt is loaded only for the window
+
+    return run_gui(home=args.home, demo=args.demo, db_url=args.db)
+
+
+def _open(args: argparse.Namespace, run_migrations: bool = True):  # type: ignore[no-untyped-def]
+    from app.bootstrap import open_counter
+
+    return open_counter(home=args.home, demo=args.demo, db_url=args.db, run_migrations=run_migrations)
+
+
+def _db_help(args: argparse.Namespace) -> int:
+    print("用法 / usage: wi-counter db {upgrade,downgrade,current}", file=sys.stderr)
+    return 2
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from app.db import migrate
+    from app.settings import BACKUP_KEEP
+
+    context = _open(args, run_migrations=False)
+    try:
+        result = migrate.upgrade(
+            context.engine, args.revision, backup_dir=context.paths.backup_dir, keep=context.settings.get(BACKUP_KEEP)
+        )
+    finally:
+        context.close()
+    if result.backup is not None:
+        print(f"已备份 / backed up: {result.backup}")
+    if result.changed:
+        print(f"数据库结构 / schema: {result.from_revision or '空库 empty'} → {result.to_revision}")
+    else:
+        print(f"数据库结构已是最新 / schema already at {result.to_revision}")
+    return 0
+
+
+def _db_downgrade(args: argparse.Namespace) -> int:
+    from app.db import migrate
+
+    context = _open(args, run_migrations=False)
+    try:
+        result = migrate.downgrade(context.engine, args.revision)
+    finally:
+        context.close()
+    print(f"数据库结构 / schema: {result.from_revision} → {result.to_revision or 'base（空库 empty）'}")
+    return 0
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    from app.db import migrate
+
+    context = _open(args, run_migrations=False)
+    try:
+        current = migrate.current_revision(context.engine)
+        head = migrate.head_revision()
+        print(f"{context.database_description}: {current or 'base（空库 empty）'}（最新 / head {head}）")
+    finally:
+        context.close()
+    return 0
+
+
+def _settings_file(args: argparse.Namespace) -> Path:
+    from app.paths import resolve_paths
+
+    return resolve_paths(args.home, demo=args.demo).settings_file
+
+
+def _settings_list(args: argparse.Namespace) -> int:
+    from app.settings import Settings
+
+    settings = Settings.load(_settings_file(args))
+    print(f"# {settings.path}")
+    for spec, value in settings.items():
+        marker = "" if settings.is_default(spec) else "  （已修改 / changed）"
+        print(f"{spec.key} = {value!r}    # {spec.label}{marker}")
+    return 0
+
+
+def _settings_set(args: argparse.Namespace) -> int:
+    from app.settings import Settings, setting_by_key
+
+    settings = Settings.load(_settings_file(args))
+    spec = setting_by_key(args.key)
+    settings.set(spec, spec.parse(args.value))
+    settings.save()
+    print(f"{spec.key} = {settings.get(spec)!r}    # {spec.label}")
+    return 0
+
+
+def _settings_reset(args: argparse.Namespace) -> int:
+    from app.settings import Settings, setting_by_key
+
+    settings = Settings.load(_settings_file(args))
+    spec = setting_by_key(args.key)
+    settings.reset(spec)
+    settings.save()
+    print(f"{spec.key} = {settings.get(spec)!r}    # {spec.label}（默认 / default）")
+    return 0
+
+
+def _secret_status(args: argparse.Namespace) -> int:
+    from app import secret_store
+
+    print(f"密钥存储 / store: {secret_store.describe_store()}")
+    if not secret_store.secure_store_available():
+        print(secret_store.NO_STORE_MESSAGE)
+        return 1
+    for name, purpose in KNOWN_SECRETS.items():
+        stored = secret_store.get_secret(name) is not None
+        print(f"{name}\t{'已保存 / stored' if stored else '未保存 / not stored'}\t{purpose}")
+    return 0
+
+
+def _secret_set(args: argparse.Namespace) -> int:
+    import getpass
+
+    from app import secret_store
+
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"{KNOWN_SECRETS[args.name]}: ")
+    else:
+        value = sys.stdin.readline().rstrip("\r\n")
+    if not value:
+        print("错误：密钥为空，未保存 / empty, nothing stored", file=sys.stderr)
+        return 2
+    secret_store.set_secret(args.name, value)
+    print(f"已保存到密钥环 / stored in the keyring: {args.name}")
+    return 0
+
+
+def _secret_delete(args: argparse.Namespace) -> int:
+    from app import secret_store
+
+    secret_store.delete_secret(args.name)
+    print(f"已删除 / deleted: {args.name}")
+    return 0
+
+
+def _operator_list(args: argparse.Namespace) -> int:
+    from app.operators import list_operators
+
+    context = _open(args)
+    try:
+        with context.transaction() as session:
+            operators = list_operators(session)
+    finally:
+        context.close()
+    if not operators:
+        print("尚无操作员：首次打开窗口时创建管理员 / no operators yet: the first start creates the administrator")
+    for operator in operators:
+        print(f"{operator.login}\t{operator.display_name}\t{operator.role_label}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = getattr(args, "handler", _run_gui)
+    try:
+        return handler(args)
+    except WiCounterError as exc:
+        print(f"错误：{exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

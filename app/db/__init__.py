@@ -1,0 +1,1 @@
+"""The database: typed mappings (`models`), engine set-up (`engine`), migrations (`migrate`)."""

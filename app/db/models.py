@@ -1,0 +1,589 @@
+"""The counter's data model (SQLAlchemy 2 typed mappings).
+
+Conventions:
+- Money is `Decimal` with two places, stored as integer fen (`app.db.types`); the SQL
+  column names end in `_fen`. Unit prices and quantities keep four places.
+- Times are stored in UTC and come back timezone-aware (`UtcDateTime`).
+- A settlement is never edited: a cancellation is a new `Settlement` row of kind
+  `cancellation` that points at the one it reverses, with the amounts negated
+  (as in openhis `zy_js` and hsa-his). `app.db.guards` refuses updates and deletes.
+- Every change of the schema is an Alembic migration in `app/db/migrations/versions`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from app.db.types import Money, Quantity, UnitPrice
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Aware datetimes in, UTC in storage, aware UTC out (SQLite keeps no zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise ValueError(f"a timezone-aware datetime is required, got {value!r}")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _enum(enum_class: type[enum.Enum], name: str) -> Enum:
+    # Stored as the value text with a CHECK constraint: portable, readable in SQL.
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# --- enumerations -----------------------------------------------------------------
+
+
+class Role(enum.StrEnum):
+    CASHIER = "cashier"  # 收款员
+    REVIEWER = "reviewer"  # 审核员
+    ADMIN = "admin"  # 管理员
+
+    @property
+    def label(self) -> str:
+        return {"cashier": "收款员", "reviewer": "审核员", "admin": "管理员"}[self.value]
+
+
+class RecognitionKind(enum.StrEnum):
+    INJURY = "injury"  # 工伤认定
+    RECURRENCE = "recurrence"  # 工伤复发确认
+    REHAB = "rehab"  # 工伤康复确认
+    DEVICE = "device"  # 辅助器具配置确认
+
+
+class FilingCategory(enum.StrEnum):
+    LONG_TERM_RESIDENCE = "long_term_residence"  # 异地长期居住
+    LONG_TERM_WORK = "long_term_work"  # 常驻异地工作
+    REFERRAL = "referral"  # 异地转诊转院
+
+
+class FilingStatus(enum.StrEnum):
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
+    TERMINATED = "terminated"
+
+
+class Care(enum.StrEnum):
+    MEDICAL = "medical"  # 就医
+    REHAB = "rehab"  # 康复
+    DEVICE = "device"  # 辅助器具配置
+
+
+class StayStatus(enum.StrEnum):
+    ADMITTED = "admitted"  # 在院
+    PENDING_SETTLEMENT = "pending_settlement"  # 待结算
+    SETTLED = "settled"  # 已结算
+    CANCELLED = "cancelled"  # 已撤销
+    PENDING_BACKFILL = "pending_backfill"  # 待补登记 (paid in full while the centre was down)
+
+
+class DiagnosisRole(enum.StrEnum):
+    ADMITTING = "admitting"  # 入院诊断
+    DISCHARGE = "discharge"  # 出院诊断
+
+
+class ChargeCategory(enum.StrEnum):
+    DRUG = "drug"  # 药品
+    TREATMENT = "treatment"  # 诊疗项目 (incl. 住院服务标准)
+    CONSUMABLE = "consumable"  # 医用耗材
+    REHAB = "rehab"  # 康复服务项目
+    DEVICE = "device"  # 辅助器具
+
+
+class ChargeSource(enum.StrEnum):
+    HIS = "his"
+    MANUAL = "manual"
+
+
+class SettlementKind(enum.StrEnum):
+    SETTLEMENT = "settlement"
+    CANCELLATION = "cancellation"
+
+
+class Bucket(enum.StrEnum):
+    FUND = "fund"  # 工伤保险基金支付金额
+    OVER_LIMIT = "over_limit"  # 超限价自付金额
+    SELF_PAY = "self_pay"  # 自费金额
+    NON_INJURY = "non_injury"  # 其他（非工伤伤情费用）
+
+
+class PrintKind(enum.StrEnum):
+    ORIGINAL = "original"
+    REPRINT = "reprint"  # 补打
+    CANCELLED = "cancelled"  # printed after cancellation, marked 已撤销
+
+
+class ClaimStatus(enum.StrEnum):
+    DRAFT = "draft"
+    UPLOADING = "uploading"
+    UPLOADED = "uploaded"
+    ANSWERED = "answered"
+
+
+class OutboxState(enum.StrEnum):
+    PENDING = "pending"  # written, not yet sent
+    SENT = "sent"  # sent, outcome unknown until the reply or a query by msgid
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # the centre refused it: nothing applied
+    REVERSED = "reversed"  # applied, then reversed (冲正)
+
+
+# --- the counter itself ------------------------------------------------------------
+
+
+class Institution(Base):
+    """The agreement institution (协议机构) this counter belongs to."""
+
+    __tablename__ = "institution"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    province: Mapped[str] = mapped_column(String(32))
+    city: Mapped[str] = mapped_column(String(32))
+    city_code: Mapped[str] = mapped_column(String(6))
+    level: Mapped[str] = mapped_column(String(16))  # 医院等级, e.g. 三级甲等
+    direct_settlement: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class Operator(Base):
+    """A person at the counter. `display_name` prints as 收款人 / 制单人 on the slip."""
+
+    __tablename__ = "operator"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class AuditEvent(Base):
+    """Who did what, when. Append-only; each event hashes its predecessor (a chain)."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operator.id"))
+    counter_name: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str | None] = mapped_column(String(32))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+# --- people and their entitlements -------------------------------------------------
+
+
+class Worker(Base):
+    """The injured worker (工伤职工), as last read from the card and the centre."""
+
+    __tablename__ = "worker"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    social_security_number: Mapped[str] = mapped_column(String(18), unique=True)  # = citizen ID
+    name: Mapped[str] = mapped_column(String(64))
+    sex: Mapped[str] = mapped_column(String(2))  # 男 / 女
+    birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    nation: Mapped[str | None] = mapped_column(String(32))
+    category: Mapped[str] = mapped_column(String(16), default="在职")  # 人员类别
+    insured_province: Mapped[str] = mapped_column(String(32))
+    insured_city: Mapped[str] = mapped_column(String(32))
+    insured_city_code: Mapped[str] = mapped_column(String(6))
+    card_number: Mapped[str | None] = mapped_column(String(16))
+    card_id: Mapped[str | None] = mapped_column(String(32))
+    insurance_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    contribution_ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)
+
+    recognitions: Mapped[list[InjuryRecognition]] = relationship(back_populates="worker")
+    filings: Mapped[list[Filing]] = relationship(back_populates="worker")
+
+
+class InjuryRecognition(Base):
+    """工伤认定 (or 复发 / 康复 / 辅助器具配置 confirmation): the injury the fund covers."""
+
+    __tablename__ = "injury_recognition"
+    __table_args__ = (UniqueConstraint("worker_id", "decision_no"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id"))
+    decision_no: Mapped[str] = mapped_column(String(64))  # 认定决定书编号
+    kind: Mapped[RecognitionKind] = mapped_column(_enum(RecognitionKind, "recognition_kind"))
+    injury_date: Mapped[dt.date] = mapped_column(Date)
+    recognised_on: Mapped[dt.date | None] = mapped_column(Date)
+
+    worker: Mapped[Worker] = relationship(back_populates="recognitions")
+    diagnoses: Mapped[list[RecognitionDiagnosis]] = relationship(
+        back_populates="recognition", cascade="all, delete-orphan"
+    )
+
+
+class RecognitionDiagnosis(Base):
+    """An injury diagnosis named in the recognition: the split follows these (`003 §15`)."""
+
+    __tablename__ = "recognition_diagnosis"
+    __table_args__ = (UniqueConstraint("recognition_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recognition_id: Mapped[int] = mapped_column(ForeignKey("injury_recognition.id"))
+    code: Mapped[str] = mapped_column(String(16))  # ICD-10
+    name: Mapped[str] = mapped_column(String(128))
+
+    recognition: Mapped[InjuryRecognition] = relationship(back_populates="diagnoses")
+
+
+class Filing(Base):
+    """备案: the insured place's approval for care elsewhere, with its validity window."""
+
+    __tablename__ = "filing"
+    __table_args__ = (
+        CheckConstraint("valid_to IS NULL OR valid_from <= valid_to", name="valid_window"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id"))
+    filing_no: Mapped[str] = mapped_column(String(32), unique=True)
+    category: Mapped[FilingCategory] = mapped_column(_enum(FilingCategory, "filing_category"))
+    covers_medical: Mapped[bool] = mapped_column(Boolean, default=False)
+    covers_rehab: Mapped[bool] = mapped_column(Boolean, default=False)
+    covers_device: Mapped[bool] = mapped_column(Boolean, default=False)
+    dest_province: Mapped[str] = mapped_column(String(32))
+    dest_city: Mapped[str] = mapped_column(String(32))
+    dest_city_code: Mapped[str] = mapped_column(String(6))
+    dest_institution_code: Mapped[str | None] = mapped_column(String(12))
+    approved_on: Mapped[dt.date] = mapped_column(Date)
+    filed_on: Mapped[dt.date] = mapped_column(Date)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)  # None: until the conditions lapse (Jilin)
+    status: Mapped[FilingStatus] = mapped_column(_enum(FilingStatus, "filing_status"), default=FilingStatus.ACTIVE)
+    terminated_on: Mapped[dt.date | None] = mapped_column(Date)
+    used_by_settlement: Mapped[bool] = mapped_column(Boolean, default=False)
+    fetched_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+    worker: Mapped[Worker] = relationship(back_populates="filings")
+
+
+# --- the stay and its charges ------------------------------------------------------
+
+
+class Stay(Base):
+    """One admission (住院就医登记) of one worker at this institution."""
+
+    __tablename__ = "stay"
+    __table_args__ = (
+        UniqueConstraint("institution_id", "admission_no"),
+        CheckConstraint("discharged_on IS NULL OR admitted_on <= discharged_on", name="dates_in_order"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id"))
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"))
+    recognition_id: Mapped[int | None] = mapped_column(ForeignKey("injury_recognition.id"))
+    filing_id: Mapped[int | None] = mapped_column(ForeignKey("filing.id"))
+    profile: Mapped[str] = mapped_column(String(32))  # policy profile name, e.g. guangdong-intra
+    settlement_kind: Mapped[str | None] = mapped_column(String(16))  # 本地工伤结算 / 省内异地就医 / 跨省异地就医
+    care: Mapped[Care] = mapped_column(_enum(Care, "care"))
+    admission_no: Mapped[str] = mapped_column(String(32))  # 住院号 (HIS)
+    registration_no: Mapped[str | None] = mapped_column(String(32), unique=True)  # 就医登记号 (centre)
+    dept: Mapped[str] = mapped_column(String(64))  # 科别
+    bed: Mapped[str | None] = mapped_column(String(16))
+    admitted_on: Mapped[dt.date] = mapped_column(Date)
+    discharged_on: Mapped[dt.date | None] = mapped_column(Date)
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    third_party_liability: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[StayStatus] = mapped_column(_enum(StayStatus, "stay_status"), default=StayStatus.ADMITTED)
+    registered_offline: Mapped[bool] = mapped_column(Boolean, default=False)  # re-check when the link is back
+    created_by: Mapped[int] = mapped_column(ForeignKey("operator.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    # Optimistic locking: two counters changing one stay at once cannot both win.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    worker: Mapped[Worker] = relationship()
+    diagnoses: Mapped[list[Diagnosis]] = relationship(back_populates="stay", cascade="all, delete-orphan")
+    charge_lines: Mapped[list[ChargeLine]] = relationship(
+        back_populates="stay", cascade="all, delete-orphan", foreign_keys="ChargeLine.stay_id"
+    )
+
+
+class Diagnosis(Base):
+    """A diagnosis of the stay, marked injury / non-injury against the recognition."""
+
+    __tablename__ = "diagnosis"
+    __table_args__ = (UniqueConstraint("stay_id", "role", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stay_id: Mapped[int] = mapped_column(ForeignKey("stay.id"))
+    role: Mapped[DiagnosisRole] = mapped_column(_enum(DiagnosisRole, "diagnosis_role"))
+    seq: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(128))
+    injury: Mapped[bool] = mapped_column(Boolean)
+
+    stay: Mapped[Stay] = relationship(back_populates="diagnoses")
+
+
+class ChargeLine(Base):
+    """One HIS charge line (费用明细) of the stay, with its 伤病分离 flag."""
+
+    __tablename__ = "charge_line"
+    __table_args__ = (
+        UniqueConstraint("stay_id", "seq"),
+        # Re-importing the same HIS file adds nothing twice.
+        UniqueConstraint("stay_id", "import_fingerprint"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stay_id: Mapped[int] = mapped_column(ForeignKey("stay.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    his_code: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str | None] = mapped_column(String(64))  # catalogue code once matched (`003 §27`)
+    name: Mapped[str] = mapped_column(String(128))
+    category: Mapped[ChargeCategory | None] = mapped_column(_enum(ChargeCategory, "charge_category"))
+    quantity: Mapped[Decimal] = mapped_column("quantity_e4", Quantity())
+    unit_price: Mapped[Decimal] = mapped_column("unit_price_e4", UnitPrice())
+    amount: Mapped[Decimal] = mapped_column("amount_fen", Money())
+    charged_on: Mapped[dt.date] = mapped_column(Date)
+    diagnosis_code: Mapped[str | None] = mapped_column(String(16))
+    injury: Mapped[bool | None] = mapped_column(Boolean)  # None: follow the diagnosis
+    injury_override_reason: Mapped[str | None] = mapped_column(Text)
+    refund_of_id: Mapped[int | None] = mapped_column(ForeignKey("charge_line.id"))
+    dept: Mapped[str | None] = mapped_column(String(64))
+    order_group: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[ChargeSource] = mapped_column(_enum(ChargeSource, "charge_source"))
+    import_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    centre_line_no: Mapped[str | None] = mapped_column(String(32))
+    uploaded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    created_by: Mapped[int] = mapped_column(ForeignKey("operator.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+    stay: Mapped[Stay] = relationship(back_populates="charge_lines", foreign_keys=[stay_id])
+    refund_of: Mapped[ChargeLine | None] = relationship(remote_side=[id])
+
+
+# --- settlements -------------------------------------------------------------------
+
+
+class Settlement(Base):
+    """A discharge settlement as the centre returned it, or the cancellation of one.
+
+    Immutable (see `app.db.guards`). A cancellation negates the amounts of the
+    settlement it names in `reverses_id`; a settlement is cancelled at most once.
+    """
+
+    __tablename__ = "settlement"
+    __table_args__ = (
+        CheckConstraint("total_fen = fund_total_fen + personal_total_fen", name="total_is_fund_plus_personal"),
+        CheckConstraint(
+            "(kind = 'cancellation') = (reverses_id IS NOT NULL)", name="cancellation_names_original"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stay_id: Mapped[int] = mapped_column(ForeignKey("stay.id"))
+    kind: Mapped[SettlementKind] = mapped_column(_enum(SettlementKind, "settlement_kind_type"))
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("settlement.id"), unique=True)
+    centre_settlement_id: Mapped[str] = mapped_column(String(64))
+    msgid: Mapped[str] = mapped_column(String(32), unique=True)
+    settlement_kind: Mapped[str] = mapped_column(String(16))  # 本地工伤结算 / 省内异地就医 / 跨省异地就医
+    settled_on: Mapped[dt.date] = mapped_column(Date)  # the date the monthly claim counts it
+    settled_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    total: Mapped[Decimal] = mapped_column("total_fen", Money())
+    fund_total: Mapped[Decimal] = mapped_column("fund_total_fen", Money())
+    personal_total: Mapped[Decimal] = mapped_column("personal_total_fen", Money())
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operator.id"))
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was cancelled
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+    matrix: Mapped[list[SettlementMatrixCell]] = relationship(back_populates="settlement")
+    lines: Mapped[list[SettlementLine]] = relationship(back_populates="settlement")
+
+
+class SettlementMatrixCell(Base):
+    """One cell of the slip's money table: bucket (row) × category (column)."""
+
+    __tablename__ = "settlement_matrix_cell"
+    __table_args__ = (UniqueConstraint("settlement_id", "bucket", "category"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id"))
+    bucket: Mapped[Bucket] = mapped_column(_enum(Bucket, "bucket"))
+    category: Mapped[ChargeCategory] = mapped_column(_enum(ChargeCategory, "charge_category"))
+    amount: Mapped[Decimal] = mapped_column("amount_fen", Money())
+
+    settlement: Mapped[Settlement] = relationship(back_populates="matrix")
+
+
+class SettlementLine(Base):
+    """How one charge line was settled: its bucket and its fund / personal parts."""
+
+    __tablename__ = "settlement_line"
+    __table_args__ = (
+        UniqueConstraint("settlement_id", "charge_line_id"),
+        CheckConstraint("amount_fen = fund_fen + personal_fen", name="amount_is_fund_plus_personal"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id"))
+    charge_line_id: Mapped[int] = mapped_column(ForeignKey("charge_line.id"))
+    bucket: Mapped[Bucket] = mapped_column(_enum(Bucket, "bucket"))
+    category: Mapped[ChargeCategory] = mapped_column(_enum(ChargeCategory, "charge_category"))
+    amount: Mapped[Decimal] = mapped_column("amount_fen", Money())
+    fund: Mapped[Decimal] = mapped_column("fund_fen", Money())
+    personal: Mapped[Decimal] = mapped_column("personal_fen", Money())
+    reason: Mapped[str] = mapped_column(Text)
+
+    settlement: Mapped[Settlement] = relationship(back_populates="lines")
+
+
+class PrintLog(Base):
+    """Every slip printed: who, when, on which printer, and which copy it was."""
+
+    __tablename__ = "print_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id"))
+    kind: Mapped[PrintKind] = mapped_column(_enum(PrintKind, "print_kind"))
+    reprint_no: Mapped[int] = mapped_column(Integer, default=0)  # 补打 count
+    printer: Mapped[str | None] = mapped_column(String(128))
+    archive_path: Mapped[str | None] = mapped_column(Text)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operator.id"))
+    printed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+# --- monthly claims ----------------------------------------------------------------
+
+
+class MonthlyClaim(Base):
+    """月度结算申请: one month's settlements claimed from one centre, as one batch."""
+
+    __tablename__ = "monthly_claim"
+    __table_args__ = (UniqueConstraint("month", "centre_code", "sequence"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_no: Mapped[str] = mapped_column(String(32), unique=True)  # 结算批次
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    centre_code: Mapped[str] = mapped_column(String(32))
+    sequence: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[ClaimStatus] = mapped_column(_enum(ClaimStatus, "claim_status"), default=ClaimStatus.DRAFT)
+    person_times: Mapped[int] = mapped_column(Integer, default=0)  # 人次
+    total: Mapped[Decimal] = mapped_column("total_fen", Money())
+    fund_total: Mapped[Decimal] = mapped_column("fund_total_fen", Money())
+    personal_total: Mapped[Decimal] = mapped_column("personal_total_fen", Money())
+    deduction_total: Mapped[Decimal] = mapped_column("deduction_total_fen", Money(), default=Decimal("0.00"))
+    built_by: Mapped[int] = mapped_column(ForeignKey("operator.id"))
+    built_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    uploaded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+    entries: Mapped[list[ClaimEntry]] = relationship(back_populates="claim")
+
+
+class ClaimEntry(Base):
+    """One settlement (or cancellation) in a claim. A settlement is in at most one claim."""
+
+    __tablename__ = "claim_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("monthly_claim.id"))
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id"), unique=True)
+    total: Mapped[Decimal] = mapped_column("total_fen", Money())
+    fund_total: Mapped[Decimal] = mapped_column("fund_total_fen", Money())
+    personal_total: Mapped[Decimal] = mapped_column("personal_total_fen", Money())
+    deduction: Mapped[Decimal] = mapped_column("deduction_fen", Money(), default=Decimal("0.00"))
+    deduction_reason: Mapped[str | None] = mapped_column(Text)
+
+    claim: Mapped[MonthlyClaim] = relationship(back_populates="entries")
+
+
+# --- calls to the centre -----------------------------------------------------------
+
+
+class OutboxEntry(Base):
+    """A state-changing call to the centre, written before it is sent.
+
+    An entry left `sent` (timeout, dropped reply, crash) is resolved by querying the
+    centre by `msgid`, then completed or reversed (冲正): never applied twice.
+    """
+
+    __tablename__ = "outbox_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    msgid: Mapped[str] = mapped_column(String(32), unique=True)
+    txn_code: Mapped[str] = mapped_column(String(8))
+    stay_id: Mapped[int | None] = mapped_column(ForeignKey("stay.id"))
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operator.id"))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[OutboxState] = mapped_column(_enum(OutboxState, "outbox_state"), default=OutboxState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    reverses_msgid: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)

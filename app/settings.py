@@ -1,0 +1,220 @@
+"""Typed settings, each declared once with its type, default and Chinese label.
+
+Stored as TOML in the platform's config folder (`AppPaths.settings_file`). Secrets
+never go here: they live in the OS keyring (`app.secret_store`).
+
+To add a setting, declare one more `Setting` below and add it to `ALL_SETTINGS`;
+the settings page, `wi-counter settings list` and validation pick it up.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import tomli_w
+
+from app.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", str, int, bool)
+
+DB_URL_ENV = "WI_COUNTER_DB_URL"
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    key: str
+    kind: type[T]
+    default: T
+    label: str
+    description: str
+    choices: tuple[T, ...] | None = None
+    minimum: int | None = None
+    check: Callable[[T], str | None] | None = None  # returns a Chinese problem, or None
+
+    def validate(self, value: object) -> T:
+        """Return `value` if it suits this setting, else raise a ConfigurationError in Chinese."""
+        # bool is an int subclass: keep them apart so `true` never passes as a count.
+        if type(value) is not self.kind:
+            raise ConfigurationError(
+                f"设置项 {self.key}（{self.label}）应为{_KIND_NAMES[self.kind]}，实际为 {value!r}"
+            )
+        if self.choices is not None and value not in self.choices:
+            allowed = "、".join(str(c) for c in self.choices)
+            raise ConfigurationError(f"设置项 {self.key}（{self.label}）只能取：{allowed}；实际为 {value!r}")
+        if self.minimum is not None and isinstance(value, int) and value < self.minimum:
+            raise ConfigurationError(f"设置项 {self.key}（{self.label}）不能小于 {self.minimum}；实际为 {value!r}")
+        if self.check is not None:
+            problem = self.check(value)  # type: ignore[arg-type]
+            if problem:
+                raise ConfigurationError(f"设置项 {self.key}（{self.label}）：{problem}")
+        return value  # type: ignore[return-value]
+
+    def parse(self, text: str) -> T:
+        """Read a value typed on the command line or in a form."""
+        text = text.strip()
+        value: object
+        if self.kind is bool:
+            lowered = text.lower()
+            if lowered in {"true", "yes", "1", "on", "是"}:
+                value = True
+            elif lowered in {"false", "no", "0", "off", "否"}:
+                value = False
+            else:
+                raise ConfigurationError(f"设置项 {self.key}（{self.label}）应为 true 或 false；实际为 {text!r}")
+        elif self.kind is int:
+            try:
+                value = int(text)
+            except ValueError:
+                raise ConfigurationError(f"设置项 {self.key}（{self.label}）应为整数；实际为 {text!r}") from None
+        else:
+            value = text
+        return self.validate(value)
+
+
+_KIND_NAMES: dict[type, str] = {str: "文本", int: "整数", bool: "是/否（true/false）"}
+
+
+def _no_password_in_url(url: str) -> str | None:
+    """Secrets live in the keyring, never in the settings file."""
+    if not url:
+        return None
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "数据库地址格式错误，示例：postgresql+psycopg://wi_counter@db-server:5432/wi_counter"
+    if parsed.password:
+        return "数据库密码不能写在设置中；请去掉地址中的密码，用 wi-counter secret set database 把密码存入系统密钥环"
+    return None
+
+DATABASE_URL: Setting[str] = Setting(
+    "database.url", str, "",
+    "数据库地址",
+    "SQLAlchemy 地址；留空使用本机数据文件夹中的 SQLite。多个窗口共用数据库时填写 PostgreSQL 地址，"
+    "例如 postgresql+psycopg://wi_counter@db-server:5432/wi_counter（密码不写在这里）。"
+    f"环境变量 {DB_URL_ENV} 优先。",
+    check=_no_password_in_url,
+)
+COUNTER_NAME: Setting[str] = Setting(
+    "counter.name", str, "1号窗口",
+    "窗口名称",
+    "本台收费窗口的名称，显示在标题栏并记入审计日志，多窗口共用数据库时用以区分。",
+)
+LOG_LEVEL: Setting[str] = Setting(
+    "logging.level", str, "INFO",
+    "日志级别",
+    "写入日志文件的最低级别。TRACE 另记读卡指令（APDU），仅供排查故障时临时开启。",
+    choices=("TRACE", "DEBUG", "INFO", "WARNING", "ERROR"),
+)
+LOG_KEEP_FILES: Setting[int] = Setting(
+    "logging.keep_files", int, 10,
+    "日志文件保留个数",
+    "日志文件每个最多 5 MB，超过后轮换；保留的旧文件个数。",
+    minimum=1,
+)
+BACKUP_KEEP: Setting[int] = Setting(
+    "database.backups_to_keep", int, 20,
+    "数据库备份保留个数",
+    "升级数据库结构前自动备份 SQLite 文件；保留最近的备份个数。",
+    minimum=1,
+)
+
+ALL_SETTINGS: tuple[Setting[Any], ...] = (DATABASE_URL, COUNTER_NAME, LOG_LEVEL, LOG_KEEP_FILES, BACKUP_KEEP)
+_BY_KEY: dict[str, Setting[Any]] = {s.key: s for s in ALL_SETTINGS}
+
+
+def setting_by_key(key: str) -> Setting[Any]:
+    try:
+        return _BY_KEY[key]
+    except KeyError:
+        known = "、".join(_BY_KEY)
+        raise ConfigurationError(f"没有名为 {key} 的设置项。可用的设置项：{known}") from None
+
+
+class Settings:
+    """The settings of one counter, read from and written to one TOML file."""
+
+    def __init__(self, path: Path, values: dict[str, Any] | None = None) -> None:
+        self.path = path
+        self._values: dict[str, Any] = dict(values or {})
+
+    @classmethod
+    def load(cls, path: Path) -> Settings:
+        if not path.exists():
+            return cls(path)
+        try:
+            with path.open("rb") as handle:
+                document = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"设置文件 {path} 格式错误：{exc}") from exc
+        values: dict[str, Any] = {}
+        for key, value in _flatten(document):
+            spec = _BY_KEY.get(key)
+            if spec is None:
+                # Kept as is (a newer version may know it), but said so.
+                log.warning("设置文件 %s 中有未知的设置项 %s，已忽略", path, key)
+                values[key] = value
+                continue
+            try:
+                values[key] = spec.validate(value)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"设置文件 {path}：{exc.message}") from None
+        return cls(path, values)
+
+    def get(self, setting: Setting[T]) -> T:
+        value = self._values.get(setting.key, setting.default)
+        return value  # type: ignore[no-any-return]
+
+    def set(self, setting: Setting[T], value: T) -> None:
+        self._values[setting.key] = setting.validate(value)
+
+    def reset(self, setting: Setting[Any]) -> None:
+        self._values.pop(setting.key, None)
+
+    def is_default(self, setting: Setting[Any]) -> bool:
+        return setting.key not in self._values
+
+    def items(self) -> Iterator[tuple[Setting[Any], Any]]:
+        for spec in ALL_SETTINGS:
+            yield spec, self.get(spec)
+
+    def database_url(self) -> str | None:
+        """The configured database: `WI_COUNTER_DB_URL` first, then the setting; None means local SQLite."""
+        return os.environ.get(DB_URL_ENV) or self.get(DATABASE_URL) or None
+
+    def save(self) -> None:
+        """Write atomically: a crash mid-write must not leave a half-written settings file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = self.path.with_suffix(".toml.tmp")
+        temporary.write_text(tomli_w.dumps(_nest(self._values)), encoding="utf-8")
+        os.replace(temporary, self.path)
+
+
+def _flatten(document: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in document.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{full}.")
+        else:
+            yield full, value
+
+
+def _nest(values: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key in sorted(values):
+        *tables, leaf = key.split(".")
+        node = nested
+        for table in tables:
+            node = node.setdefault(table, {})
+        node[leaf] = values[key]
+    return nested

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# scripts/test.sh — set up everything (scripts/setup.sh), start the throwaway PostgreSQL test
+# server (scripts/pg-test-server.sh) and run the whole test suite. Arguments go to pytest.
+# 运行全部测试：自动准备环境和测试数据库。Idempotent; works from any directory.
+#
+#   bash scripts/test.sh                 # everything
+#   bash scripts/test.sh -q -k settle    # pytest arguments pass through
+#
+# The PostgreSQL server is left running for the next run (stop it: scripts/pg-test-server.sh stop).
+# To use a server of your own instead, set WI_COUNTER_TEST_PG_URL before running this script.
+set -euo pipefail
+
+# shellcheck source=scripts/setup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+
+if [[ -n ${WI_COUNTER_TEST_PG_URL:-} ]]; then
+    printf '==> 使用已设置的测试数据库 / using WI_COUNTER_TEST_PG_URL from the environment\n' >&2
+else
+    WI_COUNTER_TEST_PG_URL=$(bash "$REPO/scripts/pg-test-server.sh" start)
+fi
+export WI_COUNTER_TEST_PG_URL
+# PostgreSQL tests fail instead of skipping when the server is missing.
+export WI_COUNTER_REQUIRE_PG=1
+# Qt without a display.
+export QT_QPA_PLATFORM=offscreen
+
+cd "$REPO"
+printf '==> 运行测试 / running pytest %s\n' "$*" >&2
+exec "$VENV/bin/python" -m pytest "$@"

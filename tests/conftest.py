@@ -1,0 +1,97 @@
+"""Fixtures shared by every test.
+
+- Every test runs with its own `WI_COUNTER_HOME`, so nothing touches a real site's folders.
+- An in-memory keyring replaces the OS keyring (Vorta's pattern): secrets never leave the process.
+- `db_url` runs a test on SQLite and on the PostgreSQL server named by
+  `WI_COUNTER_TEST_PG_URL` (scripts/test.sh and .ci/run start one). Without that
+  server the PostgreSQL cases are skipped, unless `WI_COUNTER_REQUIRE_PG=1`, which
+  turns the absence into a failure (CI sets it: a skipped database test proves nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+PG_URL_ENV = "WI_COUNTER_TEST_PG_URL"
+REQUIRE_PG_ENV = "WI_COUNTER_REQUIRE_PG"
+
+
+class MemoryKeyring(KeyringBackend):
+    """A keyring that lives in memory only."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.secrets.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.secrets[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        from keyring.errors import PasswordDeleteError
+
+        if (service, username) not in self.secrets:
+            raise PasswordDeleteError(username)
+        del self.secrets[(service, username)]
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "wi-counter-home"
+    monkeypatch.setenv("WI_COUNTER_HOME", str(home))
+    monkeypatch.delenv("WI_COUNTER_DB_URL", raising=False)
+    return home
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+def _postgres_server_url() -> str | None:
+    url = os.environ.get(PG_URL_ENV)
+    if url:
+        return url
+    if os.environ.get(REQUIRE_PG_ENV) == "1":
+        pytest.fail(f"{REQUIRE_PG_ENV}=1 but {PG_URL_ENV} is not set: the PostgreSQL server is missing")
+    pytest.skip(f"PostgreSQL tests need {PG_URL_ENV} (scripts/test.sh starts a server)")
+    return None
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    server = _postgres_server_url()
+    assert server is not None
+    name = f"wi_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    return request.getfixturevalue("postgres_url")

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _run(*args: str, env_home: Path) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = dict(os.environ, WI_COUNTER_HOME=str(env_home))
+    return subprocess.run([sys.executable, "-m", "app", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_help_lists_the_subcommands_in_chinese_and_english(isolated_home: Path) -> None:
+    result = _run("--help", env_home=isolated_home)
+    assert result.returncode == 0
+    for name, chinese, english in [
+        ("gui", "打开收费窗口", "open the counter window"),
+        ("db", "数据库维护", "database maintenance"),
+        ("settings", "查看和修改设置", "list and change settings"),
+        ("operator", "操作员", "operators"),
+    ]:
+        line = next(line for line in result.stdout.splitlines() if line.strip().startswith(name + " "))
+        assert chinese in line and english in line
+
+
+def test_the_command_line_does_not_load_qt(isolated_home: Path) -> None:
+    """Non-GUI commands must not pay for Qt (nor need a display)."""
+    code = (
+        "import sys; from app.cli import main; main(['settings', 'list']); "
+        "print('QT', any(m.startswith('PySide6') for m in sys.modules))"
+    )
+    import os
+
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                            env=dict(os.environ, WI_COUNTER_HOME=str(isolated_home)), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "QT False" in result.stdout
+
+
+def test_db_upgrade_then_current(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "upgrade"]) == 0
+    assert "0002" in capsys.readouterr().out
+    assert main(["db", "current"]) == 0
+    assert "0002（最新 / head 0002）" in capsys.readouterr().out
+    assert (isolated_home / "data" / "wi-counter.sqlite3").exists()
+
+
+def test_db_downgrade_to_base(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "upgrade"]) == 0
+    assert main(["db", "downgrade", "base"]) == 0
+    assert main(["db", "current"]) == 0
+    assert "base" in capsys.readouterr().out
+
+
+def test_settings_set_and_list(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["settings", "set", "counter.name", "5号窗口"]) == 0
+    assert main(["settings", "list"]) == 0
+    assert "counter.name = '5号窗口'" in capsys.readouterr().out
+
+
+def test_a_bad_setting_fails_with_a_chinese_message(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["settings", "set", "logging.keep_files", "many"]) == 1
+    assert "应为整数" in capsys.readouterr().err
+    assert main(["settings", "set", "no.such", "1"]) == 1
+    assert "没有名为 no.such 的设置项" in capsys.readouterr().err
+
+
+def test_demo_mode_uses_its_own_folder_with_demo_operators(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["operator", "list", "--demo"]) == 0
+    out = capsys.readouterr().out
+    assert "cashier\t张收款\t收款员" in out
+    assert (isolated_home / "demo" / "data" / "wi-counter.sqlite3").exists()
+    assert not (isolated_home / "data").exists()
+
+
+def test_an_unreachable_database_is_reported_in_chinese(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
+    assert main(["operator", "list", "--db", url]) == 1
+    assert "无法连接数据库" in capsys.readouterr().err
+
+
+def test_python_dash_m_app_is_the_same_command(isolated_home: Path) -> None:
+    result = _run("--version", env_home=isolated_home)
+    assert result.returncode == 0 and result.stdout.startswith("wi-counter ")

@@ -1,0 +1,131 @@
+"""Fixtures for the GUI tests: a temporary counter per test, a non-system keyring, and
+worker threads joined at teardown (the Vorta pattern: nothing leaks from one test to the next).
+
+Run offscreen: `QT_QPA_PLATFORM=offscreen python -m pytest tests/ui`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backends import null
+from pytestqt.qtbot import QtBot
+
+from app.bootstrap import CounterContext, open_counter
+from app.operators import InstitutionInfo, OperatorInfo, list_operators
+from ui.main import institution_info
+from ui.qt import QApplication, QInputMethodEvent, QWidget
+from ui.operations import (
+    BACKGROUND_THREAD_PREFIX,
+    DATABASE_THREAD_PREFIX,
+    TaskManager,
+    shutdown_task_manager,
+    task_manager,
+)
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+_ENVIRONMENT = ("WI_COUNTER_HOME", "WI_COUNTER_DB_URL", "WI_COUNTER_AUTOLOGIN", "WI_COUNTER_EXIT_WHEN_SHOWN")
+
+
+def _worker_threads() -> list[threading.Thread]:
+    prefixes = (DATABASE_THREAD_PREFIX, BACKGROUND_THREAD_PREFIX)
+    return [thread for thread in threading.enumerate() if thread.name.startswith(prefixes) and thread.is_alive()]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees the developer's folders, database or keyring."""
+    for name in _ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WI_COUNTER_HOME", str(tmp_path / "home"))
+    previous = keyring.get_keyring()
+    keyring.set_keyring(null.Keyring())
+    yield
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture(autouse=True)
+def tasks(qapp: object) -> Iterator[TaskManager]:
+    """The task manager of this test; shut down and its threads joined afterwards."""
+    manager = task_manager()
+    yield manager
+    shutdown_task_manager(wait=True)
+    leftover = _worker_threads()
+    assert not leftover, f"worker threads still running after shutdown: {leftover}"
+
+
+def _open(home: Path, demo: bool) -> Iterator[CounterContext]:
+    ctx = open_counter(home=home, demo=demo)
+    yield ctx
+    # Work still queued may use the engine: finish it before disposing of the engine.
+    shutdown_task_manager(wait=True)
+    ctx.close()
+
+
+@pytest.fixture
+def demo_ctx(tmp_path: Path) -> Iterator[CounterContext]:
+    """A demo counter (institution and operators admin / cashier / reviewer, password demo1234)."""
+    yield from _open(tmp_path / "home", demo=True)
+
+
+@pytest.fixture
+def empty_ctx(tmp_path: Path) -> Iterator[CounterContext]:
+    """A real (non-demo) counter on its first start: no institution, no operator."""
+    yield from _open(tmp_path / "home", demo=False)
+
+
+@pytest.fixture
+def operator_of() -> Callable[[CounterContext, str], OperatorInfo]:
+    """Looks up an operator as after login (tests may read the database directly)."""
+
+    def find(ctx: CounterContext, login: str) -> OperatorInfo:
+        with ctx.transaction() as session:
+            return next(o for o in list_operators(session) if o.login == login)
+
+    return find
+
+
+@pytest.fixture
+def institution_of() -> Callable[[CounterContext], InstitutionInfo | None]:
+    def find(ctx: CounterContext) -> InstitutionInfo | None:
+        with ctx.transaction() as session:
+            return institution_info(session)
+
+    return find
+
+
+@pytest.fixture
+def type_text(qtbot: QtBot) -> Callable[[QWidget, str], None]:
+    """Types into a widget as a clerk would: ASCII key by key, Chinese as an input-method commit.
+
+    (QTest can only synthesise ASCII key presses; Chinese always arrives through the IME.)
+    """
+
+    def type_into(widget: QWidget, text: str) -> None:
+        for run_is_ascii, run in _runs(text):
+            if run_is_ascii:
+                qtbot.keyClicks(widget, run)
+            else:
+                event = QInputMethodEvent("", [])
+                event.setCommitString(run)
+                QApplication.sendEvent(widget, event)
+
+    return type_into
+
+
+def _runs(text: str) -> list[tuple[bool, str]]:
+    runs: list[tuple[bool, str]] = []
+    for char in text:
+        ascii_char = char.isascii()
+        if runs and runs[-1][0] == ascii_char:
+            runs[-1] = (ascii_char, runs[-1][1] + char)
+        else:
+            runs.append((ascii_char, char))
+    return runs
+

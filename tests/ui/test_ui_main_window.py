@@ -1,0 +1,144 @@
+"""The main window: pages, keys, menus, status bar, lock and quit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from app import __version__
+from app.bootstrap import CounterContext
+from app.operators import InstitutionInfo, OperatorInfo
+from ui.main_window import MainWindow
+from ui.pages.placeholder import PlaceholderPage
+from ui.pages.settings_page import SettingsPage
+from ui.qt import QApplication, QLabel, QMessageBox, Qt
+
+pytestmark = pytest.mark.gui
+
+PAGES = ["读卡", "入院登记", "费用与伤病分离", "出院结算", "结算单", "月度结算", "设置"]
+NOT_PROVIDED = "此功能尚未提供"
+
+
+@pytest.fixture
+def window(
+    qtbot: QtBot,
+    demo_ctx: CounterContext,
+    operator_of: Callable[[CounterContext, str], OperatorInfo],
+    institution_of: Callable[[CounterContext], InstitutionInfo | None],
+) -> Iterator[MainWindow]:
+    main = MainWindow(demo_ctx, operator_of(demo_ctx, "cashier"), institution_of(demo_ctx))
+    qtbot.addWidget(main)
+    main.show()
+    qtbot.waitExposed(main)
+    main.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is main, timeout=5000)
+    yield main
+
+
+def _label_texts(widget: object) -> list[str]:
+    return [label.text() for label in widget.findChildren(QLabel)]  # type: ignore[attr-defined]
+
+
+def test_pages_in_order(window: MainWindow) -> None:
+    assert window.page_titles == PAGES
+    assert [window.nav.item(i).text() for i in range(window.nav.count())] == PAGES
+    assert window.current_page_title() == "读卡"
+
+
+def test_ctrl_number_switches_pages(qtbot: QtBot, window: MainWindow) -> None:
+    qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_page_title() == "费用与伤病分离"
+    keys = [Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4, Qt.Key.Key_5, Qt.Key.Key_6, Qt.Key.Key_7]
+    for key, title in zip(keys, PAGES):
+        qtbot.keyClick(window, key, Qt.KeyboardModifier.ControlModifier)
+        assert window.current_page_title() == title
+        assert window.nav.currentItem().text() == title
+
+
+def test_nav_tooltips_and_window_menu_name_the_keys(window: MainWindow) -> None:
+    for number in range(1, 8):
+        assert f"Ctrl+{number}" in window.nav.item(number - 1).toolTip()
+        assert window.page_actions[number - 1].shortcut().toString() == f"Ctrl+{number}"
+    menus = [action.text() for action in window.menuBar().actions()]
+    assert menus == ["文件(&F)", "窗口(&W)", "帮助(&H)"]
+
+
+def test_arrow_keys_move_through_the_navigation(qtbot: QtBot, window: MainWindow) -> None:
+    window.nav.setFocus()
+    qtbot.keyClick(window.nav, Qt.Key.Key_Down)
+    qtbot.keyClick(window.nav, Qt.Key.Key_Down)
+    assert window.current_page_title() == "费用与伤病分离"
+    qtbot.keyClick(window.nav, Qt.Key.Key_Up)
+    assert window.current_page_title() == "入院登记"
+
+
+def test_placeholder_pages_say_not_provided(window: MainWindow) -> None:
+    for index, title in enumerate(PAGES[:-1]):
+        page = window.stack.widget(index)
+        assert isinstance(page, PlaceholderPage)
+        texts = _label_texts(page)
+        assert title in texts
+        assert NOT_PROVIDED in texts
+    reader = window.stack.widget(0)
+    assert "读取社会保障卡或扫描电子社保卡二维码，识别工伤职工。" in _label_texts(reader)
+
+
+def test_settings_page_is_real(window: MainWindow) -> None:
+    page = window.stack.widget(6)
+    assert isinstance(page, SettingsPage)
+    assert not any(NOT_PROVIDED in text for text in _label_texts(page))
+
+
+def test_status_bar(qtbot: QtBot, window: MainWindow, demo_ctx: CounterContext) -> None:
+    status = window.statusBar()
+    operator = status.findChild(QLabel, "operatorStatus")
+    assert operator.text() == "操作员：张收款（收款员）"
+    reader = status.findChild(QLabel, "readerStatus")
+    centre = status.findChild(QLabel, "centreStatus")
+    assert reader.text() == "读卡器：未配置（读卡功能尚未提供）"
+    assert centre.text() == "结算中心：未连接（结算中心接口尚未提供）"
+    database = status.findChild(QLabel, "databaseStatus")
+    qtbot.waitUntil(lambda: database.text().endswith("正常"), timeout=5000)
+    assert database.text() == f"数据库：{demo_ctx.database_description} 正常"
+    assert demo_ctx.database_description.startswith("SQLite")
+
+
+def test_status_bar_reports_a_lost_database(qtbot: QtBot, window: MainWindow, demo_ctx: CounterContext) -> None:
+    database = window.statusBar().findChild(QLabel, "databaseStatus")
+    qtbot.waitUntil(lambda: database.text().endswith("正常"), timeout=5000)
+    # Point the engine at a file that cannot be opened: the next check must say so.
+    from sqlalchemy import create_engine
+
+    original = demo_ctx.engine
+    demo_ctx.engine = create_engine("sqlite:////nonexistent-folder/x.sqlite3")
+    try:
+        window.status.check_database()
+        qtbot.waitUntil(lambda: database.text() == "数据库：连接失败", timeout=5000)
+    finally:
+        demo_ctx.engine.dispose()
+        demo_ctx.engine = original
+
+
+def test_title(window: MainWindow, demo_ctx: CounterContext) -> None:
+    assert window.windowTitle() == f"工伤联网结算窗口 — 湛江市第一人民医院（演示） — {demo_ctx.counter_name}（演示）"
+
+
+def test_f1_shows_about_with_version(qtbot: QtBot, window: MainWindow) -> None:
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    box = window.findChild(QMessageBox, "aboutBox")
+    assert box is not None and box.isVisible()
+    assert __version__ in box.informativeText()
+    box.close()
+
+
+def test_ctrl_l_requests_lock(qtbot: QtBot, window: MainWindow) -> None:
+    with qtbot.waitSignal(window.lock_requested, timeout=2000):
+        qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+
+
+def test_ctrl_q_closes(qtbot: QtBot, window: MainWindow) -> None:
+    with qtbot.waitSignal(window.closed, timeout=2000):
+        qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    assert not window.isVisible()

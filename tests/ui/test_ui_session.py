@@ -1,0 +1,140 @@
+"""The login cycle (first run → login → main window → Ctrl+L → login) and `run_gui`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from app.bootstrap import CounterContext
+from ui.main import AUTOLOGIN_ENV, EXIT_WHEN_SHOWN_ENV, CounterSession, autologin_request, run_gui
+from ui.main_window import MainWindow
+from ui.qt import QApplication, QLabel, Qt, QWidget
+
+pytestmark = pytest.mark.gui
+
+TypeText = Callable[[QWidget, str], None]
+
+
+@pytest.fixture
+def session_of(qtbot: QtBot) -> Iterator[Callable[..., CounterSession]]:
+    made: list[CounterSession] = []
+
+    def make(ctx: CounterContext, autologin: str | None = None) -> CounterSession:
+        session = CounterSession(ctx, autologin=autologin)
+        made.append(session)
+        return session
+
+    yield make
+    for session in made:
+        session.close_all()
+
+
+def _log_in(qtbot: QtBot, session: CounterSession, login: str) -> MainWindow:
+    dialog = session.login_dialog
+    assert dialog is not None and dialog.isVisible()
+    dialog.login_edit.setText(login)
+    qtbot.keyClicks(dialog.password_edit, "demo1234")
+    with qtbot.waitSignal(session.main_window_shown, timeout=10_000) as shown:
+        qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    window = shown.args[0]
+    assert isinstance(window, MainWindow) and window.isVisible()
+    return window
+
+
+def test_login_then_lock_hands_over_to_the_next_operator(
+    qtbot: QtBot, demo_ctx: CounterContext, session_of: Callable[..., CounterSession]
+) -> None:
+    session = session_of(demo_ctx)
+    session.start()
+    qtbot.waitUntil(lambda: session.login_dialog is not None and session.login_dialog.isVisible(), timeout=5000)
+    first = _log_in(qtbot, session, "cashier")
+    assert first.operator.login == "cashier"
+    assert session.login_dialog is None
+
+    first.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is first, timeout=5000)
+    qtbot.keyClick(first, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    assert not first.isVisible()
+    qtbot.waitUntil(lambda: session.login_dialog is not None and session.login_dialog.isVisible(), timeout=5000)
+
+    second = _log_in(qtbot, session, "reviewer")
+    status = second.statusBar().findChild(QLabel, "operatorStatus")
+    assert status.text() == "操作员：李审核（审核员）"
+
+
+def test_quitting_at_login_finishes(
+    qtbot: QtBot, demo_ctx: CounterContext, session_of: Callable[..., CounterSession]
+) -> None:
+    session = session_of(demo_ctx)
+    session.start()
+    qtbot.waitUntil(lambda: session.login_dialog is not None and session.login_dialog.isVisible(), timeout=5000)
+    with qtbot.waitSignal(session.finished, timeout=2000) as finished:
+        qtbot.mouseClick(session.login_dialog.quit_button, Qt.MouseButton.LeftButton)
+    assert finished.args == [0]
+
+
+def test_a_new_counter_starts_with_first_run(
+    qtbot: QtBot, empty_ctx: CounterContext, session_of: Callable[..., CounterSession], type_text: TypeText
+) -> None:
+    session = session_of(empty_ctx)
+    session.start()
+    qtbot.waitUntil(lambda: session.first_run_dialog is not None and session.first_run_dialog.isVisible(), timeout=5000)
+    dialog = session.first_run_dialog
+    for edit, text in (
+        (dialog.code_edit, "H44010100007"), (dialog.name_edit, "广州市工伤康复医院"),
+        (dialog.province_edit, "广东省"), (dialog.city_edit, "广州市"), (dialog.city_code_edit, "440100"),
+        (dialog.login_edit, "wangli"), (dialog.display_name_edit, "王丽"),
+        (dialog.password_edit, "s3cret-pass"), (dialog.confirm_edit, "s3cret-pass"),
+    ):
+        type_text(edit, text)
+    qtbot.mouseClick(dialog.done_button, Qt.MouseButton.LeftButton)
+    # Then the login dialog, with the new administrator's login filled in.
+    qtbot.waitUntil(lambda: session.login_dialog is not None and session.login_dialog.isVisible(), timeout=10_000)
+    assert session.login_dialog.login_edit.text() == "wangli"
+    qtbot.keyClicks(session.login_dialog.password_edit, "s3cret-pass")
+    with qtbot.waitSignal(session.main_window_shown, timeout=10_000) as shown:
+        qtbot.keyClick(session.login_dialog.password_edit, Qt.Key.Key_Return)
+    window = shown.args[0]
+    assert window.windowTitle() == "工伤联网结算窗口 — 广州市工伤康复医院 — 1号窗口"
+
+
+def test_autologin_only_in_demo_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(AUTOLOGIN_ENV, "admin")
+    assert autologin_request(demo=True) == "admin"
+    assert autologin_request(demo=False) is None
+    monkeypatch.delenv(AUTOLOGIN_ENV)
+    assert autologin_request(demo=True) is None
+
+
+def test_autologin_failure_falls_back_to_the_login_dialog(
+    qtbot: QtBot, demo_ctx: CounterContext, session_of: Callable[..., CounterSession]
+) -> None:
+    session = session_of(demo_ctx, autologin="nobody")
+    session.start()
+    qtbot.waitUntil(lambda: session.login_dialog is not None and session.login_dialog.isVisible(), timeout=10_000)
+    assert session.login_dialog.error_label.text() == "登录名或密码错误"
+
+
+def test_run_gui_demo_autologin_exits_when_shown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(AUTOLOGIN_ENV, "cashier")
+    monkeypatch.setenv(EXIT_WHEN_SHOWN_ENV, "1")
+    assert run_gui(home=tmp_path / "gui-home", demo=True, db_url=None) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("WI_COUNTER_SHOWN ")]
+    assert len(lines) == 1
+    float(lines[0].split()[1])
+
+
+def test_run_gui_reports_a_bad_database_and_returns_1(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, qtbot: QtBot
+) -> None:
+    from ui import main as ui_main
+
+    shown: list[str] = []
+    monkeypatch.setattr(ui_main.QMessageBox, "critical", lambda parent, title, text: shown.append(text))
+    assert run_gui(home=tmp_path / "bad", demo=False, db_url="oracle://nowhere/db") == 1
+    assert shown and "不支持的数据库类型" in shown[0]

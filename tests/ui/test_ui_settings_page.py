@@ -1,0 +1,201 @@
+"""The 设置 page: settings form, institution, folders, and operator management."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from app.bootstrap import CounterContext
+from app.db.models import Role
+from app.operators import InstitutionInfo, OperatorInfo, list_operators
+from app.settings import ALL_SETTINGS, COUNTER_NAME, LOG_LEVEL, Setting, Settings
+from ui.pages.settings_page import SettingsPage
+from ui.qt import QCheckBox, QComboBox, QLabel, QLineEdit, QSpinBox, Qt, QWidget
+
+pytestmark = pytest.mark.gui
+
+TypeText = Callable[[QWidget, str], None]
+
+
+@pytest.fixture
+def page_for(
+    qtbot: QtBot,
+    demo_ctx: CounterContext,
+    operator_of: Callable[[CounterContext, str], OperatorInfo],
+    institution_of: Callable[[CounterContext], InstitutionInfo | None],
+) -> Callable[[str], SettingsPage]:
+    def make(login: str) -> SettingsPage:
+        page = SettingsPage(demo_ctx, operator_of(demo_ctx, login), institution_of(demo_ctx))
+        qtbot.addWidget(page)
+        page.resize(900, 700)
+        page.show()
+        qtbot.waitExposed(page)
+        return page
+
+    return make
+
+
+def _field(page: SettingsPage, key: str) -> QWidget:
+    return page.form.fields[key]
+
+
+def test_form_has_one_field_per_setting(page_for: Callable[[str], SettingsPage]) -> None:
+    page = page_for("admin")
+    assert list(page.form.fields) == [spec.key for spec in ALL_SETTINGS]
+    assert isinstance(_field(page, "counter.name"), QLineEdit)
+    assert isinstance(_field(page, "logging.level"), QComboBox)
+    assert isinstance(_field(page, "logging.keep_files"), QSpinBox)
+    for spec in ALL_SETTINGS:
+        assert _field(page, spec.key).toolTip() == spec.description
+
+
+def test_every_kind_of_setting_gets_its_widget(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch, demo_ctx: CounterContext
+) -> None:
+    from ui.pages import settings_page
+
+    flag = Setting("printing.preview", bool, True, "打印前预览", "打印结算单前先显示预览。")
+    monkeypatch.setattr(settings_page, "ALL_SETTINGS", (*ALL_SETTINGS, flag))
+    form = settings_page.SettingsForm(demo_ctx, editable=True)
+    qtbot.addWidget(form)
+    box = form.fields["printing.preview"]
+    assert isinstance(box, QCheckBox) and box.isChecked()
+    box.setChecked(False)
+    assert form._value(flag) is False
+
+
+def test_admin_changes_counter_name(
+    qtbot: QtBot, page_for: Callable[[str], SettingsPage], demo_ctx: CounterContext, type_text: TypeText
+) -> None:
+    page = page_for("admin")
+    name = _field(page, "counter.name")
+    assert isinstance(name, QLineEdit)
+    name.clear()
+    type_text(name, "3号窗口")
+    level = _field(page, "logging.level")
+    assert isinstance(level, QComboBox)
+    level.setCurrentText("DEBUG")
+    with qtbot.waitSignal(page.settings_saved, timeout=5000):
+        qtbot.mouseClick(page.form.save_button, Qt.MouseButton.LeftButton)
+    assert page.form.result_label.text() == "已保存。"
+    with demo_ctx.settings.path.open("rb") as handle:
+        on_disk = tomllib.load(handle)
+    assert on_disk["counter"]["name"] == "3号窗口"
+    assert on_disk["logging"]["level"] == "DEBUG"
+    assert Settings.load(demo_ctx.settings.path).get(COUNTER_NAME) == "3号窗口"
+    assert demo_ctx.counter_name == "3号窗口"
+    assert demo_ctx.settings.get(LOG_LEVEL) == "DEBUG"
+
+
+def test_invalid_value_shows_error_and_saves_nothing(
+    qtbot: QtBot, page_for: Callable[[str], SettingsPage], demo_ctx: CounterContext
+) -> None:
+    page = page_for("admin")
+    before = demo_ctx.settings.path.read_bytes() if demo_ctx.settings.path.exists() else None
+    name = _field(page, "counter.name")
+    assert isinstance(name, QLineEdit)
+    name.clear()
+    keep = _field(page, "logging.keep_files")
+    assert isinstance(keep, QSpinBox)
+    keep.setValue(3)  # a valid change alongside: must not be saved either
+    qtbot.mouseClick(page.form.save_button, Qt.MouseButton.LeftButton)
+    assert page.form.error_label.isVisible()
+    assert "窗口名称不能为空" in page.form.error_label.text()
+    qtbot.wait(100)
+    after = demo_ctx.settings.path.read_bytes() if demo_ctx.settings.path.exists() else None
+    assert after == before
+    assert demo_ctx.counter_name == "1号窗口"
+
+
+def test_spin_box_keeps_to_the_setting_minimum(page_for: Callable[[str], SettingsPage]) -> None:
+    page = page_for("admin")
+    keep = _field(page, "logging.keep_files")
+    assert isinstance(keep, QSpinBox)
+    keep.setValue(0)
+    assert keep.value() == 1
+
+
+def test_cashier_sees_read_only_fields(page_for: Callable[[str], SettingsPage]) -> None:
+    page = page_for("cashier")
+    for widget in page.form.fields.values():
+        if isinstance(widget, (QLineEdit, QSpinBox)):
+            assert widget.isReadOnly()
+        elif isinstance(widget, (QComboBox, QCheckBox)):
+            assert not widget.isEnabled()
+    assert not page.form.save_button.isVisible()
+    note = page.findChild(QLabel, "readOnlyNote")
+    assert note is not None and note.isVisible()
+    assert page.operators is None
+
+
+def test_institution_folders_and_secret_store(
+    qtbot: QtBot, page_for: Callable[[str], SettingsPage], demo_ctx: CounterContext
+) -> None:
+    page = page_for("reviewer")
+    assert page.findChild(QLabel, "institutionName").text() == "湛江市第一人民医院（演示）"
+    assert page.findChild(QLabel, "institutionCode").text() == "H44080100001"
+    assert page.findChild(QLabel, "institutionLevel").text() == "三级甲等"
+    assert page.findChild(QLabel, "dataDir").text() == str(demo_ctx.paths.data_dir)
+    assert page.findChild(QLabel, "logDir").text() == str(demo_ctx.paths.log_dir)
+    store = page.findChild(QLabel, "secretStore")
+    qtbot.waitUntil(lambda: store.text() != "检查中…", timeout=5000)
+    assert store.text() == "无（不可保存密钥）"  # the tests' null keyring
+
+
+def _fill_operator(type_text: TypeText, page: SettingsPage, login: str, name: str, role: Role, password: str) -> None:
+    panel = page.operators
+    assert panel is not None
+    type_text(panel.login_edit, login)
+    type_text(panel.name_edit, name)
+    panel.role_combo.setCurrentIndex(panel.role_combo.findData(role.value))
+    type_text(panel.password_edit, password)
+    type_text(panel.confirm_edit, password)
+
+
+def test_admin_adds_a_reviewer(
+    qtbot: QtBot, page_for: Callable[[str], SettingsPage], demo_ctx: CounterContext, type_text: TypeText
+) -> None:
+    page = page_for("admin")
+    panel = page.operators
+    assert panel is not None
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 3, timeout=5000)
+    _fill_operator(type_text, page, "zhaomin", "赵敏", Role.REVIEWER, "review-2024")
+    qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.table.rowCount() == 4, timeout=10_000)
+    assert "赵敏" in panel.result_label.text()
+    with demo_ctx.transaction() as session:
+        added = [o for o in list_operators(session) if o.login == "zhaomin"]
+    assert [(o.display_name, o.role) for o in added] == [("赵敏", Role.REVIEWER)]
+    rows = {panel.table.item(row, 0).text(): panel.table.item(row, 2).text() for row in range(4)}
+    assert rows["zhaomin"] == "审核员"
+    assert panel.login_edit.text() == "" and panel.password_edit.text() == ""
+
+
+def test_duplicate_login_is_refused_inline(
+    qtbot: QtBot, page_for: Callable[[str], SettingsPage], demo_ctx: CounterContext, type_text: TypeText
+) -> None:
+    page = page_for("admin")
+    panel = page.operators
+    assert panel is not None
+    _fill_operator(type_text, page, "cashier", "另一个张收款", Role.CASHIER, "another-pass")
+    qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.error_label.isVisible(), timeout=10_000)
+    assert panel.error_label.text() == "登录名 cashier 已被使用"
+    assert panel.add_button.isEnabled()
+    with demo_ctx.transaction() as session:
+        assert len(list_operators(session)) == 3
+
+
+def test_mismatched_passwords_for_new_operator(
+    qtbot: QtBot, page_for: Callable[[str], SettingsPage], type_text: TypeText
+) -> None:
+    page = page_for("admin")
+    panel = page.operators
+    assert panel is not None
+    _fill_operator(type_text, page, "liuyang", "刘洋", Role.CASHIER, "cashier-pass")
+    type_text(panel.confirm_edit, "x")
+    qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
+    assert panel.error_label.text() == "两次输入的密码不一致"

@@ -1,0 +1,278 @@
+"""Starting the window: `run_gui` (called by `wi-counter gui`) and the login cycle.
+
+Order: open the counter (folders, settings, database), then first-run setup if the
+institution or its administrator is missing, then the login dialog, then the main
+window. Ctrl+L in the main window goes back to the login dialog for the next operator.
+One event loop runs throughout; dialogs are opened, not exec()'d.
+
+For the startup benchmark (`bench/startup.py`), two environment variables:
+`WI_COUNTER_AUTOLOGIN=<login>` logs that demo operator in with the demo password (demo
+mode only, never against real data), and `WI_COUNTER_EXIT_WHEN_SHOWN=1` prints
+`WI_COUNTER_SHOWN <time.time()>` once the main window is up, then quits with 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from app.bootstrap import CounterContext, open_counter
+from app.demo import DEMO_PASSWORD
+from app.errors import WiCounterError
+from app.operators import InstitutionInfo, OperatorInfo, authenticate, current_institution, needs_first_run
+from ui.first_run import FirstRunDialog
+from ui.login import LoginDialog
+from ui.main_window import MainWindow
+from ui.operations import Operation, show_failure, shutdown_task_manager
+from ui.qt import (
+    QApplication,
+    QCoreApplication,
+    QFont,
+    QFontDatabase,
+    QLibraryInfo,
+    QLocale,
+    QMessageBox,
+    QObject,
+    QTimer,
+    QTranslator,
+    Signal,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+AUTOLOGIN_ENV = "WI_COUNTER_AUTOLOGIN"
+EXIT_WHEN_SHOWN_ENV = "WI_COUNTER_EXIT_WHEN_SHOWN"
+SHOWN_MARKER = "WI_COUNTER_SHOWN"
+
+# First one installed wins: Windows, macOS, then the common Linux CJK fonts.
+CJK_FONT_FAMILIES = (
+    "Microsoft YaHei UI",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "WenQuanYi Micro Hei",
+)
+MIN_POINT_SIZE = 10.0
+
+
+def _translate(text: str) -> str:
+    return QCoreApplication.translate("Startup", text)
+
+
+def configure_application(application: QApplication) -> None:
+    """Name, Chinese locale and translations, and a font that has the Chinese glyphs."""
+    application.setApplicationName("wi-counter")
+    application.setOrganizationName("wi-counter")
+    QLocale.setDefault(QLocale(QLocale.Language.Chinese, QLocale.Country.China))
+    # Qt's own strings (确定, 取消, context menus) in Chinese; ours are written in Chinese.
+    translator = QTranslator(application)
+    if translator.load(QLocale(), "qtbase", "_", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)):
+        application.installTranslator(translator)
+    available = set(QFontDatabase.families())
+    font = QFont(application.font())
+    for family in CJK_FONT_FAMILIES:
+        if family in available:
+            font.setFamily(family)
+            break
+    if font.pointSizeF() < MIN_POINT_SIZE:
+        font.setPointSizeF(MIN_POINT_SIZE)
+    application.setFont(font)
+
+
+def autologin_request(demo: bool) -> str | None:
+    """The login named by WI_COUNTER_AUTOLOGIN, honoured in demo mode only."""
+    login = os.environ.get(AUTOLOGIN_ENV, "").strip()
+    if not login:
+        return None
+    if not demo:
+        log.warning("忽略环境变量 %s：仅在演示模式下有效", AUTOLOGIN_ENV)
+        return None
+    return login
+
+
+def institution_info(session: Session) -> InstitutionInfo | None:
+    institution = current_institution(session)
+    if institution is None:
+        return None
+    return InstitutionInfo(
+        code=institution.code,
+        name=institution.name,
+        province=institution.province,
+        city=institution.city,
+        city_code=institution.city_code,
+        level=institution.level,
+        direct_settlement=institution.direct_settlement,
+    )
+
+
+class CounterSession(QObject):
+    """The login cycle of one counter: first run → login → main window → (Ctrl+L) login …
+
+    Emits `finished(exit_code)` when the operator quits.
+    """
+
+    finished = Signal(int)
+    main_window_shown = Signal(object)
+
+    def __init__(
+        self,
+        ctx: CounterContext,
+        autologin: str | None = None,
+        exit_when_shown: bool = False,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self._autologin = autologin
+        self._exit_when_shown = exit_when_shown
+        self.first_run_dialog: FirstRunDialog | None = None
+        self.login_dialog: LoginDialog | None = None
+        self.window: MainWindow | None = None
+
+    def start(self) -> None:
+        Operation.transaction(self, self.ctx, needs_first_run).success(self._first_run_checked).failure(
+            self._fatal
+        ).run()
+
+    def _first_run_checked(self, needed: bool) -> None:
+        if needed:
+            dialog = FirstRunDialog(self.ctx)
+            dialog.accepted.connect(lambda: self.show_login(dialog.admin.login if dialog.admin else ""))
+            dialog.rejected.connect(lambda: self.finish(0))
+            self.first_run_dialog = dialog
+            dialog.show()
+        elif self._autologin is not None:
+            login, counter_name = self._autologin, self.ctx.counter_name
+            Operation.transaction(
+                self, self.ctx, lambda session: authenticate(session, login, DEMO_PASSWORD, counter_name)
+            ).success(self._logged_in).failure(self._autologin_failed).run()
+        else:
+            self.show_login()
+
+    def _autologin_failed(self, error: BaseException) -> None:
+        self.show_login(self._autologin or "")
+        if self.login_dialog is not None and isinstance(error, WiCounterError):
+            self.login_dialog.error_label.show_error(error.message)
+
+    def show_login(self, login: str = "") -> None:
+        dialog = LoginDialog(self.ctx, login=login)
+        dialog.accepted.connect(lambda: self._logged_in(dialog.operator))
+        dialog.rejected.connect(lambda: self.finish(0))
+        self.login_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+
+    def _logged_in(self, operator: OperatorInfo | None) -> None:
+        if operator is None:
+            return
+        Operation.transaction(self, self.ctx, institution_info).success(
+            lambda institution: self._open_main_window(operator, institution)
+        ).failure(self._fatal).run()
+
+    def _open_main_window(self, operator: OperatorInfo, institution: InstitutionInfo | None) -> None:
+        window = MainWindow(self.ctx, operator, institution)
+        window.lock_requested.connect(self.lock)
+        window.closed.connect(lambda: self.finish(0))
+        self.window = window
+        window.show()
+        window.activateWindow()
+        self._discard_dialogs()
+        self.main_window_shown.emit(window)
+        if self._exit_when_shown:
+            QTimer.singleShot(0, self._report_shown)  # after one turn of the event loop
+
+    def _report_shown(self) -> None:
+        print(f"{SHOWN_MARKER} {time.time():.6f}", flush=True)
+        self.finish(0)
+
+    def lock(self) -> None:
+        window, self.window = self.window, None
+        self.show_login()
+        if window is not None:
+            window.hide()
+            window.deleteLater()  # its late background results are dropped (ui.operations)
+
+    def _discard_dialogs(self) -> None:
+        for dialog in (self.first_run_dialog, self.login_dialog):
+            if dialog is not None:
+                dialog.hide()
+                dialog.deleteLater()
+        self.first_run_dialog = None
+        self.login_dialog = None
+
+    def _fatal(self, error: BaseException) -> None:
+        # Nothing works without the database: say why, then quit once the clerk has read it.
+        box = show_failure(None, error)
+        box.finished.connect(lambda _result: self.finish(1))
+
+    def finish(self, code: int) -> None:
+        self.finished.emit(code)
+
+    def close_all(self) -> None:
+        """Hide every window of the session (at exit and in tests)."""
+        self._discard_dialogs()
+        if self.window is not None:
+            self.window.hide()
+            self.window.deleteLater()
+            self.window = None
+
+
+def _excepthook(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+    # A bug in a slot must not pass silently: log it in full, tell the clerk in plain words.
+    log.critical("未处理的异常", exc_info=(kind, error, trace))
+    if QApplication.instance() is not None:
+        show_failure(None, error if isinstance(error, Exception) else RuntimeError(str(error)))
+
+
+def run_gui(home: Path | None, demo: bool, db_url: str | None, argv: Sequence[str] | None = None) -> int:
+    """Open the counter window; returns the process exit status (0 done, 1 could not start)."""
+    existing = QApplication.instance()
+    application = existing if isinstance(existing, QApplication) else QApplication(list(argv or sys.argv))
+    configure_application(application)
+    try:
+        # Before any window exists: nothing on screen can freeze while migrations run.
+        ctx = open_counter(home=home, demo=demo, db_url=db_url)
+    except WiCounterError as exc:
+        QMessageBox.critical(None, _translate("无法启动工伤联网结算窗口"), exc.message)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - whatever breaks, the clerk gets a message, not a traceback
+        log.exception("启动失败")
+        QMessageBox.critical(
+            None, _translate("无法启动工伤联网结算窗口"), _translate("启动时发生意外错误：{error}").format(error=exc)
+        )
+        return 1
+
+    session = CounterSession(
+        ctx,
+        autologin=autologin_request(demo),
+        exit_when_shown=os.environ.get(EXIT_WHEN_SHOWN_ENV) == "1",
+    )
+    session.finished.connect(application.exit)
+    quit_on_last_window = application.quitOnLastWindowClosed()
+    # The session decides when to quit: between login dialog and main window no window is open.
+    application.setQuitOnLastWindowClosed(False)
+    previous_hook = sys.excepthook
+    sys.excepthook = _excepthook
+    try:
+        session.start()
+        status = application.exec()
+    finally:
+        sys.excepthook = previous_hook
+        application.setQuitOnLastWindowClosed(quit_on_last_window)
+        session.close_all()
+        shutdown_task_manager(wait=True)
+        ctx.close()
+        log.info("wi-counter 退出")
+    return status
+

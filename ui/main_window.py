@@ -1,0 +1,220 @@
+"""The main window of a logged-in operator: navigation on the left, one page per task.
+
+Every action has a key: Ctrl+1 … Ctrl+7 for the pages (the 窗口 menu and the nav
+tooltips say which), arrow keys in the navigation list, Ctrl+L to lock (the next
+operator logs in), Ctrl+Q to quit, F1 for 关于.
+"""
+
+from __future__ import annotations
+
+from app import __version__
+from app.bootstrap import CounterContext
+from app.operators import InstitutionInfo, OperatorInfo
+from ui.pages.placeholder import PlaceholderPage
+from ui.pages.settings_page import SettingsPage
+from ui.qt import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QCoreApplication,
+    QFont,
+    QHBoxLayout,
+    QKeySequence,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    Qt,
+    QWidget,
+    Signal,
+)
+from ui.status_bar import CounterStatusBar
+
+
+def window_title(ctx: CounterContext, institution: InstitutionInfo | None) -> str:
+    parts = [QCoreApplication.translate("MainWindow", "工伤联网结算窗口")]
+    if institution is not None:
+        parts.append(institution.name)
+    parts.append(ctx.counter_name)
+    title = " — ".join(parts)
+    if ctx.demo:
+        title += QCoreApplication.translate("MainWindow", "（演示）")
+    return title
+
+
+class MainWindow(QMainWindow):
+    """Emits `lock_requested` on Ctrl+L and `closed` when the operator quits."""
+
+    lock_requested = Signal()
+    closed = Signal()
+
+    def __init__(
+        self,
+        ctx: CounterContext,
+        operator: OperatorInfo,
+        institution: InstitutionInfo | None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._ctx = ctx
+        self._institution = institution
+        self.operator = operator
+        self._locking = False
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(window_title(ctx, institution))
+        self.setMinimumSize(960, 600)
+        self.resize(1280, 720)
+
+        self.settings_page = SettingsPage(ctx, operator, institution)
+        self.settings_page.settings_saved.connect(self._settings_saved)
+        pages: list[tuple[str, QWidget]] = [
+            (page.title, page)
+            for page in (
+                PlaceholderPage(
+                    self.tr("读卡"), self.tr("读取社会保障卡或扫描电子社保卡二维码，识别工伤职工。")
+                ),
+                PlaceholderPage(
+                    self.tr("入院登记"),
+                    self.tr("核验工伤认定和备案，为工伤职工办理入院就医登记。"),
+                ),
+                PlaceholderPage(
+                    self.tr("费用与伤病分离"),
+                    self.tr("导入本次住院的费用明细，按工伤认定的伤情逐条标记工伤与非工伤费用。"),
+                ),
+                PlaceholderPage(
+                    self.tr("出院结算"),
+                    self.tr("出院时再次核验身份和备案，向结算中心办理结算，收取个人支付部分。"),
+                ),
+                PlaceholderPage(
+                    self.tr("结算单"),
+                    self.tr("打印、补打《工伤保险联网结算单》，一式两份，由病人或家属签字。"),
+                ),
+                PlaceholderPage(
+                    self.tr("月度结算"),
+                    self.tr("汇总上月的结算，生成工伤保险费用结算表和明细表，向经办机构申请结算。"),
+                ),
+            )
+        ]
+        pages.append((self.settings_page.title, self.settings_page))
+        self._titles = [title for title, _ in pages]
+
+        self.nav = QListWidget(self)
+        self.nav.setObjectName("navigation")
+        self.nav.setFixedWidth(200)
+        nav_font = QFont(self.nav.font())
+        nav_font.setPointSizeF(nav_font.pointSizeF() * 1.2)
+        self.nav.setFont(nav_font)
+        # Tall rows: the navigation is also clicked with a mouse, by people in a hurry.
+        self.nav.setStyleSheet(
+            "QListWidget#navigation { border: none; border-right: 1px solid palette(mid); outline: 0; }"
+            "QListWidget#navigation::item { padding: 10px 14px; }"
+        )
+        self.stack = QStackedWidget(self)
+        self.stack.setObjectName("pages")
+        for number, (title, page) in enumerate(pages, start=1):
+            item = QListWidgetItem(title, self.nav)
+            item.setToolTip(self.tr("{title}（Ctrl+{n}）").format(title=title, n=number))
+            self.stack.addWidget(page)
+
+        central = QWidget(self)
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.nav)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self._build_menus()
+        self.status = CounterStatusBar(ctx, operator, self)
+        self.setStatusBar(self.status)
+
+        self.nav.currentRowChanged.connect(self._row_changed)
+        self.nav.setCurrentRow(0)
+        self.nav.setFocus()
+
+    def _build_menus(self) -> None:
+        menu_bar = self.menuBar()
+
+        file_menu = menu_bar.addMenu(self.tr("文件(&F)"))
+        self.lock_action = QAction(self.tr("锁定/注销(&L)"), self)
+        self.lock_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.lock_action.triggered.connect(self.lock)
+        file_menu.addAction(self.lock_action)
+        file_menu.addSeparator()
+        # Not QKeySequence.Quit: it has no key on Windows.
+        self.quit_action = QAction(self.tr("退出(&X)"), self)
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.quit_action.triggered.connect(self.close)
+        file_menu.addAction(self.quit_action)
+
+        window_menu = menu_bar.addMenu(self.tr("窗口(&W)"))
+        self.page_actions: list[QAction] = []
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        for index, title in enumerate(self._titles):
+            action = QAction(title, self)
+            action.setCheckable(True)
+            action.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
+            action.triggered.connect(lambda _checked=False, i=index: self.show_page(i))
+            group.addAction(action)
+            window_menu.addAction(action)
+            self.page_actions.append(action)
+
+        help_menu = menu_bar.addMenu(self.tr("帮助(&H)"))
+        self.about_action = QAction(self.tr("关于(&A)"), self)
+        self.about_action.setShortcut(QKeySequence(Qt.Key.Key_F1))
+        self.about_action.triggered.connect(self.show_about)
+        help_menu.addAction(self.about_action)
+
+    # --- pages -----------------------------------------------------------------------
+
+    @property
+    def page_titles(self) -> list[str]:
+        return list(self._titles)
+
+    def show_page(self, index: int) -> None:
+        self.nav.setCurrentRow(index)
+
+    def current_page_title(self) -> str:
+        return self._titles[self.stack.currentIndex()]
+
+    def current_page(self) -> QWidget:
+        return self.stack.currentWidget()
+
+    def _row_changed(self, row: int) -> None:
+        if row < 0:
+            return
+        self.stack.setCurrentIndex(row)
+        self.page_actions[row].setChecked(True)
+
+    def _settings_saved(self) -> None:
+        self.setWindowTitle(window_title(self._ctx, self._institution))  # the counter name may have changed
+
+    # --- lock, quit, about -------------------------------------------------------------
+
+    def lock(self) -> None:
+        """Hand the counter to the next operator: this window goes, the login dialog comes."""
+        if self._locking:
+            return  # Ctrl+L pressed twice: one login dialog is enough
+        self._locking = True
+        self.lock_requested.emit()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        event.accept()
+        if not self._locking:
+            self.closed.emit()
+
+    def show_about(self) -> None:
+        box = QMessageBox(self)
+        box.setObjectName("aboutBox")
+        box.setWindowTitle(self.tr("关于"))
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setText(self.tr("工伤联网结算窗口（wi-counter）"))
+        box.setInformativeText(
+            self.tr("版本 {version}\n医院工伤保险联网结算收费窗口程序。\n数据库：{database}").format(
+                version=__version__, database=self._ctx.database_description
+            )
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()

@@ -1,0 +1,209 @@
+"""Running work off the GUI thread: the one way to do it (after Anki's `QueryOp` and `TaskManager`).
+
+The GUI thread only draws and reacts; database queries, password hashing, file and
+network I/O run on a worker. Build an `Operation` with the widget it serves and the
+work (a plain function, no Qt inside), add callbacks, and run it:
+
+    Operation.transaction(self, ctx, lambda session: list_operators(session)) \\
+        .success(self._show_operators).failure(self._show_error).run()
+
+`success(result)` and `failure(exception)` are always called on the GUI thread. Without
+`failure`, a `WiCounterError` is shown in a message box and anything else is logged and
+reported generically. If the parent widget has been deleted by the time the result comes
+back, the callbacks are dropped. Database work runs on one thread, in order (like Anki's
+collection ops); other slow work (`Executor.BACKGROUND`) runs on a small pool.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from app.errors import WiCounterError
+from ui.qt import QCoreApplication, QMessageBox, QObject, Qt, QThread, QWidget, Signal, is_valid
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from app.bootstrap import CounterContext
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DATABASE_THREAD_PREFIX = "wi-db"
+BACKGROUND_THREAD_PREFIX = "wi-work"
+BACKGROUND_WORKERS = 4
+
+
+class Executor(enum.Enum):
+    DATABASE = "database"  # one thread: database work is serialised
+    BACKGROUND = "background"  # a small pool: I/O, network, anything slow but not the database
+
+
+def _translate(text: str) -> str:
+    return QCoreApplication.translate("Operation", text)
+
+
+class TaskManager(QObject):
+    """Owns the worker threads and brings results back to the GUI thread."""
+
+    # Carries a closure from a worker to the GUI thread (queued: runs in this object's thread).
+    _deliver = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._database = ThreadPoolExecutor(max_workers=1, thread_name_prefix=DATABASE_THREAD_PREFIX)
+        self._background = ThreadPoolExecutor(
+            max_workers=BACKGROUND_WORKERS, thread_name_prefix=BACKGROUND_THREAD_PREFIX
+        )
+        # Strong references until delivered: an operation nobody else holds must still finish.
+        self._in_flight: set[Operation[Any]] = set()
+        self._closed = False
+        self._deliver.connect(self._run_on_gui_thread, Qt.ConnectionType.QueuedConnection)
+
+    @property
+    def in_flight(self) -> int:
+        """Operations started and not yet delivered (tests wait for 0)."""
+        return len(self._in_flight)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def submit(self, operation: Operation[T], executor: Executor, work: Callable[[], T]) -> Future[T]:
+        if self._closed:
+            raise RuntimeError("TaskManager is shut down")
+        pool = self._database if executor is Executor.DATABASE else self._background
+        self._in_flight.add(operation)
+        future = pool.submit(work)
+        future.add_done_callback(partial(self._post, operation))
+        return future
+
+    def _post(self, operation: Operation[Any], future: Future[Any]) -> None:
+        # Runs on the worker (or on the GUI thread if the future was already done).
+        try:
+            self._deliver.emit(partial(self._finish, operation, future))
+        except RuntimeError:
+            pass  # the manager's Qt object is gone (after shutdown): nobody is waiting
+
+    def _finish(self, operation: Operation[Any], future: Future[Any]) -> None:
+        self._in_flight.discard(operation)
+        if self._closed:
+            return  # results arriving after shutdown have no window to go to
+        operation._deliver(future)
+
+    @staticmethod
+    def _run_on_gui_thread(closure: Callable[[], None]) -> None:
+        closure()
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop accepting work; with `wait`, let queued work finish and join the threads."""
+        self._closed = True
+        self._database.shutdown(wait=wait)
+        self._background.shutdown(wait=wait)
+        self._in_flight.clear()
+
+
+_manager: TaskManager | None = None
+_manager_lock = threading.Lock()
+
+
+def task_manager() -> TaskManager:
+    """The program's task manager, created on first use (a QApplication must exist)."""
+    global _manager
+    with _manager_lock:
+        if _manager is None or _manager.closed:
+            _manager = TaskManager()
+        return _manager
+
+
+def shutdown_task_manager(wait: bool = True) -> None:
+    """At exit and after each test: finish or drop pending work, join the worker threads."""
+    global _manager
+    with _manager_lock:
+        manager, _manager = _manager, None
+    if manager is not None:
+        manager.shutdown(wait=wait)
+
+
+def _on_gui_thread() -> bool:
+    application = QCoreApplication.instance()
+    return application is not None and QThread.currentThread() is application.thread()
+
+
+def show_failure(parent: QObject | None, error: BaseException) -> QMessageBox:
+    """The default failure handler: the error's Chinese message, or a generic one (and the log)."""
+    if isinstance(error, WiCounterError):
+        text = error.message
+        log.warning("操作未完成：%s", error.message)
+    else:
+        text = _translate("发生了意外错误，操作未完成。详细信息已写入日志文件，请联系系统管理员。")
+        log.error("后台操作出现意外错误", exc_info=(type(error), error, error.__traceback__))
+    window = parent if isinstance(parent, QWidget) and is_valid(parent) else None
+    box = QMessageBox(QMessageBox.Icon.Warning, _translate("操作未完成"), text, QMessageBox.StandardButton.Ok, window)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()  # not exec(): no nested event loop
+    return box
+
+
+class Operation(Generic[T]):
+    """Work for a worker thread, with callbacks on the GUI thread. See the module docstring."""
+
+    def __init__(
+        self, parent: QObject, work: Callable[[], T], *, executor: Executor = Executor.DATABASE
+    ) -> None:
+        self._parent = parent
+        self._work = work
+        self._executor = executor
+        self._success: Callable[[T], object] | None = None
+        self._failure: Callable[[BaseException], object] | None = None
+
+    @classmethod
+    def transaction(
+        cls, parent: QObject, ctx: CounterContext, work: Callable[[Session], T]
+    ) -> Operation[T]:
+        """Database work in one transaction (commit at the end, rollback on error).
+
+        `work` must return plain values (dataclasses, str…), never objects bound to the session.
+        """
+
+        def unit() -> T:
+            with ctx.transaction() as session:
+                return work(session)
+
+        return cls(parent, unit, executor=Executor.DATABASE)
+
+    def success(self, callback: Callable[[T], object]) -> Operation[T]:
+        self._success = callback
+        return self
+
+    def failure(self, callback: Callable[[BaseException], object]) -> Operation[T]:
+        self._failure = callback
+        return self
+
+    def run(self) -> Future[T]:
+        """Start the work; call from the GUI thread. The future is for tests and shutdown only."""
+        if not _on_gui_thread():
+            raise RuntimeError("Operation.run() must be called on the GUI thread")
+        return task_manager().submit(self, self._executor, self._work)
+
+    def _deliver(self, future: Future[T]) -> None:
+        if future.cancelled():
+            return
+        if not is_valid(self._parent):
+            log.debug("后台操作结果已丢弃：所属窗口已关闭")
+            return
+        error = future.exception()
+        if error is None:
+            if self._success is not None:
+                self._success(future.result())
+        elif self._failure is not None:
+            self._failure(error)
+        else:
+            show_failure(self._parent, error)

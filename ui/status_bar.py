@@ -1,0 +1,75 @@
+"""The status bar: card reader, settlement centre, database, and who is logged in.
+
+The reader and the centre are not built yet and say so; the database is checked with
+`SELECT 1` on the database worker when the window opens and every 30 seconds.
+"""
+
+from __future__ import annotations
+
+from app.bootstrap import CounterContext
+from app.operators import OperatorInfo
+from ui.operations import Operation
+from ui.qt import QFrame, QLabel, QStatusBar, QTimer, QWidget
+from ui.widgets import ERROR_COLOUR
+
+DATABASE_CHECK_INTERVAL_MS = 30_000
+
+
+def _ping(ctx: CounterContext) -> None:
+    # exec_driver_sql keeps SQL construction out of the UI; any failure raises.
+    with ctx.engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
+
+
+class CounterStatusBar(QStatusBar):
+    def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._ctx = ctx
+        self._checking = False
+        self._labels: list[QLabel] = []
+        self.reader_label = self._permanent("readerStatus", self.tr("读卡器：未配置（读卡功能尚未提供）"))
+        self.centre_label = self._permanent("centreStatus", self.tr("结算中心：未连接（结算中心接口尚未提供）"))
+        self.database_label = self._permanent(
+            "databaseStatus", self.tr("数据库：{database} 检查中…").format(database=ctx.database_description)
+        )
+        self.operator_label = self._permanent(
+            "operatorStatus",
+            self.tr("操作员：{name}（{role}）").format(name=operator.display_name, role=operator.role_label),
+        )
+        self._timer = QTimer(self)
+        self._timer.setInterval(DATABASE_CHECK_INTERVAL_MS)
+        self._timer.timeout.connect(self.check_database)
+        self._timer.start()
+        self.check_database()
+
+    def _permanent(self, name: str, text: str) -> QLabel:
+        if self._labels:
+            separator = QFrame(self)
+            separator.setFrameShape(QFrame.Shape.VLine)
+            separator.setFrameShadow(QFrame.Shadow.Sunken)
+            self.addPermanentWidget(separator)
+        label = QLabel(text, self)
+        label.setObjectName(name)
+        label.setContentsMargins(6, 0, 6, 0)
+        self.addPermanentWidget(label)
+        self._labels.append(label)
+        return label
+
+    def check_database(self) -> None:
+        if self._checking:
+            return  # the previous check still waits for a slow database: do not pile up
+        self._checking = True
+        ctx = self._ctx
+        Operation(self, lambda: _ping(ctx)).success(self._database_ok).failure(self._database_failed).run()
+
+    def _database_ok(self, _: None) -> None:
+        self._checking = False
+        self.database_label.setStyleSheet("")
+        self.database_label.setText(self.tr("数据库：{database} 正常").format(database=self._ctx.database_description))
+        self.database_label.setToolTip("")
+
+    def _database_failed(self, error: BaseException) -> None:
+        self._checking = False
+        self.database_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+        self.database_label.setText(self.tr("数据库：连接失败"))
+        self.database_label.setToolTip(f"{self._ctx.database_description}：{error}")
