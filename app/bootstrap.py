@@ -52,6 +52,11 @@ class CounterContext:
         with self.sessions.begin() as session:
             yield session
 
+    def check_database(self) -> None:
+        """Raise if the database cannot be reached (for the status bar's periodic check)."""
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
     def close(self) -> None:
         self.engine.dispose()
 

@@ -161,6 +161,22 @@ def current_institution(session: Session) -> Institution | None:
     return session.scalars(select(Institution).order_by(Institution.id).limit(1)).first()
 
 
+def institution_info(session: Session) -> InstitutionInfo | None:
+    """The institution, detached from the session (safe to hand to the UI)."""
+    institution = current_institution(session)
+    if institution is None:
+        return None
+    return InstitutionInfo(
+        code=institution.code,
+        name=institution.name,
+        province=institution.province,
+        city=institution.city,
+        city_code=institution.city_code,
+        level=institution.level,
+        direct_settlement=institution.direct_settlement,
+    )
+
+
 def complete_first_run(
     session: Session,
     institution: InstitutionInfo,

@@ -93,9 +93,16 @@ def _no_password_in_url(url: str) -> str | None:
         parsed = make_url(url)
     except ArgumentError:
         return "数据库地址格式错误，示例：postgresql+psycopg://wi_counter@db-server:5432/wi_counter"
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        return f"只支持 SQLite 或 PostgreSQL，实际为 {parsed.get_backend_name()}"
     if parsed.password:
         return "数据库密码不能写在设置中；请去掉地址中的密码，用 wi-counter secret set database 把密码存入系统密钥环"
     return None
+
+
+def _not_blank(text: str) -> str | None:
+    # A blank counter name would print blank in titles and in every audit record.
+    return "不能为空" if not text.strip() else None
 
 DATABASE_URL: Setting[str] = Setting(
     "database.url", str, "",
@@ -109,6 +116,7 @@ COUNTER_NAME: Setting[str] = Setting(
     "counter.name", str, "1号窗口",
     "窗口名称",
     "本台收费窗口的名称，显示在标题栏并记入审计日志，多窗口共用数据库时用以区分。",
+    check=_not_blank,
 )
 LOG_LEVEL: Setting[str] = Setting(
     "logging.level", str, "INFO",

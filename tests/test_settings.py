@@ -105,3 +105,16 @@ def test_a_database_password_is_refused_in_the_settings() -> None:
     with pytest.raises(ConfigurationError, match="wi-counter secret set database"):
         DATABASE_URL.validate("postgresql+psycopg://wi:hunter22@db-server/wi_counter")
     assert DATABASE_URL.validate("postgresql+psycopg://wi@db-server/wi_counter")
+
+
+def test_a_blank_counter_name_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="不能为空"):
+        COUNTER_NAME.validate("  ")
+
+
+def test_only_sqlite_and_postgresql_urls_are_accepted() -> None:
+    with pytest.raises(ConfigurationError, match="只支持 SQLite 或 PostgreSQL"):
+        DATABASE_URL.validate("mysql://counter@db/wi")
+    with pytest.raises(ConfigurationError, match="格式错误"):
+        DATABASE_URL.validate("not a url")
+    assert DATABASE_URL.validate("sqlite:////srv/wi/counter.sqlite3")

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from app.bootstrap import CounterContext
 from app.errors import WiCounterError
-from app.operators import MIN_PASSWORD_LENGTH, InstitutionInfo, OperatorInfo, complete_first_run
+from app.operators import (
+    MIN_PASSWORD_LENGTH,
+    InstitutionInfo,
+    OperatorInfo,
+    complete_first_run,
+)
 from ui.operations import Operation, show_failure
 from ui.qt import (
     QCheckBox,

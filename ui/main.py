@@ -20,12 +20,17 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from app.bootstrap import CounterContext, open_counter
 from app.demo import DEMO_PASSWORD
 from app.errors import WiCounterError
-from app.operators import InstitutionInfo, OperatorInfo, authenticate, current_institution, needs_first_run
+from app.operators import (
+    InstitutionInfo,
+    OperatorInfo,
+    authenticate,
+    institution_info,
+    needs_first_run,
+)
 from ui.first_run import FirstRunDialog
 from ui.login import LoginDialog
 from ui.main_window import MainWindow
@@ -44,9 +49,6 @@ from ui.qt import (
     Signal,
 )
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
 log = logging.getLogger(__name__)
 
 AUTOLOGIN_ENV = "WI_COUNTER_AUTOLOGIN"
@@ -64,9 +66,6 @@ CJK_FONT_FAMILIES = (
 )
 MIN_POINT_SIZE = 10.0
 
-
-def _translate(text: str) -> str:
-    return QCoreApplication.translate("Startup", text)
 
 
 def configure_application(application: QApplication) -> None:
@@ -98,21 +97,6 @@ def autologin_request(demo: bool) -> str | None:
         log.warning("忽略环境变量 %s：仅在演示模式下有效", AUTOLOGIN_ENV)
         return None
     return login
-
-
-def institution_info(session: Session) -> InstitutionInfo | None:
-    institution = current_institution(session)
-    if institution is None:
-        return None
-    return InstitutionInfo(
-        code=institution.code,
-        name=institution.name,
-        province=institution.province,
-        city=institution.city,
-        city_code=institution.city_code,
-        level=institution.level,
-        direct_settlement=institution.direct_settlement,
-    )
 
 
 class CounterSession(QObject):
@@ -244,12 +228,14 @@ def run_gui(home: Path | None, demo: bool, db_url: str | None, argv: Sequence[st
         # Before any window exists: nothing on screen can freeze while migrations run.
         ctx = open_counter(home=home, demo=demo, db_url=db_url)
     except WiCounterError as exc:
-        QMessageBox.critical(None, _translate("无法启动工伤联网结算窗口"), exc.message)
+        QMessageBox.critical(None, QCoreApplication.translate("Startup", "无法启动工伤联网结算窗口"), exc.message)
         return 1
     except Exception as exc:  # noqa: BLE001 - whatever breaks, the clerk gets a message, not a traceback
         log.exception("启动失败")
         QMessageBox.critical(
-            None, _translate("无法启动工伤联网结算窗口"), _translate("启动时发生意外错误：{error}").format(error=exc)
+            None,
+            QCoreApplication.translate("Startup", "无法启动工伤联网结算窗口"),
+            QCoreApplication.translate("Startup", "启动时发生意外错误：{error}").format(error=exc),
         )
         return 1
 

@@ -179,7 +179,7 @@ class MainWindow(QMainWindow):
     def current_page_title(self) -> str:
         return self._titles[self.stack.currentIndex()]
 
-    def current_page(self) -> QWidget:
+    def current_page(self) -> QWidget | None:
         return self.stack.currentWidget()
 
     def _row_changed(self, row: int) -> None:

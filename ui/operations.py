@@ -25,7 +25,16 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from app.errors import WiCounterError
-from ui.qt import QCoreApplication, QMessageBox, QObject, Qt, QThread, QWidget, Signal, is_valid
+from ui.qt import (
+    QCoreApplication,
+    QMessageBox,
+    QObject,
+    Qt,
+    QThread,
+    QWidget,
+    Signal,
+    is_valid,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -45,9 +54,6 @@ class Executor(enum.Enum):
     DATABASE = "database"  # one thread: database work is serialised
     BACKGROUND = "background"  # a small pool: I/O, network, anything slow but not the database
 
-
-def _translate(text: str) -> str:
-    return QCoreApplication.translate("Operation", text)
 
 
 class TaskManager(QObject):
@@ -143,10 +149,13 @@ def show_failure(parent: QObject | None, error: BaseException) -> QMessageBox:
         text = error.message
         log.warning("操作未完成：%s", error.message)
     else:
-        text = _translate("发生了意外错误，操作未完成。详细信息已写入日志文件，请联系系统管理员。")
+        text = QCoreApplication.translate(
+            "Operation", "发生了意外错误，操作未完成。详细信息已写入日志文件，请联系系统管理员。"
+        )
         log.error("后台操作出现意外错误", exc_info=(type(error), error, error.__traceback__))
     window = parent if isinstance(parent, QWidget) and is_valid(parent) else None
-    box = QMessageBox(QMessageBox.Icon.Warning, _translate("操作未完成"), text, QMessageBox.StandardButton.Ok, window)
+    title = QCoreApplication.translate("Operation", "操作未完成")
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, window)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()  # not exec(): no nested event loop
     return box

@@ -9,14 +9,13 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import (
     QCoreApplication,
-    QEvent,
     QLibraryInfo,
     QLocale,
     QObject,
+    Qt,
     QThread,
     QTimer,
     QTranslator,
-    Qt,
     Signal,
     Slot,
 )
@@ -26,10 +25,8 @@ from PySide6.QtGui import (
     QCloseEvent,
     QFont,
     QFontDatabase,
-    QGuiApplication,
     QInputMethodEvent,
     QKeySequence,
-    QShowEvent,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -37,7 +34,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QFrame,
     QGroupBox,
@@ -51,7 +47,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QStatusBar,
@@ -60,15 +55,16 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from shiboken6 import isValid as is_valid  # False once the C++ object behind a wrapper is deleted
+from shiboken6 import (
+    isValid as is_valid,  # False once the C++ object behind a wrapper is deleted
+)
 
 __all__ = [
-    "QAbstractItemView", "QAction", "QActionGroup", "QApplication", "QCheckBox", "QCloseEvent",
-    "QComboBox", "QCoreApplication", "QDialog", "QDialogButtonBox", "QEvent", "QFont",
-    "QFontDatabase", "QFormLayout", "QFrame", "QGroupBox", "QGuiApplication", "QHBoxLayout",
-    "QHeaderView", "QInputMethodEvent", "QKeySequence", "QLabel", "QLibraryInfo", "QLineEdit", "QListWidget",
-    "QListWidgetItem", "QLocale", "QMainWindow", "QMessageBox", "QObject", "QPushButton",
-    "QScrollArea", "QShowEvent", "QSizePolicy", "QSpinBox", "QStackedWidget", "QStatusBar",
-    "QTableWidget", "QTableWidgetItem", "QThread", "QTimer", "QTranslator", "QVBoxLayout",
-    "QWidget", "Qt", "QtCore", "QtGui", "QtWidgets", "Signal", "Slot", "is_valid",
+    "is_valid", "QAbstractItemView", "QAction", "QActionGroup", "QApplication", "QCheckBox",
+    "QCloseEvent", "QComboBox", "QCoreApplication", "QDialog", "QFont", "QFontDatabase",
+    "QFormLayout", "QFrame", "QGroupBox", "QHBoxLayout", "QHeaderView", "QInputMethodEvent",
+    "QKeySequence", "QLabel", "QLibraryInfo", "QLineEdit", "QListWidget", "QListWidgetItem",
+    "QLocale", "QMainWindow", "QMessageBox", "QObject", "QPushButton", "QScrollArea", "QSpinBox",
+    "QStackedWidget", "QStatusBar", "Qt", "QTableWidget", "QTableWidgetItem", "QtCore", "QtGui",
+    "QThread", "QTimer", "QTranslator", "QtWidgets", "QVBoxLayout", "QWidget", "Signal", "Slot",
 ]

@@ -15,12 +15,6 @@ from ui.widgets import ERROR_COLOUR
 DATABASE_CHECK_INTERVAL_MS = 30_000
 
 
-def _ping(ctx: CounterContext) -> None:
-    # exec_driver_sql keeps SQL construction out of the UI; any failure raises.
-    with ctx.engine.connect() as connection:
-        connection.exec_driver_sql("SELECT 1")
-
-
 class CounterStatusBar(QStatusBar):
     def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -59,8 +53,7 @@ class CounterStatusBar(QStatusBar):
         if self._checking:
             return  # the previous check still waits for a slow database: do not pile up
         self._checking = True
-        ctx = self._ctx
-        Operation(self, lambda: _ping(ctx)).success(self._database_ok).failure(self._database_failed).run()
+        Operation(self, self._ctx.check_database).success(self._database_ok).failure(self._database_failed).run()
 
     def _database_ok(self, _: None) -> None:
         self._checking = False

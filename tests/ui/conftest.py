@@ -1,5 +1,5 @@
-"""Fixtures for the GUI tests: a temporary counter per test, a non-system keyring, and
-worker threads joined at teardown (the Vorta pattern: nothing leaks from one test to the next).
+"""Fixtures for the GUI tests: a temporary counter per test and worker threads joined at
+teardown (the Vorta pattern: nothing leaks from one test to the next).
 
 Run offscreen: `QT_QPA_PLATFORM=offscreen python -m pytest tests/ui`.
 """
@@ -11,15 +11,12 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import keyring
 import pytest
-from keyring.backends import null
 from pytestqt.qtbot import QtBot
 
 from app.bootstrap import CounterContext, open_counter
-from app.operators import InstitutionInfo, OperatorInfo, list_operators
-from ui.main import institution_info
-from ui.qt import QApplication, QInputMethodEvent, QWidget
+from app.operators import InstitutionInfo, OperatorInfo, institution_info, list_operators
+
 from ui.operations import (
     BACKGROUND_THREAD_PREFIX,
     DATABASE_THREAD_PREFIX,
@@ -27,10 +24,11 @@ from ui.operations import (
     shutdown_task_manager,
     task_manager,
 )
+from ui.qt import QApplication, QInputMethodEvent, QWidget
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-_ENVIRONMENT = ("WI_COUNTER_HOME", "WI_COUNTER_DB_URL", "WI_COUNTER_AUTOLOGIN", "WI_COUNTER_EXIT_WHEN_SHOWN")
+_STARTUP_SWITCHES = ("WI_COUNTER_AUTOLOGIN", "WI_COUNTER_EXIT_WHEN_SHOWN")
 
 
 def _worker_threads() -> list[threading.Thread]:
@@ -39,15 +37,13 @@ def _worker_threads() -> list[threading.Thread]:
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No test sees the developer's folders, database or keyring."""
-    for name in _ENVIRONMENT:
+def _no_startup_switches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The benchmark's switches (autologin, exit when shown) are off unless a test sets them.
+
+    The home folder and the in-memory keyring come from tests/conftest.py.
+    """
+    for name in _STARTUP_SWITCHES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("WI_COUNTER_HOME", str(tmp_path / "home"))
-    previous = keyring.get_keyring()
-    keyring.set_keyring(null.Keyring())
-    yield
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture(autouse=True)

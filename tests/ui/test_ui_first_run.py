@@ -26,7 +26,9 @@ def _dialog(qtbot: QtBot, ctx: CounterContext) -> FirstRunDialog:
     return dialog
 
 
-def _fill(type_text: TypeText, dialog: FirstRunDialog, password: str = "s3cret-pass", confirm: str = "s3cret-pass") -> None:
+def _fill(
+    type_text: TypeText, dialog: FirstRunDialog, password: str = "s3cret-pass", confirm: str = "s3cret-pass"
+) -> None:
     type_text(dialog.code_edit, "H44010100007")
     type_text(dialog.name_edit, "广州市工伤康复医院")
     type_text(dialog.province_edit, "广东省")
@@ -44,7 +46,9 @@ def test_starts_with_first_run_needed(empty_ctx: CounterContext) -> None:
         assert needs_first_run(session)
 
 
-def test_mismatched_passwords_then_success_creates_admin(qtbot: QtBot, empty_ctx: CounterContext, type_text: TypeText) -> None:
+def test_mismatched_passwords_then_success_creates_admin(
+    qtbot: QtBot, empty_ctx: CounterContext, type_text: TypeText
+) -> None:
     dialog = _dialog(qtbot, empty_ctx)
     _fill(type_text, dialog, confirm="s3cret-pasz")
     qtbot.mouseClick(dialog.done_button, Qt.MouseButton.LeftButton)

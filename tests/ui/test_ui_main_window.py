@@ -13,12 +13,18 @@ from app.operators import InstitutionInfo, OperatorInfo
 from ui.main_window import MainWindow
 from ui.pages.placeholder import PlaceholderPage
 from ui.pages.settings_page import SettingsPage
-from ui.qt import QApplication, QLabel, QMessageBox, Qt
+from ui.qt import QApplication, QLabel, QMessageBox, Qt, QWidget
 
 pytestmark = pytest.mark.gui
 
 PAGES = ["读卡", "入院登记", "费用与伤病分离", "出院结算", "结算单", "月度结算", "设置"]
 NOT_PROVIDED = "此功能尚未提供"
+
+
+def _label(widget: QWidget, name: str) -> QLabel:
+    found = widget.findChild(QLabel, name)
+    assert found is not None, f"no QLabel named {name}"
+    return found
 
 
 @pytest.fixture
@@ -51,7 +57,7 @@ def test_ctrl_number_switches_pages(qtbot: QtBot, window: MainWindow) -> None:
     qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
     assert window.current_page_title() == "费用与伤病分离"
     keys = [Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4, Qt.Key.Key_5, Qt.Key.Key_6, Qt.Key.Key_7]
-    for key, title in zip(keys, PAGES):
+    for key, title in zip(keys, PAGES, strict=True):
         qtbot.keyClick(window, key, Qt.KeyboardModifier.ControlModifier)
         assert window.current_page_title() == title
         assert window.nav.currentItem().text() == title
@@ -93,20 +99,20 @@ def test_settings_page_is_real(window: MainWindow) -> None:
 
 def test_status_bar(qtbot: QtBot, window: MainWindow, demo_ctx: CounterContext) -> None:
     status = window.statusBar()
-    operator = status.findChild(QLabel, "operatorStatus")
+    operator = _label(status, "operatorStatus")
     assert operator.text() == "操作员：张收款（收款员）"
-    reader = status.findChild(QLabel, "readerStatus")
-    centre = status.findChild(QLabel, "centreStatus")
+    reader = _label(status, "readerStatus")
+    centre = _label(status, "centreStatus")
     assert reader.text() == "读卡器：未配置（读卡功能尚未提供）"
     assert centre.text() == "结算中心：未连接（结算中心接口尚未提供）"
-    database = status.findChild(QLabel, "databaseStatus")
+    database = _label(status, "databaseStatus")
     qtbot.waitUntil(lambda: database.text().endswith("正常"), timeout=5000)
     assert database.text() == f"数据库：{demo_ctx.database_description} 正常"
     assert demo_ctx.database_description.startswith("SQLite")
 
 
 def test_status_bar_reports_a_lost_database(qtbot: QtBot, window: MainWindow, demo_ctx: CounterContext) -> None:
-    database = window.statusBar().findChild(QLabel, "databaseStatus")
+    database = _label(window.statusBar(), "databaseStatus")
     qtbot.waitUntil(lambda: database.text().endswith("正常"), timeout=5000)
     # Point the engine at a file that cannot be opened: the next check must say so.
     from sqlalchemy import create_engine

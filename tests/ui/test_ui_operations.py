@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from functools import partial
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -52,7 +53,7 @@ def test_event_loop_stays_responsive_and_success_runs_on_gui_thread(qtbot: QtBot
     timer.stop()
 
     during = [t for t in ticks if started <= t <= finished]
-    assert len(during) >= 20, f"only {len(during)} timer ticks in {finished - started:.2f} s: the GUI thread was blocked"
+    assert len(during) >= 20, f"{len(during)} timer ticks in {finished - started:.2f} s: the GUI thread was blocked"
     assert delivered == [(42, True)]
     assert worker_thread[0].startswith(DATABASE_THREAD_PREFIX)
 
@@ -143,11 +144,11 @@ def test_database_work_is_serialised_background_work_is_not(qtbot: QtBot) -> Non
     names: list[str] = []
     for _ in range(2):
         Operation(parent, barrier.wait, executor=Executor.BACKGROUND).success(
-            lambda _index: names.append("done")
+            lambda _index: names.append(str(_index))
         ).run()
     qtbot.waitUntil(lambda: len(spans) == 3 and len(names) == 2, timeout=5000)
     spans.sort()
-    assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:]))
+    assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:], strict=False))
     assert {name for _, _, name in spans} == {spans[0][2]}  # one database thread
 
 
@@ -176,7 +177,7 @@ def test_shutdown_finishes_queued_work_and_joins_threads(qtbot: QtBot) -> None:
         finished.append(number)
 
     for number in range(3):
-        Operation(parent, lambda n=number: slow(n)).run()
+        Operation(parent, partial(slow, number)).run()
     Operation(parent, lambda: time.sleep(0.05), executor=Executor.BACKGROUND).run()
     shutdown_task_manager(wait=True)
     assert finished == [0, 1, 2]

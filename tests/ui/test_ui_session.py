@@ -9,7 +9,13 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from app.bootstrap import CounterContext
-from ui.main import AUTOLOGIN_ENV, EXIT_WHEN_SHOWN_ENV, CounterSession, autologin_request, run_gui
+from ui.main import (
+    AUTOLOGIN_ENV,
+    EXIT_WHEN_SHOWN_ENV,
+    CounterSession,
+    autologin_request,
+    run_gui,
+)
 from ui.main_window import MainWindow
 from ui.qt import QApplication, QLabel, Qt, QWidget
 
@@ -62,7 +68,7 @@ def test_login_then_lock_hands_over_to_the_next_operator(
 
     second = _log_in(qtbot, session, "reviewer")
     status = second.statusBar().findChild(QLabel, "operatorStatus")
-    assert status.text() == "操作员：李审核（审核员）"
+    assert status is not None and status.text() == "操作员：李审核（审核员）"
 
 
 def test_quitting_at_login_finishes(
@@ -71,6 +77,7 @@ def test_quitting_at_login_finishes(
     session = session_of(demo_ctx)
     session.start()
     qtbot.waitUntil(lambda: session.login_dialog is not None and session.login_dialog.isVisible(), timeout=5000)
+    assert session.login_dialog is not None
     with qtbot.waitSignal(session.finished, timeout=2000) as finished:
         qtbot.mouseClick(session.login_dialog.quit_button, Qt.MouseButton.LeftButton)
     assert finished.args == [0]
@@ -83,6 +90,7 @@ def test_a_new_counter_starts_with_first_run(
     session.start()
     qtbot.waitUntil(lambda: session.first_run_dialog is not None and session.first_run_dialog.isVisible(), timeout=5000)
     dialog = session.first_run_dialog
+    assert dialog is not None
     for edit, text in (
         (dialog.code_edit, "H44010100007"), (dialog.name_edit, "广州市工伤康复医院"),
         (dialog.province_edit, "广东省"), (dialog.city_edit, "广州市"), (dialog.city_code_edit, "440100"),
@@ -93,10 +101,11 @@ def test_a_new_counter_starts_with_first_run(
     qtbot.mouseClick(dialog.done_button, Qt.MouseButton.LeftButton)
     # Then the login dialog, with the new administrator's login filled in.
     qtbot.waitUntil(lambda: session.login_dialog is not None and session.login_dialog.isVisible(), timeout=10_000)
-    assert session.login_dialog.login_edit.text() == "wangli"
-    qtbot.keyClicks(session.login_dialog.password_edit, "s3cret-pass")
+    login = session.login_dialog
+    assert login is not None and login.login_edit.text() == "wangli"
+    qtbot.keyClicks(login.password_edit, "s3cret-pass")
     with qtbot.waitSignal(session.main_window_shown, timeout=10_000) as shown:
-        qtbot.keyClick(session.login_dialog.password_edit, Qt.Key.Key_Return)
+        qtbot.keyClick(login.password_edit, Qt.Key.Key_Return)
     window = shown.args[0]
     assert window.windowTitle() == "工伤联网结算窗口 — 广州市工伤康复医院 — 1号窗口"
 
@@ -115,6 +124,7 @@ def test_autologin_failure_falls_back_to_the_login_dialog(
     session = session_of(demo_ctx, autologin="nobody")
     session.start()
     qtbot.waitUntil(lambda: session.login_dialog is not None and session.login_dialog.isVisible(), timeout=10_000)
+    assert session.login_dialog is not None
     assert session.login_dialog.error_label.text() == "登录名或密码错误"
 
 

@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 from app.bootstrap import CounterContext
 from app.db.models import Role
 from app.operators import InstitutionInfo, OperatorInfo, list_operators
+from app.secret_store import describe_store
 from app.settings import ALL_SETTINGS, COUNTER_NAME, LOG_LEVEL, Setting, Settings
 from ui.pages.settings_page import SettingsPage
 from ui.qt import QCheckBox, QComboBox, QLabel, QLineEdit, QSpinBox, Qt, QWidget
@@ -18,6 +19,18 @@ from ui.qt import QCheckBox, QComboBox, QLabel, QLineEdit, QSpinBox, Qt, QWidget
 pytestmark = pytest.mark.gui
 
 TypeText = Callable[[QWidget, str], None]
+
+
+def _label(widget: QWidget, name: str) -> QLabel:
+    found = widget.findChild(QLabel, name)
+    assert found is not None, f"no QLabel named {name}"
+    return found
+
+
+def _cell(panel: object, row: int, column: int) -> str:
+    item = panel.table.item(row, column)  # type: ignore[attr-defined]
+    assert item is not None
+    return str(item.text())
 
 
 @pytest.fixture
@@ -103,7 +116,7 @@ def test_invalid_value_shows_error_and_saves_nothing(
     keep.setValue(3)  # a valid change alongside: must not be saved either
     qtbot.mouseClick(page.form.save_button, Qt.MouseButton.LeftButton)
     assert page.form.error_label.isVisible()
-    assert "窗口名称不能为空" in page.form.error_label.text()
+    assert "窗口名称）：不能为空" in page.form.error_label.text()
     qtbot.wait(100)
     after = demo_ctx.settings.path.read_bytes() if demo_ctx.settings.path.exists() else None
     assert after == before
@@ -126,7 +139,7 @@ def test_cashier_sees_read_only_fields(page_for: Callable[[str], SettingsPage]) 
         elif isinstance(widget, (QComboBox, QCheckBox)):
             assert not widget.isEnabled()
     assert not page.form.save_button.isVisible()
-    note = page.findChild(QLabel, "readOnlyNote")
+    note = _label(page, "readOnlyNote")
     assert note is not None and note.isVisible()
     assert page.operators is None
 
@@ -135,14 +148,14 @@ def test_institution_folders_and_secret_store(
     qtbot: QtBot, page_for: Callable[[str], SettingsPage], demo_ctx: CounterContext
 ) -> None:
     page = page_for("reviewer")
-    assert page.findChild(QLabel, "institutionName").text() == "湛江市第一人民医院（演示）"
-    assert page.findChild(QLabel, "institutionCode").text() == "H44080100001"
-    assert page.findChild(QLabel, "institutionLevel").text() == "三级甲等"
-    assert page.findChild(QLabel, "dataDir").text() == str(demo_ctx.paths.data_dir)
-    assert page.findChild(QLabel, "logDir").text() == str(demo_ctx.paths.log_dir)
-    store = page.findChild(QLabel, "secretStore")
+    assert _label(page, "institutionName").text() == "湛江市第一人民医院（演示）"
+    assert _label(page, "institutionCode").text() == "H44080100001"
+    assert _label(page, "institutionLevel").text() == "三级甲等"
+    assert _label(page, "dataDir").text() == str(demo_ctx.paths.data_dir)
+    assert _label(page, "logDir").text() == str(demo_ctx.paths.log_dir)
+    store = _label(page, "secretStore")
     qtbot.waitUntil(lambda: store.text() != "检查中…", timeout=5000)
-    assert store.text() == "无（不可保存密钥）"  # the tests' null keyring
+    assert store.text() == describe_store()
 
 
 def _fill_operator(type_text: TypeText, page: SettingsPage, login: str, name: str, role: Role, password: str) -> None:
@@ -169,7 +182,7 @@ def test_admin_adds_a_reviewer(
     with demo_ctx.transaction() as session:
         added = [o for o in list_operators(session) if o.login == "zhaomin"]
     assert [(o.display_name, o.role) for o in added] == [("赵敏", Role.REVIEWER)]
-    rows = {panel.table.item(row, 0).text(): panel.table.item(row, 2).text() for row in range(4)}
+    rows = {_cell(panel, row, 0): _cell(panel, row, 2) for row in range(4)}
     assert rows["zhaomin"] == "审核员"
     assert panel.login_edit.text() == "" and panel.password_edit.text() == ""
 

@@ -37,9 +37,9 @@ from ui.qt import (
     QPushButton,
     QScrollArea,
     QSpinBox,
+    Qt,
     QTableWidget,
     QTableWidgetItem,
-    Qt,
     QVBoxLayout,
     QWidget,
     Signal,
@@ -147,13 +147,7 @@ class SettingsForm(QGroupBox):
             return spec.validate(widget.isChecked())
         if isinstance(widget, QSpinBox):
             return spec.validate(widget.value())
-        value = spec.parse(widget.text())
-        if value == "" and spec.default != "":
-            # An emptied name would print blank in titles and audit records; the default is the way back.
-            raise ConfigurationError(
-                self.tr("{label}不能为空（默认值：{default}）").format(label=spec.label, default=spec.default)
-            )
-        return value
+        return spec.parse(widget.text())
 
     def save(self) -> None:
         if not self._editable:
