@@ -128,7 +128,7 @@ def test_status_bar_reports_a_lost_database(qtbot: QtBot, window: MainWindow, de
 
 
 def test_title(window: MainWindow, demo_ctx: CounterContext) -> None:
-    assert window.windowTitle() == f"工伤联网结算窗口 — 湛江市第一人民医院（演示） — {demo_ctx.counter_name}（演示）"
+    assert window.windowTitle() == f"工伤联网结算窗口 — 湛江市第一人民医院 — {demo_ctx.counter_name}（演示）"
 
 
 def test_f1_shows_about_with_version(qtbot: QtBot, window: MainWindow) -> None:

@@ -148,7 +148,7 @@ def test_institution_folders_and_secret_store(
     qtbot: QtBot, page_for: Callable[[str], SettingsPage], demo_ctx: CounterContext
 ) -> None:
     page = page_for("reviewer")
-    assert _label(page, "institutionName").text() == "湛江市第一人民医院（演示）"
+    assert _label(page, "institutionName").text() == "湛江市第一人民医院"
     assert _label(page, "institutionCode").text() == "H44080100001"
     assert _label(page, "institutionLevel").text() == "三级甲等"
     assert _label(page, "dataDir").text() == str(demo_ctx.paths.data_dir)
