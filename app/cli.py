@@ -10,12 +10,14 @@ Exit status: 0 done, 1 failed (message on stderr), 2 bad usage or invalid input.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app import __version__
 from app.errors import WiCounterError
+from app.rules.case import InvalidCase
 from app.secret_store import KNOWN_SECRETS
 
 Handler = Callable[[argparse.Namespace], int]
@@ -67,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
+    check = command("check", "核验备案：能否直接结算及原因 / filing verdict for a case file", _check)
+    check.add_argument("case", type=Path, metavar="CASE.json", help="病例文件（wi-counter-case/1） / case file")
+    check.add_argument("--stage", required=True, choices=("admission", "discharge"),
+                       help="入院登记或出院结算 / at admission or at discharge")
+    check.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    settle = command("settle", "计算结算：伤病分离与结算单金额 / compute the settlement of a case file", _settle)
+    settle.add_argument("case", type=Path, metavar="CASE.json", help="病例文件（wi-counter-case/1） / case file")
+    settle.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+
     db = command("db", "数据库维护 / database maintenance", _db_help)
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION")
     up = action(db_commands, "upgrade", "升级数据库结构（先备份 SQLite） / migrate the schema (SQLite backed up first)", _db_upgrade)
@@ -105,6 +116,49 @@ def _run_gui(args: argparse.Namespace) -> int:
     from ui.main import run_gui  # Qt is loaded only for the window
 
     return run_gui(home=args.home, demo=args.demo, db_url=args.db)
+
+
+def _invalid_case(exc: InvalidCase, as_json: bool) -> int:
+    """Exit 2: every problem with its JSON path on stderr, and as JSON on stdout with --json."""
+    print(f"错误：{exc.message}", file=sys.stderr)
+    if as_json:
+        document: dict[str, object] = {"error": "病例文件无效 / invalid case file",
+                                       "problems": [p.as_json() for p in exc.problems]}
+        if exc.unclassified:
+            document["unclassified"] = exc.unclassified
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+    return 2
+
+
+def _check(args: argparse.Namespace) -> int:
+    from app.rules.case import read_case_file, require_settled
+    from app.rules.report import verdict_text
+    from app.rules.verdict import judge
+
+    try:
+        case = read_case_file(args.case)
+        if args.stage == "discharge":
+            require_settled(case)
+    except InvalidCase as exc:
+        return _invalid_case(exc, args.json)
+    verdict = judge(case, args.stage)
+    print(json.dumps(verdict.as_json(), ensure_ascii=False, indent=2) if args.json else verdict_text(verdict))
+    return 0
+
+
+def _settle(args: argparse.Namespace) -> int:
+    from app.rules.case import read_case_file, require_settled
+    from app.rules.report import settlement_text
+    from app.rules.settlement import compute
+
+    try:
+        case = read_case_file(args.case)
+        require_settled(case)
+        result = compute(case)
+    except InvalidCase as exc:
+        return _invalid_case(exc, args.json)
+    print(json.dumps(result.as_json(), ensure_ascii=False, indent=2) if args.json else settlement_text(result))
+    return 0
 
 
 def _open(args: argparse.Namespace, run_migrations: bool = True):  # type: ignore[no-untyped-def]

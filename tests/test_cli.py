@@ -24,6 +24,8 @@ def test_help_lists_the_subcommands_in_chinese_and_english(isolated_home: Path) 
     assert result.returncode == 0
     for name, chinese, english in [
         ("gui", "打开收费窗口", "open the counter window"),
+        ("check", "核验备案", "filing verdict"),
+        ("settle", "计算结算", "compute the settlement"),
         ("db", "数据库维护", "database maintenance"),
         ("settings", "查看和修改设置", "list and change settings"),
         ("operator", "操作员", "operators"),
