@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.db.models import Institution, Operator, Role, utc_now
 from app.errors import AuthenticationError, PermissionDenied, WiCounterError
+from app.institution import InstitutionInfo
 
 log = logging.getLogger(__name__)
 
@@ -97,31 +98,6 @@ class OperatorInfo:
 
     def can(self, permission: Permission) -> bool:
         return permission in ROLE_PERMISSIONS[self.role]
-
-
-@dataclass(frozen=True)
-class InstitutionInfo:
-    code: str
-    name: str
-    province: str
-    city: str
-    city_code: str
-    level: str
-    direct_settlement: bool = True
-
-    def problems(self) -> list[str]:
-        found: list[str] = []
-        if not re.fullmatch(r"[A-Za-z0-9]{12}", self.code):
-            found.append("机构编码应为 12 位字母或数字")
-        if not self.name.strip():
-            found.append("请填写医疗机构名称")
-        if not self.province.strip() or not self.city.strip():
-            found.append("请填写机构所在省份和城市")
-        if not re.fullmatch(r"\d{6}", self.city_code):
-            found.append("城市行政区划代码应为 6 位数字")
-        if not self.level.strip():
-            found.append("请填写医院等级")
-        return found
 
 
 def _info(operator: Operator) -> OperatorInfo:

@@ -25,6 +25,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+SAMPLE_CASE = REPO / "tests" / "cases" / "guangdong-sample-slip.json"
 LINES = 20_000
 RUNS = 5  # process starts
 IN_PROCESS_RUNS = 15  # cheap, and this VM's timings are noisy: more samples, steadier median
@@ -97,28 +98,11 @@ def build_case(lines: int = LINES, seed: int = 20201117) -> dict:
                       "diagnosis": diagnosis, "injury": injury, "refund_of": None, "date": "2020-10-01"})
         originals.append((seq, code, qty, price, category))
 
-    return {
-        "format": "wi-counter-case/1",
-        "profile": "guangdong-intra",
-        "institution": {"code": "H44080100001", "name": "湛江市第一人民医院", "province": "广东省", "city": "湛江市",
-                        "city_code": "440800", "level": "三级", "direct_settlement": True},
-        "worker": {"name": "姚某某", "sex": "女", "id_number": "440802198001011241", "category": "在职",
-                   "insured_place": {"province": "广东省", "city": "广州市", "city_code": "440100"},
-                   "insurance_active": True, "contribution_ok": True},
-        "recognition": {"decision_no": "穗人社工认〔2020〕1234号", "injury_date": "2020-09-20",
-                        "diagnoses": [{"code": "S62.300", "name": "掌骨骨折"}]},
-        "filing": {"id": "BA440100202009210001", "category": "referral", "care": ["medical", "rehab"],
-                   "destination": {"province": "广东省", "city": "湛江市", "city_code": "440800", "institution_code": None},
-                   "approved_on": "2020-09-21", "valid_from": "2020-09-21", "valid_to": "2021-03-20",
-                   "status": "active", "terminated_on": None, "used_by_settlement": False, "filed_on": "2020-09-21"},
-        "stay": {"care": "medical", "admission_no": "016357002", "dept": "骨关节病区",
-                 "registration_no": "sa000d20201117000001", "admitted": "2020-09-22", "discharged": "2020-11-11",
-                 "settled": "2020-11-17", "emergency": False, "third_party_liability": False,
-                 "diagnoses": [{"code": "S62.300", "name": "掌骨骨折", "injury": True},
-                               {"code": "I10", "name": "原发性高血压", "injury": False}]},
-        "catalogue": catalogue,
-        "items": items,
-    }
+    # Everything but the charges comes from the repository's Guangdong sample case.
+    case = json.loads(SAMPLE_CASE.read_text(encoding="utf-8"))
+    case["catalogue"] = catalogue
+    case["items"] = items
+    return case
 
 
 def _median_ms(samples: list[float]) -> float:

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from app.bootstrap import open_counter
 from app.db.models import AuditEvent, Operator, Role
 from app.errors import AuthenticationError, PermissionDenied, WiCounterError
+from app.institution import InstitutionInfo
 from app.operators import (
-    InstitutionInfo,
     Permission,
     authenticate,
     complete_first_run,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from app.bootstrap import CounterContext
 from app.errors import WiCounterError
+from app.institution import InstitutionInfo
 from app.operators import (
     MIN_PASSWORD_LENGTH,
-    InstitutionInfo,
     OperatorInfo,
     complete_first_run,
 )
@@ -21,14 +21,12 @@ from ui.qt import (
     QDialog,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
-from ui.widgets import ErrorLabel, heading
+from ui.widgets import ErrorLabel, dialog_buttons, heading
 
 # 医院等级 as printed on the settlement slip; the combo stays editable for others (e.g. 未定级).
 HOSPITAL_LEVELS = (
@@ -97,16 +95,7 @@ class FirstRunDialog(QDialog):
         self.error_label = ErrorLabel(self)
         layout.addWidget(self.error_label)
 
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        self.done_button = QPushButton(self.tr("完成设置"), self)
-        self.done_button.setObjectName("finishButton")
-        self.done_button.setDefault(True)
-        self.quit_button = QPushButton(self.tr("退出"), self)
-        self.quit_button.setObjectName("quitButton")
-        self.quit_button.setAutoDefault(False)
-        buttons.addWidget(self.done_button)
-        buttons.addWidget(self.quit_button)
+        buttons, self.done_button, self.quit_button = dialog_buttons(self, self.tr("完成设置"), "finishButton")
         layout.addLayout(buttons)
 
         self.done_button.clicked.connect(self._submit)

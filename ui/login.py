@@ -14,14 +14,12 @@ from ui.operations import Operation, show_failure
 from ui.qt import (
     QDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
-from ui.widgets import ErrorLabel, heading
+from ui.widgets import ErrorLabel, dialog_buttons, heading
 
 
 class LoginDialog(QDialog):
@@ -66,17 +64,7 @@ class LoginDialog(QDialog):
         self.error_label = ErrorLabel(self)
         layout.addWidget(self.error_label)
 
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        self.login_button = QPushButton(self.tr("登录"), self)
-        self.login_button.setObjectName("loginButton")
-        self.login_button.setDefault(True)  # Enter in either field logs in
-        self.login_button.setAutoDefault(True)
-        self.quit_button = QPushButton(self.tr("退出"), self)
-        self.quit_button.setObjectName("quitButton")
-        self.quit_button.setAutoDefault(False)
-        buttons.addWidget(self.login_button)
-        buttons.addWidget(self.quit_button)
+        buttons, self.login_button, self.quit_button = dialog_buttons(self, self.tr("登录"), "loginButton")
         layout.addLayout(buttons)
 
         self.login_button.clicked.connect(self._submit)

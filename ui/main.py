@@ -24,8 +24,8 @@ from types import TracebackType
 from app.bootstrap import CounterContext, open_counter
 from app.demo import DEMO_PASSWORD
 from app.errors import WiCounterError
+from app.institution import InstitutionInfo
 from app.operators import (
-    InstitutionInfo,
     OperatorInfo,
     authenticate,
     institution_info,

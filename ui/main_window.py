@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from app import __version__
 from app.bootstrap import CounterContext
-from app.operators import InstitutionInfo, OperatorInfo
+from app.institution import InstitutionInfo
+from app.operators import OperatorInfo
 from ui.pages.placeholder import PlaceholderPage
 from ui.pages.settings_page import SettingsPage
 from ui.qt import (

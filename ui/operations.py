@@ -33,6 +33,7 @@ from ui.qt import (
     QThread,
     QWidget,
     Signal,
+    Slot,
     is_valid,
 )
 
@@ -71,6 +72,8 @@ class TaskManager(QObject):
         # Strong references until delivered: an operation nobody else holds must still finish.
         self._in_flight: set[Operation[Any]] = set()
         self._closed = False
+        # Queued to this object (not to a free function): when the manager is deleted,
+        # Qt drops whatever is still queued for it instead of calling into a dead object.
         self._deliver.connect(self._run_on_gui_thread, Qt.ConnectionType.QueuedConnection)
 
     @property
@@ -93,10 +96,12 @@ class TaskManager(QObject):
 
     def _post(self, operation: Operation[Any], future: Future[Any]) -> None:
         # Runs on the worker (or on the GUI thread if the future was already done).
+        if self._closed:
+            return  # shut down: its Qt object may already be deleted, and nobody is waiting
         try:
             self._deliver.emit(partial(self._finish, operation, future))
         except RuntimeError:
-            pass  # the manager's Qt object is gone (after shutdown): nobody is waiting
+            pass  # deleted between the check and the emit: nobody is waiting either
 
     def _finish(self, operation: Operation[Any], future: Future[Any]) -> None:
         self._in_flight.discard(operation)
@@ -104,16 +109,21 @@ class TaskManager(QObject):
             return  # results arriving after shutdown have no window to go to
         operation._deliver(future)
 
-    @staticmethod
-    def _run_on_gui_thread(closure: Callable[[], None]) -> None:
+    @Slot(object)
+    def _run_on_gui_thread(self, closure: Callable[[], None]) -> None:
         closure()
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop accepting work; with `wait`, let queued work finish and join the threads."""
+        """Stop accepting work; with `wait`, let queued work finish and join the threads.
+
+        The Qt object is then deleted by Qt's event loop (`deleteLater`), never by Python's
+        garbage collector while deliveries may still be queued for it.
+        """
         self._closed = True
         self._database.shutdown(wait=wait)
         self._background.shutdown(wait=wait)
         self._in_flight.clear()
+        self.deleteLater()
 
 
 _manager: TaskManager | None = None
@@ -125,7 +135,8 @@ def task_manager() -> TaskManager:
     global _manager
     with _manager_lock:
         if _manager is None or _manager.closed:
-            _manager = TaskManager()
+            # Owned by the application (Qt deletes it), not by this Python reference.
+            _manager = TaskManager(QCoreApplication.instance())
         return _manager
 
 

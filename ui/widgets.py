@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ui.qt import QFont, QLabel, QWidget
+from ui.qt import QCoreApplication, QFont, QHBoxLayout, QLabel, QPushButton, QWidget
 
 ERROR_COLOUR = "#c62828"  # readable red on the light window background
 NOTICE_COLOUR = "#8a5a00"  # dark amber: "not provided", "read-only" notes
@@ -45,3 +45,22 @@ def notice(text: str, parent: QWidget | None = None, object_name: str = "notice"
     label.setWordWrap(True)
     label.setStyleSheet(f"color: {NOTICE_COLOUR}; font-weight: bold;")
     return label
+
+
+def dialog_buttons(parent: QWidget, accept_text: str, accept_name: str) -> tuple[QHBoxLayout, QPushButton, QPushButton]:
+    """The dialogs' button row, right-aligned: the default (Enter) action, then 退出 (Esc).
+
+    Returns the layout and the two buttons; the caller connects them.
+    """
+    row = QHBoxLayout()
+    row.addStretch(1)
+    accept = QPushButton(accept_text, parent)
+    accept.setObjectName(accept_name)
+    accept.setDefault(True)  # Enter in any field triggers it
+    accept.setAutoDefault(True)
+    quit_button = QPushButton(QCoreApplication.translate("Dialog", "退出"), parent)
+    quit_button.setObjectName("quitButton")
+    quit_button.setAutoDefault(False)
+    row.addWidget(accept)
+    row.addWidget(quit_button)
+    return row, accept, quit_button

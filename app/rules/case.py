@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from app.errors import WiCounterError
 from app.idnumber import id_number_problem
+from app.institution import InstitutionInfo
 from app.rules.profiles import Profile, load_profile, profile_names
 
 FORMAT = "wi-counter-case/1"
@@ -46,17 +47,6 @@ class Place:
     province: str
     city: str
     city_code: str
-
-
-@dataclass(frozen=True)
-class InstitutionFacts:
-    code: str
-    name: str
-    province: str
-    city: str
-    city_code: str
-    level: str
-    direct_settlement: bool
 
 
 @dataclass(frozen=True)
@@ -155,7 +145,7 @@ class ChargeItem:
 @dataclass(frozen=True)
 class Case:
     profile: Profile
-    institution: InstitutionFacts
+    institution: InstitutionInfo
     worker: WorkerFacts
     recognition: RecognitionFacts | None
     filing: FilingFacts | None
@@ -239,16 +229,23 @@ class _Reader:
             return None
         return value
 
+    def _present(self, node: dict[str, Any], key: str, where: str, nullable: bool, optional: bool,
+                 expected: str) -> bool:
+        """True when the field holds a value to read; absent or null is reported unless allowed."""
+        if key not in node:
+            return False  # a missing required field was reported by obj() already
+        if node[key] is None:
+            if not nullable:
+                self.problem(where, f"不能为空（null），应为{expected}")
+            return False
+        return True
+
     def date(self, node: dict[str, Any], key: str, path: str, *, nullable: bool = False,
              optional: bool = False) -> Any:
-        if optional and key not in node:
-            return None
-        value = node.get(key)
         where = f"{path}.{key}"
-        if value is None:
-            if not nullable and key in node:
-                self.problem(where, "不能为空（null），应为 YYYY-MM-DD 日期")
+        if not self._present(node, key, where, nullable, optional, " YYYY-MM-DD 日期"):
             return None
+        value = node[key]
         if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
             self.problem(where, f"应为 YYYY-MM-DD 格式的日期字符串，实际为 {value!r}")
             return None
@@ -260,14 +257,10 @@ class _Reader:
 
     def decimal(self, node: dict[str, Any], key: str, path: str, *, nullable: bool = False,
                 optional: bool = False) -> Any:
-        if optional and key not in node:
-            return None
-        value = node.get(key)
         where = f"{path}.{key}"
-        if value is None:
-            if not nullable and key in node:
-                self.problem(where, "不能为空（null）")
+        if not self._present(node, key, where, nullable, optional, "字符串形式的小数"):
             return None
+        value = node[key]
         if isinstance(value, bool) or isinstance(value, int | float):
             self.problem(where, f"金额和数量必须写成字符串（如 \"12.50\"），不能是 JSON 数字：{value!r}")
             return None
@@ -335,7 +328,7 @@ def _place(r: _Reader, value: Any, path: str) -> Place | None:
     return Place(province, city, city_code)
 
 
-def _institution(r: _Reader, value: Any, path: str) -> InstitutionFacts | None:
+def _institution(r: _Reader, value: Any, path: str) -> InstitutionInfo | None:
     node = r.obj(value, path, {"code", "name", "province", "city", "city_code"}, {"level", "direct_settlement"})
     if node is None:
         return None
@@ -350,7 +343,7 @@ def _institution(r: _Reader, value: Any, path: str) -> InstitutionFacts | None:
     direct = r.flag(node, "direct_settlement", path, default=True)
     if None in parts or direct is None:
         return None
-    return InstitutionFacts(*parts, level=level, direct_settlement=direct)
+    return InstitutionInfo(*parts, level=level, direct_settlement=direct)
 
 
 def _worker(r: _Reader, value: Any, path: str) -> WorkerFacts | None:

@@ -15,7 +15,8 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from app.bootstrap import CounterContext, open_counter
-from app.operators import InstitutionInfo, OperatorInfo, institution_info, list_operators
+from app.institution import InstitutionInfo
+from app.operators import OperatorInfo, institution_info, list_operators
 
 from ui.operations import (
     BACKGROUND_THREAD_PREFIX,

@@ -10,7 +10,8 @@ from pytestqt.qtbot import QtBot
 
 from app.bootstrap import CounterContext
 from app.db.models import Role
-from app.operators import InstitutionInfo, OperatorInfo, list_operators
+from app.institution import InstitutionInfo
+from app.operators import OperatorInfo, list_operators
 from app.secret_store import describe_store
 from app.settings import ALL_SETTINGS, COUNTER_NAME, LOG_LEVEL, Setting, Settings
 from ui.pages.settings_page import SettingsPage
