@@ -547,8 +547,8 @@ def _check_refunds(r: _Reader, items: list[ChargeItem], positions: dict[int, int
             r.problem(where, f"退费应指向原明细，seq {item.refund_of} 本身是退费明细")
         elif original.code != item.code:
             r.problem(where, f"退费项目编码 {item.code} 与原明细 seq {original.seq} 的编码 {original.code} 不同")
-        elif original.seq == item.seq:
-            r.problem(where, "退费不能指向自身")
+        elif original.seq >= item.seq:
+            r.problem(where, f"退费应指向在它之前的明细（seq 小于 {item.seq}），实际指向 seq {original.seq}")
         else:
             net[original.seq] = net.get(original.seq, original.quantity) + item.quantity
             if net[original.seq] < 0:
@@ -605,13 +605,15 @@ def parse_case(document: Any) -> Case:
 
 def read_case_file(path: Path) -> Case:
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise InvalidCase([Problem("$", f"找不到病例文件 {path}")]) from None
+        raise WiCounterError(f"找不到病例文件 {path}") from None
+    except OSError as exc:  # not a bad case file: no file to judge (exit 1, not 2)
+        raise WiCounterError(f"无法读取病例文件 {path}：{exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidCase([Problem("$", f"病例文件应为 UTF-8 编码（第 {exc.start} 字节处无法解码）")]) from None
-    except OSError as exc:
-        raise InvalidCase([Problem("$", f"无法读取病例文件 {path}：{exc.strerror}")]) from None
     try:
         document = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:

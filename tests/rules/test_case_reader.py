@@ -153,9 +153,21 @@ def test_unreadable_files_are_reported(tmp_path: Path, content: str | bytes, mes
         read_case_file(path)
 
 
-def test_a_missing_file_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(InvalidCase, match="找不到"):
+def test_a_missing_file_is_reported_but_is_not_an_invalid_case(tmp_path: Path) -> None:
+    from app.errors import WiCounterError
+
+    with pytest.raises(WiCounterError, match="找不到") as caught:
         read_case_file(tmp_path / "none.json")
+    assert not isinstance(caught.value, InvalidCase)
+
+
+def test_a_refund_must_point_to_an_earlier_line() -> None:
+    case = base_case()
+    case["items"] = [
+        item(1, "XB01AC06", "drug", "-1", "0.50", "-0.50", refund_of=2),
+        item(2, "XB01AC06", "drug", "10", "0.50", "5.00"),
+    ]
+    assert "之前" in problems(case)["$.items[0].refund_of"]
 
 
 def test_hostile_input_never_escapes_as_an_unexpected_exception() -> None:

@@ -74,6 +74,14 @@ def test_unclassified_lines_are_listed(tmp_path: Path, capsys: pytest.CaptureFix
     assert output["unclassified"] == [1]
 
 
-def test_a_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["settle", str(tmp_path / "nope.json"), "--json"]) == 2
+def test_a_missing_file_exits_1_not_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """CASES.md: 2 is for an invalid case file; no file at all is "anything else"."""
+    assert main(["settle", str(tmp_path / "nope.json"), "--json"]) == 1
+    assert "找不到病例文件" in capsys.readouterr().err
+
+
+def test_malformed_json_is_an_invalid_case(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "case.json"
+    path.write_text('{"format": "wi-counter-case/1",', encoding="utf-8")
+    assert main(["check", str(path), "--stage", "admission", "--json"]) == 2
     assert json.loads(capsys.readouterr().out)["problems"][0]["path"] == "$"
