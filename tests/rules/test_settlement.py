@@ -57,6 +57,7 @@ def test_a_line_outside_the_catalogue_is_self_pay() -> None:
 
 
 def test_non_injury_comes_before_the_catalogue_check() -> None:
+    """CASES.md bucket order; 003 §15: non-injury costs are separated first."""
     result = settle([item(1, "ZZ9999", "treatment", "1", "50.00", "50.00", injury=False)])
     assert line(result, 1)["bucket"] == "non_injury"
 
@@ -71,6 +72,7 @@ def test_above_the_price_limit_the_fund_pays_the_limit_and_the_rest_is_over_limi
 
 
 def test_at_the_price_limit_exactly_the_fund_pays_all() -> None:
+    """003 §3: the limit itself is within the standard."""
     result = settle([item(1, "110900001", "treatment", "3", "50.00", "150.00")])
     assert line(result, 1)["bucket"] == "fund" and line(result, 1)["fund"] == "150.00"
 
@@ -101,6 +103,7 @@ def test_over_limit_lines_are_rounded_half_up_per_line() -> None:
 
 
 def test_a_refund_follows_its_original_line_and_nets_against_it() -> None:
+    """CASES.md: refund lines follow the line they refund (000 附件9: claims net of refunds)."""
     result = settle([
         item(1, "110900001", "treatment", "10", "52.00", "520.00"),
         item(2, "110900001", "treatment", "-2", "52.00", "-104.00", refund_of=1),
@@ -158,6 +161,7 @@ def test_the_guangdong_sample_slip_adds_up() -> None:
 
 
 def test_amounts_are_decimals_end_to_end() -> None:
+    """No float near money."""
     result = compute(parsed(base_case()))
     assert all(isinstance(v, Decimal) for row in result.matrix.values() for v in row.values())
     assert isinstance(result.total, Decimal)

@@ -19,6 +19,7 @@ def codes(document: dict[str, Any], stage: str) -> dict[str, bool]:
 
 
 def test_the_example_case_settles_at_both_stages() -> None:
+    """003 §14: checked at admission and again at discharge; the example passes both."""
     for stage in ("admission", "discharge"):
         result = verdict(base_case(), stage)
         assert result.allowed and result.reasons == ()
@@ -79,6 +80,7 @@ def test_no_filing_blocks_remote_kinds_but_a_local_case_needs_none() -> None:
 
 
 def test_cancelled_filing_blocks() -> None:
+    """001 §13: only a filing in force allows direct settlement."""
     case = base_case()
     case["filing"]["status"] = "cancelled"
     assert codes(case, "admission") == {"FILING_CANCELLED": True}
@@ -102,6 +104,7 @@ def test_termination_on_or_before_the_check_date_blocks(terminated_on: str, stag
 
 
 def test_a_terminated_status_without_a_date_blocks() -> None:
+    """001 §13: entitlement lost during validity terminates the filing."""
     case = base_case()
     case["filing"]["status"] = "terminated"
     assert codes(case, "admission") == {"FILING_TERMINATED": True}
@@ -125,6 +128,7 @@ def test_a_filing_naming_another_institution_blocks() -> None:
 
 
 def test_care_not_covered_blocks() -> None:
+    """000 §4, 003 §5: a valid filing for this kind of care (就医 / 康复 / 辅助器具配置)."""
     case = base_case()
     case["filing"]["care"] = ["rehab"]
     assert codes(case, "admission") == {"CARE_NOT_COVERED": True}
@@ -161,6 +165,7 @@ def test_admitted_within_validity_settles_after_the_window_ends() -> None:
 
 
 def test_validity_is_judged_on_the_admission_date_at_discharge_too() -> None:
+    """000 §12, 001 §13: at discharge too, validity is judged on the admission date."""
     case = base_case()
     case["filing"]["valid_to"] = "2020-09-21"
     assert codes(case, "discharge") == {"FILING_EXPIRED": True}
@@ -230,6 +235,7 @@ def test_jilin_emergency_back_filing_before_settlement_covers_the_stay(filed_on:
 
 
 def test_without_the_emergency_mark_a_late_jilin_filing_blocks() -> None:
+    """002 经办规程 §15: without an emergency mark the filing must precede admission."""
     case = base_case()
     case["profile"] = "jilin-intra"
     case["filing"].update({"filed_on": "2020-10-01", "approved_on": "2020-10-01", "valid_from": "2020-10-01"})
@@ -237,6 +243,7 @@ def test_without_the_emergency_mark_a_late_jilin_filing_blocks() -> None:
 
 
 def test_every_applicable_reason_is_listed_not_only_the_first() -> None:
+    """CASES.md: `reasons` lists every reason that applies (003 §5 conditions are cumulative)."""
     case = base_case()
     case["worker"]["insurance_active"] = False
     case["stay"]["third_party_liability"] = True
@@ -249,6 +256,7 @@ def test_every_applicable_reason_is_listed_not_only_the_first() -> None:
 
 
 def test_each_reason_has_a_chinese_message_and_a_seed_source() -> None:
+    """Every reason names the seed article it rests on."""
     case = base_case()
     case["filing"]["status"] = "cancelled"
     case["filing"]["valid_to"] = "2020-09-21"
