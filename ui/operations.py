@@ -60,8 +60,9 @@ class Executor(enum.Enum):
 class TaskManager(QObject):
     """Owns the worker threads and brings results back to the GUI thread."""
 
-    # Carries a closure from a worker to the GUI thread (queued: runs in this object's thread).
-    _deliver = Signal(object)
+    # Tells the GUI thread that closures wait in `_closures`. It carries no Python object:
+    # results never travel inside a queued Qt event (Anki's TaskManager does the same).
+    _closures_pending = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -72,9 +73,11 @@ class TaskManager(QObject):
         # Strong references until delivered: an operation nobody else holds must still finish.
         self._in_flight: set[Operation[Any]] = set()
         self._closed = False
+        self._closures: list[Callable[[], None]] = []
+        self._closures_lock = threading.Lock()
         # Queued to this object (not to a free function): when the manager is deleted,
         # Qt drops whatever is still queued for it instead of calling into a dead object.
-        self._deliver.connect(self._run_on_gui_thread, Qt.ConnectionType.QueuedConnection)
+        self._closures_pending.connect(self._run_closures, Qt.ConnectionType.QueuedConnection)
 
     @property
     def in_flight(self) -> int:
@@ -98,8 +101,10 @@ class TaskManager(QObject):
         # Runs on the worker (or on the GUI thread if the future was already done).
         if self._closed:
             return  # shut down: its Qt object may already be deleted, and nobody is waiting
+        with self._closures_lock:
+            self._closures.append(partial(self._finish, operation, future))
         try:
-            self._deliver.emit(partial(self._finish, operation, future))
+            self._closures_pending.emit()
         except RuntimeError:
             pass  # deleted between the check and the emit: nobody is waiting either
 
@@ -109,9 +114,12 @@ class TaskManager(QObject):
             return  # results arriving after shutdown have no window to go to
         operation._deliver(future)
 
-    @Slot(object)
-    def _run_on_gui_thread(self, closure: Callable[[], None]) -> None:
-        closure()
+    @Slot()
+    def _run_closures(self) -> None:
+        with self._closures_lock:
+            closures, self._closures = self._closures, []
+        for closure in closures:
+            closure()
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop accepting work; with `wait`, let queued work finish and join the threads.
@@ -123,6 +131,8 @@ class TaskManager(QObject):
         self._database.shutdown(wait=wait)
         self._background.shutdown(wait=wait)
         self._in_flight.clear()
+        with self._closures_lock:
+            self._closures.clear()
         self.deleteLater()
 
 
