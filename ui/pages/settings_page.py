@@ -8,7 +8,7 @@ to the database happen off the GUI thread (`ui.operations`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 from app.bootstrap import CounterContext
 from app.db.models import Role
@@ -46,7 +46,7 @@ from ui.qt import (
 )
 from ui.widgets import ErrorLabel, heading, notice
 
-SettingWidget = QLineEdit | QSpinBox | QCheckBox | QComboBox
+SettingWidget: TypeAlias = QLineEdit | QSpinBox | QCheckBox | QComboBox
 
 _INT_LIMIT = 2_147_483_647  # QSpinBox holds a C int
 
