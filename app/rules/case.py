@@ -527,8 +527,8 @@ def _item(r: _Reader, value: Any, path: str) -> ChargeItem | None:
     elif None not in (amount, quantity, unit_price) and amount != round_money(quantity * unit_price):
         r.problem(f"{path}.amount",
                   f"金额 {node['amount']} 不等于 数量 × 单价 = {round_money(quantity * unit_price)}（四舍五入到分）")
-    if None in (seq, code, name, category, quantity, unit_price, amount, date) or "injury" in node and injury is None \
-            and node.get("injury") is not None:
+    injury_invalid = injury is None and node.get("injury") is not None  # reported by flag()
+    if None in (seq, code, name, category, quantity, unit_price, amount, date) or injury_invalid:
         return None
     return ChargeItem(seq, code, name, category, quantity, unit_price, amount, diagnosis, injury, refund_of, date)  # type: ignore[arg-type]
 
