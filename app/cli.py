@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     operator = command("operator", "操作员 / operators", _operator_list)
     operator_commands = operator.add_subparsers(dest="operator_command", metavar="ACTION")
     action(operator_commands, "list", "列出操作员 / list operators", _operator_list)
+
+    # --- card commands (issue 3) ---
+
+    # --- centre commands (issue 5) ---
+
+    # --- slip commands (issue 7) ---
+
     return parser
 
 

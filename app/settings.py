@@ -137,7 +137,25 @@ BACKUP_KEEP: Setting[int] = Setting(
     minimum=1,
 )
 
-ALL_SETTINGS: tuple[Setting[Any], ...] = (DATABASE_URL, COUNTER_NAME, LOG_LEVEL, LOG_KEEP_FILES, BACKUP_KEEP)
+# --- card reader settings (issue 3) ---
+
+# --- settlement centre settings (issue 5) ---
+
+# --- slip and printing settings (issue 7) ---
+
+ALL_SETTINGS: tuple[Setting[Any], ...] = (
+    DATABASE_URL,
+    COUNTER_NAME,
+    LOG_LEVEL,
+    LOG_KEEP_FILES,
+    BACKUP_KEEP,
+    # card reader (issue 3)
+
+    # settlement centre (issue 5)
+
+    # slip and printing (issue 7)
+
+)
 _BY_KEY: dict[str, Setting[Any]] = {s.key: s for s in ALL_SETTINGS}
 
 
