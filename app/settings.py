@@ -138,6 +138,29 @@ BACKUP_KEEP: Setting[int] = Setting(
 )
 
 # --- card reader settings (issue 3) ---
+CARD_BACKEND: Setting[str] = Setting(
+    "card.backend", str, "pcsc",
+    "读卡方式",
+    "pcsc：通过系统智能卡服务直接读卡（第二代社保卡及无需 PSAM 的卡）；"
+    "vendor：通过厂商读卡驱动库（iReadCardBas，需要 PSAM 的第三代社保卡）。",
+    choices=("pcsc", "vendor"),
+)
+CARD_READER: Setting[str] = Setting(
+    "card.reader", str, "",
+    "读卡器名称",
+    "自动读卡所用的读卡器名称（wi-counter card readers 可列出）；留空使用第一台读卡器。",
+)
+CARD_VENDOR_LIBRARY: Setting[str] = Setting(
+    "card.vendor_library", str, "",
+    "厂商读卡驱动库",
+    "读卡方式为 vendor 时，厂商提供的读卡驱动库（如 SSCardDriver.dll）的完整路径。",
+)
+CARD_VENDOR_ITYPE: Setting[int] = Setting(
+    "card.vendor_itype", int, 3,
+    "厂商驱动读卡类型（iType）",
+    "iReadCardBas 的 iType：1 接触式，2 非接触式，3 自动（接触式优先），4 自动（非接触式优先）。",
+    choices=(1, 2, 3, 4),
+)
 
 # --- settlement centre settings (issue 5) ---
 
@@ -150,6 +173,10 @@ ALL_SETTINGS: tuple[Setting[Any], ...] = (
     LOG_KEEP_FILES,
     BACKUP_KEEP,
     # card reader (issue 3)
+    CARD_BACKEND,
+    CARD_READER,
+    CARD_VENDOR_LIBRARY,
+    CARD_VENDOR_ITYPE,
 
     # settlement centre (issue 5)
 
