@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover - pyscard is a runtime dependency; say s
 
 log = logging.getLogger(__name__)
 
+CARD_GONE_WAIT_MS = 800
 PNP_NOTIFICATION = "\\\\?PnP?\\Notification"  # a pseudo-reader: changes when readers come and go
 
 
@@ -54,7 +55,8 @@ def _card_error(code: int) -> CardError:
 
 
 class PcscTransport(CardTransport):
-    def __init__(self, card: int, protocol: int, reader: str) -> None:
+    def __init__(self, context: int, card: int, protocol: int, reader: str) -> None:
+        self._context = context
         self._card: int | None = card
         self._protocol = protocol
         self._reader = reader
@@ -67,13 +69,27 @@ class PcscTransport(CardTransport):
             raise CardRemoved()
         code, response = scard.SCardTransmit(self._card, self._protocol, list(apdu))
         if code != scard.SCARD_S_SUCCESS:
-            raise _card_error(code)
+            error = _card_error(code)
+            raise CardRemoved() if isinstance(error, CardNotResponding) and self._card_gone() else error
         if len(response) < 2:
-            raise CardNotResponding("回复不足两字节")
+            raise CardRemoved() if self._card_gone() else CardNotResponding("回复不足两字节")
         data = bytes(response[:-2])
         sw = (response[-2] << 8) | response[-1]
         trace_exchange(self._reader, apdu, data, sw)
         return data, sw
+
+    def _card_gone(self) -> bool:
+        """After a failed exchange: was the card pulled? The reader driver may notice only on
+        its next presence poll (pcscd polls some readers every 400 ms), so wait that long."""
+        present = scard.SCARD_STATE_PRESENT
+        code, states = scard.SCardGetStatusChange(self._context, 0, [(self._reader, scard.SCARD_STATE_UNAWARE)])
+        if code != scard.SCARD_S_SUCCESS:
+            return True
+        state = states[0][1] & ~scard.SCARD_STATE_CHANGED
+        if not state & present:
+            return True
+        code, states = scard.SCardGetStatusChange(self._context, CARD_GONE_WAIT_MS, [(self._reader, state)])
+        return code == scard.SCARD_S_SUCCESS and not states[0][1] & present
 
     def close(self) -> None:
         card, self._card = self._card, None
@@ -128,7 +144,7 @@ class PcscBackend(ReaderBackend):
         )
         if code != scard.SCARD_S_SUCCESS:
             raise _card_error(code)
-        return PcscTransport(card, protocol, name)
+        return PcscTransport(self.context, card, protocol, name)
 
     def wait_for_change(self, known: list[ReaderState], timeout: float) -> list[ReaderState]:
         readers = self.list_readers()

@@ -1,0 +1,126 @@
+"""Fixtures for the card tests: pcscd with vsmartcard's vpcd reader, and virtual cards in it.
+
+The pcscd tests start `pcscd` when it is not running (it needs root, as in CI). They skip
+only when pcscd or the vpcd driver is genuinely absent AND `WI_COUNTER_REQUIRE_PCSC` is
+unset; scripts/test.sh and .ci/run set it, so there a missing stack fails instead.
+Every wait has a timeout: a virtual card that goes away never hangs a test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from devices.pcsc import PcscBackend
+from devices.transport import ReaderState
+from devices.virtual_card import VPCD_PORT, CardPerson, VirtualCard, VpcdCardClient
+
+REQUIRE_PCSC_ENV = "WI_COUNTER_REQUIRE_PCSC"
+VPCD_READER = "Virtual PCD 00 00"
+VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+
+
+def _missing() -> str | None:
+    if shutil.which("pcscd") is None and not Path("/usr/sbin/pcscd").exists():
+        return "pcscd is not installed"
+    if not VPCD_DRIVER.exists():
+        return "vsmartcard-vpcd is not installed"
+    return None
+
+
+def _service_up() -> bool:
+    try:
+        backend = PcscBackend()
+    except Exception:
+        return False
+    try:
+        return VPCD_READER in backend.list_readers()
+    except Exception:
+        return False
+    finally:
+        backend.close()
+
+
+def ensure_pcscd(timeout: float = 15.0) -> None:
+    """Start pcscd (exits by itself after 60 s without clients) unless it already runs."""
+    if _service_up():
+        return
+    pcscd = shutil.which("pcscd") or "/usr/sbin/pcscd"
+    result = subprocess.run([pcscd, "--auto-exit"], capture_output=True, text=True, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _service_up():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"pcscd did not come up with the vpcd reader (exit {result.returncode}: {result.stderr.strip()})")
+
+
+@pytest.fixture
+def pcscd() -> str:
+    """A running pcscd with the vpcd reader; returns the reader's name."""
+    missing = _missing()
+    if missing is not None:
+        if os.environ.get(REQUIRE_PCSC_ENV):
+            pytest.fail(f"{missing}, and {REQUIRE_PCSC_ENV} is set")
+        pytest.skip(missing)
+    ensure_pcscd()
+    return VPCD_READER
+
+
+def wait_for_card(backend: PcscBackend, reader: str, present: bool, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    states: list[ReaderState] = []
+    while time.monotonic() < deadline:
+        states = backend.wait_for_change(states, 0.2)
+        if any(state.name == reader and state.card_present == present for state in states):
+            return
+    raise TimeoutError(f"card {'inserted' if present else 'removed'} not seen within {timeout} s")
+
+
+InsertCard = Callable[[CardPerson], VpcdCardClient]
+
+
+@pytest.fixture
+def vpcd_card(pcscd: str) -> Iterator[InsertCard]:
+    """Insert a virtual card into the vpcd reader (and wait until pcscd sees it).
+
+    At teardown the card is removed and the test waits until pcscd sees the reader empty,
+    so the next test starts from an empty reader.
+    """
+    clients: list[VpcdCardClient] = []
+    backend = PcscBackend()
+    wait_for_card(backend, pcscd, present=False)
+
+    def insert(person: CardPerson) -> VpcdCardClient:
+        client = VpcdCardClient(VirtualCard(person), port=VPCD_PORT)
+        client.insert()
+        clients.append(client)
+        wait_for_card(backend, pcscd, present=True)
+        return client
+
+    try:
+        yield insert
+    finally:
+        for client in clients:
+            client.remove()
+        try:
+            wait_for_card(backend, pcscd, present=False)
+        finally:
+            backend.close()
+
+
+@contextmanager
+def inserted(person: CardPerson) -> Iterator[VpcdCardClient]:
+    client = VpcdCardClient(VirtualCard(person), port=VPCD_PORT)
+    client.insert()
+    try:
+        yield client
+    finally:
+        client.remove()
