@@ -166,3 +166,22 @@ def test_cli_simulate_plugs_a_card_in_until_interrupted(pcscd: str, tmp_path: Pa
         finally:
             backend.close()
     assert simulator.returncode == 0
+
+
+def test_monitor_reads_an_inserted_card_and_sees_it_removed(pcscd: str, vpcd_card: InsertCard) -> None:
+    from devices.monitor import DeviceMonitor, EventKind
+    from tests.devices.test_monitor import Events
+
+    events = Events()
+    device = DeviceMonitor(PcscBackend, events, reader_name=pcscd)
+    device.start()
+    try:
+        events.next(EventKind.READERS)
+        client = vpcd_card(LI_NA)
+        inserted = events.next(EventKind.IDENTITY, EventKind.READ_FAILED)
+        assert inserted.identity is not None and inserted.identity.name == "李娜"
+        client.remove()
+        assert events.next(EventKind.CARD_REMOVED).reader == pcscd
+    finally:
+        device.stop()
+    assert not device.running
