@@ -90,6 +90,7 @@ class DeviceMonitor:
         self._backend: ReaderBackend | None = None
         self._known: list[ReaderState] = []
         self._said_unavailable = False
+        self._announced = False  # the first state is reported even when it is "no reader"
 
     # --- any thread ------------------------------------------------------------------------
 
@@ -144,9 +145,9 @@ class DeviceMonitor:
             raise
         except Exception as unexpected:
             log.exception("读卡时出现意外错误")
-            error = CardError("读卡时出现意外错误，详细信息已写入日志文件")
-            self._emit(MonitorEvent(EventKind.READ_FAILED, reader or "", error=error))
-            raise error from unexpected
+            failure = CardError("读卡时出现意外错误，详细信息已写入日志文件")
+            self._emit(MonitorEvent(EventKind.READ_FAILED, reader or "", error=failure))
+            raise failure from unexpected
         log.info("已读卡：%s", identity.social_security_number)
         self._emit(MonitorEvent(EventKind.IDENTITY, reader or "", identity=identity))
         return identity
@@ -186,7 +187,7 @@ class DeviceMonitor:
                     log.exception("读卡器监视出现意外错误")
                     self._drop_backend(ReaderNotFound())
                     continue
-                if now != self._known:
+                if now != self._known or not self._announced:
                     self._changed(backend, now)
         finally:
             self._close_backend()
@@ -206,6 +207,7 @@ class DeviceMonitor:
     def _drop_backend(self, error: CardError) -> None:
         self._close_backend()
         self._said_unavailable = True
+        self._announced = False
         self._known = []
         self._emit(MonitorEvent(EventKind.SERVICE_UNAVAILABLE, error=error))
 
@@ -219,6 +221,7 @@ class DeviceMonitor:
 
     def _changed(self, backend: ReaderBackend, now: list[ReaderState]) -> None:
         self._said_unavailable = False
+        self._announced = True
         before = {state.name: state.card_present for state in self._known}
         after = {state.name: state.card_present for state in now}
         self._known = list(now)

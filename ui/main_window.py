@@ -7,10 +7,15 @@ operator logs in), Ctrl+Q to quit, F1 for 关于.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from app import __version__
 from app.bootstrap import CounterContext
 from app.institution import InstitutionInfo
 from app.operators import OperatorInfo
+from devices.backends import backend_from_settings
+from ui.card_reader import CardReaderService
+from ui.pages.card_page import CardPage
 from ui.pages.placeholder import PlaceholderPage
 from ui.pages.settings_page import SettingsPage
 from ui.qt import (
@@ -56,6 +61,8 @@ class MainWindow(QMainWindow):
         operator: OperatorInfo,
         institution: InstitutionInfo | None,
         parent: QWidget | None = None,
+        *,
+        card_reader: CardReaderService | None = None,
     ) -> None:
         super().__init__(parent)
         self._ctx = ctx
@@ -67,14 +74,17 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(960, 600)
         self.resize(1280, 720)
 
+        # The workflow sets this: while it returns True, pulling the card warns the clerk.
+        self.settlement_in_progress: Callable[[], bool] = lambda: False
+        self.card_reader = card_reader or CardReaderService(backend_from_settings(ctx.settings))
+        self.card_reader.setParent(self)
+        self.card_page = CardPage(self.card_reader, lambda: self.settlement_in_progress())
         self.settings_page = SettingsPage(ctx, operator, institution)
         self.settings_page.settings_saved.connect(self._settings_saved)
         pages: list[tuple[str, QWidget]] = [
             (page.title, page)
             for page in (
-                PlaceholderPage(
-                    self.tr("读卡"), self.tr("读取社会保障卡或扫描电子社保卡二维码，识别工伤职工。")
-                ),
+                self.card_page,
                 PlaceholderPage(
                     self.tr("入院登记"),
                     self.tr("核验工伤认定和备案，为工伤职工办理入院就医登记。"),
@@ -129,6 +139,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.status = CounterStatusBar(ctx, operator, self)
         self.setStatusBar(self.status)
+        self.status.watch_reader(self.card_reader)
+        self.card_reader.start()
 
         self.nav.currentRowChanged.connect(self._row_changed)
         self.nav.setCurrentRow(0)
@@ -199,10 +211,12 @@ class MainWindow(QMainWindow):
         if self._locking:
             return  # Ctrl+L pressed twice: one login dialog is enough
         self._locking = True
+        self.card_reader.stop()  # the next operator's window watches the reader itself
         self.lock_requested.emit()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         event.accept()
+        self.card_reader.stop()
         if not self._locking:
             self.closed.emit()
 

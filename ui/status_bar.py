@@ -1,13 +1,15 @@
 """The status bar: card reader, settlement centre, database, and who is logged in.
 
-The reader and the centre are not built yet and say so; the database is checked with
-`SELECT 1` on the database worker when the window opens and every 30 seconds.
+The reader label follows the card reader service (`watch_reader`); the centre is not built
+yet and says so; the database is checked with `SELECT 1` on the database worker when the
+window opens and every 30 seconds.
 """
 
 from __future__ import annotations
 
 from app.bootstrap import CounterContext
 from app.operators import OperatorInfo
+from ui.card_reader import CardReaderService
 from ui.operations import Operation
 from ui.qt import QFrame, QLabel, QStatusBar, QTimer, QWidget
 from ui.widgets import ERROR_COLOUR
@@ -21,7 +23,8 @@ class CounterStatusBar(QStatusBar):
         self._ctx = ctx
         self._checking = False
         self._labels: list[QLabel] = []
-        self.reader_label = self._permanent("readerStatus", self.tr("读卡器：未配置（读卡功能尚未提供）"))
+        self.reader_label = self._permanent("readerStatus", self.tr("读卡器：检测中…"))
+        self._reader: CardReaderService | None = None
         self.centre_label = self._permanent("centreStatus", self.tr("结算中心：未连接（结算中心接口尚未提供）"))
         self.database_label = self._permanent(
             "databaseStatus", self.tr("数据库：{database} 检查中…").format(database=ctx.database_description)
@@ -48,6 +51,28 @@ class CounterStatusBar(QStatusBar):
         self.addPermanentWidget(label)
         self._labels.append(label)
         return label
+
+    def watch_reader(self, reader: CardReaderService) -> None:
+        self._reader = reader
+        reader.readers_changed.connect(self._reader_changed)
+
+    def _reader_changed(self) -> None:
+        reader = self._reader
+        if reader is None:
+            return
+        if reader.unavailable is not None:
+            self._reader_text(self.tr("读卡器：{problem}").format(problem=reader.unavailable.message), error=True)
+        elif not reader.readers:
+            self._reader_text(self.tr("读卡器：未检测到读卡器"), error=True)
+        else:
+            states = reader.readers
+            watched = next((s for s in states if s.name == reader.watched_reader), states[0])
+            card = self.tr("有卡") if watched.card_present else self.tr("无卡")
+            self._reader_text(self.tr("读卡器：{name}（{card}）").format(name=watched.name, card=card), error=False)
+
+    def _reader_text(self, text: str, error: bool) -> None:
+        self.reader_label.setText(text)
+        self.reader_label.setStyleSheet(f"color: {ERROR_COLOUR};" if error else "")
 
     def check_database(self) -> None:
         if self._checking:

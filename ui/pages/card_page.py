@@ -1,0 +1,234 @@
+"""The 读卡 page: the worker identified by the 社保卡 in the reader, or by an e-card QR code.
+
+Card inserted → the identity is read on the device thread and shown here; card removed →
+cleared (with a warning if a settlement was in progress). The electronic card's scan
+field takes what the scanner types (ending with Enter) as an opaque token and hands it to
+the centre's person lookup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from app.card_identity import CardError, CardIdentity
+from app.masking import mask_id_number
+from ui.card_reader import CardReaderService
+from ui.operations import Executor, Operation
+from ui.qt import (
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    Qt,
+    QVBoxLayout,
+    QWidget,
+    Signal,
+)
+from ui.widgets import ERROR_COLOUR, ErrorLabel, heading, notice
+
+log = logging.getLogger(__name__)
+
+PersonLookup = Callable[[str], CardIdentity]  # e-card token → the person (the centre resolves it)
+
+FIELDS: tuple[tuple[str, str], ...] = (
+    ("name", "姓名"),
+    ("sex", "性别"),
+    ("social_security_number", "社会保障号码"),
+    ("birth_date", "出生日期"),
+    ("nation", "民族"),
+    ("birthplace", "出生地"),
+    ("card_number", "卡号"),
+    ("card_id", "卡识别码"),
+    ("region_code", "发卡地区"),
+    ("spec_version", "规范版本"),
+    ("issue_date", "发卡日期"),
+    ("expiry_date", "卡有效期"),
+)
+
+
+class CardPage(QWidget):
+    """Emits `identity_changed(CardIdentity | None)` on the GUI thread when the person changes."""
+
+    identity_changed = Signal(object)
+
+    def __init__(
+        self,
+        reader: CardReaderService,
+        settlement_in_progress: Callable[[], bool] = lambda: False,
+        person_lookup: PersonLookup | None = None,
+        today: Callable[[], dt.date] = dt.date.today,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.title = self.tr("读卡")
+        self.reader = reader
+        self.settlement_in_progress = settlement_in_progress
+        self.person_lookup = person_lookup
+        self._today = today
+        self.identity: CardIdentity | None = None
+        self.removal_warning: QMessageBox | None = None
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(32, 24, 32, 24)
+        layout.setSpacing(12)
+        layout.addWidget(heading(self.title, self))
+        line = QFrame(self)
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        layout.addWidget(line)
+        about = QLabel(self.tr("读取社会保障卡或扫描电子社保卡二维码，识别工伤职工。插卡后自动读取。"), self)
+        about.setObjectName("pageDescription")
+        about.setWordWrap(True)
+        layout.addWidget(about)
+
+        row = QHBoxLayout()
+        self.status_label = QLabel(self.tr("正在检测读卡器…"), self)
+        self.status_label.setObjectName("cardStatus")
+        row.addWidget(self.status_label, 1)
+        self.read_button = QPushButton(self.tr("重新读卡(&R)"), self)
+        self.read_button.setObjectName("readCardButton")
+        self.read_button.clicked.connect(self.reader.read_now)
+        row.addWidget(self.read_button)
+        layout.addLayout(row)
+
+        self.error_label = ErrorLabel(self, "cardError")
+        layout.addWidget(self.error_label)
+        self.expired_label = ErrorLabel(self, "cardExpired")
+        layout.addWidget(self.expired_label)
+        self.warning_label = ErrorLabel(self, "settlementWarning")
+        layout.addWidget(self.warning_label)
+
+        holder = QGroupBox(self.tr("持卡人信息"), self)
+        form = QFormLayout(holder)
+        self.values: dict[str, QLabel] = {}
+        for key, label in FIELDS:
+            value = QLabel("", holder)
+            value.setObjectName(f"card_{key}")
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            form.addRow(self.tr(label) + "：", value)
+            self.values[key] = value
+        layout.addWidget(holder)
+
+        ecard = QGroupBox(self.tr("电子社保卡"), self)
+        ecard_layout = QVBoxLayout(ecard)
+        self.scan_field = QLineEdit(ecard)
+        self.scan_field.setObjectName("ecardScan")
+        self.scan_field.setPlaceholderText(self.tr("请用扫码枪扫描持卡人手机上的电子社保卡二维码"))
+        self.scan_field.returnPressed.connect(self._scanned)
+        ecard_layout.addWidget(self.scan_field)
+        self.ecard_message = notice("", ecard, object_name="ecardMessage")
+        self.ecard_message.hide()
+        ecard_layout.addWidget(self.ecard_message)
+        layout.addWidget(ecard)
+        layout.addStretch(1)
+
+        reader.readers_changed.connect(self._readers_changed)
+        reader.reading.connect(self._reading)
+        reader.identity_read.connect(self._identity_read)
+        reader.read_failed.connect(self._read_failed)
+        reader.card_removed.connect(self._card_removed)
+
+    # --- reader events (GUI thread) -------------------------------------------------------
+
+    def _readers_changed(self) -> None:
+        if self.reader.unavailable is not None:
+            self.status_label.setText(self.reader.unavailable.message)
+        elif not self.reader.readers:
+            self.status_label.setText(self.tr("未检测到读卡器"))
+        elif self.identity is None and not any(state.card_present for state in self.reader.readers):
+            self.status_label.setText(self.tr("请插入社保卡"))
+
+    def _reading(self, reader: str) -> None:
+        self.status_label.setText(self.tr("正在读卡…"))
+        self.error_label.clear_error()
+
+    def _identity_read(self, identity: CardIdentity) -> None:
+        self.show_identity(identity)
+
+    def _read_failed(self, error: CardError) -> None:
+        self.show_identity(None)
+        self.status_label.setText(self.tr("读卡失败"))
+        self.error_label.show_error(error.message)
+
+    def _card_removed(self, reader: str) -> None:
+        had_person = self.identity is not None
+        self.show_identity(None)
+        self.error_label.clear_error()
+        self.status_label.setText(self.tr("请插入社保卡"))
+        if had_person and self.settlement_in_progress():
+            text = self.tr("结算过程中社保卡被拔出：请重新插入同一持卡人的社保卡，核对身份后再继续结算。")
+            self.warning_label.show_error(text)
+            box = QMessageBox(QMessageBox.Icon.Warning, self.tr("社保卡被拔出"), text, QMessageBox.StandardButton.Ok, self)
+            box.setObjectName("cardRemovedWarning")
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()  # not exec(): the window keeps running
+            self.removal_warning = box
+
+    # --- showing a person -----------------------------------------------------------------
+
+    def show_identity(self, identity: CardIdentity | None) -> None:
+        self.identity = identity
+        self.expired_label.clear_error()
+        if identity is None:
+            for value in self.values.values():
+                value.setText("")
+        else:
+            self.warning_label.clear_error()
+            self.error_label.clear_error()
+            document = identity.as_json()
+            for key, value in self.values.items():
+                shown = document.get(key)
+                value.setText("" if shown is None else str(shown))
+            if identity.nation is not None:
+                self.values["nation"].setText(identity.nation_name or "")
+            self.values["spec_version"].setText(
+                self.tr("{version}（第{generation}代）").format(version=identity.spec_version, generation=identity.generation)
+            )
+            self.status_label.setText(self.tr("已读卡：{name}").format(name=identity.name))
+            if identity.is_expired(self._today()):
+                self.expired_label.show_error(
+                    self.tr("卡已过有效期（有效期至 {date}）：仍可识别身份，请提醒持卡人换卡。").format(
+                        date=identity.expiry_date
+                    )
+                )
+            log.info("读卡页显示持卡人 %s", mask_id_number(identity.social_security_number))
+        self.identity_changed.emit(identity)
+
+    # --- electronic card ------------------------------------------------------------------
+
+    def _scanned(self) -> None:
+        token = self.scan_field.text().strip()
+        self.scan_field.clear()  # single use: the QR code refreshes about every minute
+        if not token:
+            return
+        if self.person_lookup is None:
+            self._ecard_message(self.tr("电子社保卡查询功能尚未提供（结算中心接口接入后可用）"))
+            return
+        self._ecard_message(self.tr("正在查询电子社保卡…"))
+        lookup = self.person_lookup
+        Operation(self, lambda: lookup(token), executor=Executor.BACKGROUND).success(
+            self._ecard_found
+        ).failure(self._ecard_failed).run()
+
+    def _ecard_found(self, identity: CardIdentity) -> None:
+        self.ecard_message.hide()
+        self.show_identity(identity)
+
+    def _ecard_failed(self, error: BaseException) -> None:
+        if isinstance(error, CardError) or hasattr(error, "message"):
+            self._ecard_message(getattr(error, "message", str(error)), error=True)
+        else:
+            log.error("电子社保卡查询出错", exc_info=(type(error), error, error.__traceback__))
+            self._ecard_message(self.tr("电子社保卡查询失败，详细信息已写入日志文件"), error=True)
+
+    def _ecard_message(self, text: str, error: bool = False) -> None:
+        self.ecard_message.setText(text)
+        if error:
+            self.ecard_message.setStyleSheet(f"color: {ERROR_COLOUR}; font-weight: bold;")
+        self.ecard_message.show()
