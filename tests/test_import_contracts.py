@@ -26,9 +26,12 @@ def test_the_checker_catches_a_violation(tmp_path: Path) -> None:
     for package in ("app", "ui", "devices", "printing"):
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
-    # The composition root's one allowed import, as in the real tree.
-    (tmp_path / "app" / "cli.py").write_text("def gui() -> None:\n    import ui.main\n")
+    # The composition root's allowed imports, as in the real tree.
+    (tmp_path / "app" / "cli.py").write_text(
+        "def gui() -> None:\n    import ui.main\n\n\ndef card() -> None:\n    import devices.cli\n"
+    )
     (tmp_path / "ui" / "main.py").write_text("")
+    (tmp_path / "devices" / "cli.py").write_text("")
     (tmp_path / "app" / "leaky.py").write_text("import PySide6\nimport ui\n")
     contracts = (REPO / "pyproject.toml").read_text(encoding="utf-8").split("[tool.importlinter]", 1)[1]
     (tmp_path / "pyproject.toml").write_text("[tool.importlinter]" + contracts, encoding="utf-8")
