@@ -21,9 +21,36 @@ fi
 # DEMO SERVICES — later issues start them here, before the GUI:
 #   * the virtual 社保卡 (vsmartcard vpcd + a card simulator) so the reader has a card to read;
 #   * the sandbox 结算中心 (settlement centre) the demo talks to.
-# Start each in the background, stop it on exit (trap ... EXIT), and since the GUI is started with
-# `exec` below, switch to a plain call + `exit $?` once a trap is needed.
+# Start each in the background and stop it on exit (stop_demo_services, trap ... EXIT); the GUI
+# runs as a plain call so the trap fires when it ends.
 # ---------------------------------------------------------------------------------------------
 
+# --- the virtual 社保卡 (issue 3): 张伟's card in vpcd's first reader ("Virtual PCD 00 00") ---
+card_simulator_pid=""
+stop_demo_services() {
+    if [[ -n $card_simulator_pid ]]; then
+        kill "$card_simulator_pid" 2>/dev/null || true
+        wait "$card_simulator_pid" 2>/dev/null || true
+    fi
+}
+trap stop_demo_services EXIT
+pcscd_bin=$(command -v pcscd || echo /usr/sbin/pcscd)
+if [[ -e /usr/lib/pcsc/drivers/serial/libifdvpcd.so && -x $pcscd_bin ]]; then
+    if ! pgrep -x pcscd >/dev/null 2>&1; then
+        if [[ $(id -u) -eq 0 ]]; then
+            printf '==> 启动智能卡服务 / starting pcscd\n' >&2
+            "$pcscd_bin" || true
+        else
+            printf '提示：智能卡服务 pcscd 未运行，虚拟社保卡不可用；可执行 sudo systemctl start pcscd\n' >&2
+            printf 'hint: pcscd is not running, so the virtual card is unavailable (sudo systemctl start pcscd)\n' >&2
+        fi
+    fi
+    printf '==> 插入虚拟社保卡（张伟）/ plugging in the virtual card of 张伟\n' >&2
+    "$VENV/bin/wi-counter" card simulate "$REPO/resources/demo/cards/zhang-wei.json" &
+    card_simulator_pid=$!
+fi
+
 printf '==> 启动演示模式 / starting wi-counter in demo mode\n' >&2
-exec "$VENV/bin/wi-counter" gui --demo "$@"
+status=0
+"$VENV/bin/wi-counter" gui --demo "$@" || status=$?
+exit "$status"

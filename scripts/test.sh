@@ -21,6 +21,9 @@ fi
 export WI_COUNTER_TEST_PG_URL
 # PostgreSQL tests fail instead of skipping when the server is missing.
 export WI_COUNTER_REQUIRE_PG=1
+# The card tests through pcscd + vsmartcard vpcd fail instead of skipping when that stack is
+# missing (the fixtures start pcscd themselves when it is installed but not running).
+export WI_COUNTER_REQUIRE_PCSC=1
 # Qt without a display.
 export QT_QPA_PLATFORM=offscreen
 
