@@ -133,15 +133,19 @@ class PcscBackend(ReaderBackend):
         return list(readers)
 
     def connect(self, reader: str | None = None) -> CardTransport:
-        readers = self.list_readers()
-        if not readers:
-            raise ReaderNotFound()
-        name = reader or readers[0]
-        if name not in readers:
-            raise ReaderNotFound(f"没有名为 {name} 的读卡器；现有：{'、'.join(readers)}")
+        if reader:
+            name = reader  # an unknown name fails in SCardConnect: no extra round trip to list
+        else:
+            readers = self.list_readers()
+            if not readers:
+                raise ReaderNotFound()
+            name = readers[0]
         code, card, protocol = scard.SCardConnect(
             self.context, name, scard.SCARD_SHARE_SHARED, scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
         )
+        if code in (scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_READER_UNAVAILABLE):
+            known = "、".join(self.list_readers()) or "无"
+            raise ReaderNotFound(f"没有名为 {name} 的读卡器；现有：{known}")
         if code != scard.SCARD_S_SUCCESS:
             raise _card_error(code)
         return PcscTransport(self.context, card, protocol, name)
