@@ -67,6 +67,8 @@ class CardReaderService(QObject):
         self._monitor.read_now()
 
     def _on_device_thread(self, event: MonitorEvent) -> None:
+        if self._stopped:
+            return  # stopping: the window (and this object) may be about to go
         with self._lock:
             self._events.append(event)
         try:

@@ -184,6 +184,7 @@ class CounterSession(QObject):
         window, self.window = self.window, None
         self.show_login()
         if window is not None:
+            window.shutdown()
             window.hide()
             window.deleteLater()  # its late background results are dropped (ui.operations)
 
@@ -207,6 +208,7 @@ class CounterSession(QObject):
         """Hide every window of the session (at exit and in tests)."""
         self._discard_dialogs()
         if self.window is not None:
+            self.window.shutdown()
             self.window.hide()
             self.window.deleteLater()
             self.window = None

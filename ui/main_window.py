@@ -211,12 +211,17 @@ class MainWindow(QMainWindow):
         if self._locking:
             return  # Ctrl+L pressed twice: one login dialog is enough
         self._locking = True
-        self.card_reader.stop()  # the next operator's window watches the reader itself
+        self.shutdown()  # the next operator's window watches the reader itself
         self.lock_requested.emit()
+
+    def shutdown(self) -> None:
+        """Stop the window's own threads (the card reader's device thread) before it is deleted:
+        nothing may signal a deleted object."""
+        self.card_reader.stop()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         event.accept()
-        self.card_reader.stop()
+        self.shutdown()
         if not self._locking:
             self.closed.emit()
 

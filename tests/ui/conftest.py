@@ -18,6 +18,7 @@ from app.bootstrap import CounterContext, open_counter
 from app.institution import InstitutionInfo
 from app.operators import OperatorInfo, institution_info, list_operators
 
+from devices.monitor import DEVICE_THREAD_NAME
 from ui.operations import (
     BACKGROUND_THREAD_PREFIX,
     DATABASE_THREAD_PREFIX,
@@ -33,7 +34,8 @@ _STARTUP_SWITCHES = ("WI_COUNTER_AUTOLOGIN", "WI_COUNTER_EXIT_WHEN_SHOWN")
 
 
 def _worker_threads() -> list[threading.Thread]:
-    prefixes = (DATABASE_THREAD_PREFIX, BACKGROUND_THREAD_PREFIX)
+    # The card reader's device thread too: a window must stop it when it goes.
+    prefixes = (DATABASE_THREAD_PREFIX, BACKGROUND_THREAD_PREFIX, DEVICE_THREAD_NAME)
     return [thread for thread in threading.enumerate() if thread.name.startswith(prefixes) and thread.is_alive()]
 
 
