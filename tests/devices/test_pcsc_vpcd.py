@@ -185,3 +185,13 @@ def test_monitor_reads_an_inserted_card_and_sees_it_removed(pcscd: str, vpcd_car
     finally:
         device.stop()
     assert not device.running
+
+
+def test_a_slow_card_still_reads_through_pcscd(vpcd_card: InsertCard, pcscd: str) -> None:
+    vpcd_card(LI_NA.with_faults(Fault.SLOW, delay=0.01))
+    backend = PcscBackend()
+    try:
+        with backend.connect(pcscd) as transport:
+            assert read_identity(transport).name == "李娜"
+    finally:
+        backend.close()

@@ -193,3 +193,22 @@ def test_ecard_token_goes_to_the_person_lookup_untouched(qtbot: QtBot, mock_wind
     qtbot.keyClick(page.scan_field, Qt.Key.Key_Enter)
     qtbot.waitUntil(lambda: _text(page, "name") == "张伟", timeout=WAIT_MS)
     assert tokens == ["01|A1B2|opaque token 9"]
+
+
+def test_reader_and_card_events_arrive_as_qt_signals(qtbot: QtBot, make_window: WindowFactory) -> None:
+    backend = MockBackend()
+    service = CardReaderService(BackendChoice(lambda: backend, read_card, None, "mock"))
+    make_window(service)
+    qtbot.waitUntil(lambda: bool(service.readers), timeout=WAIT_MS)
+    with qtbot.waitSignal(service.reader_attached, timeout=WAIT_MS) as attached:
+        backend.attach("Second Reader")
+    assert attached.args == ["Second Reader"]
+    with qtbot.waitSignal(service.card_inserted, timeout=WAIT_MS) as inserted:
+        backend.insert(VirtualCard(LI_NA), "Second Reader")
+    assert inserted.args == ["Second Reader"]
+    with qtbot.waitSignal(service.card_removed, timeout=WAIT_MS) as removed:
+        backend.remove("Second Reader")
+    assert removed.args == ["Second Reader"]
+    with qtbot.waitSignal(service.reader_removed, timeout=WAIT_MS) as gone:
+        backend.detach("Second Reader")
+    assert gone.args == ["Second Reader"]
