@@ -270,10 +270,3 @@ def read_identity(transport: CardTransport, source: str = "pcsc") -> CardIdentit
     values.update(read_items(session, EF06_SFI, EF06_ITEMS))
     return identity_from_records(values, source)
 
-
-def read_identity_apdus(transport: CardTransport) -> list[bytes]:
-    """The command APDUs a full read sends on a card that reads by identifier (for the bench)."""
-    del transport
-    commands = [SELECT_SSSE]
-    commands += [read_record_by_tag(item.tag, item.sfi) for item in (*EF05_ITEMS, *EF06_ITEMS)]
-    return commands

@@ -44,12 +44,14 @@ class MockTransport(CardTransport):
         return data, sw
 
     def _timed(self, apdu: bytes, timeout: float) -> bytes:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            future = pool.submit(self._card.transmit, apdu)
-            try:
-                return future.result(timeout)
-            except FutureTimeout:
-                raise CardNotResponding(f"超过 {timeout:g} 秒未回复") from None
+        pool = ThreadPoolExecutor(max_workers=1)
+        future = pool.submit(self._card.transmit, apdu)
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            raise CardNotResponding(f"超过 {timeout:g} 秒未回复") from None
+        finally:
+            pool.shutdown(wait=False)  # a card that never answers must not hold the caller
 
     def close(self) -> None:
         self._closed = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -315,3 +316,26 @@ def test_random_field_values_end_in_a_typed_error_or_a_valid_identity(changes: d
         assert error.message
     else:
         assert identity.verified() is identity
+
+
+def test_apdu_trace_in_the_log_file_only_at_trace_level(tmp_path: Path) -> None:
+    from app.logging_setup import configure_logging
+
+    root = logging.getLogger()
+    saved_level, saved_handlers = root.level, list(root.handlers)
+    try:
+        for level, expect_apdus in (("DEBUG", False), ("TRACE", True)):
+            log_file = tmp_path / f"{level}.log"
+            configure_logging(log_file, level=level)
+            read(ZHANG_WEI)
+            text = log_file.read_text(encoding="utf-8")
+            assert ("00 A4 04 00 0F" in text) is expect_apdus
+            assert "440802198503151236" not in text
+            if expect_apdus:
+                assert "34 34 30 38 30 32 ** ** ** ** ** ** ** ** 31 32 33 36" in text
+    finally:
+        for handler in list(root.handlers):
+            if handler not in saved_handlers:
+                root.removeHandler(handler)
+                handler.close()
+        root.setLevel(saved_level)
