@@ -40,17 +40,21 @@ long iReadCardBas(int iType, char *pOutInfo) {
 """
 
 
-@pytest.fixture(scope="module")
-def driver_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build_library(folder: Path, source_text: str) -> Path:
+    """Compile `source_text` (C, bytes as latin-1) into a shared library with gcc."""
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc is None:
         pytest.fail("gcc is needed to build the test driver (scripts/setup.sh installs it)")
-    folder = tmp_path_factory.mktemp("vendor")
     source = folder / "sscard.c"
-    source.write_bytes(DRIVER_SOURCE.encode("latin-1"))
+    source.write_bytes(source_text.encode("latin-1"))
     library = folder / "libsscard.so"
     subprocess.run([gcc, "-shared", "-fPIC", "-o", str(library), str(source)], check=True, timeout=60)
     return library
+
+
+@pytest.fixture(scope="module")
+def driver_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_library(tmp_path_factory.mktemp("vendor"), DRIVER_SOURCE)
 
 
 def test_reads_a_person_through_the_library(driver_library: Path) -> None:

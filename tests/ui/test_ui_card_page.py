@@ -212,3 +212,22 @@ def test_reader_and_card_events_arrive_as_qt_signals(qtbot: QtBot, make_window: 
     with qtbot.waitSignal(service.reader_removed, timeout=WAIT_MS) as gone:
         backend.detach("Second Reader")
     assert gone.args == ["Second Reader"]
+
+
+def test_vendor_driver_back_end_reads_on_the_button(
+    qtbot: QtBot, make_window: WindowFactory, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from app.settings import CARD_BACKEND, CARD_VENDOR_ITYPE, CARD_VENDOR_LIBRARY, Settings
+    from devices.backends import backend_from_settings
+    from tests.devices.test_vendor_driver import DRIVER_SOURCE, build_library
+
+    settings = Settings(tmp_path_factory.mktemp("settings") / "settings.toml")
+    settings.set(CARD_BACKEND, "vendor")
+    settings.set(CARD_VENDOR_LIBRARY, str(build_library(tmp_path_factory.mktemp("driver"), DRIVER_SOURCE)))
+    settings.set(CARD_VENDOR_ITYPE, 1)
+    window = make_window(CardReaderService(backend_from_settings(settings)))
+    page = window.card_page
+    qtbot.waitUntil(lambda: "厂商读卡驱动" in page.status_label.text(), timeout=WAIT_MS)
+    qtbot.mouseClick(page.read_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _text(page, "name") == "张伟", timeout=WAIT_MS)
+    assert _text(page, "nation") == "" and _text(page, "sex") == "男"

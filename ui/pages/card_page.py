@@ -142,7 +142,11 @@ class CardPage(QWidget):
         elif not self.reader.readers:
             self.status_label.setText(self.tr("未检测到读卡器"))
         elif self.identity is None and not any(state.card_present for state in self.reader.readers):
-            self.status_label.setText(self.tr("请插入社保卡"))
+            if self.reader.kind == "vendor":
+                # The vendor driver reports no insertions: the clerk starts each read.
+                self.status_label.setText(self.tr("请插入社保卡，然后按“重新读卡”（厂商读卡驱动）"))
+            else:
+                self.status_label.setText(self.tr("请插入社保卡"))
 
     def _reading(self, reader: str) -> None:
         self.status_label.setText(self.tr("正在读卡…"))
