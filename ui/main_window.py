@@ -13,6 +13,7 @@ from app import __version__
 from app.bootstrap import CounterContext
 from app.institution import InstitutionInfo
 from app.operators import OperatorInfo
+from app.settings import CARD_BACKEND, CARD_READER, CARD_VENDOR_ITYPE, CARD_VENDOR_LIBRARY
 from devices.backends import backend_from_settings
 from ui.card_reader import CardReaderService
 from ui.pages.card_page import CardPage
@@ -76,6 +77,9 @@ class MainWindow(QMainWindow):
 
         # The workflow sets this: while it returns True, pulling the card warns the clerk.
         self.settlement_in_progress: Callable[[], bool] = lambda: False
+        # A reader given by the caller (tests) is kept; one built from the settings follows them.
+        self._reader_from_settings = card_reader is None
+        self._card_settings = self._current_card_settings()
         self.card_reader = card_reader or CardReaderService(backend_from_settings(ctx.settings))
         self.card_reader.setParent(self)
         self.card_page = CardPage(self.card_reader, lambda: self.settlement_in_progress())
@@ -203,6 +207,27 @@ class MainWindow(QMainWindow):
 
     def _settings_saved(self) -> None:
         self.setWindowTitle(window_title(self._ctx, self._institution))  # the counter name may have changed
+        card_settings = self._current_card_settings()
+        if self._reader_from_settings and card_settings != self._card_settings:
+            self._card_settings = card_settings
+            self._replace_card_reader(CardReaderService(backend_from_settings(self._ctx.settings)))
+
+    def _current_card_settings(self) -> tuple[object, ...]:
+        settings = self._ctx.settings
+        return (
+            settings.get(CARD_BACKEND), settings.get(CARD_READER),
+            settings.get(CARD_VENDOR_LIBRARY), settings.get(CARD_VENDOR_ITYPE),
+        )
+
+    def _replace_card_reader(self, reader: CardReaderService) -> None:
+        """The reader settings changed: stop the old device thread, watch with the new back end."""
+        old, self.card_reader = self.card_reader, reader
+        old.stop()
+        reader.setParent(self)
+        self.card_page.set_reader(reader)
+        self.status.watch_reader(reader)
+        reader.start()
+        old.deleteLater()
 
     # --- lock, quit, about -------------------------------------------------------------
 

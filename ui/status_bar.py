@@ -53,8 +53,11 @@ class CounterStatusBar(QStatusBar):
         return label
 
     def watch_reader(self, reader: CardReaderService) -> None:
+        if self._reader is not None:
+            self._reader.readers_changed.disconnect(self._reader_changed)
         self._reader = reader
         reader.readers_changed.connect(self._reader_changed)
+        self._reader_text(self.tr("读卡器：检测中…"), error=False)
 
     def _reader_changed(self) -> None:
         reader = self._reader

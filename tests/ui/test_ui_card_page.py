@@ -231,3 +231,31 @@ def test_vendor_driver_back_end_reads_on_the_button(
     qtbot.mouseClick(page.read_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _text(page, "name") == "张伟", timeout=WAIT_MS)
     assert _text(page, "nation") == "" and _text(page, "sex") == "男"
+
+
+def test_changed_reader_settings_take_effect_at_once(
+    qtbot: QtBot,
+    demo_ctx: CounterContext,
+    operator_of: Callable[[CounterContext, str], OperatorInfo],
+    institution_of: Callable[[CounterContext], InstitutionInfo | None],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from app.settings import CARD_BACKEND, CARD_VENDOR_ITYPE, CARD_VENDOR_LIBRARY
+    from tests.devices.test_vendor_driver import DRIVER_SOURCE, build_library
+
+    window = MainWindow(demo_ctx, operator_of(demo_ctx, "admin"), institution_of(demo_ctx))
+    qtbot.addWidget(window)
+    window.show()
+    first = window.card_reader
+    assert first.kind == "pcsc" and first.running
+    demo_ctx.settings.set(CARD_BACKEND, "vendor")
+    demo_ctx.settings.set(CARD_VENDOR_LIBRARY, str(build_library(tmp_path_factory.mktemp("driver"), DRIVER_SOURCE)))
+    demo_ctx.settings.set(CARD_VENDOR_ITYPE, 1)
+    window.settings_page.settings_saved.emit()
+    assert window.card_reader is not first and window.card_reader.kind == "vendor"
+    assert not first.running
+    qtbot.waitUntil(lambda: "厂商读卡驱动" in window.card_page.status_label.text(), timeout=WAIT_MS)
+    qtbot.mouseClick(window.card_page.read_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _text(window.card_page, "name") == "张伟", timeout=WAIT_MS)
+    window.close()
+    assert not window.card_reader.running

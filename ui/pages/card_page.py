@@ -93,7 +93,7 @@ class CardPage(QWidget):
         row.addWidget(self.status_label, 1)
         self.read_button = QPushButton(self.tr("重新读卡(&R)"), self)
         self.read_button.setObjectName("readCardButton")
-        self.read_button.clicked.connect(self.reader.read_now)
+        self.read_button.clicked.connect(lambda: self.reader.read_now())
         row.addWidget(self.read_button)
         layout.addLayout(row)
 
@@ -128,11 +128,27 @@ class CardPage(QWidget):
         layout.addWidget(ecard)
         layout.addStretch(1)
 
+        self._connect(reader)
+
+    def _connect(self, reader: CardReaderService) -> None:
         reader.readers_changed.connect(self._readers_changed)
         reader.reading.connect(self._reading)
         reader.identity_read.connect(self._identity_read)
         reader.read_failed.connect(self._read_failed)
         reader.card_removed.connect(self._card_removed)
+
+    def set_reader(self, reader: CardReaderService) -> None:
+        """Follow another reader service (the reader settings changed)."""
+        old, self.reader = self.reader, reader
+        for signal, slot in (
+            (old.readers_changed, self._readers_changed), (old.reading, self._reading),
+            (old.identity_read, self._identity_read), (old.read_failed, self._read_failed),
+            (old.card_removed, self._card_removed),
+        ):
+            signal.disconnect(slot)
+        self.show_identity(None)
+        self.status_label.setText(self.tr("正在检测读卡器…"))
+        self._connect(reader)
 
     # --- reader events (GUI thread) -------------------------------------------------------
 
