@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import datetime as dt
 import logging
+import sys
 from pathlib import Path
 
 from app.card_identity import (
@@ -85,6 +86,14 @@ def parse_basic_info(raw: bytes) -> CardIdentity:
     return identity.verified()
 
 
+def _load(library: Path) -> ctypes.CDLL:
+    # Windows drivers export __stdcall functions (WinDLL); on 64-bit Windows the two are
+    # the same convention, and elsewhere there is only cdecl.
+    if sys.platform == "win32":
+        return ctypes.WinDLL(str(library))
+    return ctypes.CDLL(str(library))
+
+
 class VendorDriver:
     """A loaded vendor library; `read()` calls iReadCardBas once."""
 
@@ -96,9 +105,7 @@ class VendorDriver:
         if not Path(library).exists():
             raise VendorDriverError(f"找不到厂商读卡驱动库：{library}")
         try:
-            # WinDLL on Windows would be stdcall; the ministry's drivers export __stdcall on
-            # 32-bit only, and 64-bit Windows has a single calling convention, so CDLL serves both.
-            self._library = ctypes.CDLL(str(library))
+            self._library = _load(library)
         except OSError as exc:
             raise VendorDriverError(f"无法加载厂商读卡驱动库 {library}：{exc}") from None
         try:
