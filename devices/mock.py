@@ -62,12 +62,24 @@ class MockBackend(ReaderBackend):
         self._readers: dict[str, VirtualCard | None] = dict(readers if readers is not None else {MOCK_READER: None})
         self._timeout = timeout
         self._changed = threading.Condition()
+        self._card_events: dict[str, int] = {}
 
     # --- what a test does with its hands -----------------------------------------------
 
     def insert(self, card: VirtualCard, reader: str = MOCK_READER) -> None:
         with self._changed:
             self._readers[reader] = card
+            self._card_events[reader] = self._card_events.get(reader, 0) + 1
+            self._changed.notify_all()
+
+    def swap(self, card: VirtualCard, reader: str = MOCK_READER) -> None:
+        """Pull the card and insert another between two looks of the monitor."""
+        with self._changed:
+            old = self._readers.get(reader)
+            if old is not None:
+                old.removed = True
+            self._readers[reader] = card
+            self._card_events[reader] = self._card_events.get(reader, 0) + 2
             self._changed.notify_all()
 
     def remove(self, reader: str = MOCK_READER) -> None:
@@ -75,6 +87,7 @@ class MockBackend(ReaderBackend):
             card = self._readers.get(reader)
             if card is not None:
                 card.removed = True
+                self._card_events[reader] = self._card_events.get(reader, 0) + 1
             self._readers[reader] = None
             self._changed.notify_all()
 
@@ -110,7 +123,9 @@ class MockBackend(ReaderBackend):
             return MockTransport(card, name, self._timeout)
 
     def _state(self) -> list[ReaderState]:
-        return [ReaderState(name, card is not None) for name, card in self._readers.items()]
+        return [
+            ReaderState(name, card is not None, self._card_events.get(name, 0)) for name, card in self._readers.items()
+        ]
 
     def wait_for_change(self, known: list[ReaderState], timeout: float) -> list[ReaderState]:
         deadline = time.monotonic() + timeout

@@ -222,22 +222,30 @@ class DeviceMonitor:
     def _changed(self, backend: ReaderBackend, now: list[ReaderState]) -> None:
         self._said_unavailable = False
         self._announced = True
-        before = {state.name: state.card_present for state in self._known}
-        after = {state.name: state.card_present for state in now}
+        before = {state.name: state for state in self._known}
+        after = {state.name: state for state in now}
         self._known = list(now)
         self._emit(MonitorEvent(EventKind.READERS, readers=tuple(now)))
         for name in before.keys() - after.keys():
-            if before[name]:
+            if before[name].card_present:
                 self._emit(MonitorEvent(EventKind.CARD_REMOVED, name))
             self._emit(MonitorEvent(EventKind.READER_REMOVED, name))
         for name in after.keys() - before.keys():
             self._emit(MonitorEvent(EventKind.READER_ATTACHED, name))
         watched = self._watched_reader()
-        for name, present in after.items():
-            if present == before.get(name, False):
+        for name, state in after.items():
+            previous = before.get(name)
+            was_present = previous is not None and previous.card_present
+            # Present before and after with card events in between: another card is in.
+            swapped = (
+                was_present and state.card_present and previous is not None
+                and state.card_events != previous.card_events
+            )
+            if state.card_present == was_present and not swapped:
                 continue
-            if not present:
+            if was_present:
                 self._emit(MonitorEvent(EventKind.CARD_REMOVED, name))
+            if not state.card_present:
                 continue
             self._emit(MonitorEvent(EventKind.CARD_INSERTED, name))
             if name == watched:

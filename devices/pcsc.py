@@ -153,7 +153,7 @@ class PcscBackend(ReaderBackend):
     def wait_for_change(self, known: list[ReaderState], timeout: float) -> list[ReaderState]:
         readers = self.list_readers()
         if all(name in self._events for name in readers):
-            current = [ReaderState(name, bool(self._events[name] & scard.SCARD_STATE_PRESENT)) for name in readers]
+            current = [self._state(name) for name in readers]
             if current != known:
                 return current  # the caller has not seen the last change yet
         # pcscd reports a change whenever the state we pass (event counter included) is not
@@ -162,7 +162,7 @@ class PcscBackend(ReaderBackend):
         watched.append((PNP_NOTIFICATION, self._pnp_state))
         code, states = scard.SCardGetStatusChange(self.context, int(timeout * 1000), watched)
         if code == scard.SCARD_E_TIMEOUT:
-            return [ReaderState(name, bool(self._events.get(name, 0) & scard.SCARD_STATE_PRESENT)) for name in readers]
+            return [self._state(name) for name in readers]
         if code != scard.SCARD_S_SUCCESS:
             raise _card_error(code)
         self._events = {}
@@ -171,7 +171,12 @@ class PcscBackend(ReaderBackend):
                 self._pnp_state = event & ~scard.SCARD_STATE_CHANGED
             else:
                 self._events[name] = event & ~scard.SCARD_STATE_CHANGED
-        return [ReaderState(name, bool(self._events[name] & scard.SCARD_STATE_PRESENT)) for name in readers]
+        return [self._state(name) for name in readers]
+
+    def _state(self, name: str) -> ReaderState:
+        event = self._events.get(name, 0)
+        # The high word of the event state is pcsc-lite's and Windows' per-reader event counter.
+        return ReaderState(name, bool(event & scard.SCARD_STATE_PRESENT), (event >> 16) & 0xFFFF)
 
     def close(self) -> None:
         context, self._context = self._context, None

@@ -51,6 +51,9 @@ class ReaderState:
 
     name: str
     card_present: bool
+    # Counts card insertions and removals as the reader service saw them: a card swapped
+    # between two looks is present before and after, but not the same card.
+    card_events: int = 0
 
 
 class ReaderBackend(ABC):

@@ -190,3 +190,17 @@ def test_stop_is_prompt_and_pending_jobs_fail(backend: MockBackend, events: Even
     assert not device.running
     with pytest.raises(RuntimeError):
         device.submit(read_card).result(TIMEOUT)
+
+
+def test_a_card_swapped_between_two_looks_is_read_as_a_new_card(
+    monitor: DeviceMonitor, backend: MockBackend, events: Events
+) -> None:
+    events.next(EventKind.READERS)
+    backend.insert(VirtualCard(ZHANG_WEI))
+    first = events.next(EventKind.IDENTITY).identity
+    assert first is not None and first.name == "张伟"
+    backend.swap(VirtualCard(LI_NA))
+    assert events.next(EventKind.CARD_REMOVED, EventKind.CARD_INSERTED).kind is EventKind.CARD_REMOVED
+    assert events.next(EventKind.CARD_INSERTED).reader == MOCK_READER
+    second = events.next(EventKind.IDENTITY, EventKind.READ_FAILED).identity
+    assert second is not None and second.name == "李娜"
