@@ -46,6 +46,7 @@ from app.db.models import (
 )
 from app.errors import WiCounterError
 from app.masking import mask_id_number
+from app.operators import OperatorInfo, Permission, require
 from app.rules.case import CATEGORIES, Case, round_money
 from app.rules.settlement import BUCKET_LABELS, BUCKETS, CATEGORY_LABELS, FUND, SettlementResult
 
@@ -613,3 +614,48 @@ def archive_slip(folder: Path, data: SlipData, pdf: bytes) -> Path:
         except FileExistsError:
             target = base.with_name(f"{base.stem}_{number}{base.suffix}")
             number += 1
+
+
+# --- issuing a slip: prepare, print (by the caller), then archive and log ------------------
+
+
+def archive_folder(configured: str, data_dir: Path) -> Path:
+    """The archive folder: the setting slip.archive_dir, or `<data folder>/slips` when blank."""
+    return Path(configured).expanduser() if configured.strip() else data_dir / "slips"
+
+
+def prepare_slip(session: Session, settlement_id: int, operator: OperatorInfo,
+                 print_date: dt.date | None = None) -> SlipData:
+    """The slip `operator` is about to print (制单人 = the operator), marked as its next print."""
+    require(operator, Permission.PRINT_SLIP)
+    return slip_for_settlement(session, settlement_id, issuer=operator.display_name, print_date=print_date)
+
+
+@dataclass(frozen=True)
+class IssuedSlip:
+    archive_path: Path
+    print_log_id: int
+
+
+def commit_issue(session: Session, data: SlipData, pdf: bytes, *, operator_id: int, printer: str | None,
+                 folder: Path) -> IssuedSlip:
+    """After the slip went to the printer: keep its PDF in the archive and log the print.
+
+    If the print cannot be logged (another counter printed meanwhile), the archive copy is
+    removed again, so the archive holds exactly the logged prints.
+    """
+    path = archive_slip(folder, data, pdf)
+    try:
+        record = log_print(session, data, operator_id=operator_id, printer=printer, archive_path=path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return IssuedSlip(path, record.id)
+
+
+def operator_by_login(session: Session, login: str) -> OperatorInfo:
+    """An active operator by login name (the command line names who prints)."""
+    operator = session.scalars(select(Operator).where(Operator.login == login)).first()
+    if operator is None or not operator.active:
+        raise SlipError(f"没有名为 {login} 的在用操作员。")
+    return OperatorInfo(operator.id, operator.login, operator.display_name, operator.role)

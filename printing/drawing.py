@@ -83,6 +83,17 @@ def wrap(text: str, font: str, size: float, width: float) -> list[str]:
     return lines
 
 
+def draw_fitted_in_cell(canvas: Canvas, text: str, x0: float, y0: float, x1: float, y1: float, font: str,
+                        size: float, align: str = CENTRE) -> None:
+    """One line if it fits at 80 % of `size` or more; otherwise two smaller lines (long place names)."""
+    available = x1 - x0 - 2 * PADDING
+    if fitting_size(text, font, size, available) >= size * 0.8 or len(text) < 2:
+        draw_in_cell(canvas, text, x0, y0, x1, y1, font, size, align)
+        return
+    max_two_line_size = (y1 - y0 - 2) / 2 / 1.2  # two lines must fit the row's height
+    draw_wrapped_in_cell(canvas, text, x0, y0, x1, y1, font, min(size * 0.9, max_two_line_size))
+
+
 def draw_wrapped_in_cell(canvas: Canvas, text: str, x0: float, y0: float, x1: float, y1: float,
                          font: str, size: float, max_lines: int = 2) -> None:
     """Centred text on up to `max_lines` lines (column headings like 康复服务项目费用)."""

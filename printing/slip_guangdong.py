@@ -38,6 +38,7 @@ from printing.drawing import (
     LEFT,
     RIGHT,
     draw_boxed,
+    draw_fitted_in_cell,
     draw_in_cell,
     draw_text,
     draw_watermark,
@@ -153,7 +154,7 @@ def _draw_person_grid(c: Canvas, area: _Area, data: SlipData, font: str) -> floa
         for column, (text, _is_label) in enumerate(cells):
             x0, x1 = PERSON_EDGES[column], PERSON_EDGES[column + 1]
             c.rect(x0, y0, x1 - x0, y1 - y0, stroke=1, fill=0)
-            draw_in_cell(c, text, x0, y0, x1, y1, font, SIZE_GRID)
+            draw_fitted_in_cell(c, text, x0, y0, x1, y1, font, SIZE_GRID)
     return top_mm + len(rows) * ROW_MM
 
 
@@ -233,6 +234,7 @@ def _draw_cut_line(canvas: Canvas, y: float, font: str) -> None:
     label = "沿此线裁开"
     canvas.saveState()
     canvas.setFillColorRGB(1, 1, 1)
-    canvas.rect(AREA_WIDTH / 2 - 12 * mm, y - 2 * mm, 24 * mm, 4 * mm, stroke=0, fill=1)
+    canvas.rect(AREA_WIDTH / 2 - 12 * mm, y - 1, 24 * mm, 4 * mm, stroke=0, fill=1)
     canvas.restoreState()
-    draw_text(canvas, AREA_WIDTH / 2, y - 2.2, label, font, 7, CENTRE)
+    # Just above the line: it belongs to neither copy's form.
+    draw_text(canvas, AREA_WIDTH / 2, y + 1, label, font, 7, CENTRE)
