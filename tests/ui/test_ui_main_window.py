@@ -13,6 +13,7 @@ from app.institution import InstitutionInfo
 from app.operators import OperatorInfo
 from ui.main_window import MainWindow
 from ui.pages.placeholder import PlaceholderPage
+from ui.pages.slip_page import SlipPage
 from ui.pages.settings_page import SettingsPage
 from ui.qt import QApplication, QLabel, QMessageBox, Qt, QWidget
 
@@ -83,6 +84,8 @@ def test_arrow_keys_move_through_the_navigation(qtbot: QtBot, window: MainWindow
 
 def test_placeholder_pages_say_not_provided(window: MainWindow) -> None:
     for index, title in enumerate(PAGES[:-1]):
+        if title == "结算单":
+            continue  # the slip page is real (test_slip_page_is_real)
         page = window.stack.widget(index)
         assert isinstance(page, PlaceholderPage)
         texts = _label_texts(page)
@@ -90,6 +93,12 @@ def test_placeholder_pages_say_not_provided(window: MainWindow) -> None:
         assert NOT_PROVIDED in texts
     reader = window.stack.widget(0)
     assert "读取社会保障卡或扫描电子社保卡二维码，识别工伤职工。" in _label_texts(reader)
+
+
+def test_slip_page_is_real(window: MainWindow) -> None:
+    page = window.stack.widget(PAGES.index("结算单"))
+    assert isinstance(page, SlipPage)
+    assert not any(NOT_PROVIDED in text for text in _label_texts(page))
 
 
 def test_settings_page_is_real(window: MainWindow) -> None:
