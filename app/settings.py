@@ -155,11 +155,19 @@ SLIP_PAPER: Setting[str] = Setting(
     "A4：一张纸上下两联（协议机构留存、工伤职工留存），沿虚线裁开；A5横向：每联一张。",
     choices=("A4", "A5横向"),
 )
+def _absolute_folder_or_blank(text: str) -> str | None:
+    # A relative folder would depend on where the program was started from.
+    if text.strip() and not Path(text.strip()).expanduser().is_absolute():
+        return "请填写完整路径（如 D:\\结算单存档 或 /srv/slips），或留空使用默认文件夹"
+    return None
+
+
 SLIP_ARCHIVE_DIR: Setting[str] = Setting(
     "slip.archive_dir", str, "",
     "结算单存档文件夹",
     "每张打印（含补打）的结算单都以 PDF 存入此文件夹，文件名含就医登记号和打印日期。"
     "留空则存入本机数据文件夹下的 slips 文件夹；多窗口时可填共享文件夹。",
+    check=_absolute_folder_or_blank,
 )
 SLIP_PRINTER: Setting[str] = Setting(
     "slip.printer", str, "",

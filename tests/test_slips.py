@@ -328,3 +328,38 @@ def test_cli_settle_slip_of_an_invalid_case_writes_nothing(tmp_path: Path) -> No
     out = tmp_path / "preview.pdf"
     assert main(["settle", str(CASES / "invalid-unknown-key.json"), "--slip", str(out)]) == 2
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["guangdong-sample-slip", "settle-refunds"])
+def test_stored_settlement_slip_reads_back_cell_by_cell(session: Session, name: str) -> None:
+    """A stored settlement prints the same figures as its case (`003 附表3`), with its signers."""
+    import json
+
+    from printing.templates import render_slip
+    from tests.test_slip_pdf import _check_copy
+
+    cashier = _clerk(session)
+    reviewer = _clerk(session, "reviewer", "李审核", Role.REVIEWER)
+    settlement = factories.settled_case(session, CASES / f"{name}.json", operator_id=cashier.id, msgid="M0001",
+                                        reviewer_id=reviewer.id)
+    session.add(PrintLog(settlement_id=settlement.id, kind=PrintKind.ORIGINAL, reprint_no=0, operator_id=cashier.id))
+    session.flush()
+    data = prepare_slip(session, settlement.id, reviewer, print_date=dt.date(2021, 4, 1))
+    document = json.loads((CASES / f"{name}.json").read_text(encoding="utf-8"))
+    expected = json.loads((CASES / f"{name}.expected.json").read_text(encoding="utf-8"))["settle"]
+    slip = read_slip(render_slip(data))
+    for copy in slip.copies:
+        _check_copy(copy, document, expected)
+        assert "补打（第 1 次）" in copy.lines()[0]
+        lines = "".join(copy.lines())
+        assert "收款人：张收款" in lines and "审核人：李审核" in lines and "制单人：李审核" in lines
+
+
+def test_archive_folder_setting_must_be_absolute() -> None:
+    from app.errors import ConfigurationError
+    from app.settings import SLIP_ARCHIVE_DIR
+
+    with pytest.raises(ConfigurationError, match="完整路径"):
+        SLIP_ARCHIVE_DIR.parse("slips")
+    assert SLIP_ARCHIVE_DIR.parse("") == ""
+    assert SLIP_ARCHIVE_DIR.parse("/srv/结算单") == "/srv/结算单"
