@@ -6,23 +6,16 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import (
     Care,
-    ChargeCategory,
-    ChargeLine,
-    ChargeSource,
-    Diagnosis,
-    DiagnosisRole,
     Institution,
     Operator,
     Role,
     Settlement,
     SettlementKind,
     Stay,
-    StayStatus,
     Worker,
     utc_now,
 )
@@ -70,48 +63,11 @@ def settlement(session: Session, stay: Stay, msgid: str = "H44080100001202011170
     return record
 
 
-def stay_from_case(session: Session, case: Case, created_by: int, institution_id: int | None = None) -> Stay:
+def stay_from_case(session: Session, case: Case, created_by: int) -> Stay:
     """The stay of a case file as the window would have recorded it: worker, stay, diagnoses, charge lines."""
-    if institution_id is None:
-        info = case.institution
-        existing = session.scalars(select(Institution).where(Institution.code == info.code)).first()
-        if existing is None:
-            existing = Institution(code=info.code, name=info.name, province=info.province, city=info.city,
-                                   city_code=info.city_code, level=info.level)
-            session.add(existing)
-            session.flush()
-        institution_id = existing.id
-    worker = session.scalars(select(Worker).where(Worker.social_security_number == case.worker.id_number)).first()
-    if worker is None:
-        worker = Worker(social_security_number=case.worker.id_number, name=case.worker.name, sex=case.worker.sex,
-                        category=case.worker.category, insured_province=case.worker.insured_place.province,
-                        insured_city=case.worker.insured_place.city,
-                        insured_city_code=case.worker.insured_place.city_code)
-        session.add(worker)
-        session.flush()
-    stay = Stay(worker_id=worker.id, institution_id=institution_id, profile=case.profile.name,
-                care=Care(case.stay.care), admission_no=case.stay.admission_no, dept=case.stay.dept,
-                registration_no=case.stay.registration_no, admitted_on=case.stay.admitted,
-                discharged_on=case.stay.discharged, status=StayStatus.PENDING_SETTLEMENT, created_by=created_by)
-    session.add(stay)
-    session.flush()
-    for seq, diagnosis in enumerate(case.stay.diagnoses, start=1):
-        session.add(Diagnosis(stay_id=stay.id, role=DiagnosisRole.DISCHARGE, seq=seq, code=diagnosis.code,
-                              name=diagnosis.name, injury=diagnosis.injury))
-    by_seq: dict[int, ChargeLine] = {}
-    catalogue = {entry.code for entry in case.catalogue}
-    for item in sorted(case.items, key=lambda i: i.seq):
-        line = ChargeLine(stay_id=stay.id, seq=item.seq, his_code=item.code,
-                          code=item.code if item.code in catalogue else None, name=item.name,
-                          category=ChargeCategory(item.category), quantity=item.quantity, unit_price=item.unit_price,
-                          amount=item.amount, charged_on=item.date, diagnosis_code=item.diagnosis,
-                          injury=item.injury, source=ChargeSource.HIS, created_by=created_by,
-                          refund_of_id=by_seq[item.refund_of].id if item.refund_of is not None else None)
-        session.add(line)
-        session.flush()
-        by_seq[item.seq] = line
-    session.refresh(stay)
-    return stay
+    from app.case_records import record_case_stay
+
+    return record_case_stay(session, case, created_by)
 
 
 def settled_case(session: Session, case_file: Path, *, operator_id: int, msgid: str,

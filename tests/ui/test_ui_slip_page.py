@@ -13,25 +13,23 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
 from app.bootstrap import CounterContext
-from app.db.models import Operator, PrintKind
+from app.db.models import Operator, PrintKind, Settlement
 from app.operators import OperatorInfo
 from app.settings import SLIP_ARCHIVE_DIR, SLIP_PAPER, SLIP_PRINTER, Settings
 from app.slips import print_history, record_cancellation
-from tests import factories
 from tests.slip_reader import read_slip, to_png
 from ui.pages.slip_page import SlipPage
 from ui.qt import QDialog, QPrinter, QWidget
 
 pytestmark = pytest.mark.gui
 
-SAMPLE = Path(__file__).resolve().parents[1] / "cases" / "guangdong-sample-slip.json"
 ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "slips"
 
 
-def _settle(ctx: CounterContext, msgid: str = "M0001") -> int:
+def _settle(ctx: CounterContext) -> int:
+    """The demo counter's settled stay (`app.demo` seeds the official sample's figures)."""
     with ctx.transaction() as session:
-        cashier = session.scalars(select(Operator).where(Operator.login == "cashier")).one()
-        return factories.settled_case(session, SAMPLE, operator_id=cashier.id, msgid=msgid).id
+        return session.scalars(select(Settlement.id)).one()
 
 
 @pytest.fixture
