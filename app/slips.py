@@ -1,9 +1,10 @@
-"""The settlement slip's content (《广东省工伤保险联网结算单》, `003 附表3`), without Qt or PDF.
+"""The settlement slip's content (`003 附表3` and its kind), without Qt or PDF.
 
 `SlipData` is every field a slip prints, money as `Decimal`. It is built either from a
 case file and its computed settlement (the preview, `wi-counter settle --slip`) or from
 a stored settlement (settlement → stay → worker, institution). The PDF templates in
-`printing/` only lay it out, so every slip template prints the same facts.
+`printing/` lay it out with their own title and printed notes, so every region's slip
+prints the same facts.
 
 This module also keeps the slip's paper trail:
 - `record_settlement` / `record_cancellation` store a settlement immutably with its
@@ -17,10 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -50,6 +52,8 @@ from app.operators import OperatorInfo, Permission, require
 from app.rules.case import CATEGORIES, Case, round_money
 from app.rules.settlement import BUCKET_LABELS, BUCKETS, CATEGORY_LABELS, FUND, SettlementResult
 
+log = logging.getLogger(__name__)
+
 ZERO = Decimal("0.00")
 
 # Paper choices for the slip (setting slip.paper). A4: both copies on one sheet, one above
@@ -57,20 +61,6 @@ ZERO = Decimal("0.00")
 PAPER_A4 = "A4"
 PAPER_A5_LANDSCAPE = "A5横向"
 PAPERS = (PAPER_A4, PAPER_A5_LANDSCAPE)
-
-# 一式两份 (`003 附表3` note 4): who keeps which copy.
-COPIES = ("协议机构留存", "工伤职工留存")
-
-TITLE = "广东省工伤保险联网结算单"
-
-# The four printed notes of the sample slip, word for word (`003 附表3`).
-NOTES = (
-    "1.本次就诊非工伤伤情所产生的医疗（康复）费用工伤保险基金不予支付。",
-    "2.表中“诊疗项目”含住院服务标准费用。",
-    "3.如属于异地就医结算则在表中“备注”栏显示相关信息，省内异地就医或跨省异地就医，"
-    "分别指符合条件的本省非本地参保人或外省参保人在本协议机构就医的工伤医疗费用结算。",
-    "4.此表由协议机构打印，一式两份，协议机构、工伤职工各执一份。",
-)
 
 # 待遇类别 / 业务类别 when the centre did not return them: the sample slip prints
 # 医疗康复住院 / 工伤住院 for an inpatient stay (`003 附表3`). A stored settlement
@@ -159,7 +149,6 @@ class SlipData:
     mark: SlipMark
     settlement_id: int | None = None
     cancelled_on: dt.date | None = None
-    notes: tuple[str, ...] = field(default=NOTES)
 
     def __post_init__(self) -> None:
         for bucket in BUCKETS:
@@ -519,7 +508,7 @@ def log_print(
     kind = {MarkKind.ORIGINAL: PrintKind.ORIGINAL, MarkKind.REPRINT: PrintKind.REPRINT,
             MarkKind.CANCELLED: PrintKind.CANCELLED}[data.mark.kind]
     record = PrintLog(settlement_id=data.settlement_id, kind=kind, reprint_no=data.mark.reprint_no,
-                      printer=(printer or None) and printer[:128],
+                      printer=printer[:128] if printer else None,
                       archive_path=str(archive_path) if archive_path is not None else None,
                       operator_id=operator_id)
     session.add(record)
@@ -573,14 +562,18 @@ def recent_settlements(session: Session, limit: int = 50) -> list[SettlementSumm
         .where(Settlement.kind == SettlementKind.SETTLEMENT)
         .order_by(Settlement.settled_at.desc(), Settlement.id.desc()).limit(limit)
     ).all()
-    cancelled = set(session.scalars(select(Settlement.reverses_id).where(Settlement.reverses_id.is_not(None))))
-    summaries = []
-    for settlement, stay, worker in rows:
-        summaries.append(SettlementSummary(
-            settlement.id, settlement.settled_on, worker.name, mask_id_number(worker.social_security_number),
-            stay.registration_no or "", stay.admission_no, settlement.settlement_kind, settlement.total,
-            settlement.id in cancelled, _prints_so_far(session, settlement.id)))
-    return summaries
+    ids = [settlement.id for settlement, _, _ in rows]
+    cancelled = set(session.scalars(select(Settlement.reverses_id).where(Settlement.reverses_id.in_(ids))))
+    prints = {settlement_id: count for settlement_id, count in session.execute(
+        select(PrintLog.settlement_id, func.count()).where(PrintLog.settlement_id.in_(ids))
+        .group_by(PrintLog.settlement_id))}
+    return [
+        SettlementSummary(settlement.id, settlement.settled_on, worker.name,
+                          mask_id_number(worker.social_security_number), stay.registration_no or "",
+                          stay.admission_no, settlement.settlement_kind, settlement.total,
+                          settlement.id in cancelled, prints.get(settlement.id, 0))
+        for settlement, stay, worker in rows
+    ]
 
 
 # --- the archive ------------------------------------------------------------------------
@@ -598,22 +591,37 @@ def archive_file_name(data: SlipData) -> str:
 
 
 def archive_slip(folder: Path, data: SlipData, pdf: bytes) -> Path:
-    """Write the issued slip into the archive folder; never overwrites an earlier file."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write the issued slip into the archive folder; never overwrites an earlier file.
+
+    The slip carries a full ID number: the folder is created private (0700) and each file
+    0600 where the system has such modes (a site's shared folder keeps its own rights).
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise SlipError(f"无法创建结算单存档文件夹 {folder}：{exc.strerror or exc}") from exc
     base = folder / archive_file_name(data)
     target = base
     number = 2
     while True:
         try:
-            # "x": fail if it exists, so two counters sharing a folder never overwrite each other.
-            with target.open("xb") as handle:
-                handle.write(pdf)
-                handle.flush()
-                os.fsync(handle.fileno())
-            return target
+            # O_EXCL: two counters sharing a folder never overwrite each other's file.
+            descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
         except FileExistsError:
             target = base.with_name(f"{base.stem}_{number}{base.suffix}")
             number += 1
+            continue
+        except OSError as exc:
+            raise SlipError(f"无法写入结算单存档 {target}：{exc.strerror or exc}") from exc
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(pdf)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            target.unlink(missing_ok=True)
+            raise SlipError(f"无法写入结算单存档 {target}：{exc.strerror or exc}") from exc
+        return target
 
 
 # --- issuing a slip: prepare, print (by the caller), then archive and log ------------------
@@ -650,6 +658,8 @@ def commit_issue(session: Session, data: SlipData, pdf: bytes, *, operator_id: i
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+    log.info("结算单已打印：结算记录 %s，%s，打印机 %s，存档 %s", data.settlement_id, data.mark.label or "原件",
+             printer or "-", path.name)
     return IssuedSlip(path, record.id)
 
 

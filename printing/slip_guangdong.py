@@ -23,11 +23,9 @@ from app.rules.case import CATEGORIES
 from app.rules.settlement import BUCKETS
 from app.slips import (
     COLUMN_LABELS,
-    COPIES,
     PAPER_A4,
     PAPERS,
     ROW_LABELS,
-    TITLE,
     MarkKind,
     SlipData,
     date_text,
@@ -50,6 +48,20 @@ from printing.fonts import cjk_font
 
 NAME = "guangdong"
 DESCRIPTION = "广东省工伤保险联网结算单（粤人社规〔2021〕32号 附表3）"
+
+# 一式两份 (note 4): who keeps which copy.
+COPIES = ("协议机构留存", "工伤职工留存")
+
+TITLE = "广东省工伤保险联网结算单"
+
+# The four printed notes of the sample slip, word for word (`003 附表3`).
+NOTES = (
+    "1.本次就诊非工伤伤情所产生的医疗（康复）费用工伤保险基金不予支付。",
+    "2.表中“诊疗项目”含住院服务标准费用。",
+    "3.如属于异地就医结算则在表中“备注”栏显示相关信息，省内异地就医或跨省异地就医，"
+    "分别指符合条件的本省非本地参保人或外省参保人在本协议机构就医的工伤医疗费用结算。",
+    "4.此表由协议机构打印，一式两份，协议机构、工伤职工各执一份。",
+)
 
 AREA_WIDTH = 210 * mm
 AREA_HEIGHT = 148.5 * mm
@@ -125,7 +137,7 @@ def _draw_copy(canvas: Canvas, area: _Area, data: SlipData, copy_no: int, font: 
     for (label, value), offset in zip(signers, (0, 45, 90, 135), strict=True):
         draw_text(c, MARGIN + offset * mm, area.y(bottom_of_table + 6), f"{label}：{value}", font, SIZE_HEADER)
 
-    notes = "备注：" + "".join(data.notes)
+    notes = "备注：" + "".join(NOTES)
     top = bottom_of_table + 11.5
     for index, line in enumerate(wrap(notes, font, SIZE_NOTES, CONTENT_WIDTH)):
         draw_text(c, MARGIN, area.y(top + index * 3.4), line, font, SIZE_NOTES)

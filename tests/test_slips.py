@@ -363,3 +363,23 @@ def test_archive_folder_setting_must_be_absolute() -> None:
         SLIP_ARCHIVE_DIR.parse("slips")
     assert SLIP_ARCHIVE_DIR.parse("") == ""
     assert SLIP_ARCHIVE_DIR.parse("/srv/结算单") == "/srv/结算单"
+
+
+def test_archived_slips_are_private_files(tmp_path: Path) -> None:
+    import os
+    import stat
+    from dataclasses import replace
+
+    from app.rules.case import read_case_file
+    from app.rules.settlement import compute
+    from app.slips import archive_slip, slip_from_case
+
+    case = read_case_file(SAMPLE)
+    data = replace(slip_from_case(case, compute(case)), mark=SlipMark(MarkKind.ORIGINAL), settlement_id=1)
+    first = archive_slip(tmp_path / "archive", data, b"%PDF one")
+    second = archive_slip(tmp_path / "archive", data, b"%PDF two")
+    assert first != second and first.read_bytes() == b"%PDF one" and second.read_bytes() == b"%PDF two"
+    assert second.name.endswith("_原件_2.pdf")
+    if os.name == "posix":
+        assert stat.S_IMODE(first.stat().st_mode) == 0o600
+        assert stat.S_IMODE((tmp_path / "archive").stat().st_mode) == 0o700
