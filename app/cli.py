@@ -19,6 +19,7 @@ from app import __version__
 from app.errors import WiCounterError
 from app.rules.case import InvalidCase
 from app.secret_store import KNOWN_SECRETS
+from app.settings import SLIP_PAPER
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     settle.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     settle.add_argument("--slip", type=Path, metavar="OUT.pdf",
                         help="另生成结算单预览 PDF（标明 预结算（非正式结算单））/ also render the preview slip to OUT.pdf")
-    settle.add_argument("--paper", choices=("A4", "A5横向"),
+    settle.add_argument("--paper", choices=SLIP_PAPER.choices,
                         help="结算单纸张，默认取设置 slip.paper / slip paper, default: the setting slip.paper")
 
     db = command("db", "数据库维护 / database maintenance", _db_help)
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     slip.add_argument("--out", type=Path, metavar="OUT.pdf", help="另存一份 PDF 到此处 / also write the PDF here")
     slip.add_argument("--operator", required=True, metavar="LOGIN",
                       help="制单人（操作员登录名，记入打印记录）/ who issues it (operator login; logged)")
-    slip.add_argument("--paper", choices=("A4", "A5横向"),
+    slip.add_argument("--paper", choices=SLIP_PAPER.choices,
                       help="纸张，默认取设置 slip.paper / paper, default: the setting slip.paper")
 
     return parser
@@ -178,7 +179,7 @@ def _settle(args: argparse.Namespace) -> int:
         return _invalid_case(exc, args.json)
     print(json.dumps(result.as_json(), ensure_ascii=False, indent=2) if args.json else settlement_text(result))
     if args.slip is not None:
-        from app.settings import SLIP_PAPER, SLIP_TEMPLATE, Settings
+        from app.settings import SLIP_TEMPLATE, Settings
         from app.slips import slip_from_case
         from printing.templates import render_slip  # reportlab is loaded only for a slip
 
@@ -204,7 +205,7 @@ def _write_atomically(path: Path, content: bytes) -> None:
 
 
 def _slip(args: argparse.Namespace) -> int:
-    from app.settings import SLIP_ARCHIVE_DIR, SLIP_PAPER, SLIP_TEMPLATE
+    from app.settings import SLIP_ARCHIVE_DIR, SLIP_TEMPLATE
     from app.slips import archive_folder, commit_issue, operator_by_login, prepare_slip
     from printing.templates import render_slip  # reportlab is loaded only for a slip
 

@@ -122,20 +122,20 @@ def _draw_copy(canvas: Canvas, area: _Area, data: SlipData, copy_no: int, font: 
 
     draw_text(c, AREA_WIDTH / 2, area.y(16), TITLE, font, SIZE_TITLE, CENTRE, bold=True)
 
+    # Header: each field from its left edge, shrunk if it would reach the next one.
     name, place, level, registration = data.header_fields()
-    draw_text(c, MARGIN, area.y(22.5), f"{name[0]}：{name[1]}", font,
-              fitting_size(f"{name[0]}：{name[1]}", font, SIZE_HEADER, 96 * mm))
-    draw_text(c, MARGIN + 98 * mm, area.y(22.5), f"{place[0]}：{place[1]}", font, SIZE_HEADER)
-    draw_text(c, MARGIN + 145 * mm, area.y(22.5), f"{level[0]}：{level[1]}", font, SIZE_HEADER)
-    draw_text(c, MARGIN, area.y(27.5), f"{registration[0]}：{registration[1]}", font, SIZE_HEADER)
+    for (label, value), (left_mm, width_mm, top_mm) in zip(
+        (name, place, level, registration),
+        ((0, 96, 22.5), (98, 45, 22.5), (145, 45, 22.5), (0, 150, 27.5)), strict=True,
+    ):
+        _draw_field(c, MARGIN + left_mm * mm, area.y(top_mm), f"{label}：{value}", font, width_mm * mm)
     draw_text(c, AREA_WIDTH - MARGIN, area.y(27.5), "金额单位：元", font, SIZE_HEADER, RIGHT)
 
     bottom_of_grid = _draw_person_grid(c, area, data, font)
     bottom_of_table = _draw_money_table(c, area, data, font, bottom_of_grid)
 
-    signers = data.signer_fields()
-    for (label, value), offset in zip(signers, (0, 45, 90, 135), strict=True):
-        draw_text(c, MARGIN + offset * mm, area.y(bottom_of_table + 6), f"{label}：{value}", font, SIZE_HEADER)
+    for (label, value), left_mm in zip(data.signer_fields(), (0, 45, 90, 135), strict=True):
+        _draw_field(c, MARGIN + left_mm * mm, area.y(bottom_of_table + 6), f"{label}：{value}", font, 44 * mm)
 
     notes = "备注：" + "".join(NOTES)
     top = bottom_of_table + 11.5
@@ -148,6 +148,10 @@ def _draw_copy(canvas: Canvas, area: _Area, data: SlipData, copy_no: int, font: 
     c.line(MARGIN + 33 * mm, sign_y - 1.5, MARGIN + 95 * mm, sign_y - 1.5)
 
 
+def _draw_field(c: Canvas, x: float, y: float, text: str, font: str, width: float) -> None:
+    draw_text(c, x, y, text, font, fitting_size(text, font, SIZE_HEADER, width))
+
+
 def _draw_person_grid(c: Canvas, area: _Area, data: SlipData, font: str) -> float:
     rows = data.person_rows()
     top_mm = GRID_TOP_MM
@@ -155,15 +159,15 @@ def _draw_person_grid(c: Canvas, area: _Area, data: SlipData, font: str) -> floa
     for row_index, pairs in enumerate(rows):
         y1 = area.y(top_mm + row_index * ROW_MM)
         y0 = area.y(top_mm + (row_index + 1) * ROW_MM)
-        cells: list[tuple[str, bool]] = []  # (text, is_label)
-        if row_index == 0:
+        cells: list[str] = []
+        if row_index == 0:  # as in the sample: 姓名：… and 性别：… each in one cell
             (name_label, name), (sex_label, sex), *rest = pairs
-            cells += [(f"{name_label}：{name}", True), (f"{sex_label}：{sex}", True)]
+            cells += [f"{name_label}：{name}", f"{sex_label}：{sex}"]
         else:
             rest = list(pairs)
         for label, value in rest:
-            cells += [(label, True), (value, False)]
-        for column, (text, _is_label) in enumerate(cells):
+            cells += [label, value]
+        for column, text in enumerate(cells):
             x0, x1 = PERSON_EDGES[column], PERSON_EDGES[column + 1]
             c.rect(x0, y0, x1 - x0, y1 - y0, stroke=1, fill=0)
             draw_fitted_in_cell(c, text, x0, y0, x1, y1, font, SIZE_GRID)
