@@ -65,12 +65,13 @@ class _FakeDialog(QDialog):
         self._accept = accept
         self._output = output
 
-    def exec(self) -> int:
-        if self._accept:  # the clerk chose "print to file" in the dialog
+    def open(self) -> None:
+        if self._accept:  # the clerk chose "print to file" in the dialog and pressed 打印
             self.printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
             self.printer.setOutputFileName(str(self._output))
-            return int(QDialog.DialogCode.Accepted)
-        return int(QDialog.DialogCode.Rejected)
+            self.accept()
+        else:
+            self.reject()
 
 
 def _open(qtbot: QtBot, page: SlipPage, settlement_id: int, mark: str) -> None:

@@ -265,9 +265,10 @@ class SlipPage(QWidget):
         printer = self._new_printer()
         dialog = self.dialog_factory(printer, self)
         dialog.setWindowTitle(self.tr("打印结算单"))
-        if dialog.exec() != QDialog.DialogCode.Accepted:
-            return
-        self.print_to(printer)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        # The printer lives as long as the dialog that configures it.
+        dialog.accepted.connect(lambda: self.print_to(printer))
+        dialog.open()  # not exec(): no nested event loop while background work reports back
 
     def print_to(self, printer: QPrinter) -> None:
         """Print the previewed slip on `printer`, then archive the PDF and log the print."""
