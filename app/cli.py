@@ -121,8 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
                            " / issue the slip of a stored settlement (archived and logged; later prints are 补打)", _slip)
     slip.add_argument("settlement_id", type=int, metavar="SETTLEMENT_ID", help="结算记录编号 / settlement id")
     slip.add_argument("--out", type=Path, metavar="OUT.pdf", help="另存一份 PDF 到此处 / also write the PDF here")
-    slip.add_argument("--operator", required=True, metavar="LOGIN",
-                      help="制单人（操作员登录名，记入打印记录）/ who issues it (operator login; logged)")
+    slip.add_argument("--operator", metavar="LOGIN",
+                      help="制单人（操作员登录名，记入打印记录）；默认取环境变量 WI_COUNTER_OPERATOR，"
+                           "只有一名在用操作员时取该操作员 / who issues it (operator login; logged); default: "
+                           "$WI_COUNTER_OPERATOR, or the only active operator")
     slip.add_argument("--paper", choices=SLIP_PAPER.choices,
                       help="纸张，默认取设置 slip.paper / paper, default: the setting slip.paper")
 
@@ -205,6 +207,8 @@ def _write_atomically(path: Path, content: bytes) -> None:
 
 
 def _slip(args: argparse.Namespace) -> int:
+    import os
+
     from app.settings import SLIP_ARCHIVE_DIR, SLIP_TEMPLATE
     from app.slips import archive_folder, commit_issue, operator_by_login, prepare_slip
     from printing.templates import render_slip  # reportlab is loaded only for a slip
@@ -214,7 +218,7 @@ def _slip(args: argparse.Namespace) -> int:
         settings = context.settings
         folder = archive_folder(settings.get(SLIP_ARCHIVE_DIR), context.paths.data_dir)
         with context.transaction() as session:
-            operator = operator_by_login(session, args.operator)
+            operator = operator_by_login(session, args.operator or os.environ.get("WI_COUNTER_OPERATOR"))
             data = prepare_slip(session, args.settlement_id, operator)
             pdf = render_slip(data, settings.get(SLIP_TEMPLATE), args.paper or settings.get(SLIP_PAPER))
             printer = f"PDF 文件 {args.out}" if args.out is not None else "仅存档（PDF）"

@@ -663,9 +663,20 @@ def commit_issue(session: Session, data: SlipData, pdf: bytes, *, operator_id: i
     return IssuedSlip(path, record.id)
 
 
-def operator_by_login(session: Session, login: str) -> OperatorInfo:
-    """An active operator by login name (the command line names who prints)."""
-    operator = session.scalars(select(Operator).where(Operator.login == login)).first()
+def operator_by_login(session: Session, login: str | None) -> OperatorInfo:
+    """An active operator by login name (the command line names who prints).
+
+    Without a name, the only active operator is meant; with several, the clerk must say
+    who prints, because the print log and the slip's 制单人 name them.
+    """
+    if login is None:
+        active = session.scalars(select(Operator).where(Operator.active.is_(True)).order_by(Operator.login)).all()
+        if len(active) != 1:
+            names = "、".join(o.login for o in active) or "（无）"
+            raise SlipError(f"请用 --operator 指定制单人（在用操作员：{names}）。")
+        operator: Operator | None = active[0]
+    else:
+        operator = session.scalars(select(Operator).where(Operator.login == login)).first()
     if operator is None or not operator.active:
         raise SlipError(f"没有名为 {login} 的在用操作员。")
     return OperatorInfo(operator.id, operator.login, operator.display_name, operator.role)

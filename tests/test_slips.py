@@ -313,6 +313,22 @@ def test_cli_slip_refuses_unknown_operator_and_settlement(tmp_path: Path, capsys
     assert "没有编号为 999 的结算记录" in capsys.readouterr().err
 
 
+def test_cli_slip_names_who_prints_when_several_operators_could(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    settlement_id = _demo_settlement(home)
+    base = ["--home", str(home), "--demo"]
+    monkeypatch.delenv("WI_COUNTER_OPERATOR", raising=False)
+    assert main(["slip", str(settlement_id), *base]) == 1
+    error = capsys.readouterr().err
+    assert "请用 --operator 指定制单人" in error and "cashier" in error
+    monkeypatch.setenv("WI_COUNTER_OPERATOR", "cashier")
+    out = tmp_path / "slip.pdf"
+    assert main(["slip", str(settlement_id), "--out", str(out), *base]) == 0
+    assert "制单人：张收款" in "".join(read_slip(out.read_bytes()).copies[0].lines())
+
+
 def test_cli_settle_slip_renders_the_preview(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "preview.pdf"
     assert main(["settle", str(SAMPLE), "--slip", str(out), "--paper", "A5横向"]) == 0
