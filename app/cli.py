@@ -19,6 +19,7 @@ from app import __version__
 from app.errors import WiCounterError
 from app.rules.case import InvalidCase
 from app.secret_store import KNOWN_SECRETS
+from app.settings import SLIP_PAPER
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -77,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     settle = command("settle", "计算结算：伤病分离与结算单金额 / compute the settlement of a case file", _settle)
     settle.add_argument("case", type=Path, metavar="CASE.json", help="病例文件（wi-counter-case/1） / case file")
     settle.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    settle.add_argument("--slip", type=Path, metavar="OUT.pdf",
+                        help="另生成结算单预览 PDF（标明 预结算（非正式结算单））/ also render the preview slip to OUT.pdf")
+    settle.add_argument("--paper", choices=SLIP_PAPER.choices,
+                        help="结算单纸张，默认取设置 slip.paper / slip paper, default: the setting slip.paper")
 
     db = command("db", "数据库维护 / database maintenance", _db_help)
     db_commands = db.add_subparsers(dest="db_command", metavar="ACTION")
@@ -126,6 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
     # --- centre commands (issue 5) ---
 
     # --- slip commands (issue 7) ---
+    slip = command("slip", "打印已结算记录的结算单（存档并记入打印记录；再次打印为补打）"
+                           " / issue the slip of a stored settlement (archived and logged; later prints are 补打)", _slip)
+    slip.add_argument("settlement_id", type=int, metavar="SETTLEMENT_ID", help="结算记录编号 / settlement id")
+    slip.add_argument("--out", type=Path, metavar="OUT.pdf", help="另存一份 PDF 到此处 / also write the PDF here")
+    slip.add_argument("--operator", metavar="LOGIN",
+                      help="制单人（操作员登录名，记入打印记录）；默认取环境变量 WI_COUNTER_OPERATOR，"
+                           "只有一名在用操作员时取该操作员 / who issues it (operator login; logged); default: "
+                           "$WI_COUNTER_OPERATOR, or the only active operator")
+    slip.add_argument("--paper", choices=SLIP_PAPER.choices,
+                      help="纸张，默认取设置 slip.paper / paper, default: the setting slip.paper")
 
     return parser
 
@@ -202,6 +217,61 @@ def _settle(args: argparse.Namespace) -> int:
     except InvalidCase as exc:
         return _invalid_case(exc, args.json)
     print(json.dumps(result.as_json(), ensure_ascii=False, indent=2) if args.json else settlement_text(result))
+    if args.slip is not None:
+        from app.settings import SLIP_TEMPLATE, Settings
+        from app.slips import slip_from_case
+        from printing.templates import render_slip  # reportlab is loaded only for a slip
+
+        settings = Settings.load(_settings_file(args))
+        pdf = render_slip(slip_from_case(case, result), settings.get(SLIP_TEMPLATE),
+                          args.paper or settings.get(SLIP_PAPER))
+        _write_atomically(args.slip, pdf)
+        print(f"预结算单（非正式结算单）/ preview slip: {args.slip}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    """Nothing half-written: the file appears complete or not at all."""
+    import os
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_bytes(content)
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise WiCounterError(f"无法写入文件 {path}：{exc.strerror or exc}") from exc
+
+
+def _slip(args: argparse.Namespace) -> int:
+    import os
+
+    from app.settings import SLIP_ARCHIVE_DIR, SLIP_TEMPLATE
+    from app.slips import archive_folder, commit_issue, operator_by_login, prepare_slip
+    from printing.templates import render_slip  # reportlab is loaded only for a slip
+
+    context = _open(args)
+    try:
+        settings = context.settings
+        folder = archive_folder(settings.get(SLIP_ARCHIVE_DIR), context.paths.data_dir)
+        with context.transaction() as session:
+            operator = operator_by_login(session, args.operator or os.environ.get("WI_COUNTER_OPERATOR"))
+            data = prepare_slip(session, args.settlement_id, operator)
+            pdf = render_slip(data, settings.get(SLIP_TEMPLATE), args.paper or settings.get(SLIP_PAPER))
+            printer = f"PDF 文件 {args.out}" if args.out is not None else "仅存档（PDF）"
+            issued = commit_issue(session, data, pdf, operator_id=operator.id, printer=printer, folder=folder)
+            if args.out is not None:
+                try:
+                    _write_atomically(args.out, pdf)
+                except WiCounterError:  # a failed write logs nothing and archives nothing
+                    issued.archive_path.unlink(missing_ok=True)
+                    raise
+    finally:
+        context.close()
+    what = data.mark.label or "原件"
+    if args.out is not None:
+        print(f"结算单（{what}）/ slip: {args.out}")
+    print(f"已存档 / archived: {issued.archive_path}")
     return 0
 
 

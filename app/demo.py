@@ -1,6 +1,8 @@
 """Demo mode: a data folder of its own, seeded with a demo institution and operators.
 
-Later issues add the virtual card and the sandbox centre to the demo.
+Demo mode also holds one settled stay (the official sample slip's figures) so that the
+结算单 page has a slip to preview and print. Later issues add the virtual card and the
+sandbox centre to the demo.
 """
 
 from __future__ import annotations
@@ -49,4 +51,31 @@ def seed_demo(session: Session, counter_name: str) -> bool:
     if added:
         session.flush()
         audit.record(session, "demo_seeded", operator_id=None, counter_name=counter_name)
+    added = _seed_demo_settlement(session, counter_name) or added
     return added
+
+
+def _seed_demo_settlement(session: Session, counter_name: str) -> bool:
+    """One settled stay (the official sample slip's figures, `003 附表3`) for the 结算单 page."""
+    import datetime as dt
+
+    from app.case_records import record_case_stay
+    from app.db.models import Settlement
+    from app.rules.case import read_case_file
+    from app.rules.settlement import compute
+    from app.slips import record_settlement
+
+    if session.scalars(select(Settlement).limit(1)).first() is not None:
+        return False
+    cashier = session.scalars(select(Operator).where(Operator.login == "cashier")).first()
+    reviewer = session.scalars(select(Operator).where(Operator.login == "reviewer")).first()
+    if cashier is None:
+        return False
+    case = read_case_file(resource_path("demo", "sample-settlement.json"))
+    assert case.stay.settled is not None
+    stay = record_case_stay(session, case, cashier.id)
+    record_settlement(session, stay, compute(case), operator_id=cashier.id, counter_name=counter_name,
+                      centre_settlement_id="DEMO-JS-0001", msgid="DEMO-0001",
+                      settled_at=dt.datetime.combine(case.stay.settled, dt.time(2, 30), tzinfo=dt.UTC),
+                      settled_on=case.stay.settled, reviewer_id=reviewer.id if reviewer is not None else None)
+    return True

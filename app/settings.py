@@ -166,6 +166,38 @@ CARD_VENDOR_ITYPE: Setting[int] = Setting(
 
 # --- slip and printing settings (issue 7) ---
 
+SLIP_TEMPLATE: Setting[str] = Setting(
+    "slip.template", str, "guangdong",
+    "结算单模板",
+    "打印的结算单样式。guangdong：《广东省工伤保险联网结算单》（粤人社规〔2021〕32号 附表3）。",
+    choices=("guangdong",),  # the names in printing.templates.TEMPLATES (tests/test_slip_pdf.py checks)
+)
+SLIP_PAPER: Setting[str] = Setting(
+    "slip.paper", str, "A4",
+    "结算单纸张",
+    "A4：一张纸上下两联（协议机构留存、工伤职工留存），沿虚线裁开；A5横向：每联一张。",
+    choices=("A4", "A5横向"),
+)
+def _absolute_folder_or_blank(text: str) -> str | None:
+    # A relative folder would depend on where the program was started from.
+    if text.strip() and not Path(text.strip()).expanduser().is_absolute():
+        return "请填写完整路径（如 D:\\结算单存档 或 /srv/slips），或留空使用默认文件夹"
+    return None
+
+
+SLIP_ARCHIVE_DIR: Setting[str] = Setting(
+    "slip.archive_dir", str, "",
+    "结算单存档文件夹",
+    "每张打印（含补打）的结算单都以 PDF 存入此文件夹，文件名含就医登记号和打印日期。"
+    "留空则存入本机数据文件夹下的 slips 文件夹；多窗口时可填共享文件夹。",
+    check=_absolute_folder_or_blank,
+)
+SLIP_PRINTER: Setting[str] = Setting(
+    "slip.printer", str, "",
+    "结算单打印机",
+    "打印结算单时默认选中的打印机；每次在打印对话框中选定后自动记住。留空为系统默认打印机。",
+)
+
 ALL_SETTINGS: tuple[Setting[Any], ...] = (
     DATABASE_URL,
     COUNTER_NAME,
@@ -181,6 +213,10 @@ ALL_SETTINGS: tuple[Setting[Any], ...] = (
     # settlement centre (issue 5)
 
     # slip and printing (issue 7)
+    SLIP_TEMPLATE,
+    SLIP_PAPER,
+    SLIP_ARCHIVE_DIR,
+    SLIP_PRINTER,
 
 )
 _BY_KEY: dict[str, Setting[Any]] = {s.key: s for s in ALL_SETTINGS}

@@ -1,4 +1,4 @@
-"""Printed documents: the settlement slip and the monthly forms, with reportlab (the slip issue).
+"""Printed documents, with reportlab: the settlement slip (`printing.templates`) and, later, the monthly forms.
 
-Nothing here yet.
+May import `app`; never Qt, `ui` or `devices` (ARCHITECTURE.md).
 """

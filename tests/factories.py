@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,7 @@ from app.db.models import (
     Worker,
     utc_now,
 )
+from app.rules.case import Case
 
 
 def institution(session: Session) -> Institution:
@@ -59,3 +61,26 @@ def settlement(session: Session, stay: Stay, msgid: str = "H44080100001202011170
     session.add(record)
     session.flush()
     return record
+
+
+def stay_from_case(session: Session, case: Case, created_by: int) -> Stay:
+    """The stay of a case file as the window would have recorded it: worker, stay, diagnoses, charge lines."""
+    from app.case_records import record_case_stay
+
+    return record_case_stay(session, case, created_by)
+
+
+def settled_case(session: Session, case_file: Path, *, operator_id: int, msgid: str,
+                 reviewer_id: int | None = None) -> Settlement:
+    """A case file stored as a settled stay, through the same function the discharge workflow uses."""
+    from app.rules.case import read_case_file
+    from app.rules.settlement import compute
+    from app.slips import record_settlement
+
+    case = read_case_file(case_file)
+    stay = stay_from_case(session, case, operator_id)
+    assert case.stay.settled is not None
+    settled_at = dt.datetime.combine(case.stay.settled, dt.time(10, 30), tzinfo=dt.UTC)
+    return record_settlement(session, stay, compute(case), operator_id=operator_id, counter_name="1号窗口",
+                             centre_settlement_id=f"JS{msgid[-6:]}", msgid=msgid, settled_at=settled_at,
+                             settled_on=case.stay.settled, reviewer_id=reviewer_id)

@@ -19,6 +19,7 @@ from ui.card_reader import CardReaderService
 from ui.pages.card_page import CardPage
 from ui.pages.placeholder import PlaceholderPage
 from ui.pages.settings_page import SettingsPage
+from ui.pages.slip_page import SlipPage
 from ui.qt import (
     QAction,
     QActionGroup,
@@ -101,10 +102,7 @@ class MainWindow(QMainWindow):
                     self.tr("出院结算"),
                     self.tr("出院时再次核验身份和备案，向结算中心办理结算，收取个人支付部分。"),
                 ),
-                PlaceholderPage(
-                    self.tr("结算单"),
-                    self.tr("打印、补打《工伤保险联网结算单》，一式两份，由病人或家属签字。"),
-                ),
+                SlipPage(ctx, operator),
                 PlaceholderPage(
                     self.tr("月度结算"),
                     self.tr("汇总上月的结算，生成工伤保险费用结算表和明细表，向经办机构申请结算。"),

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import (
+    QBuffer,
+    QByteArray,
     QCoreApplication,
+    QIODevice,
     QLibraryInfo,
     QLocale,
     QObject,
     Qt,
     QThread,
     QTimer,
+    QRect,
+    QSize,
     QTranslator,
     Signal,
     Slot,
@@ -27,7 +32,13 @@ from PySide6.QtGui import (
     QFontDatabase,
     QInputMethodEvent,
     QKeySequence,
+    QPageLayout,
+    QPageSize,
+    QPainter,
 )
+from PySide6.QtPdf import QPdfDocument
+from PySide6.QtPdfWidgets import QPdfView
+from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -48,6 +59,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
+    QSplitter,
     QStackedWidget,
     QStatusBar,
     QTableWidget,
@@ -60,7 +72,9 @@ from shiboken6 import (
 )
 
 __all__ = [
-    "is_valid", "QAbstractItemView", "QAction", "QActionGroup", "QApplication", "QCheckBox",
+    "is_valid", "QAbstractItemView", "QAction", "QActionGroup", "QApplication", "QBuffer", "QByteArray",
+    "QCheckBox", "QIODevice", "QPageLayout", "QPageSize", "QPainter", "QPdfDocument", "QPdfView",
+    "QPrintDialog", "QPrinter", "QRect", "QSize", "QSplitter",
     "QCloseEvent", "QComboBox", "QCoreApplication", "QDialog", "QFont", "QFontDatabase",
     "QFormLayout", "QFrame", "QGroupBox", "QHBoxLayout", "QHeaderView", "QInputMethodEvent",
     "QKeySequence", "QLabel", "QLibraryInfo", "QLineEdit", "QListWidget", "QListWidgetItem",

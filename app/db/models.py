@@ -457,7 +457,11 @@ class Settlement(Base):
     total: Mapped[Decimal] = mapped_column("total_fen", Money())
     fund_total: Mapped[Decimal] = mapped_column("fund_total_fen", Money())
     personal_total: Mapped[Decimal] = mapped_column("personal_total_fen", Money())
-    operator_id: Mapped[int] = mapped_column(ForeignKey("operator.id"))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operator.id"))  # 收款人 on the slip
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("operator.id"))  # 审核人 on the slip
+    # 待遇类别 / 业务类别 as the centre returned them (the slip prints them, `003 附表3`).
+    benefit_category: Mapped[str | None] = mapped_column(String(32))
+    business_category: Mapped[str | None] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)  # why it was cancelled
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
@@ -506,6 +510,8 @@ class PrintLog(Base):
     """Every slip printed: who, when, on which printer, and which copy it was."""
 
     __tablename__ = "print_log"
+    # Two counters printing the same slip at once cannot both print 补打 n.
+    __table_args__ = (UniqueConstraint("settlement_id", "reprint_no"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id"))

@@ -14,6 +14,7 @@ from app.operators import OperatorInfo
 from ui.main_window import MainWindow
 from ui.pages.card_page import CardPage
 from ui.pages.placeholder import PlaceholderPage
+from ui.pages.slip_page import SlipPage
 from ui.pages.settings_page import SettingsPage
 from ui.qt import QApplication, QLabel, QMessageBox, Qt, QWidget
 
@@ -84,8 +85,8 @@ def test_arrow_keys_move_through_the_navigation(qtbot: QtBot, window: MainWindow
 
 def test_placeholder_pages_say_not_provided(window: MainWindow) -> None:
     for index, title in enumerate(PAGES[:-1]):
-        if index == 0:
-            continue  # 读卡 is real (tests/ui/test_ui_card_page.py)
+        if title in ("读卡", "结算单"):
+            continue  # real pages (test_card_page_is_real, test_slip_page_is_real)
         page = window.stack.widget(index)
         assert isinstance(page, PlaceholderPage)
         texts = _label_texts(page)
@@ -99,6 +100,12 @@ def test_card_page_is_real(window: MainWindow) -> None:
     texts = _label_texts(page)
     assert "读卡" in texts
     assert not any(NOT_PROVIDED in text for text in texts)
+
+
+def test_slip_page_is_real(window: MainWindow) -> None:
+    page = window.stack.widget(PAGES.index("结算单"))
+    assert isinstance(page, SlipPage)
+    assert not any(NOT_PROVIDED in text for text in _label_texts(page))
 
 
 def test_settings_page_is_real(window: MainWindow) -> None:

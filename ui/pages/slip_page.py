@@ -1,0 +1,343 @@
+"""结算单: preview, print, reprint (补打 n) and archive the slip of a stored settlement.
+
+The page lists the latest settlements (or opens one by its number), shows the slip exactly
+as it will print (the PDF in Qt's PDF viewer, with the next print's mark: 原件, 补打 n or
+已撤销), prints it through the system's print dialog with the site's printer preselected,
+and after each print keeps the PDF in the archive folder and logs the print
+(`app.slips.commit_issue`). Database work and rendering run off the GUI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from app.bootstrap import CounterContext
+from app.errors import WiCounterError
+from app.operators import OperatorInfo, Permission
+from app.settings import SLIP_ARCHIVE_DIR, SLIP_PAPER, SLIP_PRINTER, SLIP_TEMPLATE, Settings
+from app.slips import (
+    PAPER_A4,
+    IssuedSlip,
+    SettlementSummary,
+    SlipData,
+    archive_folder,
+    commit_issue,
+    money_text,
+    prepare_slip,
+    recent_settlements,
+)
+from ui.operations import Executor, Operation, show_failure
+from ui.qt import (
+    QAbstractItemView,
+    QBuffer,
+    QByteArray,
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QIODevice,
+    QLabel,
+    QPageLayout,
+    QPageSize,
+    QPainter,
+    QPdfDocument,
+    QPdfView,
+    QPrintDialog,
+    QPrinter,
+    QPushButton,
+    QRect,
+    QSize,
+    QSpinBox,
+    QSplitter,
+    Qt,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+    Signal,
+)
+from ui.widgets import ErrorLabel, heading
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+PRINT_DPI = 300  # the slip is rasterised for the printer at this resolution: sharp text, modest memory
+_COLUMNS = ("编号", "结算日期", "姓名", "社会保障号", "就医登记号", "备注", "合计（元）", "状态")
+
+
+@dataclass(frozen=True)
+class RenderedSlip:
+    data: SlipData
+    pdf: bytes
+
+
+def _render(data: SlipData, template: str, paper: str) -> bytes:
+    from printing.templates import render_slip  # reportlab and the font load on first use
+
+    return render_slip(data, template, paper)
+
+
+def _status(summary: SettlementSummary) -> str:
+    if summary.cancelled:
+        return "已撤销"
+    return f"已打印 {summary.prints} 次" if summary.prints else "未打印"
+
+
+class SlipPage(QWidget):
+    """The 结算单 page. `printed` is emitted after a print was archived and logged."""
+
+    printed = Signal()
+
+    def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = self.tr("结算单")
+        self.setObjectName("slipPage")
+        self._ctx = ctx
+        self._operator = operator
+        self._current: RenderedSlip | None = None
+        self._buffer: QBuffer | None = None
+        # Replaced in tests: the system's print dialog cannot be clicked offscreen.
+        self.dialog_factory: Callable[[QPrinter, QWidget], QDialog] = QPrintDialog
+        self.last_issued: IssuedSlip | None = None
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(24, 16, 24, 16)
+        layout.addWidget(heading(self.title, self))
+
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        layout.addWidget(splitter, 1)
+
+        left = QWidget(splitter)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 8, 0)
+        left_layout.addWidget(QLabel(self.tr("最近的结算（双击预览）："), left))
+        self.table = QTableWidget(0, len(_COLUMNS), left)
+        self.table.setObjectName("settlementsTable")
+        self.table.setHorizontalHeaderLabels([self.tr(c) for c in _COLUMNS])
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.itemActivated.connect(lambda _item: self._open_selected())  # double-click or Enter
+        left_layout.addWidget(self.table, 1)
+
+        by_id = QHBoxLayout()
+        by_id.addWidget(QLabel(self.tr("结算记录编号："), left))
+        self.id_edit = QSpinBox(left)
+        self.id_edit.setObjectName("settlementId")
+        self.id_edit.setRange(1, 2_147_483_647)
+        by_id.addWidget(self.id_edit)
+        self.open_button = QPushButton(self.tr("预览(&V)"), left)
+        self.open_button.setObjectName("openSlip")
+        self.open_button.clicked.connect(lambda: self.open_settlement(self.id_edit.value()))
+        by_id.addWidget(self.open_button)
+        self.refresh_button = QPushButton(self.tr("刷新列表(&R)"), left)
+        self.refresh_button.setObjectName("refreshSettlements")
+        self.refresh_button.clicked.connect(self.reload)
+        by_id.addWidget(self.refresh_button)
+        by_id.addStretch(1)
+        left_layout.addLayout(by_id)
+
+        right = QWidget(splitter)
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(8, 0, 0, 0)
+        self.mark_label = QLabel(self.tr("请选择一条结算记录。"), right)
+        self.mark_label.setObjectName("slipMark")
+        self.mark_label.setWordWrap(True)
+        right_layout.addWidget(self.mark_label)
+        self.document = QPdfDocument(self)
+        self.viewer = QPdfView(right)
+        self.viewer.setObjectName("slipPreview")
+        self.viewer.setDocument(self.document)
+        self.viewer.setPageMode(QPdfView.PageMode.MultiPage)
+        self.viewer.setZoomMode(QPdfView.ZoomMode.FitToWidth)
+        right_layout.addWidget(self.viewer, 1)
+        self.error_label = ErrorLabel(right, object_name="slipError")
+        right_layout.addWidget(self.error_label)
+        buttons = QHBoxLayout()
+        self.result_label = QLabel(right)
+        self.result_label.setObjectName("slipResult")
+        self.result_label.setWordWrap(True)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        buttons.addWidget(self.result_label, 1)
+        self.print_button = QPushButton(self.tr("打印(&P)"), right)
+        self.print_button.setObjectName("printSlip")
+        self.print_button.setEnabled(False)
+        self.print_button.clicked.connect(self.print_with_dialog)
+        buttons.addWidget(self.print_button)
+        right_layout.addLayout(buttons)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+
+        if not operator.can(Permission.PRINT_SLIP):
+            self.print_button.setToolTip(self.tr("当前角色无权打印结算单"))
+        self.reload()
+
+    # --- the list ---------------------------------------------------------------------
+
+    def reload(self) -> None:
+        Operation.transaction(self, self._ctx, recent_settlements).success(self._show_list).run()
+
+    def _show_list(self, summaries: list[SettlementSummary]) -> None:
+        self.table.setRowCount(len(summaries))
+        for row, summary in enumerate(summaries):
+            values = (str(summary.id), summary.settled_on.strftime("%Y-%m-%d"), summary.name, summary.masked_id,
+                      summary.registration_no, summary.settlement_kind, money_text(summary.total),
+                      self.tr(_status(summary)))
+            for column, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, summary.id)
+                if column == 6:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, column, item)
+
+    def _open_selected(self) -> None:
+        row = self.table.currentRow()
+        if row < 0:
+            return
+        item = self.table.item(row, 0)
+        if item is not None:
+            self.open_settlement(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    # --- preview --------------------------------------------------------------------------
+
+    def open_settlement(self, settlement_id: int) -> None:
+        """Preview the slip as its next print will be (原件, 补打 n or 已撤销)."""
+        self.error_label.clear_error()
+        self.print_button.setEnabled(False)
+        operator = self._operator
+        template, paper = self._ctx.settings.get(SLIP_TEMPLATE), self._ctx.settings.get(SLIP_PAPER)
+
+        def work(session: Session) -> RenderedSlip:
+            data = prepare_slip(session, settlement_id, operator)
+            return RenderedSlip(data, _render(data, template, paper))
+
+        Operation.transaction(self, self._ctx, work).success(self._show_slip).failure(self._failed).run()
+
+    def _show_slip(self, rendered: RenderedSlip) -> None:
+        self._current = rendered
+        buffer = QBuffer(self)
+        buffer.setData(QByteArray(rendered.pdf))
+        buffer.open(QIODevice.OpenModeFlag.ReadOnly)
+        self.document.load(buffer)
+        if self._buffer is not None:
+            self._buffer.deleteLater()
+        self._buffer = buffer  # QPdfDocument reads from it: keep it alive while shown
+        data = rendered.data
+        mark = data.mark.label or self.tr("原件")
+        self.mark_label.setText(self.tr("结算记录 {id}：{name}，就医登记号 {reg}。本次打印：{mark}").format(
+            id=data.settlement_id, name=data.name, reg=data.registration_no or self.tr("（无）"), mark=mark))
+        self.print_button.setText(self.tr("打印 {mark}(&P)").format(mark=mark))
+        self.print_button.setEnabled(self._operator.can(Permission.PRINT_SLIP))
+
+    @property
+    def current_slip(self) -> SlipData | None:
+        return self._current.data if self._current is not None else None
+
+    # --- printing -------------------------------------------------------------------------
+
+    def _new_printer(self) -> QPrinter:
+        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+        remembered = self._ctx.settings.get(SLIP_PRINTER)
+        if remembered:
+            printer.setPrinterName(remembered)  # ignored by Qt when that printer is gone
+        self.prepare_printer(printer)
+        return printer
+
+    def prepare_printer(self, printer: QPrinter) -> None:
+        """Paper and orientation from the setting slip.paper; the slip carries its own margins."""
+        if self._ctx.settings.get(SLIP_PAPER) == PAPER_A4:
+            printer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
+            printer.setPageOrientation(QPageLayout.Orientation.Portrait)
+        else:
+            printer.setPageSize(QPageSize(QPageSize.PageSizeId.A5))
+            printer.setPageOrientation(QPageLayout.Orientation.Landscape)
+        printer.setFullPage(True)
+        printer.setResolution(PRINT_DPI)
+        printer.setDocName(self.tr("工伤保险联网结算单"))
+
+    def print_with_dialog(self) -> None:
+        """The system's print dialog, the site's printer preselected; print, then archive and log."""
+        if self._current is None:
+            return
+        printer = self._new_printer()
+        dialog = self.dialog_factory(printer, self)
+        dialog.setWindowTitle(self.tr("打印结算单"))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        # The printer lives as long as the dialog that configures it.
+        dialog.accepted.connect(lambda: self.print_to(printer))
+        dialog.open()  # not exec(): no nested event loop while background work reports back
+
+    def print_to(self, printer: QPrinter) -> None:
+        """Print the previewed slip on `printer`, then archive the PDF and log the print."""
+        rendered = self._current
+        if rendered is None:
+            return
+        self.error_label.clear_error()
+        if not self._paint(printer):
+            self.error_label.show_error(self.tr("无法在打印机上打印（{name}），请检查打印机后重试。").format(
+                name=printer.printerName() or printer.outputFileName()))
+            return
+        name = printer.printerName()
+        description = name or (self.tr("PDF 文件 {path}").format(path=printer.outputFileName())
+                               if printer.outputFormat() == QPrinter.OutputFormat.PdfFormat else "")
+        if name and name != self._ctx.settings.get(SLIP_PRINTER):
+            self._remember_printer(name)
+        self.print_button.setEnabled(False)
+        operator_id = self._operator.id
+        folder = archive_folder(self._ctx.settings.get(SLIP_ARCHIVE_DIR), self._ctx.paths.data_dir)
+        Operation.transaction(
+            self, self._ctx,
+            lambda session: commit_issue(session, rendered.data, rendered.pdf, operator_id=operator_id,
+                                         printer=description, folder=folder),
+        ).success(self._issued).failure(self._failed).run()
+
+    def _paint(self, printer: QPrinter) -> bool:
+        painter = QPainter()
+        if not painter.begin(printer):
+            return False
+        try:
+            for page in range(self.document.pageCount()):
+                if page > 0 and not printer.newPage():
+                    return False
+                # The slip's own size, scaled to the paper without distortion, from the top-left corner.
+                viewport = painter.viewport()
+                points = self.document.pagePointSize(page)
+                scale = min(viewport.width() / points.width(), viewport.height() / points.height())
+                size = QSize(round(points.width() * scale), round(points.height() * scale))
+                painter.drawImage(QRect(viewport.topLeft(), size), self.document.render(page, size))
+        finally:
+            painter.end()
+        return True
+
+    def _remember_printer(self, name: str) -> None:
+        settings = self._ctx.settings
+        settings.set(SLIP_PRINTER, name)
+        path = settings.path
+
+        def write() -> None:
+            on_disk = Settings.load(path)  # re-read: keep what others changed meanwhile
+            on_disk.set(SLIP_PRINTER, name)
+            on_disk.save()
+
+        Operation(self, write, executor=Executor.BACKGROUND).run()
+
+    def _issued(self, issued: IssuedSlip) -> None:
+        self.last_issued = issued
+        data = self._current.data if self._current is not None else None
+        what = (data.mark.label if data is not None else "") or self.tr("原件")
+        self.result_label.setText(self.tr("已打印{what}，已存档：{path}").format(what=what, path=issued.archive_path))
+        self.printed.emit()
+        self.reload()
+        if data is not None and data.settlement_id is not None:
+            self.open_settlement(data.settlement_id)  # the next print will be 补打: show it so
+
+    def _failed(self, error: BaseException) -> None:
+        self.print_button.setEnabled(self._current is not None and self._operator.can(Permission.PRINT_SLIP))
+        if isinstance(error, WiCounterError):
+            self.error_label.show_error(error.message)
+        else:
+            show_failure(self, error)
+
