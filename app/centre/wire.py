@@ -33,8 +33,8 @@ SIGNATURE_FIELD = "signature"
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # `inf_time`, `refmsg_time`, `respond_time`, Beijing time
 
-INSTITUTION_CODE = re.compile(r"[A-Z0-9]{12}")
-MSGID = re.compile(r"(?P<institution>[A-Z0-9]{12})(?P<stamp>[0-9]{14})(?P<sequence>[0-9]{4})")
+INSTITUTION_CODE = re.compile(r"[A-Za-z0-9]{12}")
+MSGID = re.compile(r"(?P<institution>[A-Za-z0-9]{12})(?P<stamp>[0-9]{14})(?P<sequence>[0-9]{4})")
 _DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
@@ -328,7 +328,7 @@ def make_msgid(institution_code: str, moment: dt.datetime, sequence: int) -> str
     `sequence` comes from the database sequence (never random), so msgids are unique as long as a
     site sends fewer than 10,000 calls within one second."""
     if not INSTITUTION_CODE.fullmatch(institution_code):
-        raise WireError(f"协议机构编码应为 12 位大写字母或数字：{institution_code!r}", ErrorCode.BAD_MSGID)
+        raise WireError(f"协议机构编码应为 12 位字母或数字：{institution_code!r}", ErrorCode.BAD_MSGID)
     if sequence < 0:
         raise WireError(f"报文序号不能为负：{sequence}", ErrorCode.BAD_MSGID)
     stamp = moment.astimezone(CHINA_TZ).strftime("%Y%m%d%H%M%S")
@@ -425,7 +425,7 @@ def parse_request(message: dict[str, Any]) -> Request:
         raise WireError(f"未知的交易编号 {infno_text!r}", ErrorCode.UNKNOWN_TRANSACTION) from exc
     institution = _text_field(message, "fixmedins_code")
     if not INSTITUTION_CODE.fullmatch(institution):
-        raise WireError(f"协议机构编码应为 12 位大写字母或数字：{institution!r}")
+        raise WireError(f"协议机构编码应为 12 位字母或数字：{institution!r}")
     msgid = message.get("msgid")
     problem = msgid_problem(msgid, institution)
     if problem:
