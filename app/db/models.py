@@ -596,6 +596,7 @@ class OutboxEntry(Base):
     # How it ended: reply, query (resolved after an unknown outcome), voided, reversed.
     resolution: Mapped[str | None] = mapped_column(String(16))
     # While a counter waits for the reply, other counters' resolvers leave the entry alone.
+    lease_owner: Mapped[str | None] = mapped_column(String(128))  # counter@host:pid
     lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)
