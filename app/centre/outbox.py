@@ -184,6 +184,10 @@ class Outbox:
         self._in_flight: set[str] = set()
         self._lock = threading.Lock()
 
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self._sessions
+
     # --- msgids for reads (no outbox entry: they change nothing) ---------------------------
 
     def read_msgid(self) -> str:
