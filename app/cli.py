@@ -110,6 +110,24 @@ def build_parser() -> argparse.ArgumentParser:
     # --- card commands (issue 3) ---
 
     # --- centre commands (issue 5) ---
+    # One `centre` group: the client's status/outbox/resolve (app.centre.commands) and the
+    # sandbox's `serve` register their actions on `centre_commands`.
+    from app.centre import commands as centre_cli
+
+    centre = command("centre", "结算中心：联网状态、发件箱、沙箱中心 / the settlement centre", centre_cli.centre_status)
+    centre_commands = centre.add_subparsers(dest="centre_command", metavar="ACTION")
+    centre_status = action(centre_commands, "status", "检测结算中心能否连接，统计未确定的交易 / probe the centre, count open outbox entries",
+                           centre_cli.centre_status)
+    centre_status.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    centre_outbox = action(centre_commands, "outbox", "列出结果未确定的交易（发件箱） / list open outbox entries",
+                           centre_cli.centre_outbox)
+    centre_outbox.add_argument("--all", action="store_true", help="包括已完成的 / include finished entries")
+    centre_outbox.add_argument("--limit", type=int, default=50, help="最多列出条数 / at most N entries (default 50)")
+    centre_outbox.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    centre_resolve = action(centre_commands, "resolve", "按报文编号查询并处理结果未确定的交易 / resolve open entries by msgid",
+                            centre_cli.centre_resolve)
+    centre_resolve.add_argument("--reverse", metavar="MSGID",
+                                help="冲正（撤销）此报文编号的交易 / reverse the call with this msgid")
 
     # --- slip commands (issue 7) ---
 
