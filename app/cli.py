@@ -128,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
                             centre_cli.centre_resolve)
     centre_resolve.add_argument("--reverse", metavar="MSGID",
                                 help="冲正（撤销）此报文编号的交易 / reverse the call with this msgid")
+    from app.centre.sandbox import cli as sandbox_cli
+
+    centre_serve = action(centre_commands, "serve",
+                          "运行沙箱结算中心（培训、演示、测试用） / run the sandbox settlement centre (training, demo, tests)",
+                          sandbox_cli.serve)
+    sandbox_cli.add_arguments(centre_serve)
 
     # --- slip commands (issue 7) ---
 
