@@ -586,9 +586,11 @@ class SandboxCentre:
         filing = None
         if registration["filing_id"]:
             filing = connection.execute("SELECT * FROM filing WHERE id = ?", (registration["filing_id"],)).fetchone()
-        else:  # the newest filing naming this city (a Jilin emergency stay may have been back-filed since)
+        else:
+            # The newest filing naming this city (a Jilin emergency stay may have been back-filed since);
+            # else the newest one at all, so that the verdict says why it does not apply here.
             filing = connection.execute(
-                "SELECT * FROM filing WHERE ssn = ? AND dest_city_code = ? ORDER BY status = 'active' DESC, "
+                "SELECT * FROM filing WHERE ssn = ? ORDER BY dest_city_code = ? DESC, status = 'active' DESC, "
                 "filed_on DESC, id DESC", (registration["ssn"], institution["city_code"])).fetchone()
         codes = {line["code"] for line in lines}
         catalogue = self._catalogue_rows(connection, codes)
