@@ -233,10 +233,10 @@ class JsonCentre(Centre):
             reply = wire.read_reply(response.content, self._key, msgid)
         except WireError as exc:
             text = f"结算中心应答无效：{exc.message}"
-            if _unsigned_refusal(response.content) == ErrorCode.BAD_SIGNATURE.value:
-                # Unsigned, so not proof of anything; but it is the likely reason, worth saying.
+            if _claimed_refusal(response.content) == ErrorCode.BAD_SIGNATURE.value:
+                # Not verifiable, so not proof of anything; but the likely reason, worth saying.
                 text = ("结算中心报告报文签名验证失败：本机保存的结算中心密钥（centre-key）可能与中心登记的不符。"
-                        "该应答未签名，不能作为结果，交易按结果未知处理。")
+                        "该应答无法验证，不能作为结果，交易按结果未知处理。")
             self._record(msgid, operation, started, began, CallOutcomeKind.MALFORMED, data, message=text)
             raise OutcomeUnknown(text, msgid) from exc
         outcome = CallOutcomeKind.OK if reply.ok else CallOutcomeKind.REFUSED
@@ -666,13 +666,13 @@ _PARSERS: dict[Operation, Callable[[dict[str, Any]], Any]] = {
 }
 
 
-def _unsigned_refusal(body: bytes) -> str | None:
-    """The err_code of an unsigned refusal (a centre that could not check our signature), if it is one."""
+def _claimed_refusal(body: bytes) -> str | None:
+    """The err_code a reply that failed verification claims, if it reads as a refusal."""
     try:
         message = wire.decode(body)
     except WireError:
         return None
-    if message.get(wire.SIGNATURE_FIELD) == "" and message.get("infcode") == wire.ReplyCode.FAILED.value:
+    if message.get("infcode") == wire.ReplyCode.FAILED.value:
         code = message.get("err_code")
         return code if isinstance(code, str) else None
     return None
