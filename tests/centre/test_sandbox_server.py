@@ -1,0 +1,228 @@
+"""The sandbox centre as a real process on loopback: `wi-counter centre serve`, HTTP, replay and
+tamper refusals on the wire, every fault of the fault injection, restart, the loopback-only rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.centre import wire
+from app.centre.wire import ErrorCode, Transaction as T
+from tests.centre.sandbox_process import REPO, RawClient, SandboxProcess
+
+ZHANG_WEI = "440802198503151236"
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    process = SandboxProcess(tmp_path_factory.mktemp("sandbox")).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def client(sandbox: SandboxProcess) -> Iterator[RawClient]:
+    sandbox.admin("DELETE", "/admin/faults")
+    raw = RawClient(sandbox.url)
+    raw.sign_in()
+    yield raw
+    sandbox.admin("DELETE", "/admin/faults")
+
+
+def _today(offset: int = 0) -> str:
+    return (wire.now().date() + dt.timedelta(days=offset)).isoformat()
+
+
+def _open_stay(client: RawClient, ssn: str = ZHANG_WEI) -> str:
+    registration = client.ok(T.ADMISSION, {"social_security_number": ssn, "care": "medical", "admitted": _today(-2),
+                                           "diagnoses": [{"code": "S82.201", "name": "胫骨干骨折", "injury": True}]})
+    number = str(registration["registration_no"])
+    client.ok(T.FEE_UPLOAD, {"registration_no": number, "lines": [
+        {"seq": 1, "code": "XB01AC06", "name": "阿司匹林肠溶片", "category": "drug", "quantity": "10",
+         "unit_price": "0.50", "amount": "5.00", "date": _today(-1), "diagnosis": None, "injury": True,
+         "refund_of": None}]})
+    return number
+
+
+def _close_stay(client: RawClient, registration: str) -> None:
+    """Leave the person free for the next test (module-scoped sandbox)."""
+    reply = client.call(T.PRE_SETTLEMENT, {"registration_no": registration, "discharged": _today()})
+    if reply.ok:
+        client.call(T.ADMISSION_CANCEL, {"registration_no": registration})
+
+
+def test_health_and_a_signed_lookup_over_http(sandbox: SandboxProcess, client: RawClient) -> None:
+    health = sandbox.wait_ready()
+    assert health["status"] == "ok" and health["version"] == wire.PROTOCOL_VERSION
+    person = client.ok(T.PERSON_LOOKUP, {"by": "card", "value": "A44080001"})
+    assert person["person"]["name"] == "张伟"
+
+
+def test_tampered_and_replayed_requests_are_refused_over_http(sandbox: SandboxProcess, client: RawClient) -> None:
+    request = client.request(T.PERSON_LOOKUP, {"by": "social_security_number", "value": ZHANG_WEI})
+    body = request.to_bytes(client.key)
+    tampered = body.replace(ZHANG_WEI.encode(), b"440106199007224565")
+    reply = wire.read_reply(client.post(tampered), client.key, request.msgid)
+    assert reply.err_code is ErrorCode.BAD_SIGNATURE
+    assert wire.read_reply(client.post(body), client.key, request.msgid).ok
+    replayed = wire.read_reply(client.post(body), client.key, request.msgid)
+    assert replayed.err_code is ErrorCode.DUPLICATE_MSGID
+    calls = sandbox.admin("GET", f"/admin/calls?msgid={request.msgid}")["calls"]
+    assert [c["outcome"] for c in calls] == ["applied"]  # executed exactly once
+
+
+def test_fault_error_reply_applies_nothing(sandbox: SandboxProcess, client: RawClient) -> None:
+    registration = _open_stay(client)
+    sandbox.arm("error", "2304", err_code="9001")
+    request = client.request(T.SETTLEMENT, {"registration_no": registration, "discharged": _today()})
+    reply = client.send(request)
+    assert reply.err_code is ErrorCode.CENTRE_BUSY and ErrorCode.CENTRE_BUSY.retryable
+    assert client.ok(T.OUTCOME_QUERY, {"omsgid": request.msgid})["outcome"] == "failed"
+    assert sandbox.summary()["settlements"]["live"] == 0
+    _close_stay(client, registration)
+
+
+def test_fault_delay_then_the_call_runs(sandbox: SandboxProcess, client: RawClient) -> None:
+    sandbox.arm("delay", "1101", seconds=1.0)
+    started = time.monotonic()
+    client.ok(T.PERSON_LOOKUP, {"by": "social_security_number", "value": ZHANG_WEI})
+    assert time.monotonic() - started >= 1.0
+    with pytest.raises(TimeoutError):  # a client with a shorter timeout gives up; the call still runs
+        sandbox.arm("delay", "1101", seconds=1.5)
+        request = client.request(T.PERSON_LOOKUP, {"by": "social_security_number", "value": ZHANG_WEI})
+        client.send(request, timeout=0.3)
+    time.sleep(1.5)
+    assert client.ok(T.OUTCOME_QUERY, {"omsgid": request.msgid})["outcome"] == "applied"
+
+
+def test_fault_drop_after_commit_leaves_the_settlement_applied(sandbox: SandboxProcess, client: RawClient) -> None:
+    registration = _open_stay(client)
+    before = sandbox.summary()["settlements"]["live"]
+    sandbox.arm("drop_after_commit", "2304")
+    request = client.request(T.SETTLEMENT, {"registration_no": registration, "discharged": _today()})
+    with pytest.raises((ConnectionError, http.client.HTTPException, urllib.error.URLError)):
+        client.send(request)
+    status = client.ok(T.OUTCOME_QUERY, {"omsgid": request.msgid})
+    assert status["outcome"] == "applied" and status["output"]["registration_no"] == registration
+    assert sandbox.summary()["settlements"]["live"] == before + 1
+    # the counter decides it no longer wants it: reversal, and the books are back
+    client.ok(T.REVERSAL, {"omsgid": request.msgid, "oinfno": "2304"})
+    assert sandbox.summary()["settlements"]["live"] == before
+    _close_stay(client, registration)
+
+
+def test_fault_malformed_reply_after_commit(sandbox: SandboxProcess, client: RawClient) -> None:
+    registration = _open_stay(client)
+    sandbox.arm("malformed", "2304")
+    request = client.request(T.SETTLEMENT, {"registration_no": registration, "discharged": _today()})
+    body = client.post(request.to_bytes(client.key))
+    with pytest.raises(wire.WireError):
+        wire.read_reply(body, client.key, request.msgid)
+    assert client.ok(T.OUTCOME_QUERY, {"omsgid": request.msgid})["outcome"] == "applied"
+    settlement_id = client.ok(T.OUTCOME_QUERY, {"omsgid": request.msgid})["output"]["settlement_id"]
+    client.ok(T.SETTLEMENT_CANCEL, {"settlement_id": settlement_id})
+    _close_stay(client, registration)
+
+
+def test_fault_refuse_connections_then_back(sandbox: SandboxProcess, client: RawClient) -> None:
+    sandbox.arm("refuse_connections", seconds=1.5)
+    time.sleep(0.3)
+    with pytest.raises((ConnectionRefusedError, urllib.error.URLError)):
+        client.call(T.PERSON_LOOKUP, {"by": "social_security_number", "value": ZHANG_WEI})
+    time.sleep(1.6)
+    sandbox.wait_ready(5)
+    client.ok(T.PERSON_LOOKUP, {"by": "social_security_number", "value": ZHANG_WEI})
+
+
+def test_fault_restart_after_commit_keeps_the_data(sandbox: SandboxProcess, client: RawClient) -> None:
+    registration = _open_stay(client)
+    pid = sandbox.wait_ready()["pid"]
+    sandbox.arm("restart", "2304")
+    request = client.request(T.SETTLEMENT, {"registration_no": registration, "discharged": _today()})
+    with pytest.raises((ConnectionError, http.client.HTTPException, urllib.error.URLError)):
+        client.send(request)
+    health = sandbox.wait_ready(20)
+    assert health["pid"] != pid  # a new server process, same port
+    status = client.ok(T.OUTCOME_QUERY, {"omsgid": request.msgid})  # the session survived too
+    assert status["outcome"] == "applied"
+    client.ok(T.SETTLEMENT_CANCEL, {"settlement_id": status["output"]["settlement_id"]})
+    _close_stay(client, registration)
+
+
+def test_bad_admin_calls_are_explained(sandbox: SandboxProcess) -> None:
+    with pytest.raises(urllib.error.HTTPError) as error:
+        sandbox.arm("explode")
+    assert error.value.code == 400
+    assert "故障类型" in json.loads(error.value.read())["error"]
+
+
+def test_faults_armed_at_start_by_option(tmp_path: Path) -> None:
+    process = SandboxProcess(tmp_path / "data", faults=["error:1101:times=2:err_code=9999"]).start()
+    try:
+        client = RawClient(process.url)
+        client.sign_in()
+        for _ in range(2):
+            reply = client.call(T.PERSON_LOOKUP, {"by": "social_security_number", "value": ZHANG_WEI})
+            assert reply.err_code is ErrorCode.INTERNAL_ERROR
+        client.ok(T.PERSON_LOOKUP, {"by": "social_security_number", "value": ZHANG_WEI})
+    finally:
+        process.stop()
+
+
+def test_killing_the_supervisor_takes_the_server_down(tmp_path: Path) -> None:
+    process = SandboxProcess(tmp_path / "data").start()
+    server_pid = process.wait_ready()["pid"]
+    assert process.process is not None
+    process.process.send_signal(signal.SIGKILL)
+    process.process.wait()
+    deadline = time.monotonic() + 10
+    while _alive(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(server_pid)
+    process.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie child of the killed supervisor counts as gone
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _serve(*arguments: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app", "centre", "serve", "--data", str(tmp_path / "d"), *arguments],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "::"])
+def test_plain_http_binds_loopback_only(host: str, tmp_path: Path) -> None:
+    result = _serve("--host", host, tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "只能监听本机地址" in result.stderr and host in result.stderr
+
+
+def test_a_missing_key_half_or_a_bad_certificate_is_refused(tmp_path: Path) -> None:
+    half = _serve("--host", "0.0.0.0", "--tls-cert", str(tmp_path / "c.pem"), tmp_path=tmp_path)
+    assert half.returncode == 2 and "--tls-key" in half.stderr
+    (tmp_path / "c.pem").write_text("not a certificate")
+    (tmp_path / "k.pem").write_text("not a key")
+    bad = _serve("--host", "0.0.0.0", "--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k.pem"),
+                 tmp_path=tmp_path)
+    assert bad.returncode == 2 and "TLS" in bad.stderr
