@@ -229,34 +229,43 @@ def _check_no_float(value: Any, path: str = "$") -> None:
         raise WireError(f"{path}: Decimal 须先用 money() 转成字符串")
 
 
-def canonical_json(value: Any) -> bytes:
+def canonical_json(value: Any, *, checked: bool = False) -> bytes:
     """The bytes that are signed: UTF-8 JSON, keys sorted, no whitespace, non-ASCII kept as is.
 
     Equals `json.dumps(v, ensure_ascii=False, sort_keys=True, separators=(",", ":"))`; floats
-    are refused (money is a string on the wire)."""
-    _check_no_float(value)
+    are refused (money is a string on the wire). `checked=True` skips the walk looking for floats,
+    for values known to hold none (decoded by `decode`, or checked once before)."""
+    if not checked:
+        _check_no_float(value)
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
                       allow_nan=False).encode("utf-8")
 
 
-def sign(message: dict[str, Any], key: bytes) -> str:
+def sign(message: dict[str, Any], key: bytes, *, checked: bool = False) -> str:
     """HMAC-SHA256 over the canonical JSON of `message` without its `signature`; lowercase hex."""
     unsigned = {k: v for k, v in message.items() if k != SIGNATURE_FIELD}
-    return hmac.new(key, canonical_json(unsigned), hashlib.sha256).hexdigest()
+    return hmac.new(key, canonical_json(unsigned, checked=checked), hashlib.sha256).hexdigest()
 
 
-def signed(message: dict[str, Any], key: bytes) -> dict[str, Any]:
+def signed(message: dict[str, Any], key: bytes, *, checked: bool = False) -> dict[str, Any]:
     """A copy of `message` with its `signature` set."""
     result = {k: v for k, v in message.items() if k != SIGNATURE_FIELD}
-    result[SIGNATURE_FIELD] = sign(result, key)
+    result[SIGNATURE_FIELD] = sign(result, key, checked=checked)
     return result
 
 
 def signature_valid(message: dict[str, Any], key: bytes) -> bool:
+    """Verify a message decoded by `decode` (which refuses floats, so none is looked for here)."""
     claimed = message.get(SIGNATURE_FIELD)
     if not isinstance(claimed, str):
         return False
-    return hmac.compare_digest(claimed, sign(message, key))
+    return hmac.compare_digest(claimed, sign(message, key, checked=True))
+
+
+def encode_signed(message: dict[str, Any], key: bytes) -> bytes:
+    """Sign and encode in one step, looking for floats once."""
+    _check_no_float(message)
+    return canonical_json(signed(message, key, checked=True), checked=True)
 
 
 def decode(body: bytes) -> dict[str, Any]:
@@ -397,7 +406,7 @@ class Request:
         }
 
     def to_bytes(self, key: bytes) -> bytes:
-        return encode(signed(self.as_message(), key))
+        return encode_signed(self.as_message(), key)
 
 
 REQUEST_FIELDS = frozenset({
@@ -494,7 +503,7 @@ class Reply:
         if key is None:
             message[SIGNATURE_FIELD] = ""
             return encode(message)
-        return encode(signed(message, key))
+        return encode_signed(message, key)
 
 
 REPLY_FIELDS = frozenset({"infcode", "msgid", "inf_refmsgid", "refmsg_time", "respond_time", "err_code", "err_msg",

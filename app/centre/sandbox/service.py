@@ -452,9 +452,10 @@ class SandboxCentre:
                                   (registration_no,)).fetchall()
 
     def _line_totals(self, connection: sqlite3.Connection, registration_no: str) -> dict[str, Any]:
-        amounts = connection.execute("SELECT amount FROM fee_line WHERE registration_no = ? AND live = 1",
-                                     (registration_no,)).fetchall()
-        return {"line_count": len(amounts), "total": _money_text(sum((Decimal(a[0]) for a in amounts), ZERO))}
+        # integer fen, so that SQLite sums exactly
+        count, fen = connection.execute("SELECT count(*), coalesce(sum(amount_fen), 0) FROM fee_line "
+                                        "WHERE registration_no = ? AND live = 1", (registration_no,)).fetchone()
+        return {"line_count": count, "total": _money_text(Decimal(fen) / 100)}
 
     def _fee_upload(self, context: _Context) -> dict[str, Any]:
         data = context.request.data
@@ -493,10 +494,12 @@ class SandboxCentre:
         ids = []
         for line in to_insert:
             cursor = connection.execute(
-                "INSERT INTO fee_line (registration_no, seq, code, name, category, quantity, unit_price, amount, date, "
-                "diagnosis, injury, refund_of, live, msgid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                "INSERT INTO fee_line (registration_no, seq, code, name, category, quantity, unit_price, amount, "
+                "amount_fen, date, diagnosis, injury, refund_of, live, msgid) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
                 (registration_no, line["seq"], line["code"], line["name"], line["category"], line["quantity"],
-                 line["unit_price"], line["amount"], line["date"], line["diagnosis"],
+                 line["unit_price"], line["amount"], int(Decimal(line["amount"]) * 100), line["date"],
+                 line["diagnosis"],
                  None if line["injury"] is None else int(line["injury"]), line["refund_of"], context.request.msgid))
             ids.append(cursor.lastrowid)
         context.effect = {"registration_no": registration_no, "line_ids": ids}

@@ -59,7 +59,7 @@ CREATE INDEX IF NOT EXISTS registration_person ON registration (ssn, institution
 CREATE TABLE IF NOT EXISTS fee_line (
     id INTEGER PRIMARY KEY, registration_no TEXT NOT NULL, seq INTEGER NOT NULL, code TEXT NOT NULL,
     name TEXT NOT NULL, category TEXT NOT NULL, quantity TEXT NOT NULL, unit_price TEXT NOT NULL,
-    amount TEXT NOT NULL, date TEXT NOT NULL, diagnosis TEXT, injury INTEGER, refund_of INTEGER,
+    amount TEXT NOT NULL, amount_fen INTEGER NOT NULL, date TEXT NOT NULL, diagnosis TEXT, injury INTEGER, refund_of INTEGER,
     live INTEGER NOT NULL, msgid TEXT NOT NULL, cancel_msgid TEXT);
 CREATE UNIQUE INDEX IF NOT EXISTS fee_line_live ON fee_line (registration_no, seq) WHERE live = 1;
 CREATE INDEX IF NOT EXISTS fee_line_registration ON fee_line (registration_no, live);
