@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -38,6 +39,8 @@ class SandboxProcess:
     process: subprocess.Popen[str] | None = None
     url: str = ""
     log_path: Path | None = None
+    tls: tuple[Path, Path] | None = None  # (certificate, key): serve HTTPS
+    ssl_context: ssl.SSLContext | None = None  # how this side verifies it
 
     def start(self, timeout: float = 30.0) -> SandboxProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -46,14 +49,16 @@ class SandboxProcess:
         command = [sys.executable, "-m", "app", "centre", "serve", "--port", "0", "--data", str(self.data_dir)]
         for fault in self.faults:
             command += ["--fault", fault]
+        if self.tls is not None:
+            command += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
         log = self.log_path.open("w")
         self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
         assert self.process.stdout is not None
         first = self.process.stdout.readline()  # the supervisor's line names the port it chose
-        if "http://" not in first:
+        if "://" not in first:
             self.stop()
             raise RuntimeError(f"sandbox did not start: {first!r}\n{self.log_text()}")
-        self.url = next(part for part in first.split() if part.startswith("http://"))
+        self.url = next(part for part in first.split() if part.startswith(("http://", "https://")))
         self.wait_ready(timeout)
         return self
 
@@ -64,7 +69,7 @@ class SandboxProcess:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with urllib.request.urlopen(self.url + "/health", timeout=2) as response:
+                with urllib.request.urlopen(self.url + "/health", timeout=2, context=self.ssl_context) as response:
                     return dict(json.loads(response.read()))
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if time.monotonic() > deadline:
@@ -104,8 +109,9 @@ class RawClient:
     _sequence = itertools.count(1)
 
     def __init__(self, url: str, key: str = TEST_KEY, institution: str = DEMO_INSTITUTION,
-                 institution_name: str = DEMO_INSTITUTION_NAME) -> None:
+                 institution_name: str = DEMO_INSTITUTION_NAME, ssl_context: ssl.SSLContext | None = None) -> None:
         self.url = url
+        self.ssl_context = ssl_context
         self.key = key.encode()
         self.caller = wire.Caller(institution, institution_name, "cashier", "张收款", "440800")
         self.sign_no = ""
@@ -120,7 +126,7 @@ class RawClient:
     def post(self, body: bytes, timeout: float = 30.0) -> bytes:
         request = urllib.request.Request(self.url + wire.API_PATH, data=body, method="POST",
                                          headers={"Content-Type": "application/json; charset=utf-8"})
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=self.ssl_context) as response:
             return bytes(response.read())
 
     def send(self, request: wire.Request, timeout: float = 30.0) -> wire.Reply:

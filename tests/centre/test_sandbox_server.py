@@ -7,7 +7,9 @@ import datetime as dt
 import http.client
 import json
 import os
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -226,3 +228,38 @@ def test_a_missing_key_half_or_a_bad_certificate_is_refused(tmp_path: Path) -> N
     bad = _serve("--host", "0.0.0.0", "--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k.pem"),
                  tmp_path=tmp_path)
     assert bad.returncode == 2 and "TLS" in bad.stderr
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is missing: scripts/setup.sh installs it")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def test_with_a_certificate_it_serves_https_that_verifies(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    trusting = ssl.create_default_context(cafile=str(cert))
+    process = SandboxProcess(tmp_path / "data", tls=(cert, key), ssl_context=trusting).start()
+    try:
+        assert process.url.startswith("https://127.0.0.1:")
+        client = RawClient(process.url, ssl_context=trusting)
+        client.sign_in()
+        assert client.ok(T.PERSON_LOOKUP, {"by": "card", "value": "A44080001"})["person"]["name"] == "张伟"
+        stranger = RawClient(process.url)  # verification on, the self-signed certificate not trusted
+        with pytest.raises(urllib.error.URLError) as error:
+            stranger.sign_in()
+        assert isinstance(error.value.reason, ssl.SSLCertVerificationError)
+    finally:
+        process.stop()
+
+
+def test_a_certificate_allows_other_addresses(tmp_path: Path) -> None:
+    from app.centre.sandbox.server import check_bind
+
+    cert, key = _self_signed(tmp_path)
+    assert isinstance(check_bind("0.0.0.0", cert, key), ssl.SSLContext)
+    assert check_bind("127.0.0.1", None, None) is None and check_bind("::1", None, None) is None
