@@ -41,6 +41,7 @@ class SandboxProcess:
     log_path: Path | None = None
     tls: tuple[Path, Path] | None = None  # (certificate, key): serve HTTPS
     ssl_context: ssl.SSLContext | None = None  # how this side verifies it
+    extra: list[str] = field(default_factory=list)  # more `centre serve` options
 
     def start(self, timeout: float = 30.0) -> SandboxProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -49,6 +50,7 @@ class SandboxProcess:
         command = [sys.executable, "-m", "app", "centre", "serve", "--port", "0", "--data", str(self.data_dir)]
         for fault in self.faults:
             command += ["--fault", fault]
+        command += self.extra
         if self.tls is not None:
             command += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
         log = self.log_path.open("w")

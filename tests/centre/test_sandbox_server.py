@@ -263,3 +263,26 @@ def test_a_certificate_allows_other_addresses(tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
     assert isinstance(check_bind("0.0.0.0", cert, key), ssl.SSLContext)
     assert check_bind("127.0.0.1", None, None) is None and check_bind("::1", None, None) is None
+
+
+def test_an_older_sandbox_database_is_refused_until_reset(tmp_path: Path) -> None:
+    import sqlite3
+
+    from app.centre.sandbox import store
+
+    data = tmp_path / "d"
+    data.mkdir()
+    old = sqlite3.connect(data / store.DATABASE_NAME)
+    old.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    old.execute("INSERT INTO meta VALUES ('schema_version', '0')")
+    old.commit()
+    old.close()
+    refused = _serve("--port", "0", tmp_path=tmp_path)
+    assert refused.returncode == 2 and "--reset" in refused.stderr
+    process = SandboxProcess(data, extra=["--reset"]).start()
+    try:
+        client = RawClient(process.url)
+        client.sign_in()
+        client.ok(T.PERSON_LOOKUP, {"by": "card", "value": "A44080001"})
+    finally:
+        process.stop()

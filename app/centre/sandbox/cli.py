@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="TLS 证书 / TLS certificate (PEM)")
     parser.add_argument("--tls-key", type=Path, metavar="PEM", help="TLS 私钥 / TLS private key (PEM)")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC", help=FAULT_HELP)
+    parser.add_argument("--reset", action="store_true",
+                        help="删除沙箱数据库，重新生成演示数据 / delete the sandbox database and seed the demo data anew")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -39,7 +41,7 @@ def serve(args: argparse.Namespace) -> int:
 
     data_dir = args.data or resolve_paths(args.home, demo=args.demo).data_dir / DATA_FOLDER
     try:
-        return supervise(args.host, args.port, data_dir, args.tls_cert, args.tls_key, args.fault)
+        return supervise(args.host, args.port, data_dir, args.tls_cert, args.tls_key, args.fault, args.reset)
     except SandboxError as exc:
         print(f"错误：{exc.message}", file=sys.stderr)
         return 2

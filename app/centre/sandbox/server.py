@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -172,7 +173,14 @@ class SandboxServer:
         self.host = host
         self.port = port
         self.ssl_context = ssl_context
-        self.connection = store.connect(data_dir)
+        try:
+            self.connection = store.connect(data_dir)
+        except store.StaleDatabase as exc:
+            raise SandboxError(
+                f"数据文件夹 {data_dir} 中的沙箱数据库是旧版本（{exc}），请加 --reset 重建演示数据，或换一个 --data 文件夹"
+                f" / the sandbox database in {data_dir} is of another version: use --reset or another --data") from None
+        except sqlite3.Error as exc:
+            raise SandboxError(f"无法打开沙箱数据库（{data_dir}）：{exc}") from None
         seed.seed_if_new(self.connection, wire.now().date())
         self.centre = SandboxCentre(self.connection, institution_keys(self.connection))
         self.faults = Faults()
@@ -425,11 +433,15 @@ def _child_arguments(args: argparse.Namespace, port: int, first: bool) -> list[s
 
 
 def supervise(host: str, port: int, data_dir: Path, tls_cert: Path | None = None, tls_key: Path | None = None,
-              faults: Sequence[str] = ()) -> int:
+              faults: Sequence[str] = (), reset: bool = False) -> int:
     """Run the sandbox in a child process; start it again when it exits asking for a restart."""
     check_bind(host, tls_cert, tls_key)
     for text in faults:
         parse_fault_option(text)
+    if reset:
+        store.remove(data_dir)
+    keys = "环境变量 / from " + KEY_ENV if os.environ.get(KEY_ENV) else "公开的演示密钥 / the public demo keys"
+    print(f"签名密钥 / signing keys: {keys}", file=sys.stderr, flush=True)
     if port == 0:
         port = free_port(host)
     args = argparse.Namespace(host=host, data=data_dir, tls_cert=tls_cert, tls_key=tls_key, fault=list(faults))

@@ -13,6 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 DATABASE_NAME = "sandbox-centre.sqlite3"
+SCHEMA_VERSION = "1"  # raise when SCHEMA changes: an older database is then refused, not misread
+
+
+class StaleDatabase(Exception):
+    """The data folder holds a sandbox database of another schema version."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -95,8 +100,23 @@ def connect(data_dir: Path) -> sqlite3.Connection:
     connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a crash of the process
     connection.execute("PRAGMA foreign_keys=ON")
     connection.execute("PRAGMA busy_timeout=5000")
+    found = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+    version = None
+    if found is not None:
+        version = get_meta(connection, "schema_version")
+        if version != SCHEMA_VERSION:
+            connection.close()
+            raise StaleDatabase(version or "?")
     connection.executescript(SCHEMA)
+    if version is None:
+        set_meta(connection, "schema_version", SCHEMA_VERSION)
     return connection
+
+
+def remove(data_dir: Path) -> None:
+    """Delete the sandbox database (and its WAL files) under `data_dir`: `centre serve --reset`."""
+    for suffix in ("", "-wal", "-shm"):
+        (data_dir / f"{DATABASE_NAME}{suffix}").unlink(missing_ok=True)
 
 
 @contextmanager
