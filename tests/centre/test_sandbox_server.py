@@ -286,3 +286,18 @@ def test_an_older_sandbox_database_is_refused_until_reset(tmp_path: Path) -> Non
         client.ok(T.PERSON_LOOKUP, {"by": "card", "value": "A44080001"})
     finally:
         process.stop()
+
+
+def test_admin_filing_and_catalogue_calls(sandbox: SandboxProcess, client: RawClient) -> None:
+    before = client.ok(T.CATALOGUE_DOWNLOAD, {"since_version": 0, "page_size": 1})["version"]
+    assert sandbox.admin("POST", "/admin/catalogue", {"entries": [
+        {"code": "XTEST001", "name": "测试药品", "category": "drug", "unit": "片", "price_limit": "1.00"}]}) == {
+        "version": before + 1}
+    assert [e["code"] for e in client.ok(T.CATALOGUE_DOWNLOAD, {"since_version": before})["entries"]] == ["XTEST001"]
+    wang = "220102197801092349"
+    sandbox.admin("POST", "/admin/filings", {"social_security_number": wang, "filing": {
+        "id": "BA-ADMIN-TEST-1", "category": "referral", "care": ["medical"],
+        "destination": {"province": "广东省", "city": "湛江市", "city_code": "440800"},
+        "approved_on": "today", "valid_from": "today", "valid_to": "today+30", "status": "active"}})
+    filings = client.ok(T.PERSON_LOOKUP, {"by": "social_security_number", "value": wang})["filings"]
+    assert filings[0]["id"] == "BA-ADMIN-TEST-1" and filings[0]["valid_to"] == _today(30)

@@ -18,6 +18,7 @@ from app.centre import wire
 from app.centre.sandbox import seed, store
 from app.centre.sandbox.service import SandboxCentre
 from app.centre.wire import ErrorCode, Outcome, Transaction as T
+from app.errors import ConfigurationError
 from app.rules.case import parse_case
 from app.rules.settlement import compute
 
@@ -577,3 +578,23 @@ def test_outputs_never_hold_a_float(counter: Counter) -> None:
     rows = counter.centre.connection.execute("SELECT output FROM call").fetchall()
     for row in rows:
         json.loads(row[0], parse_float=lambda text: pytest.fail(f"float in an output: {text}"))
+
+
+def test_a_catalogue_change_is_a_new_version_with_only_the_changed_entries(counter: Counter) -> None:
+    version = seed.change_catalogue(counter.centre.connection, [
+        {"code": "XB01AC06", "name": "阿司匹林肠溶片", "category": "drug", "unit": "片", "price_limit": "0.45"},
+        {"code": "XNEW0001", "name": "新增药品", "category": "drug", "unit": "片", "price_limit": None},
+        {"code": "XZ00010", "name": "独一味胶囊", "category": "drug", "valid": False}])
+    assert version == 2
+    delta = counter.ok(T.CATALOGUE_DOWNLOAD, {"since_version": 1})
+    assert delta["version"] == 2 and {e["code"]: e["valid"] for e in delta["entries"]} == {
+        "XB01AC06": True, "XNEW0001": True, "XZ00010": False}
+    assert next(e for e in delta["entries"] if e["code"] == "XB01AC06")["price_limit"] == "0.45"
+    # the new limit applies to settlements from now on (003 §3)
+    registration = admit(counter)
+    counter.ok(T.FEE_UPLOAD, {"registration_no": registration, "lines": [line(1, "XB01AC06", "10", "0.50")]})
+    settled = counter.ok(T.PRE_SETTLEMENT, {"registration_no": registration, "discharged": day(0)})
+    assert settled["matrix"]["over_limit"]["drug"] == "0.50"
+    with pytest.raises(ConfigurationError, match="小数"):
+        seed.change_catalogue(counter.centre.connection, [{"code": "X", "name": "x", "category": "drug",
+                                                           "price_limit": 1.5}])

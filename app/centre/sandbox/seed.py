@@ -178,3 +178,40 @@ def _seed_catalogue(connection: sqlite3.Connection) -> None:
             (entry["code"], entry["name"], entry["category"], entry["unit"], limits[0], limits[1],
              int(bool(entry.get("per_day", False))), _none(entry.get("min_years")), version))
     store.set_meta(connection, "catalogue_version", str(version))
+
+
+def change_catalogue(connection: sqlite3.Connection, entries: Any) -> int:
+    """A new catalogue version: add, change or withdraw (`"valid": false`) entries; returns the version.
+
+    What an agency's catalogue update does; the counter's versioned download (1301) picks it up."""
+    if not isinstance(entries, list) or not entries:
+        raise ConfigurationError("entries 应为非空数组")
+    rows = []
+    for index, entry in enumerate(entries):
+        where = f"entries[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("code"), str) or not entry["code"]:
+            raise ConfigurationError(f"{where}：需要 code")
+        if entry.get("category") not in CATEGORIES or not isinstance(entry.get("name"), str):
+            raise ConfigurationError(f"{where}：需要 name 和 category（{'、'.join(CATEGORIES)}）")
+        limits = []
+        for key in ("price_limit", "max_pay"):
+            value = entry.get(key)
+            if value is not None and (not isinstance(value, str) or not re.fullmatch(r"[0-9]+(\.[0-9]+)?", value)):
+                raise ConfigurationError(f"{where}.{key}：应为字符串形式的小数或 null")
+            limits.append(value)
+        min_years = entry.get("min_years")
+        if min_years is not None and (isinstance(min_years, bool) or not isinstance(min_years, int)):
+            raise ConfigurationError(f"{where}.min_years：应为整数或 null")
+        rows.append((entry["code"], entry["name"], entry["category"], str(entry.get("unit", "")), limits[0], limits[1],
+                     int(bool(entry.get("per_day", False))), min_years, int(entry.get("valid", True) is not False)))
+    with store.transaction(connection):
+        version = int(store.get_meta(connection, "catalogue_version") or 0) + 1
+        for row in rows:
+            connection.execute(
+                "INSERT INTO catalogue (code, name, category, unit, price_limit, max_pay, per_day, min_years, valid, "
+                "version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(code) DO UPDATE SET name = excluded.name, "
+                "category = excluded.category, unit = excluded.unit, price_limit = excluded.price_limit, "
+                "max_pay = excluded.max_pay, per_day = excluded.per_day, min_years = excluded.min_years, "
+                "valid = excluded.valid, version = excluded.version", (*row, version))
+        store.set_meta(connection, "catalogue_version", str(version))
+    return version

@@ -201,6 +201,7 @@ class SandboxServer:
             web.get("/admin/calls", self.admin_calls),
             web.get("/admin/summary", self.admin_summary),
             web.post("/admin/filings", self.admin_filing),
+            web.post("/admin/catalogue", self.admin_catalogue),
         ])
         return application
 
@@ -301,6 +302,17 @@ class SandboxServer:
         except (KeyError, TypeError, ValueError) as exc:
             return self._bad(f"应为 {{\"social_security_number\": …, \"filing\": {{…}}}}：{exc}")
         return web.json_response({"filing_id": filing_id})
+
+    async def admin_catalogue(self, request: web.Request) -> web.Response:
+        self._admin_only(request)
+        try:
+            data = await request.json()
+            version = seed.change_catalogue(self.connection, data.get("entries") if isinstance(data, dict) else None)
+        except ConfigurationError as exc:
+            return self._bad(exc.message)
+        except ValueError as exc:
+            return self._bad(f"应为 {{\"entries\": [...]}}：{exc}")
+        return web.json_response({"version": version})
 
     # --- listening ------------------------------------------------------------------
 
