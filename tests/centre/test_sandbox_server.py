@@ -301,3 +301,20 @@ def test_admin_filing_and_catalogue_calls(sandbox: SandboxProcess, client: RawCl
         "approved_on": "today", "valid_from": "today", "valid_to": "today+30", "status": "active"}})
     filings = client.ok(T.PERSON_LOOKUP, {"by": "social_security_number", "value": wang})["filings"]
     assert filings[0]["id"] == "BA-ADMIN-TEST-1" and filings[0]["valid_to"] == _today(30)
+
+
+def test_a_delayed_request_voided_meanwhile_never_applies(sandbox: SandboxProcess, client: RawClient) -> None:
+    """Timeout → query says unknown → void by reversal → the late request is refused (never doubled)."""
+    registration = _open_stay(client)
+    before = sandbox.summary()["settlements"]["live"]
+    sandbox.arm("delay", "2304", seconds=1.5)
+    request = client.request(T.SETTLEMENT, {"registration_no": registration, "discharged": _today()})
+    with pytest.raises(TimeoutError):
+        client.send(request, timeout=0.3)
+    assert client.ok(T.OUTCOME_QUERY, {"omsgid": request.msgid})["outcome"] == "unknown"
+    assert client.ok(T.REVERSAL, {"omsgid": request.msgid, "oinfno": "2304"})["outcome"] == "voided"
+    time.sleep(2.0)  # the delayed request has now reached the centre, and was refused
+    calls = sandbox.admin("GET", f"/admin/calls?msgid={request.msgid}")["calls"]
+    assert [c["outcome"] for c in calls] == ["voided"]
+    assert sandbox.summary()["settlements"]["live"] == before
+    _close_stay(client, registration)
