@@ -128,6 +128,7 @@ def make_counter(home: Path, db_url: str, sandbox_url: str, read_timeout: int = 
     ctx = open_counter(home=home, db_url=db_url)
     ctx.settings.set(CENTRE_URL, sandbox_url)
     ctx.settings.set(CENTRE_READ_TIMEOUT_SECONDS, read_timeout)
+    ctx.settings.save()  # a counter process started later on the same home sees the same centre
     with ctx.transaction() as session:
         if session.query(Institution).count() == 0:
             session.add(Institution(code=INSTITUTION, name="湛江市第一人民医院", province="广东省", city="湛江市",
