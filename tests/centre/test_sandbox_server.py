@@ -105,7 +105,10 @@ def test_fault_delay_then_the_call_runs(sandbox: SandboxProcess, client: RawClie
         sandbox.arm("delay", "1101", seconds=1.5)
         request = client.request(T.PERSON_LOOKUP, {"by": "social_security_number", "value": ZHANG_WEI})
         client.send(request, timeout=0.3)
-    time.sleep(1.5)
+    deadline = time.monotonic() + 10  # the delayed call lands 1.5 s after it was sent
+    while client.ok(T.OUTCOME_QUERY, {"omsgid": request.msgid})["outcome"] == "unknown":
+        assert time.monotonic() < deadline, "the delayed call never ran"
+        time.sleep(0.1)
     assert client.ok(T.OUTCOME_QUERY, {"omsgid": request.msgid})["outcome"] == "applied"
 
 
@@ -313,7 +316,7 @@ def test_a_delayed_request_voided_meanwhile_never_applies(sandbox: SandboxProces
         client.send(request, timeout=0.3)
     assert client.ok(T.OUTCOME_QUERY, {"omsgid": request.msgid})["outcome"] == "unknown"
     assert client.ok(T.REVERSAL, {"omsgid": request.msgid, "oinfno": "2304"})["outcome"] == "voided"
-    time.sleep(2.0)  # the delayed request has now reached the centre, and was refused
+    time.sleep(2.5)  # the delayed request has now reached the centre, and was refused
     calls = sandbox.admin("GET", f"/admin/calls?msgid={request.msgid}")["calls"]
     assert [c["outcome"] for c in calls] == ["voided"]
     assert sandbox.summary()["settlements"]["live"] == before
