@@ -321,3 +321,13 @@ def test_a_delayed_request_voided_meanwhile_never_applies(sandbox: SandboxProces
     assert [c["outcome"] for c in calls] == ["voided"]
     assert sandbox.summary()["settlements"]["live"] == before
     _close_stay(client, registration)
+
+
+def test_refusing_connections_from_the_start_by_option(tmp_path: Path) -> None:
+    process = SandboxProcess(tmp_path / "data", faults=["refuse_connections:seconds=2"])
+    started = time.monotonic()
+    process.start()  # waits until /health answers
+    try:
+        assert time.monotonic() - started >= 1.5
+    finally:
+        process.stop()

@@ -25,7 +25,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -184,11 +184,14 @@ class SandboxServer:
         seed.seed_if_new(self.connection, wire.now().date())
         self.centre = SandboxCentre(self.connection, institution_keys(self.connection))
         self.faults = Faults()
+        self.refusals = [fault.seconds for fault in faults if fault.kind == "refuse_connections"]
         for fault in faults:
-            self.faults.arm(fault)
+            if fault.kind != "refuse_connections":
+                self.faults.arm(fault)
         self.started_at = wire.now()
         self.runner: web.AppRunner | None = None
         self.listener: asyncio.base_events.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def app(self) -> web.Application:
         application = web.Application(client_max_size=32 * 1024 * 1024)
@@ -263,7 +266,7 @@ class SandboxServer:
         except (SandboxError, json.JSONDecodeError, ValueError) as exc:
             return self._bad(getattr(exc, "message", str(exc)))
         if fault.kind == "refuse_connections":
-            asyncio.get_running_loop().create_task(self._refuse_for(fault.seconds))
+            self._background(self._refuse_for(fault.seconds))
         else:
             self.faults.arm(fault)
         return web.json_response({"armed": asdict(fault)})
@@ -324,6 +327,11 @@ class SandboxServer:
         self.listener = await loop.create_server(protocol_factory, self.host, self.port, ssl=self.ssl_context,
                                                  reuse_address=True)
 
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)  # a task nobody holds may be collected before it finishes
+        task.add_done_callback(self._tasks.discard)
+
     async def _refuse_for(self, seconds: float) -> None:
         """Stop listening (new connections are refused) for `seconds`, then listen again."""
         await asyncio.sleep(0.05)  # let the admin reply go out first
@@ -336,6 +344,9 @@ class SandboxServer:
     async def run(self) -> None:
         self.runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self.runner.setup()
+        if self.refusals:  # `--fault refuse_connections:seconds=S`: nobody listens for S seconds from the start
+            log.warning("sandbox fault: refusing connections for %.1f s from the start", max(self.refusals))
+            await asyncio.sleep(max(self.refusals))
         await self._listen()
         scheme = "https" if self.ssl_context else "http"
         print(f"SANDBOX-READY {scheme}://{_url_host(self.host)}:{self.port} pid={os.getpid()}", flush=True)
