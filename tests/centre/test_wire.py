@@ -135,3 +135,14 @@ def test_every_code_is_in_the_interface_document_with_its_message() -> None:
     for outcome in Outcome:
         assert f"`{outcome.value}`" in document
     assert ErrorCode.CENTRE_BUSY.retryable and not ErrorCode.BAD_SIGNATURE.retryable
+
+
+def test_the_worked_example_of_the_interface_document() -> None:
+    document = DOC.read_text(encoding="utf-8")
+    signed_bytes = re.search(r"```\n(\{\"fixmedins_code\".*\})\n```", document)
+    signature = re.search(r"`signature` = `([0-9a-f]{64})`", document)
+    assert signed_bytes and signature
+    message = json.loads(signed_bytes.group(1))
+    assert wire.canonical_json(message).decode() == signed_bytes.group(1)
+    assert wire.sign(message, b"wi-counter-demo-key-H44080100001") == signature.group(1)
+    assert wire.parse_request({**message, "signature": signature.group(1)}).infno is Transaction.PERSON_LOOKUP
