@@ -227,6 +227,10 @@ class SandboxServer:
             return ErrorCode(fault.err_code) if fault else None
 
         handled = self.centre.handle_message(message, error_fault)
+        reply = handled.reply
+        # one line per call, for training and support: no personal data, only codes
+        log.info("%s %s msgid=%s %s", infno, handled.infno.label if handled.infno else "?", reply.msgid,
+                 "ok" if reply.ok else f"refused {reply.err_code.value if reply.err_code else ''}")
         if handled.committed:
             if self.faults.take("restart", infno):
                 log.warning("sandbox fault: exiting after commit, to be restarted")
