@@ -331,3 +331,10 @@ def test_refusing_connections_from_the_start_by_option(tmp_path: Path) -> None:
         assert time.monotonic() - started >= 1.5
     finally:
         process.stop()
+
+
+def test_a_port_in_use_is_explained(sandbox: SandboxProcess, tmp_path: Path) -> None:
+    port = sandbox.url.rsplit(":", 1)[1]
+    result = _serve("--port", port, tmp_path=tmp_path)
+    assert result.returncode == 2 and "端口已被占用" in result.stderr
+    sandbox.wait_ready(5)  # the running one is unharmed

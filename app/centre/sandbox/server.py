@@ -523,7 +523,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WiCounterError as exc:
         print(f"错误：{exc.message}", file=sys.stderr)
         return 2
-    asyncio.run(server.run())
+    try:
+        asyncio.run(server.run())
+    except OSError as exc:  # the address is taken, or not this machine's
+        print(f"错误：无法在 {args.host}:{args.port} 上监听：{exc.strerror or exc}（端口已被占用？换一个 --port）"
+              f" / cannot listen on {args.host}:{args.port}", file=sys.stderr)
+        return 2
     return 0
 
 
