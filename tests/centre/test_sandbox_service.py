@@ -598,3 +598,12 @@ def test_a_catalogue_change_is_a_new_version_with_only_the_changed_entries(count
     with pytest.raises(ConfigurationError, match="小数"):
         seed.change_catalogue(counter.centre.connection, [{"code": "X", "name": "x", "category": "drug",
                                                            "price_limit": 1.5}])
+
+
+def test_card_lookup_checks_the_card_identifier_region(counter: Counter) -> None:
+    found = counter.ok(T.PERSON_LOOKUP, {"by": "card", "value": "A44080001",
+                                         "card_identifier": "440800" + "0" * 25 + "1"})
+    assert found["person"]["social_security_number"] == ZHANG_WEI
+    mismatch = counter.refused(T.PERSON_LOOKUP, {"by": "card", "value": "A44080001",
+                                                 "card_identifier": "440100" + "0" * 26}, ErrorCode.CARD_INVALID)
+    assert "440100" in mismatch.err_msg

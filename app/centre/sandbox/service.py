@@ -315,6 +315,14 @@ class SandboxCentre:
                 raise Refusal(ErrorCode.CARD_INVALID, f"卡号 {value} 未登记")
             if dt.date.fromisoformat(card["valid_until"]) < context.today:
                 raise Refusal(ErrorCode.CARD_INVALID, f"卡号 {value} 已于 {card['valid_until']} 过期，请按社会保障号码查询")
+            identifier = data.get("card_identifier")
+            if identifier is not None:
+                # 卡识别码: 32 hex characters, the first 6 the issuing region (CARD.md, EF05 01)
+                if not isinstance(identifier, str) or not re.fullmatch(r"[0-9A-Fa-f]{32}", identifier):
+                    raise Refusal(ErrorCode.MALFORMED_REQUEST, "input.data.card_identifier 应为 32 位十六进制字符")
+                if identifier[:6] != card["issuing_region"]:
+                    raise Refusal(ErrorCode.CARD_INVALID,
+                                  f"卡识别码的发卡地区 {identifier[:6]} 与卡号 {value} 的发卡地区 {card['issuing_region']} 不符")
             ssn = card["ssn"]
         elif by == "ecard_token":
             token = connection.execute("SELECT * FROM ecard_token WHERE token = ?", (value,)).fetchone()
