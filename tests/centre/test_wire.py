@@ -146,3 +146,12 @@ def test_the_worked_example_of_the_interface_document() -> None:
     assert wire.canonical_json(message).decode() == signed_bytes.group(1)
     assert wire.sign(message, b"wi-counter-demo-key-H44080100001") == signature.group(1)
     assert wire.parse_request({**message, "signature": signature.group(1)}).infno is Transaction.PERSON_LOOKUP
+
+
+def test_the_glance_table_of_the_document_matches_the_codes() -> None:
+    document = DOC.read_text(encoding="utf-8")
+    for t in Transaction:
+        def yes(flag: bool) -> str:
+            return "yes" if flag else "no"
+        row = f"| {t.value} | {t.label} | {yes(t.changes_state)} | {yes(t.reversible)} | {yes(t.safe_to_repeat)} |"
+        assert row in document, row
