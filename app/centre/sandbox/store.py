@@ -93,7 +93,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS claim_chunk_live ON claim_entry (claim_no, chu
 
 def connect(data_dir: Path) -> sqlite3.Connection:
     """Open (creating if needed) the sandbox database under `data_dir`."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # like the counter's own data folders
     connection = sqlite3.connect(data_dir / DATABASE_NAME, isolation_level=None, check_same_thread=False)
     connection.row_factory = sqlite3.Row
     connection.execute("PRAGMA journal_mode=WAL")
