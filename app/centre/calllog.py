@@ -10,16 +10,21 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.models import CentreCallLog
 
 log = logging.getLogger(__name__)
+
+_CALL_LOG = cast(Table, CentreCallLog.__table__)
 
 
 class CallOutcomeKind(enum.StrEnum):
@@ -52,22 +57,40 @@ class CallRecorder(Protocol):
 
 
 class DatabaseCallLog:
-    """Writes each call to `centre_call_log`, in a transaction of its own."""
+    """Writes each call to `centre_call_log`: in a transaction of its own, or — while the outbox
+    is `collecting` on this thread — in the outbox's own transaction that settles the call."""
 
     def __init__(self, sessions: sessionmaker[Session], counter_name: str) -> None:
         self._sessions = sessions
         self._counter_name = counter_name
+        self._local = threading.local()
+
+    @contextmanager
+    def collecting(self, into: list[CallRecord]) -> Iterator[list[CallRecord]]:
+        previous = getattr(self._local, "buffer", None)
+        self._local.buffer = into
+        try:
+            yield into
+        finally:
+            self._local.buffer = previous
+
+    def write(self, session: Session, records: list[CallRecord]) -> None:
+        # Core inserts: one per call to the centre, so kept cheap.
+        session.execute(insert(_CALL_LOG), [{
+            "msgid": r.msgid, "txn_code": r.txn_code, "operation": r.operation, "counter_name": self._counter_name,
+            "operator_code": r.operator_code, "started_at": r.started_at, "duration_ms": r.duration_ms,
+            "outcome": r.outcome.value, "error_code": r.error_code, "message": r.message,
+            "centre_ref": r.centre_ref, "request": r.request, "response": r.response,
+        } for r in records])
 
     def __call__(self, record: CallRecord) -> None:
+        buffer = getattr(self._local, "buffer", None)
+        if buffer is not None:
+            buffer.append(record)
+            return
         try:
             with self._sessions.begin() as session:
-                session.add(CentreCallLog(
-                    msgid=record.msgid, txn_code=record.txn_code, operation=record.operation,
-                    counter_name=self._counter_name, operator_code=record.operator_code,
-                    started_at=record.started_at, duration_ms=record.duration_ms, outcome=record.outcome.value,
-                    error_code=record.error_code, message=record.message, centre_ref=record.centre_ref,
-                    request=record.request, response=record.response,
-                ))
+                self.write(session, [record])
         except SQLAlchemyError:
             # The outbox keeps what matters for money; a call log that cannot be written must not
             # turn a settled call into an error for the clerk.

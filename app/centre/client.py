@@ -271,15 +271,16 @@ def open_centre(
     url = ctx.settings.get(CENTRE_URL)
     reach = reachability or Reachability()
     outbox_holder: list[Outbox] = []
+    call_log = DatabaseCallLog(ctx.sessions, ctx.counter_name)
     centre = JsonCentre(
         url, key, caller, lambda: outbox_holder[0].read_msgid(),
-        recorder=DatabaseCallLog(ctx.sessions, ctx.counter_name),
+        recorder=call_log,
         connect_timeout=ctx.settings.get(CENTRE_CONNECT_TIMEOUT_MS) / 1000,
         read_timeout=float(ctx.settings.get(CENTRE_READ_TIMEOUT_SECONDS)),
         ca_file=ctx.settings.get(CENTRE_CA_FILE) or None,
         reachability=reach,
     )
     outbox = Outbox(ctx.sessions, centre, institution.code, ctx.counter_name, appliers=appliers,
-                    lease_seconds=ctx.settings.get(CENTRE_READ_TIMEOUT_SECONDS) + 30)
+                    lease_seconds=ctx.settings.get(CENTRE_READ_TIMEOUT_SECONDS) + 30, call_log=call_log)
     outbox_holder.append(outbox)
     return CentreClient(centre, outbox, reach, url)

@@ -594,20 +594,61 @@ class Centre(ABC):
 # --- JSON form for the outbox and the call log ------------------------------------------------
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _fee_line_json(line: FeeLine) -> dict[str, Any]:
+    return {"seq": line.seq, "code": line.code, "name": line.name, "category": line.category,
+            "quantity": str(line.quantity), "unit_price": str(line.unit_price), "amount": str(line.amount),
+            "date": line.date.isoformat(), "diagnosis": line.diagnosis, "injury": line.injury,
+            "refund_of": line.refund_of}
+
+
+def _fee_line_check_json(check: FeeLineCheck) -> dict[str, Any]:
+    return {"seq": check.seq, "in_catalogue": check.in_catalogue,
+            "price_limit": None if check.price_limit is None else str(check.price_limit),
+            "max_pay": None if check.max_pay is None else str(check.max_pay),
+            "over_limit_amount": str(check.over_limit_amount), "self_pay_amount": str(check.self_pay_amount),
+            "non_injury": check.non_injury, "note": check.note}
+
+
+# Hand-written forms of the values that come by the hundred (a fee upload's lines): same result
+# as the generic walk, several times faster.
+_FAST: dict[type, Any] = {FeeLine: _fee_line_json, FeeLineCheck: _fee_line_check_json}
+
+
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    names = _FIELD_NAMES.get(cls)
+    if names is None and dataclasses.is_dataclass(cls):
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def to_json(value: Any) -> Any:
-    """A domain value as plain JSON: Decimal and dates as strings, never a float."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: to_json(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    """A domain value as plain JSON: Decimal and dates as strings, never a float.
+
+    Called on every outbox write (a 100-line upload is thousands of values): the common
+    cases come first and dataclass field names are cached per class."""
+    if value is None or value is True or value is False:
+        return value
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, str | int):
+        return value
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    fast = _FAST.get(type(value))
+    if fast is not None:
+        return fast(value)
+    names = _field_names(type(value))
+    if names is not None:
+        return {name: to_json(getattr(value, name)) for name in names}
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, dict):
         return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_json(v) for v in value]
     if isinstance(value, float):
         raise TypeError("a float has no place in a centre message")
     return value
