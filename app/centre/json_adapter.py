@@ -16,9 +16,6 @@ How an exchange ends, and what the caller is told:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import json
 import logging
 import ssl
 import threading
@@ -208,7 +205,7 @@ class JsonCentre(Centre):
             sign_no="" if operation is Operation.SIGN_IN else self._current_sign_no(),
             insured_region=insured_region, data=data,
         )
-        body = signed_body(request, self._key)
+        body = request.to_bytes(self._key)  # signed and serialised in one pass (wire.encode_signed)
         started, began = dt.datetime.now(dt.UTC), time.monotonic()
         try:
             response = self._http.post(wire.API_PATH, content=body,
@@ -405,17 +402,6 @@ class JsonCentre(Centre):
             error_code=str(output.get("err_code") or ""), error_message=str(output.get("err_msg") or ""),
             reversed_by=str(output.get("reversed_by") or ""),
         )
-
-
-def signed_body(request: wire.Request, key: bytes) -> bytes:
-    """The same bytes as `request.to_bytes(key)` (docs/centre-interface.md §3), with the message
-    serialised once for the signature and once to send, instead of twice plus once: this runs
-    for every call, and a 100-line upload is a large message."""
-    message = request.as_message()
-    unsigned = wire.canonical_json(message)  # also refuses floats
-    message[wire.SIGNATURE_FIELD] = hmac.new(key, unsigned, hashlib.sha256).hexdigest()
-    return json.dumps(message, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                      allow_nan=False).encode("utf-8")
 
 
 def _parsed(parse: Callable[[dict[str, Any]], T], output: dict[str, Any], msgid: str, operation: Operation) -> T:

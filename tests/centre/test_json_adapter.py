@@ -1,37 +1,20 @@
-"""The JSON adapter's own rules that need no centre: the signed body, TLS and plain-HTTP rules."""
+"""The JSON adapter's own rules that need no centre: plain HTTP only on loopback, session renewal."""
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from collections.abc import Callable
+from typing import Any
 
+import httpx
 import pytest
 
 from app.centre import wire
-from app.centre.json_adapter import JsonCentre, signed_body
+from app.centre.gateway import OutcomeUnknown, PersonKey
+from app.centre.json_adapter import JsonCentre
 
+KEY = b"institution-key"
 CALLER = wire.Caller("H44080100001", "湛江市第一人民医院", "cashier", "张收款", "440800")
-
-
-def test_the_signed_body_is_exactly_the_wire_modules() -> None:
-    """The adapter's faster signing must produce the bytes docs/centre-interface.md §3 defines."""
-    request = wire.Request(
-        infno=wire.Transaction.FEE_UPLOAD, msgid=wire.make_msgid("H44080100001", wire.now(), 42), caller=CALLER,
-        inf_time=wire.now(), sign_no="SN1", insured_region="440800",
-        data={"registration_no": "ZY1", "lines": [{"seq": 1, "name": "阿司匹林肠溶片", "amount": wire.money(Decimal("15")),
-                                                   "injury": None, "refund_of": 3}]},
-    )
-    body = signed_body(request, b"key")
-    assert body == request.to_bytes(b"key")
-    assert wire.signature_valid(wire.decode(body), b"key")
-    assert not wire.signature_valid(wire.decode(body.replace(b"15.00", b"16.00")), b"key")
-
-
-def test_a_float_never_leaves_the_counter() -> None:
-    request = wire.Request(wire.Transaction.FEE_UPLOAD, wire.make_msgid("H44080100001", wire.now(), 1), CALLER,
-                           wire.now(), "SN1", "", {"amount": 15.0})
-    with pytest.raises(wire.WireError):
-        signed_body(request, b"key")
 
 
 def test_plain_http_only_to_this_machine() -> None:
@@ -59,3 +42,44 @@ def test_the_session_is_renewed_before_it_expires() -> None:
     centre._session_expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)  # noqa: SLF001
     assert centre._current_sign_no() == "SN2"  # noqa: SLF001
     centre.close()
+
+
+# --- hostile replies: never believed, each named in Chinese ---------------------------------
+
+
+def _centre_answering(make_reply: Callable[[dict[str, Any]], bytes]) -> JsonCentre:
+    """A JsonCentre whose HTTP answers come from `make_reply(request_message)` (no network)."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        message = wire.decode(request.content)
+        return httpx.Response(200, content=make_reply(message))
+
+    counter = iter(range(1, 10_000))
+    centre = JsonCentre("http://127.0.0.1:9", KEY, CALLER,
+                        lambda: wire.make_msgid("H44080100001", wire.now(), next(counter)),
+                        transport=httpx.MockTransport(handle))
+    centre._sign_no = "SN1"  # noqa: SLF001 - no sign-in exchange in these tests
+    centre._session_expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)  # noqa: SLF001
+    return centre
+
+
+def _reply(message: dict[str, Any], output: dict[str, Any], key: bytes = KEY, msgid: str | None = None) -> bytes:
+    reply = wire.Reply(wire.ReplyCode.OK, msgid or message["msgid"], "REF1", wire.now(), wire.now(), output)
+    return reply.to_bytes(key)
+
+
+@pytest.mark.parametrize(("make_reply", "words"), [
+    (lambda m: _reply(m, {}, key=b"someone-else"), "签名"),
+    (lambda m: _reply(m, {}, msgid="H44080100001202601010000000001"), "不符"),
+    (lambda m: _reply(m, {"person": {"name": "张伟"}}), "不符合接口"),
+    (lambda m: _reply(m, {}).replace(b'"output":{}', b'"output":{"total":1.5}'), "小数"),
+    (lambda m: b"<html>502 Bad Gateway</html>", "JSON"),
+])
+def test_a_hostile_reply_is_not_believed(make_reply: Callable[[dict[str, Any]], bytes], words: str) -> None:
+    centre = _centre_answering(make_reply)
+    try:
+        with pytest.raises(OutcomeUnknown) as unknown:
+            centre.find_person(PersonKey.SOCIAL_SECURITY_NUMBER, "440802198503151236")
+    finally:
+        centre.close()
+    assert words in unknown.value.message
