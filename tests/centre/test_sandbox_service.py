@@ -607,3 +607,15 @@ def test_card_lookup_checks_the_card_identifier_region(counter: Counter) -> None
     mismatch = counter.refused(T.PERSON_LOOKUP, {"by": "card", "value": "A44080001",
                                                  "card_identifier": "440100" + "0" * 26}, ErrorCode.CARD_INVALID)
     assert "440100" in mismatch.err_msg
+
+
+def test_line_dates_must_fall_within_the_stay(counter: Counter) -> None:
+    registration = admit(counter, admitted=-3)
+    early = counter.refused(T.FEE_UPLOAD, {"registration_no": registration, "lines": [line(1, date=-4)]},
+                            ErrorCode.LINE_INVALID)
+    assert early.output["problems"][0]["path"] == "$.lines[0].date"
+    counter.ok(T.FEE_UPLOAD, {"registration_no": registration, "lines": [line(1, date=-3), line(2, date=0)]})
+    late = counter.refused(T.SETTLEMENT, {"registration_no": registration, "discharged": day(-1)},
+                           ErrorCode.LINE_INVALID)
+    assert [p["seq"] for p in late.output["problems"]] == [2]
+    counter.ok(T.SETTLEMENT, {"registration_no": registration, "discharged": day(0)})

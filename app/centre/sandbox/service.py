@@ -478,6 +478,11 @@ class SandboxCentre:
         problems: list[dict[str, Any]] = []
         parsed = [_parse_line(raw, index, problems) for index, raw in enumerate(lines)]
         seqs = [line["seq"] for line in parsed if line is not None]
+        for index, parsed_line in enumerate(parsed):
+            if parsed_line is not None and parsed_line["date"] < registration["admitted"]:
+                problems.append({"seq": parsed_line["seq"], "path": f"$.lines[{index}].date",
+                                 "message": f"seq {parsed_line['seq']}：费用日期 {parsed_line['date']} 早于入院日期 "
+                                            f"{registration['admitted']}"})
         for seq in sorted({s for s in seqs if seqs.count(s) > 1}):
             problems.append({"seq": seq, "path": "$.lines", "message": f"seq {seq} 在本次上传中重复"})
         if problems:
@@ -656,6 +661,11 @@ class SandboxCentre:
         lines = self._live_lines(connection, registration["registration_no"])
         if not lines:
             raise Refusal(ErrorCode.REGISTRATION_STATE, "没有可结算的费用明细")
+        late = [line["seq"] for line in lines if line["date"] > discharged.isoformat()]
+        if late:  # costs after discharge are not this stay's (003 §15)
+            raise Refusal(ErrorCode.LINE_INVALID, f"明细 seq {late[:20]} 的费用日期晚于出院日期 {discharged}",
+                          {"problems": [{"seq": seq, "path": "date", "message": "费用日期晚于出院日期"}
+                                        for seq in late]})
         expected = data.get("expected_total")
         if expected is not None:
             try:
