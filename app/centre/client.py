@@ -44,6 +44,7 @@ from app.centre.gateway import (
     SettlementCancelRequest,
     SettlementFigures,
     SettlementRequest,
+    from_json,
 )
 from app.centre.json_adapter import JsonCentre, Reachability
 from app.centre.outbox import Applier, EntryView, Outbox, Resolution
@@ -211,6 +212,37 @@ class CentreClient:
 
     def reverse(self, msgid: str) -> ReversalResult:
         return self.outbox.reverse(msgid)
+
+    # --- queued work (补登记) -----------------------------------------------------------------
+
+    def queue(self, operation: Operation, request: object, *, stay_id: int | None = None,
+              operator_id: int | None = None) -> str:
+        """Keep a state-changing call for later (the centre is unreachable); returns its msgid."""
+        if operation not in _QUEUEABLE:
+            raise ValueError(f"{operation.label}不能排队补登记")
+        return self.outbox.queue(operation, request, stay_id=stay_id, operator_id=operator_id)
+
+    def send_queued(self) -> list[Resolution]:
+        """Send the queued calls in order, stopping at the first that does not go through."""
+
+        def sender(operation: Operation, request: dict[str, object]) -> Callable[[str], object]:
+            request_type, method_name = _QUEUEABLE[operation]
+            value: object = from_json(request_type, request)
+            method = getattr(self.centre, method_name)
+            return lambda msgid: method(msgid, value)
+
+        return self.outbox.send_queued(sender)
+
+
+# What can wait for the link (request type, Centre method). Reversal and claims are not 补登记.
+_QUEUEABLE: dict[Operation, tuple[type, str]] = {
+    Operation.ADMISSION: (AdmissionRequest, "register_admission"),
+    Operation.ADMISSION_CANCEL: (AdmissionCancelRequest, "cancel_admission"),
+    Operation.FEE_UPLOAD: (FeeUpload, "upload_fees"),
+    Operation.FEE_CANCEL: (FeeCancelRequest, "cancel_fees"),
+    Operation.SETTLEMENT: (SettlementRequest, "settle"),
+    Operation.SETTLEMENT_CANCEL: (SettlementCancelRequest, "cancel_settlement"),
+}
 
 
 def _institution(ctx: CounterContext) -> Institution:

@@ -16,11 +16,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import types
+import typing
 from abc import ABC, abstractmethod
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from app.errors import WiCounterError
+
+T = TypeVar("T")
 
 # --- errors -----------------------------------------------------------------------------
 
@@ -652,3 +656,42 @@ def to_json(value: Any) -> Any:
     if isinstance(value, float):
         raise TypeError("a float has no place in a centre message")
     return value
+
+
+def from_json(cls: type[T], data: Any) -> T:
+    """The domain value of type `cls` from its `to_json` form (queued outbox work is read back so).
+
+    Follows the dataclass's type hints: str, int, bool, Decimal, date, enums, `X | None`,
+    `tuple[X, ...]`, nested dataclasses. Raises ValueError naming the field that does not fit."""
+    return _from_json(cls, data, cls.__name__)  # type: ignore[no-any-return]
+
+
+def _from_json(hint: Any, data: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if data is None:
+            return None
+        return _from_json(options[0], data, where)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        if not isinstance(data, list):
+            raise ValueError(f"{where} 应为数组")
+        return tuple(_from_json(item, v, f"{where}[{i}]") for i, v in enumerate(data))
+    if hint is Any:
+        return data
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        if not isinstance(data, dict):
+            raise ValueError(f"{where} 应为对象")
+        hints = typing.get_type_hints(hint)
+        return hint(**{f.name: _from_json(hints[f.name], data.get(f.name), f"{where}.{f.name}")
+                       for f in dataclasses.fields(hint) if f.name in data})
+    if hint is Decimal:
+        return Decimal(str(data))
+    if hint is dt.date:
+        return dt.date.fromisoformat(str(data))
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return hint(data)
+    if hint in (str, int, bool) and not isinstance(data, hint):
+        raise ValueError(f"{where} 应为 {hint.__name__}，实际为 {data!r}")
+    return data

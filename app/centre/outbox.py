@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, insert, select, text, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.centre import wire
@@ -55,7 +56,10 @@ R = TypeVar("R")
 
 _OUTBOX = cast(Table, OutboxEntry.__table__)
 _PG_MSGID_LOCK = 727_274_005  # any constant: the msgid issuer's identity for all counters
-OPEN_STATES = (OutboxState.PENDING, OutboxState.SENT)
+OPEN_STATES = (OutboxState.PENDING, OutboxState.SENT)  # not final yet
+# Sent (or about to be) with no known outcome: these block new work until resolved. A `pending`
+# entry is queued work (补登记 while the centre was unreachable) that has not been sent.
+UNKNOWN_STATES = (OutboxState.SENT,)
 DEFAULT_LEASE_SECONDS = 60.0
 CLEAR_CHECK_SECONDS = 2.0
 # After an unknown outcome the call is resolved at once if the centre answers within these pauses.
@@ -243,7 +247,8 @@ class Outbox:
                 self._in_flight.add(msgid)
             return entry_id, msgid
 
-    def _send(self, entry_id: int, msgid: str, operation: Operation, send: Callable[[str], R]) -> R:
+    def _send(self, entry_id: int, msgid: str, operation: Operation, send: Callable[[str], R],
+              queued: bool = False) -> R:
         # The call log's record of this exchange is written in the transaction that settles the
         # entry (one commit less per call), or on its own when the outcome stays unknown.
         calls: list[CallRecord] = []
@@ -253,7 +258,10 @@ class Outbox:
                     result = send(msgid)
             except CentreUnavailable as exc:
                 # The connection was never made: the request did not leave this machine.
-                self._finish(entry_id, OutboxState.FAILED, "unsent", f"未送达：{exc.message}", calls=calls)
+                if queued:
+                    self._requeue(entry_id, calls)  # still waiting for the link: stays queued
+                else:
+                    self._finish(entry_id, OutboxState.FAILED, "unsent", f"未送达：{exc.message}", calls=calls)
                 raise
             except CentreRefused as exc:
                 self._finish(entry_id, OutboxState.FAILED, "reply", f"{exc.code} {exc.message}", calls=calls)
@@ -273,6 +281,73 @@ class Outbox:
         finally:
             with self._lock:
                 self._in_flight.discard(msgid)
+
+    def _requeue(self, entry_id: int, calls: list[CallRecord]) -> None:
+        with self._sessions.begin() as session:
+            self._write_calls(calls, session)
+            session.execute(update(_OUTBOX).where(_OUTBOX.c.id == entry_id, _OUTBOX.c.state == OutboxState.SENT)
+                            .values(state=OutboxState.PENDING, lease_owner=None, lease_until=None,
+                                    updated_at=dt.datetime.now(dt.UTC)))
+
+    # --- queued work (补登记) ---------------------------------------------------------------
+
+    def queue(self, operation: Operation, request: Any, *, stay_id: int | None = None,
+              operator_id: int | None = None) -> str:
+        """Write a call to send later (e.g. 补登记 while the centre is unreachable, `003 §17`).
+
+        It gets its msgid now (its place in the sequence), is `pending` until `send_queued`,
+        and does not block other work: nothing has been sent."""
+        if not operation.changes_state:
+            raise ValueError(f"{operation} changes nothing: nothing to queue")
+        now = dt.datetime.now(dt.UTC)
+        with self._sessions.begin() as session:
+            seq, msgid = allocate_msgid(session, self.institution_code)
+            session.execute(insert(_OUTBOX).values(
+                seq=seq, msgid=msgid, txn_code=self.centre.transaction_code(operation), operation=operation.value,
+                counter_name=self.counter_name, stay_id=stay_id, operator_id=operator_id, request=to_json(request),
+                state=OutboxState.PENDING, attempts=0, created_at=now, updated_at=now,
+            ))
+        log.info("交易 %s（%s）已排队，待联网后补登记", msgid, operation.label)
+        return msgid
+
+    def queued_entries(self) -> list[EntryView]:
+        with self._sessions.begin() as session:
+            entries = session.scalars(
+                select(OutboxEntry).where(OutboxEntry.state == OutboxState.PENDING).order_by(OutboxEntry.seq)
+            ).all()
+            return [EntryView.of(e) for e in entries]
+
+    def send_queued(self, sender: Callable[[Operation, dict[str, Any]], Callable[[str], Any]]) -> list[Resolution]:
+        """Send queued calls in msgid order; `sender(operation, request_json)` gives the send function.
+
+        Stops at the first one that does not succeed (later work may depend on it, e.g. fee lines
+        on their admission); an unreachable centre leaves it queued."""
+        self.require_clear()
+        done: list[Resolution] = []
+        for view in self.queued_entries():
+            now = dt.datetime.now(dt.UTC)
+            with self._sessions.begin() as session:
+                taken = cast(CursorResult[Any], session.execute(
+                    update(_OUTBOX).where(_OUTBOX.c.id == view.id, _OUTBOX.c.state == OutboxState.PENDING)
+                    .values(state=OutboxState.SENT, attempts=_OUTBOX.c.attempts + 1, lease_owner=self.owner,
+                            lease_until=now + self._lease, updated_at=now)
+                )).rowcount
+                request = session.execute(select(_OUTBOX.c.request).where(_OUTBOX.c.id == view.id)).scalar_one()
+            if not taken:
+                continue  # another counter is sending it
+            operation = Operation(view.operation)
+            with self._lock:
+                self._in_flight.add(view.msgid)
+            try:
+                self._send(view.id, view.msgid, operation, sender(operation, request), queued=True)
+            except CentreError as exc:
+                with self._sessions.begin() as session:
+                    entry = session.get(OutboxEntry, view.id)
+                    assert entry is not None
+                    done.append(Resolution(entry.msgid, entry.operation, entry.state, entry.resolution, exc.message))
+                break
+            done.append(Resolution(view.msgid, view.operation, OutboxState.SUCCEEDED, "reply", ""))
+        return done
 
     def _collecting(self, calls: list[CallRecord]) -> AbstractContextManager[object]:
         return self._call_log.collecting(calls) if self._call_log is not None else nullcontext()
@@ -494,7 +569,7 @@ class Outbox:
     def open_entries(self) -> list[EntryView]:
         with self._sessions.begin() as session:
             entries = session.scalars(
-                select(OutboxEntry).where(OutboxEntry.state.in_(OPEN_STATES)).order_by(OutboxEntry.seq)
+                select(OutboxEntry).where(OutboxEntry.state.in_(UNKNOWN_STATES)).order_by(OutboxEntry.seq)
             ).all()
             return [EntryView.of(e) for e in entries]
 
@@ -543,7 +618,7 @@ class Outbox:
         with self._sessions.begin() as session:
             # Checked before every call: a narrow Core query, usually answered "none".
             rows = session.execute(select(_OUTBOX.c.msgid, _OUTBOX.c.lease_owner, _OUTBOX.c.lease_until)
-                                   .where(_OUTBOX.c.state.in_(OPEN_STATES))).all()
+                                   .where(_OUTBOX.c.state.in_(UNKNOWN_STATES))).all()
         now = dt.datetime.now(dt.UTC)
         if not any(self._claimable_row(msgid, owner, until, now) for msgid, owner, until in rows):
             with self._lock:
@@ -551,7 +626,7 @@ class Outbox:
             return
         self.resolve_open()
         with self._sessions.begin() as session:
-            entries = session.scalars(select(OutboxEntry).where(OutboxEntry.state.in_(OPEN_STATES))).all()
+            entries = session.scalars(select(OutboxEntry).where(OutboxEntry.state.in_(UNKNOWN_STATES))).all()
             still = [e.msgid for e in entries if self._claimable(e, dt.datetime.now(dt.UTC))]
         if not still:
             with self._lock:

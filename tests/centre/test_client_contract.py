@@ -226,3 +226,39 @@ def test_a_wrong_signing_key_is_reported_and_nothing_is_believed(counter: Counte
     finally:
         wrong.close()
     assert "密钥" in refused.value.message and "签名验证失败" in refused.value.message
+
+
+def test_work_queued_while_offline_is_sent_later_in_order(client: CentreClient, counter: CounterContext,
+                                                          sandbox: SandboxProcess) -> None:
+    """补登记 (`003 §17`): an admission and its lines kept while the centre was unreachable."""
+    from app.centre.gateway import FeeUpload
+
+    admission = client.register_admission(admission_of())
+    upload = FeeUpload(admission.registration_no, tuple(fee_lines(3)), "440800")
+    queued = [client.queue(Operation.FEE_UPLOAD, upload),
+              client.queue(Operation.SETTLEMENT, SettlementRequest(admission.registration_no, centre_today()))]
+    # Queued work blocks nothing: it was never sent.
+    assert client.check().open_entries == 0
+    assert [e.state for e in outbox_entries(counter)[-2:]] == [OutboxState.PENDING, OutboxState.PENDING]
+    assert sandbox.summary()["live_lines"] == 0
+
+    sent = client.send_queued()
+    assert [(r.msgid, r.state) for r in sent] == [(m, OutboxState.SUCCEEDED) for m in queued]
+    assert sandbox.summary()["settlements"]["live"] == 1
+    assert outbox_entries(counter)[-1].response["total"] == "45.00"  # type: ignore[index]
+
+
+def test_queued_work_stays_queued_while_the_centre_is_unreachable(client: CentreClient, counter: CounterContext,
+                                                                  sandbox: SandboxProcess) -> None:
+    admission = client.register_admission(admission_of())
+    msgid = client.queue(Operation.SETTLEMENT, SettlementRequest(admission.registration_no, centre_today()))
+    sandbox.stop()
+    client.close()
+    offline = open_centre(counter)
+    try:
+        [result] = offline.send_queued()
+    finally:
+        offline.close()
+    assert (result.msgid, result.state) == (msgid, OutboxState.PENDING) and "无法连接" in result.message
+    [entry] = [e for e in outbox_entries(counter) if e.msgid == msgid]
+    assert (entry.state, entry.attempts) == (OutboxState.PENDING, 1)
