@@ -89,3 +89,32 @@ def test_resolve_reverse_undoes_an_applied_call(client: CentreClient, counter: C
     assert main(["centre", "resolve", "--reverse", msgid, *home_args(counter, db_url)]) == 0
     assert "reversed" in capsys.readouterr().out
     assert sandbox.summary()["settlements"]["reversed"] == 1
+
+
+def test_the_signing_key_comes_from_the_keyring_or_in_demo_mode_from_the_sandbox(tmp_path: Path) -> None:
+    import keyring
+    from keyring.backends.fail import Keyring as NoKeyring
+
+    from app.bootstrap import open_counter
+    from app.centre.client import _signing_key
+    from app.errors import ConfigurationError, NoSecureStoreError
+    from app.secret_store import CENTRE_KEY, set_secret
+
+    real = open_counter(home=tmp_path / "site")
+    demo = open_counter(home=tmp_path / "demo", demo=True)
+    try:
+        with pytest.raises(ConfigurationError, match="centre-key"):
+            _signing_key(real, INSTITUTION)  # a site without a key is told how to store one
+        set_secret(CENTRE_KEY, "site-key")
+        assert _signing_key(real, INSTITUTION) == b"site-key"
+        previous = keyring.get_keyring()
+        keyring.set_keyring(NoKeyring())
+        try:
+            with pytest.raises(NoSecureStoreError):
+                _signing_key(real, INSTITUTION)  # never a plaintext fallback at a site
+            assert _signing_key(demo, INSTITUTION) == b"wi-counter-demo-key-H44080100001"  # public demo value
+        finally:
+            keyring.set_keyring(previous)
+    finally:
+        real.close()
+        demo.close()
