@@ -338,3 +338,20 @@ def test_a_port_in_use_is_explained(sandbox: SandboxProcess, tmp_path: Path) -> 
     result = _serve("--port", port, tmp_path=tmp_path)
     assert result.returncode == 2 and "端口已被占用" in result.stderr
     sandbox.wait_ready(5)  # the running one is unharmed
+
+
+def test_refusing_connections_also_ends_kept_alive_ones(sandbox: SandboxProcess, client: RawClient) -> None:
+    host, port = sandbox.url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    body = client.request(T.PERSON_LOOKUP, {"by": "social_security_number", "value": ZHANG_WEI}).to_bytes(client.key)
+    connection.request("POST", wire.API_PATH, body, {"Content-Type": "application/json"})
+    assert connection.getresponse().read()  # kept alive afterwards (HTTP/1.1)
+    sandbox.arm("refuse_connections", seconds=1.5)
+    time.sleep(0.4)
+    again = client.request(T.PERSON_LOOKUP, {"by": "social_security_number", "value": ZHANG_WEI}).to_bytes(client.key)
+    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+        connection.request("POST", wire.API_PATH, again, {"Content-Type": "application/json"})
+        connection.getresponse().read()
+    connection.close()
+    time.sleep(1.5)
+    sandbox.wait_ready(5)

@@ -341,6 +341,9 @@ class SandboxServer:
         await asyncio.sleep(0.05)  # let the admin reply go out first
         if self.listener is not None:
             self.listener.close()
+        if self.runner is not None and self.runner.server is not None:
+            for connection in self.runner.server.connections:
+                connection.close()  # kept-alive connections too: a client must reconnect, and is refused
         log.warning("sandbox fault: refusing connections for %.1f s", seconds)
         await asyncio.sleep(seconds)
         await self._listen()
