@@ -255,11 +255,18 @@ class JsonCentre(Centre):
 
     def _call(self, operation: Operation, data: dict[str, Any], parse: Callable[[dict[str, Any]], T],
               *, msgid: str | None = None, insured_region: str = "") -> T:
-        """One transaction. Reads (msgid None) get a fresh msgid and sign in again once on 1005."""
+        """One transaction. Reads (msgid None) are safe to repeat: each try gets a fresh msgid; a read
+        is asked once more after a lost answer (on a new connection: a kept-alive one the centre
+        dropped without closing it answers nothing) or after 1005 (signed in again)."""
         read = msgid is None
         for attempt in (1, 2):
             this_msgid = self._msgids() if msgid is None else msgid
-            reply = self._exchange(operation, this_msgid, data, insured_region)
+            try:
+                reply = self._exchange(operation, this_msgid, data, insured_region)
+            except OutcomeUnknown:
+                if read and attempt == 1:
+                    continue  # the failed connection is gone from the pool: the next try opens a new one
+                raise
             if reply.ok:
                 return _parsed(parse, reply.output, this_msgid, operation)
             if reply.err_code in _UNKNOWN_AFTER:
