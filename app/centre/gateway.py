@@ -68,6 +68,7 @@ class Operation(enum.StrEnum):
     """What the counter asks of the centre. Adapters map each to their own transaction code."""
 
     SIGN_IN = "sign_in"
+    SIGN_OUT = "sign_out"
     PING = "ping"
     PERSON_LOOKUP = "person_lookup"
     CATALOGUE_DOWNLOAD = "catalogue_download"
@@ -101,6 +102,7 @@ _STATE_CHANGING = frozenset({
 
 _LABELS = {
     Operation.SIGN_IN: "签到",
+    Operation.SIGN_OUT: "签退",
     Operation.PING: "联网检测",
     Operation.PERSON_LOOKUP: "人员信息获取",
     Operation.CATALOGUE_DOWNLOAD: "目录下载",
@@ -545,6 +547,9 @@ class Centre(ABC):
     @abstractmethod
     def sign_in(self) -> None:
         """Open (or renew) a session; adapters also do it by themselves when needed."""
+
+    def sign_out(self) -> None:
+        """End the session (at the end of the day, or when the counter closes). Harmless if none."""
 
     @abstractmethod
     def find_person(self, key: PersonKey, value: str) -> Person: ...

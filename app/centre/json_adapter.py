@@ -81,6 +81,7 @@ T = TypeVar("T")
 
 TRANSACTIONS: dict[Operation, Transaction] = {
     Operation.SIGN_IN: Transaction.SIGN_IN,
+    Operation.SIGN_OUT: Transaction.SIGN_OUT,
     Operation.PERSON_LOOKUP: Transaction.PERSON_LOOKUP,
     Operation.CATALOGUE_DOWNLOAD: Transaction.CATALOGUE_DOWNLOAD,
     Operation.ADMISSION: Transaction.ADMISSION,
@@ -296,6 +297,15 @@ class JsonCentre(Centre):
         expires = wire.parse_time(output.get("expires_at"), "expires_at")
         with self._session_lock:
             self._sign_no, self._session_expires = sign_no, expires
+
+    def sign_out(self) -> None:
+        with self._session_lock:
+            live = self._sign_no is not None
+        if not live:
+            return
+        self._call(Operation.SIGN_OUT, {}, lambda o: o)
+        with self._session_lock:
+            self._sign_no, self._session_expires = None, None
 
     def ping(self) -> None:
         """A cheap unsigned probe (`GET /health`) with the short connect timeout."""

@@ -4,6 +4,7 @@ for every transaction of docs/centre-interface.md (through the client and its ou
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
@@ -68,6 +69,36 @@ def test_sign_in_and_the_health_probe(client: CentreClient, counter: CounterCont
     with counter.transaction() as session:
         [log] = session.scalars(select(CentreCallLog).where(CentreCallLog.txn_code == "9001")).all()
     assert log.outcome == "ok" and wire.msgid_problem(log.msgid, "H44080100001") is None
+
+
+def test_sign_out_ends_the_session_and_the_next_call_signs_in_again(client: CentreClient,
+                                                                   counter: CounterContext) -> None:
+    client.find_person(PersonKey.SOCIAL_SECURITY_NUMBER, ZHANG_WEI)
+    client.centre.sign_out()
+    # A session the centre ended (sign-out, restart, expiry) is refused with 1005; a read signs in
+    # again by itself and is asked once more.
+    centre = client.centre
+    centre._sign_no = "SN-ENDED"  # type: ignore[attr-defined]  # noqa: SLF001 - as if the centre forgot it
+    centre._session_expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)  # type: ignore[attr-defined]  # noqa: SLF001
+    assert client.find_person(PersonKey.SOCIAL_SECURITY_NUMBER, ZHANG_WEI).name == "张伟"
+    with counter.transaction() as session:
+        codes = [(log.txn_code, log.outcome, log.error_code)
+                 for log in session.scalars(select(CentreCallLog).order_by(CentreCallLog.id))]
+    assert codes == [("9001", "ok", None), ("1101", "ok", None), ("9002", "ok", None),
+                     ("1101", "refused", "1005"), ("9001", "ok", None), ("1101", "ok", None)]
+
+
+def test_a_change_refused_for_a_lapsed_session_is_sent_again_under_a_new_msgid(
+        client: CentreClient, counter: CounterContext, sandbox: SandboxProcess) -> None:
+    client.centre.sign_in()
+    centre = client.centre
+    centre._sign_no = "SN-ENDED"  # type: ignore[attr-defined]  # noqa: SLF001 - as if the centre restarted
+    admission = client.register_admission(admission_of())
+    refused, accepted = outbox_entries(counter)
+    assert (refused.state, accepted.state) == (OutboxState.FAILED, OutboxState.SUCCEEDED)
+    assert "1005" in (refused.error or "") and refused.msgid != accepted.msgid
+    assert sandbox.summary()["registrations"]["open"] == 1  # once
+    assert admission.registration_no
 
 
 def test_person_lookup_by_number_card_and_e_card(client: CentreClient) -> None:
