@@ -15,6 +15,11 @@ Several counters may share one PostgreSQL database: msgids come from one SEQUENC
 entry a live counter is waiting on carries a lease (`lease_owner`, `lease_until`) that
 other counters' resolvers respect. A lease of a process that died on this host is taken
 over at once (restart after a crash).
+
+States: `sent` = outcome unknown until the reply or a query (blocks new work); `pending` =
+queued work not sent yet (补登记 while the centre is unreachable: `queue`, `send_queued`);
+`succeeded`, `failed` (refused, unsent or voided: nothing applied), `reversed` are final.
+Each exchange's call-log record is written in the transaction that settles the entry.
 """
 
 from __future__ import annotations
