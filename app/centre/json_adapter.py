@@ -74,6 +74,7 @@ from app.centre.gateway import (
     Verdict,
 )
 from app.centre.wire import ErrorCode, Transaction, WireError
+from app.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +153,11 @@ class JsonCentre(Centre):
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
-            raise ValueError("只有本机的演示结算中心可以使用 http；其他地址必须使用 https")
+            raise ConfigurationError("只有本机的演示结算中心可以使用 http；其他地址必须使用 https")
         if parts.scheme not in ("http", "https"):
-            raise ValueError(f"结算中心地址应以 https:// 开头：{base_url!r}")
+            raise ConfigurationError(f"结算中心地址应以 https:// 开头：{base_url!r}")
         if not key:
-            raise ValueError("没有结算中心签名密钥")
+            raise ConfigurationError("没有结算中心签名密钥")
         self.base_url = base_url.rstrip("/")
         self._key = key
         self.caller = caller

@@ -12,15 +12,16 @@ import pytest
 from app.centre import wire
 from app.centre.gateway import OutcomeUnknown, PersonKey
 from app.centre.json_adapter import JsonCentre
+from app.errors import ConfigurationError
 
 KEY = b"institution-key"
 CALLER = wire.Caller("H44080100001", "湛江市第一人民医院", "cashier", "张收款", "440800")
 
 
 def test_plain_http_only_to_this_machine() -> None:
-    with pytest.raises(ValueError, match="https"):
+    with pytest.raises(ConfigurationError, match="https"):
         JsonCentre("http://centre.example.org", b"key", CALLER, lambda: "x")
-    with pytest.raises(ValueError, match="https"):
+    with pytest.raises(ConfigurationError, match="https"):
         JsonCentre("ftp://127.0.0.1", b"key", CALLER, lambda: "x")
     JsonCentre("http://127.0.0.1:8765", b"key", CALLER, lambda: "x").close()
     JsonCentre("https://centre.example.org", b"key", CALLER, lambda: "x").close()
