@@ -89,6 +89,12 @@ class CounterStatusBar(QStatusBar):
 
     def _centre_answered(self, link: CentreLink) -> None:
         self._probing = False
+        self._show_centre(link)
+        if link.queued_entries:
+            self.centre_label.setText(self.centre_label.text() + self.tr("，{count} 笔待补登记").format(
+                count=link.queued_entries))
+
+    def _show_centre(self, link: CentreLink) -> None:
         if link.state is LinkState.ONLINE:
             self.centre_label.setStyleSheet("")
             self.centre_label.setText(self.tr("结算中心：已连接"))

@@ -68,6 +68,7 @@ class CentreStatus:
     since: dt.datetime | None
     error: str
     open_entries: int
+    queued_entries: int = 0  # 补登记 waiting for the link
 
 
 class CentreClient:
@@ -95,7 +96,8 @@ class CentreClient:
 
     def status(self) -> CentreStatus:
         return CentreStatus(self.url, self.reachability.reachable, self.reachability.since,
-                            self.reachability.last_error, len(self.outbox.open_entries()))
+                            self.reachability.last_error, len(self.outbox.open_entries()),
+                            len(self.outbox.queued_entries()))
 
     def resolve_open(self) -> list[Resolution]:
         return self.outbox.resolve_open()

@@ -38,6 +38,7 @@ class CentreLink:
     detail: str  # why offline / not configured (Chinese)
     open_entries: int
     since: dt.datetime | None
+    queued_entries: int = 0
 
 
 class CentreMonitor:
@@ -67,9 +68,10 @@ class CentreMonitor:
                     log.warning("处理未确定的结算中心交易时出错：%s", exc.message)
                 status = client.status()
             if not status.reachable:
-                return CentreLink(LinkState.OFFLINE, status.url, status.error, status.open_entries, status.since)
+                return CentreLink(LinkState.OFFLINE, status.url, status.error, status.open_entries, status.since,
+                                  status.queued_entries)
             state = LinkState.ONLINE_WITH_OPEN if status.open_entries else LinkState.ONLINE
-            return CentreLink(state, status.url, "", status.open_entries, status.since)
+            return CentreLink(state, status.url, "", status.open_entries, status.since, status.queued_entries)
 
     def close(self) -> None:
         with self._lock:
