@@ -343,7 +343,11 @@ class SandboxServer:
             self.listener.close()
         if self.runner is not None and self.runner.server is not None:
             for connection in self.runner.server.connections:
-                connection.close()  # kept-alive connections too: a client must reconnect, and is refused
+                # kept-alive connections too, at once: close() would leave an idle socket open, and a
+                # request on it would wait for its read timeout instead of failing like a refusal
+                connection.force_close()
+                if connection.transport is not None:
+                    connection.transport.abort()
         log.warning("sandbox fault: refusing connections for %.1f s", seconds)
         await asyncio.sleep(seconds)
         await self._listen()
