@@ -162,6 +162,13 @@ def _institution_code_problem(code: str) -> str | None:
     return None
 
 
+CENTRE_INTERFACE: Setting[str] = Setting(
+    "centre.interface", str, "wi-counter-json",
+    "结算中心接口类型",
+    "本院所属结算中心使用的接口。目前提供 wi-counter-json（本程序的 JSON 接口，docs/centre-interface.md，"
+    "演示结算中心即用此接口）；其他地区的接口将作为新的接口类型加入。",
+    choices=("wi-counter-json",),
+)
 CENTRE_URL: Setting[str] = Setting(
     "centre.url", str, "http://127.0.0.1:8765",
     "结算中心地址",
@@ -210,6 +217,7 @@ ALL_SETTINGS: tuple[Setting[Any], ...] = (
     # card reader (issue 3)
 
     # settlement centre (issue 5)
+    CENTRE_INTERFACE,
     CENTRE_URL,
     CENTRE_INSTITUTION_CODE,
     CENTRE_CONNECT_TIMEOUT_MS,

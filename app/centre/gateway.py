@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import threading
 import types
 import typing
 from abc import ABC, abstractmethod
@@ -521,6 +522,24 @@ class DailyDetails:
     pages: int
     total: int
     records: tuple[DailyRecord, ...]
+
+
+class Reachability:
+    """The last known state of the link to the centre (any adapter), cached so the UI never waits for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reachable: bool | None = None  # None: not tried yet
+        self.since: dt.datetime | None = None
+        self.last_error: str = ""
+
+    def mark(self, reachable: bool, error: str = "") -> None:
+        with self._lock:
+            if reachable != self.reachable:
+                self.since = dt.datetime.now(dt.UTC)
+            self.reachable = reachable
+            self.last_error = error
+
 
 
 # --- the interface ------------------------------------------------------------------------

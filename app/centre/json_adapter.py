@@ -62,6 +62,7 @@ from app.centre.gateway import (
     Person,
     PersonKey,
     Place,
+    Reachability,
     Reason,
     Recognition,
     ReversalResult,
@@ -106,23 +107,6 @@ SESSION_MARGIN = dt.timedelta(minutes=5)  # sign in again this long before the s
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # Codes after which the msgid's fate is not what the reply says: ask the centre (5101).
 _UNKNOWN_AFTER = {ErrorCode.DUPLICATE_MSGID}
-
-
-class Reachability:
-    """The last known state of the link to the centre, cached so the UI never waits for it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.reachable: bool | None = None  # None: not tried yet
-        self.since: dt.datetime | None = None
-        self.last_error: str = ""
-
-    def mark(self, reachable: bool, error: str = "") -> None:
-        with self._lock:
-            if reachable != self.reachable:
-                self.since = dt.datetime.now(dt.UTC)
-            self.reachable = reachable
-            self.last_error = error
 
 
 def _tls_context(ca_file: str | None) -> ssl.SSLContext:
