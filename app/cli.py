@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
                             centre_cli.centre_resolve)
     centre_resolve.add_argument("--reverse", metavar="MSGID",
                                 help="冲正（撤销）此报文编号的交易 / reverse the call with this msgid")
+    centre_reconcile = action(centre_commands, "reconcile", "与结算中心对账（总账、明细） / daily reconciliation with the centre",
+                              centre_cli.centre_reconcile)
+    centre_reconcile.add_argument("--date", metavar="YYYY-MM-DD", help="业务日期，默认今天 / business date, default today")
     from app.centre.sandbox import cli as sandbox_cli
 
     centre_serve = action(centre_commands, "serve",

@@ -63,6 +63,23 @@ SYSTEM_OPERATOR = ("system", "系统（自动处理）")
 
 
 @dataclass(frozen=True)
+class Reconciliation:
+    """One business day: the centre's totals, and which settlement / cancellation msgids only one
+    side has (both empty: the books agree)."""
+
+    day: dt.date
+    centre: DailyTotals
+    counter_count: int
+    only_at_centre: tuple[str, ...]
+    only_here: tuple[str, ...]
+
+    @property
+    def agrees(self) -> bool:
+        return not self.only_at_centre and not self.only_here and self.counter_count == self.centre.settlements.count \
+            + self.centre.cancellations.count
+
+
+@dataclass(frozen=True)
 class CentreStatus:
     url: str
     reachable: bool | None
@@ -215,6 +232,32 @@ class CentreClient:
 
     def reverse(self, msgid: str) -> ReversalResult:
         return self.outbox.reverse(msgid)
+
+    def reconcile(self, day: dt.date) -> Reconciliation:
+        """对账: the day's totals (3201), then the details (3202) against this counter's outbox.
+
+        The counter's side: settlements and cancellations that succeeded, by the day in their msgid
+        (the day they were issued, Beijing time: the centre's business date but for calls sent
+        within seconds of midnight)."""
+        totals = self.centre.daily_totals(day)
+        centre_msgids: set[str] = set()
+        page, pages = 1, 1
+        while page <= pages:
+            details = self.centre.daily_details(day, page)
+            centre_msgids.update(r.msgid for r in details.records)
+            page, pages = page + 1, details.pages
+        stamp = day.strftime("%Y%m%d")
+        with self.outbox.sessions() as session:
+            rows = session.execute(select(OutboxEntry.msgid).where(
+                OutboxEntry.operation.in_([Operation.SETTLEMENT.value, Operation.SETTLEMENT_CANCEL.value]),
+                OutboxEntry.state.in_([OutboxState.SUCCEEDED, OutboxState.REVERSED]),
+            )).scalars().all()
+            reversed_here = set(session.execute(select(OutboxEntry.msgid).where(
+                OutboxEntry.state == OutboxState.REVERSED)).scalars().all())
+        # A reversed settlement leaves the centre's reconciliation entirely (interface §6, 2601).
+        mine = {m for m in rows if m[12:20] == stamp and m not in reversed_here}
+        return Reconciliation(day, totals, len(mine), tuple(sorted(centre_msgids - mine)),
+                              tuple(sorted(mine - centre_msgids)))
 
     # --- queued work (补登记) -----------------------------------------------------------------
 

@@ -103,3 +103,37 @@ def centre_resolve(args: argparse.Namespace) -> int:
     print(f"已处理 / resolved: {sum(not r.open for r in resolutions)}，"
           f"仍未确定 / still open: {len(remaining)}")
     return 0 if not remaining else 1
+
+
+def centre_reconcile(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from app.centre import wire
+    from app.centre.client import open_centre
+
+    try:
+        day = dt.date.fromisoformat(args.date) if args.date else wire.now().date()
+    except ValueError:
+        print(f"错误：日期应为 YYYY-MM-DD：{args.date!r}")
+        return 2
+    context = _open(args)
+    try:
+        client = open_centre(context)
+        try:
+            result = client.reconcile(day)
+        finally:
+            client.close()
+    finally:
+        context.close()
+    totals = result.centre
+    print(f"对账日期 / business date: {day.isoformat()}")
+    print(f"中心 / centre: 结算 {totals.settlements.count} 笔 {totals.settlements.total}，"
+          f"撤销 {totals.cancellations.count} 笔 {totals.cancellations.total}，"
+          f"净额 {totals.net.total}（基金 {totals.net.fund_total}）")
+    print(f"本机 / this counter: {result.counter_count} 笔")
+    for msgid in result.only_at_centre:
+        print(f"仅中心有 / only at the centre: {msgid}")
+    for msgid in result.only_here:
+        print(f"仅本机有 / only here: {msgid}")
+    print("一致 / the books agree" if result.agrees else "不一致 / the books differ")
+    return 0 if result.agrees else 1
