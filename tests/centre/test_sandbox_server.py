@@ -25,6 +25,9 @@ from app.centre.wire import ErrorCode, Transaction as T
 from tests.centre.sandbox_process import REPO, RawClient, SandboxProcess
 
 ZHANG_WEI = "440802198503151236"
+# local workers, one per test that opens a stay, so that one failing test leaves the others a free person
+LIU_YANG, SONG_TAO, TANG_LIANG = "440802198805120638", "440881196502170618", "440803199704050651"
+DENG_HUI, LUO_JING = "440805199206150660", "440802197605250548"
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +89,7 @@ def test_tampered_and_replayed_requests_are_refused_over_http(sandbox: SandboxPr
 
 
 def test_fault_error_reply_applies_nothing(sandbox: SandboxProcess, client: RawClient) -> None:
-    registration = _open_stay(client)
+    registration = _open_stay(client, LIU_YANG)
     sandbox.arm("error", "2304", err_code="9001")
     request = client.request(T.SETTLEMENT, {"registration_no": registration, "discharged": _today()})
     reply = client.send(request)
@@ -113,7 +116,7 @@ def test_fault_delay_then_the_call_runs(sandbox: SandboxProcess, client: RawClie
 
 
 def test_fault_drop_after_commit_leaves_the_settlement_applied(sandbox: SandboxProcess, client: RawClient) -> None:
-    registration = _open_stay(client)
+    registration = _open_stay(client, SONG_TAO)
     before = sandbox.summary()["settlements"]["live"]
     sandbox.arm("drop_after_commit", "2304")
     request = client.request(T.SETTLEMENT, {"registration_no": registration, "discharged": _today()})
@@ -129,7 +132,7 @@ def test_fault_drop_after_commit_leaves_the_settlement_applied(sandbox: SandboxP
 
 
 def test_fault_malformed_reply_after_commit(sandbox: SandboxProcess, client: RawClient) -> None:
-    registration = _open_stay(client)
+    registration = _open_stay(client, TANG_LIANG)
     sandbox.arm("malformed", "2304")
     request = client.request(T.SETTLEMENT, {"registration_no": registration, "discharged": _today()})
     body = client.post(request.to_bytes(client.key))
@@ -152,7 +155,7 @@ def test_fault_refuse_connections_then_back(sandbox: SandboxProcess, client: Raw
 
 
 def test_fault_restart_after_commit_keeps_the_data(sandbox: SandboxProcess, client: RawClient) -> None:
-    registration = _open_stay(client)
+    registration = _open_stay(client, DENG_HUI)
     pid = sandbox.wait_ready()["pid"]
     sandbox.arm("restart", "2304")
     request = client.request(T.SETTLEMENT, {"registration_no": registration, "discharged": _today()})
@@ -308,7 +311,7 @@ def test_admin_filing_and_catalogue_calls(sandbox: SandboxProcess, client: RawCl
 
 def test_a_delayed_request_voided_meanwhile_never_applies(sandbox: SandboxProcess, client: RawClient) -> None:
     """Timeout → query says unknown → void by reversal → the late request is refused (never doubled)."""
-    registration = _open_stay(client)
+    registration = _open_stay(client, LUO_JING)
     before = sandbox.summary()["settlements"]["live"]
     sandbox.arm("delay", "2304", seconds=1.5)
     request = client.request(T.SETTLEMENT, {"registration_no": registration, "discharged": _today()})
