@@ -619,3 +619,39 @@ def test_line_dates_must_fall_within_the_stay(counter: Counter) -> None:
                            ErrorCode.LINE_INVALID)
     assert [p["seq"] for p in late.output["problems"]] == [2]
     counter.ok(T.SETTLEMENT, {"registration_no": registration, "discharged": day(0)})
+
+
+def test_reversal_of_an_admission_cancel_reopens_unless_the_person_moved_on(counter: Counter) -> None:
+    registration = admit(counter)
+    cancel = counter.request(T.ADMISSION_CANCEL, {"registration_no": registration})
+    assert counter.send(cancel).ok
+    counter.ok(T.REVERSAL, {"omsgid": cancel.msgid, "oinfno": "2404"})
+    counter.ok(T.FEE_UPLOAD, {"registration_no": registration, "lines": [line(1)]})  # open again
+    second_cancel = counter.request(T.ADMISSION_CANCEL, {"registration_no": registration})
+    assert counter.send(second_cancel).ok
+    admit(counter)  # a new stay for the same person
+    refused = counter.refused(T.REVERSAL, {"omsgid": second_cancel.msgid, "oinfno": "2404"}, ErrorCode.NOT_REVERSIBLE)
+    assert "新的就医登记" in refused.err_msg
+
+
+def test_a_cancellation_cannot_be_reversed_once_the_stay_is_settled_again(counter: Counter) -> None:
+    registration = admit(counter)
+    counter.ok(T.FEE_UPLOAD, {"registration_no": registration, "lines": [line(1)]})
+    first = counter.ok(T.SETTLEMENT, {"registration_no": registration, "discharged": day(0)})
+    cancel = counter.request(T.SETTLEMENT_CANCEL, {"settlement_id": first["settlement_id"]})
+    assert counter.send(cancel).ok
+    counter.ok(T.SETTLEMENT, {"registration_no": registration, "discharged": day(0)})
+    counter.refused(T.REVERSAL, {"omsgid": cancel.msgid, "oinfno": "2305"}, ErrorCode.NOT_REVERSIBLE)
+    totals = counter.ok(T.RECONCILE_TOTALS, {"date": TODAY.isoformat()})
+    assert totals["net"]["count"] == 1  # one live settlement, whatever was tried
+
+
+def test_reconciliation_details_are_paged(counter: Counter) -> None:
+    for name in ("刘洋", "宋涛", "唐亮"):
+        _settle_one(counter, _ssn(counter, name), [line(1)])
+    first = counter.ok(T.RECONCILE_DETAILS, {"date": TODAY.isoformat(), "page": 1, "page_size": 2})
+    second = counter.ok(T.RECONCILE_DETAILS, {"date": TODAY.isoformat(), "page": 2, "page_size": 2})
+    assert first["total"] == 3 and first["pages"] == 2
+    assert len(first["records"]) == 2 and len(second["records"]) == 1
+    other_day = counter.ok(T.RECONCILE_TOTALS, {"date": day(-1)})
+    assert other_day["settlements"]["count"] == 0
