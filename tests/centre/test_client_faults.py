@@ -142,6 +142,7 @@ def test_settlement_survives(kind: str, client: CentreClient, counter: CounterCo
             client.settle(request)  # already settled: refused, nothing doubles
     assert sandbox.summary()["settlements"]["live"] == 1
     assert_agree(counter, client, Operation.SETTLEMENT, 1)
+    assert client.reconcile(centre_today()).agrees  # the day's books, as the counter checks them
 
 
 @pytest.mark.parametrize("kind", list(FAULTS))
@@ -167,6 +168,7 @@ def test_settlement_cancellation_survives(kind: str, client: CentreClient, count
         client.cancel_settlement(request)
     assert sandbox.summary()["cancellations"] == 1
     assert_agree(counter, client, Operation.SETTLEMENT_CANCEL, 1)
+    assert client.reconcile(centre_today()).agrees
 
 
 @pytest.mark.parametrize("kind", list(FAULTS))
@@ -195,3 +197,4 @@ def test_claim_upload_survives(kind: str, client: CentreClient, counter: Counter
     assert sorted(e.settlement_id for e in status.entries) == sorted(ids)
     assert sandbox.summary()["claimed_settlements"] == 3
     assert_agree(counter, client, Operation.CLAIM_UPLOAD, 2)
+    assert client.reconcile(centre_today()).agrees
