@@ -131,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     centre_reconcile = action(centre_commands, "reconcile", "与结算中心对账（总账、明细） / daily reconciliation with the centre",
                               centre_cli.centre_reconcile)
     centre_reconcile.add_argument("--date", metavar="YYYY-MM-DD", help="业务日期，默认今天 / business date, default today")
+    centre_calls = action(centre_commands, "calls", "调用日志：每次与中心的交互及结果 / the call log", centre_cli.centre_calls)
+    centre_calls.add_argument("--msgid", help="只看此报文编号 / only this msgid")
+    centre_calls.add_argument("--limit", type=int, default=50, help="最近 N 条（默认 50） / the last N calls")
+    centre_calls.add_argument("--full", action="store_true", help="含请求和应答内容 / with request and reply data")
+    centre_calls.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     from app.centre.sandbox import cli as sandbox_cli
 
     centre_serve = action(centre_commands, "serve",

@@ -137,3 +137,31 @@ def centre_reconcile(args: argparse.Namespace) -> int:
         print(f"仅本机有 / only here: {msgid}")
     print("一致 / the books agree" if result.agrees else "不一致 / the books differ")
     return 0 if result.agrees else 1
+
+
+def centre_calls(args: argparse.Namespace) -> int:
+    """The call log (every exchange with the centre and how it ended), newest last."""
+    from app.centre.calllog import calls_for, recent_calls
+
+    context = _open(args)
+    try:
+        with context.transaction() as session:
+            rows = calls_for(session, args.msgid) if args.msgid else list(reversed(recent_calls(session, args.limit)))
+            calls: list[dict[str, Any]] = [{
+                "msgid": c.msgid, "txn_code": c.txn_code, "operation": c.operation, "counter": c.counter_name,
+                "operator": c.operator_code, "started_at": c.started_at.isoformat(), "duration_ms": c.duration_ms,
+                "outcome": c.outcome, "error_code": c.error_code, "message": c.message, "centre_ref": c.centre_ref,
+                **({"request": c.request, "response": c.response} if args.full else {}),
+            } for c in rows]
+    finally:
+        context.close()
+    if args.json:
+        print(json.dumps(calls, ensure_ascii=False, indent=2))
+        return 0
+    if not calls:
+        print("没有调用记录 / no calls recorded")
+    for c in calls:
+        note = f"  {c['error_code'] or ''} {c['message'] or ''}".rstrip()
+        print(f"{str(c['started_at'])[:19]}  {c['msgid']}  {c['txn_code']:<5} {c['outcome']:<11} {c['duration_ms']:>6} ms"
+              f"{note}")
+    return 0

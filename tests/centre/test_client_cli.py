@@ -144,3 +144,22 @@ def test_reconcile_compares_the_books_msgid_by_msgid(client: CentreClient, count
     assert main(["centre", "reconcile", "--date", centre_today().isoformat(), *home_args(counter, db_url)]) == 1
     out = capsys.readouterr().out
     assert f"仅中心有 / only at the centre: {msgid}" in out and "不一致" in out
+
+
+def test_calls_shows_each_exchange_and_its_outcome(client: CentreClient, counter: CounterContext,
+                                                   sandbox: SandboxProcess, db_url: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from app.centre.gateway import CentreRefused, PersonKey
+
+    client.find_person(PersonKey.SOCIAL_SECURITY_NUMBER, "440802198503151236")
+    with pytest.raises(CentreRefused):
+        client.find_person(PersonKey.SOCIAL_SECURITY_NUMBER, "110101199003074514")
+    assert main(["centre", "calls", *home_args(counter, db_url)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[2:4] for line in lines] == [["9001", "ok"], ["1101", "ok"], ["1101", "refused"]]
+    assert "2001" in lines[-1]
+    msgid = lines[-1].split()[1]
+    assert main(["centre", "calls", "--msgid", msgid, "--full", "--json", *home_args(counter, db_url)]) == 0
+    [call] = json.loads(capsys.readouterr().out)
+    assert call["request"] == {"by": "social_security_number", "value": "110101199003074514"}
+    assert call["outcome"] == "refused" and call["error_code"] == "2001"
