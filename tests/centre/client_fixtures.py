@@ -67,10 +67,6 @@ class SandboxProcess:
         result: dict[str, Any] = self.admin("GET", f"/admin/summary?institution={INSTITUTION}")
         return result
 
-    def calls(self, msgid: str) -> list[dict[str, Any]]:
-        result = self.admin("GET", f"/admin/calls?msgid={msgid}")
-        return result["calls"] if isinstance(result, dict) else result  # type: ignore[no-any-return]
-
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
