@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from app.centre import wire
-from app.centre.gateway import OutcomeUnknown, PersonKey
+from app.centre.gateway import CentreUnavailable, OutcomeUnknown, PersonKey
 from app.centre.json_adapter import JsonCentre
 from app.errors import ConfigurationError
 
@@ -84,3 +84,19 @@ def test_a_hostile_reply_is_not_believed(make_reply: Callable[[dict[str, Any]], 
     finally:
         centre.close()
     assert words in unknown.value.message
+
+
+@pytest.mark.parametrize(("status", "reachable"), [(200, True), (404, True), (502, False), (503, False)])
+def test_the_probe_counts_any_answer_but_a_server_error_as_reachable(status: int, reachable: bool) -> None:
+    """A real centre need not have the sandbox's /health: its 404 still proves the link is up."""
+    centre = JsonCentre("http://127.0.0.1:9", KEY, CALLER, lambda: "x",
+                        transport=httpx.MockTransport(lambda request: httpx.Response(status)))
+    try:
+        if reachable:
+            centre.ping()
+        else:
+            with pytest.raises(CentreUnavailable):
+                centre.ping()
+    finally:
+        centre.close()
+    assert centre.reachability.reachable is reachable
