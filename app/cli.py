@@ -129,6 +129,38 @@ def build_parser() -> argparse.ArgumentParser:
     card_simulate.add_argument("--port", type=int, default=35963, help="vpcd 端口（35963 = Virtual PCD 00 00） / vpcd port")
 
     # --- centre commands (issue 5) ---
+    # One `centre` group: the client's status/outbox/resolve (app.centre.commands) and the
+    # sandbox's `serve` register their actions on `centre_commands`.
+    from app.centre import commands as centre_cli
+
+    centre = command("centre", "结算中心：联网状态、发件箱、沙箱中心 / the settlement centre", centre_cli.centre_status)
+    centre_commands = centre.add_subparsers(dest="centre_command", metavar="ACTION")
+    centre_status = action(centre_commands, "status", "检测结算中心能否连接，统计未确定的交易 / probe the centre, count open outbox entries",
+                           centre_cli.centre_status)
+    centre_status.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    centre_outbox = action(centre_commands, "outbox", "列出结果未确定的交易（发件箱） / list open outbox entries",
+                           centre_cli.centre_outbox)
+    centre_outbox.add_argument("--all", action="store_true", help="包括已完成的 / include finished entries")
+    centre_outbox.add_argument("--limit", type=int, default=50, help="最多列出条数 / at most N entries (default 50)")
+    centre_outbox.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    centre_resolve = action(centre_commands, "resolve", "按报文编号查询并处理结果未确定的交易 / resolve open entries by msgid",
+                            centre_cli.centre_resolve)
+    centre_resolve.add_argument("--reverse", metavar="MSGID",
+                                help="冲正（撤销）此报文编号的交易 / reverse the call with this msgid")
+    centre_reconcile = action(centre_commands, "reconcile", "与结算中心对账（总账、明细） / daily reconciliation with the centre",
+                              centre_cli.centre_reconcile)
+    centre_reconcile.add_argument("--date", metavar="YYYY-MM-DD", help="业务日期，默认今天 / business date, default today")
+    centre_calls = action(centre_commands, "calls", "调用日志：每次与中心的交互及结果 / the call log", centre_cli.centre_calls)
+    centre_calls.add_argument("--msgid", help="只看此报文编号 / only this msgid")
+    centre_calls.add_argument("--limit", type=int, default=50, help="最近 N 条（默认 50） / the last N calls")
+    centre_calls.add_argument("--full", action="store_true", help="含请求和应答内容 / with request and reply data")
+    centre_calls.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    from app.centre.sandbox import cli as sandbox_cli
+
+    centre_serve = action(centre_commands, "serve",
+                          "运行沙箱结算中心（培训、演示、测试用） / run the sandbox settlement centre (training, demo, tests)",
+                          sandbox_cli.serve)
+    sandbox_cli.add_arguments(centre_serve)
 
     # --- slip commands (issue 7) ---
     slip = command("slip", "打印已结算记录的结算单（存档并记入打印记录；再次打印为补打）"

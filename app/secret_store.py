@@ -21,8 +21,10 @@ SERVICE = "wi-counter"
 
 # The secrets the program knows, by name, with what each is for (shown by `wi-counter secret`).
 DATABASE_PASSWORD = "database"
+CENTRE_KEY = "centre-key"
 KNOWN_SECRETS: dict[str, str] = {
     DATABASE_PASSWORD: "共用 PostgreSQL 数据库的密码 / the shared PostgreSQL database's password",
+    CENTRE_KEY: "结算中心分配给本机构的报文签名密钥（HMAC-SHA256） / the institution's signing key for the centre",
 }
 
 NO_STORE_MESSAGE = (

@@ -164,6 +164,71 @@ CARD_VENDOR_ITYPE: Setting[int] = Setting(
 
 # --- settlement centre settings (issue 5) ---
 
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _centre_url_problem(url: str) -> str | None:
+    """HTTPS with a host; plain HTTP only to this machine (the sandbox centre)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "应为 https://主机[:端口] 形式的地址"
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
+        return "只有本机的演示结算中心（127.0.0.1）可以使用 http；其他地址必须使用 https（TLS，验证证书）"
+    return None
+
+
+def _institution_code_problem(code: str) -> str | None:
+    if code and (len(code) != 12 or not code.isalnum() or not code.isascii()):
+        return "应为 12 位字母或数字（协议机构编码），或留空使用数据库中的本机构"
+    return None
+
+
+CENTRE_INTERFACE: Setting[str] = Setting(
+    "centre.interface", str, "wi-counter-json",
+    "结算中心接口类型",
+    "本院所属结算中心使用的接口。目前提供 wi-counter-json（本程序的 JSON 接口，docs/centre-interface.md，"
+    "演示结算中心即用此接口）；其他地区的接口将作为新的接口类型加入。",
+    choices=("wi-counter-json",),
+)
+CENTRE_URL: Setting[str] = Setting(
+    "centre.url", str, "http://127.0.0.1:8765",
+    "结算中心地址",
+    "工伤联网结算中心接口的地址（https）。默认是本机的演示结算中心（wi-counter centre serve）。"
+    "签名密钥不写在这里：用 wi-counter secret set centre-key 存入系统密钥环。",
+    check=_centre_url_problem,
+)
+CENTRE_INSTITUTION_CODE: Setting[str] = Setting(
+    "centre.institution_code", str, "",
+    "协议机构编码",
+    "结算中心分配给本院的 12 位协议机构编码；留空时使用数据库中登记的本机构编码。",
+    check=_institution_code_problem,
+)
+CENTRE_CONNECT_TIMEOUT_MS: Setting[int] = Setting(
+    "centre.connect_timeout_ms", int, 1500,
+    "结算中心连接超时（毫秒）",
+    "连不上结算中心时多久放弃并显示“结算中心无法连接”。取值小，断网时窗口不会卡住。",
+    minimum=100,
+)
+CENTRE_READ_TIMEOUT_SECONDS: Setting[int] = Setting(
+    "centre.read_timeout_seconds", int, 15,
+    "结算中心应答超时（秒）",
+    "请求已发出后等待应答的最长时间；超时的交易按报文编号查询结果，不会重复结算。",
+    minimum=1,
+)
+CENTRE_CA_FILE: Setting[str] = Setting(
+    "centre.ca_file", str, "",
+    "结算中心证书颁发机构文件",
+    "结算中心使用专用证书时，其 CA 证书文件（PEM）的路径；留空使用系统信任的证书。证书始终验证。",
+)
+CENTRE_PING_SECONDS: Setting[int] = Setting(
+    "centre.ping_interval_seconds", int, 15,
+    "结算中心联网检测间隔（秒）",
+    "状态栏多久检测一次结算中心是否可以连接。",
+    minimum=2,
+)
+
 # --- slip and printing settings (issue 7) ---
 
 SLIP_TEMPLATE: Setting[str] = Setting(
@@ -211,6 +276,13 @@ ALL_SETTINGS: tuple[Setting[Any], ...] = (
     CARD_VENDOR_ITYPE,
 
     # settlement centre (issue 5)
+    CENTRE_INTERFACE,
+    CENTRE_URL,
+    CENTRE_INSTITUTION_CODE,
+    CENTRE_CONNECT_TIMEOUT_MS,
+    CENTRE_READ_TIMEOUT_SECONDS,
+    CENTRE_CA_FILE,
+    CENTRE_PING_SECONDS,
 
     # slip and printing (issue 7)
     SLIP_TEMPLATE,

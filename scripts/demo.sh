@@ -50,7 +50,40 @@ if [[ -e /usr/lib/pcsc/drivers/serial/libifdvpcd.so && -x $pcscd_bin ]]; then
     card_simulator_pid=$!
 fi
 
+# sandbox centre (issue 5) ----------------------------------------------------------------------
+# The demo's 结算中心: `wi-counter centre serve --demo` on 127.0.0.1:8765 (the counter's default
+# centre.url), its own database in the demo folder, demo signing keys from resources/sandbox/.
+# Started in the background, stopped when this script ends; if the port is taken (a sandbox is
+# already running) the demo goes on with that one. WI_COUNTER_DEMO_CENTRE=0 skips it.
+_wi_sandbox_pid=""
+_wi_stop_sandbox() {
+    if [[ -n $_wi_sandbox_pid ]] && kill -0 "$_wi_sandbox_pid" 2>/dev/null; then
+        kill -TERM "$_wi_sandbox_pid" 2>/dev/null || true
+        wait "$_wi_sandbox_pid" 2>/dev/null || true
+    fi
+}
+if [[ ${WI_COUNTER_DEMO_CENTRE:-1} != 0 ]]; then
+    printf '==> 启动沙箱结算中心 / starting the sandbox centre (127.0.0.1:8765)\n' >&2
+    "$VENV/bin/wi-counter" centre serve --demo --host 127.0.0.1 --port 8765 &
+    _wi_sandbox_pid=$!
+    _wi_previous_exit_trap=$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")
+    # shellcheck disable=SC2064  # expand now: chain any earlier EXIT trap after ours
+    trap "_wi_stop_sandbox; ${_wi_previous_exit_trap}" EXIT
+    "$VENV/bin/python" - <<'PY' || printf '提示：沙箱结算中心未就绪，窗口将显示“中心未连接” / hint: sandbox centre not ready\n' >&2
+import time, urllib.request
+for _ in range(100):
+    try:
+        urllib.request.urlopen("http://127.0.0.1:8765/health", timeout=1).close()
+        break
+    except OSError:
+        time.sleep(0.1)
+else:
+    raise SystemExit(1)
+PY
+fi
+# ------------------------------------------------------------------------------- sandbox centre
+
 printf '==> 启动演示模式 / starting wi-counter in demo mode\n' >&2
-status=0
-"$VENV/bin/wi-counter" gui --demo "$@" || status=$?
-exit "$status"
+# not `exec`: the EXIT traps above must run when the window closes
+"$VENV/bin/wi-counter" gui --demo "$@"
+exit $?

@@ -14,7 +14,8 @@
 
 # Debian/Ubuntu packages: build deps of pyscard (swig, libpcsclite-dev), the PC/SC daemon and the
 # virtual reader (vpcd), PostgreSQL for the tests, the Python venv/headers, a CJK font, the X11/EGL
-# libraries Qt 6 needs, pdftotext (poppler-utils) for slip tests and Xvfb. Extend here.
+# libraries Qt 6 needs, pdftotext (poppler-utils) for slip tests, Xvfb, and openssl (the sandbox centre's
+# TLS test makes a self-signed certificate). Extend here.
 WI_COUNTER_APT_PACKAGES=(
     swig libpcsclite-dev pcscd vsmartcard-vpcd
     postgresql
@@ -24,6 +25,7 @@ WI_COUNTER_APT_PACKAGES=(
     libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0
     libxcb-randr0 libxcb-render-util0 libxcb-image0
     poppler-utils xvfb
+    openssl
 )
 
 # Bump to force a re-install on every machine (e.g. when the pip command below changes).

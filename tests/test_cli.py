@@ -51,9 +51,9 @@ def test_the_command_line_does_not_load_qt(isolated_home: Path) -> None:
 def test_db_upgrade_then_current(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from app.db.migrate import head_revision
 
-    head = head_revision()
+    head = head_revision()  # the newest migration, whichever issue added it
     assert main(["db", "upgrade"]) == 0
-    assert head in capsys.readouterr().out
+    assert f"→ {head}" in capsys.readouterr().out
     assert main(["db", "current"]) == 0
     assert f"{head}（最新 / head {head}）" in capsys.readouterr().out
     assert (isolated_home / "data" / "wi-counter.sqlite3").exists()

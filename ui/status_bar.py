@@ -1,18 +1,23 @@
 """The status bar: card reader, settlement centre, database, and who is logged in.
 
-The reader label follows the card reader service (`watch_reader`); the centre is not built
-yet and says so; the database is checked with `SELECT 1` on the database worker when the
-window opens and every 30 seconds.
+The reader label follows the card reader service (`watch_reader`). The database is checked
+with `SELECT 1` on the database worker when the window opens and every 30 seconds. The centre is probed off the GUI
+thread (`app.centre.monitor`: one short request, connect timeout ~1.5 s) when the window
+opens and every `centre.ping_interval_seconds`; the label shows the last answer at once, so
+an unreachable centre never freezes the window. A probe that finds the centre reachable
+first resolves any outbox entry whose outcome is still unknown.
 """
 
 from __future__ import annotations
 
 from app.bootstrap import CounterContext
+from app.centre.monitor import CentreLink, CentreMonitor, LinkState
 from app.operators import OperatorInfo
+from app.settings import CENTRE_PING_SECONDS
 from ui.card_reader import CardReaderService
-from ui.operations import Operation
+from ui.operations import Executor, Operation
 from ui.qt import QFrame, QLabel, QStatusBar, QTimer, QWidget
-from ui.widgets import ERROR_COLOUR
+from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR
 
 DATABASE_CHECK_INTERVAL_MS = 30_000
 
@@ -22,10 +27,11 @@ class CounterStatusBar(QStatusBar):
         super().__init__(parent)
         self._ctx = ctx
         self._checking = False
+        self._probing = False
         self._labels: list[QLabel] = []
         self.reader_label = self._permanent("readerStatus", self.tr("读卡器：检测中…"))
         self._reader: CardReaderService | None = None
-        self.centre_label = self._permanent("centreStatus", self.tr("结算中心：未连接（结算中心接口尚未提供）"))
+        self.centre_label = self._permanent("centreStatus", self.tr("结算中心：检测中…"))
         self.database_label = self._permanent(
             "databaseStatus", self.tr("数据库：{database} 检查中…").format(database=ctx.database_description)
         )
@@ -38,6 +44,12 @@ class CounterStatusBar(QStatusBar):
         self._timer.timeout.connect(self.check_database)
         self._timer.start()
         self.check_database()
+        self.centre_monitor = CentreMonitor(ctx)
+        self._centre_timer = QTimer(self)
+        self._centre_timer.setInterval(ctx.settings.get(CENTRE_PING_SECONDS) * 1000)
+        self._centre_timer.timeout.connect(self.check_centre)
+        self._centre_timer.start()
+        self.check_centre()
 
     def _permanent(self, name: str, text: str) -> QLabel:
         if self._labels:
@@ -94,3 +106,43 @@ class CounterStatusBar(QStatusBar):
         self.database_label.setStyleSheet(f"color: {ERROR_COLOUR};")
         self.database_label.setText(self.tr("数据库：连接失败"))
         self.database_label.setToolTip(f"{self._ctx.database_description}：{error}")
+
+    def check_centre(self) -> None:
+        if self._probing:
+            return  # the previous probe is still waiting (at most the connect timeout)
+        self._probing = True
+        Operation(self, self.centre_monitor.probe, executor=Executor.BACKGROUND) \
+            .success(self._centre_answered).failure(self._centre_probe_failed).run()
+
+    def _centre_answered(self, link: CentreLink) -> None:
+        self._probing = False
+        self._show_centre(link)
+        if link.queued_entries:
+            self.centre_label.setText(self.centre_label.text() + self.tr("，{count} 笔待补登记").format(
+                count=link.queued_entries))
+
+    def _show_centre(self, link: CentreLink) -> None:
+        if link.state is LinkState.ONLINE:
+            self.centre_label.setStyleSheet("")
+            self.centre_label.setText(self.tr("结算中心：已连接"))
+            self.centre_label.setToolTip(link.url)
+        elif link.state is LinkState.ONLINE_WITH_OPEN:
+            self.centre_label.setStyleSheet(f"color: {NOTICE_COLOUR};")
+            self.centre_label.setText(
+                self.tr("结算中心：已连接，{count} 笔交易结果待查询").format(count=link.open_entries)
+            )
+            self.centre_label.setToolTip(link.url)
+        elif link.state is LinkState.OFFLINE:
+            self.centre_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+            self.centre_label.setText(self.tr("结算中心：无法连接（脱机）"))
+            self.centre_label.setToolTip(f"{link.url}\n{link.detail}")
+        else:
+            self.centre_label.setStyleSheet(f"color: {NOTICE_COLOUR};")
+            self.centre_label.setText(self.tr("结算中心：未配置"))
+            self.centre_label.setToolTip(link.detail)
+
+    def _centre_probe_failed(self, error: BaseException) -> None:
+        self._probing = False
+        self.centre_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+        self.centre_label.setText(self.tr("结算中心：检测出错"))
+        self.centre_label.setToolTip(str(error))

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     MetaData,
+    Sequence,
     String,
     Text,
     UniqueConstraint,
@@ -574,15 +576,20 @@ class ClaimEntry(Base):
 class OutboxEntry(Base):
     """A state-changing call to the centre, written before it is sent.
 
-    An entry left `sent` (timeout, dropped reply, crash) is resolved by querying the
-    centre by `msgid`, then completed or reversed (冲正): never applied twice.
+    `seq` is the database sequence number the `msgid` was built from (issue order across
+    every counter sharing the database). An entry left `pending`/`sent` (timeout, dropped
+    reply, crash) is resolved by querying the centre by `msgid`, then completed, voided or
+    reversed (冲正): never applied twice (`app.centre.outbox`).
     """
 
     __tablename__ = "outbox_entry"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
     msgid: Mapped[str] = mapped_column(String(32), unique=True)
     txn_code: Mapped[str] = mapped_column(String(8))
+    operation: Mapped[str] = mapped_column(String(32))  # domain name, e.g. settlement (app.centre.gateway)
+    counter_name: Mapped[str] = mapped_column(String(64))
     stay_id: Mapped[int | None] = mapped_column(ForeignKey("stay.id"))
     operator_id: Mapped[int | None] = mapped_column(ForeignKey("operator.id"))
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -591,5 +598,55 @@ class OutboxEntry(Base):
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     reverses_msgid: Mapped[str | None] = mapped_column(String(32))
+    centre_ref: Mapped[str | None] = mapped_column(String(64))  # the centre's reference of the call
+    # How it ended: reply, query (resolved after an unknown outcome), voided, reversed.
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    # While a counter waits for the reply, other counters' resolvers leave the entry alone.
+    lease_owner: Mapped[str | None] = mapped_column(String(128))  # counter@host:pid
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+# The msgid sequence on PostgreSQL (migration 0003 creates it).
+MSGID_SEQUENCE = Sequence("centre_msgid_seq", metadata=Base.metadata)
+
+
+class MsgidCounter(Base):
+    """The msgid sequence on SQLite (one row, bumped inside the writing transaction).
+
+    PostgreSQL uses the SEQUENCE `centre_msgid_seq` instead, which never blocks other
+    counters; the table exists there too, unused, so both schemas are the same.
+    """
+
+    __tablename__ = "centre_msgid_counter"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class CentreCallLog(Base):
+    """Every call to the centre and its outcome (like hsa-his `insure_function_log`).
+
+    Written after each exchange, whatever happened: reply, refusal, timeout, unreachable
+    centre, malformed reply. Never updated.
+    """
+
+    __tablename__ = "centre_call_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    msgid: Mapped[str] = mapped_column(String(32), index=True)
+    txn_code: Mapped[str] = mapped_column(String(8))
+    operation: Mapped[str] = mapped_column(String(32))
+    counter_name: Mapped[str] = mapped_column(String(64))
+    operator_code: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    # ok, refused, unreachable, timeout, dropped, malformed
+    outcome: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(8))
+    message: Mapped[str | None] = mapped_column(Text)
+    centre_ref: Mapped[str | None] = mapped_column(String(64))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -1,0 +1,683 @@
+"""The adapter for this program's own JSON centre interface (`docs/centre-interface.md`).
+
+httpx does the HTTP: one pooled client, a timeout on every call (a short connect timeout so
+an unreachable centre is reported at once, a longer read timeout), TLS with certificate
+verification (plain HTTP only to this machine). Every request is signed with HMAC-SHA256
+using the institution's key from the keyring (`app.centre.wire`); every reply's signature is
+checked before it is believed. Every exchange is reported to the call log.
+
+How an exchange ends, and what the caller is told:
+- no connection → `CentreUnavailable` (the request did not leave: nothing applied);
+- a verified reply, `infcode "0"` → the result; `"-1"` → `CentreRefused` (nothing applied);
+- sent but no trustworthy answer (timeout, connection broken, non-200, unparsable or unsigned
+  reply, or "msgid already used") → `OutcomeUnknown`: the outbox resolves it by msgid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from app.centre import wire
+from app.centre.calllog import CallOutcomeKind, CallRecord, CallRecorder
+from app.centre.gateway import (
+    Admission,
+    AdmissionCancellation,
+    AdmissionCancelRequest,
+    AdmissionRequest,
+    CallOutcome,
+    CardInfo,
+    CatalogueEntry,
+    CataloguePage,
+    Centre,
+    CentreRefused,
+    CentreUnavailable,
+    ClaimChunk,
+    ClaimEntryStatus,
+    ClaimReceipt,
+    ClaimStatusReport,
+    DailyDetails,
+    DailyRecord,
+    DailyTotals,
+    Destination,
+    Diagnosis,
+    FeeCancelReceipt,
+    FeeCancelRequest,
+    FeeLineCheck,
+    FeeUpload,
+    FeeUploadReceipt,
+    Filing,
+    Operation,
+    OutcomeState,
+    OutcomeUnknown,
+    Person,
+    PersonKey,
+    Place,
+    Reachability,
+    Reason,
+    Recognition,
+    ReversalResult,
+    SettledItem,
+    SettlementCancellation,
+    SettlementCancelRequest,
+    SettlementFigures,
+    SettlementRequest,
+    Totals,
+    Verdict,
+)
+from app.centre.wire import ErrorCode, Transaction, WireError
+from app.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+TRANSACTIONS: dict[Operation, Transaction] = {
+    Operation.SIGN_IN: Transaction.SIGN_IN,
+    Operation.SIGN_OUT: Transaction.SIGN_OUT,
+    Operation.PERSON_LOOKUP: Transaction.PERSON_LOOKUP,
+    Operation.CATALOGUE_DOWNLOAD: Transaction.CATALOGUE_DOWNLOAD,
+    Operation.ADMISSION: Transaction.ADMISSION,
+    Operation.ADMISSION_CANCEL: Transaction.ADMISSION_CANCEL,
+    Operation.FEE_UPLOAD: Transaction.FEE_UPLOAD,
+    Operation.FEE_CANCEL: Transaction.FEE_CANCEL,
+    Operation.PRE_SETTLEMENT: Transaction.PRE_SETTLEMENT,
+    Operation.SETTLEMENT: Transaction.SETTLEMENT,
+    Operation.SETTLEMENT_CANCEL: Transaction.SETTLEMENT_CANCEL,
+    Operation.REVERSAL: Transaction.REVERSAL,
+    Operation.OUTCOME_QUERY: Transaction.OUTCOME_QUERY,
+    Operation.CLAIM_UPLOAD: Transaction.CLAIM_UPLOAD,
+    Operation.CLAIM_STATUS: Transaction.CLAIM_STATUS,
+    Operation.DAILY_TOTALS: Transaction.RECONCILE_TOTALS,
+    Operation.DAILY_DETAILS: Transaction.RECONCILE_DETAILS,
+}
+OPERATIONS: dict[Transaction, Operation] = {t: o for o, t in TRANSACTIONS.items()}
+
+HEALTH_PATH = "/health"
+SESSION_MARGIN = dt.timedelta(minutes=5)  # sign in again this long before the session expires
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# Codes after which the msgid's fate is not what the reply says: ask the centre (5101).
+_UNKNOWN_AFTER = {ErrorCode.DUPLICATE_MSGID}
+
+
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ca_file or None)
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+class JsonCentre(Centre):
+    """A centre that speaks the JSON interface. Thread-safe (httpx.Client is)."""
+
+    name = "wi-counter JSON 接口"
+
+    def __init__(
+        self,
+        base_url: str,
+        key: bytes,
+        caller: wire.Caller,
+        msgids: Callable[[], str],
+        *,
+        recorder: CallRecorder | None = None,
+        connect_timeout: float = 1.5,
+        read_timeout: float = 15.0,
+        ca_file: str | None = None,
+        reachability: Reachability | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+            raise ConfigurationError("只有本机的演示结算中心可以使用 http；其他地址必须使用 https")
+        if parts.scheme not in ("http", "https"):
+            raise ConfigurationError(f"结算中心地址应以 https:// 开头：{base_url!r}")
+        if not key:
+            raise ConfigurationError("没有结算中心签名密钥")
+        self.base_url = base_url.rstrip("/")
+        self._key = key
+        self.caller = caller
+        self._msgids = msgids
+        self._recorder = recorder
+        self.reachability = reachability or Reachability()
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            verify=_tls_context(ca_file) if parts.scheme == "https" else True,
+            transport=transport,
+            headers={"User-Agent": "wi-counter"},
+        )
+        self._ping_timeout = httpx.Timeout(connect_timeout, connect=connect_timeout)
+        self._session_lock = threading.Lock()
+        self._sign_no: str | None = None
+        self._session_expires: dt.datetime | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def transaction_code(self, operation: Operation) -> str:
+        return TRANSACTIONS[operation].value
+
+    # --- the exchange -----------------------------------------------------------------------
+
+    def _record(self, msgid: str, operation: Operation, started: dt.datetime, began: float,
+                outcome: CallOutcomeKind, data: dict[str, Any], reply: wire.Reply | None = None,
+                message: str | None = None) -> None:
+        if self._recorder is None:
+            return
+        self._recorder(CallRecord(
+            msgid=msgid, txn_code=self.transaction_code(operation), operation=operation.value,
+            operator_code=self.caller.operator_code, started_at=started,
+            duration_ms=int((time.monotonic() - began) * 1000), outcome=outcome,
+            error_code=reply.err_code.value if reply is not None and reply.err_code else None,
+            message=message if message is not None else (reply.err_msg if reply is not None else None),
+            centre_ref=reply.inf_refmsgid if reply is not None else None,
+            request=data, response=reply.output if reply is not None else None,
+        ))
+
+    def _exchange(self, operation: Operation, msgid: str, data: dict[str, Any],
+                  insured_region: str = "") -> wire.Reply:
+        """Send one signed request and return the verified reply (ok or refused)."""
+        request = wire.Request(
+            infno=TRANSACTIONS[operation], msgid=msgid, caller=self.caller, inf_time=wire.now(),
+            sign_no="" if operation is Operation.SIGN_IN else self._current_sign_no(),
+            insured_region=insured_region, data=data,
+        )
+        body = request.to_bytes(self._key)  # signed and serialised in one pass (wire.encode_signed)
+        started, began = dt.datetime.now(dt.UTC), time.monotonic()
+        try:
+            response = self._http.post(wire.API_PATH, content=body,
+                                       headers={"Content-Type": "application/json; charset=utf-8"})
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # The connection was never made: nothing left this machine.
+            text = f"无法连接结算中心（{self.base_url}）：{type(exc).__name__}"
+            self.reachability.mark(False, text)
+            self._record(msgid, operation, started, began, CallOutcomeKind.UNREACHABLE, data, message=text)
+            raise CentreUnavailable(text) from exc
+        except httpx.TimeoutException as exc:
+            text = f"结算中心在规定时间内没有应答（{type(exc).__name__}）"
+            self._record(msgid, operation, started, began, CallOutcomeKind.TIMEOUT, data, message=text)
+            raise OutcomeUnknown(text, msgid) from exc
+        except httpx.TransportError as exc:
+            text = f"与结算中心的连接中断，没有收到应答（{type(exc).__name__}）"
+            self._record(msgid, operation, started, began, CallOutcomeKind.DROPPED, data, message=text)
+            raise OutcomeUnknown(text, msgid) from exc
+        self.reachability.mark(True)
+        if response.status_code != 200:
+            text = f"结算中心应答 HTTP {response.status_code}，不是有效的应答报文"
+            self._record(msgid, operation, started, began, CallOutcomeKind.MALFORMED, data, message=text)
+            raise OutcomeUnknown(text, msgid)
+        try:
+            reply = wire.read_reply(response.content, self._key, msgid)
+        except WireError as exc:
+            text = f"结算中心应答无效：{exc.message}"
+            if _claimed_refusal(response.content) == ErrorCode.BAD_SIGNATURE.value:
+                # Not verifiable, so not proof of anything; but the likely reason, worth saying.
+                text = ("结算中心报告报文签名验证失败：本机保存的结算中心密钥（centre-key）可能与中心登记的不符。"
+                        "该应答无法验证，不能作为结果，交易按结果未知处理。")
+            self._record(msgid, operation, started, began, CallOutcomeKind.MALFORMED, data, message=text)
+            raise OutcomeUnknown(text, msgid) from exc
+        outcome = CallOutcomeKind.OK if reply.ok else CallOutcomeKind.REFUSED
+        self._record(msgid, operation, started, began, outcome, data, reply)
+        if reply.warn_msg:
+            log.warning("结算中心提示（%s %s）：%s", operation.label, msgid, reply.warn_msg)
+        return reply
+
+    def _refusal(self, reply: wire.Reply) -> CentreRefused:
+        code = reply.err_code or ErrorCode.INTERNAL_ERROR
+        if code is ErrorCode.NOT_SIGNED_IN:
+            with self._session_lock:
+                self._sign_no = None
+        message = reply.err_msg or code.message
+        return CentreRefused(code.value, f"结算中心拒绝：{message}（{code.value}）", reply.output, code.retryable)
+
+    def _call(self, operation: Operation, data: dict[str, Any], parse: Callable[[dict[str, Any]], T],
+              *, msgid: str | None = None, insured_region: str = "") -> T:
+        """One transaction. Reads (msgid None) are safe to repeat: each try gets a fresh msgid; a read
+        is asked once more after a lost answer (on a new connection: a kept-alive one the centre
+        dropped without closing it answers nothing) or after 1005 (signed in again)."""
+        read = msgid is None
+        for attempt in (1, 2):
+            this_msgid = self._msgids() if msgid is None else msgid
+            try:
+                reply = self._exchange(operation, this_msgid, data, insured_region)
+            except OutcomeUnknown:
+                if read and attempt == 1:
+                    continue  # the failed connection is gone from the pool: the next try opens a new one
+                raise
+            if reply.ok:
+                return _parsed(parse, reply.output, this_msgid, operation)
+            if reply.err_code in _UNKNOWN_AFTER:
+                raise OutcomeUnknown(f"结算中心已受理过报文编号 {this_msgid}，须按编号查询结果", this_msgid)
+            refusal = self._refusal(reply)
+            if read and attempt == 1 and reply.err_code is ErrorCode.NOT_SIGNED_IN:
+                continue  # reads are safe to repeat: sign in again and ask once more
+            raise refusal
+        raise AssertionError("unreachable")
+
+    # --- session ------------------------------------------------------------------------------
+
+    def _current_sign_no(self) -> str:
+        with self._session_lock:
+            fresh = (self._sign_no is not None and self._session_expires is not None
+                     and dt.datetime.now(dt.UTC) < self._session_expires - SESSION_MARGIN)
+            if fresh:
+                assert self._sign_no is not None
+                return self._sign_no
+        self.sign_in()
+        with self._session_lock:
+            return self._sign_no or ""
+
+    def sign_in(self) -> None:
+        output = self._call(Operation.SIGN_IN, {}, lambda o: o)
+        sign_no = _text(output, "sign_no")
+        expires = wire.parse_time(output.get("expires_at"), "expires_at")
+        with self._session_lock:
+            self._sign_no, self._session_expires = sign_no, expires
+
+    def sign_out(self) -> None:
+        with self._session_lock:
+            live = self._sign_no is not None
+        if not live:
+            return
+        self._call(Operation.SIGN_OUT, {}, lambda o: o)
+        with self._session_lock:
+            self._sign_no, self._session_expires = None, None
+
+    def ping(self) -> None:
+        """A cheap unsigned probe with the short connect timeout: `GET /health`.
+
+        The sandbox answers it; a real centre may answer 404, which still proves the link and the
+        server are up. Only no connection or a 5xx (e.g. a proxy whose centre is down) is "unreachable"."""
+        try:
+            response = self._http.get(HEALTH_PATH, timeout=self._ping_timeout)
+        except httpx.HTTPError as exc:
+            text = f"无法连接结算中心（{self.base_url}）：{type(exc).__name__}"
+            self.reachability.mark(False, text)
+            raise CentreUnavailable(text) from exc
+        if response.status_code >= 500:
+            text = f"结算中心应答 HTTP {response.status_code}（服务暂不可用）"
+            self.reachability.mark(False, text)
+            raise CentreUnavailable(text)
+        self.reachability.mark(True)
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def find_person(self, key: PersonKey, value: str) -> Person:
+        return self._call(Operation.PERSON_LOOKUP, {"by": key.value, "value": value}, _person)
+
+    def download_catalogue(self, since_version: int = 0, page: int = 1, page_size: int = 500) -> CataloguePage:
+        data = {"since_version": since_version, "page": page, "page_size": page_size}
+        return self._call(Operation.CATALOGUE_DOWNLOAD, data, _catalogue_page)
+
+    def pre_settle(self, request: SettlementRequest) -> SettlementFigures:
+        return self._call(Operation.PRE_SETTLEMENT, _settlement_input(request), _settlement,
+                          insured_region=request.insured_region)
+
+    def claim_status(self, claim_no: str) -> ClaimStatusReport:
+        return self._call(Operation.CLAIM_STATUS, {"claim_no": claim_no}, _claim_status)
+
+    def daily_totals(self, day: dt.date) -> DailyTotals:
+        return self._call(Operation.DAILY_TOTALS, {"date": day.isoformat()}, _daily_totals)
+
+    def daily_details(self, day: dt.date, page: int = 1, page_size: int = 500) -> DailyDetails:
+        data = {"date": day.isoformat(), "page": page, "page_size": page_size}
+        return self._call(Operation.DAILY_DETAILS, data, _daily_details)
+
+    # --- state-changing (through the outbox) ------------------------------------------------------
+
+    def register_admission(self, msgid: str, request: AdmissionRequest) -> Admission:
+        data = {
+            "social_security_number": request.social_security_number,
+            "recognition_no": request.recognition_no, "filing_id": request.filing_id, "care": request.care,
+            "admission_no": request.admission_no, "dept": request.dept, "admitted": request.admitted.isoformat(),
+            "emergency": request.emergency, "third_party_liability": request.third_party_liability,
+            "diagnoses": [{"code": d.code, "name": d.name, "injury": d.injury} for d in request.diagnoses],
+        }
+        return self._call(Operation.ADMISSION, data, _admission, msgid=msgid, insured_region=request.insured_region)
+
+    def cancel_admission(self, msgid: str, request: AdmissionCancelRequest) -> AdmissionCancellation:
+        data = {"registration_no": request.registration_no, "reason": request.reason}
+        return self._call(Operation.ADMISSION_CANCEL, data, _admission_cancellation, msgid=msgid,
+                          insured_region=request.insured_region)
+
+    def upload_fees(self, msgid: str, upload: FeeUpload) -> FeeUploadReceipt:
+        if not 1 <= len(upload.lines) <= wire.MAX_FEE_LINES_PER_CALL:
+            raise ValueError(f"一次上传 1 至 {wire.MAX_FEE_LINES_PER_CALL} 条费用明细，实际 {len(upload.lines)} 条")
+        data = {"registration_no": upload.registration_no, "lines": [
+            {"seq": line.seq, "code": line.code, "name": line.name, "category": line.category,
+             "quantity": wire.decimal_text(line.quantity), "unit_price": wire.decimal_text(line.unit_price),
+             "amount": wire.money(line.amount), "date": line.date.isoformat(), "diagnosis": line.diagnosis,
+             "injury": line.injury, "refund_of": line.refund_of}
+            for line in upload.lines
+        ]}
+        return self._call(Operation.FEE_UPLOAD, data, _fee_receipt, msgid=msgid, insured_region=upload.insured_region)
+
+    def cancel_fees(self, msgid: str, request: FeeCancelRequest) -> FeeCancelReceipt:
+        data = {"registration_no": request.registration_no,
+                "seqs": list(request.seqs) if request.seqs is not None else None}
+        return self._call(Operation.FEE_CANCEL, data, _fee_cancel_receipt, msgid=msgid,
+                          insured_region=request.insured_region)
+
+    def settle(self, msgid: str, request: SettlementRequest) -> SettlementFigures:
+        return self._call(Operation.SETTLEMENT, _settlement_input(request), _settlement, msgid=msgid,
+                          insured_region=request.insured_region)
+
+    def cancel_settlement(self, msgid: str, request: SettlementCancelRequest) -> SettlementCancellation:
+        data = {"settlement_id": request.settlement_id, "reason": request.reason}
+        return self._call(Operation.SETTLEMENT_CANCEL, data, _settlement_cancellation, msgid=msgid,
+                          insured_region=request.insured_region)
+
+    def upload_claim_chunk(self, msgid: str, chunk: ClaimChunk) -> ClaimReceipt:
+        if len(chunk.settlement_ids) > wire.MAX_CLAIM_SETTLEMENTS_PER_CHUNK:
+            raise ValueError(f"每块最多 {wire.MAX_CLAIM_SETTLEMENTS_PER_CHUNK} 笔结算")
+        data = {"claim_no": chunk.claim_no, "period": chunk.period, "chunk": chunk.chunk, "chunks": chunk.chunks,
+                "settlement_ids": list(chunk.settlement_ids)}
+        return self._call(Operation.CLAIM_UPLOAD, data, _claim_receipt, msgid=msgid)
+
+    def reverse(self, msgid: str, original_msgid: str, original: Operation) -> ReversalResult:
+        data = {"omsgid": original_msgid, "oinfno": self.transaction_code(original)}
+        return self._call(Operation.REVERSAL, data, _reversal, msgid=msgid)
+
+    def query_outcome(self, original_msgid: str, operation: Operation) -> CallOutcome:
+        output = self._call(Operation.OUTCOME_QUERY, {"omsgid": original_msgid}, lambda o: o)
+        try:
+            state = OutcomeState(_text(output, "outcome"))
+            infno = output.get("oinfno") or ""
+            recorded = OPERATIONS.get(Transaction(infno)) if infno else None
+        except (ValueError, WireError) as exc:
+            raise OutcomeUnknown(f"交易结果查询的应答无效：{exc}", original_msgid) from exc
+        if recorded is not None and recorded is not operation:
+            raise OutcomeUnknown(
+                f"报文编号 {original_msgid} 在中心记录为{recorded.label}，本机记录为{operation.label}", original_msgid
+            )
+        result: Any = None
+        if state is OutcomeState.APPLIED:
+            result = _parsed(_PARSERS[operation], _object(output, "output"), original_msgid, operation)
+        return CallOutcome(
+            msgid=original_msgid, state=state, operation=recorded, result=result,
+            error_code=str(output.get("err_code") or ""), error_message=str(output.get("err_msg") or ""),
+            reversed_by=str(output.get("reversed_by") or ""),
+        )
+
+
+def _parsed(parse: Callable[[dict[str, Any]], T], output: dict[str, Any], msgid: str, operation: Operation) -> T:
+    """A verified reply whose output does not follow the interface is not believed either."""
+    try:
+        return parse(output)
+    except (WireError, KeyError, TypeError, ValueError) as exc:
+        detail = exc.message if isinstance(exc, WireError) else f"{type(exc).__name__}: {exc}"
+        raise OutcomeUnknown(f"结算中心{operation.label}应答的内容不符合接口：{detail}", msgid) from exc
+
+
+# --- reading outputs (strict: a field of the wrong type is an error, never guessed) ---------------
+
+
+def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise WireError(f"{key} 应为对象")
+    return value
+
+
+def _list(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key)
+    if not isinstance(value, list):
+        raise WireError(f"{key} 应为数组")
+    return value
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise WireError(f"{key} 应为字符串")
+    return value
+
+
+def _optional_text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise WireError(f"{key} 应为字符串或 null")
+    return value
+
+
+def _int(data: dict[str, Any], key: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WireError(f"{key} 应为整数")
+    return value
+
+
+def _bool(data: dict[str, Any], key: str) -> bool:
+    value = data.get(key)
+    if not isinstance(value, bool):
+        raise WireError(f"{key} 应为 true 或 false")
+    return value
+
+
+def _money(data: dict[str, Any], key: str) -> Decimal:
+    return wire.parse_decimal(data.get(key), key)
+
+
+def _optional_money(data: dict[str, Any], key: str) -> Decimal | None:
+    return None if data.get(key) is None else _money(data, key)
+
+
+def _date(data: dict[str, Any], key: str) -> dt.date:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise WireError(f"{key} 应为 YYYY-MM-DD 日期")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise WireError(f"{key} 日期格式错误：{value!r}") from exc
+
+
+def _optional_date(data: dict[str, Any], key: str) -> dt.date | None:
+    return None if data.get(key) is None else _date(data, key)
+
+
+def _person(output: dict[str, Any]) -> Person:
+    person = _object(output, "person")
+    place = _object(person, "insured_place")
+    insurance = _object(output, "insurance")
+    card_data = output.get("card")
+    card = None
+    if isinstance(card_data, dict):
+        card = CardInfo(_text(card_data, "number"), _text(card_data, "issuing_region"),
+                        _optional_date(card_data, "valid_until"))
+    recognitions = tuple(
+        Recognition(_text(r, "decision_no"), _text(r, "kind"), _date(r, "injury_date"), _optional_date(r, "decided_on"),
+                    tuple(Diagnosis(_text(d, "code"), _text(d, "name")) for d in _list(r, "diagnoses")))
+        for r in _list(output, "recognitions")
+    )
+    filings = tuple(_filing(f) for f in _list(output, "filings"))
+    return Person(
+        social_security_number=_text(person, "social_security_number"), name=_text(person, "name"),
+        sex=_text(person, "sex"), birth_date=_optional_date(person, "birth_date"), category=_text(person, "category"),
+        insured_place=Place(_text(place, "province"), _text(place, "city"), _text(place, "city_code")),
+        card=card, insurance_active=_bool(insurance, "active"), contribution_ok=_bool(insurance, "contribution_ok"),
+        insurance_status=str(insurance.get("status_text") or ""), profile=_text(output, "profile"),
+        recognitions=recognitions, filings=filings,
+    )
+
+
+def _filing(data: dict[str, Any]) -> Filing:
+    destination = _object(data, "destination")
+    return Filing(
+        id=_text(data, "id"), category=_text(data, "category"), care=tuple(str(c) for c in _list(data, "care")),
+        destination=Destination(_text(destination, "province"), _text(destination, "city"),
+                                _text(destination, "city_code"), _optional_text(destination, "institution_code")),
+        approved_on=_date(data, "approved_on"), valid_from=_date(data, "valid_from"),
+        valid_to=_optional_date(data, "valid_to"), status=_text(data, "status"),
+        terminated_on=_optional_date(data, "terminated_on"), used_by_settlement=_bool(data, "used_by_settlement"),
+        filed_on=_date(data, "filed_on"),
+    )
+
+
+def _verdict(data: Any) -> Verdict | None:
+    if not isinstance(data, dict):
+        return None
+    return Verdict(
+        stage=_text(data, "stage"), allowed=_bool(data, "allowed"), settlement_kind=str(data.get("settlement_kind") or ""),
+        reasons=tuple(Reason(_text(r, "code"), _bool(r, "blocking"), _text(r, "message"), str(r.get("source") or ""))
+                      for r in _list(data, "reasons")),
+    )
+
+
+def _admission(output: dict[str, Any]) -> Admission:
+    return Admission(_text(output, "registration_no"), _text(output, "settlement_kind"), _verdict(output.get("verdict")))
+
+
+def _admission_cancellation(output: dict[str, Any]) -> AdmissionCancellation:
+    return AdmissionCancellation(_text(output, "registration_no"), _text(output, "status"))
+
+
+def _fee_receipt(output: dict[str, Any]) -> FeeUploadReceipt:
+    return FeeUploadReceipt(
+        registration_no=_text(output, "registration_no"), accepted=_int(output, "accepted"),
+        duplicates=_int(output, "duplicates"), line_count=_int(output, "line_count"), total=_money(output, "total"),
+        lines=tuple(
+            FeeLineCheck(_int(line, "seq"), _bool(line, "in_catalogue"), _optional_money(line, "price_limit"),
+                         _optional_money(line, "max_pay"), _money(line, "over_limit_amount"),
+                         _money(line, "self_pay_amount"), _bool(line, "non_injury"), str(line.get("note") or ""))
+            for line in _list(output, "lines")
+        ),
+    )
+
+
+def _fee_cancel_receipt(output: dict[str, Any]) -> FeeCancelReceipt:
+    cancelled = tuple(int(s) for s in _list(output, "cancelled") if isinstance(s, int) and not isinstance(s, bool))
+    return FeeCancelReceipt(_text(output, "registration_no"), cancelled, _int(output, "line_count"),
+                            _money(output, "total"))
+
+
+def _settlement_input(request: SettlementRequest) -> dict[str, Any]:
+    data: dict[str, Any] = {"registration_no": request.registration_no, "discharged": request.discharged.isoformat()}
+    if request.settled is not None:
+        data["settled"] = request.settled.isoformat()
+    if request.expected_total is not None:
+        data["expected_total"] = wire.money(request.expected_total)
+    return data
+
+
+def _settlement(output: dict[str, Any]) -> SettlementFigures:
+    matrix = {
+        bucket: {category: wire.parse_decimal(amount, f"matrix.{bucket}.{category}") for category, amount in row.items()}
+        for bucket, row in _object(output, "matrix").items() if isinstance(row, dict)
+    }
+    return SettlementFigures(
+        settlement_id=_optional_text(output, "settlement_id"), registration_no=_text(output, "registration_no"),
+        settled=_date(output, "settled"), settlement_kind=_text(output, "settlement_kind"),
+        verdict=_verdict(output.get("verdict")), matrix=matrix, total=_money(output, "total"),
+        fund_total=_money(output, "fund_total"), personal_total=_money(output, "personal_total"),
+        items=tuple(SettledItem(_int(i, "seq"), _text(i, "bucket"), _money(i, "fund"), _money(i, "personal"),
+                                str(i.get("reason") or "")) for i in _list(output, "items")),
+    )
+
+
+def _settlement_cancellation(output: dict[str, Any]) -> SettlementCancellation:
+    return SettlementCancellation(
+        _text(output, "settlement_id"), _text(output, "cancellation_id"), _text(output, "registration_no"),
+        _money(output, "total"), _money(output, "fund_total"), _money(output, "personal_total"),
+    )
+
+
+def _claim_receipt(output: dict[str, Any]) -> ClaimReceipt:
+    return ClaimReceipt(_text(output, "claim_no"), _int(output, "chunks"),
+                        tuple(int(c) for c in _list(output, "received_chunks")), _text(output, "status"))
+
+
+def _claim_status(output: dict[str, Any]) -> ClaimStatusReport:
+    totals = _object(output, "totals")
+    entries = tuple(
+        ClaimEntryStatus(
+            _text(e, "settlement_id"), _text(e, "registration_no"), _text(e, "name"), _text(e, "social_security_number"),
+            _text(e, "settlement_kind"), _date(e, "settled"), _money(e, "total"), _money(e, "fund_total"),
+            _money(e, "personal_total"), _money(e, "deduction"), str(e.get("deduction_reason") or ""),
+            _money(e, "fund_settled"),
+        )
+        for e in _list(output, "entries")
+    )
+    return ClaimStatusReport(
+        _text(output, "claim_no"), _text(output, "period"), _text(output, "status"), _int(output, "chunks"),
+        tuple(int(c) for c in _list(output, "received_chunks")), entries,
+        _money(totals, "deduction"), _money(totals, "fund_settled"),
+    )
+
+
+def _reversal(output: dict[str, Any]) -> ReversalResult:
+    infno = _text(output, "oinfno")
+    try:
+        operation = OPERATIONS[Transaction(infno)]
+        outcome = OutcomeState(_text(output, "outcome"))
+    except (ValueError, KeyError) as exc:
+        raise WireError(f"冲正应答的 oinfno/outcome 无效：{exc}") from exc
+    return ReversalResult(_text(output, "omsgid"), operation, outcome, _bool(output, "changed"))
+
+
+def _catalogue_page(output: dict[str, Any]) -> CataloguePage:
+    entries = tuple(
+        CatalogueEntry(
+            code=_text(e, "code"), name=_text(e, "name"), category=_text(e, "category"), unit=str(e.get("unit") or ""),
+            price_limit=_optional_money(e, "price_limit"), max_pay=_optional_money(e, "max_pay"),
+            per_day=bool(e.get("per_day", False)),
+            min_years=e.get("min_years") if isinstance(e.get("min_years"), int) else None,
+            valid=_bool(e, "valid"), version=_int(e, "version"),
+        )
+        for e in _list(output, "entries")
+    )
+    return CataloguePage(_int(output, "version"), _int(output, "since_version"), _int(output, "page"),
+                         _int(output, "pages"), _int(output, "total"), entries)
+
+
+def _totals(data: dict[str, Any]) -> Totals:
+    return Totals(_int(data, "count"), _money(data, "total"), _money(data, "fund_total"), _money(data, "personal_total"))
+
+
+def _daily_totals(output: dict[str, Any]) -> DailyTotals:
+    return DailyTotals(_date(output, "date"), _totals(_object(output, "settlements")),
+                       _totals(_object(output, "cancellations")), _totals(_object(output, "net")))
+
+
+def _daily_details(output: dict[str, Any]) -> DailyDetails:
+    records = tuple(
+        DailyRecord(_text(r, "kind"), _text(r, "msgid"), _text(r, "settlement_id"), str(r.get("cancellation_id") or ""),
+                    _text(r, "registration_no"), _text(r, "social_security_number"), _money(r, "total"),
+                    _money(r, "fund_total"), _money(r, "personal_total"))
+        for r in _list(output, "records")
+    )
+    return DailyDetails(_date(output, "date"), _int(output, "page"), _int(output, "pages"), _int(output, "total"),
+                        records)
+
+
+_PARSERS: dict[Operation, Callable[[dict[str, Any]], Any]] = {
+    Operation.ADMISSION: _admission,
+    Operation.ADMISSION_CANCEL: _admission_cancellation,
+    Operation.FEE_UPLOAD: _fee_receipt,
+    Operation.FEE_CANCEL: _fee_cancel_receipt,
+    Operation.SETTLEMENT: _settlement,
+    Operation.SETTLEMENT_CANCEL: _settlement_cancellation,
+    Operation.CLAIM_UPLOAD: _claim_receipt,
+    Operation.REVERSAL: _reversal,
+}
+
+
+def _claimed_refusal(body: bytes) -> str | None:
+    """The err_code a reply that failed verification claims, if it reads as a refusal."""
+    try:
+        message = wire.decode(body)
+    except WireError:
+        return None
+    if message.get("infcode") == wire.ReplyCode.FAILED.value:
+        code = message.get("err_code")
+        return code if isinstance(code, str) else None
+    return None

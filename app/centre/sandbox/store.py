@@ -1,0 +1,149 @@
+"""The sandbox centre's own database: one SQLite file under its data folder.
+
+The standard library's sqlite3 is enough here: one process writes, each call is one
+`BEGIN IMMEDIATE … COMMIT` (the call's msgid record included), WAL keeps a committed call
+across a crash of the process. Decimals are stored as their exact text, dates as ISO text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+DATABASE_NAME = "sandbox-centre.sqlite3"
+SCHEMA_VERSION = "1"  # raise when SCHEMA changes: an older database is then refused, not misread
+
+
+class StaleDatabase(Exception):
+    """The data folder holds a sandbox database of another schema version."""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS institution (
+    code TEXT PRIMARY KEY, name TEXT NOT NULL, province TEXT NOT NULL, city TEXT NOT NULL,
+    city_code TEXT NOT NULL, level TEXT NOT NULL, direct_settlement INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS person (
+    ssn TEXT PRIMARY KEY, seed_key TEXT, name TEXT NOT NULL, sex TEXT NOT NULL, birth_date TEXT NOT NULL,
+    category TEXT NOT NULL, insured_province TEXT NOT NULL, insured_city TEXT NOT NULL,
+    insured_city_code TEXT NOT NULL, profile TEXT NOT NULL, insurance_active INTEGER NOT NULL,
+    contribution_ok INTEGER NOT NULL, status_text TEXT NOT NULL, note TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS card (
+    number TEXT PRIMARY KEY, ssn TEXT NOT NULL REFERENCES person(ssn), generation TEXT NOT NULL,
+    issuing_region TEXT NOT NULL, valid_until TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ecard_token (
+    token TEXT PRIMARY KEY, ssn TEXT NOT NULL REFERENCES person(ssn), valid_until TEXT);
+CREATE TABLE IF NOT EXISTS recognition (
+    decision_no TEXT PRIMARY KEY, ssn TEXT NOT NULL REFERENCES person(ssn), kind TEXT NOT NULL,
+    injury_date TEXT NOT NULL, decided_on TEXT NOT NULL, diagnoses TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS filing (
+    id TEXT PRIMARY KEY, ssn TEXT NOT NULL REFERENCES person(ssn), category TEXT NOT NULL, care TEXT NOT NULL,
+    dest_province TEXT NOT NULL, dest_city TEXT NOT NULL, dest_city_code TEXT NOT NULL, dest_institution TEXT,
+    approved_on TEXT NOT NULL, valid_from TEXT NOT NULL, valid_to TEXT, status TEXT NOT NULL,
+    terminated_on TEXT, used_by_settlement INTEGER NOT NULL, filed_on TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS catalogue (
+    code TEXT PRIMARY KEY, name TEXT NOT NULL, category TEXT NOT NULL, unit TEXT NOT NULL,
+    price_limit TEXT, max_pay TEXT, per_day INTEGER NOT NULL, min_years INTEGER,
+    valid INTEGER NOT NULL, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS session (
+    sign_no TEXT PRIMARY KEY, institution TEXT NOT NULL, operator TEXT NOT NULL,
+    signed_in_at TEXT NOT NULL, expires_at TEXT NOT NULL, ended INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS call (
+    msgid TEXT PRIMARY KEY, institution TEXT NOT NULL, infno TEXT NOT NULL, outcome TEXT NOT NULL,
+    err_code TEXT NOT NULL DEFAULT '', err_msg TEXT NOT NULL DEFAULT '', output TEXT NOT NULL DEFAULT '{}',
+    effect TEXT NOT NULL DEFAULT '{}', refmsgid TEXT NOT NULL, received_at TEXT NOT NULL,
+    reversed_by TEXT NOT NULL DEFAULT '', operator TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS registration (
+    registration_no TEXT PRIMARY KEY, institution TEXT NOT NULL, ssn TEXT NOT NULL, recognition_no TEXT,
+    filing_id TEXT, care TEXT NOT NULL, admission_no TEXT NOT NULL, dept TEXT NOT NULL, admitted TEXT NOT NULL,
+    emergency INTEGER NOT NULL, third_party INTEGER NOT NULL, diagnoses TEXT NOT NULL, profile TEXT NOT NULL,
+    status TEXT NOT NULL, msgid TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS registration_person ON registration (ssn, institution, status);
+CREATE TABLE IF NOT EXISTS fee_line (
+    id INTEGER PRIMARY KEY, registration_no TEXT NOT NULL, seq INTEGER NOT NULL, code TEXT NOT NULL,
+    name TEXT NOT NULL, category TEXT NOT NULL, quantity TEXT NOT NULL, unit_price TEXT NOT NULL,
+    amount TEXT NOT NULL, amount_fen INTEGER NOT NULL, date TEXT NOT NULL, diagnosis TEXT, injury INTEGER, refund_of INTEGER,
+    live INTEGER NOT NULL, msgid TEXT NOT NULL, cancel_msgid TEXT);
+CREATE UNIQUE INDEX IF NOT EXISTS fee_line_live ON fee_line (registration_no, seq) WHERE live = 1;
+CREATE INDEX IF NOT EXISTS fee_line_registration ON fee_line (registration_no, live);
+CREATE TABLE IF NOT EXISTS settlement (
+    settlement_id TEXT PRIMARY KEY, institution TEXT NOT NULL, registration_no TEXT NOT NULL,
+    msgid TEXT NOT NULL, settled TEXT NOT NULL, discharged TEXT NOT NULL, business_date TEXT NOT NULL,
+    time TEXT NOT NULL, settlement_kind TEXT NOT NULL, total TEXT NOT NULL, fund_total TEXT NOT NULL,
+    personal_total TEXT NOT NULL, result TEXT NOT NULL, status TEXT NOT NULL, consumed_filing TEXT);
+CREATE INDEX IF NOT EXISTS settlement_day ON settlement (institution, business_date);
+CREATE TABLE IF NOT EXISTS cancellation (
+    cancellation_id TEXT PRIMARY KEY, settlement_id TEXT NOT NULL, institution TEXT NOT NULL,
+    msgid TEXT NOT NULL, business_date TEXT NOT NULL, time TEXT NOT NULL, reason TEXT NOT NULL,
+    status TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS cancellation_day ON cancellation (institution, business_date);
+CREATE TABLE IF NOT EXISTS claim (
+    claim_no TEXT PRIMARY KEY, institution TEXT NOT NULL, period TEXT NOT NULL, chunks INTEGER NOT NULL,
+    status TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS claim_entry (
+    id INTEGER PRIMARY KEY, claim_no TEXT NOT NULL, chunk INTEGER NOT NULL, settlement_id TEXT NOT NULL,
+    live INTEGER NOT NULL, msgid TEXT NOT NULL, deduction TEXT NOT NULL DEFAULT '0.00',
+    deduction_reason TEXT NOT NULL DEFAULT '');
+CREATE UNIQUE INDEX IF NOT EXISTS claim_entry_live ON claim_entry (settlement_id) WHERE live = 1;
+CREATE UNIQUE INDEX IF NOT EXISTS claim_chunk_live ON claim_entry (claim_no, chunk, settlement_id) WHERE live = 1;
+"""
+
+
+def connect(data_dir: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the sandbox database under `data_dir`."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # like the counter's own data folders
+    connection = sqlite3.connect(data_dir / DATABASE_NAME, isolation_level=None, check_same_thread=False)
+    connection.row_factory = sqlite3.Row
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a crash of the process
+    connection.execute("PRAGMA foreign_keys=ON")
+    connection.execute("PRAGMA busy_timeout=5000")
+    found = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+    version = None
+    if found is not None:
+        version = get_meta(connection, "schema_version")
+        if version != SCHEMA_VERSION:
+            connection.close()
+            raise StaleDatabase(version or "?")
+    connection.executescript(SCHEMA)
+    if version is None:
+        set_meta(connection, "schema_version", SCHEMA_VERSION)
+    return connection
+
+
+def remove(data_dir: Path) -> None:
+    """Delete the sandbox database (and its WAL files) under `data_dir`: `centre serve --reset`."""
+    for suffix in ("", "-wal", "-shm"):
+        (data_dir / f"{DATABASE_NAME}{suffix}").unlink(missing_ok=True)
+
+
+@contextmanager
+def transaction(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One atomic unit: everything inside is committed together or not at all."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def next_number(connection: sqlite3.Connection, name: str) -> int:
+    """The next value of a named counter (call inside a transaction)."""
+    row = connection.execute(
+        "INSERT INTO counter (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1 "
+        "RETURNING value", (name,)).fetchone()
+    return int(row[0])
+
+
+def get_meta(connection: sqlite3.Connection, key: str) -> str | None:
+    row = connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def set_meta(connection: sqlite3.Connection, key: str, value: str) -> None:
+    connection.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       (key, value))
