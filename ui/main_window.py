@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from app import __version__
 from app.bootstrap import CounterContext
+from app.centre.ecard import ecard_lookup
 from app.institution import InstitutionInfo
 from app.operators import OperatorInfo
 from app.settings import CARD_BACKEND, CARD_READER, CARD_VENDOR_ITYPE, CARD_VENDOR_LIBRARY
@@ -83,7 +84,10 @@ class MainWindow(QMainWindow):
         self._card_settings = self._current_card_settings()
         self.card_reader = card_reader or CardReaderService(backend_from_settings(ctx.settings))
         self.card_reader.setParent(self)
-        self.card_page = CardPage(self.card_reader, lambda: self.settlement_in_progress())
+        self.card_page = CardPage(
+            self.card_reader, lambda: self.settlement_in_progress(),
+            person_lookup=ecard_lookup(ctx, (operator.login, operator.display_name)),
+        )
         self.settings_page = SettingsPage(ctx, operator, institution)
         self.settings_page.settings_saved.connect(self._settings_saved)
         pages: list[tuple[str, QWidget]] = [

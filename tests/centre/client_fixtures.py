@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 SANDBOX_KEY = "contract-test-key-not-a-demo-value"
 INSTITUTION = "H44080100001"
 
-# Demo people of the sandbox's seed (resources/sandbox/workers.toml; /tmp/notes/demo-people.md).
+# Demo people of the sandbox's seed (resources/sandbox/workers.toml; the same people as resources/demo/cards/).
 ZHANG_WEI = "440802198503151236"  # local profile, valid filing naming the demo hospital
 LI_NA = "440106199007224565"  # guangdong-intra, valid referral filing
 

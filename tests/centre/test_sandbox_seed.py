@@ -37,7 +37,7 @@ def test_at_least_twenty_workers_across_all_five_profiles_with_valid_ids() -> No
 
 
 def test_the_four_demo_people_are_seeded_as_agreed_with_the_card_helper() -> None:
-    """/tmp/notes/demo-people.md: same names, numbers, cards and places as the virtual cards."""
+    """The demo people: same names, numbers, cards and places as the virtual cards."""
     by_key = {w["key"]: w for w in _workers()}
     expected = {
         "zhang-wei": ("张伟", "440802198503151236", "A44080001", "440800", "local"),

@@ -164,10 +164,11 @@ def test_read_button_reads_again(qtbot: QtBot, mock_window: MainWindow, mock_rea
     qtbot.waitUntil(lambda: _text(page, "name") == "李娜", timeout=WAIT_MS)
 
 
-def test_ecard_scan_without_the_centre_says_the_lookup_is_not_available(
+def test_ecard_scan_without_a_lookup_says_the_lookup_is_not_available(
     qtbot: QtBot, mock_window: MainWindow
 ) -> None:
     page = mock_window.card_page
+    page.person_lookup = None  # a page built without a centre (the window always gives one)
     qtbot.keyClicks(page.scan_field, "ECARD:0f3a9c")
     qtbot.keyClick(page.scan_field, Qt.Key.Key_Return)
     assert page.ecard_message.text() == "电子社保卡查询功能尚未提供（结算中心接口接入后可用）"
@@ -259,3 +260,21 @@ def test_changed_reader_settings_take_effect_at_once(
     qtbot.waitUntil(lambda: _text(window.card_page, "name") == "张伟", timeout=WAIT_MS)
     window.close()
     assert not window.card_reader.running
+
+
+def test_ecard_scan_in_the_window_asks_the_centre_and_says_when_it_is_unreachable(
+    qtbot: QtBot, mock_window: MainWindow, demo_ctx: CounterContext
+) -> None:
+    from app.settings import CENTRE_URL
+
+    from tests.centre.client_fixtures import free_port
+
+    # Nothing listens on this port: the lookup must fail fast with the centre's own message.
+    demo_ctx.settings.set(CENTRE_URL, f"http://127.0.0.1:{free_port()}")
+    page = mock_window.card_page
+    qtbot.keyClicks(page.scan_field, "ECARD-ZW-7F3A9C21")
+    qtbot.keyClick(page.scan_field, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: "结算中心" in page.ecard_message.text() and "正在查询" not in page.ecard_message.text(),
+                    timeout=WAIT_MS)
+    assert page.identity is None
+

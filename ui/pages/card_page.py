@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 
 from app.card_identity import CardError, CardIdentity
+from app.centre.ecard import ECARD_SOURCE
 from app.masking import mask_id_number
 from ui.card_reader import CardReaderService
 from ui.operations import Executor, Operation
@@ -207,9 +208,14 @@ class CardPage(QWidget):
                 value.setText("" if shown is None else str(shown))
             if identity.nation is not None:
                 self.values["nation"].setText(identity.nation_name or "")
-            self.values["spec_version"].setText(
-                self.tr("{version}（第{generation}代）").format(version=identity.spec_version, generation=identity.generation)
-            )
+            if identity.source == ECARD_SOURCE:
+                self.values["spec_version"].setText(self.tr("电子社保卡（经结算中心查询）"))
+            else:
+                self.values["spec_version"].setText(
+                    self.tr("{version}（第{generation}代）").format(
+                        version=identity.spec_version, generation=identity.generation
+                    )
+                )
             self.status_label.setText(self.tr("已读卡：{name}").format(name=identity.name))
             if identity.is_expired(self._today()):
                 self.expired_label.show_error(
