@@ -36,7 +36,15 @@ stop_demo_services() {
 trap stop_demo_services EXIT
 pcscd_bin=$(command -v pcscd || echo /usr/sbin/pcscd)
 if [[ -e /usr/lib/pcsc/drivers/serial/libifdvpcd.so && -x $pcscd_bin ]]; then
-    if ! pgrep -x pcscd >/dev/null 2>&1; then
+    # A pcscd started by the tests (--auto-exit) quits when idle, maybe just as the window opens:
+    # as root, swap it for one that stays.
+    start_pcscd=0
+    if [[ $(id -u) -eq 0 ]] && pgrep -a -x pcscd 2>/dev/null | grep -q -- '--auto-exit'; then
+        pkill -x pcscd || true
+        sleep 0.5
+        start_pcscd=1
+    fi
+    if [[ $start_pcscd -eq 1 ]] || ! pgrep -x pcscd >/dev/null 2>&1; then
         if [[ $(id -u) -eq 0 ]]; then
             printf '==> 启动智能卡服务 / starting pcscd\n' >&2
             "$pcscd_bin" || true
