@@ -104,6 +104,27 @@ def test_admin_changes_counter_name(
     assert demo_ctx.settings.get(LOG_LEVEL) == "DEBUG"
 
 
+def test_saving_keeps_a_setting_changed_elsewhere_meanwhile(
+    qtbot: QtBot, page_for: Callable[[str], SettingsPage], demo_ctx: CounterContext, type_text: TypeText
+) -> None:
+    from app.settings import SLIP_PRINTER
+
+    page = page_for("admin")
+    # The 结算单 page remembers the printer chosen in the print dialog while this form is open.
+    demo_ctx.settings.set(SLIP_PRINTER, "财务室打印机")
+    demo_ctx.settings.save()
+    name = _field(page, "counter.name")
+    assert isinstance(name, QLineEdit)
+    name.clear()
+    type_text(name, "5号窗口")
+    with qtbot.waitSignal(page.settings_saved, timeout=5000):
+        qtbot.mouseClick(page.form.save_button, Qt.MouseButton.LeftButton)
+    on_disk = Settings.load(demo_ctx.settings.path)
+    assert on_disk.get(COUNTER_NAME) == "5号窗口"
+    assert on_disk.get(SLIP_PRINTER) == "财务室打印机"
+    assert demo_ctx.settings.get(SLIP_PRINTER) == "财务室打印机"
+
+
 def test_invalid_value_shows_error_and_saves_nothing(
     qtbot: QtBot, page_for: Callable[[str], SettingsPage], demo_ctx: CounterContext
 ) -> None:

@@ -77,11 +77,16 @@ class SettingsForm(QGroupBox):
         self._ctx = ctx
         self._editable = editable
         self.fields: dict[str, SettingWidget] = {}
+        # What each field showed when the form was built or last saved: only fields the clerk
+        # changed are written, so a setting changed elsewhere meanwhile (the printer chosen in the
+        # print dialog) is not overwritten with the stale value still shown here.
+        self._shown: dict[str, Any] = {}
         layout = QVBoxLayout(self)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         for spec in ALL_SETTINGS:
             widget = self._make_field(spec, ctx.settings.get(spec))
+            self._shown[spec.key] = ctx.settings.get(spec)
             widget.setObjectName(f"setting:{spec.key}")
             widget.setToolTip(spec.description)
             label = QLabel(self.tr("{label}：").format(label=spec.label), self)
@@ -160,7 +165,7 @@ class SettingsForm(QGroupBox):
             except ConfigurationError as exc:
                 errors.append(exc.message)
                 continue
-            if value != self._ctx.settings.get(spec):
+            if value != self._shown[spec.key]:
                 changes[spec.key] = value
         self.result_label.clear()
         if errors:
@@ -187,6 +192,7 @@ class SettingsForm(QGroupBox):
         self.save_button.setEnabled(True)
         for key, value in changes.items():
             self._ctx.settings.set(setting_by_key(key), value)
+            self._shown[key] = value
         self.result_label.setText(self.tr("已保存。"))
         self.saved.emit()
 
