@@ -28,6 +28,8 @@ def test_sqlite_runs_with_wal_and_foreign_keys(tmp_path) -> None:  # type: ignor
         with engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+            # FULL (2): a committed outbox row survives a power cut (NORMAL would be 1).
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2
         assert ((tmp_path / "x.sqlite3").stat().st_mode & 0o077) == 0
     finally:
         engine.dispose()

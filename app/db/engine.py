@@ -33,7 +33,10 @@ def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA journal_mode = WAL")
-    cursor.execute("PRAGMA synchronous = NORMAL")  # durable with WAL except on power loss mid-checkpoint
+    # FULL, not NORMAL: with NORMAL a commit can be undone by a power cut, and the outbox row of a
+    # call already sent to the centre must survive one (else the counter forgets a settlement the
+    # centre applied). An fsync per commit is cheap beside a round trip to the centre.
+    cursor.execute("PRAGMA synchronous = FULL")
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 

@@ -35,6 +35,15 @@ def test_canonical_json_is_sorted_compact_utf8_and_refuses_floats() -> None:
         wire.canonical_json({"amount": Decimal("12.50")})  # a Decimal must become a string first
 
 
+def test_encode_signed_equals_signing_then_encoding_and_names_where_a_float_sits() -> None:
+    message = _request({"lines": [{"seq": 1, "amount": "15.00", "name": "阿司匹林"}]}).as_message()
+    assert wire.encode_signed(message, KEY) == wire.encode(wire.signed(message, KEY))
+    with pytest.raises(wire.WireError, match=r"\$\.input\.data\.lines\[0\]\.amount"):
+        wire.encode_signed(_request({"lines": [{"seq": 1, "amount": 15.0}]}).as_message(), KEY)
+    with pytest.raises(wire.WireError, match=r"\$\.input\.data\.price.*Decimal"):
+        wire.encode_signed(_request({"price": Decimal("0.50")}).as_message(), KEY)
+
+
 def test_the_signature_is_hmac_sha256_over_the_envelope_without_signature() -> None:
     message = _request().as_message()
     expected = hmac.new(KEY, json.dumps(message, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
