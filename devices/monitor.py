@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from app.card_identity import CardError, CardIdentity, ReaderNotFound
+from app.masking import mask_id_number
 from devices.card_protocol import read_identity
 from devices.transport import ReaderBackend, ReaderState
 
@@ -148,7 +149,7 @@ class DeviceMonitor:
             failure = CardError("读卡时出现意外错误，详细信息已写入日志文件")
             self._emit(MonitorEvent(EventKind.READ_FAILED, reader or "", error=failure))
             raise failure from unexpected
-        log.info("已读卡：%s", identity.social_security_number)
+        log.info("已读卡：%s", mask_id_number(identity.social_security_number))
         self._emit(MonitorEvent(EventKind.IDENTITY, reader or "", identity=identity))
         return identity
 
