@@ -360,6 +360,9 @@ class Stay(Base):
     third_party_liability: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[StayStatus] = mapped_column(_enum(StayStatus, "stay_status"), default=StayStatus.ADMITTED)
     registered_offline: Mapped[bool] = mapped_column(Boolean, default=False)  # re-check when the link is back
+    # How the worker was identified: card, ecard, or typed (a reviewer, with a recorded reason).
+    identified_by: Mapped[str] = mapped_column(String(8), default="card")
+    identification_reason: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[int] = mapped_column(ForeignKey("operator.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
     # Optimistic locking: two counters changing one stay at once cannot both win.
@@ -424,9 +427,110 @@ class ChargeLine(Base):
     uploaded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     created_by: Mapped[int] = mapped_column(ForeignKey("operator.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    # The HIS file the line came from (None: entered by hand).
+    his_import_id: Mapped[int | None] = mapped_column(ForeignKey("his_import.id"))
+    # An override of the 伤病分离 (injury set by hand against the diagnosis): who, and the
+    # reviewer who approved it. Settlement waits while an override is unapproved.
+    override_by: Mapped[int | None] = mapped_column(ForeignKey("operator.id"))
+    override_approved_by: Mapped[int | None] = mapped_column(ForeignKey("operator.id"))
+    # Outside the catalogue (自费): the clerk ticks that the patient was told (`003 §15`).
+    patient_informed: Mapped[bool] = mapped_column(Boolean, default=False)
 
     stay: Mapped[Stay] = relationship(back_populates="charge_lines", foreign_keys=[stay_id])
     refund_of: Mapped[ChargeLine | None] = relationship(remote_side=[id])
+
+
+class CatalogueItem(Base):
+    """The centre's catalogue (工伤保险三目录), as last downloaded: what the preview prices by."""
+
+    __tablename__ = "catalogue_item"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    category: Mapped[ChargeCategory] = mapped_column(_enum(ChargeCategory, "charge_category"))
+    unit: Mapped[str | None] = mapped_column(String(16))
+    price_limit: Mapped[Decimal | None] = mapped_column("price_limit_e4", UnitPrice())
+    max_pay: Mapped[Decimal | None] = mapped_column("max_pay_e4", UnitPrice())
+    per_day: Mapped[bool] = mapped_column(Boolean, default=False)
+    min_years: Mapped[int | None] = mapped_column(Integer)
+    valid: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer)
+    fetched_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class HisCodeMap(Base):
+    """The hospital's item code → the catalogue code (对照, `003 §27`), kept by the program.
+
+    `catalogue_code` None: the clerk confirmed the item is outside the catalogue (自费).
+    """
+
+    __tablename__ = "his_code_map"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    his_code: Mapped[str] = mapped_column(String(64), unique=True)
+    his_name: Mapped[str | None] = mapped_column(String(128))
+    catalogue_code: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_by: Mapped[int] = mapped_column(ForeignKey("operator.id"))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)
+
+
+class HisImport(Base):
+    """One HIS export file imported into a stay (a re-import adds no line twice)."""
+
+    __tablename__ = "his_import"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stay_id: Mapped[int] = mapped_column(ForeignKey("stay.id"))
+    file_name: Mapped[str] = mapped_column(String(255))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    file_format: Mapped[str] = mapped_column(String(8))  # csv / xlsx
+    encoding: Mapped[str | None] = mapped_column(String(16))  # utf-8 / gbk (CSV only)
+    mapping_name: Mapped[str] = mapped_column(String(64))
+    row_count: Mapped[int] = mapped_column(Integer)
+    added_count: Mapped[int] = mapped_column(Integer)
+    imported_by: Mapped[int] = mapped_column(ForeignKey("operator.id"))
+    imported_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class FilingCheck(Base):
+    """A filing check (备案核验) at admission or discharge: its inputs, its verdict. Never edited."""
+
+    __tablename__ = "filing_check"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("worker.id"))
+    stay_id: Mapped[int | None] = mapped_column(ForeignKey("stay.id"))  # None: admission refused
+    stage: Mapped[str] = mapped_column(String(16))  # admission / discharge
+    check_date: Mapped[dt.date] = mapped_column(Date)
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    settlement_kind: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # code, blocking, message, source
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON)  # what was judged (person, filing, stay)
+    # counter: judged here on the centre's person data; offline: on stored data, re-check due.
+    basis: Mapped[str] = mapped_column(String(16), default="counter")
+    checked_by: Mapped[int] = mapped_column(ForeignKey("operator.id"))
+    checked_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class FullPaymentReceipt(Base):
+    """全额垫付: the centre was down at discharge, the worker paid in full (`003 §17`).
+
+    The stay waits for 补登记; once the centre settles it, `settlement_id` names the
+    settlement and the fund's part is refunded to the worker.
+    """
+
+    __tablename__ = "full_payment_receipt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receipt_no: Mapped[str] = mapped_column(String(32), unique=True)
+    stay_id: Mapped[int] = mapped_column(ForeignKey("stay.id"))
+    amount: Mapped[Decimal] = mapped_column("amount_fen", Money())
+    issued_by: Mapped[int] = mapped_column(ForeignKey("operator.id"))
+    issued_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    settlement_id: Mapped[int | None] = mapped_column(ForeignKey("settlement.id"))
+    backfilled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 # --- settlements -------------------------------------------------------------------
