@@ -374,7 +374,9 @@ class Outbox:
             time.sleep(pause)
             try:
                 resolution, result = self._resolve_entry(entry_id)
-            except (CentreUnavailable, OutcomeUnknown) as exc:
+            except (CentreUnavailable, OutcomeUnknown, CentreRefused) as exc:
+                # A refused *query* (e.g. the session lapsed) says nothing of the call itself: it stays
+                # open, and the clerk must hear "unknown", never "refused".
                 last_error = exc
                 continue
             if resolution.state is OutboxState.SUCCEEDED:

@@ -162,6 +162,8 @@ class FakeCentre(Centre):
         fault = self.query_faults.pop(0) if self.query_faults else None
         if fault == "unreachable":
             raise CentreUnavailable("无法连接结算中心（测试）")
+        if fault == "not_signed_in":
+            raise CentreRefused("9001", "未签到或签到已失效（测试）")
         record = self.records.get(original_msgid)
         if record is None:
             return CallOutcome(original_msgid, OutcomeState.UNKNOWN, None, None, "", "", "")

@@ -223,6 +223,21 @@ def test_an_unresolvable_call_blocks_new_work_until_resolved(sessions: sessionma
     assert centre.applied_count(Operation.SETTLEMENT) == 2
 
 
+def test_a_refused_outcome_query_leaves_the_call_unknown_not_refused(sessions: sessionmaker[Session]) -> None:
+    """The reply was lost and the query by msgid is refused (session lapsed): the call may still
+    have been applied, so the clerk is told "unknown" and the entry stays open for the resolver."""
+    centre = FakeCentre(faults=["drop_reply"], query_faults=["not_signed_in"])
+    outbox = outbox_for(sessions, centre)
+    with pytest.raises(OutcomeUnknown):
+        settle(outbox)
+    [entry] = entries(sessions)
+    assert entry.state is OutboxState.SENT
+    outbox.resolve_open()
+    [entry] = entries(sessions)
+    assert (entry.state, entry.resolution) == (OutboxState.SUCCEEDED, "query")
+    assert centre.applied_count(Operation.SETTLEMENT) == 1
+
+
 def test_a_crashed_counters_entry_is_resolved_on_restart(sessions: sessionmaker[Session]) -> None:
     """The process died between send and reply: its lease names a dead process of this host."""
     centre = FakeCentre()
