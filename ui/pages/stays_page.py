@@ -119,7 +119,7 @@ class StaysPage(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)  # 科别 takes the rest
         self.table.itemActivated.connect(lambda _item: self.open_selected())  # double-click or Enter
         layout.addWidget(self.table, 1)
         self.count_label = QLabel("", self)
