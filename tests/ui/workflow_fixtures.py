@@ -103,3 +103,32 @@ def admit_through_service(ctx: CounterContext, operator: OperatorInfo, ssn: str,
         client.close()
     assert outcome.stay_id is not None, outcome.check
     return outcome.stay_id
+
+
+def add_charges(ctx: CounterContext, operator: OperatorInfo, stay_id: int, count: int = 3) -> list[int]:
+    """Fee lines for the stay through the charges service (helper A's `add_line`), matched to the
+    local copy of the centre's catalogue and classified to the injury diagnosis (helper C's
+    `assign_diagnosis`): what the 费用与伤病分离 page leaves behind."""
+    from decimal import Decimal
+
+    from app.db.models import ChargeCategory
+    from app.workflow.appliers import open_workflow_centre
+    from app.workflow.catalogue import sync_catalogue
+    from app.workflow.charges import add_line
+    from app.workflow.separation import assign_diagnosis
+
+    client = open_workflow_centre(ctx, operator)
+    try:
+        sync_catalogue(ctx, client)
+    finally:
+        client.close()
+    day = centre_today() - dt.timedelta(days=2)
+    with ctx.transaction() as session:
+        lines = [
+            add_line(session, operator, ctx.counter_name, stay_id, his_code="XB01AC06", name="阿司匹林肠溶片",
+                     category=ChargeCategory.DRUG, quantity=Decimal("30"), unit_price=Decimal("0.50"),
+                     charged_on=day, dept="骨科一病区", diagnosis_code="S82.201")
+            for _ in range(count)
+        ]
+        assign_diagnosis(session, operator, ctx.counter_name, lines, "S82.201")
+    return lines
