@@ -41,9 +41,11 @@ def _fill(qtbot: QtBot, page: AdmissionPage, type_text: TypeText, admission_no: 
     page.add_diagnosis("I10", "原发性高血压")
 
 
-def _stays(ctx: CounterContext) -> list[tuple[str, str | None]]:
+def _stays(ctx: CounterContext, admission_no: str) -> list[tuple[str, str | None]]:
+    """The stays of this 住院号 (the demo counter has stays of its own)."""
     with ctx.transaction() as session:
-        return [(s.admission_no, s.registration_no) for s in session.scalars(select(Stay))]
+        return [(s.admission_no, s.registration_no)
+                for s in session.scalars(select(Stay).where(Stay.admission_no == admission_no))]
 
 
 def test_a_card_read_brings_the_holder_and_enter_registers_the_stay(
@@ -73,7 +75,7 @@ def test_a_card_read_brings_the_holder_and_enter_registers_the_stay(
     assert page.outcome is not None and page.outcome.stay_id is not None and not page.outcome.offline
     registration = page.outcome.registration_no
     assert registration and registration in page.registration_label.text()
-    assert _stays(centre_ctx) == [("ZY-UI-ADM-1", registration)]
+    assert _stays(centre_ctx, "ZY-UI-ADM-1") == [("ZY-UI-ADM-1", registration)]
     assert not page.register_button.isEnabled()  # registered: not twice
 
 
@@ -84,6 +86,7 @@ def test_a_wrong_city_filing_is_refused_with_every_reason_and_the_next_steps(
     backend = MockBackend()
     window = make_window(centre_ctx, "cashier", backend=backend)
     page = window.admission_page
+    window.show_page(window.page_titles.index("入院登记"))
     backend.insert(VirtualCard(ZHENG_JUN))
     qtbot.waitUntil(lambda: page.person is not None, timeout=CENTRE_WAIT_MS)
     assert "广州" in page.filings_label.text()
@@ -99,7 +102,7 @@ def test_a_wrong_city_filing_is_refused_with_every_reason_and_the_next_steps(
     assert all(reason.message in reasons and reason.source in reasons for reason in page.outcome.check.reasons)
     assert page.verdict.next_steps.isVisible() and page.verdict.next_steps.text().startswith("下一步：")
     assert page.registration_label.text().startswith("未登记")
-    assert _stays(centre_ctx) == []
+    assert _stays(centre_ctx, "ZY-UI-ADM-2") == []
 
 
 def test_typing_a_number_is_for_reviewers_with_a_reason(
@@ -142,7 +145,9 @@ def test_the_page_says_when_the_centre_cannot_be_reached(
     from tests.centre.client_fixtures import free_port
 
     centre_ctx.settings.set(CENTRE_URL, f"http://127.0.0.1:{free_port()}")
-    page = make_window(centre_ctx, "cashier").admission_page
+    window = make_window(centre_ctx, "cashier")
+    window.show_page(window.page_titles.index("入院登记"))
+    page = window.admission_page
     qtbot.keyClicks(page.ecard_field, "ECARD-ZW-7F3A9C21")
     qtbot.keyClick(page.ecard_field, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: page.lookup_message.isVisible(), timeout=WAIT_MS)

@@ -325,12 +325,14 @@ class AdmissionPage(QWidget):
             return
         from app.workflow.admission import Identification
 
-        if identity.source == ECARD_SOURCE:
-            # The e-card's token was single use and is gone: the centre already resolved it to this
-            # person, so look them up by the number it returned, recorded as an e-card identification.
-            self._look_up(Identification("ecard", identity.social_security_number))
-        else:
-            self._look_up(Identification("card", identity.card_number or identity.social_security_number))
+        if identity.source == ECARD_SOURCE and not identity.card_number:
+            # The e-card's token was single use and is gone, and the centre gave no card number.
+            self.lookup_message.show_error(self.tr("请在本页的“电子社保卡”栏再扫描一次二维码（二维码一次有效）。"))
+            self.ecard_field.setFocus()
+            return
+        # The card number read from the chip — or, for an e-card already resolved on the 读卡 page
+        # (its token was single use), the card number the centre returned for that holder.
+        self._look_up(Identification("card", identity.card_number))
 
     def _ecard_scanned(self) -> None:
         token = self.ecard_field.text().strip()
