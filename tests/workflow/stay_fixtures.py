@@ -17,8 +17,18 @@ from sqlalchemy import select
 
 from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
-from app.centre.gateway import Person
-from app.db.models import ChargeCategory, ChargeLine, ChargeSource, HisCodeMap, Operator, Role
+from app.centre.gateway import Operation, OutcomeState, Person, SettlementFigures
+from app.db.models import (
+    ChargeCategory,
+    ChargeLine,
+    ChargeSource,
+    HisCodeMap,
+    Operator,
+    Role,
+    Settlement,
+    SettlementLine,
+    SettlementMatrixCell,
+)
 from app.operators import OperatorInfo
 from app.workflow.admission import AdmissionForm, AdmissionOutcome, Identification, admit, look_up
 from app.workflow.appliers import open_workflow_centre
@@ -30,7 +40,7 @@ from tests.centre.client_fixtures import (  # noqa: F401 - fixtures re-exported
 )
 
 __all__ = [
-    "SandboxProcess", "add_lines", "admit_worker", "cashier", "centre_today", "counter", "form", "reviewer",
+    "SandboxProcess", "add_lines", "admit_worker", "assert_matches_centre", "cashier", "centre_today", "counter", "form", "reviewer",
     "sandbox", "wf_client", "ZHANG_WEI_CARD", "ZHENG_JUN_CARD", "WANG_XIULAN_CARD", "ZHOU_QIANG_CARD",
 ]
 
@@ -113,3 +123,29 @@ def add_lines(ctx: CounterContext, stay_id: int, actor: OperatorInfo, count: int
                                patient_informed=True))
         total += Decimal("108.00")
     return total
+
+
+def _centre_figures(client: CentreClient, msgid: str) -> SettlementFigures:
+    outcome = client.centre.query_outcome(msgid, Operation.SETTLEMENT)
+    assert outcome.state is OutcomeState.APPLIED
+    figures: SettlementFigures = outcome.result
+    return figures
+
+
+def assert_matches_centre(ctx: CounterContext, client: CentreClient, settlement_id: int) -> None:
+    """The stored settlement equals, cell by cell and line by line, what the centre recorded."""
+    with ctx.transaction() as session:
+        settlement = session.get(Settlement, settlement_id)
+        assert settlement is not None
+        figures = _centre_figures(client, settlement.msgid)
+        assert settlement.centre_settlement_id == figures.settlement_id
+        assert (settlement.total, settlement.fund_total, settlement.personal_total) == (
+            figures.total, figures.fund_total, figures.personal_total)
+        cells = {(c.bucket.value, c.category.value): c.amount for c in session.scalars(
+            select(SettlementMatrixCell).where(SettlementMatrixCell.settlement_id == settlement_id))}
+        assert cells == {(b, c): amount for b, row in figures.matrix.items() for c, amount in row.items()
+                         if c != "total"}
+        lines = {line.seq: (sl.bucket.value, sl.fund, sl.personal) for sl, line in session.execute(
+            select(SettlementLine, ChargeLine).join(ChargeLine, ChargeLine.id == SettlementLine.charge_line_id)
+            .where(SettlementLine.settlement_id == settlement_id))}
+        assert lines == {i.seq: (i.bucket, i.fund, i.personal) for i in figures.items}

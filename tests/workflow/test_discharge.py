@@ -42,6 +42,7 @@ from tests.workflow.stay_fixtures import (
     SandboxProcess,
     add_lines,
     admit_worker,
+    assert_matches_centre,
     centre_today,
     form,
 )
@@ -52,32 +53,6 @@ def _admitted(ctx: CounterContext, client: CentreClient, actor: OperatorInfo, ca
     _, outcome = admit_worker(ctx, client, actor, card, form(admission_no, **options))  # type: ignore[arg-type]
     assert outcome.stay_id is not None and outcome.registration_no is not None, outcome.check
     return outcome.stay_id
-
-
-def _centre_figures(client: CentreClient, msgid: str) -> SettlementFigures:
-    outcome = client.centre.query_outcome(msgid, Operation.SETTLEMENT)
-    assert outcome.state is OutcomeState.APPLIED
-    figures: SettlementFigures = outcome.result
-    return figures
-
-
-def assert_matches_centre(ctx: CounterContext, client: CentreClient, settlement_id: int) -> None:
-    """The stored settlement equals, cell by cell and line by line, what the centre recorded."""
-    with ctx.transaction() as session:
-        settlement = session.get(Settlement, settlement_id)
-        assert settlement is not None
-        figures = _centre_figures(client, settlement.msgid)
-        assert settlement.centre_settlement_id == figures.settlement_id
-        assert (settlement.total, settlement.fund_total, settlement.personal_total) == (
-            figures.total, figures.fund_total, figures.personal_total)
-        cells = {(c.bucket.value, c.category.value): c.amount for c in session.scalars(
-            select(SettlementMatrixCell).where(SettlementMatrixCell.settlement_id == settlement_id))}
-        assert cells == {(b, c): amount for b, row in figures.matrix.items() for c, amount in row.items()
-                         if c != "total"}
-        lines = {line.seq: (sl.bucket.value, sl.fund, sl.personal) for sl, line in session.execute(
-            select(SettlementLine, ChargeLine).join(ChargeLine, ChargeLine.id == SettlementLine.charge_line_id)
-            .where(SettlementLine.settlement_id == settlement_id))}
-        assert lines == {i.seq: (i.bucket, i.fund, i.personal) for i in figures.items}
 
 
 def test_discharge_uploads_checks_again_and_settles(
