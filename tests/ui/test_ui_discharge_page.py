@@ -15,7 +15,8 @@ from app.bootstrap import CounterContext
 from app.db.models import StayStatus
 from app.operators import OperatorInfo
 from app.slips import money_text
-from tests.centre.client_fixtures import ZHANG_WEI, SandboxProcess
+from tests.centre.client_fixtures import SandboxProcess
+from tests.workflow.stay_fixtures import ZHANG_WEI_CARD
 from tests.ui.workflow_fixtures import (  # noqa: F401 - fixtures
     CENTRE_WAIT_MS,
     WAIT_MS,
@@ -66,7 +67,7 @@ def test_settle_print_cancel_by_a_reviewer_and_settle_again(
     workflow_sandbox: SandboxProcess,  # noqa: F811
 ) -> None:
     cashier = operator_of(centre_ctx, "cashier")
-    stay_id = admit_through_service(centre_ctx, cashier, ZHANG_WEI, "ZY-UI-DIS-1")
+    stay_id = admit_through_service(centre_ctx, cashier, ZHANG_WEI_CARD, "ZY-UI-DIS-1")
     add_charges(centre_ctx, cashier, stay_id)
     window = make_window(centre_ctx, "cashier")
     page = _open(qtbot, window, stay_id)
@@ -135,7 +136,7 @@ def test_centre_down_full_payment_then_backfill_settles_once(
 ) -> None:
     """全额垫付 while the centre is down, 补登记 when it is back, never settled twice (003 §17)."""
     cashier = operator_of(centre_ctx, "cashier")
-    stay_id = admit_through_service(centre_ctx, cashier, ZHANG_WEI, "ZY-UI-DIS-2")
+    stay_id = admit_through_service(centre_ctx, cashier, ZHANG_WEI_CARD, "ZY-UI-DIS-2")
     add_charges(centre_ctx, cashier, stay_id)
     window = make_window(centre_ctx, "cashier")
     page = _open(qtbot, window, stay_id)

@@ -11,20 +11,23 @@ from pytestqt.qtbot import QtBot
 from app.bootstrap import CounterContext
 from app.operators import OperatorInfo
 from tests.centre.client_fixtures import ZHANG_WEI
+from tests.workflow.stay_fixtures import ZHANG_WEI_CARD
 from tests.ui.workflow_fixtures import (  # noqa: F401 - fixtures
     WAIT_MS,
     WindowFactory,
+    add_charges,
     admit_through_service,
     centre_ctx,
     make_window,
     workflow_sandbox,
 )
 from ui.pages.stays_page import StaysPage
-from ui.qt import Qt
+from ui.qt import QApplication, QInputMethodEvent, Qt
 
 pytestmark = pytest.mark.gui
 
 LIU_YANG = "440802198805120638"  # local, no filing needed (docs/sandbox-centre.md)
+LIU_YANG_CARD = "K44080011"
 
 
 def _names(page: StaysPage) -> list[str]:
@@ -38,7 +41,12 @@ def _cells(page: StaysPage) -> list[str]:
 
 def _search(qtbot: QtBot, page: StaysPage, text: str, expected: list[str]) -> None:
     page.search.clear()
-    qtbot.keyClicks(page.search, text)
+    if text.isascii():
+        qtbot.keyClicks(page.search, text)
+    else:  # Chinese arrives through the input method (QTest types ASCII only)
+        event = QInputMethodEvent("", [])
+        event.setCommitString(text)
+        QApplication.sendEvent(page.search, event)
     qtbot.keyClick(page.search, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: _names(page) == expected, timeout=WAIT_MS)
 
@@ -48,16 +56,16 @@ def test_search_status_masking_and_double_click(
     operator_of: Callable[[CounterContext, str], OperatorInfo],
 ) -> None:
     cashier = operator_of(centre_ctx, "cashier")
-    zhang = admit_through_service(centre_ctx, cashier, ZHANG_WEI, "ZY-UI-LIST-1")
-    liu = admit_through_service(centre_ctx, cashier, LIU_YANG, "ZY-UI-LIST-2")
+    zhang = admit_through_service(centre_ctx, cashier, ZHANG_WEI_CARD, "ZY-UI-LIST-1")
+    liu = admit_through_service(centre_ctx, cashier, LIU_YANG_CARD, "ZY-UI-LIST-2")
     window = make_window(centre_ctx, "cashier")
     page = window.stays_page
     window.show_page(window.page_titles.index("住院一览"))
     page.reload()
-    qtbot.waitUntil(lambda: sorted(_names(page)) == ["刘洋", "张伟"], timeout=WAIT_MS)
+    # The demo counter has a settled stay of its own (the sample slip's).
+    qtbot.waitUntil(lambda: {"刘洋", "张伟"} <= set(_names(page)), timeout=WAIT_MS)
     cells = _cells(page)
     assert "440802********1236" in cells and ZHANG_WEI not in " ".join(cells)  # masked in the list
-    assert [page.table.item(row, 7).text() for row in range(2)] == ["在院", "在院"]
     registration = next(s.registration_no for s in page.stays if s.stay_id == zhang)
     assert registration
 
@@ -66,12 +74,15 @@ def test_search_status_masking_and_double_click(
     _search(qtbot, page, "ZY-UI-LIST-1", ["张伟"])
     _search(qtbot, page, registration, ["张伟"])
     _search(qtbot, page, "nobody", [])
+    assert page.count_label.text() == "共 0 次住院"
 
     page.search.clear()
-    page.reload()
-    qtbot.waitUntil(lambda: len(_names(page)) == 2, timeout=WAIT_MS)
+    page.status_filter.setCurrentIndex(page.status_filter.findText("在院"))
+    qtbot.waitUntil(lambda: sorted(_names(page)) == ["刘洋", "张伟"], timeout=WAIT_MS)
+    assert [page.table.item(row, 7).text() for row in range(2)] == ["在院", "在院"]
     page.status_filter.setCurrentIndex(page.status_filter.findText("已结算"))
-    qtbot.waitUntil(lambda: _names(page) == [], timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(_names(page)) == 1 and "张伟" not in _names(page), timeout=WAIT_MS)
+    assert page.table.item(0, 7).text() == "已结算"
     page.status_filter.setCurrentIndex(page.status_filter.findText("在院"))
     qtbot.waitUntil(lambda: len(_names(page)) == 2, timeout=WAIT_MS)
 
@@ -97,7 +108,8 @@ def test_backfill_is_offered_only_when_the_link_is_back(
     from app.workflow.discharge import issue_full_payment
 
     cashier = operator_of(centre_ctx, "cashier")
-    stay_id = admit_through_service(centre_ctx, cashier, ZHANG_WEI, "ZY-UI-LIST-3")
+    stay_id = admit_through_service(centre_ctx, cashier, ZHANG_WEI_CARD, "ZY-UI-LIST-3")
+    add_charges(centre_ctx, cashier, stay_id)
     issue_full_payment(centre_ctx, stay_id, cashier, dt.date.today())
     window = make_window(centre_ctx, "cashier")
     page = window.stays_page
@@ -106,7 +118,8 @@ def test_backfill_is_offered_only_when_the_link_is_back(
     qtbot.waitUntil(lambda: page.awaiting_backfill == [stay_id], timeout=WAIT_MS)
     assert page.backfill_label.isVisible() and not page.backfill_button.isVisible()
     assert "恢复连接后即可办理" in page.backfill_label.text()
-    assert [page.table.item(0, 7).text()] == ["待补登记"]
+    row = next(row for row, stay in enumerate(page.stays) if stay.stay_id == stay_id)
+    assert page.table.item(row, 7).text() == "待补登记"
     page.set_centre_online(True)
     qtbot.waitUntil(lambda: page.backfill_button.isVisible(), timeout=WAIT_MS)
     assert page.backfill_button.isEnabled()

@@ -83,52 +83,26 @@ def make_window(
         window.card_reader.stop()
 
 
-def admit_through_service(ctx: CounterContext, operator: OperatorInfo, ssn: str, admission_no: str,
-                          diagnoses: tuple[tuple[str, str], ...] = (("S82.201", "胫骨干骨折"),),
+def admit_through_service(ctx: CounterContext, operator: OperatorInfo, card: str, admission_no: str,
                           admitted_on: dt.date | None = None) -> int:
-    """A stay made the way the 入院登记 page makes it (for tests of the later pages)."""
-    from app.workflow.admission import AdmissionForm, Identification, admit, look_up
+    """A stay made the way the 入院登记 page makes it (for the later pages' tests): the worker
+    looked up by card number, an injury and an illness diagnosis."""
     from app.workflow.appliers import open_workflow_centre
+    from tests.workflow.stay_fixtures import admit_worker, form
 
     client = open_workflow_centre(ctx, operator)
     try:
-        identification = Identification("typed", ssn, "测试：由服务直接登记")
-        person = look_up(client, identification, operator) if operator.role.value == "reviewer" else \
-            look_up(client, Identification("ecard", ssn), operator)
-        form = AdmissionForm(admission_no=admission_no, dept="骨科一病区", bed="12",
-                             admitted_on=admitted_on or centre_today() - dt.timedelta(days=5), care="medical",
-                             diagnoses=diagnoses)
-        outcome = admit(ctx, client, person, form, operator, identification)
+        _, outcome = admit_worker(ctx, client, operator, card,
+                                  form(admission_no, admitted=admitted_on or centre_today() - dt.timedelta(days=5)))
     finally:
         client.close()
     assert outcome.stay_id is not None, outcome.check
     return outcome.stay_id
 
 
-def add_charges(ctx: CounterContext, operator: OperatorInfo, stay_id: int, count: int = 3) -> list[int]:
-    """Fee lines for the stay through the charges service (helper A's `add_line`), matched to the
-    local copy of the centre's catalogue and classified to the injury diagnosis (helper C's
-    `assign_diagnosis`): what the 费用与伤病分离 page leaves behind."""
-    from decimal import Decimal
+def add_charges(ctx: CounterContext, operator: OperatorInfo, stay_id: int, count: int = 6) -> None:
+    """Matched and classified fee lines, written directly as helper B's service tests do
+    (tests/workflow/stay_fixtures.py): the 出院结算 page's tests start from a stay ready to settle."""
+    from tests.workflow.stay_fixtures import add_lines
 
-    from app.db.models import ChargeCategory
-    from app.workflow.appliers import open_workflow_centre
-    from app.workflow.catalogue import sync_catalogue
-    from app.workflow.charges import add_line
-    from app.workflow.separation import assign_diagnosis
-
-    client = open_workflow_centre(ctx, operator)
-    try:
-        sync_catalogue(ctx, client)
-    finally:
-        client.close()
-    day = centre_today() - dt.timedelta(days=2)
-    with ctx.transaction() as session:
-        lines = [
-            add_line(session, operator, ctx.counter_name, stay_id, his_code="XB01AC06", name="阿司匹林肠溶片",
-                     category=ChargeCategory.DRUG, quantity=Decimal("30"), unit_price=Decimal("0.50"),
-                     charged_on=day, dept="骨科一病区", diagnosis_code="S82.201")
-            for _ in range(count)
-        ]
-        assign_diagnosis(session, operator, ctx.counter_name, lines, "S82.201")
-    return lines
+    add_lines(ctx, stay_id, operator, count, day=centre_today() - dt.timedelta(days=2))
