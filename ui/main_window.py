@@ -20,6 +20,7 @@ from ui.card_reader import CardReaderService
 from ui.pages.card_page import CardPage
 from ui.pages.placeholder import PlaceholderPage
 from ui.pages.settings_page import SettingsPage
+from ui.pages.charges_page import ChargesPage
 from ui.pages.slip_page import SlipPage
 from ui.qt import (
     QAction,
@@ -98,10 +99,7 @@ class MainWindow(QMainWindow):
                     self.tr("入院登记"),
                     self.tr("核验工伤认定和备案，为工伤职工办理入院就医登记。"),
                 ),
-                PlaceholderPage(
-                    self.tr("费用与伤病分离"),
-                    self.tr("导入本次住院的费用明细，按工伤认定的伤情逐条标记工伤与非工伤费用。"),
-                ),
+                ChargesPage(ctx, operator),
                 PlaceholderPage(
                     self.tr("出院结算"),
                     self.tr("出院时再次核验身份和备案，向结算中心办理结算，收取个人支付部分。"),

@@ -245,6 +245,16 @@ def _confirmed_outside(session: Session, his_codes: set[str]) -> set[str]:
     return found
 
 
+def stays_for_separation(session: Session, limit: int = 500) -> list[tuple[int, str]]:
+    """(stay id, "姓名 · 住院号 · 科别 · 状态") of the stays whose lines can still change, newest first."""
+    labels = {StayStatus.ADMITTED: "在院", StayStatus.PENDING_SETTLEMENT: "待结算", StayStatus.CANCELLED: "已撤销"}
+    rows = session.execute(
+        select(Stay.id, Worker.name, Stay.admission_no, Stay.dept, Stay.status).join(Worker, Worker.id == Stay.worker_id)
+        .where(Stay.status.in_(list(labels))).order_by(Stay.id.desc()).limit(limit))
+    return [(row.id, f"{row.name} · {row.admission_no} · {row.dept} · {labels[StayStatus(row.status)]}")
+            for row in rows]
+
+
 # --- choosing lines ------------------------------------------------------------------------------
 
 
