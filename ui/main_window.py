@@ -19,6 +19,7 @@ from devices.backends import backend_from_settings
 from ui.card_reader import CardReaderService
 from ui.pages.admission_page import AdmissionPage
 from ui.pages.card_page import CardPage
+from ui.pages.charges_page import ChargesPage
 from ui.pages.discharge_page import DischargePage
 from ui.pages.placeholder import PlaceholderPage
 from ui.pages.settings_page import SettingsPage
@@ -97,15 +98,13 @@ class MainWindow(QMainWindow):
         self.discharge_page = DischargePage(ctx, operator)
         self.stays_page = StaysPage(ctx, operator)
         self.slip_page = SlipPage(ctx, operator)
+        self.charges_page = ChargesPage(ctx, operator)
         pages: list[tuple[str, QWidget]] = [
             (page.title, page)
             for page in (
                 self.card_page,
                 self.admission_page,
-                PlaceholderPage(
-                    self.tr("费用与伤病分离"),
-                    self.tr("导入本次住院的费用明细，按工伤认定的伤情逐条标记工伤与非工伤费用。"),
-                ),
+                self.charges_page,
                 self.discharge_page,
                 self.stays_page,
                 self.slip_page,
@@ -163,12 +162,14 @@ class MainWindow(QMainWindow):
         self.stays_page.open_requested.connect(self.open_stay)
         self.stays_page.changed.connect(lambda: self.discharge_page.reload())
         self.discharge_page.changed.connect(self.stays_page.reload)
+        self.charges_page.changed.connect(lambda: self.discharge_page.reload())  # readiness may have changed
         self.discharge_page.print_requested.connect(self.print_settlement)
         self.status.centre_link_changed.connect(self._centre_link_changed)
         self.settlement_in_progress = lambda: self.discharge_page.busy
 
     def _stay_admitted(self, stay_id: int) -> None:
         self.stays_page.reload()
+        self.charges_page.reload_stays()
         self.discharge_page.reload(select=stay_id)
 
     def _centre_link_changed(self) -> None:
@@ -179,11 +180,9 @@ class MainWindow(QMainWindow):
 
     def open_stay(self, stay_id: int, status: str) -> None:
         """住院一览's double-click: the stay in the page that deals with it now."""
-        charges = self.stack.widget(self._titles.index(self.tr("费用与伤病分离")))
-        open_in_charges = getattr(charges, "open_stay", None)
-        if status == "admitted" and charges is not None and callable(open_in_charges):
-            open_in_charges(stay_id)
-            self.show_page(self.stack.indexOf(charges))
+        if status == "admitted":  # charges are still coming in: the 费用与伤病分离 page
+            self.charges_page.open_stay(stay_id)
+            self.show_page(self.stack.indexOf(self.charges_page))
             return
         self.discharge_page.open_stay(stay_id)
         self.show_page(self.stack.indexOf(self.discharge_page))

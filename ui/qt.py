@@ -86,3 +86,23 @@ __all__ = [
     "QStackedWidget", "QStatusBar", "Qt", "QTableWidget", "QTableWidgetItem", "QtCore", "QtGui",
     "QThread", "QTimer", "QTranslator", "QtWidgets", "QVBoxLayout", "QWidget", "Signal", "Slot",
 ]
+
+# --- names for the 费用与伤病分离 page (issue 6; kept in their own block so parallel edits merge) ---
+# QDate / QDateEdit may also be imported above by another page: importing a name twice is harmless.
+from PySide6.QtCore import QAbstractTableModel, QDate, QElapsedTimer, QModelIndex, QPersistentModelIndex  # noqa: E402
+from PySide6.QtGui import QBrush, QColor  # noqa: E402
+from PySide6.QtWidgets import (  # noqa: E402
+    QButtonGroup,
+    QDateEdit,
+    QDialogButtonBox,
+    QFileDialog,
+    QPlainTextEdit,
+    QRadioButton,
+    QTableView,
+)
+
+__all__ += [
+    "QAbstractTableModel", "QBrush", "QButtonGroup", "QColor", "QDate", "QDateEdit", "QDialogButtonBox",
+    "QElapsedTimer", "QFileDialog", "QModelIndex", "QPersistentModelIndex", "QPlainTextEdit", "QRadioButton",
+    "QTableView",
+]

@@ -24,7 +24,7 @@ from ui.qt import QApplication, QLabel, QMessageBox, Qt, QWidget
 pytestmark = pytest.mark.gui
 
 PAGES = ["读卡", "入院登记", "费用与伤病分离", "出院结算", "住院一览", "结算单", "月度结算", "设置"]
-REAL_PAGES = ("读卡", "入院登记", "出院结算", "住院一览", "结算单")
+REAL_PAGES = ("读卡", "入院登记", "费用与伤病分离", "出院结算", "住院一览", "结算单")
 NOT_PROVIDED = "此功能尚未提供"
 
 
