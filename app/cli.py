@@ -174,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     slip.add_argument("--paper", choices=SLIP_PAPER.choices,
                       help="纸张，默认取设置 slip.paper / paper, default: the setting slip.paper")
 
+    # --- charges commands (issue 6) ---
+    from app.workflow import commands_charges
+
+    commands_charges.register(command, action)
+
     return parser
 
 
