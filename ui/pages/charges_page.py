@@ -130,7 +130,10 @@ class ChargesPage(QWidget):
         self._want_stay: int | None = None
         # Replaced in tests: the system's file dialog cannot be clicked offscreen.
         self.choose_file: Callable[[], str | None] = self._choose_file_with_dialog
+        self._built = False  # the filter combos signal while they are filled during _build()
         self._build()
+        self._built = True
+        self._update_buttons()
         self.reload_stays()
 
     # --- layout ----------------------------------------------------------------------------------
@@ -272,7 +275,6 @@ class ChargesPage(QWidget):
         layout.addWidget(self.status_label)
         self.error = ErrorLabel(self)
         layout.addWidget(self.error)
-        self._update_buttons()
 
     def _button(self, text: str, name: str, slot: Callable[[], object], key: str | None,
                 layout: QHBoxLayout | QVBoxLayout) -> QPushButton:
@@ -437,6 +439,8 @@ class ChargesPage(QWidget):
         combo.setCurrentIndex(index)
 
     def _apply_filters(self) -> None:
+        if not self._built:
+            return
         ws = self.workspace
         if ws is None:
             self.model.set_lines(())
@@ -472,12 +476,16 @@ class ChargesPage(QWidget):
         return [self.model.line(index.row()) for index in self.table.selectionModel().selectedRows()]
 
     def _selection_changed(self, *_args: object) -> None:
+        if not self._built:
+            return
         count = len(self.table.selectionModel().selectedRows())
         self.selection_label.setText(self.tr("已选择 {n} 条明细").format(n=count) if count
                                      else self.tr("未选择明细"))
         self._update_buttons()
 
     def _update_buttons(self) -> None:
+        if not self._built:
+            return
         idle = not self.busy
         ws = self.workspace
         open_stay = ws is not None and not ws.settled

@@ -1,0 +1,209 @@
+"""The 费用与伤病分离 page driven through its real widgets on a demo counter (issue 6 item 3).
+
+The split follows the recognition's injury diagnosis (`003 §15`, `000 六(二)`); out-of-catalogue
+lines are marked for the duty to inform (`003 §15`); a HIS file with a bad row is refused whole.
+The centre is the real sandbox over HTTP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+from sqlalchemy import func, select
+
+from app.bootstrap import CounterContext
+from app.centre.client import open_centre
+from app.db.models import ChargeLine, Role
+from app.operators import OperatorInfo
+from app.rules.settlement import FUND, NON_INJURY
+from app.secret_store import CENTRE_KEY, set_secret
+from app.settings import CENTRE_READ_TIMEOUT_SECONDS, CENTRE_URL
+from tests.centre.client_fixtures import SANDBOX_KEY, SandboxProcess, admission_of, centre_today, start_sandbox
+from tests.workflow.separation_helpers import add_lines, operator, sync_local_catalogue, zhang_wei_stay
+from ui.pages.charges_dialogs import DiagnosisDialog, DifferencesDialog, OverrideDialog, to_qdate
+from ui.pages.charges_page import ChargesPage
+from ui.qt import QPushButton, Qt, QWidget
+
+TIMEOUT = 20_000
+
+
+@pytest.fixture
+def sandbox_centre(tmp_path: Path) -> Iterator[SandboxProcess]:
+    process = start_sandbox(tmp_path / "sandbox-data")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def counter(demo_ctx: CounterContext, sandbox_centre: SandboxProcess) -> CounterContext:
+    """The demo counter talking to the sandbox (the demo hospital's key in the keyring)."""
+    set_secret(CENTRE_KEY, SANDBOX_KEY)
+    demo_ctx.settings.set(CENTRE_URL, sandbox_centre.url)
+    demo_ctx.settings.set(CENTRE_READ_TIMEOUT_SECONDS, 5)
+    return demo_ctx
+
+
+def _admitted_stay(ctx: CounterContext, lines: int, admission_no: str) -> int:
+    """张伟 admitted with the sandbox (S82.201 injury, I10 not), the local catalogue synced, `lines` lines."""
+    client = open_centre(ctx, ("cashier", "张收款"))
+    try:
+        registration = client.register_admission(admission_of(admission_no=admission_no))
+        sync_local_catalogue(ctx, client)
+    finally:
+        client.close()
+    with ctx.transaction() as session:
+        clerk = operator(session, "cashier", Role.CASHIER)
+        stay_id = zhang_wei_stay(session, clerk.id, admitted=centre_today(), registration_no=registration.registration_no,
+                                 admission_no=admission_no)
+        if lines:
+            add_lines(session, stay_id, lines, clerk.id, day=centre_today())
+    return stay_id
+
+
+def _page(qtbot: QtBot, ctx: CounterContext, actor: OperatorInfo, stay_id: int) -> ChargesPage:
+    page = ChargesPage(ctx, actor)
+    qtbot.addWidget(page)
+    page.resize(1400, 900)
+    page.show()
+    page.open_stay(stay_id)
+    qtbot.waitUntil(lambda: page.workspace is not None and page.workspace.stay_id == stay_id and not page.busy,
+                    timeout=TIMEOUT)
+    return page
+
+
+def _click(qtbot: QtBot, widget: QWidget, name: str) -> None:
+    button = widget.findChild(QPushButton, name)
+    assert button is not None, name
+    assert button.isEnabled(), f"{name} is disabled"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def _settled(qtbot: QtBot, page: ChargesPage) -> None:
+    qtbot.waitUntil(lambda: not page.busy, timeout=TIMEOUT)
+
+
+def test_bulk_classify_and_override_change_the_preview_and_the_centre_agrees(
+        qtbot: QtBot, counter: CounterContext, operator_of: Callable[[CounterContext, str], OperatorInfo],
+        type_text: Callable[[QWidget, str], None]) -> None:
+    """Lines of one department put under the non-injury diagnosis I10, then two lines overridden back to
+    injury with a reason: the matrix's rows move (`003 §15`); the sandbox's pre-settlement agrees."""
+    stay_id = _admitted_stay(counter, 200, "ZY-UI-1")
+    page = _page(qtbot, counter, operator_of(counter, "reviewer"), stay_id)
+    assert page.model.rowCount() == 200
+    fund_before = page.matrix.cell_text(FUND, None)
+    non_injury_before = page.matrix.cell_text(NON_INJURY, None)
+    assert any("目录外" in page.model.data(page.model.index(row, 14)) for row in range(page.model.rowCount()))
+
+    page.set_filter(page.dept_filter, "检验科")
+    assert page.model.rowCount() == 50
+    _click(qtbot, page, "selectAllButton")
+    assert len(page.selected_line_ids()) == 50
+    _click(qtbot, page, "assignButton")
+    dialog = page.last_dialog
+    assert isinstance(dialog, DiagnosisDialog)
+    dialog.combo.setCurrentIndex(dialog.combo.findData("I10"))
+    _click(qtbot, dialog, "acceptButton")
+    _settled(qtbot, page)
+    assert "归入诊断 I10" in page.status_label.text()
+    assert all(page.model.line(row).follows == "I10 原发性高血压" for row in range(page.model.rowCount()))
+    non_injury_after = page.matrix.cell_text(NON_INJURY, None)
+    assert Decimal(non_injury_after.replace(",", "")) > Decimal(non_injury_before.replace(",", ""))
+    assert Decimal(page.matrix.cell_text(FUND, None).replace(",", "")) < Decimal(fund_before.replace(",", ""))
+
+    page.table.selectRow(0)
+    chosen = page.selected_lines()
+    assert len(chosen) == 1 and chosen[0].bucket == NON_INJURY
+    _click(qtbot, page, "overrideButton")
+    dialog = page.last_dialog
+    assert isinstance(dialog, OverrideDialog)
+    dialog.injury_radio.setChecked(True)
+    _click(qtbot, dialog, "acceptButton")
+    assert dialog.isVisible() and "理由" in dialog.error.text()  # no reason, no override
+    type_text(dialog.reason_edit, "检验为骨折术后复查")
+    _click(qtbot, dialog, "acceptButton")
+    _settled(qtbot, page)
+    line = next(line for line in page.workspace.lines if line.line_id == chosen[0].line_id)  # type: ignore[union-attr]
+    assert line.bucket == FUND and line.override_reason == "检验为骨折术后复查" and line.override_approved
+    assert page.matrix.cell_text(NON_INJURY, None) != non_injury_after
+
+    page.set_filter(page.dept_filter, "__all__")
+    page.discharge_date.setDate(to_qdate(centre_today()))  # the lines are dated the centre's today
+    _click(qtbot, page, "preSettleButton")
+    qtbot.waitUntil(lambda: page.last_differences is not None and not page.busy, timeout=60_000)
+    assert page.last_differences == []
+    assert "一致" in page.centre_label.text()
+    assert page.last_figures is not None and page.workspace is not None and page.workspace.preview is not None
+    assert page.last_figures.total == page.workspace.preview.total
+    assert all(line.uploaded for line in page.workspace.lines)
+
+
+def test_a_cashiers_override_waits_for_approval_and_the_reviewer_sees_the_button(
+        qtbot: QtBot, counter: CounterContext, operator_of: Callable[[CounterContext, str], OperatorInfo],
+        type_text: Callable[[QWidget, str], None]) -> None:
+    stay_id = _admitted_stay(counter, 20, "ZY-UI-2")
+    cashier_page = _page(qtbot, counter, operator_of(counter, "cashier"), stay_id)
+    assert not cashier_page.approve_button.isVisible()
+    cashier_page.table.selectRow(0)
+    _click(qtbot, cashier_page, "overrideButton")
+    dialog = cashier_page.last_dialog
+    assert isinstance(dialog, OverrideDialog)
+    type_text(dialog.reason_edit, "非骨折相关用药")
+    _click(qtbot, dialog, "acceptButton")
+    _settled(qtbot, cashier_page)
+    assert "待审核员审核" in cashier_page.status_label.text()
+    problems = [cashier_page.problems_list.item(i).text() for i in range(cashier_page.problems_list.count())]
+    assert any("1 条改判等待审核员审核" in p for p in problems)
+
+    reviewer_page = _page(qtbot, counter, operator_of(counter, "reviewer"), stay_id)
+    assert reviewer_page.approve_button.isVisible()
+    reviewer_page.set_filter(reviewer_page.bucket_filter, NON_INJURY)
+    reviewer_page.table.selectAll()
+    _click(qtbot, reviewer_page, "approveButton")
+    _settled(qtbot, reviewer_page)
+    assert "已审核通过 1 条改判" in reviewer_page.status_label.text()
+
+
+def test_differences_with_the_centre_are_listed_line_by_line(
+        qtbot: QtBot, counter: CounterContext, operator_of: Callable[[CounterContext, str], OperatorInfo]) -> None:
+    """A local catalogue price limit that differs from the centre's: the pre-settlement's disagreement is shown
+    for each line it touches, never hidden."""
+    stay_id = _admitted_stay(counter, 10, "ZY-UI-3")
+    with counter.transaction() as session:
+        from app.db.models import CatalogueItem
+
+        item = session.scalars(select(CatalogueItem).where(CatalogueItem.code == "XJ01DC02")).one()
+        item.price_limit = Decimal("8.00")  # the centre's limit is 8.50: seq 1 and 6 (8.50 each) differ
+    page = _page(qtbot, counter, operator_of(counter, "cashier"), stay_id)
+    page.discharge_date.setDate(to_qdate(centre_today()))
+    _click(qtbot, page, "preSettleButton")
+    qtbot.waitUntil(lambda: page.last_differences is not None and not page.busy, timeout=60_000)
+    assert page.last_differences
+    dialog = page.last_dialog
+    assert isinstance(dialog, DifferencesDialog)
+    rows = {(dialog.table.item(r, 0).text(), dialog.table.item(r, 1).text()) for r in range(dialog.table.rowCount())}
+    assert {("1", "分类"), ("1", "基金支付"), ("6", "分类"), ("6", "个人支付")} <= rows
+    assert ("汇总", "超限价自付金额·药品费用") in rows
+    assert all(seq in ("汇总", "1", "6") for seq, _ in rows)  # nothing else differs
+    assert "不一致" in page.centre_label.text()
+
+
+def test_lines_table_has_no_item_widgets_and_holds_a_big_stay(
+        qtbot: QtBot, counter: CounterContext, operator_of: Callable[[CounterContext, str], OperatorInfo]) -> None:
+    with counter.transaction() as session:
+        clerk = operator(session, "cashier", Role.CASHIER)
+        stay_id = zhang_wei_stay(session, clerk.id, admitted=dt.date(2026, 11, 1), admission_no="ZY-UI-BIG")
+        add_lines(session, stay_id, 20_000, clerk.id, day=dt.date(2026, 11, 2))
+    page = _page(qtbot, counter, operator_of(counter, "cashier"), stay_id)
+    assert page.model.rowCount() == 20_000
+    page.table.scrollToBottom()
+    last = page.model.line(page.model.rowCount() - 1)
+    assert last.seq == 20_000
+    with counter.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(ChargeLine).where(ChargeLine.stay_id == stay_id)) \
+            == 20_000
+
