@@ -16,7 +16,7 @@ from app.db.models import StayStatus
 from app.operators import OperatorInfo
 from app.slips import money_text
 from tests.centre.client_fixtures import SandboxProcess
-from tests.workflow.stay_fixtures import ZHANG_WEI_CARD
+from tests.workflow.stay_fixtures import WANG_XIULAN_CARD, ZHANG_WEI_CARD
 from tests.ui.workflow_fixtures import (  # noqa: F401 - fixtures
     CENTRE_WAIT_MS,
     WAIT_MS,
@@ -172,3 +172,24 @@ def test_centre_down_full_payment_then_backfill_settles_once(
     qtbot.waitUntil(lambda: _status(page) is StayStatus.SETTLED, timeout=WAIT_MS)
     assert not page.backfill_button.isEnabled()
     assert _settlements(workflow_sandbox)["live"] == 1  # once, whatever was queued during the outage
+
+
+def test_a_refused_second_check_shows_why_and_settles_nothing(
+    qtbot: QtBot, centre_ctx: CounterContext, make_window: WindowFactory, operator_of: OperatorOf,  # noqa: F811
+    workflow_sandbox: SandboxProcess,  # noqa: F811
+) -> None:
+    """王秀兰 (Jilin) came in as an emergency without a filing; not back-filed by discharge, the
+    second check refuses (002 经办规程 §15): the verdict, its source and the next steps are shown."""
+    cashier = operator_of(centre_ctx, "cashier")
+    stay_id = admit_through_service(centre_ctx, cashier, WANG_XIULAN_CARD, "ZY-UI-DIS-3", emergency=True)
+    add_charges(centre_ctx, cashier, stay_id)
+    window = make_window(centre_ctx, "cashier")
+    page = _open(qtbot, window, stay_id)
+    _settle(qtbot, window, page)
+    assert page.outcome is None
+    assert page.verdict.headline.text().startswith("不予联网结算")
+    assert "002 经办规程 §15" in page.verdict.reasons.text()
+    assert not page.verdict.next_steps.isHidden()
+    assert page.error_label.text().startswith("未结算：出院结算前再次核验备案未通过")
+    assert not page.full_payment_button.isEnabled()  # the centre is up: no 全额垫付 instead
+    assert _settlements(workflow_sandbox)["live"] == 0

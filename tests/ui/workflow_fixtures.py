@@ -84,7 +84,7 @@ def make_window(
 
 
 def admit_through_service(ctx: CounterContext, operator: OperatorInfo, card: str, admission_no: str,
-                          admitted_on: dt.date | None = None) -> int:
+                          admitted_on: dt.date | None = None, emergency: bool = False) -> int:
     """A stay made the way the 入院登记 page makes it (for the later pages' tests): the worker
     looked up by card number, an injury and an illness diagnosis."""
     from app.workflow.appliers import open_workflow_centre
@@ -93,7 +93,8 @@ def admit_through_service(ctx: CounterContext, operator: OperatorInfo, card: str
     client = open_workflow_centre(ctx, operator)
     try:
         _, outcome = admit_worker(ctx, client, operator, card,
-                                  form(admission_no, admitted=admitted_on or centre_today() - dt.timedelta(days=5)))
+                                  form(admission_no, admitted=admitted_on or centre_today() - dt.timedelta(days=5),
+                                       emergency=emergency))
     finally:
         client.close()
     assert outcome.stay_id is not None, outcome.check

@@ -584,4 +584,15 @@ class DischargePage(QWidget):
         # 全额垫付 only when the centre really cannot be reached: never instead of a settlement.
         centre_down = self._unreachable_at_settlement or self.centre_online is False
         self.full_payment_button.setEnabled(idle and status in SETTLEABLE and centre_down)
+        self.full_payment_button.setToolTip(
+            "" if self.full_payment_button.isEnabled() else
+            self.tr("仅在结算中心无法连接、不能结算时使用；联网正常时请直接结算") if status in SETTLEABLE else
+            self.tr("该住院当前状态不能全额垫付"))
+        self.discharged_on.setEnabled(idle and status in SETTLEABLE)
         self.backfill_button.setEnabled(idle and status is StayStatus.PENDING_BACKFILL and self.centre_online is not False)
+        if status is not StayStatus.PENDING_BACKFILL:
+            self.backfill_button.setToolTip(self.tr("只有“待补登记”（已全额垫付）的住院需要补登记"))
+        elif self.centre_online is False:
+            self.backfill_button.setToolTip(self.tr("结算中心恢复连接后才能补登记"))
+        else:
+            self.backfill_button.setToolTip("")

@@ -158,7 +158,7 @@ class AmountLabel(QLabel):
 
     def set_amount(self, amount: Decimal | None) -> None:
         self.amount = amount
-        self.setText("" if amount is None else tr("{amount} 元").format(amount=money_text(amount)))
+        self.setText("—" if amount is None else tr("{amount} 元").format(amount=money_text(amount)))
 
 
 def stay_text(stay: StaySummary) -> str:
