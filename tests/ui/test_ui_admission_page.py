@@ -5,8 +5,10 @@ may type a social security number (with a reason); an e-card token; the centre u
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
+import httpx
 import pytest
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
@@ -15,6 +17,7 @@ from app.bootstrap import CounterContext
 from app.db.models import Stay
 from devices.mock import MockBackend
 from devices.virtual_card import VirtualCard
+from tests.centre.client_fixtures import SandboxProcess
 from tests.devices.people import ZHANG_WEI
 from tests.ui.workflow_fixtures import (  # noqa: F401 - fixtures
     CENTRE_WAIT_MS,
@@ -153,3 +156,46 @@ def test_the_page_says_when_the_centre_cannot_be_reached(
     qtbot.waitUntil(lambda: page.lookup_message.isVisible(), timeout=WAIT_MS)
     assert page.lookup_message.text().startswith("结算中心无法连接")
     assert page.person is None and not page.register_button.isEnabled()
+
+
+def test_registered_offline_when_the_centre_drops_and_rechecked_when_it_is_back(
+    qtbot: QtBot, centre_ctx: CounterContext, make_window: WindowFactory, type_text: TypeText,  # noqa: F811
+    workflow_sandbox: SandboxProcess,  # noqa: F811
+) -> None:
+    """The stay is kept and its registration queued; when the link returns it is sent and the filing
+    checked again (issue 6 item 5)."""
+    window = make_window(centre_ctx, "cashier")
+    window.show_page(window.page_titles.index("入院登记"))
+    page = window.admission_page
+    qtbot.keyClicks(page.ecard_field, "ECARD-ZW-7F3A9C21")
+    qtbot.keyClick(page.ecard_field, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: page.person is not None, timeout=CENTRE_WAIT_MS)
+    _fill(qtbot, page, type_text, "ZY-UI-ADM-OFF")
+    workflow_sandbox.arm("refuse_connections", seconds=4)
+    time.sleep(0.3)
+    qtbot.mouseClick(page.register_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.outcome is not None, timeout=CENTRE_WAIT_MS)
+    assert page.outcome is not None and page.outcome.offline and page.outcome.stay_id is not None
+    assert page.registration_label.text().startswith("已脱机登记")
+    assert page.offline_label.isVisible() and "结算中心无法连接" in page.offline_label.text()
+    assert _stays(centre_ctx, "ZY-UI-ADM-OFF") == [("ZY-UI-ADM-OFF", None)]
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not _listening(workflow_sandbox):
+        time.sleep(0.2)
+    stays = window.stays_page
+    qtbot.waitUntil(lambda: not stays._rechecking, timeout=CENTRE_WAIT_MS)  # the check at start-up
+    stays.last_recheck = None
+    stays.set_centre_online(False)
+    stays.set_centre_online(True)  # what the status bar's probe reports when the link is back
+    qtbot.waitUntil(lambda: stays.last_recheck is not None, timeout=CENTRE_WAIT_MS)
+    assert stays.last_recheck is not None and [check.allowed for check in stays.last_recheck] == [True]
+    [(_, registration)] = _stays(centre_ctx, "ZY-UI-ADM-OFF")
+    assert registration  # the queued registration reached the centre
+
+
+def _listening(sandbox: SandboxProcess) -> bool:
+    try:
+        return httpx.get(f"{sandbox.url}/health", timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False

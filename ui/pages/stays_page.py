@@ -36,6 +36,7 @@ from ui.widgets import ErrorLabel, heading, notice
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from app.workflow.admission import CheckResult
     from app.workflow.discharge import DischargeOutcome
     from app.workflow.stays import StaySummary
 
@@ -66,6 +67,8 @@ class StaysPage(QWidget):
         self._backfilling = False
         self._generation = 0
         self.last_backfill: list[DischargeOutcome] = []
+        self.last_recheck: list[CheckResult] | None = None
+        self._rechecking = False
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 16, 24, 16)
@@ -198,12 +201,50 @@ class StaysPage(QWidget):
     # --- 补登记 -----------------------------------------------------------------------------------
 
     def set_centre_online(self, online: bool) -> None:
-        """The status bar's probe answered: offer 补登记 when the link is back."""
+        """The status bar's probe answered: when the link is back, admissions registered offline are
+        sent and checked again, and 补登记 is offered."""
         was_online, self.centre_online = self.centre_online, online
         if online and not was_online:
+            self.recheck_offline_admissions()
             self.reload()  # what waits for 补登记 may have changed while we were offline
         else:
             self._show_backfill_offer()
+
+    def recheck_offline_admissions(self) -> None:
+        if self._rechecking or not self._operator.can(Permission.ADMIT):
+            return
+        self._rechecking = True
+        ctx, operator = self._ctx, self._operator
+
+        def work() -> list[CheckResult]:
+            from app.workflow.admission import recheck_offline_admissions
+            from app.workflow.appliers import open_workflow_centre
+
+            client = open_workflow_centre(ctx, operator)
+            try:
+                return recheck_offline_admissions(ctx, client, operator)
+            finally:
+                client.close()
+
+        Operation(self, work, executor=Executor.BACKGROUND).success(self._rechecked).failure(
+            self._recheck_failed).run()
+
+    def _rechecked(self, checks: list[CheckResult]) -> None:
+        self._rechecking = False
+        self.last_recheck = checks
+        refused = [check for check in checks if not check.allowed]
+        if refused:
+            reasons = "；".join(r.message for check in refused for r in check.reasons if r.blocking)
+            self.error_label.show_error(self.tr(
+                "联网后重新核验脱机登记的入院：{count} 次不通过（{reasons}），请在住院中查看并告知工伤职工。"
+            ).format(count=len(refused), reasons=reasons))
+        if checks:
+            self.changed.emit()
+            self.reload()
+
+    def _recheck_failed(self, error: BaseException) -> None:
+        self._rechecking = False
+        self.error_label.show_error(self.tr("脱机登记的入院未能补传核验：{reason}").format(reason=error_text(error)))
 
     def _show_backfill_offer(self) -> None:
         count = len(self.awaiting_backfill)
