@@ -91,6 +91,7 @@ def test_settle_print_cancel_by_a_reviewer_and_settle_again(
     assert not page.cancel_button.isEnabled() and page.cancel_button.toolTip() == "仅审核员可撤销结算"
 
     # 打印结算单: the 结算单 page with this settlement previewed.
+    assert page.print_button.isEnabled()
     qtbot.mouseClick(page.print_button, Qt.MouseButton.LeftButton)
     assert window.current_page_title() == "结算单"
     qtbot.waitUntil(lambda: window.slip_page.current_slip is not None, timeout=WAIT_MS)

@@ -258,6 +258,7 @@ def test_the_whole_workflow_in_the_window(
     assert _live_settlements(workflow_sandbox) == 1
 
     # --- 打印结算单: the 结算单 page with this settlement, printed (to a PDF file here)
+    qtbot.waitUntil(lambda: discharge.print_button.isEnabled(), timeout=WAIT_MS)
     _click(qtbot, discharge.print_button)
     slip = window.slip_page
     assert window.current_page_title() == "结算单"

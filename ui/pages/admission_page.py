@@ -554,6 +554,8 @@ class AdmissionPage(QWidget):
     def _form_changed(self, *_: object) -> None:
         if self.person is None:
             return
+        if self.outcome is not None and self.outcome.stay_id is None:
+            self.outcome = None  # refused, and the form changes: judge it afresh (e.g. after filing online)
         self._mark_diagnoses()
         self.form_error.clear_error()
         self._preview_timer.start()

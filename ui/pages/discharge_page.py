@@ -269,6 +269,10 @@ class DischargePage(QWidget):
                 self.discharged_on.setDate(to_qdate(stay.discharged_on))
             else:
                 self.discharged_on.setDate(to_qdate(dt.date.today()))
+        elif stay is not None and not self.busy and self._result_is_stale(stay):
+            # The same stay, changed since (e.g. a reviewer cancelled the settlement at another counter).
+            self._clear_result()
+            self.verdict.clear()
         if stay is None:
             self.stay_label.setText(self.tr("没有住院登记"))
             self.readiness_label.setText("")
@@ -283,6 +287,11 @@ class DischargePage(QWidget):
                 self._show_stored_settlement(stay)
             self._check_readiness(stay)
         self._update_buttons()
+
+    def _result_is_stale(self, stay: StaySummary) -> bool:
+        if self.settlement_id is not None and stay.settlement_id != self.settlement_id:
+            return True
+        return self.receipt is not None and stay.status in SETTLEABLE
 
     def _show_stored_settlement(self, stay: StaySummary) -> None:
         self.settlement_id = stay.settlement_id
@@ -575,15 +584,18 @@ class DischargePage(QWidget):
         status = stay.status if stay is not None else None
         idle = not self.busy
         self.picker.setEnabled(idle)
-        self.settle_button.setEnabled(idle and status in SETTLEABLE and not self.readiness_problems)
-        self.print_button.setEnabled(idle and self.settlement_id is not None and status is StayStatus.SETTLED)
+        done_here = self.outcome is not None or self.receipt is not None  # before the list catches up
+        self.settle_button.setEnabled(idle and status in SETTLEABLE and not self.readiness_problems and not done_here)
+        # Just settled: the list may not have caught up with the stay's new status yet.
+        settled = self.settlement_id is not None and (status is StayStatus.SETTLED or self.outcome is not None)
+        self.print_button.setEnabled(idle and settled)
         can_cancel = self._operator.can(Permission.CANCEL_SETTLEMENT)
-        cancellable = idle and can_cancel and self.settlement_id is not None and status is StayStatus.SETTLED
+        cancellable = idle and can_cancel and settled
         self.cancel_button.setEnabled(cancellable)
         self.cancel_reason.setEnabled(cancellable)
         # 全额垫付 only when the centre really cannot be reached: never instead of a settlement.
         centre_down = self._unreachable_at_settlement or self.centre_online is False
-        self.full_payment_button.setEnabled(idle and status in SETTLEABLE and centre_down)
+        self.full_payment_button.setEnabled(idle and status in SETTLEABLE and centre_down and not done_here)
         self.full_payment_button.setToolTip(
             "" if self.full_payment_button.isEnabled() else
             self.tr("仅在结算中心无法连接、不能结算时使用；联网正常时请直接结算") if status in SETTLEABLE else
