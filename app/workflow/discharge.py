@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -43,7 +43,6 @@ from app.db.models import (
     DiagnosisRole,
     FullPaymentReceipt,
     HisCodeMap,
-    InjuryRecognition,
     OutboxEntry,
     OutboxState,
     RecognitionDiagnosis,
@@ -59,9 +58,9 @@ from app.workflow import facts
 from app.workflow.admission import (
     CheckResult,
     FilingRefused,
-    _institution,
-    _stay_recognition_and_filing,
     centre_today,
+    counter_institution,
+    stay_recognition_and_filing,
     store_centre_verdict,
     store_check,
 )
@@ -161,6 +160,13 @@ def readiness(session: Session, stay_id: int) -> list[str]:
     if not lines:
         problems.append("没有费用明细，请先导入或录入费用。")
         return problems
+    problems.extend(_line_problems(session, stay, lines))
+    return problems
+
+
+def _line_problems(session: Session, stay: Stay, lines: list[ChargeLine]) -> list[str]:
+    """Lines that must not go to the centre yet: once uploaded a line can only be refunded."""
+    problems: list[str] = []
     self_pay = _confirmed_self_pay(session, {line.his_code for line in lines if line.code is None})
     unmatched = [line.seq for line in lines if line.code is None and line.his_code not in self_pay]
     if unmatched:
@@ -199,8 +205,9 @@ def upload_lines(ctx: CounterContext, client: CentreClient, stay_id: int, actor:
             raise WorkflowError("尚未取得就医登记号，不能上传费用明细。")
         pending = list(session.scalars(select(ChargeLine).where(
             ChargeLine.stay_id == stay_id, ChargeLine.uploaded_at.is_(None)).order_by(ChargeLine.seq)))
-        if any(line.category is None for line in pending):
-            raise WorkflowError("有费用明细没有费用类别，不能上传。")
+        problems = _line_problems(session, stay, pending)
+        if problems:
+            raise WorkflowError("费用明细暂不能上传：" + "；".join(problems))
         fee_lines = _fee_lines(session, stay, pending)
         registration_no, region = stay.registration_no, _insured_region(session, stay)
     total = len(fee_lines)
@@ -242,8 +249,8 @@ def discharge_check(ctx: CounterContext, client: CentreClient, stay_id: int, act
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
         worker = facts.store_person(session, person)
-        info = _institution(session)
-        recognition, filing = _stay_recognition_and_filing(session, stay, person, info)
+        info = counter_institution(session)
+        recognition, filing = stay_recognition_and_filing(session, stay, person, info)
         case = facts.build_case(
             person, info, recognition=recognition, filing=filing, care=stay.care.value,
             admission_no=stay.admission_no, dept=stay.dept, admitted=stay.admitted_on,
@@ -436,12 +443,15 @@ def backfill(ctx: CounterContext, client: CentreClient, stay_id: int, actor: Ope
             raise WorkflowError(f"全额垫付收据 {receipt.receipt_no} 已于 {when} 补登记结算"
                                 f"（结算记录 {receipt.settlement_id}），不会重复结算。")
         if stay.status is not StayStatus.PENDING_BACKFILL:
-            raise WorkflowError(f"本次住院当前状态不是待补登记，不能补登记。")
+            raise WorkflowError("本次住院当前状态不是待补登记，不能补登记。")
         discharged_on = stay.discharged_on
         needs_registration = stay.registration_no is None
     assert discharged_on is not None
     if needs_registration:
-        client.send_queued()  # the admission queued while the centre was down
+        # The admission queued while the centre was down: sent, and checked again.
+        from app.workflow.admission import recheck_offline_admissions
+
+        recheck_offline_admissions(ctx, client, actor)
         with ctx.transaction() as session:
             if _stay(session, stay_id).registration_no is None:
                 raise WorkflowError("入院登记尚未在结算中心补传成功，请先办理入院登记补传（重新核验）。")

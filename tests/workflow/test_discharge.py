@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
-from app.centre.gateway import Operation, OutcomeState, SettlementFigures
+from app.centre.gateway import Operation
 from app.db.models import (
     ChargeLine,
     FilingCheck,
@@ -24,8 +24,6 @@ from app.db.models import (
     OutboxState,
     Settlement,
     SettlementKind,
-    SettlementLine,
-    SettlementMatrixCell,
     Stay,
     StayStatus,
 )
