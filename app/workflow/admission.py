@@ -265,6 +265,15 @@ def _judge_admission(info: InstitutionInfo, person: Person, form: AdmissionForm,
     return judge(case, ADMISSION), recognition, filing
 
 
+def _check_same_person(person: Person, identification: Identification) -> None:
+    """The identification recorded on the stay must be the one that found this person."""
+    value = identification.value.strip()
+    if identification.kind == "typed" and value.upper() != person.social_security_number:
+        raise WorkflowError("输入的社会保障号码与查询到的人员不一致，请重新查询。")
+    if identification.kind == "card" and person.card is not None and person.card.number != value:
+        raise WorkflowError("所读社保卡的卡号与查询到的人员不一致，请重新读卡。")
+
+
 def _check_form(form: AdmissionForm) -> None:
     problems = []
     if not form.admission_no.strip():
@@ -304,6 +313,7 @@ def admit(ctx: CounterContext, client: CentreClient, person: Person, form: Admis
     (no stay) and `AdmissionOutcome.check` says why and what the worker can do next."""
     require(actor, Permission.ADMIT)
     _check_identification(identification, actor)
+    _check_same_person(person, identification)
     _check_form(form)
     marked = mark_diagnoses(person, form.recognition_no, form.diagnoses)
     counter = ctx.counter_name

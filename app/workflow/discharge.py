@@ -459,7 +459,14 @@ def backfill(ctx: CounterContext, client: CentreClient, stay_id: int, actor: Ope
         problems = [p for p in readiness(session, stay_id) if "待补登记" not in p]
         if problems:
             raise WorkflowError("暂不能补登记：" + "；".join(problems))
-    outcome = _settle(ctx, client, stay_id, actor, discharged_on, None)
+    try:
+        outcome = _settle(ctx, client, stay_id, actor, discharged_on, None)
+    except CentreRefused as exc:
+        if exc.code == "3003":  # the registration is settled: another counter's 补登记 came first
+            with ctx.transaction() as session:
+                if _stay(session, stay_id).status is StayStatus.SETTLED:
+                    raise WorkflowError("本次住院已由其他窗口补登记结算，不会重复结算。") from None
+        raise
     with ctx.transaction() as session:
         audit.record(session, "stay_backfilled", operator_id=actor.id, counter_name=ctx.counter_name,
                      entity_type="stay", entity_id=stay_id,

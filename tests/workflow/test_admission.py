@@ -15,7 +15,18 @@ from sqlalchemy import func, select
 from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
 from app.centre.gateway import CentreRefused, Operation
-from app.db.models import AuditEvent, Diagnosis, FilingCheck, OutboxEntry, Stay, StayStatus, Worker
+from app.db.models import (
+    AuditEvent,
+    Diagnosis,
+    FilingCheck,
+    InjuryRecognition,
+    OutboxEntry,
+    RecognitionDiagnosis,
+    Stay,
+    StayStatus,
+    Worker,
+)
+from app.db.models import Filing as FilingRecord
 from app.errors import PermissionDenied
 from app.operators import OperatorInfo
 from app.workflow.admission import (
@@ -28,6 +39,7 @@ from app.workflow.admission import (
     mark_diagnoses,
     preview_admission_check,
 )
+from app.workflow import facts
 from app.workflow.common import WorkflowError
 from tests.workflow.stay_fixtures import *  # noqa: F403
 from tests.workflow.stay_fixtures import (
@@ -183,3 +195,21 @@ def test_marking_follows_the_recognition(counter: CounterContext, wf_client: Cen
                                            ("I10", "原发性高血压")])
     assert [(m.code, m.injury, m.matched_recognition_code) for m in marked] == [
         ("S82.201", True, "S82.201"), ("S82.9", True, "S82.201"), ("S83.200", False, None), ("I10", False, None)]
+
+
+def test_person_records_are_upserted_and_serve_an_offline_admission(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo) -> None:
+    person, first = admit_worker(counter, wf_client, cashier, ZHANG_WEI_CARD, form("ZY-P-1"))
+    again = look_up(wf_client, Identification("card", ZHANG_WEI_CARD), cashier)
+    with counter.transaction() as session:
+        facts.store_person(session, again)  # a second fetch updates, never duplicates
+        assert [session.scalar(select(func.count()).select_from(model)) for model in
+                (Worker, InjuryRecognition, RecognitionDiagnosis, FilingRecord)] == [1, 1, 1, 1]
+        stored = facts.stored_person(session, person.social_security_number)
+        assert facts.stored_person(session, "440106199007224565") is None  # never seen here
+    assert stored is not None and stored.profile == "local"
+    assert (stored.name, stored.recognitions, stored.filings) == (person.name, person.recognitions, person.filings)
+    # The card that found the person must be the one recorded on the stay.
+    with pytest.raises(WorkflowError, match="卡号"):
+        admit(counter, wf_client, person, form("ZY-P-2"), cashier, Identification("card", "K44190015"))
+    assert first.registration_no is not None
