@@ -41,13 +41,16 @@ from app.workflow.admission import (
 )
 from app.workflow import facts
 from app.workflow.common import WorkflowError
+from app.workflow.discharge import settle_stay
 from tests.workflow.stay_fixtures import *  # noqa: F403
 from tests.workflow.stay_fixtures import (
     WANG_XIULAN_CARD,
     ZHANG_WEI_CARD,
     ZHENG_JUN_CARD,
     SandboxProcess,
+    add_lines,
     admit_worker,
+    centre_today,
     form,
 )
 
@@ -186,6 +189,18 @@ def test_centre_refusal_is_stored_and_the_admission_no_can_be_used_again(
         entry = session.scalars(select(OutboxEntry).where(OutboxEntry.stay_id == second.id)).one()
         assert entry.operation == Operation.ADMISSION.value and entry.state.value == "failed"
         assert "admission_refused_by_centre" in set(session.scalars(select(AuditEvent.action)))
+        refused_stay_id = second.id
+
+    # Once the first stay is settled, the refused 住院号 is admitted again: the same stay, reopened.
+    assert first.stay_id is not None
+    add_lines(counter, first.stay_id, cashier, 2)
+    settle_stay(counter, wf_client, first.stay_id, cashier, centre_today())
+    again = admit(counter, wf_client, person, form("ZY-R-2"), cashier, Identification("card", ZHANG_WEI_CARD))
+    assert again.stay_id == refused_stay_id and again.registration_no is not None
+    with counter.transaction() as session:
+        reopened = session.get(Stay, refused_stay_id)
+        assert reopened is not None and reopened.status is StayStatus.ADMITTED
+        assert reopened.registration_no == again.registration_no and len(reopened.diagnoses) == 2
 
 
 def test_marking_follows_the_recognition(counter: CounterContext, wf_client: CentreClient,
