@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -123,7 +123,25 @@ def _confirmed_self_pay(session: Session, his_codes: set[str]) -> set[str]:
         HisCodeMap.his_code.in_(his_codes), HisCodeMap.catalogue_code.is_(None))).all())
 
 
-def _fee_lines(session: Session, stay: Stay, lines: list[ChargeLine]) -> list[FeeLine]:
+# What the checks and the upload read of a line: plain rows, not ORM objects (20,000-line stays).
+_LINE_COLUMNS = (ChargeLine.id, ChargeLine.seq, ChargeLine.his_code, ChargeLine.code, ChargeLine.name,
+                 ChargeLine.category, ChargeLine.quantity, ChargeLine.unit_price, ChargeLine.amount,
+                 ChargeLine.charged_on, ChargeLine.diagnosis_code, ChargeLine.injury, ChargeLine.refund_of_id,
+                 ChargeLine.injury_override_reason, ChargeLine.override_approved_by)
+
+
+def _line_rows(session: Session, stay_id: int, *, pending_only: bool = False) -> list[Any]:
+    query = select(*_LINE_COLUMNS).where(ChargeLine.stay_id == stay_id)
+    if pending_only:
+        query = query.where(ChargeLine.uploaded_at.is_(None))
+    return list(session.execute(query.order_by(ChargeLine.seq)).all())
+
+
+def _stay_total(session: Session, stay_id: int) -> Decimal:
+    return sum(session.scalars(select(ChargeLine.amount).where(ChargeLine.stay_id == stay_id)), ZERO)
+
+
+def _fee_lines(session: Session, stay: Stay, lines: list[Any]) -> list[FeeLine]:
     """The lines as the centre takes them: the 伤病分离 flag set by the counter (a line's own
     override, else its diagnosis), refunds pointing at their original's seq."""
     injury_of = _diagnosis_injury(session, stay)
@@ -156,7 +174,7 @@ def readiness(session: Session, stay_id: int) -> list[str]:
     if stay.registration_no is None:
         problems.append("尚未取得就医登记号：入院登记还未传到结算中心（联网恢复后补传）。"
                         if stay.registered_offline else "尚未在结算中心办理入院登记（无就医登记号）。")
-    lines = list(stay.charge_lines)
+    lines = _line_rows(session, stay_id)
     if not lines:
         problems.append("没有费用明细，请先导入或录入费用。")
         return problems
@@ -164,7 +182,7 @@ def readiness(session: Session, stay_id: int) -> list[str]:
     return problems
 
 
-def _line_problems(session: Session, stay: Stay, lines: list[ChargeLine]) -> list[str]:
+def _line_problems(session: Session, stay: Stay, lines: list[Any]) -> list[str]:
     """Lines that must not go to the centre yet: once uploaded a line can only be refunded."""
     problems: list[str] = []
     self_pay = _confirmed_self_pay(session, {line.his_code for line in lines if line.code is None})
@@ -203,8 +221,7 @@ def upload_lines(ctx: CounterContext, client: CentreClient, stay_id: int, actor:
         stay = _stay(session, stay_id)
         if stay.registration_no is None:
             raise WorkflowError("尚未取得就医登记号，不能上传费用明细。")
-        pending = list(session.scalars(select(ChargeLine).where(
-            ChargeLine.stay_id == stay_id, ChargeLine.uploaded_at.is_(None)).order_by(ChargeLine.seq)))
+        pending = _line_rows(session, stay_id, pending_only=True)
         problems = _line_problems(session, stay, pending)
         if problems:
             raise WorkflowError("费用明细暂不能上传：" + "；".join(problems))
@@ -217,15 +234,20 @@ def upload_lines(ctx: CounterContext, client: CentreClient, stay_id: int, actor:
     for start in range(0, total, UPLOAD_BATCH):
         batch = fee_lines[start:start + UPLOAD_BATCH]
         client.upload_fees(registration_no, batch, insured_region=region, stay_id=stay_id, operator_id=actor.id)
-        with ctx.transaction() as session:
-            session.execute(update(ChargeLine).where(
-                ChargeLine.stay_id == stay_id, ChargeLine.seq.in_([line.seq for line in batch]),
-                ChargeLine.uploaded_at.is_(None)).values(uploaded_at=dt.datetime.now(dt.UTC)))
         sent += len(batch)
         if progress is not None:
             progress(sent, total)
     if sent:
         with ctx.transaction() as session:
+            # The FEE_UPLOAD applier marked them in each call's transaction; this sweep covers a
+            # client opened without the appliers (an unmarked line is sent again: the centre takes
+            # an identical line as a duplicate, changing nothing).
+            now = dt.datetime.now(dt.UTC)
+            for start in range(0, total, 500):  # bounded IN lists
+                seqs = [line.seq for line in fee_lines[start:start + 500]]
+                session.execute(update(ChargeLine).where(
+                    ChargeLine.stay_id == stay_id, ChargeLine.seq.in_(seqs),
+                    ChargeLine.uploaded_at.is_(None)).values(uploaded_at=now))
             audit.record(session, "charge_lines_uploaded", operator_id=actor.id, counter_name=ctx.counter_name,
                          entity_type="stay", entity_id=stay_id, detail={"lines": sent})
     return sent
@@ -302,7 +324,7 @@ def _settle(ctx: CounterContext, client: CentreClient, stay_id: int, actor: Oper
         raise FilingRefused(check, "出院结算前再次核验备案未通过，不能直接结算")
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
-        expected = sum((line.amount for line in stay.charge_lines), ZERO)
+        expected = _stay_total(session, stay_id)
         registration_no = stay.registration_no
         region = _insured_region(session, stay)
         worker_id = stay.worker_id
@@ -407,8 +429,8 @@ def issue_full_payment(ctx: CounterContext, stay_id: int, actor: OperatorInfo, d
         if open_settlement is not None:
             raise WorkflowError(f"本次住院的结算交易（报文编号 {open_settlement}）结果尚未确定，"
                                 "不能全额垫付；请待结算中心恢复、查询处理后再办理。")
-        amount = sum((line.amount for line in stay.charge_lines), ZERO)
-        if not stay.charge_lines:
+        amount = _stay_total(session, stay_id)
+        if not _line_rows(session, stay_id):
             raise WorkflowError("没有费用明细，不能开具全额垫付收据。")
         receipt = FullPaymentReceipt(receipt_no=_receipt_no(session, centre_today()), stay_id=stay_id,
                                      amount=amount, issued_by=actor.id)
