@@ -228,3 +228,12 @@ def test_person_records_are_upserted_and_serve_an_offline_admission(
     with pytest.raises(WorkflowError, match="卡号"):
         admit(counter, wf_client, person, form("ZY-P-2"), cashier, Identification("card", "K44190015"))
     assert first.registration_no is not None
+
+
+def test_e_card_and_unknown_card(counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo) -> None:
+    assert look_up(wf_client, Identification("ecard", "ECARD-ZW-7F3A9C21"), cashier).name == "张伟"
+    with pytest.raises(CentreRefused) as unknown:
+        look_up(wf_client, Identification("card", "Z99999999"), cashier)
+    assert unknown.value.code in {"2001", "2002"} and unknown.value.message
+    with pytest.raises(WorkflowError, match="请读卡"):
+        look_up(wf_client, Identification("card", "  "), cashier)
