@@ -303,14 +303,25 @@ def settle_stay(ctx: CounterContext, client: CentreClient, stay_id: int, actor: 
         stay = _stay(session, stay_id)
         if stay.status not in _SETTLEABLE:
             raise WorkflowError("；".join(readiness(session, stay_id)) or "本次住院当前状态不能结算。")
-        if discharged_on < stay.admitted_on:
-            raise WorkflowError(f"出院日期 {discharged_on} 早于入院日期 {stay.admitted_on}。")
+        _check_discharge_date(session, stay, discharged_on)
         problems = readiness(session, stay_id)
         if problems:
             raise WorkflowError("暂不能结算：" + "；".join(problems))
         stay.discharged_on = discharged_on
         stay.status = StayStatus.PENDING_SETTLEMENT
     return _settle(ctx, client, stay_id, actor, discharged_on, progress)
+
+
+def _check_discharge_date(session: Session, stay: Stay, discharged_on: dt.date) -> None:
+    if discharged_on < stay.admitted_on:
+        raise WorkflowError(f"出院日期 {discharged_on} 早于入院日期 {stay.admitted_on}。")
+    if discharged_on > centre_today():
+        raise WorkflowError(f"出院日期 {discharged_on} 晚于今天，不能办理出院结算。")
+    late = list(session.scalars(select(ChargeLine.seq).where(
+        ChargeLine.stay_id == stay.id, ChargeLine.charged_on > discharged_on).order_by(ChargeLine.seq)))
+    if late:
+        # Costs after discharge are not the stay's (`003 §15`); the centre would refuse them too.
+        raise WorkflowError(f"{len(late)} 条费用明细的日期晚于出院日期 {discharged_on}，如 seq {_few(late)}（003 §15）。")
 
 
 def _settle(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo, discharged_on: dt.date,
@@ -421,8 +432,7 @@ def issue_full_payment(ctx: CounterContext, stay_id: int, actor: OperatorInfo, d
         stay = _stay(session, stay_id)
         if stay.status not in _SETTLEABLE:
             raise WorkflowError("本次住院当前状态不能全额垫付：" + "；".join(readiness(session, stay_id)))
-        if discharged_on < stay.admitted_on:
-            raise WorkflowError(f"出院日期 {discharged_on} 早于入院日期 {stay.admitted_on}。")
+        _check_discharge_date(session, stay, discharged_on)
         open_settlement = session.scalar(select(OutboxEntry.msgid).where(
             OutboxEntry.stay_id == stay_id, OutboxEntry.operation == Operation.SETTLEMENT.value,
             OutboxEntry.state.in_([OutboxState.SENT, OutboxState.PENDING])).limit(1))

@@ -190,3 +190,22 @@ def test_not_ready_stays_are_not_sent(counter: CounterContext, wf_client: Centre
     with counter.transaction() as session:
         assert session.scalar(select(func.count()).select_from(OutboxEntry).where(
             OutboxEntry.operation == Operation.FEE_UPLOAD.value, OutboxEntry.state == OutboxState.SUCCEEDED)) == 0
+    today = centre_today()
+    with pytest.raises(WorkflowError, match="晚于今天"):
+        settle_stay(counter, wf_client, stay_id, cashier, today + dt.timedelta(days=1))
+    with pytest.raises(WorkflowError, match="早于入院日期"):
+        settle_stay(counter, wf_client, stay_id, cashier, today - dt.timedelta(days=1))
+
+
+def test_costs_after_discharge_are_not_the_stays(counter: CounterContext, wf_client: CentreClient,
+                                                 cashier: OperatorInfo) -> None:
+    # `003 §15`: costs after the discharge date are not settled with the stay.
+    admitted = centre_today() - dt.timedelta(days=3)
+    stay_id = _admitted(counter, wf_client, cashier, admission_no="ZY-L-1", admitted=admitted)
+    add_lines(counter, stay_id, cashier, 3)  # dated today
+    with pytest.raises(WorkflowError, match="晚于出院日期") as late:
+        settle_stay(counter, wf_client, stay_id, cashier, admitted + dt.timedelta(days=1))
+    assert "003 §15" in late.value.message
+    with counter.transaction() as session:
+        stay = session.get(Stay, stay_id)
+        assert stay is not None and stay.status is StayStatus.ADMITTED and stay.discharged_on is None
