@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, or_, select, update
 from sqlalchemy.orm import Session
 
 from app import audit
 from app.centre import wire
 from app.centre.gateway import (
     CentreRefused,
+    FeeCancelRequest,
     FeeLine,
     Operation,
     PersonKey,
@@ -217,6 +218,7 @@ def upload_lines(ctx: CounterContext, client: CentreClient, stay_id: int, actor:
     The FEE_UPLOAD applier marks `uploaded_at` in the call's own transaction; they are marked
     here too (idempotent) for a client opened without the workflow's appliers."""
     require(actor, Permission.SETTLE)
+    _cancel_changed_lines(ctx, client, stay_id, actor)
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
         if stay.registration_no is None:
@@ -246,11 +248,43 @@ def upload_lines(ctx: CounterContext, client: CentreClient, stay_id: int, actor:
             for start in range(0, total, 500):  # bounded IN lists
                 seqs = [line.seq for line in fee_lines[start:start + 500]]
                 session.execute(update(ChargeLine).where(
-                    ChargeLine.stay_id == stay_id, ChargeLine.seq.in_(seqs),
-                    ChargeLine.uploaded_at.is_(None)).values(uploaded_at=now))
+                    ChargeLine.stay_id == stay_id, ChargeLine.seq.in_(seqs), ChargeLine.uploaded_at.is_(None),
+                    ChargeLine.centre_line_no.is_(None),  # not one changed again meanwhile
+                ).values(uploaded_at=now, centre_line_no=cast(ChargeLine.seq, String(32))))
             audit.record(session, "charge_lines_uploaded", operator_id=actor.id, counter_name=ctx.counter_name,
                          entity_type="stay", entity_id=stay_id, detail={"lines": sent})
     return sent
+
+
+def _cancel_changed_lines(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo) -> int:
+    """Lines the centre holds that were changed since (reclassified: `uploaded_at` cleared,
+    `centre_line_no` kept) are cancelled there first (2302), with the refunds the centre holds
+    that point at them: the centre refuses a seq uploaded again with other content (3006)."""
+    with ctx.transaction() as session:
+        stale = dict(session.execute(select(ChargeLine.id, ChargeLine.seq).where(
+            ChargeLine.stay_id == stay_id, ChargeLine.uploaded_at.is_(None),
+            ChargeLine.centre_line_no.is_not(None))).all())
+        if not stale:
+            return 0
+        held = or_(ChargeLine.uploaded_at.is_not(None), ChargeLine.centre_line_no.is_not(None))
+        refunds = dict(session.execute(select(ChargeLine.id, ChargeLine.seq).where(
+            ChargeLine.stay_id == stay_id, held, ChargeLine.refund_of_id.in_(list(stale)))).all())
+        stay = _stay(session, stay_id)
+        registration_no, region = stay.registration_no, _insured_region(session, stay)
+    if registration_no is None:
+        raise WorkflowError("尚未取得就医登记号，无法撤销中心已收的明细。")
+    lines = {**stale, **refunds}
+    client.cancel_fees(FeeCancelRequest(registration_no, tuple(sorted(lines.values())), region),
+                       stay_id=stay_id, operator_id=actor.id)
+    with ctx.transaction() as session:
+        ids = sorted(lines)
+        for start in range(0, len(ids), 500):
+            session.execute(update(ChargeLine).where(ChargeLine.id.in_(ids[start:start + 500]))
+                            .values(uploaded_at=None, centre_line_no=None))
+        audit.record(session, "charge_lines_cancelled_at_centre", operator_id=actor.id,
+                     counter_name=ctx.counter_name, entity_type="stay", entity_id=stay_id,
+                     detail={"seqs": sorted(lines.values())[:200], "count": len(lines)})
+    return len(lines)
 
 
 # --- the second check ---------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from app.errors import PermissionDenied
 from app.operators import OperatorInfo
 from app.workflow.admission import FilingRefused
 from app.workflow.common import WorkflowError
-from app.workflow.discharge import cancel_settlement, readiness, settle_stay
+from app.workflow.discharge import cancel_settlement, readiness, settle_stay, upload_lines
 from tests.workflow.stay_fixtures import *  # noqa: F403
 from tests.workflow.stay_fixtures import (
     WANG_XIULAN_CARD,
@@ -209,3 +209,39 @@ def test_costs_after_discharge_are_not_the_stays(counter: CounterContext, wf_cli
     with counter.transaction() as session:
         stay = session.get(Stay, stay_id)
         assert stay is not None and stay.status is StayStatus.ADMITTED and stay.discharged_on is None
+
+
+def test_a_line_changed_after_its_upload_is_cancelled_at_the_centre_then_sent_again(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, sandbox: SandboxProcess) -> None:
+    # 伤病分离 may be corrected after the lines went up (`003 §15`): the centre holds the old copy
+    # and refuses the seq with other content, so it is cancelled there first (2302).
+    stay_id = _admitted(counter, wf_client, cashier, admission_no="ZY-X-1")
+    add_lines(counter, stay_id, cashier, 4)
+    assert upload_lines(counter, wf_client, stay_id, cashier) == 6
+    with counter.transaction() as session:
+        line = session.scalars(select(ChargeLine).where(ChargeLine.stay_id == stay_id, ChargeLine.seq == 1)).one()
+        assert line.uploaded_at is not None and line.centre_line_no == "1"
+        # What the 伤病分离 service does to a line the centre holds: flag changed, marked for re-upload.
+        line.injury = False
+        line.injury_override_reason = "经核实为既往病"
+        line.override_approved_by = cashier.id
+        line.uploaded_at = None
+    outcome = settle_stay(counter, wf_client, stay_id, cashier, centre_today())
+    with counter.transaction() as session:
+        cancel = session.scalars(select(OutboxEntry).where(
+            OutboxEntry.operation == Operation.FEE_CANCEL.value)).one()
+        assert cancel.state is OutboxState.SUCCEEDED and cancel.request["seqs"] == [1]
+        line = session.scalars(select(ChargeLine).where(ChargeLine.stay_id == stay_id, ChargeLine.seq == 1)).one()
+        assert line.uploaded_at is not None and line.centre_line_no == "1"
+    assert_matches_centre(counter, wf_client, outcome.settlement_id)
+    figures_by_seq = {i.seq: i for i in wf_client.centre.query_outcome(
+        _settlement_msgid(counter, outcome.settlement_id), Operation.SETTLEMENT).result.items}
+    assert figures_by_seq[1].bucket == "non_injury"
+    assert sandbox.summary()["live_lines"] == 6
+
+
+def _settlement_msgid(ctx: CounterContext, settlement_id: int) -> str:
+    with ctx.transaction() as session:
+        settlement = session.get(Settlement, settlement_id)
+        assert settlement is not None
+        return settlement.msgid
