@@ -63,8 +63,8 @@ def _check_text(field: str, value: str | None, required: bool) -> str | None:
 
 def _snapshot(line: ChargeLine) -> dict[str, Any]:
     return {"seq": line.seq, "his_code": line.his_code, "code": line.code, "name": line.name,
-            "category": line.category.value if line.category else None, "quantity": str(line.quantity),
-            "unit_price": str(line.unit_price), "amount": str(line.amount), "charged_on": line.charged_on.isoformat(),
+            "category": line.category.value if line.category else None, "quantity": f"{line.quantity:.4f}",
+            "unit_price": f"{line.unit_price:.4f}", "amount": f"{line.amount:.2f}", "charged_on": line.charged_on.isoformat(),
             "dept": line.dept, "order_group": line.order_group, "diagnosis_code": line.diagnosis_code,
             "refund_of_id": line.refund_of_id, "patient_informed": line.patient_informed}
 

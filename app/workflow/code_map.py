@@ -103,8 +103,12 @@ def set_mapping(session: Session, actor: OperatorInfo, counter_name: str, his_co
 
 
 def unmatched_lines(session: Session, stay_id: int) -> list[int]:
-    """The stay's charge_line ids still unmatched (no catalogue code, no mapping row), in seq order."""
-    mapped = select(HisCodeMap.his_code)
+    """The stay's charge_line ids still unmatched, in seq order.
+
+    Unmatched: no catalogue code, and the HIS code is not confirmed outside the catalogue. (A line
+    uploaded before its code was mapped stays unmatched: it is refunded and entered again.)
+    """
+    mapped = select(HisCodeMap.his_code).where(HisCodeMap.catalogue_code.is_(None))
     return list(session.scalars(
         select(ChargeLine.id).where(ChargeLine.stay_id == stay_id, ChargeLine.code.is_(None),
                                     ChargeLine.his_code.not_in(mapped)).order_by(ChargeLine.seq)))
@@ -128,7 +132,7 @@ class UnmatchedCode:
 def unmatched_codes(session: Session, stay_id: int) -> list[UnmatchedCode]:
     """The stay's HIS codes still unmatched, with a name and how many lines use each (to map them one by one)."""
     found: dict[str, UnmatchedCode] = {}
-    mapped = select(HisCodeMap.his_code)
+    mapped = select(HisCodeMap.his_code).where(HisCodeMap.catalogue_code.is_(None))
     for his_code, name in session.execute(
             select(ChargeLine.his_code, ChargeLine.name).where(
                 ChargeLine.stay_id == stay_id, ChargeLine.code.is_(None), ChargeLine.his_code.not_in(mapped))

@@ -1,0 +1,74 @@
+"""The local copy of the centre's catalogue (`003 §3`, `003 §27`): downloaded page by page since the local
+version from the real sandbox centre over HTTP, withdrawn entries kept as invalid; the demo counter's seed."""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.bootstrap import CounterContext, open_counter
+from app.centre.client import CentreClient
+from app.db.models import CatalogueItem, ChargeCategory
+from app.resources import resource_path
+from app.workflow import catalogue
+from app.workflow.catalogue import catalogue_entries, local_version, seed_demo_catalogue, sync_catalogue
+from tests.centre.client_fixtures import (  # noqa: F401 - fixtures
+    SandboxProcess,
+    client,
+    counter,
+    sandbox,
+)
+
+
+def _sandbox_entries() -> list[dict[str, object]]:
+    with resource_path("sandbox", "catalogue.toml").open("rb") as handle:
+        entries: list[dict[str, object]] = tomllib.load(handle)["entries"]
+    return entries
+
+
+def test_sync_downloads_every_page_then_only_what_changed(counter: CounterContext, client: CentreClient,
+                                                          sandbox: SandboxProcess,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(catalogue, "PAGE_SIZE", 100)  # several pages from the seed's entries
+    expected = _sandbox_entries()
+    assert sync_catalogue(counter, client) == len(expected)
+    with counter.transaction() as session:
+        assert local_version(session) == 1
+        entries = catalogue_entries(session)
+        assert set(entries) == {e["code"] for e in expected}
+        aspirin = entries["XB01AC06"]
+        assert (aspirin.name, aspirin.category, aspirin.unit, aspirin.price_limit) == (
+            "阿司匹林肠溶片", ChargeCategory.DRUG, "片", Decimal("0.50"))
+
+    assert sync_catalogue(counter, client) == 0  # nothing new since version 1
+
+    sandbox.admin("POST", "/admin/catalogue", {"entries": [
+        {"code": "XB01AC06", "name": "阿司匹林肠溶片", "category": "drug", "unit": "片", "price_limit": "0.45"},
+        {"code": "XN02BE01", "name": "对乙酰氨基酚片", "category": "drug", "unit": "片", "valid": False},
+        {"code": "ZZ0001", "name": "新增康复评定", "category": "rehab", "unit": "次", "price_limit": "80.00"},
+    ]})
+    assert sync_catalogue(counter, client) == 3
+    with counter.transaction() as session:
+        assert local_version(session) == 2
+        entries = catalogue_entries(session, ["XB01AC06", "XN02BE01", "ZZ0001"])
+        assert set(entries) == {"XB01AC06", "ZZ0001"}  # the withdrawn one is no longer valid
+        assert entries["XB01AC06"].price_limit == Decimal("0.45")
+        withdrawn = session.scalars(select(CatalogueItem).where(CatalogueItem.code == "XN02BE01")).one()
+        assert (withdrawn.valid, withdrawn.version) == (False, 2)
+        assert session.scalar(select(func.count()).select_from(CatalogueItem)) == len(expected) + 1
+
+
+def test_demo_counter_has_the_sandbox_catalogue(tmp_path: Path) -> None:
+    ctx = open_counter(home=tmp_path / "demo-home", demo=True)
+    try:
+        with ctx.transaction() as session:
+            entries = catalogue_entries(session)
+            assert len(entries) == len(_sandbox_entries())
+            assert entries["C0104001003"].category == ChargeCategory.CONSUMABLE
+            assert seed_demo_catalogue(session) == 0  # only when empty
+    finally:
+        ctx.close()
