@@ -337,3 +337,22 @@ def test_a_settled_stay_takes_no_more_lines(session: Session, stay: Stay, clerk:
     path = his_samples.write_csv(tmp_path / "his.csv", his_samples.sample_lines(5, start=START))
     with pytest.raises(WorkflowError, match="已结算"):
         import_file(session, stay, clerk, path)
+
+
+def test_the_demo_files_for_zhang_wei(session: Session, stay: Stay, clerk: OperatorInfo) -> None:
+    """The demo's sample exports: the one with a bad row is refused (row 6), the clean one imports."""
+    from app.resources import resource_path
+
+    with pytest.raises(HisFileInvalid) as refused:
+        import_file(session, stay, clerk, resource_path("demo", "his", "张伟-住院费用-有错行.csv"))
+    assert [(p.row, p.column) for p in refused.value.problems] == [(6, "金额")]
+    result = import_file(session, stay, clerk, resource_path("demo", "his", "张伟-住院费用.csv"))
+    assert (result.rows, result.added, result.unmatched) == (31, 31, 1)
+    lines = lines_of(session, stay)
+    assert lines[-1].refund_of_id == next(line.id for line in lines if line.his_code == "XJ01DB04")
+    assert {line.diagnosis_code for line in lines} == {"S82.201", "I10"}
+    assert [line.his_code for line in lines if line.code is None] == ["HZ-9001"]
+    # The files are what the generator writes (regenerate with `python -m app.workflow.his_samples`).
+    start = dt.date(2026, 11, 20)
+    assert resource_path("demo", "his", "张伟-住院费用.csv").read_bytes() == his_samples.csv_bytes(
+        his_samples.demo_lines(start))
