@@ -22,7 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, column, func, insert, select, table, update
+from sqlalchemy import bindparam, column, func, select, table, update
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -707,22 +707,20 @@ def import_his_file(session: Session, stay_id: int, parsed: ParsedHisFile, actor
         if as_text:
             created_at = f"{created_at:%Y-%m-%d %H:%M:%S.%f}"
         his = ChargeSource.HIS.value
-        values: list[dict[str, Any]] = []
+        values: list[tuple[Any, ...]] = []
         for offset, row in enumerate(new_rows):
             match = matches[row.his_code]
             code = match.catalogue_code
             if match.status == "unmatched":
                 unmatched += 1
             category = row.category if row.category is not None else categories.get(code) if code else None
-            values.append({
-                "stay_id": stay.id, "seq": seq + offset, "his_code": row.his_code, "code": code, "name": row.name,
-                "category": category.value if category is not None else None,
-                "quantity_e4": _e4(row.quantity), "unit_price_e4": _e4(row.unit_price), "amount_fen": _fen(row.amount),
-                "charged_on": row.charged_on.isoformat() if as_text else row.charged_on, "diagnosis_code": row.diagnosis_code, "dept": row.dept,
-                "order_group": row.order_group, "source": his, "import_fingerprint": row.fingerprint,
-                "created_by": actor.id, "created_at": created_at, "his_import_id": record.id, "patient_informed": False,
-            })
-        session.execute(insert(lines), values)
+            values.append((  # in the order of _INSERT_COLUMNS
+                stay.id, seq + offset, row.his_code, code, row.name, category.value if category is not None else None,
+                _e4(row.quantity), _e4(row.unit_price), _fen(row.amount),
+                row.charged_on.isoformat() if as_text else row.charged_on, row.diagnosis_code, row.dept,
+                row.order_group, his, row.fingerprint, actor.id, created_at, record.id, False,
+            ))
+        _insert_lines(session, values)
         refunds = [row for row in new_rows if row.refund_of_line_id is not None]
         if refunds:
             wanted = {row.fingerprint for row in refunds} | {line_id_fingerprint(r.refund_of_line_id or "") for r in refunds}
@@ -758,14 +756,28 @@ def _batches(values: list[str], size: int = 500) -> Iterator[list[str]]:
         yield values[start:start + size]
 
 
-# charge_line as a plain table: integers and text go to the driver as they are, so a
-# 20,000-line import spends no time in per-value type conversion (ChargeLine's column
-# types would scale every Decimal again).
+# charge_line as a plain table (for the queries above): integers and text come back as they are
+# stored, so comparing 20,000 stored lines builds no Decimal per line.
 _LINES = table(
     "charge_line",
-    column("id"), column("stay_id"), column("seq"), column("his_code"), column("code"), column("name"),
-    column("category"), column("quantity_e4"), column("unit_price_e4"), column("amount_fen"),
-    column("charged_on"), column("diagnosis_code"), column("dept"), column("order_group"), column("source"),
-    column("import_fingerprint"), column("created_by"), column("created_at"), column("his_import_id"),
-    column("patient_informed"), column("refund_of_id"),
+    column("id"), column("stay_id"), column("seq"), column("his_code"), column("quantity_e4"), column("amount_fen"),
+    column("import_fingerprint"), column("refund_of_id"),
 )
+_INSERT_COLUMNS = ("stay_id", "seq", "his_code", "code", "name", "category", "quantity_e4", "unit_price_e4",
+                   "amount_fen", "charged_on", "diagnosis_code", "dept", "order_group", "source", "import_fingerprint",
+                   "created_by", "created_at", "his_import_id", "patient_informed")
+
+
+def _insert_lines(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """One executemany straight to the driver, in the session's transaction.
+
+    A 20,000-line import must take well under a second: through `insert()` SQLAlchemy spends
+    as long building each row's parameters as the database spends storing it. The values are
+    already in storage form (fen and 1/10000 as integers, category and source as their text).
+    """
+    connection = session.connection()
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    connection.exec_driver_sql(
+        f"INSERT INTO charge_line ({', '.join(_INSERT_COLUMNS)}) VALUES ({', '.join([marker] * len(_INSERT_COLUMNS))})",
+        rows,
+    )
