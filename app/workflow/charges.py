@@ -82,7 +82,7 @@ def add_line(session: Session, actor: OperatorInfo, counter_name: str, stay_id: 
              dept: str | None = None, diagnosis_code: str | None = None, reason: str = "") -> int:
     """A line the HIS export lacks, entered by hand; returns its charge_line id."""
     require(actor, Permission.IMPORT_CHARGES)
-    stay = open_stay(session, stay_id, "添加费用")
+    stay = open_stay(session, stay_id, "添加费用", lock=True)
     code_text = _check_text("his_code", his_code, required=True)
     name_text = _check_text("name", name, required=True)
     assert code_text is not None and name_text is not None
@@ -200,7 +200,7 @@ def refund_line(session: Session, actor: OperatorInfo, counter_name: str, line_i
     if not reason.strip():
         raise WorkflowError("退费须填写原因。")
     original = _line(session, line_id)
-    open_stay(session, original.stay_id, "退费")
+    open_stay(session, original.stay_id, "退费", lock=True)
     if original.refund_of_id is not None:
         raise WorkflowError(f"第 {original.seq} 条本身是退费行，不能再退。")
     _check_places(quantity, 4, "退费数量")
@@ -237,8 +237,7 @@ def mark_informed(session: Session, actor: OperatorInfo, counter_name: str, line
         open_stay(session, stay_id, "修改告知标记")
     changed = cast(CursorResult[Any], session.execute(
         update(ChargeLine).where(ChargeLine.id.in_(ids), ChargeLine.patient_informed != informed)
-        .values(patient_informed=informed).execution_options(synchronize_session=False))).rowcount
-    session.expire_all()
+        .values(patient_informed=informed).execution_options(synchronize_session="fetch"))).rowcount
     audit.record(session, "charge_patient_informed" if informed else "charge_patient_informed_cleared",
                  operator_id=actor.id, counter_name=counter_name, entity_type="stay",
                  entity_id=next(iter(stays)) if len(stays) == 1 else None,

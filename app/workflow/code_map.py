@@ -87,14 +87,13 @@ def set_mapping(session: Session, actor: OperatorInfo, counter_name: str, his_co
     differs = ChargeLine.code.is_not(None) if catalogue_code is None else or_(
         ChargeLine.code.is_(None), ChargeLine.code != catalogue_code)
     changed = cast(CursorResult[Any], session.execute(update(ChargeLine).where(pending, differs).values(code=catalogue_code)
-                              .execution_options(synchronize_session=False))).rowcount
+                              .execution_options(synchronize_session="fetch"))).rowcount
     if catalogue_code is not None:
         # A line without a category takes the catalogue's.
         category = catalogue_categories(session, [catalogue_code]).get(catalogue_code)
         if category is not None:
             session.execute(update(ChargeLine).where(pending, ChargeLine.category.is_(None)).values(category=category)
-                            .execution_options(synchronize_session=False))
-    session.expire_all()
+                            .execution_options(synchronize_session="fetch"))
     audit.record(session, "his_code_mapped", operator_id=actor.id, counter_name=counter_name,
                  entity_type="his_code_map", entity_id=his_code,
                  detail={"his_code": his_code, "before": before,

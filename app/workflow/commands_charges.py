@@ -27,8 +27,9 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
                        import_command)
     importing.add_argument("stay_id", type=int, metavar="STAY_ID", help="住院登记编号 / stay id")
     importing.add_argument("file", type=Path, metavar="FILE", help="HIS 导出文件 / the HIS export")
-    importing.add_argument("--mapping", default="default", metavar="NAME",
-                           help="列映射名称（见 docs/his-import.md），默认 default / column mapping name")
+    importing.add_argument("--mapping", metavar="NAME",
+                           help="列映射名称（见 docs/his-import.md），默认取设置 his.mapping / column mapping name, "
+                                "default: the setting his.mapping")
     importing.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
     mapping = action(actions, "map",
                      "把 HIS 项目编码对照到目录编码（或确认为目录外自费），并重新对照未上传的明细"
@@ -78,11 +79,12 @@ def _operator(session: Any, login: str | None) -> Any:
 
 
 def import_command(args: argparse.Namespace) -> int:
+    from app.settings import HIS_MAPPING
     from app.workflow.his_import import HisFileInvalid, import_his_file, load_mapping, read_his_file
 
     context = _open(args)
     try:
-        mapping = load_mapping(args.mapping, context.paths.config_dir)
+        mapping = load_mapping(args.mapping or context.settings.get(HIS_MAPPING), context.paths.config_dir)
         try:
             parsed = read_his_file(args.file, mapping)
             with context.transaction() as session:

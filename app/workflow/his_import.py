@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, column, func, select, table, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -603,9 +604,14 @@ class ImportResult:
     unmatched: int  # added lines whose HIS code matches no catalogue code yet (flagged for the clerk)
 
 
-def open_stay(session: Session, stay_id: int, what: str) -> Stay:
-    """The stay, if its lines may still change; else a clear refusal."""
-    stay = session.get(Stay, stay_id)
+def open_stay(session: Session, stay_id: int, what: str, lock: bool = False) -> Stay:
+    """The stay, if its lines may still change; else a clear refusal.
+
+    `lock`: hold the stay's row until the transaction ends (PostgreSQL), so two counters adding
+    lines to one stay at once take turns instead of both numbering from the same `seq`.
+    """
+    query = select(Stay).where(Stay.id == stay_id)
+    stay = session.scalars(query.with_for_update() if lock else query).first()
     if stay is None:
         raise StayNotFound(stay_id)
     if stay.status not in OPEN_STATUSES:
@@ -626,7 +632,7 @@ def import_his_file(session: Session, stay_id: int, parsed: ParsedHisFile, actor
     from app.workflow.code_map import match_codes
 
     require(actor, Permission.IMPORT_CHARGES)
-    stay = open_stay(session, stay_id, "导入费用")
+    stay = open_stay(session, stay_id, "导入费用", lock=True)
     lines = _LINES
     # Raw stored figures (fen, 1/10000): no Decimal built per stored line.
     existing: dict[str, tuple[int, str, int, int, int | None]] = {
@@ -777,7 +783,12 @@ def _insert_lines(session: Session, rows: list[tuple[Any, ...]]) -> None:
     """
     connection = session.connection()
     marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    connection.exec_driver_sql(
-        f"INSERT INTO charge_line ({', '.join(_INSERT_COLUMNS)}) VALUES ({', '.join([marker] * len(_INSERT_COLUMNS))})",
-        rows,
-    )
+    try:
+        connection.exec_driver_sql(
+            f"INSERT INTO charge_line ({', '.join(_INSERT_COLUMNS)}) VALUES "
+            f"({', '.join([marker] * len(_INSERT_COLUMNS))})",
+            rows,
+        )
+    except IntegrityError as exc:
+        # Only another counter writing the same stay's lines at this moment gets here.
+        raise WorkflowError("另一窗口正在修改该住院的费用明细，本次导入未进行：请稍后重新导入。") from exc
