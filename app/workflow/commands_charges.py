@@ -99,6 +99,8 @@ def import_command(args: argparse.Namespace) -> int:
         context.close()
     print(f"已导入 / imported: 文件 {result.rows} 行，新增 {result.added} 条，已有 {result.already_present} 条，"
           f"未对照 {result.unmatched} 条 (import #{result.import_id})")
+    for warning in result.differing:
+        print(f"  注意：{warning.describe()}")
     return 0
 
 

@@ -605,6 +605,9 @@ class ImportResult:
     added: int  # lines new to the stay
     already_present: int  # lines imported before (same fingerprint)
     unmatched: int  # added lines whose HIS code matches no catalogue code yet (flagged for the clerk)
+    # Lines imported before whose code, quantity or amount now differ in the HIS: the stored line is
+    # kept (it may have been corrected by hand); the clerk is told, to correct or refund if needed.
+    differing: tuple[RowProblem, ...] = ()
 
 
 def open_stay(session: Session, stay_id: int, what: str, lock: bool = False) -> Stay:
@@ -646,6 +649,7 @@ def import_his_file(session: Session, stay_id: int, parsed: ParsedHisFile, actor
             .where(lines.c.stay_id == stay.id, lines.c.import_fingerprint.is_not(None)))
     }
     problems: list[RowProblem] = []
+    differing: list[RowProblem] = []
     new_rows: list[HisRow] = []
     present = 0
     for row in parsed.rows:
@@ -656,10 +660,11 @@ def import_his_file(session: Session, stay_id: int, parsed: ParsedHisFile, actor
         present += 1
         if row.his_line_id is not None and (known[1] != row.his_code or known[2] != _e4(row.quantity)
                                             or known[3] != _fen(row.amount)):
-            problems.append(RowProblem(row.row, FIELD_LABELS["line_id"],
-                                       f"明细流水号 {row.his_line_id} 已导入过，但项目编码、数量或金额与已导入的不同"
-                                       f"（已导入：{known[1]}，{Decimal(known[2]).scaleb(-4).normalize():f}，"
-                                       f"{Decimal(known[3]).scaleb(-2)}）：请手工更正或退费。"))
+            differing.append(RowProblem(
+                row.row, FIELD_LABELS["line_id"],
+                f"明细流水号 {row.his_line_id} 已导入，HIS 中为 {row.his_code}，数量 {row.quantity.normalize():f}，"
+                f"金额 {row.amount}；本地为 {known[1]}，数量 {Decimal(known[2]).scaleb(-4).normalize():f}，"
+                f"金额 {Decimal(known[3]).scaleb(-2)}。本地明细未改动，如需请手工更正或退费。"))
     new_fingerprints = {row.fingerprint for row in new_rows}
     # Refunds of lines imported earlier: the original must be in the stay, same code, not over-refunded.
     earlier_ids = sorted({existing[ref][0] for ref in (line_id_fingerprint(r.refund_of_line_id) for r in new_rows
@@ -748,8 +753,9 @@ def import_his_file(session: Session, stay_id: int, parsed: ParsedHisFile, actor
                                             "sha256": parsed.sha256, "format": parsed.file_format,
                                             "encoding": parsed.encoding, "mapping": mapping_name,
                                             "rows": len(parsed.rows), "added": len(new_rows),
-                                            "already_present": present, "unmatched": unmatched})
-    return ImportResult(record.id, len(parsed.rows), len(new_rows), present, unmatched)
+                                            "already_present": present, "unmatched": unmatched,
+                                            "differing_rows": [p.row for p in differing]})
+    return ImportResult(record.id, len(parsed.rows), len(new_rows), present, unmatched, tuple(differing))
 
 
 def _e4(value: Decimal) -> int:

@@ -254,14 +254,18 @@ def test_refunds_in_the_file_and_of_earlier_lines(session: Session, stay: Stay, 
     assert lines[4].refund_of_id == lines[1].id and lines[4].quantity == Decimal("-6")
 
 
-def test_a_line_the_his_changed_after_import_is_reported(session: Session, stay: Stay, clerk: OperatorInfo,
-                                                         tmp_path: Path) -> None:
+def test_a_line_the_his_changed_after_import_is_reported_not_overwritten(
+        session: Session, stay: Stay, clerk: OperatorInfo, tmp_path: Path) -> None:
     first = [HEADER, "MX001,XB01AC06,阿司匹林肠溶片,西药,10,0.50,5.00,2026-11-02,骨科,YZ01,S82.201,"]
     import_file(session, stay, clerk, write(tmp_path / "a.csv", "\n".join(first) + "\n"))
-    changed = [HEADER, "MX001,XB01AC06,阿司匹林肠溶片,西药,12,0.50,6.00,2026-11-02,骨科,YZ01,S82.201,"]
-    with pytest.raises(HisFileInvalid) as refused:
-        import_file(session, stay, clerk, write(tmp_path / "b.csv", "\n".join(changed) + "\n"))
-    assert refused.value.problems[0].row == 2 and "已导入过" in refused.value.problems[0].message
+    changed = [HEADER, "MX001,XB01AC06,阿司匹林肠溶片,西药,12,0.50,6.00,2026-11-02,骨科,YZ01,S82.201,",
+               "MX002,XJ01DB04,注射用头孢唑林钠,西药,1,4.80,4.80,2026-11-03,骨科,YZ02,S82.201,"]
+    result = import_file(session, stay, clerk, write(tmp_path / "b.csv", "\n".join(changed) + "\n"))
+    assert (result.added, result.already_present) == (1, 1)
+    assert [(p.row, p.column) for p in result.differing] == [(2, "明细流水号")]
+    assert "数量 12" in result.differing[0].message and "数量 10" in result.differing[0].message
+    assert lines_of(session, stay)[0].quantity == Decimal("10")  # kept: it may have been corrected by hand
+    assert audit_events(session, "his_import")[-1].detail["differing_rows"] == [2]
 
 
 def test_category_comes_from_the_catalogue_when_the_file_has_none(session: Session, stay: Stay,
