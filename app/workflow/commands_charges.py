@@ -42,12 +42,15 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
                         help="确认为目录外项目（自费，须告知患者） / confirmed outside the catalogue (self-pay)")
     mapping.add_argument("--note", default="", help="备注 / note")
     mapping.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
-    listing = action(actions, "mappings", "列出可用的 HIS 列映射 / list the column mappings", mappings_command)
-    del listing
+    action(actions, "mappings", "列出可用的 HIS 列映射 / list the column mappings", mappings_command)
+    catalogue = action(actions, "catalogue",
+                       "本地目录：版本和条目数；--sync 从结算中心下载更新 / the local catalogue; --sync downloads "
+                       "what changed from the centre", catalogue_command)
+    catalogue.add_argument("--sync", action="store_true", help="从结算中心更新目录 / update from the centre")
 
 
 def _help(args: argparse.Namespace) -> int:
-    print("用法 / usage: wi-counter charges {import,map,mappings}", file=sys.stderr)
+    print("用法 / usage: wi-counter charges {import,map,mappings,catalogue}", file=sys.stderr)
     return 2
 
 
@@ -131,4 +134,30 @@ def mappings_command(args: argparse.Namespace) -> int:
             print(f"{name}\t{mapping.title}\t{mapping.source}")
     finally:
         context.close()
+    return 0
+
+
+def catalogue_command(args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+
+    from app.db.models import CatalogueItem
+    from app.workflow.catalogue import local_version, sync_catalogue
+
+    context = _open(args)
+    try:
+        if args.sync:
+            from app.centre.client import open_centre
+
+            client = open_centre(context)
+            try:
+                changed = sync_catalogue(context, client)
+            finally:
+                client.close()
+            print(f"目录已更新 / catalogue updated: {changed} 条变更 / entries changed")
+        with context.transaction() as session:
+            version = local_version(session)
+            valid = session.scalar(select(func.count()).select_from(CatalogueItem).where(CatalogueItem.valid.is_(True)))
+    finally:
+        context.close()
+    print(f"本地目录版本 / local version {version}：有效条目 / valid entries {valid}")
     return 0

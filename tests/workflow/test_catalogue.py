@@ -72,3 +72,15 @@ def test_demo_counter_has_the_sandbox_catalogue(tmp_path: Path) -> None:
             assert seed_demo_catalogue(session) == 0  # only when empty
     finally:
         ctx.close()
+
+
+def test_cli_catalogue_sync(counter: CounterContext, sandbox: SandboxProcess, db_url: str,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
+
+    home = counter.paths.config_dir.parent
+    assert main(["charges", "catalogue", "--sync", "--home", str(home), "--db", db_url]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(_sandbox_entries())} 条变更" in out and "local version 1" in out
+    assert main(["charges", "catalogue", "--home", str(home), "--db", db_url]) == 0
+    assert f"valid entries {len(_sandbox_entries())}" in capsys.readouterr().out
