@@ -317,32 +317,40 @@ def _decode(data: bytes, file_name: str) -> tuple[str, str]:
     raise HisFileInvalid(file_name, [RowProblem(0, None, "无法识别文件编码（应为 UTF-8 或 GBK/GB18030 的 CSV）。")])
 
 
-def _csv_rows(text: str, mapping: ColumnMapping) -> Iterator[tuple[int, list[str]]]:
+def _csv_rows(text: str, mapping: ColumnMapping, file_name: str) -> Iterator[tuple[int, list[str]]]:
     delimiter = mapping.delimiter
     if delimiter == "auto":
         first_lines = text[:4096].splitlines()[:HEADER_SEARCH_ROWS] or [""]
         counts = {d: max(line.count(d) for line in first_lines) for d in (",", "\t", ";")}
         delimiter = max(counts, key=lambda d: counts[d]) if max(counts.values()) > 0 else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    for number, record in enumerate(reader, start=1):
-        yield number, record
+    number = 0
+    try:
+        for number, record in enumerate(reader, start=1):
+            yield number, record
+    except csv.Error as exc:
+        raise HisFileInvalid(file_name, [RowProblem(number + 1, None, f"CSV 格式错误：{exc}")]) from exc
 
 
 def _xlsx_rows(data: bytes, file_name: str) -> Iterator[tuple[int, list[str]]]:
     import zipfile
 
     from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
 
+    unreadable = (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError, OSError)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+    except unreadable as exc:
         raise HisFileInvalid(file_name, [RowProblem(0, None, f"无法打开 XLSX 文件：{exc}")]) from exc
+    number = 0
     try:
-        sheet = workbook.worksheets[0] if workbook.worksheets else None
-        if sheet is None:
+        if not workbook.worksheets:
             return
-        for number, values in enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1):
+        for number, values in enumerate(workbook.worksheets[0].iter_rows(min_row=1, values_only=True), start=1):
             yield number, [_cell_text(v) for v in values]
+    except unreadable as exc:
+        raise HisFileInvalid(file_name, [RowProblem(number + 1, None, f"XLSX 内容无法读取：{exc}")]) from exc
     finally:
         workbook.close()
 
@@ -371,7 +379,11 @@ def read_his_file(path: Path, mapping: ColumnMapping) -> ParsedHisFile:
         records: Iterator[tuple[int, list[str]]] = _xlsx_rows(data, path.name)
     else:
         text, encoding = _decode(data, path.name)
-        records = _csv_rows(text, mapping)
+        nul = text.find("\x00")
+        if nul >= 0:  # no database keeps NUL in text; a CSV holds none unless damaged
+            line = text.count("\n", 0, nul) + 1
+            raise HisFileInvalid(path.name, [RowProblem(line, None, "含有空字符（NUL），文件可能已损坏。")])
+        records = _csv_rows(text, mapping, path.name)
     rows = _Checker(path.name, mapping).check(records)
     return ParsedHisFile(path.name, hashlib.sha256(data).hexdigest(), file_format, encoding, rows)
 

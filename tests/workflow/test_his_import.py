@@ -140,6 +140,8 @@ def test_every_bad_row_is_reported_with_its_row_number_and_reason(
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "不是 CSV 或 XLSX"),
     (b"\x81\x30\xff\xfe,\xff\xff\r\n", "无法识别文件编码"),
     (b"PK\x03\x04not really a zip", "无法打开 XLSX"),
+    (("项目编码,项目名称,数量,单价,费用日期\r\n" + "A1,消肿膏,1,1,2026-11-02\r\n" * 400
+      + "A1,消肿膏\x00,1,1,2026-11-02\r\n").encode("gbk"), "空字符"),  # past the first 8 KB: damage, not binary
 ])
 def test_whole_file_problems_are_named(session: Session, stay: Stay, clerk: OperatorInfo, tmp_path: Path,
                                        content: bytes, expected: str) -> None:
@@ -148,8 +150,19 @@ def test_whole_file_problems_are_named(session: Session, stay: Stay, clerk: Oper
     with pytest.raises(HisFileInvalid) as refused:
         import_file(session, stay, clerk, path)
     assert expected in refused.value.message
-    assert refused.value.problems[0].row == 0
+    assert refused.value.problems[0].row == (402 if expected == "空字符" else 0)
     assert line_count(session, stay) == 0
+
+
+def test_a_zip_that_is_not_a_workbook_is_named(session: Session, stay: Stay, clerk: OperatorInfo,
+                                               tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "费用.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "不是工作簿")
+    with pytest.raises(HisFileInvalid, match="无法打开 XLSX"):
+        import_file(session, stay, clerk, path)
 
 
 def test_utf8_with_and_without_bom_and_a_title_row_and_totals_row(
