@@ -56,6 +56,7 @@ REQUIRED_FIELDS = ("his_code", "name", "quantity", "unit_price", "charged_on")
 MAX_LENGTHS = {"line_id": 200, "his_code": 64, "name": 128, "dept": 64, "order_group": 64, "diagnosis_code": 16,
                "refund_of": 200}
 _SHORTEST_LIMIT = min(MAX_LENGTHS.values())
+_LARGEST = Decimal("1e9")  # quantities, prices and amounts beyond this are typing errors (and overflow storage)
 # Stays whose lines may still change (not settled, not cancelled, not paid in full awaiting 补登记).
 OPEN_STATUSES = (StayStatus.ADMITTED, StayStatus.PENDING_SETTLEMENT)
 HEADER_SEARCH_ROWS = 20  # a title or notes above the header row are allowed
@@ -483,6 +484,9 @@ class _Checker:
                 self.problem(row, field_name, f"{label}“{text}”不是数字。")
                 return None
         value = Decimal(cleaned)  # the pattern above admits only plain decimals
+        if abs(value) >= _LARGEST:
+            self.problem(row, field_name, f"{label}“{text}”过大。")
+            return None
         point = cleaned.find(".")
         if point >= 0 and len(cleaned) - point - 1 > places and value != value.quantize(Decimal(1).scaleb(-places)):
             self.problem(row, field_name, f"{label}“{text}”最多 {places} 位小数。")
