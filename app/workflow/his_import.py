@@ -295,7 +295,9 @@ def _cell_text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        # XLSX numbers arrive as floats; their shortest repr is the figure typed in the cell.
+        # XLSX numbers arrive as binary floats. Six places keep every real figure (amounts have two,
+        # prices and quantities four) and drop a formula's float noise (3 × 4.8 = 14.399999999999999).
+        value = round(value, 6)
         return repr(value) if not value.is_integer() else str(int(value))
     if isinstance(value, dt.datetime):
         return value.date().isoformat()  # a date cell: only the day counts

@@ -416,3 +416,17 @@ def test_any_bytes_are_either_read_or_refused_with_reasons(content: bytes) -> No
             read_his_file(path, load_mapping())
         except HisFileInvalid as refused:
             assert refused.problems
+
+
+def test_xlsx_float_noise_from_formulas_is_not_a_wrong_amount(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["项目编码", "项目名称", "数量", "单价", "金额", "费用日期"])
+    sheet.append(["XJ01DB04", "注射用头孢唑林钠", 3, 4.8, 3 * 4.8, dt.datetime(2026, 11, 2, 8, 30)])  # 14.399999999999999
+    sheet.append(["XB01AC06", "阿司匹林肠溶片", 0.1 + 0.2, 0.5, 0.15, "2026-11-02"])  # 0.30000000000000004
+    workbook.save(tmp_path / "formulas.xlsx")
+    parsed = read_his_file(tmp_path / "formulas.xlsx", load_mapping())
+    assert [(r.quantity, r.amount, r.charged_on) for r in parsed.rows] == [
+        (Decimal("3"), Decimal("14.4"), dt.date(2026, 11, 2)), (Decimal("0.3"), Decimal("0.15"), dt.date(2026, 11, 2))]
