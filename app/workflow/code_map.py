@@ -101,6 +101,26 @@ def set_mapping(session: Session, actor: OperatorInfo, counter_name: str, his_co
     return int(changed or 0)
 
 
+def rematch_catalogue_codes(session: Session, codes: Iterable[str]) -> int:
+    """After a catalogue update: pending lines of open stays whose HIS code is now a valid catalogue code
+    (and has no mapping row) take it, with its category when they have none. Returns lines changed."""
+    valid = sorted(catalogue_categories(session, codes).items())
+    if not valid:
+        return 0
+    open_stays = select(Stay.id).where(Stay.status.in_(OPEN_STATUSES))
+    mapped = select(HisCodeMap.his_code)
+    changed = 0
+    for code, category in valid:
+        pending = and_(ChargeLine.his_code == code, ChargeLine.code.is_(None), ChargeLine.uploaded_at.is_(None),
+                       ChargeLine.stay_id.in_(open_stays), ChargeLine.his_code.not_in(mapped))
+        session.execute(update(ChargeLine).where(pending, ChargeLine.category.is_(None)).values(category=category)
+                        .execution_options(synchronize_session="fetch"))
+        changed += cast(CursorResult[Any], session.execute(
+            update(ChargeLine).where(pending).values(code=code)
+            .execution_options(synchronize_session="fetch"))).rowcount or 0
+    return changed
+
+
 def unmatched_lines(session: Session, stay_id: int) -> list[int]:
     """The stay's charge_line ids still unmatched, in seq order.
 

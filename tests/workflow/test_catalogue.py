@@ -1,21 +1,27 @@
 """The local copy of the centre's catalogue (`003 §3`, `003 §27`): downloaded page by page since the local
-version from the real sandbox centre over HTTP, withdrawn entries kept as invalid; the demo counter's seed."""
+version from the real sandbox centre over HTTP, withdrawn entries kept as invalid, lines whose HIS code has
+become a catalogue code matched; the demo counter's seed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.bootstrap import CounterContext, open_counter
 from app.centre.client import CentreClient
-from app.db.models import CatalogueItem, ChargeCategory
+from app.db.models import Care, CatalogueItem, ChargeCategory, ChargeLine, Institution, Stay, Worker
+from app.operators import OperatorInfo
 from app.resources import resource_path
 from app.workflow import catalogue
 from app.workflow.catalogue import catalogue_entries, local_version, seed_demo_catalogue, sync_catalogue
+from app.workflow.charges import add_line
+from tests import factories
 from tests.centre.client_fixtures import (  # noqa: F401 - fixtures
     SandboxProcess,
     client,
@@ -45,6 +51,8 @@ def test_sync_downloads_every_page_then_only_what_changed(counter: CounterContex
             "阿司匹林肠溶片", ChargeCategory.DRUG, "片", Decimal("0.50"))
 
     assert sync_catalogue(counter, client) == 0  # nothing new since version 1
+    with counter.transaction() as session:
+        line_id = _line_with_hospital_code(session, "ZZ0001")
 
     sandbox.admin("POST", "/admin/catalogue", {"entries": [
         {"code": "XB01AC06", "name": "阿司匹林肠溶片", "category": "drug", "unit": "片", "price_limit": "0.45"},
@@ -60,6 +68,28 @@ def test_sync_downloads_every_page_then_only_what_changed(counter: CounterContex
         withdrawn = session.scalars(select(CatalogueItem).where(CatalogueItem.code == "XN02BE01")).one()
         assert (withdrawn.valid, withdrawn.version) == (False, 2)
         assert session.scalar(select(func.count()).select_from(CatalogueItem)) == len(expected) + 1
+        # The line whose HIS code has just become a catalogue code matches now (`003 §27`).
+        line = session.get(ChargeLine, line_id)
+        assert line is not None and (line.code, line.category) == ("ZZ0001", ChargeCategory.REHAB)
+
+
+def _line_with_hospital_code(session: Session, his_code: str) -> int:
+    """An open stay at the counter's institution with one line whose code the catalogue does not know yet."""
+    hospital = session.scalars(select(Institution)).one()
+    clerk = factories.operator(session)
+    worker = Worker(social_security_number="440802198503151236", name="张伟", sex="男", insured_province="广东省",
+                    insured_city="湛江市", insured_city_code="440800")
+    session.add(worker)
+    session.flush()
+    stay = Stay(worker_id=worker.id, institution_id=hospital.id, profile="local", care=Care.MEDICAL,
+                admission_no="ZY0001", dept="康复科", admitted_on=dt.date(2026, 11, 2), created_by=clerk.id)
+    session.add(stay)
+    session.flush()
+    actor = OperatorInfo(clerk.id, clerk.login, clerk.display_name, clerk.role)
+    line_id = add_line(session, actor, "窗口1", stay.id, his_code=his_code, name="新增康复评定", category=None,
+                       quantity=Decimal("1"), unit_price=Decimal("80"), charged_on=dt.date(2026, 11, 3))
+    assert session.get(ChargeLine, line_id).code is None  # type: ignore[union-attr]
+    return line_id
 
 
 def test_demo_counter_has_the_sandbox_catalogue(tmp_path: Path) -> None:
