@@ -19,7 +19,6 @@ from tests.workflow.charge_helpers import (  # noqa: F401 - fixtures
     COUNTER,
     audit_events,
     clerk,
-    import_file,
     lines_of,
     session,
     stay,
