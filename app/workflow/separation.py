@@ -15,19 +15,18 @@ overrides are listed as problems instead of failing the workspace.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import String, Table, bindparam, func, select, update
+from sqlalchemy import String, Table, func, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from app import audit
-from app.centre.gateway import FeeCancelRequest, FeeLine, SettlementFigures, SettlementRequest
+from app.centre.gateway import FeeCancelRequest, SettlementFigures, SettlementRequest
 from app.db.models import ChargeCategory, ChargeLine, HisCodeMap, Stay, StayStatus, Worker
 from app.operators import OperatorInfo, Permission, require
 from app.rules.case import CATEGORIES, InvalidCase
@@ -48,8 +47,8 @@ UNCLASSIFIED = "unclassified"  # select_lines(bucket=...) for lines not classifi
 UNCLASSIFIED_LABEL = "未分类"
 MATCH_LABELS = {MATCHED: "已对照", SELF_PAY_CONFIRMED: "目录外（自费）", UNMATCHED: "未对照"}
 _LINES = cast(Table, ChargeLine.__table__)  # Core statements over the lines (no ORM object per line)
-# A settled stay (or one paid in full, waiting for 补登记) keeps its lines as settled.
-_FROZEN = (StayStatus.SETTLED, StayStatus.PENDING_BACKFILL)
+# A settled stay (or one paid in full, waiting for 补登记, or whose admission was cancelled) keeps its lines.
+_FROZEN = (StayStatus.SETTLED, StayStatus.PENDING_BACKFILL, StayStatus.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -245,16 +244,6 @@ def _confirmed_outside(session: Session, his_codes: set[str]) -> set[str]:
     return found
 
 
-def stays_for_separation(session: Session, limit: int = 500) -> list[tuple[int, str]]:
-    """(stay id, "姓名 · 住院号 · 科别 · 状态") of the stays whose lines can still change, newest first."""
-    labels = {StayStatus.ADMITTED: "在院", StayStatus.PENDING_SETTLEMENT: "待结算", StayStatus.CANCELLED: "已撤销"}
-    rows = session.execute(
-        select(Stay.id, Worker.name, Stay.admission_no, Stay.dept, Stay.status).join(Worker, Worker.id == Stay.worker_id)
-        .where(Stay.status.in_(list(labels))).order_by(Stay.id.desc()).limit(limit))
-    return [(row.id, f"{row.name} · {row.admission_no} · {row.dept} · {labels[StayStatus(row.status)]}")
-            for row in rows]
-
-
 # --- choosing lines ------------------------------------------------------------------------------
 
 
@@ -318,7 +307,8 @@ def _targets(session: Session, line_ids: Sequence[int], *, with_refunds: bool = 
     s = Stay.__table__.c
     for stay_id, status in session.execute(select(s.id, s.status).where(s.id.in_(stays))):
         if StayStatus(status) in _FROZEN:
-            raise WorkflowError("本次住院已结算（或已全额垫付待补登记），费用明细不能再改动；如需改动请先撤销结算。")
+            raise WorkflowError("本次住院已结算（或已全额垫付待补登记、住院登记已撤销），费用明细不能再改动；"
+                                "结算有误请审核员先撤销结算。")
     return [_Target(row.id, row.stay_id, row.seq, row.diagnosis_code, row.injury, row.override_by,
                     row.override_approved_by, row.injury_override_reason, row.refund_of_id,
                     row.uploaded_at is not None) for row in rows.values()]
@@ -499,16 +489,12 @@ def pre_settle_and_compare(ctx: CounterContext, client: CentreClient, stay_id: i
 
 
 def _upload(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo) -> int:
-    """Send the lines the centre does not hold yet; a line changed after its upload is cancelled there first."""
+    """Send the lines the centre does not hold yet (the discharge workflow's uploader, one for the whole
+    program); a line changed after its upload is cancelled at the centre first."""
+    from app.workflow.discharge import upload_lines
+
     _cancel_stale(ctx, client, stay_id, actor)
-    try:  # the discharge workflow's uploader, when present: one way to upload for the whole program
-        discharge = importlib.import_module("app.workflow.discharge")
-    except ImportError:
-        discharge = None
-    shared_upload = getattr(discharge, "upload_lines", None)
-    if shared_upload is not None:
-        return int(shared_upload(ctx, client, stay_id, actor))
-    return upload_pending_lines(ctx, client, stay_id, actor)
+    return upload_lines(ctx, client, stay_id, actor)
 
 
 def _cancel_stale(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo) -> None:
@@ -535,46 +521,6 @@ def _cancel_stale(ctx: CounterContext, client: CentreClient, stay_id: int, actor
         for start in range(0, len(ids), 500):
             session.execute(update(_LINES).where(c.id.in_(ids[start:start + 500]))
                             .values(centre_line_no=None, uploaded_at=None))
-
-
-def upload_pending_lines(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo,
-                         progress: Callable[[int, int], None] | None = None) -> int:
-    """Upload the stay's lines not yet uploaded (100 a call, through the outbox); returns lines sent."""
-    c = _LINES.c
-    with ctx.transaction() as session:
-        stay = session.execute(select(Stay.registration_no, Worker.insured_city_code)
-                               .join(Worker, Worker.id == Stay.worker_id).where(Stay.id == stay_id)).first()
-        if stay is None:
-            raise StayNotFound(stay_id)
-        seq_of: dict[int, int] = {row.id: row.seq for row in session.execute(select(c.id, c.seq).where(c.stay_id == stay_id))}
-        rows = list(session.execute(select(
-            c.id, c.seq, c.code, c.his_code, c.name, c.category, c.quantity_e4, c.unit_price_e4, c.amount_fen,
-            c.charged_on, c.diagnosis_code, c.injury, c.refund_of_id,
-        ).where(c.stay_id == stay_id, c.uploaded_at.is_(None)).order_by(c.seq)))
-    if not rows:
-        return 0
-    lines = [FeeLine(seq=row.seq, code=row.code or row.his_code, name=row.name, category=str(row.category),
-                     quantity=row.quantity_e4, unit_price=row.unit_price_e4, amount=row.amount_fen,
-                     date=row.charged_on, diagnosis=row.diagnosis_code, injury=row.injury,
-                     refund_of=seq_of.get(row.refund_of_id) if row.refund_of_id is not None else None)
-             for row in rows]
-    sent = 0
-    step = 100
-    for start in range(0, len(lines), step):
-        chunk = lines[start:start + step]
-        client.upload_fees(stay.registration_no, chunk, insured_region=stay.insured_city_code, stay_id=stay_id,
-                           operator_id=actor.id)
-        now = dt.datetime.now(dt.UTC)
-        with ctx.transaction() as session:
-            # centre_line_no: the centre holds this seq (a later change must cancel it there first).
-            session.connection().execute(
-                update(_LINES).where(c.id == bindparam("line_id"))
-                .values(uploaded_at=now, centre_line_no=bindparam("line_no")),
-                [{"line_id": row.id, "line_no": str(row.seq)} for row in rows[start:start + step]])
-        sent += len(chunk)
-        if progress is not None:
-            progress(sent, len(lines))
-    return sent
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -20,12 +20,13 @@ from app.bootstrap import CounterContext
 from app.centre.client import open_centre
 from app.db.models import ChargeLine, Role
 from app.operators import OperatorInfo
-from app.rules.settlement import FUND, NON_INJURY
+from app.rules.settlement import FUND, NON_INJURY, OVER_LIMIT
 from app.secret_store import CENTRE_KEY, set_secret
 from app.settings import CENTRE_READ_TIMEOUT_SECONDS, CENTRE_URL
 from tests.centre.client_fixtures import SANDBOX_KEY, SandboxProcess, admission_of, centre_today, start_sandbox
 from tests.workflow.separation_helpers import add_lines, operator, sync_local_catalogue, zhang_wei_stay
-from ui.pages.charges_dialogs import DiagnosisDialog, DifferencesDialog, OverrideDialog, to_qdate
+from app.workflow.his_samples import sample_lines, write_csv
+from ui.pages.charges_dialogs import BadRowsDialog, DiagnosisDialog, DifferencesDialog, OverrideDialog, to_qdate
 from ui.pages.charges_page import ChargesPage
 from ui.qt import QPushButton, Qt, QWidget
 
@@ -83,39 +84,80 @@ def _click(qtbot: QtBot, widget: QWidget, name: str) -> None:
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
 
 
+def _amount(text: str) -> Decimal:
+    return Decimal(text.replace(",", ""))
+
+
 def _settled(qtbot: QtBot, page: ChargesPage) -> None:
     qtbot.waitUntil(lambda: not page.busy, timeout=TIMEOUT)
 
 
-def test_bulk_classify_and_override_change_the_preview_and_the_centre_agrees(
-        qtbot: QtBot, counter: CounterContext, operator_of: Callable[[CounterContext, str], OperatorInfo],
-        type_text: Callable[[QWidget, str], None]) -> None:
-    """Lines of one department put under the non-injury diagnosis I10, then two lines overridden back to
-    injury with a reason: the matrix's rows move (`003 §15`); the sandbox's pre-settlement agrees."""
-    stay_id = _admitted_stay(counter, 200, "ZY-UI-1")
+def test_import_refused_then_fixed_classify_override_and_the_centre_agrees(
+        qtbot: QtBot, tmp_path: Path, counter: CounterContext,
+        operator_of: Callable[[CounterContext, str], OperatorInfo], type_text: Callable[[QWidget, str], None]) -> None:
+    """A GBK export with one bad row is refused whole (the dialog names the row); the fixed file is imported;
+    a group of lines is put under the non-injury diagnosis I10 and one line overridden back to injury with a
+    reason: the matrix's rows move (`003 §15`); the sandbox's pre-settlement agrees to the fen."""
+    stay_id = _admitted_stay(counter, 0, "ZY-UI-1")
     page = _page(qtbot, counter, operator_of(counter, "reviewer"), stay_id)
-    assert page.model.rowCount() == 200
+    assert page.model.rowCount() == 0
+    lines = sample_lines(120, start=centre_today(), days=1)
+    good = write_csv(tmp_path / "住院费用.csv", lines)  # GBK, as most HIS export
+    rows = good.read_bytes().decode("gbk").split("\r\n")
+    cells = rows[3].split(",")
+    cells[7] = "2026-13-45"  # file row 4 (header = row 1): no such date
+    rows[3] = ",".join(cells)
+    bad = tmp_path / "住院费用-有误.csv"
+    bad.write_bytes("\r\n".join(rows).encode("gbk"))
+
+    page.choose_file = lambda: str(bad)
+    _click(qtbot, page, "importButton")
+    qtbot.waitUntil(lambda: isinstance(page.last_dialog, BadRowsDialog), timeout=TIMEOUT)
+    dialog = page.last_dialog
+    listed = [(dialog.table.item(r, 0).text(), dialog.table.item(r, 2).text()) for r in range(dialog.table.rowCount())]
+    assert [row for row, _ in listed] == ["4"] and "2026-13-45" in listed[0][1]
+    _click(qtbot, dialog, "acceptButton")
+    _settled(qtbot, page)
+    with counter.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(ChargeLine).where(ChargeLine.stay_id == stay_id)) == 0
+    assert page.model.rowCount() == 0
+
+    page.choose_file = lambda: str(good)
+    _click(qtbot, page, "importButton")
+    qtbot.waitUntil(lambda: page.model.rowCount() == 120 and not page.busy, timeout=TIMEOUT)
+    assert "新增 120 条" in page.status_label.text()
+    assert any(page.model.line(row).match_status == "unmatched" for row in range(120))  # hospital-only codes
     fund_before = page.matrix.cell_text(FUND, None)
     non_injury_before = page.matrix.cell_text(NON_INJURY, None)
-    assert any("目录外" in page.model.data(page.model.index(row, 14)) for row in range(page.model.rowCount()))
 
-    page.set_filter(page.dept_filter, "检验科")
-    assert page.model.rowCount() == 50
-    _click(qtbot, page, "selectAllButton")
-    assert len(page.selected_line_ids()) == 50
+    page.set_filter(page.dept_filter, "骨科")
+    page.set_filter(page.bucket_filter, FUND)
+    shown = page.model.rowCount()
+    assert 2 < shown < 120 and all(page.model.line(row).dept == "骨科" for row in range(shown))
+    page.table.selectRow(0)
+    page.table.selectionModel().select(page.model.index(1, 0), page.table.selectionModel().SelectionFlag.Select
+                                       | page.table.selectionModel().SelectionFlag.Rows)
+    chosen_ids = page.selected_line_ids()
+    assert len(chosen_ids) == 2
     _click(qtbot, page, "assignButton")
     dialog = page.last_dialog
     assert isinstance(dialog, DiagnosisDialog)
     dialog.combo.setCurrentIndex(dialog.combo.findData("I10"))
     _click(qtbot, dialog, "acceptButton")
     _settled(qtbot, page)
-    assert "归入诊断 I10" in page.status_label.text()
-    assert all(page.model.line(row).follows == "I10 原发性高血压" for row in range(page.model.rowCount()))
+    assert "已将 2 条明细归入诊断 I10" in page.status_label.text()
+    assert page.workspace is not None
+    moved = [line for line in page.workspace.lines if line.line_id in chosen_ids]
+    assert [(line.follows, line.bucket) for line in moved] == [("I10 原发性高血压", NON_INJURY)] * 2
+    assert page.model.rowCount() == shown - 2  # they left the 基金 filter
     non_injury_after = page.matrix.cell_text(NON_INJURY, None)
-    assert Decimal(non_injury_after.replace(",", "")) > Decimal(non_injury_before.replace(",", ""))
-    assert Decimal(page.matrix.cell_text(FUND, None).replace(",", "")) < Decimal(fund_before.replace(",", ""))
+    assert _amount(non_injury_after) > _amount(non_injury_before)
+    assert _amount(page.matrix.cell_text(FUND, None)) < _amount(fund_before)
 
-    page.table.selectRow(0)
+    page.set_filter(page.dept_filter, "__all__")
+    page.set_filter(page.bucket_filter, NON_INJURY)
+    in_catalogue = next(row for row in range(page.model.rowCount()) if not page.model.line(row).out_of_catalogue)
+    page.table.selectRow(in_catalogue)
     chosen = page.selected_lines()
     assert len(chosen) == 1 and chosen[0].bucket == NON_INJURY
     _click(qtbot, page, "overrideButton")
@@ -128,10 +170,10 @@ def test_bulk_classify_and_override_change_the_preview_and_the_centre_agrees(
     _click(qtbot, dialog, "acceptButton")
     _settled(qtbot, page)
     line = next(line for line in page.workspace.lines if line.line_id == chosen[0].line_id)  # type: ignore[union-attr]
-    assert line.bucket == FUND and line.override_reason == "检验为骨折术后复查" and line.override_approved
-    assert page.matrix.cell_text(NON_INJURY, None) != non_injury_after
+    assert line.bucket in (FUND, OVER_LIMIT) and line.override_reason == "检验为骨折术后复查" and line.override_approved
+    assert _amount(page.matrix.cell_text(NON_INJURY, None)) < _amount(non_injury_after)
 
-    page.set_filter(page.dept_filter, "__all__")
+    page.set_filter(page.bucket_filter, "__all__")
     page.discharge_date.setDate(to_qdate(centre_today()))  # the lines are dated the centre's today
     _click(qtbot, page, "preSettleButton")
     qtbot.waitUntil(lambda: page.last_differences is not None and not page.busy, timeout=60_000)

@@ -15,12 +15,12 @@ lines table is a `QTableView` over a model that formats only the rows on screen,
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.bootstrap import CounterContext
+from app.db.models import StayStatus
 from app.errors import WiCounterError
 from app.operators import OperatorInfo, Permission
 from app.rules.settlement import BUCKET_LABELS, BUCKETS
@@ -35,7 +35,6 @@ from app.workflow.separation import (
     clear_override,
     override,
     select_lines,
-    stays_for_separation,
     workspace,
 )
 from ui.operations import Executor, Operation, show_failure
@@ -73,41 +72,21 @@ from ui.widgets import ERROR_COLOUR, ErrorLabel, heading
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from app.centre.client import CentreClient
     from app.centre.gateway import SettlementFigures
+    from app.workflow.his_import import ImportResult
 
 OK_COLOUR = "#1b5e20"
+OPEN_STATUSES = (StayStatus.ADMITTED, StayStatus.PENDING_SETTLEMENT)
 ALL = "__all__"
 NO_DIAGNOSIS = "__none__"
 
 
-def _optional(module: str) -> Any:
-    """A workflow module of another part of issue 6, when this build has it (None otherwise)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
-
-def open_centre_for(ctx: CounterContext, operator: OperatorInfo) -> CentreClient:
-    """The centre client the workflow uses (with its appliers), else the plain one."""
-    appliers = _optional("app.workflow.appliers")
-    if appliers is not None and hasattr(appliers, "open_workflow_centre"):
-        client: CentreClient = appliers.open_workflow_centre(ctx, operator)
-        return client
-    from app.centre.client import open_centre
-
-    return open_centre(ctx, (operator.login, operator.display_name))
-
-
 def list_open_stays(session: Session) -> list[tuple[int, str]]:
-    """(stay id, label) of the stays whose charges can still change."""
-    stays = _optional("app.workflow.stays")
-    if stays is not None and hasattr(stays, "list_stays"):
-        summaries = stays.list_stays(session)
-        return [(s.stay_id, f"{s.name} · {s.admission_no} · {s.dept} · {s.status_label}") for s in summaries
-                if str(s.status) in ("admitted", "pending_settlement", "cancelled")]
-    return stays_for_separation(session)
+    """(stay id, label) of the stays whose charges can still change (在院, 待结算, 已撤销 settlement)."""
+    from app.workflow.stays import list_stays
+
+    return [(s.stay_id, f"{s.name} · {s.admission_no} · {s.dept} · {s.status_label}") for s in list_stays(session)
+            if s.status in OPEN_STATUSES]
 
 
 class ChargesPage(QWidget):
@@ -301,13 +280,13 @@ class ChargesPage(QWidget):
         return label
 
     def _load_mappings(self) -> None:
-        his_import = _optional("app.workflow.his_import")
+        from app.workflow.his_import import mapping_names
+
         names = ["default"]
-        if his_import is not None and hasattr(his_import, "mapping_names"):
-            try:
-                names = list(his_import.mapping_names()) or names
-            except WiCounterError as exc:  # a broken mapping file must not take the page down
-                self.status_label.setText(exc.message)
+        try:
+            names = mapping_names(self._ctx.paths.config_dir) or names
+        except WiCounterError as exc:  # a broken mapping file must not take the page down
+            self.error.show_error(exc.message)
         self.mapping_combo.clear()
         for name in names:
             self.mapping_combo.addItem(name, name)
@@ -579,8 +558,9 @@ class ChargesPage(QWidget):
         ctx, operator = self._ctx, self._operator
 
         def mark(session: Session) -> int:
-            charges = importlib.import_module("app.workflow.charges")
-            return int(charges.mark_informed(session, operator, ctx.counter_name, ids, True))
+            from app.workflow.charges import mark_informed
+
+            return mark_informed(session, operator, ctx.counter_name, ids, True)
 
         self._change(mark, self.tr("已记录 {n} 条目录外明细已告知患者"))
 
@@ -606,14 +586,15 @@ class ChargesPage(QWidget):
         ctx, operator = self._ctx, self._operator
         mapping_name = str(self.mapping_combo.currentData() or "default")
 
-        def work(session: Session) -> tuple[Any, Workspace]:
-            his_import = importlib.import_module("app.workflow.his_import")
-            parsed = his_import.read_his_file(path, his_import.load_mapping(mapping_name))
-            result = his_import.import_his_file(session, stay_id, parsed, operator, ctx.counter_name, mapping_name)
+        def work(session: Session) -> tuple[ImportResult, Workspace]:
+            from app.workflow.his_import import import_his_file, load_mapping, read_his_file
+
+            parsed = read_his_file(path, load_mapping(mapping_name, ctx.paths.config_dir))
+            result = import_his_file(session, stay_id, parsed, operator, ctx.counter_name, mapping_name)
             session.flush()
             return result, workspace(session, stay_id)
 
-        def done(result: tuple[Any, Workspace]) -> None:
+        def done(result: tuple[ImportResult, Workspace]) -> None:
             imported, ws = result
             self._show_workspace(ws)
             self.status_label.setText(self.tr("已导入 {file}：{rows} 行，新增 {added} 条，已有 {present} 条，"
@@ -623,10 +604,11 @@ class ChargesPage(QWidget):
             self.changed.emit()
 
         def failed(error: BaseException) -> None:
-            problems = getattr(error, "problems", None)
-            if problems is not None and isinstance(error, WiCounterError):
+            from app.workflow.his_import import HisFileInvalid
+
+            if isinstance(error, HisFileInvalid):
                 self.error.show_error(error.message)
-                self._open(BadRowsDialog(path.name, problems, self))
+                self._open(BadRowsDialog(path.name, error.problems, self))
                 return
             self._show_error(error)
 
@@ -643,8 +625,9 @@ class ChargesPage(QWidget):
             assert value is not None
 
             def add(session: Session) -> int:
-                charges = importlib.import_module("app.workflow.charges")
-                charges.add_line(session, operator, ctx.counter_name, stay_id, his_code=value.his_code,
+                from app.workflow.charges import add_line
+
+                add_line(session, operator, ctx.counter_name, stay_id, his_code=value.his_code,
                                  name=value.name, category=value.category, quantity=value.quantity,
                                  unit_price=value.unit_price, charged_on=value.charged_on, dept=value.dept,
                                  diagnosis_code=value.diagnosis_code, reason=value.reason)
@@ -670,8 +653,9 @@ class ChargesPage(QWidget):
             reason = dialog.value.reason if dialog.value else ""
 
             def correct(session: Session) -> int:
-                charges = importlib.import_module("app.workflow.charges")
-                charges.correct_line(session, operator, ctx.counter_name, line_id, reason=reason, **changes)
+                from app.workflow.charges import correct_line
+
+                correct_line(session, operator, ctx.counter_name, line_id, reason=reason, **changes)
                 return 1
 
             self._change(correct, self.tr("已更正 {n} 条明细"))
@@ -690,8 +674,9 @@ class ChargesPage(QWidget):
             quantity, reason, day = dialog.refund_quantity, dialog.reason.text().strip(), dialog.refund_date
 
             def refund(session: Session) -> int:
-                charges = importlib.import_module("app.workflow.charges")
-                charges.refund_line(session, operator, ctx.counter_name, line_id, quantity=quantity, reason=reason,
+                from app.workflow.charges import refund_line
+
+                refund_line(session, operator, ctx.counter_name, line_id, quantity=quantity, reason=reason,
                                     charged_on=day)
                 return 1
 
@@ -715,9 +700,10 @@ class ChargesPage(QWidget):
         discharged_on = to_date(self.discharge_date.date())
 
         def work() -> tuple[SettlementFigures, list[LineDifference]]:
+            from app.workflow.appliers import open_workflow_centre
             from app.workflow.separation import pre_settle_and_compare
 
-            client = open_centre_for(ctx, operator)
+            client = open_workflow_centre(ctx, operator)
             try:
                 return pre_settle_and_compare(ctx, client, stay_id, operator, discharged_on)
             finally:
