@@ -94,11 +94,12 @@ from PySide6.QtWidgets import (  # noqa: E402
     QFileDialog,
     QPlainTextEdit,
     QRadioButton,
+    QSizePolicy,
     QTableView,
 )
 
 __all__ += [
     "QAbstractTableModel", "QBrush", "QButtonGroup", "QColor", "QDate", "QDateEdit", "QDialogButtonBox",
     "QElapsedTimer", "QFileDialog", "QModelIndex", "QPersistentModelIndex", "QPlainTextEdit", "QRadioButton",
-    "QTableView",
+    "QSizePolicy", "QTableView",
 ]

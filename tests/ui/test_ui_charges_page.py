@@ -26,7 +26,15 @@ from app.settings import CENTRE_READ_TIMEOUT_SECONDS, CENTRE_URL
 from tests.centre.client_fixtures import SANDBOX_KEY, SandboxProcess, admission_of, centre_today, start_sandbox
 from tests.workflow.separation_helpers import add_lines, operator, sync_local_catalogue, zhang_wei_stay
 from app.workflow.his_samples import sample_lines, write_csv
-from ui.pages.charges_dialogs import BadRowsDialog, DiagnosisDialog, DifferencesDialog, OverrideDialog, to_qdate
+from ui.pages.charges_dialogs import (
+    BadRowsDialog,
+    DiagnosisDialog,
+    DifferencesDialog,
+    ManualLineDialog,
+    OverrideDialog,
+    RefundDialog,
+    to_qdate,
+)
 from ui.pages.charges_page import ChargesPage
 from ui.qt import QPushButton, Qt, QWidget
 
@@ -249,3 +257,61 @@ def test_lines_table_has_no_item_widgets_and_holds_a_big_stay(
         assert session.scalar(select(func.count()).select_from(ChargeLine).where(ChargeLine.stay_id == stay_id)) \
             == 20_000
 
+
+
+def test_lines_by_hand_correct_refund_and_the_duty_to_inform(
+        qtbot: QtBot, counter: CounterContext, operator_of: Callable[[CounterContext, str], OperatorInfo],
+        type_text: Callable[[QWidget, str], None]) -> None:
+    """手工录入, 更正, 退费 through their dialogs (each audited by the charges service); 已告知患者 on an
+    out-of-catalogue line clears its reminder (`003 §15`)."""
+    with counter.transaction() as session:
+        clerk = operator(session, "cashier", Role.CASHIER)
+        stay_id = zhang_wei_stay(session, clerk.id, admitted=dt.date(2026, 11, 1), admission_no="ZY-UI-HAND")
+        add_lines(session, stay_id, 10, clerk.id, day=dt.date(2026, 11, 2))
+    page = _page(qtbot, counter, operator_of(counter, "cashier"), stay_id)
+
+    _click(qtbot, page, "addLineButton")
+    dialog = page.last_dialog
+    assert isinstance(dialog, ManualLineDialog)
+    type_text(dialog.his_code, "XB01AC06")
+    type_text(dialog.name, "阿司匹林肠溶片")
+    dialog.quantity.setText("10")
+    type_text(dialog.unit_price, "0.50")
+    dialog.charged_on.setDate(to_qdate(dt.date(2026, 11, 3)))
+    dialog.diagnosis.setCurrentIndex(dialog.diagnosis.findData("S82.201"))
+    type_text(dialog.reason, "HIS 漏传，按医嘱单补录")
+    _click(qtbot, dialog, "acceptButton")
+    _settled(qtbot, page)
+    assert page.workspace is not None and len(page.workspace.lines) == 11
+    added = page.workspace.lines[-1]
+    assert (added.seq, added.code, added.amount, added.bucket) == (11, "XB01AC06", Decimal("5.00"), FUND)
+
+    page.table.selectRow(10)
+    _click(qtbot, page, "correctButton")
+    dialog = page.last_dialog
+    assert isinstance(dialog, ManualLineDialog) and dialog.original is not None and dialog.original.seq == 11
+    dialog.quantity.setText("8")
+    type_text(dialog.reason, "数量录错")
+    _click(qtbot, dialog, "acceptButton")
+    _settled(qtbot, page)
+    assert page.workspace.lines[-1].amount == Decimal("4.00")
+
+    page.table.selectRow(10)
+    _click(qtbot, page, "refundButton")
+    dialog = page.last_dialog
+    assert isinstance(dialog, RefundDialog)
+    dialog.quantity.setText("3")
+    type_text(dialog.reason, "患者退药")
+    _click(qtbot, dialog, "acceptButton")
+    _settled(qtbot, page)
+    refund = page.workspace.lines[-1]
+    assert (refund.quantity, refund.refund_of_seq, refund.amount) == (Decimal("-3"), 11, Decimal("-1.50"))
+    assert "退费，随原明细 seq 11" in refund.reason
+
+    outside = next(row for row in range(page.model.rowCount()) if page.model.line(row).out_of_catalogue)
+    assert page.model.data(page.model.index(outside, 14)) == "目录外·未告知"
+    page.table.selectRow(outside)
+    _click(qtbot, page, "informedButton")
+    _settled(qtbot, page)
+    assert page.model.data(page.model.index(outside, 14)) == "目录外·已告知"
+    assert "已记录 1 条目录外明细已告知患者" in page.status_label.text()

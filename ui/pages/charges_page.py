@@ -61,6 +61,7 @@ from ui.qt import (
     QLabel,
     QListWidget,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     Qt,
     QTableView,
@@ -248,6 +249,7 @@ class ChargesPage(QWidget):
         self.centre_label.setObjectName("centreResult")
         self.centre_label.setWordWrap(True)
         preview_layout.addWidget(self.centre_label)
+        preview_layout.addStretch(1)
         lower_layout.addWidget(preview, 3)
 
         problems = QGroupBox(self.tr("待处理"), lower)
@@ -259,8 +261,9 @@ class ChargesPage(QWidget):
         lower_layout.addWidget(problems, 2)
         splitter.addWidget(self.table)
         splitter.addWidget(lower)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
+        splitter.setSizes([620, 300])  # the lines get the room; the preview keeps its natural height
         layout.addWidget(splitter, 1)
 
         self.status_label = QLabel(self)
@@ -291,6 +294,7 @@ class ChargesPage(QWidget):
     def _swatch(self, text: str, colour: str, parent: QWidget) -> QLabel:
         label = QLabel(self.tr(text), parent)
         label.setStyleSheet(f"background: {colour}; padding: 1px 6px; border: 1px solid palette(mid);")
+        label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         return label
 
     def _load_mappings(self) -> None:
