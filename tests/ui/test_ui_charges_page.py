@@ -28,6 +28,7 @@ from tests.workflow.separation_helpers import add_lines, operator, sync_local_ca
 from app.workflow.his_samples import sample_lines, write_csv
 from ui.pages.charges_dialogs import (
     BadRowsDialog,
+    CodeMapDialog,
     DiagnosisDialog,
     DifferencesDialog,
     ManualLineDialog,
@@ -315,3 +316,19 @@ def test_lines_by_hand_correct_refund_and_the_duty_to_inform(
     _settled(qtbot, page)
     assert page.model.data(page.model.index(outside, 14)) == "目录外·已告知"
     assert "已记录 1 条目录外明细已告知患者" in page.status_label.text()
+
+    # 目录对照 (003 §27): the unmatched HIS code confirmed outside the catalogue, for every line using it.
+    unmatched = next(row for row in range(page.model.rowCount()) if page.model.line(row).match_status == "unmatched")
+    his_code = page.model.line(unmatched).his_code
+    page.table.selectRow(unmatched)
+    _click(qtbot, page, "mapCodeButton")
+    dialog = page.last_dialog
+    assert isinstance(dialog, CodeMapDialog)
+    _click(qtbot, dialog, "acceptButton")
+    assert dialog.isVisible() and "目录编码" in dialog.error.text()  # neither a code nor 目录外 chosen
+    dialog.outside.setChecked(True)
+    _click(qtbot, dialog, "acceptButton")
+    _settled(qtbot, page)
+    assert all(line.match_status == "self_pay" for line in page.workspace.lines if line.his_code == his_code)
+    problems = [page.problems_list.item(i).text() for i in range(page.problems_list.count())]
+    assert not any("尚未对照目录" in p for p in problems)

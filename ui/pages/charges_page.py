@@ -41,6 +41,7 @@ from app.workflow.separation import (
 from ui.operations import Executor, Operation, show_failure
 from ui.pages.charges_dialogs import (
     BadRowsDialog,
+    CodeMapDialog,
     DiagnosisDialog,
     DifferencesDialog,
     ManualLineDialog,
@@ -61,6 +62,7 @@ from ui.qt import (
     QLabel,
     QListWidget,
     QPushButton,
+    QShowEvent,
     QSizePolicy,
     QSplitter,
     Qt,
@@ -154,6 +156,7 @@ class ChargesPage(QWidget):
         self.add_button = self._button(self.tr("手工录入…"), "addLineButton", self.add_line, None, top)
         self.correct_button = self._button(self.tr("更正…"), "correctButton", self.correct_line, None, top)
         self.refund_button = self._button(self.tr("退费…"), "refundButton", self.refund_line, None, top)
+        self.map_button = self._button(self.tr("目录对照…"), "mapCodeButton", self.map_code, None, top)
         layout.addLayout(top)
         self._load_mappings()
 
@@ -241,8 +244,7 @@ class ChargesPage(QWidget):
         self.discharge_date.setCalendarPopup(True)
         self.discharge_date.setDisplayFormat("yyyy-MM-dd")
         centre.addWidget(self.discharge_date)
-        self.pre_settle_button = self._button(self.tr("中心预结算"), "preSettleButton", self.pre_settle, "Ctrl+P",
-                                              centre)
+        self.pre_settle_button = self._button(self.tr("中心预结算"), "preSettleButton", self.pre_settle, "F9", centre)
         centre.addStretch(1)
         preview_layout.addLayout(centre)
         self.centre_label = QLabel(preview)
@@ -355,6 +357,11 @@ class ChargesPage(QWidget):
         if isinstance(error, WiCounterError):
             self.error.show_error(error.message)
         self.last_dialog = show_failure(self, error)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        if self._built and not self.busy:
+            self.reload_stays()  # a stay admitted meanwhile appears; the shown one is read again
 
     # --- stays -------------------------------------------------------------------------------------
 
@@ -511,6 +518,7 @@ class ChargesPage(QWidget):
         single = selected and len(self.table.selectionModel().selectedRows()) == 1
         self.correct_button.setEnabled(idle and open_stay and single)
         self.refund_button.setEnabled(idle and open_stay and single)
+        self.map_button.setEnabled(idle and open_stay and single)
         self.pre_settle_button.setEnabled(idle and ws is not None and bool(ws.lines))
         self.reload_button.setEnabled(idle)
 
@@ -531,6 +539,10 @@ class ChargesPage(QWidget):
             count, ws = result
             self._show_workspace(ws)
             self.status_label.setText(done_text.format(n=count))
+            if count and self.last_differences is not None:
+                self.last_differences = None
+                self.centre_label.setStyleSheet("")
+                self.centre_label.setText(self.tr("明细已改动，请重新向中心预结算。"))
             self.changed.emit()
 
         self._run(work, done)
@@ -715,6 +727,26 @@ class ChargesPage(QWidget):
                 return 1
 
             self._change(refund, self.tr("已退费 {n} 条明细"))
+
+        dialog.accepted.connect(save)
+        self._open(dialog)
+
+    def map_code(self) -> None:
+        lines = self.selected_lines()
+        if len(lines) != 1:
+            return
+        dialog = CodeMapDialog(lines[0], self)
+        ctx, operator = self._ctx, self._operator
+
+        def save() -> None:
+            his_code, code, note = dialog.his_code, dialog.chosen_code, dialog.note.text().strip()
+
+            def map_it(session: Session) -> int:
+                from app.workflow.code_map import set_mapping
+
+                return set_mapping(session, operator, ctx.counter_name, his_code, code, note)
+
+            self._change(map_it, self.tr("已保存目录对照 ") + his_code + self.tr("，{n} 条明细随之改变"))
 
         dialog.accepted.connect(save)
         self._open(dialog)
