@@ -321,9 +321,14 @@ def _targets(session: Session, line_ids: Sequence[int], *, with_refunds: bool = 
     rows: dict[int, Any] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        rows.update({row.id: row for row in session.execute(select(*columns).where(c.id.in_(chunk)))})
-        if with_refunds:
-            rows.update({row.id: row for row in session.execute(select(*columns).where(c.refund_of_id.in_(chunk)))})
+        rows.update({row.id: row for row in session.execute(select(*columns).where(c.id.in_(chunk))).all()})
+    if with_refunds and rows:
+        # The refunds of the chosen lines, found through the stays' lines (refund_of_id has no index).
+        chosen = set(rows)
+        chosen_stays = sorted({row.stay_id for row in rows.values()})
+        rows.update({row.id: row for row in session.execute(
+            select(*columns).where(c.stay_id.in_(chosen_stays), c.refund_of_id.is_not(None))).all()
+            if row.refund_of_id in chosen})
     missing = [line_id for line_id in ids if line_id not in rows]
     if missing:
         raise WorkflowError(f"没有这些费用明细（编号 {_seq_list(missing)}），可能已被其他窗口删除，请刷新。")
