@@ -106,7 +106,8 @@ class BadRowsDialog(QDialog):
         layout.addWidget(QLabel(_tr("{file} 中以下各行有误。改正后重新导入；在此之前没有导入任何明细。")
                                 .format(file=file_name), self))
         self.table = _table(self, [_tr("行号"), _tr("列"), _tr("问题")],
-                            [(str(p.row), p.column or "", p.message) for p in problems], "badRowsTable")
+                            [(str(p.row) if p.row else _tr("整个文件"), p.column or "", p.message) for p in problems],
+                            "badRowsTable")
         layout.addWidget(self.table, 1)
         row, accept, quit_button = dialog_buttons(self, _tr("知道了"), "acceptButton")
         quit_button.hide()

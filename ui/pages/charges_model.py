@@ -75,7 +75,7 @@ COLUMNS: tuple[tuple[str, Callable[[LineView], str]], ...] = (
     ("HIS编码", lambda line: line.his_code),
     ("目录编码", lambda line: line.code or ""),
     ("名称", lambda line: line.name),
-    ("类别", lambda line: CATEGORY_SHORT.get(line.category.value, "") if line.category is not None else ""),
+    ("类别", lambda line: _tr(CATEGORY_SHORT[line.category_value]) if line.category_value in CATEGORY_SHORT else ""),
     ("数量", lambda line: _quantity(line.quantity)),
     ("单价", lambda line: _price(line.unit_price)),
     ("金额", lambda line: money_text(line.amount)),
