@@ -121,9 +121,13 @@ def sync_catalogue(ctx: CounterContext, client: CentreClient) -> int:
     if len(entries) != first.total:
         # The centre changed its catalogue between pages: take nothing half, try again later.
         raise WorkflowError(f"目录下载不完整（应有 {first.total} 条，收到 {len(entries)} 条），请稍后重新更新目录。")
+    from app.workflow.code_map import rematch_catalogue_codes
+
     with ctx.transaction() as session:
         written = store_entries(session, entries)
-    log.info("目录已更新：版本 %s → %s，%s 条变更", since, first.version, written)
+        # A HIS code that has just become a catalogue code matches now (`003 §27`).
+        rematched = rematch_catalogue_codes(session, [e.code for e in entries if e.valid])
+    log.info("目录已更新：版本 %s → %s，%s 条变更，%s 条明细重新对照", since, first.version, written, rematched)
     return written
 
 

@@ -63,8 +63,8 @@ def _check_text(field: str, value: str | None, required: bool) -> str | None:
 
 def _snapshot(line: ChargeLine) -> dict[str, Any]:
     return {"seq": line.seq, "his_code": line.his_code, "code": line.code, "name": line.name,
-            "category": line.category.value if line.category else None, "quantity": str(line.quantity),
-            "unit_price": str(line.unit_price), "amount": str(line.amount), "charged_on": line.charged_on.isoformat(),
+            "category": line.category.value if line.category else None, "quantity": f"{line.quantity:.4f}",
+            "unit_price": f"{line.unit_price:.4f}", "amount": f"{line.amount:.2f}", "charged_on": line.charged_on.isoformat(),
             "dept": line.dept, "order_group": line.order_group, "diagnosis_code": line.diagnosis_code,
             "refund_of_id": line.refund_of_id, "patient_informed": line.patient_informed}
 
@@ -82,7 +82,7 @@ def add_line(session: Session, actor: OperatorInfo, counter_name: str, stay_id: 
              dept: str | None = None, diagnosis_code: str | None = None, reason: str = "") -> int:
     """A line the HIS export lacks, entered by hand; returns its charge_line id."""
     require(actor, Permission.IMPORT_CHARGES)
-    stay = open_stay(session, stay_id, "添加费用")
+    stay = open_stay(session, stay_id, "添加费用", lock=True)
     code_text = _check_text("his_code", his_code, required=True)
     name_text = _check_text("name", name, required=True)
     assert code_text is not None and name_text is not None
@@ -200,7 +200,7 @@ def refund_line(session: Session, actor: OperatorInfo, counter_name: str, line_i
     if not reason.strip():
         raise WorkflowError("退费须填写原因。")
     original = _line(session, line_id)
-    open_stay(session, original.stay_id, "退费")
+    open_stay(session, original.stay_id, "退费", lock=True)
     if original.refund_of_id is not None:
         raise WorkflowError(f"第 {original.seq} 条本身是退费行，不能再退。")
     _check_places(quantity, 4, "退费数量")
@@ -237,8 +237,7 @@ def mark_informed(session: Session, actor: OperatorInfo, counter_name: str, line
         open_stay(session, stay_id, "修改告知标记")
     changed = cast(CursorResult[Any], session.execute(
         update(ChargeLine).where(ChargeLine.id.in_(ids), ChargeLine.patient_informed != informed)
-        .values(patient_informed=informed).execution_options(synchronize_session=False))).rowcount
-    session.expire_all()
+        .values(patient_informed=informed).execution_options(synchronize_session="fetch"))).rowcount
     audit.record(session, "charge_patient_informed" if informed else "charge_patient_informed_cleared",
                  operator_id=actor.id, counter_name=counter_name, entity_type="stay",
                  entity_id=next(iter(stays)) if len(stays) == 1 else None,

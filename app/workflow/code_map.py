@@ -87,14 +87,13 @@ def set_mapping(session: Session, actor: OperatorInfo, counter_name: str, his_co
     differs = ChargeLine.code.is_not(None) if catalogue_code is None else or_(
         ChargeLine.code.is_(None), ChargeLine.code != catalogue_code)
     changed = cast(CursorResult[Any], session.execute(update(ChargeLine).where(pending, differs).values(code=catalogue_code)
-                              .execution_options(synchronize_session=False))).rowcount
+                              .execution_options(synchronize_session="fetch"))).rowcount
     if catalogue_code is not None:
         # A line without a category takes the catalogue's.
         category = catalogue_categories(session, [catalogue_code]).get(catalogue_code)
         if category is not None:
             session.execute(update(ChargeLine).where(pending, ChargeLine.category.is_(None)).values(category=category)
-                            .execution_options(synchronize_session=False))
-    session.expire_all()
+                            .execution_options(synchronize_session="fetch"))
     audit.record(session, "his_code_mapped", operator_id=actor.id, counter_name=counter_name,
                  entity_type="his_code_map", entity_id=his_code,
                  detail={"his_code": his_code, "before": before,
@@ -102,9 +101,33 @@ def set_mapping(session: Session, actor: OperatorInfo, counter_name: str, his_co
     return int(changed or 0)
 
 
-def unmatched_lines(session: Session, stay_id: int) -> list[int]:
-    """The stay's charge_line ids still unmatched (no catalogue code, no mapping row), in seq order."""
+def rematch_catalogue_codes(session: Session, codes: Iterable[str]) -> int:
+    """After a catalogue update: pending lines of open stays whose HIS code is now a valid catalogue code
+    (and has no mapping row) take it, with its category when they have none. Returns lines changed."""
+    valid = sorted(catalogue_categories(session, codes).items())
+    if not valid:
+        return 0
+    open_stays = select(Stay.id).where(Stay.status.in_(OPEN_STATUSES))
     mapped = select(HisCodeMap.his_code)
+    changed = 0
+    for code, category in valid:
+        pending = and_(ChargeLine.his_code == code, ChargeLine.code.is_(None), ChargeLine.uploaded_at.is_(None),
+                       ChargeLine.stay_id.in_(open_stays), ChargeLine.his_code.not_in(mapped))
+        session.execute(update(ChargeLine).where(pending, ChargeLine.category.is_(None)).values(category=category)
+                        .execution_options(synchronize_session="fetch"))
+        changed += cast(CursorResult[Any], session.execute(
+            update(ChargeLine).where(pending).values(code=code)
+            .execution_options(synchronize_session="fetch"))).rowcount or 0
+    return changed
+
+
+def unmatched_lines(session: Session, stay_id: int) -> list[int]:
+    """The stay's charge_line ids still unmatched, in seq order.
+
+    Unmatched: no catalogue code, and the HIS code is not confirmed outside the catalogue. (A line
+    uploaded before its code was mapped stays unmatched: it is refunded and entered again.)
+    """
+    mapped = select(HisCodeMap.his_code).where(HisCodeMap.catalogue_code.is_(None))
     return list(session.scalars(
         select(ChargeLine.id).where(ChargeLine.stay_id == stay_id, ChargeLine.code.is_(None),
                                     ChargeLine.his_code.not_in(mapped)).order_by(ChargeLine.seq)))
@@ -128,7 +151,7 @@ class UnmatchedCode:
 def unmatched_codes(session: Session, stay_id: int) -> list[UnmatchedCode]:
     """The stay's HIS codes still unmatched, with a name and how many lines use each (to map them one by one)."""
     found: dict[str, UnmatchedCode] = {}
-    mapped = select(HisCodeMap.his_code)
+    mapped = select(HisCodeMap.his_code).where(HisCodeMap.catalogue_code.is_(None))
     for his_code, name in session.execute(
             select(ChargeLine.his_code, ChargeLine.name).where(
                 ChargeLine.stay_id == stay_id, ChargeLine.code.is_(None), ChargeLine.his_code.not_in(mapped))

@@ -27,8 +27,9 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
                        import_command)
     importing.add_argument("stay_id", type=int, metavar="STAY_ID", help="住院登记编号 / stay id")
     importing.add_argument("file", type=Path, metavar="FILE", help="HIS 导出文件 / the HIS export")
-    importing.add_argument("--mapping", default="default", metavar="NAME",
-                           help="列映射名称（见 docs/his-import.md），默认 default / column mapping name")
+    importing.add_argument("--mapping", metavar="NAME",
+                           help="列映射名称（见 docs/his-import.md），默认取设置 his.mapping / column mapping name, "
+                                "default: the setting his.mapping")
     importing.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
     mapping = action(actions, "map",
                      "把 HIS 项目编码对照到目录编码（或确认为目录外自费），并重新对照未上传的明细"
@@ -41,12 +42,15 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
                         help="确认为目录外项目（自费，须告知患者） / confirmed outside the catalogue (self-pay)")
     mapping.add_argument("--note", default="", help="备注 / note")
     mapping.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
-    listing = action(actions, "mappings", "列出可用的 HIS 列映射 / list the column mappings", mappings_command)
-    del listing
+    action(actions, "mappings", "列出可用的 HIS 列映射 / list the column mappings", mappings_command)
+    catalogue = action(actions, "catalogue",
+                       "本地目录：版本和条目数；--sync 从结算中心下载更新 / the local catalogue; --sync downloads "
+                       "what changed from the centre", catalogue_command)
+    catalogue.add_argument("--sync", action="store_true", help="从结算中心更新目录 / update from the centre")
 
 
 def _help(args: argparse.Namespace) -> int:
-    print("用法 / usage: wi-counter charges {import,map,mappings}", file=sys.stderr)
+    print("用法 / usage: wi-counter charges {import,map,mappings,catalogue}", file=sys.stderr)
     return 2
 
 
@@ -78,11 +82,12 @@ def _operator(session: Any, login: str | None) -> Any:
 
 
 def import_command(args: argparse.Namespace) -> int:
+    from app.settings import HIS_MAPPING
     from app.workflow.his_import import HisFileInvalid, import_his_file, load_mapping, read_his_file
 
     context = _open(args)
     try:
-        mapping = load_mapping(args.mapping, context.paths.config_dir)
+        mapping = load_mapping(args.mapping or context.settings.get(HIS_MAPPING), context.paths.config_dir)
         try:
             parsed = read_his_file(args.file, mapping)
             with context.transaction() as session:
@@ -97,6 +102,8 @@ def import_command(args: argparse.Namespace) -> int:
         context.close()
     print(f"已导入 / imported: 文件 {result.rows} 行，新增 {result.added} 条，已有 {result.already_present} 条，"
           f"未对照 {result.unmatched} 条 (import #{result.import_id})")
+    for warning in result.differing:
+        print(f"  注意：{warning.describe()}")
     return 0
 
 
@@ -127,4 +134,30 @@ def mappings_command(args: argparse.Namespace) -> int:
             print(f"{name}\t{mapping.title}\t{mapping.source}")
     finally:
         context.close()
+    return 0
+
+
+def catalogue_command(args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+
+    from app.db.models import CatalogueItem
+    from app.workflow.catalogue import local_version, sync_catalogue
+
+    context = _open(args)
+    try:
+        if args.sync:
+            from app.centre.client import open_centre
+
+            client = open_centre(context)
+            try:
+                changed = sync_catalogue(context, client)
+            finally:
+                client.close()
+            print(f"目录已更新 / catalogue updated: {changed} 条变更 / entries changed")
+        with context.transaction() as session:
+            version = local_version(session)
+            valid = session.scalar(select(func.count()).select_from(CatalogueItem).where(CatalogueItem.valid.is_(True)))
+    finally:
+        context.close()
+    print(f"本地目录版本 / local version {version}：有效条目 / valid entries {valid}")
     return 0

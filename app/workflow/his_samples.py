@@ -133,13 +133,67 @@ def write_xlsx(path: Path, lines: Sequence[SampleLine], *, title: str | None = N
     return path
 
 
+# 张伟's stay in the demo: 胫骨干骨折 (S82.201, the recognition's injury) operated on day 1; his
+# hypertension (I10, not the injury) treated on the side; one hospital-only ointment (to map);
+# a single room above the bed-fee limit; two vials of cefazolin returned.
+# (day, HIS code, name, category word, quantity, unit price, dept, order group, diagnosis)
+_DEMO_STAY: tuple[tuple[int, str, str, str, str, str, str, str, str], ...] = (
+    (0, "110200005", "住院诊查费", "诊疗", "1", "20.00", "骨科", "YZ-01", "S82.201"),
+    (0, "110900003", "床位费（单人间）", "床位费", "1", "120.00", "骨科", "YZ-01", "S82.201"),
+    (0, "111100001", "Ⅰ级护理", "护理费", "1", "28.00", "骨科", "YZ-01", "S82.201"),
+    (0, "210100002", "X线摄影（DR，双部位）", "放射", "1", "120.00", "放射科", "YZ-02", "S82.201"),
+    (0, "210200001", "CT平扫（单部位）", "放射", "1", "230.00", "放射科", "YZ-02", "S82.201"),
+    (0, "250100001", "血常规（五分类）", "化验", "1", "20.00", "检验科", "YZ-03", "S82.201"),
+    (0, "250300001", "凝血四项", "化验", "1", "80.00", "检验科", "YZ-03", "S82.201"),
+    (0, "230100001", "常规心电图检查", "检查", "1", "25.00", "心电图室", "YZ-03", "S82.201"),
+    (1, "330100001", "全身麻醉", "麻醉", "2.5", "380.00", "麻醉科", "YZ-04", "S82.201"),
+    (1, "330200001", "麻醉中监测", "麻醉", "2.5", "40.00", "麻醉科", "YZ-04", "S82.201"),
+    (1, "331500003", "胫腓骨骨折切开复位内固定术", "手术", "1", "2400.00", "骨科", "YZ-04", "S82.201"),
+    (1, "C0104001003", "胫骨近端锁定钢板", "材料", "1", "4800.00", "骨科", "YZ-04", "S82.201"),
+    (1, "C0101001003", "静脉留置针", "材料", "1", "12.00", "骨科", "YZ-05", "S82.201"),
+    (1, "XJ01DB04", "注射用头孢唑林钠", "西药", "6", "4.80", "骨科", "YZ-05", "S82.201"),
+    (1, "XB05BB01", "氯化钠注射液(0.9% 250ml)", "西药", "3", "2.50", "骨科", "YZ-05", "S82.201"),
+    (1, "120100001", "静脉输液（第一组）", "治疗", "1", "12.00", "骨科", "YZ-05", "S82.201"),
+    (1, "110900003", "床位费（单人间）", "床位费", "1", "120.00", "骨科", "YZ-01", "S82.201"),
+    (1, "111100001", "Ⅰ级护理", "护理费", "1", "28.00", "骨科", "YZ-01", "S82.201"),
+    (2, "XB01AB05", "依诺肝素钠注射液", "西药", "1", "32.00", "骨科", "YZ-06", "S82.201"),
+    (2, "XM01AE01", "布洛芬缓释胶囊", "西药", "4", "0.80", "骨科", "YZ-06", "S82.201"),
+    (2, "HZ-9001", "院内制剂 消肿膏", "中成药", "1", "18.50", "骨科", "YZ-06", "S82.201"),
+    (2, "120200002", "中换药", "治疗", "1", "30.00", "骨科", "YZ-07", "S82.201"),
+    (2, "C0102001004", "透明敷贴", "材料", "2", "6.50", "骨科", "YZ-07", "S82.201"),
+    (2, "XC08CA01", "苯磺酸氨氯地平片", "西药", "7", "0.80", "心内科", "YZ-08", "I10"),
+    (2, "110900003", "床位费（单人间）", "床位费", "1", "120.00", "骨科", "YZ-01", "S82.201"),
+    (2, "111100002", "Ⅱ级护理", "护理费", "1", "18.00", "骨科", "YZ-01", "S82.201"),
+    (3, "210100001", "X线摄影（DR，单部位）", "放射", "1", "70.00", "放射科", "YZ-09", "S82.201"),
+    (3, "120200002", "中换药", "治疗", "1", "30.00", "骨科", "YZ-07", "S82.201"),
+    (3, "110900003", "床位费（单人间）", "床位费", "1", "120.00", "骨科", "YZ-01", "S82.201"),
+    (3, "111100002", "Ⅱ级护理", "护理费", "1", "18.00", "骨科", "YZ-01", "S82.201"),
+)
+
+
 def demo_lines(start: dt.date) -> list[SampleLine]:
-    """张伟's stay in the demo (胫骨干骨折 S82.201; one hypertension line, one hospital-only item, one refund)."""
-    return sample_lines(36, start=start, days=6, seed=20261120, unmatched=2, refunds=1, line_id_prefix="ZW")
+    """张伟's stay in the demo, admitted on `start` (`resources/demo/his/张伟-住院费用.csv` has 2026-11-20)."""
+    lines = []
+    for index, (day, code, name, word, quantity, price, dept, group, diagnosis) in enumerate(_DEMO_STAY, start=1):
+        amount = (Decimal(quantity) * Decimal(price)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        lines.append(SampleLine(f"ZW{index:04d}", code, name, word, Decimal(quantity), Decimal(price), amount,
+                                start + dt.timedelta(days=day), dept, group, diagnosis))
+    cefazolin = next(line for line in lines if line.his_code == "XJ01DB04")
+    lines.append(replace(cefazolin, line_id=f"ZW{len(lines) + 1:04d}", quantity=Decimal(-2),
+                         amount=Decimal(-2) * cefazolin.unit_price, charged_on=start + dt.timedelta(days=2),
+                         refund_of=cefazolin.line_id))
+    return lines
+
+
+def demo_line_with_bad_row(start: dt.date) -> list[SampleLine]:
+    """The same file with one row whose amount does not match (for training: refused, nothing imported)."""
+    lines = demo_lines(start)
+    lines[4] = replace(lines[4], amount=lines[4].amount + Decimal("0.01"))
+    return lines
 
 
 if __name__ == "__main__":  # regenerate the demo file: python -m app.workflow.his_samples
-    target = resource_path("demo", "his", "张伟-住院费用.csv")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(target, demo_lines(dt.date(2026, 11, 20)))
-    print(target)
+    folder = resource_path("demo", "his")
+    folder.mkdir(parents=True, exist_ok=True)
+    print(write_csv(folder / "张伟-住院费用.csv", demo_lines(dt.date(2026, 11, 20))))
+    print(write_csv(folder / "张伟-住院费用-有错行.csv", demo_line_with_bad_row(dt.date(2026, 11, 20))))

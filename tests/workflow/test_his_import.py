@@ -4,12 +4,17 @@ refunds, the column mapping per hospital, permissions. Codes are matched to the 
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import tempfile
 from dataclasses import replace
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -140,6 +145,8 @@ def test_every_bad_row_is_reported_with_its_row_number_and_reason(
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "不是 CSV 或 XLSX"),
     (b"\x81\x30\xff\xfe,\xff\xff\r\n", "无法识别文件编码"),
     (b"PK\x03\x04not really a zip", "无法打开 XLSX"),
+    (("项目编码,项目名称,数量,单价,费用日期\r\n" + "A1,消肿膏,1,1,2026-11-02\r\n" * 400
+      + "A1,消肿膏\x00,1,1,2026-11-02\r\n").encode("gbk"), "空字符"),  # past the first 8 KB: damage, not binary
 ])
 def test_whole_file_problems_are_named(session: Session, stay: Stay, clerk: OperatorInfo, tmp_path: Path,
                                        content: bytes, expected: str) -> None:
@@ -148,8 +155,19 @@ def test_whole_file_problems_are_named(session: Session, stay: Stay, clerk: Oper
     with pytest.raises(HisFileInvalid) as refused:
         import_file(session, stay, clerk, path)
     assert expected in refused.value.message
-    assert refused.value.problems[0].row == 0
+    assert refused.value.problems[0].row == (402 if expected == "空字符" else 0)
     assert line_count(session, stay) == 0
+
+
+def test_a_zip_that_is_not_a_workbook_is_named(session: Session, stay: Stay, clerk: OperatorInfo,
+                                               tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "费用.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "不是工作簿")
+    with pytest.raises(HisFileInvalid, match="无法打开 XLSX"):
+        import_file(session, stay, clerk, path)
 
 
 def test_utf8_with_and_without_bom_and_a_title_row_and_totals_row(
@@ -254,14 +272,18 @@ def test_refunds_in_the_file_and_of_earlier_lines(session: Session, stay: Stay, 
     assert lines[4].refund_of_id == lines[1].id and lines[4].quantity == Decimal("-6")
 
 
-def test_a_line_the_his_changed_after_import_is_reported(session: Session, stay: Stay, clerk: OperatorInfo,
-                                                         tmp_path: Path) -> None:
+def test_a_line_the_his_changed_after_import_is_reported_not_overwritten(
+        session: Session, stay: Stay, clerk: OperatorInfo, tmp_path: Path) -> None:
     first = [HEADER, "MX001,XB01AC06,阿司匹林肠溶片,西药,10,0.50,5.00,2026-11-02,骨科,YZ01,S82.201,"]
     import_file(session, stay, clerk, write(tmp_path / "a.csv", "\n".join(first) + "\n"))
-    changed = [HEADER, "MX001,XB01AC06,阿司匹林肠溶片,西药,12,0.50,6.00,2026-11-02,骨科,YZ01,S82.201,"]
-    with pytest.raises(HisFileInvalid) as refused:
-        import_file(session, stay, clerk, write(tmp_path / "b.csv", "\n".join(changed) + "\n"))
-    assert refused.value.problems[0].row == 2 and "已导入过" in refused.value.problems[0].message
+    changed = [HEADER, "MX001,XB01AC06,阿司匹林肠溶片,西药,12,0.50,6.00,2026-11-02,骨科,YZ01,S82.201,",
+               "MX002,XJ01DB04,注射用头孢唑林钠,西药,1,4.80,4.80,2026-11-03,骨科,YZ02,S82.201,"]
+    result = import_file(session, stay, clerk, write(tmp_path / "b.csv", "\n".join(changed) + "\n"))
+    assert (result.added, result.already_present) == (1, 1)
+    assert [(p.row, p.column) for p in result.differing] == [(2, "明细流水号")]
+    assert "数量 12" in result.differing[0].message and "数量 10" in result.differing[0].message
+    assert lines_of(session, stay)[0].quantity == Decimal("10")  # kept: it may have been corrected by hand
+    assert audit_events(session, "his_import")[-1].detail["differing_rows"] == [2]
 
 
 def test_category_comes_from_the_catalogue_when_the_file_has_none(session: Session, stay: Stay,
@@ -337,3 +359,74 @@ def test_a_settled_stay_takes_no_more_lines(session: Session, stay: Stay, clerk:
     path = his_samples.write_csv(tmp_path / "his.csv", his_samples.sample_lines(5, start=START))
     with pytest.raises(WorkflowError, match="已结算"):
         import_file(session, stay, clerk, path)
+
+
+def test_the_demo_files_for_zhang_wei(session: Session, stay: Stay, clerk: OperatorInfo) -> None:
+    """The demo's sample exports: the one with a bad row is refused (row 6), the clean one imports."""
+    from app.resources import resource_path
+
+    with pytest.raises(HisFileInvalid) as refused:
+        import_file(session, stay, clerk, resource_path("demo", "his", "张伟-住院费用-有错行.csv"))
+    assert [(p.row, p.column) for p in refused.value.problems] == [(6, "金额")]
+    result = import_file(session, stay, clerk, resource_path("demo", "his", "张伟-住院费用.csv"))
+    assert (result.rows, result.added, result.unmatched) == (31, 31, 1)
+    lines = lines_of(session, stay)
+    assert lines[-1].refund_of_id == next(line.id for line in lines if line.his_code == "XJ01DB04")
+    assert {line.diagnosis_code for line in lines} == {"S82.201", "I10"}
+    assert [line.his_code for line in lines if line.code is None] == ["HZ-9001"]
+    # The files are what the generator writes (regenerate with `python -m app.workflow.his_samples`).
+    start = dt.date(2026, 11, 20)
+    assert resource_path("demo", "his", "张伟-住院费用.csv").read_bytes() == his_samples.csv_bytes(
+        his_samples.demo_lines(start))
+
+
+_CELL = st.one_of(st.text(max_size=12), st.sampled_from(["", "-1", "0", "1e5", "9" * 30, "1,234.5", "¥3", ".5",
+                                                         "2026-02-30", "20261102", "西药", "材料", "MX001"]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(_CELL, min_size=0, max_size=13), max_size=6), encoding=st.sampled_from(["gbk", "utf-8"]))
+def test_any_content_is_either_read_or_refused_with_reasons(tmp_path: Path, rows: list[list[str]],
+                                                           encoding: str) -> None:
+    """Whatever the HIS (or a damaged disk) puts in the file: rows come back checked, or HisFileInvalid names why."""
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(HEADER.split(","))
+    writer.writerows(rows)
+    path = tmp_path / "fuzz.csv"
+    path.write_bytes(buffer.getvalue().encode(encoding, errors="replace"))
+    try:
+        parsed = read_his_file(path, load_mapping())
+    except HisFileInvalid as refused:
+        assert refused.problems and all(p.message for p in refused.problems)
+        return
+    for row in parsed.rows:
+        assert row.amount == (row.quantity * row.unit_price).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        assert abs(row.quantity) < Decimal("1e9") and row.his_code and row.name
+
+
+@settings(max_examples=100, deadline=None)
+@given(content=st.binary(max_size=300))
+def test_any_bytes_are_either_read_or_refused_with_reasons(content: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "his.bin"
+        path.write_bytes(content)
+        try:
+            read_his_file(path, load_mapping())
+        except HisFileInvalid as refused:
+            assert refused.problems
+
+
+def test_xlsx_float_noise_from_formulas_is_not_a_wrong_amount(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["项目编码", "项目名称", "数量", "单价", "金额", "费用日期"])
+    sheet.append(["XJ01DB04", "注射用头孢唑林钠", 3, 4.8, 3 * 4.8, dt.datetime(2026, 11, 2, 8, 30)])  # 14.399999999999999
+    sheet.append(["XB01AC06", "阿司匹林肠溶片", 0.1 + 0.2, 0.5, 0.15, "2026-11-02"])  # 0.30000000000000004
+    workbook.save(tmp_path / "formulas.xlsx")
+    parsed = read_his_file(tmp_path / "formulas.xlsx", load_mapping())
+    assert [(r.quantity, r.amount, r.charged_on) for r in parsed.rows] == [
+        (Decimal("3"), Decimal("14.4"), dt.date(2026, 11, 2)), (Decimal("0.3"), Decimal("0.15"), dt.date(2026, 11, 2))]
