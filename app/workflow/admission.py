@@ -28,6 +28,8 @@ from app.centre.gateway import (
     CentreRefused,
     CentreUnavailable,
     Filing,
+    OutboxNotClear,
+    OutcomeUnknown,
     Operation,
     Person,
     PersonKey,
@@ -244,7 +246,7 @@ def store_centre_verdict(session: Session, raw: dict[str, Any], *, worker_id: in
                        inputs={"centre_verdict": raw}, actor_id=actor_id, counter_name=counter_name, basis="centre")
 
 
-def _institution(session: Session) -> InstitutionInfo:
+def counter_institution(session: Session) -> InstitutionInfo:
     info = institution_info(session)
     if info is None:
         raise WorkflowError("尚未登记本机构，不能办理入院登记。")
@@ -261,6 +263,15 @@ def _judge_admission(info: InstitutionInfo, person: Person, form: AdmissionForm,
         emergency=form.emergency, third_party_liability=form.third_party_liability,
     )
     return judge(case, ADMISSION), recognition, filing
+
+
+def _check_same_person(person: Person, identification: Identification) -> None:
+    """The identification recorded on the stay must be the one that found this person."""
+    value = identification.value.strip()
+    if identification.kind == "typed" and value.upper() != person.social_security_number:
+        raise WorkflowError("输入的社会保障号码与查询到的人员不一致，请重新查询。")
+    if identification.kind == "card" and person.card is not None and person.card.number != value:
+        raise WorkflowError("所读社保卡的卡号与查询到的人员不一致，请重新读卡。")
 
 
 def _check_form(form: AdmissionForm) -> None:
@@ -286,7 +297,7 @@ def _check_form(form: AdmissionForm) -> None:
 def preview_admission_check(ctx: CounterContext, person: Person, form: AdmissionForm) -> CheckResult:
     """The verdict the window shows while the form is filled in (nothing stored)."""
     with ctx.transaction() as session:
-        info = _institution(session)
+        info = counter_institution(session)
     marked = mark_diagnoses(person, form.recognition_no, form.diagnoses)
     verdict, _, _ = _judge_admission(info, person, form, marked)
     return check_result(verdict, None)
@@ -302,11 +313,12 @@ def admit(ctx: CounterContext, client: CentreClient, person: Person, form: Admis
     (no stay) and `AdmissionOutcome.check` says why and what the worker can do next."""
     require(actor, Permission.ADMIT)
     _check_identification(identification, actor)
+    _check_same_person(person, identification)
     _check_form(form)
     marked = mark_diagnoses(person, form.recognition_no, form.diagnoses)
     counter = ctx.counter_name
     with ctx.transaction() as session:
-        info = _institution(session)
+        info = counter_institution(session)
         verdict, recognition, filing = _judge_admission(info, person, form, marked)
         worker = facts.store_person(session, person)
         inputs = {**facts.person_inputs(person, recognition, filing),
@@ -399,12 +411,15 @@ def _register(ctx: CounterContext, client: CentreClient, stay_id: int, worker_id
     """Register with the centre; offline → queued for 补登记 and flagged for a re-check."""
     try:
         admission = client.register_admission(request, stay_id=stay_id, operator_id=actor.id)
-    except (CentreUnavailable, CallVoided) as exc:
+    except OutcomeUnknown:
+        # The resolver completes it (the applier stores the 就医登记号); flagged so that the
+        # re-check registers it again should the call turn out not applied.
+        _flag_offline(ctx, stay_id)
+        raise
+    except (CentreUnavailable, CallVoided, OutboxNotClear) as exc:
         client.queue(Operation.ADMISSION, request, stay_id=stay_id, operator_id=actor.id)
+        _flag_offline(ctx, stay_id)
         with ctx.transaction() as session:
-            stay = session.get(Stay, stay_id)
-            assert stay is not None
-            stay.registered_offline = True
             audit.record(session, "admission_queued_offline", operator_id=actor.id, counter_name=ctx.counter_name,
                          entity_type="stay", entity_id=stay_id, detail={"error": exc.message})
         log.warning("结算中心不可用，住院登记 %s 已排队待补传：%s", stay_id, exc.message)
@@ -431,6 +446,13 @@ def _register(ctx: CounterContext, client: CentreClient, stay_id: int, worker_id
     return AdmissionOutcome(stay_id, registration_no, check, False)
 
 
+def _flag_offline(ctx: CounterContext, stay_id: int) -> None:
+    with ctx.transaction() as session:
+        stay = session.get(Stay, stay_id)
+        assert stay is not None
+        stay.registered_offline = True
+
+
 # --- offline admissions, when the link is back ------------------------------------------------------
 
 
@@ -453,8 +475,8 @@ def recheck_offline_admissions(ctx: CounterContext, client: CentreClient, actor:
             stay = session.get(Stay, stay_id)
             assert stay is not None
             worker = facts.store_person(session, person)
-            info = _institution(session)
-            recognition, filing = _stay_recognition_and_filing(session, stay, person, info)
+            info = counter_institution(session)
+            recognition, filing = stay_recognition_and_filing(session, stay, person, info)
             case = facts.build_case(
                 person, info, recognition=recognition, filing=filing, care=stay.care.value,
                 admission_no=stay.admission_no, dept=stay.dept, admitted=stay.admitted_on,
@@ -482,7 +504,12 @@ def recheck_offline_admissions(ctx: CounterContext, client: CentreClient, actor:
                 )
                 to_register.append((stay_id, worker.id, again, results[-1]))
     for stay_id, worker_id, request, check in to_register:
-        outcome = _register(ctx, client, stay_id, worker_id, request, check, actor)
+        try:
+            outcome = _register(ctx, client, stay_id, worker_id, request, check, actor)
+        except CentreRefused as exc:
+            # Kept as 已撤销 with the centre's verdict (see _register); the other stays go on.
+            log.warning("住院登记 %s 补传被结算中心拒绝：%s", stay_id, exc.message)
+            continue
         if outcome.registration_no is not None:
             with ctx.transaction() as session:
                 stay = session.get(Stay, stay_id)
@@ -497,7 +524,7 @@ def _admission_waiting(session: Session, stay_id: int) -> bool:
         OutboxEntry.state.in_([OutboxState.PENDING, OutboxState.SENT])).limit(1)) is not None
 
 
-def _stay_recognition_and_filing(session: Session, stay: Stay, person: Person,
+def stay_recognition_and_filing(session: Session, stay: Stay, person: Person,
                                  info: InstitutionInfo) -> tuple[Recognition | None, Filing | None]:
     """The stay's own recognition and filing as the centre has them now; a stay admitted without
     a filing (Jilin emergency) takes the one found as the centre finds it (back-filed since)."""

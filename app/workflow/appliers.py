@@ -21,7 +21,7 @@ import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, select, update
 from sqlalchemy.orm import Session
 
 from app.centre.gateway import (
@@ -166,9 +166,10 @@ def apply_fee_upload(session: Session, entry: OutboxEntry, result: Any) -> None:
     seqs = [int(line["seq"]) for line in entry.request.get("lines", [])]
     if not seqs or receipt.accepted + receipt.duplicates == 0:
         return
+    # centre_line_no: the centre holds this seq (a later change must cancel it there first).
     session.execute(update(ChargeLine).where(ChargeLine.stay_id == entry.stay_id, ChargeLine.seq.in_(seqs),
                                              ChargeLine.uploaded_at.is_(None))
-                    .values(uploaded_at=dt.datetime.now(dt.UTC)))
+                    .values(uploaded_at=dt.datetime.now(dt.UTC), centre_line_no=cast(ChargeLine.seq, String(32))))
 
 
 # --- settlement -------------------------------------------------------------------------------------

@@ -22,15 +22,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, cast, or_, select, update
 from sqlalchemy.orm import Session
 
 from app import audit
 from app.centre import wire
 from app.centre.gateway import (
     CentreRefused,
+    FeeCancelRequest,
     FeeLine,
     Operation,
     PersonKey,
@@ -43,7 +44,6 @@ from app.db.models import (
     DiagnosisRole,
     FullPaymentReceipt,
     HisCodeMap,
-    InjuryRecognition,
     OutboxEntry,
     OutboxState,
     RecognitionDiagnosis,
@@ -59,9 +59,9 @@ from app.workflow import facts
 from app.workflow.admission import (
     CheckResult,
     FilingRefused,
-    _institution,
-    _stay_recognition_and_filing,
     centre_today,
+    counter_institution,
+    stay_recognition_and_filing,
     store_centre_verdict,
     store_check,
 )
@@ -124,7 +124,25 @@ def _confirmed_self_pay(session: Session, his_codes: set[str]) -> set[str]:
         HisCodeMap.his_code.in_(his_codes), HisCodeMap.catalogue_code.is_(None))).all())
 
 
-def _fee_lines(session: Session, stay: Stay, lines: list[ChargeLine]) -> list[FeeLine]:
+# What the checks and the upload read of a line: plain rows, not ORM objects (20,000-line stays).
+_LINE_COLUMNS = (ChargeLine.id, ChargeLine.seq, ChargeLine.his_code, ChargeLine.code, ChargeLine.name,
+                 ChargeLine.category, ChargeLine.quantity, ChargeLine.unit_price, ChargeLine.amount,
+                 ChargeLine.charged_on, ChargeLine.diagnosis_code, ChargeLine.injury, ChargeLine.refund_of_id,
+                 ChargeLine.injury_override_reason, ChargeLine.override_approved_by)
+
+
+def _line_rows(session: Session, stay_id: int, *, pending_only: bool = False) -> list[Any]:
+    query = select(*_LINE_COLUMNS).where(ChargeLine.stay_id == stay_id)
+    if pending_only:
+        query = query.where(ChargeLine.uploaded_at.is_(None))
+    return list(session.execute(query.order_by(ChargeLine.seq)).all())
+
+
+def _stay_total(session: Session, stay_id: int) -> Decimal:
+    return sum(session.scalars(select(ChargeLine.amount).where(ChargeLine.stay_id == stay_id)), ZERO)
+
+
+def _fee_lines(session: Session, stay: Stay, lines: list[Any]) -> list[FeeLine]:
     """The lines as the centre takes them: the 伤病分离 flag set by the counter (a line's own
     override, else its diagnosis), refunds pointing at their original's seq."""
     injury_of = _diagnosis_injury(session, stay)
@@ -157,10 +175,17 @@ def readiness(session: Session, stay_id: int) -> list[str]:
     if stay.registration_no is None:
         problems.append("尚未取得就医登记号：入院登记还未传到结算中心（联网恢复后补传）。"
                         if stay.registered_offline else "尚未在结算中心办理入院登记（无就医登记号）。")
-    lines = list(stay.charge_lines)
+    lines = _line_rows(session, stay_id)
     if not lines:
         problems.append("没有费用明细，请先导入或录入费用。")
         return problems
+    problems.extend(_line_problems(session, stay, lines))
+    return problems
+
+
+def _line_problems(session: Session, stay: Stay, lines: list[Any]) -> list[str]:
+    """Lines that must not go to the centre yet: once uploaded a line can only be refunded."""
+    problems: list[str] = []
     self_pay = _confirmed_self_pay(session, {line.his_code for line in lines if line.code is None})
     unmatched = [line.seq for line in lines if line.code is None and line.his_code not in self_pay]
     if unmatched:
@@ -193,14 +218,15 @@ def upload_lines(ctx: CounterContext, client: CentreClient, stay_id: int, actor:
     The FEE_UPLOAD applier marks `uploaded_at` in the call's own transaction; they are marked
     here too (idempotent) for a client opened without the workflow's appliers."""
     require(actor, Permission.SETTLE)
+    _cancel_changed_lines(ctx, client, stay_id, actor)
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
         if stay.registration_no is None:
             raise WorkflowError("尚未取得就医登记号，不能上传费用明细。")
-        pending = list(session.scalars(select(ChargeLine).where(
-            ChargeLine.stay_id == stay_id, ChargeLine.uploaded_at.is_(None)).order_by(ChargeLine.seq)))
-        if any(line.category is None for line in pending):
-            raise WorkflowError("有费用明细没有费用类别，不能上传。")
+        pending = _line_rows(session, stay_id, pending_only=True)
+        problems = _line_problems(session, stay, pending)
+        if problems:
+            raise WorkflowError("费用明细暂不能上传：" + "；".join(problems))
         fee_lines = _fee_lines(session, stay, pending)
         registration_no, region = stay.registration_no, _insured_region(session, stay)
     total = len(fee_lines)
@@ -210,18 +236,55 @@ def upload_lines(ctx: CounterContext, client: CentreClient, stay_id: int, actor:
     for start in range(0, total, UPLOAD_BATCH):
         batch = fee_lines[start:start + UPLOAD_BATCH]
         client.upload_fees(registration_no, batch, insured_region=region, stay_id=stay_id, operator_id=actor.id)
-        with ctx.transaction() as session:
-            session.execute(update(ChargeLine).where(
-                ChargeLine.stay_id == stay_id, ChargeLine.seq.in_([line.seq for line in batch]),
-                ChargeLine.uploaded_at.is_(None)).values(uploaded_at=dt.datetime.now(dt.UTC)))
         sent += len(batch)
         if progress is not None:
             progress(sent, total)
     if sent:
         with ctx.transaction() as session:
+            # The FEE_UPLOAD applier marked them in each call's transaction; this sweep covers a
+            # client opened without the appliers (an unmarked line is sent again: the centre takes
+            # an identical line as a duplicate, changing nothing).
+            now = dt.datetime.now(dt.UTC)
+            for start in range(0, total, 500):  # bounded IN lists
+                seqs = [line.seq for line in fee_lines[start:start + 500]]
+                session.execute(update(ChargeLine).where(
+                    ChargeLine.stay_id == stay_id, ChargeLine.seq.in_(seqs), ChargeLine.uploaded_at.is_(None),
+                    ChargeLine.centre_line_no.is_(None),  # not one changed again meanwhile
+                ).values(uploaded_at=now, centre_line_no=cast(ChargeLine.seq, String(32))))
             audit.record(session, "charge_lines_uploaded", operator_id=actor.id, counter_name=ctx.counter_name,
                          entity_type="stay", entity_id=stay_id, detail={"lines": sent})
     return sent
+
+
+def _cancel_changed_lines(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo) -> int:
+    """Lines the centre holds that were changed since (reclassified: `uploaded_at` cleared,
+    `centre_line_no` kept) are cancelled there first (2302), with the refunds the centre holds
+    that point at them: the centre refuses a seq uploaded again with other content (3006)."""
+    with ctx.transaction() as session:
+        stale = dict(session.execute(select(ChargeLine.id, ChargeLine.seq).where(
+            ChargeLine.stay_id == stay_id, ChargeLine.uploaded_at.is_(None),
+            ChargeLine.centre_line_no.is_not(None))).all())
+        if not stale:
+            return 0
+        held = or_(ChargeLine.uploaded_at.is_not(None), ChargeLine.centre_line_no.is_not(None))
+        refunds = dict(session.execute(select(ChargeLine.id, ChargeLine.seq).where(
+            ChargeLine.stay_id == stay_id, held, ChargeLine.refund_of_id.in_(list(stale)))).all())
+        stay = _stay(session, stay_id)
+        registration_no, region = stay.registration_no, _insured_region(session, stay)
+    if registration_no is None:
+        raise WorkflowError("尚未取得就医登记号，无法撤销中心已收的明细。")
+    lines = {**stale, **refunds}
+    client.cancel_fees(FeeCancelRequest(registration_no, tuple(sorted(lines.values())), region),
+                       stay_id=stay_id, operator_id=actor.id)
+    with ctx.transaction() as session:
+        ids = sorted(lines)
+        for start in range(0, len(ids), 500):
+            session.execute(update(ChargeLine).where(ChargeLine.id.in_(ids[start:start + 500]))
+                            .values(uploaded_at=None, centre_line_no=None))
+        audit.record(session, "charge_lines_cancelled_at_centre", operator_id=actor.id,
+                     counter_name=ctx.counter_name, entity_type="stay", entity_id=stay_id,
+                     detail={"seqs": sorted(lines.values())[:200], "count": len(lines)})
+    return len(lines)
 
 
 # --- the second check ---------------------------------------------------------------------------------
@@ -242,8 +305,8 @@ def discharge_check(ctx: CounterContext, client: CentreClient, stay_id: int, act
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
         worker = facts.store_person(session, person)
-        info = _institution(session)
-        recognition, filing = _stay_recognition_and_filing(session, stay, person, info)
+        info = counter_institution(session)
+        recognition, filing = stay_recognition_and_filing(session, stay, person, info)
         case = facts.build_case(
             person, info, recognition=recognition, filing=filing, care=stay.care.value,
             admission_no=stay.admission_no, dept=stay.dept, admitted=stay.admitted_on,
@@ -274,14 +337,25 @@ def settle_stay(ctx: CounterContext, client: CentreClient, stay_id: int, actor: 
         stay = _stay(session, stay_id)
         if stay.status not in _SETTLEABLE:
             raise WorkflowError("；".join(readiness(session, stay_id)) or "本次住院当前状态不能结算。")
-        if discharged_on < stay.admitted_on:
-            raise WorkflowError(f"出院日期 {discharged_on} 早于入院日期 {stay.admitted_on}。")
+        _check_discharge_date(session, stay, discharged_on)
         problems = readiness(session, stay_id)
         if problems:
             raise WorkflowError("暂不能结算：" + "；".join(problems))
         stay.discharged_on = discharged_on
         stay.status = StayStatus.PENDING_SETTLEMENT
     return _settle(ctx, client, stay_id, actor, discharged_on, progress)
+
+
+def _check_discharge_date(session: Session, stay: Stay, discharged_on: dt.date) -> None:
+    if discharged_on < stay.admitted_on:
+        raise WorkflowError(f"出院日期 {discharged_on} 早于入院日期 {stay.admitted_on}。")
+    if discharged_on > centre_today():
+        raise WorkflowError(f"出院日期 {discharged_on} 晚于今天，不能办理出院结算。")
+    late = list(session.scalars(select(ChargeLine.seq).where(
+        ChargeLine.stay_id == stay.id, ChargeLine.charged_on > discharged_on).order_by(ChargeLine.seq)))
+    if late:
+        # Costs after discharge are not the stay's (`003 §15`); the centre would refuse them too.
+        raise WorkflowError(f"{len(late)} 条费用明细的日期晚于出院日期 {discharged_on}，如 seq {_few(late)}（003 §15）。")
 
 
 def _settle(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo, discharged_on: dt.date,
@@ -295,7 +369,7 @@ def _settle(ctx: CounterContext, client: CentreClient, stay_id: int, actor: Oper
         raise FilingRefused(check, "出院结算前再次核验备案未通过，不能直接结算")
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
-        expected = sum((line.amount for line in stay.charge_lines), ZERO)
+        expected = _stay_total(session, stay_id)
         registration_no = stay.registration_no
         region = _insured_region(session, stay)
         worker_id = stay.worker_id
@@ -392,16 +466,15 @@ def issue_full_payment(ctx: CounterContext, stay_id: int, actor: OperatorInfo, d
         stay = _stay(session, stay_id)
         if stay.status not in _SETTLEABLE:
             raise WorkflowError("本次住院当前状态不能全额垫付：" + "；".join(readiness(session, stay_id)))
-        if discharged_on < stay.admitted_on:
-            raise WorkflowError(f"出院日期 {discharged_on} 早于入院日期 {stay.admitted_on}。")
+        _check_discharge_date(session, stay, discharged_on)
         open_settlement = session.scalar(select(OutboxEntry.msgid).where(
             OutboxEntry.stay_id == stay_id, OutboxEntry.operation == Operation.SETTLEMENT.value,
             OutboxEntry.state.in_([OutboxState.SENT, OutboxState.PENDING])).limit(1))
         if open_settlement is not None:
             raise WorkflowError(f"本次住院的结算交易（报文编号 {open_settlement}）结果尚未确定，"
                                 "不能全额垫付；请待结算中心恢复、查询处理后再办理。")
-        amount = sum((line.amount for line in stay.charge_lines), ZERO)
-        if not stay.charge_lines:
+        amount = _stay_total(session, stay_id)
+        if not _line_rows(session, stay_id):
             raise WorkflowError("没有费用明细，不能开具全额垫付收据。")
         receipt = FullPaymentReceipt(receipt_no=_receipt_no(session, centre_today()), stay_id=stay_id,
                                      amount=amount, issued_by=actor.id)
@@ -436,12 +509,15 @@ def backfill(ctx: CounterContext, client: CentreClient, stay_id: int, actor: Ope
             raise WorkflowError(f"全额垫付收据 {receipt.receipt_no} 已于 {when} 补登记结算"
                                 f"（结算记录 {receipt.settlement_id}），不会重复结算。")
         if stay.status is not StayStatus.PENDING_BACKFILL:
-            raise WorkflowError(f"本次住院当前状态不是待补登记，不能补登记。")
+            raise WorkflowError("本次住院当前状态不是待补登记，不能补登记。")
         discharged_on = stay.discharged_on
         needs_registration = stay.registration_no is None
     assert discharged_on is not None
     if needs_registration:
-        client.send_queued()  # the admission queued while the centre was down
+        # The admission queued while the centre was down: sent, and checked again.
+        from app.workflow.admission import recheck_offline_admissions
+
+        recheck_offline_admissions(ctx, client, actor)
         with ctx.transaction() as session:
             if _stay(session, stay_id).registration_no is None:
                 raise WorkflowError("入院登记尚未在结算中心补传成功，请先办理入院登记补传（重新核验）。")
@@ -449,7 +525,14 @@ def backfill(ctx: CounterContext, client: CentreClient, stay_id: int, actor: Ope
         problems = [p for p in readiness(session, stay_id) if "待补登记" not in p]
         if problems:
             raise WorkflowError("暂不能补登记：" + "；".join(problems))
-    outcome = _settle(ctx, client, stay_id, actor, discharged_on, None)
+    try:
+        outcome = _settle(ctx, client, stay_id, actor, discharged_on, None)
+    except CentreRefused as exc:
+        if exc.code == "3003":  # the registration is settled: another counter's 补登记 came first
+            with ctx.transaction() as session:
+                if _stay(session, stay_id).status is StayStatus.SETTLED:
+                    raise WorkflowError("本次住院已由其他窗口补登记结算，不会重复结算。") from None
+        raise
     with ctx.transaction() as session:
         audit.record(session, "stay_backfilled", operator_id=actor.id, counter_name=ctx.counter_name,
                      entity_type="stay", entity_id=stay_id,

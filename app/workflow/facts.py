@@ -30,6 +30,7 @@ from app.db.models import (
     InjuryRecognition,
     RecognitionDiagnosis,
     RecognitionKind,
+    Stay,
     Worker,
 )
 from app.institution import InstitutionInfo
@@ -240,15 +241,20 @@ def filing_record(session: Session, filing_id: str | None) -> FilingRecord | Non
     return session.scalars(select(FilingRecord).where(FilingRecord.filing_no == filing_id)).one_or_none()
 
 
-def stored_person(session: Session, social_security_number: str, profile: str) -> Person | None:
+def stored_person(session: Session, social_security_number: str, profile: str | None = None) -> Person | None:
     """The person as last fetched from the centre (for an admission while the centre is down:
-    judged on stored data, re-checked when the link returns). `profile`: the policy profile the
-    centre applied last time (kept on the worker's stays)."""
+    judged on stored data, re-checked when the link returns). `profile`: the policy profile;
+    None = the one of the worker's latest stay here (no stay yet: None, the region is unknown)."""
     worker = session.scalars(
-        select(Worker).where(Worker.social_security_number == social_security_number)
+        select(Worker).where(Worker.social_security_number == social_security_number.strip().upper())
     ).one_or_none()
     if worker is None:
         return None
+    if profile is None:
+        profile = session.scalars(select(Stay.profile).where(Stay.worker_id == worker.id)
+                                  .order_by(Stay.admitted_on.desc(), Stay.id.desc()).limit(1)).first()
+        if profile is None:
+            return None
     recognitions = tuple(
         Recognition(r.decision_no, RECOGNITION_LABELS[r.kind], r.injury_date, r.recognised_on,
                     tuple(Diagnosis(d.code, d.name) for d in r.diagnoses))

@@ -15,7 +15,18 @@ from sqlalchemy import func, select
 from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
 from app.centre.gateway import CentreRefused, Operation
-from app.db.models import AuditEvent, Diagnosis, FilingCheck, OutboxEntry, Stay, StayStatus, Worker
+from app.db.models import (
+    AuditEvent,
+    Diagnosis,
+    FilingCheck,
+    InjuryRecognition,
+    OutboxEntry,
+    RecognitionDiagnosis,
+    Stay,
+    StayStatus,
+    Worker,
+)
+from app.db.models import Filing as FilingRecord
 from app.errors import PermissionDenied
 from app.operators import OperatorInfo
 from app.workflow.admission import (
@@ -28,14 +39,18 @@ from app.workflow.admission import (
     mark_diagnoses,
     preview_admission_check,
 )
+from app.workflow import facts
 from app.workflow.common import WorkflowError
+from app.workflow.discharge import settle_stay
 from tests.workflow.stay_fixtures import *  # noqa: F403
 from tests.workflow.stay_fixtures import (
     WANG_XIULAN_CARD,
     ZHANG_WEI_CARD,
     ZHENG_JUN_CARD,
     SandboxProcess,
+    add_lines,
     admit_worker,
+    centre_today,
     form,
 )
 
@@ -174,6 +189,18 @@ def test_centre_refusal_is_stored_and_the_admission_no_can_be_used_again(
         entry = session.scalars(select(OutboxEntry).where(OutboxEntry.stay_id == second.id)).one()
         assert entry.operation == Operation.ADMISSION.value and entry.state.value == "failed"
         assert "admission_refused_by_centre" in set(session.scalars(select(AuditEvent.action)))
+        refused_stay_id = second.id
+
+    # Once the first stay is settled, the refused 住院号 is admitted again: the same stay, reopened.
+    assert first.stay_id is not None
+    add_lines(counter, first.stay_id, cashier, 2)
+    settle_stay(counter, wf_client, first.stay_id, cashier, centre_today())
+    again = admit(counter, wf_client, person, form("ZY-R-2"), cashier, Identification("card", ZHANG_WEI_CARD))
+    assert again.stay_id == refused_stay_id and again.registration_no is not None
+    with counter.transaction() as session:
+        reopened = session.get(Stay, refused_stay_id)
+        assert reopened is not None and reopened.status is StayStatus.ADMITTED
+        assert reopened.registration_no == again.registration_no and len(reopened.diagnoses) == 2
 
 
 def test_marking_follows_the_recognition(counter: CounterContext, wf_client: CentreClient,
@@ -183,3 +210,30 @@ def test_marking_follows_the_recognition(counter: CounterContext, wf_client: Cen
                                            ("I10", "原发性高血压")])
     assert [(m.code, m.injury, m.matched_recognition_code) for m in marked] == [
         ("S82.201", True, "S82.201"), ("S82.9", True, "S82.201"), ("S83.200", False, None), ("I10", False, None)]
+
+
+def test_person_records_are_upserted_and_serve_an_offline_admission(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo) -> None:
+    person, first = admit_worker(counter, wf_client, cashier, ZHANG_WEI_CARD, form("ZY-P-1"))
+    again = look_up(wf_client, Identification("card", ZHANG_WEI_CARD), cashier)
+    with counter.transaction() as session:
+        facts.store_person(session, again)  # a second fetch updates, never duplicates
+        assert [session.scalar(select(func.count()).select_from(model)) for model in
+                (Worker, InjuryRecognition, RecognitionDiagnosis, FilingRecord)] == [1, 1, 1, 1]
+        stored = facts.stored_person(session, person.social_security_number)
+        assert facts.stored_person(session, "440106199007224565") is None  # never seen here
+    assert stored is not None and stored.profile == "local"
+    assert (stored.name, stored.recognitions, stored.filings) == (person.name, person.recognitions, person.filings)
+    # The card that found the person must be the one recorded on the stay.
+    with pytest.raises(WorkflowError, match="卡号"):
+        admit(counter, wf_client, person, form("ZY-P-2"), cashier, Identification("card", "K44190015"))
+    assert first.registration_no is not None
+
+
+def test_e_card_and_unknown_card(counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo) -> None:
+    assert look_up(wf_client, Identification("ecard", "ECARD-ZW-7F3A9C21"), cashier).name == "张伟"
+    with pytest.raises(CentreRefused) as unknown:
+        look_up(wf_client, Identification("card", "Z99999999"), cashier)
+    assert unknown.value.code in {"2001", "2002"} and unknown.value.message
+    with pytest.raises(WorkflowError, match="请读卡"):
+        look_up(wf_client, Identification("card", "  "), cashier)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
-from app.centre.gateway import Operation, OutcomeState, SettlementFigures
+from app.centre.gateway import Operation
 from app.db.models import (
     ChargeLine,
     FilingCheck,
@@ -24,8 +24,6 @@ from app.db.models import (
     OutboxState,
     Settlement,
     SettlementKind,
-    SettlementLine,
-    SettlementMatrixCell,
     Stay,
     StayStatus,
 )
@@ -33,7 +31,7 @@ from app.errors import PermissionDenied
 from app.operators import OperatorInfo
 from app.workflow.admission import FilingRefused
 from app.workflow.common import WorkflowError
-from app.workflow.discharge import cancel_settlement, readiness, settle_stay
+from app.workflow.discharge import cancel_settlement, readiness, settle_stay, upload_lines
 from tests.workflow.stay_fixtures import *  # noqa: F403
 from tests.workflow.stay_fixtures import (
     WANG_XIULAN_CARD,
@@ -192,3 +190,58 @@ def test_not_ready_stays_are_not_sent(counter: CounterContext, wf_client: Centre
     with counter.transaction() as session:
         assert session.scalar(select(func.count()).select_from(OutboxEntry).where(
             OutboxEntry.operation == Operation.FEE_UPLOAD.value, OutboxEntry.state == OutboxState.SUCCEEDED)) == 0
+    today = centre_today()
+    with pytest.raises(WorkflowError, match="晚于今天"):
+        settle_stay(counter, wf_client, stay_id, cashier, today + dt.timedelta(days=1))
+    with pytest.raises(WorkflowError, match="早于入院日期"):
+        settle_stay(counter, wf_client, stay_id, cashier, today - dt.timedelta(days=1))
+
+
+def test_costs_after_discharge_are_not_the_stays(counter: CounterContext, wf_client: CentreClient,
+                                                 cashier: OperatorInfo) -> None:
+    # `003 §15`: costs after the discharge date are not settled with the stay.
+    admitted = centre_today() - dt.timedelta(days=3)
+    stay_id = _admitted(counter, wf_client, cashier, admission_no="ZY-L-1", admitted=admitted)
+    add_lines(counter, stay_id, cashier, 3)  # dated today
+    with pytest.raises(WorkflowError, match="晚于出院日期") as late:
+        settle_stay(counter, wf_client, stay_id, cashier, admitted + dt.timedelta(days=1))
+    assert "003 §15" in late.value.message
+    with counter.transaction() as session:
+        stay = session.get(Stay, stay_id)
+        assert stay is not None and stay.status is StayStatus.ADMITTED and stay.discharged_on is None
+
+
+def test_a_line_changed_after_its_upload_is_cancelled_at_the_centre_then_sent_again(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, sandbox: SandboxProcess) -> None:
+    # 伤病分离 may be corrected after the lines went up (`003 §15`): the centre holds the old copy
+    # and refuses the seq with other content, so it is cancelled there first (2302).
+    stay_id = _admitted(counter, wf_client, cashier, admission_no="ZY-X-1")
+    add_lines(counter, stay_id, cashier, 4)
+    assert upload_lines(counter, wf_client, stay_id, cashier) == 6
+    with counter.transaction() as session:
+        line = session.scalars(select(ChargeLine).where(ChargeLine.stay_id == stay_id, ChargeLine.seq == 1)).one()
+        assert line.uploaded_at is not None and line.centre_line_no == "1"
+        # What the 伤病分离 service does to a line the centre holds: flag changed, marked for re-upload.
+        line.injury = False
+        line.injury_override_reason = "经核实为既往病"
+        line.override_approved_by = cashier.id
+        line.uploaded_at = None
+    outcome = settle_stay(counter, wf_client, stay_id, cashier, centre_today())
+    with counter.transaction() as session:
+        cancel = session.scalars(select(OutboxEntry).where(
+            OutboxEntry.operation == Operation.FEE_CANCEL.value)).one()
+        assert cancel.state is OutboxState.SUCCEEDED and cancel.request["seqs"] == [1]
+        line = session.scalars(select(ChargeLine).where(ChargeLine.stay_id == stay_id, ChargeLine.seq == 1)).one()
+        assert line.uploaded_at is not None and line.centre_line_no == "1"
+    assert_matches_centre(counter, wf_client, outcome.settlement_id)
+    figures_by_seq = {i.seq: i for i in wf_client.centre.query_outcome(
+        _settlement_msgid(counter, outcome.settlement_id), Operation.SETTLEMENT).result.items}
+    assert figures_by_seq[1].bucket == "non_injury"
+    assert sandbox.summary()["live_lines"] == 6
+
+
+def _settlement_msgid(ctx: CounterContext, settlement_id: int) -> str:
+    with ctx.transaction() as session:
+        settlement = session.get(Settlement, settlement_id)
+        assert settlement is not None
+        return settlement.msgid
