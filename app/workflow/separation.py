@@ -28,7 +28,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from app import audit
-from app.centre.gateway import FeeCancelRequest, SettlementFigures, SettlementRequest
+from app.centre.gateway import SettlementFigures, SettlementRequest
 from app.db.models import ChargeCategory, ChargeLine, HisCodeMap, Stay, StayStatus, Worker
 from app.operators import OperatorInfo, Permission, require
 from app.rules.case import CATEGORIES, InvalidCase
@@ -518,38 +518,12 @@ def pre_settle_and_compare(ctx: CounterContext, client: CentreClient, stay_id: i
 
 
 def _upload(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo) -> int:
-    """Send the lines the centre does not hold yet (the discharge workflow's uploader, one for the whole
-    program); a line changed after its upload is cancelled at the centre first."""
+    """Send the lines the centre does not hold yet, through the discharge workflow's uploader (one for the
+    whole program): it refuses lines not ready (unmatched, unclassified, unapproved overrides) and cancels
+    at the centre first a line changed after its upload (marked by `_apply`)."""
     from app.workflow.discharge import upload_lines
 
-    _cancel_stale(ctx, client, stay_id, actor)
     return upload_lines(ctx, client, stay_id, actor)
-
-
-def _cancel_stale(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo) -> None:
-    c = _LINES.c
-    with ctx.transaction() as session:
-        stale = list(session.execute(select(c.id, c.seq).where(
-            c.stay_id == stay_id, c.uploaded_at.is_(None), c.centre_line_no.is_not(None))))
-        if not stale:
-            return
-        stale_ids = [row.id for row in stale]
-        # A refund the centre holds must go with its original (the centre refuses otherwise).
-        refunds = list(session.execute(select(c.id, c.seq).where(
-            c.stay_id == stay_id, c.refund_of_id.in_(stale_ids), c.centre_line_no.is_not(None))))
-        registration_no, insured_region = session.execute(
-            select(Stay.registration_no, Worker.insured_city_code).join(Worker, Worker.id == Stay.worker_id)
-            .where(Stay.id == stay_id)).one()
-    rows = {row.id: row.seq for row in [*stale, *refunds]}
-    if not registration_no:
-        raise WorkflowError("本次住院没有就医登记号，无法撤销中心已收的明细。")
-    client.cancel_fees(FeeCancelRequest(registration_no, tuple(sorted(rows.values())), insured_region),
-                       stay_id=stay_id, operator_id=actor.id)
-    with ctx.transaction() as session:
-        ids = list(rows)
-        for start in range(0, len(ids), 500):
-            session.execute(update(_LINES).where(c.id.in_(ids[start:start + 500]))
-                            .values(centre_line_no=None, uploaded_at=None))
 
 
 # --- helpers -------------------------------------------------------------------------------------

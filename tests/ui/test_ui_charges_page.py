@@ -25,6 +25,7 @@ from app.secret_store import CENTRE_KEY, set_secret
 from app.settings import CENTRE_READ_TIMEOUT_SECONDS, CENTRE_URL
 from tests.centre.client_fixtures import SANDBOX_KEY, SandboxProcess, admission_of, centre_today, start_sandbox
 from tests.workflow.separation_helpers import add_lines, operator, sync_local_catalogue, zhang_wei_stay
+from app.workflow.code_map import set_mapping
 from app.workflow.his_samples import sample_lines, write_csv
 from ui.pages.charges_dialogs import (
     BadRowsDialog,
@@ -72,6 +73,8 @@ def _admitted_stay(ctx: CounterContext, lines: int, admission_no: str) -> int:
                                  admission_no=admission_no)
         if lines:
             add_lines(session, stay_id, lines, clerk.id, day=centre_today())
+            for his_code in ("HIS-03", "HIS-13"):  # confirmed outside the catalogue (003 §27): the lines may go up
+                set_mapping(session, clerk, "1号窗口", his_code, None)
     return stay_id
 
 
@@ -183,6 +186,15 @@ def test_import_refused_then_fixed_classify_override_and_the_centre_agrees(
     assert _amount(page.matrix.cell_text(NON_INJURY, None)) < _amount(non_injury_after)
 
     page.set_filter(page.bucket_filter, "__all__")
+    # 目录对照 (003 §27): the hospital-only codes confirmed outside the catalogue, so that every line may go up.
+    while unmatched := [row for row in range(page.model.rowCount()) if page.model.line(row).match_status == "unmatched"]:
+        page.table.selectRow(unmatched[0])
+        _click(qtbot, page, "mapCodeButton")
+        dialog = page.last_dialog
+        assert isinstance(dialog, CodeMapDialog)
+        dialog.outside.setChecked(True)
+        _click(qtbot, dialog, "acceptButton")
+        _settled(qtbot, page)
     page.discharge_date.setDate(to_qdate(centre_today()))  # the lines are dated the centre's today
     _click(qtbot, page, "preSettleButton")
     qtbot.waitUntil(lambda: page.last_differences is not None and not page.busy, timeout=60_000)
