@@ -90,7 +90,7 @@ __all__ = [
 # --- names for the 费用与伤病分离 page (issue 6; kept in their own block so parallel edits merge) ---
 # QDate / QDateEdit may also be imported above by another page: importing a name twice is harmless.
 from PySide6.QtCore import QAbstractTableModel, QDate, QElapsedTimer, QModelIndex, QPersistentModelIndex  # noqa: E402
-from PySide6.QtGui import QBrush, QColor  # noqa: E402
+from PySide6.QtGui import QBrush, QColor, QShowEvent  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
     QButtonGroup,
     QDateEdit,
@@ -98,11 +98,12 @@ from PySide6.QtWidgets import (  # noqa: E402
     QFileDialog,
     QPlainTextEdit,
     QRadioButton,
+    QSizePolicy,
     QTableView,
 )
 
 __all__ += [
     "QAbstractTableModel", "QBrush", "QButtonGroup", "QColor", "QDate", "QDateEdit", "QDialogButtonBox",
     "QElapsedTimer", "QFileDialog", "QModelIndex", "QPersistentModelIndex", "QPlainTextEdit", "QRadioButton",
-    "QTableView",
+    "QShowEvent", "QSizePolicy", "QTableView",
 ]

@@ -15,9 +15,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.db.models import (
@@ -166,6 +166,7 @@ def stay_records(session: Session, stay_id: int, *, stage: str = "discharge",
     unclassified: list[int] = []
     uncategorised: list[int] = []
     items: list[ChargeItem] = []
+    new_item = ChargeItem.__new__
     for line in lines:
         original = by_id.get(line.refund_of_id) if line.refund_of_id is not None else line
         if original is None:  # a refund of a line of another stay cannot happen; keep it visible anyway
@@ -177,9 +178,13 @@ def stay_records(session: Session, stay_id: int, *, stage: str = "discharge",
         if line.category is None:
             uncategorised.append(line.seq)
             continue
-        items.append(ChargeItem(
-            line.seq, _rules_code(line), line.name, line.category, line.quantity, line.unit_price, line.amount,
-            line.diagnosis_code, line.injury, original.seq if original is not line else None, line.charged_on))
+        item = new_item(ChargeItem)
+        # Frozen dataclass: filling __dict__ at once builds the same object, several times faster.
+        item.__dict__.update(seq=line.seq, code=_rules_code(line), name=line.name, category=line.category,
+                             quantity=line.quantity, unit_price=line.unit_price, amount=line.amount,
+                             diagnosis=line.diagnosis_code, injury=line.injury,
+                             refund_of=original.seq if original is not line else None, date=line.charged_on)
+        items.append(item)
     # A refund follows its original: when the original is left out, so is the refund.
     left_out = set(unclassified) | set(uncategorised)
     kept_refunds = [item for item in items if item.refund_of is not None and item.refund_of in left_out]
@@ -219,16 +224,43 @@ def _rules_code(line: LineRow) -> str:
 
 def _line_rows(session: Session, stay_id: int) -> list[LineRow]:
     c = ChargeLine.__table__.c
+    # Raw stored values (integers ×10^n, the date's text on SQLite), converted through small caches: a
+    # stay repeats the same prices, quantities and days, and 60,000 type-processor calls per refresh
+    # were most of the workspace's time.
     query = select(
-        c.id, c.seq, c.his_code, c.code, c.name, c.category, c.quantity_e4, c.unit_price_e4, c.amount_fen,
-        c.charged_on, c.dept, c.order_group, c.diagnosis_code, c.injury, c.injury_override_reason, c.override_by,
-        c.override_approved_by, c.refund_of_id, c.patient_informed, c.uploaded_at,
+        c.id, c.seq, c.his_code, c.code, c.name, type_coerce(c.category, String), type_coerce(c.quantity_e4, BigInteger),
+        type_coerce(c.unit_price_e4, BigInteger), type_coerce(c.amount_fen, BigInteger),
+        type_coerce(c.charged_on, String), c.dept, c.order_group, c.diagnosis_code, c.injury,
+        c.injury_override_reason, c.override_by, c.override_approved_by, c.refund_of_id, c.patient_informed,
+        c.uploaded_at.is_not(None),
     ).where(c.stay_id == stay_id).order_by(c.seq)
+    e4: dict[int, Decimal] = {}
+    fen: dict[int, Decimal] = {}
+    days: dict[Any, dt.date] = {}
     new = tuple.__new__  # LineRow(...) costs a Python call per line
-    return [new(LineRow, (row[0], row[1], row[2], row[3], row[4], None if row[5] is None else row[5].value, row[6],
-                          row[7], row[8], row[9], row[10], row[11], row[12], row[13], row[14], row[15], row[16],
-                          row[17], bool(row[18]), row[19] is not None))
-            for row in session.execute(query)]
+    lines = []
+    for row in session.execute(query).all():  # one fetchall, not a fetchone per line
+        quantity = e4.get(row[6])
+        if quantity is None:
+            quantity = e4[row[6]] = _scaled(row[6], 4)
+        unit_price = e4.get(row[7])
+        if unit_price is None:
+            unit_price = e4[row[7]] = _scaled(row[7], 4)
+        amount = fen.get(row[8])
+        if amount is None:
+            amount = fen[row[8]] = _scaled(row[8], 2)
+        day = days.get(row[9])
+        if day is None:
+            day = days[row[9]] = row[9] if isinstance(row[9], dt.date) else dt.date.fromisoformat(str(row[9]))
+        lines.append(new(LineRow, (row[0], row[1], row[2], row[3], row[4], row[5], quantity, unit_price, amount, day,
+                                   row[10], row[11], row[12], row[13], row[14], row[15], row[16], row[17],
+                                   bool(row[18]), bool(row[19]))))
+    return lines
+
+
+def _scaled(value: int, places: int) -> Decimal:
+    """As `app.db.types.ScaledDecimal` reads it back: the same value, the same number of places."""
+    return Decimal(int(value)).scaleb(-places).quantize(Decimal(1).scaleb(-places))
 
 
 def _catalogue(session: Session, codes: set[str]) -> dict[str, CatalogueEntry]:

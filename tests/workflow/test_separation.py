@@ -30,6 +30,7 @@ from app.operators import OperatorInfo
 from app.rules.case import read_case_file
 from app.rules.settlement import FUND, NON_INJURY, OVER_LIMIT, SELF_PAY, compute
 from app.workflow.case_builder import case_for_stay
+from app.workflow.code_map import set_mapping
 from app.workflow.common import WorkflowError
 from app.workflow.separation import (
     SELF_PAY_CONFIRMED,
@@ -315,6 +316,8 @@ def test_the_centres_pre_settlement_confirms_the_preview_also_after_a_change(
         reviewer = operator(session, "reviewer", Role.REVIEWER)
         stay_id = zhang_wei_stay(session, cashier.id, admitted=today, registration_no=registration.registration_no)
         add_lines(session, stay_id, 120, cashier.id, day=today)
+        for his_code in ("HIS-03", "HIS-13"):  # confirmed outside the catalogue: no line goes up unmatched (003 §27)
+            set_mapping(session, cashier, COUNTER, his_code, None)
         ws = workspace(session, stay_id)
     assert ws.preview is not None
     assert {line.bucket for line in ws.lines} == {FUND, OVER_LIMIT, SELF_PAY, NON_INJURY}

@@ -17,6 +17,7 @@ from app.workflow.separation import LineDifference, LineView, StayDiagnosisView
 from ui.qt import (
     QAbstractItemView,
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QCoreApplication,
     QDate,
@@ -105,7 +106,8 @@ class BadRowsDialog(QDialog):
         layout.addWidget(QLabel(_tr("{file} 中以下各行有误。改正后重新导入；在此之前没有导入任何明细。")
                                 .format(file=file_name), self))
         self.table = _table(self, [_tr("行号"), _tr("列"), _tr("问题")],
-                            [(str(p.row), p.column or "", p.message) for p in problems], "badRowsTable")
+                            [(str(p.row) if p.row else _tr("整个文件"), p.column or "", p.message) for p in problems],
+                            "badRowsTable")
         layout.addWidget(self.table, 1)
         row, accept, quit_button = dialog_buttons(self, _tr("知道了"), "acceptButton")
         quit_button.hide()
@@ -361,3 +363,45 @@ class DifferencesDialog(QDialog):
         quit_button.hide()
         accept.clicked.connect(self.accept)
         layout.addLayout(row)
+
+
+class CodeMapDialog(QDialog):
+    """目录对照 (`003 §27`): the HIS code of the selected line → a catalogue code, or confirmed outside the
+    catalogue (自费). Applies to every not-yet-uploaded line with this HIS code in the open stays."""
+
+    def __init__(self, line: LineView, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("codeMapDialog")
+        self.setWindowTitle(_tr("目录对照"))
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(_tr("HIS 项目 {code} {name}").format(code=line.his_code, name=line.name), self))
+        form = QFormLayout()
+        self.catalogue_code = QLineEdit(line.code or "", self)
+        self.catalogue_code.setObjectName("catalogueCodeEdit")
+        self.catalogue_code.setPlaceholderText(_tr("工伤保险目录编码"))
+        self.outside = QCheckBox(_tr("确认为目录外项目（自费，须告知患者）"), self)
+        self.outside.setObjectName("outsideCheck")
+        self.outside.toggled.connect(lambda checked: self.catalogue_code.setEnabled(not checked))
+        self.note = QLineEdit(self)
+        self.note.setObjectName("noteEdit")
+        form.addRow(_tr("目录编码"), self.catalogue_code)
+        form.addRow("", self.outside)
+        form.addRow(_tr("备注"), self.note)
+        layout.addLayout(form)
+        self.error = ErrorLabel(self)
+        layout.addWidget(self.error)
+        row, accept, quit_button = dialog_buttons(self, _tr("保存对照"), "acceptButton")
+        accept.clicked.connect(self._accept)
+        quit_button.clicked.connect(self.reject)
+        layout.addLayout(row)
+        self.his_code = line.his_code
+
+    @property
+    def chosen_code(self) -> str | None:
+        return None if self.outside.isChecked() else self.catalogue_code.text().strip()
+
+    def _accept(self) -> None:
+        if not self.outside.isChecked() and not self.catalogue_code.text().strip():
+            self.error.show_error(_tr("请填写目录编码，或勾选“确认为目录外项目”。"))
+            return
+        self.accept()

@@ -47,8 +47,13 @@ def _tr(text: str) -> str:
 
 
 def _quantity(value: Decimal) -> str:
-    text = f"{value.normalize():f}"
-    return text
+    return f"{value.normalize():f}"
+
+
+def _price(value: Decimal) -> str:
+    """Two places as on a bill (18.50), more only when the price has them (0.1250 元/片)."""
+    cents = value.quantize(Decimal("0.01"))
+    return f"{cents:f}" if cents == value else f"{value.normalize():f}"
 
 
 def _override_text(line: LineView) -> str:
@@ -70,9 +75,9 @@ COLUMNS: tuple[tuple[str, Callable[[LineView], str]], ...] = (
     ("HIS编码", lambda line: line.his_code),
     ("目录编码", lambda line: line.code or ""),
     ("名称", lambda line: line.name),
-    ("类别", lambda line: CATEGORY_SHORT.get(line.category.value, "") if line.category is not None else ""),
+    ("类别", lambda line: _tr(CATEGORY_SHORT[line.category_value]) if line.category_value in CATEGORY_SHORT else ""),
     ("数量", lambda line: _quantity(line.quantity)),
-    ("单价", lambda line: _quantity(line.unit_price)),
+    ("单价", lambda line: _price(line.unit_price)),
     ("金额", lambda line: money_text(line.amount)),
     ("科室", lambda line: line.dept or ""),
     ("医嘱组", lambda line: line.order_group or ""),
@@ -175,8 +180,11 @@ class MatrixPreview(QTableWidget):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.setFixedHeight(self.verticalHeader().defaultSectionSize() * 6 + 32)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        rows = self.verticalHeader().defaultSectionSize() * self.rowCount()
+        self.setFixedHeight(rows + self.horizontalHeader().sizeHint().height() + 2 * self.frameWidth() + 2)
         self.show_result(None)
 
     def show_result(self, result: SettlementResult | None) -> None:

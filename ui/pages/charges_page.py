@@ -15,12 +15,13 @@ lines table is a `QTableView` over a model that formats only the rows on screen,
 from __future__ import annotations
 
 import datetime as dt
-import importlib
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.bootstrap import CounterContext
+from app.db.models import StayStatus
 from app.errors import WiCounterError
 from app.operators import OperatorInfo, Permission
 from app.rules.settlement import BUCKET_LABELS, BUCKETS
@@ -35,12 +36,12 @@ from app.workflow.separation import (
     clear_override,
     override,
     select_lines,
-    stays_for_separation,
     workspace,
 )
 from ui.operations import Executor, Operation, show_failure
 from ui.pages.charges_dialogs import (
     BadRowsDialog,
+    CodeMapDialog,
     DiagnosisDialog,
     DifferencesDialog,
     ManualLineDialog,
@@ -61,6 +62,8 @@ from ui.qt import (
     QLabel,
     QListWidget,
     QPushButton,
+    QShowEvent,
+    QSizePolicy,
     QSplitter,
     Qt,
     QTableView,
@@ -73,41 +76,33 @@ from ui.widgets import ERROR_COLOUR, ErrorLabel, heading
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from app.centre.client import CentreClient
     from app.centre.gateway import SettlementFigures
+    from app.workflow.his_import import ImportResult
 
 OK_COLOUR = "#1b5e20"
+OPEN_STATUSES = (StayStatus.ADMITTED, StayStatus.PENDING_SETTLEMENT)
 ALL = "__all__"
 NO_DIAGNOSIS = "__none__"
 
 
-def _optional(module: str) -> Any:
-    """A workflow module of another part of issue 6, when this build has it (None otherwise)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
+def settle_long_lived_objects() -> None:
+    """Exempt what lives now (the program's modules, the stay's 20,000 lines) from the cyclic collector.
 
-
-def open_centre_for(ctx: CounterContext, operator: OperatorInfo) -> CentreClient:
-    """The centre client the workflow uses (with its appliers), else the plain one."""
-    appliers = _optional("app.workflow.appliers")
-    if appliers is not None and hasattr(appliers, "open_workflow_centre"):
-        client: CentreClient = appliers.open_workflow_centre(ctx, operator)
-        return client
-    from app.centre.client import open_centre
-
-    return open_centre(ctx, (operator.login, operator.display_name))
+    A full collection walks every tracked object while holding the GIL: with the program and a big
+    stay loaded that is a tenth of a second during which the window cannot draw, whichever thread
+    started it (`bench/workflow.py` measures it). The lines are no part of a reference cycle and are
+    still freed by their reference counts when the page lets go of them (`gc.freeze`). The price: a
+    reference cycle already garbage but not yet collected at that moment (a few dozen objects of the
+    finished transaction) is never collected; measured at about 20 objects per operation."""
+    gc.freeze()
 
 
 def list_open_stays(session: Session) -> list[tuple[int, str]]:
-    """(stay id, label) of the stays whose charges can still change."""
-    stays = _optional("app.workflow.stays")
-    if stays is not None and hasattr(stays, "list_stays"):
-        summaries = stays.list_stays(session)
-        return [(s.stay_id, f"{s.name} · {s.admission_no} · {s.dept} · {s.status_label}") for s in summaries
-                if str(s.status) in ("admitted", "pending_settlement", "cancelled")]
-    return stays_for_separation(session)
+    """(stay id, label) of the stays whose charges can still change (在院, 待结算, 已撤销 settlement)."""
+    from app.workflow.stays import list_stays
+
+    return [(s.stay_id, f"{s.name} · {s.admission_no} · {s.dept} · {s.status_label}") for s in list_stays(session)
+            if s.status in OPEN_STATUSES]
 
 
 class ChargesPage(QWidget):
@@ -134,6 +129,7 @@ class ChargesPage(QWidget):
         self._build()
         self._built = True
         self._update_buttons()
+        settle_long_lived_objects()
         self.reload_stays()
 
     # --- layout ----------------------------------------------------------------------------------
@@ -160,6 +156,7 @@ class ChargesPage(QWidget):
         self.add_button = self._button(self.tr("手工录入…"), "addLineButton", self.add_line, None, top)
         self.correct_button = self._button(self.tr("更正…"), "correctButton", self.correct_line, None, top)
         self.refund_button = self._button(self.tr("退费…"), "refundButton", self.refund_line, None, top)
+        self.map_button = self._button(self.tr("目录对照…"), "mapCodeButton", self.map_code, None, top)
         layout.addLayout(top)
         self._load_mappings()
 
@@ -247,14 +244,14 @@ class ChargesPage(QWidget):
         self.discharge_date.setCalendarPopup(True)
         self.discharge_date.setDisplayFormat("yyyy-MM-dd")
         centre.addWidget(self.discharge_date)
-        self.pre_settle_button = self._button(self.tr("中心预结算"), "preSettleButton", self.pre_settle, "Ctrl+P",
-                                              centre)
+        self.pre_settle_button = self._button(self.tr("中心预结算"), "preSettleButton", self.pre_settle, "F9", centre)
         centre.addStretch(1)
         preview_layout.addLayout(centre)
         self.centre_label = QLabel(preview)
         self.centre_label.setObjectName("centreResult")
         self.centre_label.setWordWrap(True)
         preview_layout.addWidget(self.centre_label)
+        preview_layout.addStretch(1)
         lower_layout.addWidget(preview, 3)
 
         problems = QGroupBox(self.tr("待处理"), lower)
@@ -266,8 +263,9 @@ class ChargesPage(QWidget):
         lower_layout.addWidget(problems, 2)
         splitter.addWidget(self.table)
         splitter.addWidget(lower)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
+        splitter.setSizes([620, 300])  # the lines get the room; the preview keeps its natural height
         layout.addWidget(splitter, 1)
 
         self.status_label = QLabel(self)
@@ -298,16 +296,17 @@ class ChargesPage(QWidget):
     def _swatch(self, text: str, colour: str, parent: QWidget) -> QLabel:
         label = QLabel(self.tr(text), parent)
         label.setStyleSheet(f"background: {colour}; padding: 1px 6px; border: 1px solid palette(mid);")
+        label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         return label
 
     def _load_mappings(self) -> None:
-        his_import = _optional("app.workflow.his_import")
+        from app.workflow.his_import import mapping_names
+
         names = ["default"]
-        if his_import is not None and hasattr(his_import, "mapping_names"):
-            try:
-                names = list(his_import.mapping_names()) or names
-            except WiCounterError as exc:  # a broken mapping file must not take the page down
-                self.status_label.setText(exc.message)
+        try:
+            names = mapping_names(self._ctx.paths.config_dir) or names
+        except WiCounterError as exc:  # a broken mapping file must not take the page down
+            self.error.show_error(exc.message)
         self.mapping_combo.clear()
         for name in names:
             self.mapping_combo.addItem(name, name)
@@ -336,12 +335,33 @@ class ChargesPage(QWidget):
             self._update_buttons()
             (failed or self._show_error)(error)
 
-        Operation.transaction(self, self._ctx, work).success(finished).failure(failure).run()
+        ctx = self._ctx
+
+        def unit() -> Any:
+            # A burst (20,000 lines read, viewed, settled) runs without the cyclic collector; what it leaves
+            # alive is settled at once, after the transaction closed: no heap walk holding the GIL while
+            # the window waits (see settle_long_lived_objects).
+            enabled = gc.isenabled()
+            gc.disable()
+            try:
+                with ctx.transaction() as session:
+                    return work(session)
+            finally:
+                settle_long_lived_objects()
+                if enabled:
+                    gc.enable()
+
+        Operation(self, unit).success(finished).failure(failure).run()
 
     def _show_error(self, error: BaseException) -> None:
         if isinstance(error, WiCounterError):
             self.error.show_error(error.message)
         self.last_dialog = show_failure(self, error)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        if self._built and not self.busy:
+            self.reload_stays()  # a stay admitted meanwhile appears; the shown one is read again
 
     # --- stays -------------------------------------------------------------------------------------
 
@@ -498,6 +518,7 @@ class ChargesPage(QWidget):
         single = selected and len(self.table.selectionModel().selectedRows()) == 1
         self.correct_button.setEnabled(idle and open_stay and single)
         self.refund_button.setEnabled(idle and open_stay and single)
+        self.map_button.setEnabled(idle and open_stay and single)
         self.pre_settle_button.setEnabled(idle and ws is not None and bool(ws.lines))
         self.reload_button.setEnabled(idle)
 
@@ -518,6 +539,10 @@ class ChargesPage(QWidget):
             count, ws = result
             self._show_workspace(ws)
             self.status_label.setText(done_text.format(n=count))
+            if count and self.last_differences is not None:
+                self.last_differences = None
+                self.centre_label.setStyleSheet("")
+                self.centre_label.setText(self.tr("明细已改动，请重新向中心预结算。"))
             self.changed.emit()
 
         self._run(work, done)
@@ -579,8 +604,9 @@ class ChargesPage(QWidget):
         ctx, operator = self._ctx, self._operator
 
         def mark(session: Session) -> int:
-            charges = importlib.import_module("app.workflow.charges")
-            return int(charges.mark_informed(session, operator, ctx.counter_name, ids, True))
+            from app.workflow.charges import mark_informed
+
+            return mark_informed(session, operator, ctx.counter_name, ids, True)
 
         self._change(mark, self.tr("已记录 {n} 条目录外明细已告知患者"))
 
@@ -606,14 +632,15 @@ class ChargesPage(QWidget):
         ctx, operator = self._ctx, self._operator
         mapping_name = str(self.mapping_combo.currentData() or "default")
 
-        def work(session: Session) -> tuple[Any, Workspace]:
-            his_import = importlib.import_module("app.workflow.his_import")
-            parsed = his_import.read_his_file(path, his_import.load_mapping(mapping_name))
-            result = his_import.import_his_file(session, stay_id, parsed, operator, ctx.counter_name, mapping_name)
+        def work(session: Session) -> tuple[ImportResult, Workspace]:
+            from app.workflow.his_import import import_his_file, load_mapping, read_his_file
+
+            parsed = read_his_file(path, load_mapping(mapping_name, ctx.paths.config_dir))
+            result = import_his_file(session, stay_id, parsed, operator, ctx.counter_name, mapping_name)
             session.flush()
             return result, workspace(session, stay_id)
 
-        def done(result: tuple[Any, Workspace]) -> None:
+        def done(result: tuple[ImportResult, Workspace]) -> None:
             imported, ws = result
             self._show_workspace(ws)
             self.status_label.setText(self.tr("已导入 {file}：{rows} 行，新增 {added} 条，已有 {present} 条，"
@@ -623,10 +650,11 @@ class ChargesPage(QWidget):
             self.changed.emit()
 
         def failed(error: BaseException) -> None:
-            problems = getattr(error, "problems", None)
-            if problems is not None and isinstance(error, WiCounterError):
+            from app.workflow.his_import import HisFileInvalid
+
+            if isinstance(error, HisFileInvalid):
                 self.error.show_error(error.message)
-                self._open(BadRowsDialog(path.name, problems, self))
+                self._open(BadRowsDialog(path.name, error.problems, self))
                 return
             self._show_error(error)
 
@@ -643,8 +671,9 @@ class ChargesPage(QWidget):
             assert value is not None
 
             def add(session: Session) -> int:
-                charges = importlib.import_module("app.workflow.charges")
-                charges.add_line(session, operator, ctx.counter_name, stay_id, his_code=value.his_code,
+                from app.workflow.charges import add_line
+
+                add_line(session, operator, ctx.counter_name, stay_id, his_code=value.his_code,
                                  name=value.name, category=value.category, quantity=value.quantity,
                                  unit_price=value.unit_price, charged_on=value.charged_on, dept=value.dept,
                                  diagnosis_code=value.diagnosis_code, reason=value.reason)
@@ -670,8 +699,9 @@ class ChargesPage(QWidget):
             reason = dialog.value.reason if dialog.value else ""
 
             def correct(session: Session) -> int:
-                charges = importlib.import_module("app.workflow.charges")
-                charges.correct_line(session, operator, ctx.counter_name, line_id, reason=reason, **changes)
+                from app.workflow.charges import correct_line
+
+                correct_line(session, operator, ctx.counter_name, line_id, reason=reason, **changes)
                 return 1
 
             self._change(correct, self.tr("已更正 {n} 条明细"))
@@ -690,12 +720,33 @@ class ChargesPage(QWidget):
             quantity, reason, day = dialog.refund_quantity, dialog.reason.text().strip(), dialog.refund_date
 
             def refund(session: Session) -> int:
-                charges = importlib.import_module("app.workflow.charges")
-                charges.refund_line(session, operator, ctx.counter_name, line_id, quantity=quantity, reason=reason,
+                from app.workflow.charges import refund_line
+
+                refund_line(session, operator, ctx.counter_name, line_id, quantity=quantity, reason=reason,
                                     charged_on=day)
                 return 1
 
             self._change(refund, self.tr("已退费 {n} 条明细"))
+
+        dialog.accepted.connect(save)
+        self._open(dialog)
+
+    def map_code(self) -> None:
+        lines = self.selected_lines()
+        if len(lines) != 1:
+            return
+        dialog = CodeMapDialog(lines[0], self)
+        ctx, operator = self._ctx, self._operator
+
+        def save() -> None:
+            his_code, code, note = dialog.his_code, dialog.chosen_code, dialog.note.text().strip()
+
+            def map_it(session: Session) -> int:
+                from app.workflow.code_map import set_mapping
+
+                return set_mapping(session, operator, ctx.counter_name, his_code, code, note)
+
+            self._change(map_it, self.tr("已保存目录对照 ") + his_code + self.tr("，{n} 条明细随之改变"))
 
         dialog.accepted.connect(save)
         self._open(dialog)
@@ -715,9 +766,10 @@ class ChargesPage(QWidget):
         discharged_on = to_date(self.discharge_date.date())
 
         def work() -> tuple[SettlementFigures, list[LineDifference]]:
+            from app.workflow.appliers import open_workflow_centre
             from app.workflow.separation import pre_settle_and_compare
 
-            client = open_centre_for(ctx, operator)
+            client = open_workflow_centre(ctx, operator)
             try:
                 return pre_settle_and_compare(ctx, client, stay_id, operator, discharged_on)
             finally:
