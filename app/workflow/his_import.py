@@ -721,9 +721,8 @@ def import_his_file(session: Session, stay_id: int, parsed: ParsedHisFile, actor
         raise HisFileInvalid(parsed.file_name, problems)
 
     matches = match_codes(session, {row.his_code for row in new_rows})
-    needs_category = {matches[r.his_code].catalogue_code for r in new_rows
-                      if r.category is None and matches[r.his_code].catalogue_code is not None}
-    categories = catalogue_categories(session, {c for c in needs_category if c is not None})
+    # A line without a category takes its catalogue entry's.
+    categories = catalogue_categories(session, {m.catalogue_code for m in matches.values() if m.catalogue_code})
     record = HisImport(stay_id=stay.id, file_name=parsed.file_name[:255], file_sha256=parsed.sha256,
                        file_format=parsed.file_format, encoding=parsed.encoding, mapping_name=mapping_name,
                        row_count=len(parsed.rows), added_count=len(new_rows), imported_by=actor.id)
@@ -740,17 +739,21 @@ def import_his_file(session: Session, stay_id: int, parsed: ParsedHisFile, actor
             created_at = f"{created_at:%Y-%m-%d %H:%M:%S.%f}"
         his = ChargeSource.HIS.value
         values: list[tuple[Any, ...]] = []
+        stay_key, actor_key, import_key = stay.id, actor.id, record.id  # not an ORM attribute read per line
+        # What each HIS code stores: (catalogue code, its category's text, counts as unmatched).
+        stored = {his_code: (match.catalogue_code,
+                             categories[match.catalogue_code].value if match.catalogue_code in categories else None,
+                             match.status == "unmatched")
+                  for his_code, match in matches.items()}
         for offset, row in enumerate(new_rows):
-            match = matches[row.his_code]
-            code = match.catalogue_code
-            if match.status == "unmatched":
-                unmatched += 1
-            category = row.category if row.category is not None else categories.get(code) if code else None
+            code, catalogue_category, is_unmatched = stored[row.his_code]
+            unmatched += is_unmatched
             values.append((  # in the order of _INSERT_COLUMNS
-                stay.id, seq + offset, row.his_code, code, row.name, category.value if category is not None else None,
-                _e4(row.quantity), _e4(row.unit_price), _fen(row.amount),
+                stay_key, seq + offset, row.his_code, code, row.name,
+                row.category.value if row.category is not None else catalogue_category,
+                int(row.quantity * 10000), int(row.unit_price * 10000), int(row.amount * 100),  # exact: places checked
                 row.charged_on.isoformat() if as_text else row.charged_on, row.diagnosis_code, row.dept,
-                row.order_group, his, row.fingerprint, actor.id, created_at, record.id, False,
+                row.order_group, his, row.fingerprint, actor_key, created_at, import_key, False,
             ))
         _insert_lines(session, values)
         refunds = [row for row in new_rows if row.refund_of_line_id is not None]
@@ -802,20 +805,32 @@ _INSERT_COLUMNS = ("stay_id", "seq", "his_code", "code", "name", "category", "qu
 
 
 def _insert_lines(session: Session, rows: list[tuple[Any, ...]]) -> None:
-    """One executemany straight to the driver, in the session's transaction.
+    """Store the lines in the session's transaction, the fastest way each database offers.
 
-    A 20,000-line import must take well under a second: through `insert()` SQLAlchemy spends
-    as long building each row's parameters as the database spends storing it. The values are
-    already in storage form (fen and 1/10000 as integers, category and source as their text).
+    A 20,000-line import must take well under a second: through `insert()` SQLAlchemy spends as
+    long building each row's parameters as the database spends storing it, and on PostgreSQL even
+    a driver-level executemany is one statement per line (COPY is one stream: several times
+    faster). The values are already in storage form (fen and 1/10000 as integers, category and
+    source as their text; dates as ISO text on SQLite).
     """
     connection = session.connection()
-    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    names = ", ".join(_INSERT_COLUMNS)
     try:
-        connection.exec_driver_sql(
-            f"INSERT INTO charge_line ({', '.join(_INSERT_COLUMNS)}) VALUES "
-            f"({', '.join([marker] * len(_INSERT_COLUMNS))})",
-            rows,
-        )
+        if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+            import psycopg
+
+            driver_connection: Any = connection.connection.driver_connection
+            try:
+                with driver_connection.cursor() as cursor, cursor.copy(
+                        f"COPY charge_line ({names}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            except psycopg.errors.IntegrityError as exc:
+                raise IntegrityError("COPY charge_line", None, exc) from exc
+        else:
+            marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+            connection.exec_driver_sql(
+                f"INSERT INTO charge_line ({names}) VALUES ({', '.join([marker] * len(_INSERT_COLUMNS))})", rows)
     except IntegrityError as exc:
         # Only another counter writing the same stay's lines at this moment gets here.
         raise WorkflowError("另一窗口正在修改该住院的费用明细，本次导入未进行：请稍后重新导入。") from exc

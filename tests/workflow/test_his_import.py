@@ -430,3 +430,29 @@ def test_xlsx_float_noise_from_formulas_is_not_a_wrong_amount(tmp_path: Path) ->
     parsed = read_his_file(tmp_path / "formulas.xlsx", load_mapping())
     assert [(r.quantity, r.amount, r.charged_on) for r in parsed.rows] == [
         (Decimal("3"), Decimal("14.4"), dt.date(2026, 11, 2)), (Decimal("0.3"), Decimal("0.15"), dt.date(2026, 11, 2))]
+
+
+def test_a_line_stored_meanwhile_by_another_counter_stops_the_import_cleanly(
+        session: Session, stay: Stay, clerk: OperatorInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unique fingerprint is the last guard: a clash while storing is a clear refusal, not a crash."""
+    from app.workflow import code_map
+    from app.workflow.charges import add_line
+
+    path = his_samples.write_csv(tmp_path / "his.csv", his_samples.sample_lines(5, start=START, refunds=0))
+    parsed = read_his_file(path, load_mapping())
+    real_match = code_map.match_codes
+
+    def match_while_another_counter_imports(session_: Session, codes: object) -> object:
+        line_id = add_line(session_, clerk, "窗口2", stay.id, his_code="XB01AC06", name="阿司匹林肠溶片", category=None,
+                           quantity=Decimal("1"), unit_price=Decimal("0.5"), charged_on=START)
+        from app.db.models import ChargeLine
+
+        line = session_.get(ChargeLine, line_id)
+        assert line is not None
+        line.import_fingerprint = parsed.rows[2].fingerprint
+        session_.flush()
+        return real_match(session_, codes)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(code_map, "match_codes", match_while_another_counter_imports)
+    with pytest.raises(WorkflowError, match="另一窗口"):
+        import_his_file(session, stay.id, parsed, clerk, COUNTER, "default")
