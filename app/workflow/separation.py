@@ -180,7 +180,6 @@ def _workspace(session: Session, stay_id: int) -> Workspace:
 
     confirmed_outside = _confirmed_outside(session, {line.his_code for line in records.lines if line.code is None})
     by_id = {line.line_id: line for line in records.lines}
-    unclassified = set(records.unclassified)
     uncategorised = set(records.uncategorised)
     new = tuple.__new__  # LineView(...) costs a Python call per line
     views: list[LineView] = []
