@@ -162,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
                           sandbox_cli.serve)
     sandbox_cli.add_arguments(centre_serve)
 
+    # --- stay commands (issue 6, workflow B) ---
+    from app.workflow import commands_stays as stays_cli
+
+    stays = command("stays", "住院一览：在院、待结算、已结算、已撤销、待补登记（身份证号已遮蔽） / the stays at a glance",
+                    stays_cli.stays)
+    stays_cli.add_arguments(stays)
+
     # --- slip commands (issue 7) ---
     slip = command("slip", "打印已结算记录的结算单（存档并记入打印记录；再次打印为补打）"
                            " / issue the slip of a stored settlement (archived and logged; later prints are 补打)", _slip)
@@ -173,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "$WI_COUNTER_OPERATOR, or the only active operator")
     slip.add_argument("--paper", choices=SLIP_PAPER.choices,
                       help="纸张，默认取设置 slip.paper / paper, default: the setting slip.paper")
+
+    # --- charges commands (issue 6) ---
+    from app.workflow import commands_charges
+
+    commands_charges.register(command, action)
 
     return parser
 

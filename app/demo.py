@@ -1,7 +1,8 @@
 """Demo mode: a data folder of its own, seeded with a demo institution and operators.
 
 Demo mode also holds one settled stay (the official sample slip's figures) so that the
-结算单 page has a slip to preview and print. Later issues add the virtual card and the
+结算单 page has a slip to preview and print, and the sandbox centre's catalogue as the local
+catalogue (a sample HIS export to import is `resources/demo/his/张伟-住院费用.csv`). Later issues add the virtual card and the
 sandbox centre to the demo.
 """
 
@@ -52,7 +53,15 @@ def seed_demo(session: Session, counter_name: str) -> bool:
         session.flush()
         audit.record(session, "demo_seeded", operator_id=None, counter_name=counter_name)
     added = _seed_demo_settlement(session, counter_name) or added
+    added = _seed_demo_catalogue(session) or added
     return added
+
+
+def _seed_demo_catalogue(session: Session) -> bool:
+    """The sandbox centre's catalogue as the local copy, so the demo matches HIS codes and previews (issue 6)."""
+    from app.workflow.catalogue import seed_demo_catalogue
+
+    return seed_demo_catalogue(session) > 0
 
 
 def _seed_demo_settlement(session: Session, counter_name: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -263,6 +264,23 @@ SLIP_PRINTER: Setting[str] = Setting(
     "打印结算单时默认选中的打印机；每次在打印对话框中选定后自动记住。留空为系统默认打印机。",
 )
 
+# --- charges settings (issue 6) ---
+
+
+def _mapping_name(text: str) -> str | None:
+    if not re.fullmatch(r"[A-Za-z0-9_\-\u4e00-\u9fff]+", text):
+        return "只用字母、数字、汉字、- 和 _（列映射文件名，不含 .toml）"
+    return None
+
+
+HIS_MAPPING: Setting[str] = Setting(
+    "his.mapping", str, "default",
+    "HIS 费用导入列映射",
+    "导入 HIS 费用明细文件时默认使用的列映射。default 为程序自带的通用格式；本院格式放在配置文件夹的 "
+    "his_mappings/名称.toml（见 docs/his-import.md）。",
+    check=_mapping_name,
+)
+
 ALL_SETTINGS: tuple[Setting[Any], ...] = (
     DATABASE_URL,
     COUNTER_NAME,
@@ -290,6 +308,8 @@ ALL_SETTINGS: tuple[Setting[Any], ...] = (
     SLIP_ARCHIVE_DIR,
     SLIP_PRINTER,
 
+    # charges (issue 6)
+    HIS_MAPPING,
 )
 _BY_KEY: dict[str, Setting[Any]] = {s.key: s for s in ALL_SETTINGS}
 

@@ -1,6 +1,6 @@
 """The main window of a logged-in operator: navigation on the left, one page per task.
 
-Every action has a key: Ctrl+1 … Ctrl+7 for the pages (the 窗口 menu and the nav
+Every action has a key: Ctrl+1 … Ctrl+8 for the pages (the 窗口 menu and the nav
 tooltips say which), arrow keys in the navigation list, Ctrl+L to lock (the next
 operator logs in), Ctrl+Q to quit, F1 for 关于.
 """
@@ -17,10 +17,14 @@ from app.operators import OperatorInfo
 from app.settings import CARD_BACKEND, CARD_READER, CARD_VENDOR_ITYPE, CARD_VENDOR_LIBRARY
 from devices.backends import backend_from_settings
 from ui.card_reader import CardReaderService
+from ui.pages.admission_page import AdmissionPage
 from ui.pages.card_page import CardPage
+from ui.pages.charges_page import ChargesPage
+from ui.pages.discharge_page import DischargePage
 from ui.pages.placeholder import PlaceholderPage
 from ui.pages.settings_page import SettingsPage
 from ui.pages.slip_page import SlipPage
+from ui.pages.stays_page import StaysPage
 from ui.qt import (
     QAction,
     QActionGroup,
@@ -90,23 +94,20 @@ class MainWindow(QMainWindow):
         )
         self.settings_page = SettingsPage(ctx, operator, institution)
         self.settings_page.settings_saved.connect(self._settings_saved)
+        self.admission_page = AdmissionPage(ctx, operator)
+        self.discharge_page = DischargePage(ctx, operator)
+        self.stays_page = StaysPage(ctx, operator)
+        self.slip_page = SlipPage(ctx, operator)
+        self.charges_page = ChargesPage(ctx, operator)
         pages: list[tuple[str, QWidget]] = [
             (page.title, page)
             for page in (
                 self.card_page,
-                PlaceholderPage(
-                    self.tr("入院登记"),
-                    self.tr("核验工伤认定和备案，为工伤职工办理入院就医登记。"),
-                ),
-                PlaceholderPage(
-                    self.tr("费用与伤病分离"),
-                    self.tr("导入本次住院的费用明细，按工伤认定的伤情逐条标记工伤与非工伤费用。"),
-                ),
-                PlaceholderPage(
-                    self.tr("出院结算"),
-                    self.tr("出院时再次核验身份和备案，向结算中心办理结算，收取个人支付部分。"),
-                ),
-                SlipPage(ctx, operator),
+                self.admission_page,
+                self.charges_page,
+                self.discharge_page,
+                self.stays_page,
+                self.slip_page,
                 PlaceholderPage(
                     self.tr("月度结算"),
                     self.tr("汇总上月的结算，生成工伤保险费用结算表和明细表，向经办机构申请结算。"),
@@ -146,11 +147,52 @@ class MainWindow(QMainWindow):
         self.status = CounterStatusBar(ctx, operator, self)
         self.setStatusBar(self.status)
         self.status.watch_reader(self.card_reader)
+        self._connect_workflow()
         self.card_reader.start()
 
         self.nav.currentRowChanged.connect(self._row_changed)
         self.nav.setCurrentRow(0)
         self.nav.setFocus()
+
+    def _connect_workflow(self) -> None:
+        """The workflow pages hand work to each other: card → admission, list → the stay's page,
+        settlement → slip; a settlement in progress makes the 读卡 page warn when the card is pulled."""
+        self.card_page.identity_changed.connect(self.admission_page.set_card_identity)
+        self.admission_page.admitted.connect(self._stay_admitted)
+        self.stays_page.open_requested.connect(self.open_stay)
+        self.stays_page.changed.connect(lambda: self.discharge_page.reload())
+        self.discharge_page.changed.connect(self.stays_page.reload)
+        self.charges_page.changed.connect(lambda: self.discharge_page.reload())  # readiness may have changed
+        self.discharge_page.print_requested.connect(self.print_settlement)
+        self.status.centre_link_changed.connect(self._centre_link_changed)
+        self.settlement_in_progress = lambda: self.discharge_page.busy
+
+    def _stay_admitted(self, stay_id: int) -> None:
+        self.stays_page.reload()
+        self.charges_page.reload_stays()
+        self.discharge_page.reload(select=stay_id)
+
+    def _centre_link_changed(self) -> None:
+        online = self.status.centre_online
+        if online is not None:
+            self.stays_page.set_centre_online(online)
+            self.discharge_page.set_centre_online(online)
+
+    def open_stay(self, stay_id: int, status: str) -> None:
+        """住院一览's double-click: the stay in the page that deals with it now."""
+        if status == "admitted":  # charges are still coming in: the 费用与伤病分离 page
+            self.charges_page.open_stay(stay_id)
+            self.show_page(self.stack.indexOf(self.charges_page))
+            return
+        self.discharge_page.open_stay(stay_id)
+        self.show_page(self.stack.indexOf(self.discharge_page))
+
+    def print_settlement(self, settlement_id: int) -> None:
+        """出院结算's 打印结算单: the 结算单 page with this settlement previewed, ready to print."""
+        self.slip_page.reload()
+        self.slip_page.open_settlement(settlement_id)
+        self.show_page(self.stack.indexOf(self.slip_page))
+        self.slip_page.print_button.setFocus()
 
     def _build_menus(self) -> None:
         menu_bar = self.menuBar()

@@ -11,6 +11,7 @@ from PySide6.QtCore import (
     QBuffer,
     QByteArray,
     QCoreApplication,
+    QDate,
     QIODevice,
     QLibraryInfo,
     QLocale,
@@ -44,6 +45,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QComboBox,
+    QDateEdit,
     QDialog,
     QFormLayout,
     QFrame,
@@ -56,6 +58,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
+    QProgressBar,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -75,10 +78,32 @@ __all__ = [
     "is_valid", "QAbstractItemView", "QAction", "QActionGroup", "QApplication", "QBuffer", "QByteArray",
     "QCheckBox", "QIODevice", "QPageLayout", "QPageSize", "QPainter", "QPdfDocument", "QPdfView",
     "QPrintDialog", "QPrinter", "QRect", "QSize", "QSplitter",
-    "QCloseEvent", "QComboBox", "QCoreApplication", "QDialog", "QFont", "QFontDatabase",
+    "QCloseEvent", "QComboBox", "QDate", "QDateEdit", "QProgressBar",
+    "QCoreApplication", "QDialog", "QFont", "QFontDatabase",
     "QFormLayout", "QFrame", "QGroupBox", "QHBoxLayout", "QHeaderView", "QInputMethodEvent",
     "QKeySequence", "QLabel", "QLibraryInfo", "QLineEdit", "QListWidget", "QListWidgetItem",
     "QLocale", "QMainWindow", "QMessageBox", "QObject", "QPushButton", "QScrollArea", "QSpinBox",
     "QStackedWidget", "QStatusBar", "Qt", "QTableWidget", "QTableWidgetItem", "QtCore", "QtGui",
     "QThread", "QTimer", "QTranslator", "QtWidgets", "QVBoxLayout", "QWidget", "Signal", "Slot",
+]
+
+# --- names for the 费用与伤病分离 page (issue 6; kept in their own block so parallel edits merge) ---
+# QDate / QDateEdit may also be imported above by another page: importing a name twice is harmless.
+from PySide6.QtCore import QAbstractTableModel, QDate, QElapsedTimer, QModelIndex, QPersistentModelIndex  # noqa: E402
+from PySide6.QtGui import QBrush, QColor, QShowEvent  # noqa: E402
+from PySide6.QtWidgets import (  # noqa: E402
+    QButtonGroup,
+    QDateEdit,
+    QDialogButtonBox,
+    QFileDialog,
+    QPlainTextEdit,
+    QRadioButton,
+    QSizePolicy,
+    QTableView,
+)
+
+__all__ += [
+    "QAbstractTableModel", "QBrush", "QButtonGroup", "QColor", "QDate", "QDateEdit", "QDialogButtonBox",
+    "QElapsedTimer", "QFileDialog", "QModelIndex", "QPersistentModelIndex", "QPlainTextEdit", "QRadioButton",
+    "QShowEvent", "QSizePolicy", "QTableView",
 ]

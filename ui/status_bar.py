@@ -16,13 +16,17 @@ from app.operators import OperatorInfo
 from app.settings import CENTRE_PING_SECONDS
 from ui.card_reader import CardReaderService
 from ui.operations import Executor, Operation
-from ui.qt import QFrame, QLabel, QStatusBar, QTimer, QWidget
+from ui.qt import QFrame, QLabel, QStatusBar, QTimer, QWidget, Signal
 from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR
 
 DATABASE_CHECK_INTERVAL_MS = 30_000
 
 
 class CounterStatusBar(QStatusBar):
+    """Emits `centre_link_changed` (on the GUI thread) after each probe; `centre_link` is its answer."""
+
+    centre_link_changed = Signal()
+
     def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._ctx = ctx
@@ -44,6 +48,7 @@ class CounterStatusBar(QStatusBar):
         self._timer.timeout.connect(self.check_database)
         self._timer.start()
         self.check_database()
+        self.centre_link: CentreLink | None = None
         self.centre_monitor = CentreMonitor(ctx)
         self._centre_timer = QTimer(self)
         self._centre_timer.setInterval(ctx.settings.get(CENTRE_PING_SECONDS) * 1000)
@@ -120,6 +125,18 @@ class CounterStatusBar(QStatusBar):
         if link.queued_entries:
             self.centre_label.setText(self.centre_label.text() + self.tr("，{count} 笔待补登记").format(
                 count=link.queued_entries))
+        self.centre_link = link
+        self.centre_link_changed.emit()
+
+    @property
+    def centre_online(self) -> bool | None:
+        """True / False after a probe answered (None before the first, or when no centre is set up)."""
+        link = self.centre_link
+        if link is None:
+            return None
+        if link.state in (LinkState.ONLINE, LinkState.ONLINE_WITH_OPEN):
+            return True
+        return False if link.state is LinkState.OFFLINE else None
 
     def _show_centre(self, link: CentreLink) -> None:
         if link.state is LinkState.ONLINE:

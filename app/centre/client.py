@@ -355,8 +355,18 @@ def open_centre(
     appliers: dict[Operation, Applier] | None = None,
     reachability: Reachability | None = None,
 ) -> CentreClient:
-    """The centre client of this counter. `operator` = (login, name) of the clerk, else the system."""
+    """The centre client of this counter. `operator` = (login, name) of the clerk, else the system.
+
+    `appliers` None: the workflow's (`app.workflow.appliers`), so that every client the program
+    opens — the status bar's resolver too — records what an applied call means locally (the
+    就医登记号, the settlement, its cancellation). Pass `{}` for a client without local effects."""
     from app.settings import CENTRE_INTERFACE, CENTRE_READ_TIMEOUT_SECONDS, CENTRE_URL
+
+    if appliers is None:
+        # Imported here: the workflow imports this module.
+        from app.workflow.appliers import workflow_appliers
+
+        appliers = workflow_appliers(ctx.counter_name)
 
     institution = _institution(ctx)
     key = _signing_key(ctx, institution.code)

@@ -12,15 +12,19 @@ from app.bootstrap import CounterContext
 from app.institution import InstitutionInfo
 from app.operators import OperatorInfo
 from ui.main_window import MainWindow
+from ui.pages.admission_page import AdmissionPage
 from ui.pages.card_page import CardPage
+from ui.pages.discharge_page import DischargePage
 from ui.pages.placeholder import PlaceholderPage
 from ui.pages.slip_page import SlipPage
 from ui.pages.settings_page import SettingsPage
+from ui.pages.stays_page import StaysPage
 from ui.qt import QApplication, QLabel, QMessageBox, Qt, QWidget
 
 pytestmark = pytest.mark.gui
 
-PAGES = ["读卡", "入院登记", "费用与伤病分离", "出院结算", "结算单", "月度结算", "设置"]
+PAGES = ["读卡", "入院登记", "费用与伤病分离", "出院结算", "住院一览", "结算单", "月度结算", "设置"]
+REAL_PAGES = ("读卡", "入院登记", "费用与伤病分离", "出院结算", "住院一览", "结算单")
 NOT_PROVIDED = "此功能尚未提供"
 
 
@@ -59,7 +63,8 @@ def test_pages_in_order(window: MainWindow) -> None:
 def test_ctrl_number_switches_pages(qtbot: QtBot, window: MainWindow) -> None:
     qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
     assert window.current_page_title() == "费用与伤病分离"
-    keys = [Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4, Qt.Key.Key_5, Qt.Key.Key_6, Qt.Key.Key_7]
+    keys = [Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3, Qt.Key.Key_4, Qt.Key.Key_5, Qt.Key.Key_6, Qt.Key.Key_7,
+            Qt.Key.Key_8]
     for key, title in zip(keys, PAGES, strict=True):
         qtbot.keyClick(window, key, Qt.KeyboardModifier.ControlModifier)
         assert window.current_page_title() == title
@@ -67,7 +72,7 @@ def test_ctrl_number_switches_pages(qtbot: QtBot, window: MainWindow) -> None:
 
 
 def test_nav_tooltips_and_window_menu_name_the_keys(window: MainWindow) -> None:
-    for number in range(1, 8):
+    for number in range(1, len(PAGES) + 1):
         assert f"Ctrl+{number}" in window.nav.item(number - 1).toolTip()
         assert window.page_actions[number - 1].shortcut().toString() == f"Ctrl+{number}"
     menus = [action.text() for action in window.menuBar().actions()]
@@ -85,8 +90,8 @@ def test_arrow_keys_move_through_the_navigation(qtbot: QtBot, window: MainWindow
 
 def test_placeholder_pages_say_not_provided(window: MainWindow) -> None:
     for index, title in enumerate(PAGES[:-1]):
-        if title in ("读卡", "结算单"):
-            continue  # real pages (test_card_page_is_real, test_slip_page_is_real)
+        if title in REAL_PAGES:
+            continue  # real pages (test_card_page_is_real, test_slip_page_is_real, test_workflow_pages_are_real)
         page = window.stack.widget(index)
         assert isinstance(page, PlaceholderPage)
         texts = _label_texts(page)
@@ -108,8 +113,17 @@ def test_slip_page_is_real(window: MainWindow) -> None:
     assert not any(NOT_PROVIDED in text for text in _label_texts(page))
 
 
+def test_workflow_pages_are_real(window: MainWindow) -> None:
+    for title, kind in (("入院登记", AdmissionPage), ("出院结算", DischargePage), ("住院一览", StaysPage)):
+        page = window.stack.widget(PAGES.index(title))
+        assert isinstance(page, kind)
+        texts = _label_texts(page)
+        assert title in texts
+        assert not any(NOT_PROVIDED in text for text in texts)
+
+
 def test_settings_page_is_real(window: MainWindow) -> None:
-    page = window.stack.widget(6)
+    page = window.stack.widget(PAGES.index("设置"))
     assert isinstance(page, SettingsPage)
     assert not any(NOT_PROVIDED in text for text in _label_texts(page))
 

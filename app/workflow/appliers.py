@@ -1,0 +1,270 @@
+"""The local effect of each applied centre call, run by the outbox in the transaction that marks
+the call succeeded — right after the reply, or later when an unknown outcome is resolved by
+msgid (then `result` is the same domain value, read from the centre's 5101 answer).
+
+- ADMISSION: the 就医登记号 onto the stay (+ the centre's verdict kept as a check);
+- FEE_UPLOAD: the uploaded lines marked `uploaded_at`;
+- SETTLEMENT: the local, immutable Settlement (matrix cells, one line per charge line) from the
+  centre's figures, through `app.slips.record_settlement`; a full-payment receipt waiting for
+  补登记 is linked to it;
+- SETTLEMENT_CANCEL: the cancellation row (`app.slips.record_cancellation`); the stay → 待结算.
+
+Each applier is idempotent (keyed on the entry's msgid) and leaves calls made outside the
+workflow (no local stay: the centre's own tests, the command line) alone. When the counter
+cannot record an applied call it raises `LocalConflict`, and the outbox reverses the call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import String, cast, select, update
+from sqlalchemy.orm import Session
+
+from app.centre.gateway import (
+    Admission,
+    FeeUploadReceipt,
+    Operation,
+    SettlementCancellation,
+    SettlementFigures,
+    Verdict,
+    from_json,
+)
+from app.centre.outbox import Applier, LocalConflict
+from app.db.models import (
+    ChargeLine,
+    FullPaymentReceipt,
+    OutboxEntry,
+    Settlement,
+    SettlementKind,
+    Stay,
+    StayStatus,
+)
+from app.operators import OperatorInfo
+from app.rules.case import CATEGORIES
+from app.rules.settlement import BUCKETS, LineResult, SettlementResult
+from app.slips import SlipError, record_cancellation, record_settlement
+
+if TYPE_CHECKING:
+    from app.bootstrap import CounterContext
+    from app.centre.client import CentreClient
+
+log = logging.getLogger(__name__)
+
+ZERO = Decimal("0.00")
+
+
+def workflow_appliers(counter_name: str) -> dict[Operation, Applier]:
+    """The appliers every centre client of the program carries (`open_centre` uses them by default)."""
+
+    def admission(session: Session, entry: OutboxEntry, result: Any) -> None:
+        apply_admission(session, entry, result, counter_name)
+
+    def fee_upload(session: Session, entry: OutboxEntry, result: Any) -> None:
+        apply_fee_upload(session, entry, result)
+
+    def settlement(session: Session, entry: OutboxEntry, result: Any) -> None:
+        apply_settlement(session, entry, result, counter_name)
+
+    def cancellation(session: Session, entry: OutboxEntry, result: Any) -> None:
+        apply_settlement_cancel(session, entry, result, counter_name)
+
+    return {Operation.ADMISSION: admission, Operation.FEE_UPLOAD: fee_upload, Operation.SETTLEMENT: settlement,
+            Operation.SETTLEMENT_CANCEL: cancellation}
+
+
+def open_workflow_centre(ctx: CounterContext, actor: OperatorInfo | None) -> CentreClient:
+    """The centre client for `actor` (None: the system) with the workflow's appliers."""
+    from app.centre.client import open_centre
+
+    operator = (actor.login, actor.display_name) if actor is not None else None
+    return open_centre(ctx, operator, appliers=workflow_appliers(ctx.counter_name))
+
+
+# --- reading results (a domain value; JSON only if someone hands the stored response) ---------------
+
+
+def _as(cls: type[Any], result: Any) -> Any:
+    if isinstance(result, cls):
+        return result
+    if isinstance(result, dict):
+        return from_json(cls, result)
+    raise LocalConflict(f"结算中心应答类型不符：{type(result).__name__}")
+
+
+def _figures(result: Any) -> SettlementFigures:
+    figures = _as(SettlementFigures, result)
+    # from_json leaves the matrix (a plain mapping) as text: make it Decimal.
+    matrix = {bucket: {category: Decimal(str(amount)) for category, amount in row.items()}
+              for bucket, row in figures.matrix.items()}
+    if matrix != figures.matrix:
+        figures = SettlementFigures(figures.settlement_id, figures.registration_no, figures.settled,
+                                    figures.settlement_kind, figures.verdict, matrix, figures.total,
+                                    figures.fund_total, figures.personal_total, figures.items)
+    return figures  # type: ignore[no-any-return]
+
+
+def _stay_of(session: Session, entry: OutboxEntry, registration_no: str | None) -> Stay | None:
+    if entry.stay_id is not None:
+        return session.get(Stay, entry.stay_id)
+    if registration_no:
+        return session.scalars(select(Stay).where(Stay.registration_no == registration_no)).one_or_none()
+    return None
+
+
+def _operator_id(entry: OutboxEntry, stay: Stay) -> int:
+    # The resolver (system) may complete a call: the clerk who made it stays its operator.
+    return entry.operator_id if entry.operator_id is not None else stay.created_by
+
+
+# --- admission --------------------------------------------------------------------------------------
+
+
+def apply_admission(session: Session, entry: OutboxEntry, result: Any, counter_name: str) -> None:
+    from app import audit
+    from app.workflow.admission import store_centre_verdict
+
+    if entry.stay_id is None:
+        return
+    admission: Admission = _as(Admission, result)
+    stay = session.get(Stay, entry.stay_id)
+    if stay is None:
+        raise LocalConflict(f"住院登记 {entry.stay_id} 不存在")
+    if stay.registration_no == admission.registration_no:
+        return
+    if stay.registration_no is not None:
+        raise LocalConflict(f"住院登记 {stay.id} 已有就医登记号 {stay.registration_no}")
+    if stay.status is StayStatus.CANCELLED:
+        raise LocalConflict(f"住院登记 {stay.id} 已撤销")
+    stay.registration_no = admission.registration_no
+    stay.settlement_kind = admission.settlement_kind or stay.settlement_kind
+    operator_id = _operator_id(entry, stay)
+    if admission.verdict is not None:
+        store_centre_verdict(session, _verdict_json(admission.verdict), worker_id=stay.worker_id, stay_id=stay.id,
+                             check_date=stay.admitted_on, actor_id=operator_id, counter_name=counter_name)
+    audit.record(session, "admission_registered", operator_id=operator_id, counter_name=counter_name,
+                 entity_type="stay", entity_id=stay.id,
+                 detail={"registration_no": admission.registration_no, "msgid": entry.msgid})
+
+
+def _verdict_json(verdict: Verdict) -> dict[str, Any]:
+    return {"stage": verdict.stage, "allowed": verdict.allowed, "settlement_kind": verdict.settlement_kind,
+            "reasons": [{"code": r.code, "blocking": r.blocking, "message": r.message, "source": r.source}
+                        for r in verdict.reasons]}
+
+
+# --- fee upload -------------------------------------------------------------------------------------
+
+
+def apply_fee_upload(session: Session, entry: OutboxEntry, result: Any) -> None:
+    if entry.stay_id is None:
+        return
+    receipt: FeeUploadReceipt = _as(FeeUploadReceipt, result)
+    seqs = [int(line["seq"]) for line in entry.request.get("lines", [])]
+    if not seqs or receipt.accepted + receipt.duplicates == 0:
+        return
+    # centre_line_no: the centre holds this seq (a later change must cancel it there first).
+    session.execute(update(ChargeLine).where(ChargeLine.stay_id == entry.stay_id, ChargeLine.seq.in_(seqs),
+                                             ChargeLine.uploaded_at.is_(None))
+                    .values(uploaded_at=dt.datetime.now(dt.UTC), centre_line_no=cast(ChargeLine.seq, String(32))))
+
+
+# --- settlement -------------------------------------------------------------------------------------
+
+
+def settlement_result(figures: SettlementFigures, charge_lines: dict[int, ChargeLine]) -> SettlementResult:
+    """Map the centre's matrix and its items (by seq) onto the stay's charge lines.
+
+    The centre names each line's bucket, fund and personal parts; the category and amount are
+    the line's own (the category as uploaded, the amount = fund + personal, checked)."""
+    lines = []
+    for item in sorted(figures.items, key=lambda i: i.seq):
+        charge = charge_lines.get(item.seq)
+        if charge is None:
+            raise LocalConflict(f"中心结算明细 seq {item.seq} 在本机费用明细中不存在")
+        if charge.category is None:
+            raise LocalConflict(f"费用明细 seq {item.seq} 没有费用类别")
+        amount = item.fund + item.personal
+        if amount != charge.amount:
+            raise LocalConflict(f"费用明细 seq {item.seq} 金额 {charge.amount} 与中心结算 {amount} 不符")
+        lines.append(LineResult(item.seq, item.bucket, charge.category.value, amount, item.fund, item.personal,
+                                item.reason))
+    for bucket in BUCKETS:
+        if bucket not in figures.matrix or any(c not in figures.matrix[bucket] for c in CATEGORIES):
+            raise LocalConflict(f"中心结算矩阵缺少 {bucket}")
+    matrix = {b: {c: figures.matrix[b][c] for c in CATEGORIES} for b in BUCKETS}
+    return SettlementResult(figures.settlement_kind, matrix, tuple(lines))
+
+
+def apply_settlement(session: Session, entry: OutboxEntry, result: Any, counter_name: str) -> None:
+    from app import audit
+    from app.workflow.admission import store_centre_verdict
+
+    figures = _figures(result)
+    stay = _stay_of(session, entry, figures.registration_no)
+    if stay is None:
+        return  # a settlement made outside the workflow (no local stay)
+    if session.scalars(select(Settlement.id).where(Settlement.msgid == entry.msgid)).first() is not None:
+        return  # recorded already
+    if stay.registration_no is not None and stay.registration_no != figures.registration_no:
+        raise LocalConflict(f"中心结算的就医登记号 {figures.registration_no} 与本机 {stay.registration_no} 不符")
+    charge_lines = {line.seq: line for line in stay.charge_lines}
+    computed = settlement_result(figures, charge_lines)
+    if computed.total != figures.total or computed.fund_total != figures.fund_total:
+        raise LocalConflict(f"中心结算合计 {figures.total} 与明细合计 {computed.total} 不符")
+    discharged = entry.request.get("discharged")
+    if discharged and stay.discharged_on is None:
+        stay.discharged_on = dt.date.fromisoformat(str(discharged))
+    operator_id = _operator_id(entry, stay)
+    assert figures.settlement_id is not None
+    try:
+        settlement = record_settlement(
+            session, stay, computed, operator_id=operator_id, counter_name=counter_name,
+            centre_settlement_id=figures.settlement_id, msgid=entry.msgid, settled_at=dt.datetime.now(dt.UTC),
+            settled_on=figures.settled, benefit_category="医疗康复住院", business_category="工伤住院",
+        )
+    except SlipError as exc:
+        raise LocalConflict(exc.message) from None
+    if figures.verdict is not None:
+        store_centre_verdict(session, _verdict_json(figures.verdict), worker_id=stay.worker_id, stay_id=stay.id,
+                             check_date=figures.settled, actor_id=operator_id, counter_name=counter_name)
+    receipt = session.scalars(select(FullPaymentReceipt).where(
+        FullPaymentReceipt.stay_id == stay.id, FullPaymentReceipt.settlement_id.is_(None))).first()
+    if receipt is not None:
+        # 补登记 done (`003 §17`): the fund's part goes back to the worker who paid in full.
+        receipt.settlement_id = settlement.id
+        receipt.backfilled_at = dt.datetime.now(dt.UTC)
+        audit.record(session, "full_payment_backfilled", operator_id=operator_id, counter_name=counter_name,
+                     entity_type="full_payment_receipt", entity_id=receipt.id,
+                     detail={"receipt_no": receipt.receipt_no, "settlement_id": settlement.id,
+                             "refund_to_worker": str(figures.fund_total)})
+
+
+# --- settlement cancellation ------------------------------------------------------------------------
+
+
+def apply_settlement_cancel(session: Session, entry: OutboxEntry, result: Any, counter_name: str) -> None:
+    cancellation: SettlementCancellation = _as(SettlementCancellation, result)
+    if session.scalars(select(Settlement.id).where(Settlement.msgid == entry.msgid)).first() is not None:
+        return
+    original = session.scalars(select(Settlement).where(
+        Settlement.centre_settlement_id == cancellation.settlement_id,
+        Settlement.kind == SettlementKind.SETTLEMENT)).first()
+    if original is None:
+        return  # not this counter's (a cancellation made outside the workflow)
+    if session.scalars(select(Settlement.id).where(Settlement.reverses_id == original.id)).first() is not None:
+        raise LocalConflict(f"结算记录 {original.id} 本机已撤销")
+    stay = session.get(Stay, original.stay_id)
+    assert stay is not None
+    try:
+        record_cancellation(
+            session, original.id, operator_id=_operator_id(entry, stay), counter_name=counter_name,
+            reason=str(entry.request.get("reason") or "撤销结算"), msgid=entry.msgid,
+            cancelled_at=dt.datetime.now(dt.UTC), centre_settlement_id=cancellation.cancellation_id,
+        )
+    except SlipError as exc:
+        raise LocalConflict(exc.message) from None
+

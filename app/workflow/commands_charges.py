@@ -1,0 +1,163 @@
+"""`wi-counter charges import STAY_ID FILE [--mapping NAME]` and `wi-counter charges map HIS_CODE CODE|--self-pay`.
+
+Registered by `app.cli` (its `command`/`action` helpers); the handlers import the services lazily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Handler = Callable[[argparse.Namespace], int]
+OPERATOR_HELP = ("操作员登录名（记入审计）；默认取环境变量 WI_COUNTER_OPERATOR，只有一名在用操作员时取该操作员"
+                 " / operator login (audited); default: $WI_COUNTER_OPERATOR, or the only active operator")
+
+
+def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
+             action: Callable[[Any, str, str, Handler], argparse.ArgumentParser]) -> None:
+    charges = command("charges", "住院费用明细：导入 HIS 导出文件、目录对照 / the stay's charge lines", _help)
+    actions = charges.add_subparsers(dest="charges_command", metavar="ACTION")
+    importing = action(actions, "import",
+                       "导入 HIS 费用明细（CSV：UTF-8 或 GBK；XLSX）；有问题的行全部列出，文件无误才导入"
+                       " / import a HIS export (CSV UTF-8/GBK, XLSX); every bad row listed, nothing imported until clean",
+                       import_command)
+    importing.add_argument("stay_id", type=int, metavar="STAY_ID", help="住院登记编号 / stay id")
+    importing.add_argument("file", type=Path, metavar="FILE", help="HIS 导出文件 / the HIS export")
+    importing.add_argument("--mapping", metavar="NAME",
+                           help="列映射名称（见 docs/his-import.md），默认取设置 his.mapping / column mapping name, "
+                                "default: the setting his.mapping")
+    importing.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
+    mapping = action(actions, "map",
+                     "把 HIS 项目编码对照到目录编码（或确认为目录外自费），并重新对照未上传的明细"
+                     " / map a HIS code to a catalogue code (or confirm it is outside the catalogue)",
+                     map_command)
+    mapping.add_argument("his_code", metavar="HIS_CODE", help="HIS 项目编码 / the hospital's item code")
+    target = mapping.add_mutually_exclusive_group(required=True)
+    target.add_argument("catalogue_code", nargs="?", metavar="CATALOGUE_CODE", help="目录编码 / catalogue code")
+    target.add_argument("--self-pay", action="store_true",
+                        help="确认为目录外项目（自费，须告知患者） / confirmed outside the catalogue (self-pay)")
+    mapping.add_argument("--note", default="", help="备注 / note")
+    mapping.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
+    action(actions, "mappings", "列出可用的 HIS 列映射 / list the column mappings", mappings_command)
+    catalogue = action(actions, "catalogue",
+                       "本地目录：版本和条目数；--sync 从结算中心下载更新 / the local catalogue; --sync downloads "
+                       "what changed from the centre", catalogue_command)
+    catalogue.add_argument("--sync", action="store_true", help="从结算中心更新目录 / update from the centre")
+
+
+def _help(args: argparse.Namespace) -> int:
+    print("用法 / usage: wi-counter charges {import,map,mappings,catalogue}", file=sys.stderr)
+    return 2
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from app.bootstrap import open_counter
+
+    return open_counter(home=args.home, demo=args.demo, db_url=args.db)
+
+
+def _operator(session: Any, login: str | None) -> Any:
+    from sqlalchemy import select
+
+    from app.db.models import Operator
+    from app.operators import OperatorInfo
+    from app.workflow.common import WorkflowError
+
+    login = login or os.environ.get("WI_COUNTER_OPERATOR")
+    if login is None:
+        active = session.scalars(select(Operator).where(Operator.active.is_(True)).order_by(Operator.login)).all()
+        if len(active) != 1:
+            names = "、".join(o.login for o in active) or "（无）"
+            raise WorkflowError(f"请用 --operator 指定操作员（在用操作员：{names}）。")
+        record = active[0]
+    else:
+        record = session.scalars(select(Operator).where(Operator.login == login)).first()
+    if record is None or not record.active:
+        raise WorkflowError(f"没有名为 {login} 的在用操作员。")
+    return OperatorInfo(record.id, record.login, record.display_name, record.role)
+
+
+def import_command(args: argparse.Namespace) -> int:
+    from app.settings import HIS_MAPPING
+    from app.workflow.his_import import HisFileInvalid, import_his_file, load_mapping, read_his_file
+
+    context = _open(args)
+    try:
+        mapping = load_mapping(args.mapping or context.settings.get(HIS_MAPPING), context.paths.config_dir)
+        try:
+            parsed = read_his_file(args.file, mapping)
+            with context.transaction() as session:
+                actor = _operator(session, args.operator)
+                result = import_his_file(session, args.stay_id, parsed, actor, context.counter_name, mapping.name)
+        except HisFileInvalid as exc:
+            print(f"错误：HIS 文件 {exc.file_name} 有 {len(exc.problems)} 处问题，未导入任何明细：", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem.describe()}", file=sys.stderr)
+            return 2
+    finally:
+        context.close()
+    print(f"已导入 / imported: 文件 {result.rows} 行，新增 {result.added} 条，已有 {result.already_present} 条，"
+          f"未对照 {result.unmatched} 条 (import #{result.import_id})")
+    for warning in result.differing:
+        print(f"  注意：{warning.describe()}")
+    return 0
+
+
+def map_command(args: argparse.Namespace) -> int:
+    from app.workflow.code_map import set_mapping
+
+    context = _open(args)
+    try:
+        with context.transaction() as session:
+            actor = _operator(session, args.operator)
+            code = None if args.self_pay else args.catalogue_code
+            changed = set_mapping(session, actor, context.counter_name, args.his_code, code, args.note)
+    finally:
+        context.close()
+    target = "目录外（自费）" if code is None else code
+    print(f"{args.his_code} → {target}：重新对照 {changed} 条明细 / {changed} lines re-matched")
+    return 0
+
+
+def mappings_command(args: argparse.Namespace) -> int:
+    from app.workflow.his_import import load_mapping, mapping_names
+
+    context = _open(args)
+    try:
+        config = context.paths.config_dir
+        for name in mapping_names(config):
+            mapping = load_mapping(name, config)
+            print(f"{name}\t{mapping.title}\t{mapping.source}")
+    finally:
+        context.close()
+    return 0
+
+
+def catalogue_command(args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+
+    from app.db.models import CatalogueItem
+    from app.workflow.catalogue import local_version, sync_catalogue
+
+    context = _open(args)
+    try:
+        if args.sync:
+            from app.centre.client import open_centre
+
+            client = open_centre(context)
+            try:
+                changed = sync_catalogue(context, client)
+            finally:
+                client.close()
+            print(f"目录已更新 / catalogue updated: {changed} 条变更 / entries changed")
+        with context.transaction() as session:
+            version = local_version(session)
+            valid = session.scalar(select(func.count()).select_from(CatalogueItem).where(CatalogueItem.valid.is_(True)))
+    finally:
+        context.close()
+    print(f"本地目录版本 / local version {version}：有效条目 / valid entries {valid}")
+    return 0

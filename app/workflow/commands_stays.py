@@ -1,0 +1,71 @@
+"""`wi-counter stays [--status S] [--search TEXT]`: the stays at a glance, ID numbers masked.
+
+Registered in `app.cli` (the stay commands' marked place); exit 0 ok, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from app.db.models import StayStatus
+from app.workflow.stays import STATUS_LABELS
+
+# Chinese labels or the stored values.
+STATUS_CHOICES: dict[str, StayStatus] = {status.value: status for status in StayStatus} | {
+    label: status for status, label in STATUS_LABELS.items()
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--status", metavar="STATUS",
+                        help="只列此状态：在院/待结算/已结算/已撤销/待补登记（或 admitted、pending_settlement、settled、"
+                             "cancelled、pending_backfill） / only stays in this status")
+    parser.add_argument("--search", default="", metavar="TEXT",
+                        help="按姓名、完整身份证号、住院号或就医登记号查找 / name, full ID number, 住院号 or 就医登记号")
+    parser.add_argument("--limit", type=int, default=100, help="最多列出条数（默认 100） / at most N stays")
+    parser.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+
+
+def stays(args: argparse.Namespace) -> int:
+    from app.bootstrap import open_counter
+    from app.workflow.stays import list_stays
+
+    status = None
+    if args.status:
+        status = STATUS_CHOICES.get(args.status.strip())
+        if status is None:
+            print(f"未知的状态 {args.status}；可用：{'、'.join(STATUS_LABELS.values())} / unknown status",
+                  file=sys.stderr)
+            return 2
+    if args.limit < 1:
+        print("--limit 应为正整数 / --limit must be positive", file=sys.stderr)
+        return 2
+    context = open_counter(home=args.home, demo=args.demo, db_url=args.db)
+    try:
+        with context.transaction() as session:
+            rows = list_stays(session, status=status, search=args.search, limit=args.limit)
+    finally:
+        context.close()
+    if args.json:
+        print(json.dumps([{
+            "stay_id": s.stay_id, "name": s.name, "id_number": s.masked_id, "admission_no": s.admission_no,
+            "registration_no": s.registration_no, "dept": s.dept, "admitted_on": s.admitted_on.isoformat(),
+            "discharged_on": s.discharged_on.isoformat() if s.discharged_on else None, "status": s.status.value,
+            "status_label": s.status_label, "settlement_id": s.settlement_id,
+            "total": None if s.total is None else str(s.total),
+            "personal_total": None if s.personal_total is None else str(s.personal_total),
+            "registered_offline": s.registered_offline,
+        } for s in rows], ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("没有符合条件的住院登记 / no stays")
+        return 0
+    for s in rows:
+        money = f"  合计 {s.total} 个人 {s.personal_total}" if s.total is not None else ""
+        offline = "  （入院登记待补传）" if s.registered_offline else ""
+        print(f"{s.stay_id:>6}  {s.status_label:<4}  {s.name}  {s.masked_id}  住院号 {s.admission_no}  "
+              f"就医登记号 {s.registration_no or '—'}  {s.dept}  入院 {s.admitted_on}"
+              f"{'  出院 ' + str(s.discharged_on) if s.discharged_on else ''}{money}{offline}")
+    return 0

@@ -1,0 +1,692 @@
+"""入院登记: identify the worker, show what the centre knows, check the filing, register the stay.
+
+The worker is identified by the card read on the 读卡 page (picked up as soon as it is read),
+by an e-card token scanned into this page, or — reviewers only, with a recorded reason — by a
+typed social security number. The centre's person (recognitions, filings) is shown; as the
+form is filled the filing verdict is previewed; 登记 judges again, stores the check, registers
+with the centre (就医登记号) and creates the stay. When the centre cannot be reached the stay
+is registered offline and re-checked when the link returns. Every centre call and database
+write runs off the GUI thread (`ui.operations`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING
+
+from app.bootstrap import CounterContext
+from app.card_identity import CardIdentity
+from app.centre.ecard import ECARD_SOURCE
+from app.masking import mask_id_number
+from app.operators import OperatorInfo, Permission
+from ui.operations import Executor, Operation
+from ui.pages.workflow_widgets import VerdictPanel, error_text, is_centre_unreachable, to_date, to_qdate
+from ui.qt import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    Qt,
+    QTableWidget,
+    QTableWidgetItem,
+    QTimer,
+    QVBoxLayout,
+    QWidget,
+    Signal,
+)
+from ui.widgets import ERROR_COLOUR, ErrorLabel, heading, notice
+
+if TYPE_CHECKING:
+    from app.centre.gateway import Person
+    from app.workflow.admission import AdmissionForm, AdmissionOutcome, CheckResult, Identification
+
+log = logging.getLogger(__name__)
+
+CARE_CHOICES: tuple[tuple[str, str], ...] = (("medical", "工伤医疗"), ("rehab", "工伤康复"), ("device", "辅助器具配置"))
+PREVIEW_DELAY_MS = 400  # re-judge this long after the last keystroke, not on every one
+_FILING_CATEGORIES = {"long_term_residence": "异地长期居住", "long_term_work": "异地长期工作", "referral": "转诊转院"}
+_FILING_STATUS = {"active": "有效", "cancelled": "已取消", "terminated": "已终止"}
+_CARE_NAMES = dict(CARE_CHOICES)
+
+
+class AdmissionPage(QWidget):
+    """The 入院登记 page. Emits `admitted(stay_id)` after a stay was created."""
+
+    admitted = Signal(int)
+
+    def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = self.tr("入院登记")
+        self.setObjectName("admissionPage")
+        self._ctx = ctx
+        self._operator = operator
+        self.card_identity: CardIdentity | None = None
+        self.person: Person | None = None
+        self.identification: Identification | None = None
+        self.outcome: AdmissionOutcome | None = None
+        self._busy = False
+        self._preview_generation = 0
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(24, 16, 24, 8)
+        outer.addWidget(heading(self.title, self))
+        line = QFrame(self)
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        outer.addWidget(line)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        outer.addWidget(scroll, 1)
+        body = QWidget(scroll)
+        scroll.setWidget(body)
+        columns = QHBoxLayout(body)
+        columns.setContentsMargins(0, 0, 0, 0)
+        left = QVBoxLayout()
+        right = QVBoxLayout()
+        columns.addLayout(left, 5)
+        columns.addLayout(right, 6)
+
+        left.addWidget(self._build_identification(body))
+        left.addWidget(self._build_person(body))
+        left.addStretch(1)
+        right.addWidget(self._build_form(body))
+        self.verdict = VerdictPanel(self.tr("入院备案核验"), body, object_name="admissionVerdict")
+        right.addWidget(self.verdict)
+        right.addWidget(self._build_result(body))
+        right.addStretch(1)
+
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(PREVIEW_DELAY_MS)
+        self._preview_timer.timeout.connect(self.preview)
+        self._set_form_enabled(False)
+
+    # --- building ---------------------------------------------------------------------------
+
+    def _build_identification(self, parent: QWidget) -> QGroupBox:
+        box = QGroupBox(self.tr("识别工伤职工"), parent)
+        layout = QVBoxLayout(box)
+        row = QHBoxLayout()
+        self.card_label = QLabel(self.tr("读卡页尚未读卡：请插入社保卡"), box)
+        self.card_label.setObjectName("cardHolder")
+        self.card_label.setWordWrap(True)
+        row.addWidget(self.card_label, 1)
+        self.use_card_button = QPushButton(self.tr("按社保卡查询(&C)"), box)
+        self.use_card_button.setObjectName("useCardButton")
+        self.use_card_button.setEnabled(False)
+        self.use_card_button.clicked.connect(self.look_up_card)
+        row.addWidget(self.use_card_button)
+        layout.addLayout(row)
+
+        form = QFormLayout()
+        self.ecard_field = QLineEdit(box)
+        self.ecard_field.setObjectName("admissionEcard")
+        self.ecard_field.setPlaceholderText(self.tr("用扫码枪扫描电子社保卡二维码（以回车结束）"))
+        self.ecard_field.returnPressed.connect(self._ecard_scanned)
+        ecard_label = QLabel(self.tr("电子社保卡(&E)："), box)
+        ecard_label.setBuddy(self.ecard_field)
+        form.addRow(ecard_label, self.ecard_field)
+
+        self.typed_field = QLineEdit(box)
+        self.typed_field.setObjectName("typedSsn")
+        self.typed_field.setMaxLength(18)
+        self.typed_field.setPlaceholderText(self.tr("18 位社会保障号码"))
+        typed_label = QLabel(self.tr("社会保障号码(&N)："), box)
+        typed_label.setBuddy(self.typed_field)
+        form.addRow(typed_label, self.typed_field)
+        self.typed_reason = QLineEdit(box)
+        self.typed_reason.setObjectName("typedReason")
+        self.typed_reason.setPlaceholderText(self.tr("必填：为什么不能读卡（如：社保卡损坏、未带卡）"))
+        reason_label = QLabel(self.tr("手工输入原因(&Y)："), box)
+        reason_label.setBuddy(self.typed_reason)
+        form.addRow(reason_label, self.typed_reason)
+        self.typed_button = QPushButton(self.tr("按号码查询(&U)"), box)
+        self.typed_button.setObjectName("typedLookup")
+        self.typed_button.clicked.connect(self._typed_lookup)
+        self.typed_field.returnPressed.connect(self.typed_reason.setFocus)
+        self.typed_reason.returnPressed.connect(self._typed_lookup)
+        form.addRow("", self.typed_button)
+        if not self._operator.can(Permission.MANUAL_IDENTIFICATION):
+            why = self.tr("仅审核员可手工输入社会保障号码（须填写原因）；收款员请读卡或扫描电子社保卡")
+            for widget in (self.typed_field, self.typed_reason, self.typed_button):
+                widget.setEnabled(False)
+                widget.setToolTip(why)
+        layout.addLayout(form)
+
+        self.lookup_message = ErrorLabel(box, "lookupMessage")
+        layout.addWidget(self.lookup_message)
+        return box
+
+    def _build_person(self, parent: QWidget) -> QGroupBox:
+        box = QGroupBox(self.tr("结算中心登记的工伤职工信息"), parent)
+        layout = QVBoxLayout(box)
+        self.person_label = QLabel(self.tr("尚未查询"), box)
+        self.person_label.setObjectName("personSummary")
+        self.person_label.setWordWrap(True)
+        self.person_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.person_label)
+        layout.addWidget(QLabel(self.tr("工伤认定："), box))
+        self.recognitions_label = QLabel("", box)
+        self.recognitions_label.setObjectName("recognitions")
+        self.recognitions_label.setWordWrap(True)
+        layout.addWidget(self.recognitions_label)
+        layout.addWidget(QLabel(self.tr("备案："), box))
+        self.filings_label = QLabel("", box)
+        self.filings_label.setObjectName("filings")
+        self.filings_label.setWordWrap(True)
+        layout.addWidget(self.filings_label)
+        return box
+
+    def _build_form(self, parent: QWidget) -> QGroupBox:
+        box = QGroupBox(self.tr("入院信息"), parent)
+        self.form_box = box
+        layout = QVBoxLayout(box)
+        form = QFormLayout()
+        layout.addLayout(form)
+
+        def field(name: str, label: str, placeholder: str = "") -> QLineEdit:
+            edit = QLineEdit(box)
+            edit.setObjectName(name)
+            edit.setPlaceholderText(placeholder)
+            edit.textChanged.connect(self._form_changed)
+            edit.returnPressed.connect(self._enter_pressed)
+            caption = QLabel(label, box)
+            caption.setBuddy(edit)
+            form.addRow(caption, edit)
+            return edit
+
+        self.admission_no = field("admissionNo", self.tr("住院号(&A)："), self.tr("医院信息系统的住院号"))
+        self.dept = field("dept", self.tr("科别(&D)："), self.tr("如：骨科一病区"))
+        self.bed = field("bed", self.tr("床号(&B)："), self.tr("可不填"))
+        self.admitted_on = QDateEdit(box)
+        self.admitted_on.setObjectName("admittedOn")
+        self.admitted_on.setCalendarPopup(True)
+        self.admitted_on.setDisplayFormat("yyyy-MM-dd")
+        self.admitted_on.setDate(to_qdate(dt.date.today()))
+        self.admitted_on.dateChanged.connect(self._form_changed)
+        date_label = QLabel(self.tr("入院日期(&T)："), box)
+        date_label.setBuddy(self.admitted_on)
+        form.addRow(date_label, self.admitted_on)
+
+        self.care = QComboBox(box)
+        self.care.setObjectName("care")
+        for value, label in CARE_CHOICES:
+            self.care.addItem(self.tr(label), value)
+        self.care.currentIndexChanged.connect(self._form_changed)
+        care_label = QLabel(self.tr("就医类别(&K)："), box)
+        care_label.setBuddy(self.care)
+        form.addRow(care_label, self.care)
+
+        self.recognition = QComboBox(box)
+        self.recognition.setObjectName("recognition")
+        self.recognition.currentIndexChanged.connect(self._recognition_changed)
+        recognition_label = QLabel(self.tr("工伤认定(&G)："), box)
+        recognition_label.setBuddy(self.recognition)
+        form.addRow(recognition_label, self.recognition)
+
+        self.filing = QComboBox(box)
+        self.filing.setObjectName("filing")
+        self.filing.currentIndexChanged.connect(self._form_changed)
+        filing_label = QLabel(self.tr("备案(&L)："), box)
+        filing_label.setBuddy(self.filing)
+        form.addRow(filing_label, self.filing)
+
+        flags = QHBoxLayout()
+        self.emergency = QCheckBox(self.tr("急诊入院(&J)"), box)
+        self.emergency.setObjectName("emergency")
+        self.emergency.toggled.connect(self._form_changed)
+        flags.addWidget(self.emergency)
+        self.third_party = QCheckBox(self.tr("第三方责任（如交通事故）(&3)"), box)
+        self.third_party.setObjectName("thirdParty")
+        self.third_party.toggled.connect(self._form_changed)
+        flags.addWidget(self.third_party)
+        flags.addStretch(1)
+        form.addRow("", flags)
+
+        layout.addWidget(QLabel(self.tr("入院诊断（ICD-10 编码和名称；按工伤认定的伤情标记工伤 / 非工伤）："), box))
+        self.diagnoses = QTableWidget(0, 3, box)
+        self.diagnoses.setObjectName("diagnoses")
+        self.diagnoses.setHorizontalHeaderLabels([self.tr("诊断编码"), self.tr("诊断名称"), self.tr("工伤 / 非工伤")])
+        self.diagnoses.verticalHeader().setVisible(False)
+        header = self.diagnoses.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.diagnoses.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.diagnoses.setMinimumHeight(120)
+        self.diagnoses.itemChanged.connect(self._diagnosis_edited)
+        layout.addWidget(self.diagnoses)
+        buttons = QHBoxLayout()
+        self.add_diagnosis_button = QPushButton(self.tr("增加诊断(&I)"), box)
+        self.add_diagnosis_button.setObjectName("addDiagnosis")
+        self.add_diagnosis_button.clicked.connect(lambda: self.add_diagnosis("", ""))
+        buttons.addWidget(self.add_diagnosis_button)
+        self.remove_diagnosis_button = QPushButton(self.tr("删除所选诊断(&M)"), box)
+        self.remove_diagnosis_button.setObjectName("removeDiagnosis")
+        self.remove_diagnosis_button.clicked.connect(self._remove_diagnosis)
+        buttons.addWidget(self.remove_diagnosis_button)
+        buttons.addStretch(1)
+        self.register_button = QPushButton(self.tr("登记(&R)"), box)
+        self.register_button.setObjectName("registerButton")
+        self.register_button.setDefault(True)
+        self.register_button.clicked.connect(self.register)
+        buttons.addWidget(self.register_button)
+        layout.addLayout(buttons)
+        self.form_error = ErrorLabel(box, "admissionError")
+        layout.addWidget(self.form_error)
+        return box
+
+    def _build_result(self, parent: QWidget) -> QGroupBox:
+        box = QGroupBox(self.tr("登记结果"), parent)
+        layout = QVBoxLayout(box)
+        self.registration_label = QLabel(self.tr("尚未登记"), box)
+        self.registration_label.setObjectName("registrationNo")
+        self.registration_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        font = self.registration_label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        self.registration_label.setFont(font)
+        self.registration_label.setWordWrap(True)
+        layout.addWidget(self.registration_label)
+        self.offline_label = notice("", box, object_name="offlineNotice")
+        self.offline_label.hide()
+        layout.addWidget(self.offline_label)
+        return box
+
+    # --- identification -----------------------------------------------------------------------
+
+    def set_card_identity(self, identity: CardIdentity | None) -> None:
+        """The 读卡 page read (or cleared) a card: the holder becomes the worker being admitted."""
+        self.card_identity = identity
+        if identity is None:
+            self.card_label.setText(self.tr("读卡页尚未读卡：请插入社保卡"))
+            self.use_card_button.setEnabled(False)
+            return
+        how = self.tr("电子社保卡") if identity.source == ECARD_SOURCE else self.tr("社保卡")
+        self.card_label.setText(self.tr("读卡页当前持卡人：{name}（{how}，{masked}）").format(
+            name=identity.name, how=how, masked=mask_id_number(identity.social_security_number)))
+        self.use_card_button.setEnabled(True)
+        self.look_up_card()
+
+    def look_up_card(self) -> None:
+        identity = self.card_identity
+        if identity is None:
+            return
+        from app.workflow.admission import Identification
+
+        if identity.source == ECARD_SOURCE and not identity.card_number:
+            # The e-card's token was single use and is gone, and the centre gave no card number.
+            self.lookup_message.show_error(self.tr("请在本页的“电子社保卡”栏再扫描一次二维码（二维码一次有效）。"))
+            self.ecard_field.setFocus()
+            return
+        # The card number read from the chip — or, for an e-card already resolved on the 读卡 page
+        # (its token was single use), the card number the centre returned for that holder.
+        self._look_up(Identification("card", identity.card_number))
+
+    def _ecard_scanned(self) -> None:
+        token = self.ecard_field.text().strip()
+        self.ecard_field.clear()  # single use: the QR code changes about every minute
+        if not token:
+            return
+        from app.workflow.admission import Identification
+
+        self._look_up(Identification("ecard", token))
+
+    def _typed_lookup(self) -> None:
+        number = self.typed_field.text().strip().upper()
+        reason = self.typed_reason.text().strip()
+        if not number:
+            self.lookup_message.show_error(self.tr("请输入社会保障号码。"))
+            self.typed_field.setFocus()
+            return
+        if not reason:
+            self.lookup_message.show_error(self.tr("手工输入社会保障号码必须填写原因（将记入审计日志）。"))
+            self.typed_reason.setFocus()
+            return
+        from app.workflow.admission import Identification
+
+        self._look_up(Identification("typed", number, reason))
+
+    def _look_up(self, identification: Identification) -> None:
+        if self._busy:
+            return
+        self._set_busy(True)
+        self.lookup_message.clear_error()
+        self.person_label.setText(self.tr("正在向结算中心查询…"))
+        ctx, operator = self._ctx, self._operator
+
+        def work() -> Person:
+            from app.workflow.admission import look_up
+            from app.workflow.appliers import open_workflow_centre
+
+            client = open_workflow_centre(ctx, operator)
+            try:
+                return look_up(client, identification, operator)
+            finally:
+                client.close()
+
+        Operation(self, work, executor=Executor.BACKGROUND).success(
+            lambda person: self._person_found(person, identification)
+        ).failure(self._lookup_failed).run()
+
+    def _lookup_failed(self, error: BaseException) -> None:
+        self._set_busy(False)
+        self.person_label.setText(self.tr("未查到"))
+        text = error_text(error)
+        if is_centre_unreachable(error):
+            text = self.tr("结算中心无法连接，查不到工伤认定和备案：{detail}").format(detail=text)
+        self.lookup_message.show_error(text)
+
+    def _person_found(self, person: Person, identification: Identification) -> None:
+        self._set_busy(False)
+        previous = self.person
+        self.person = person
+        self.identification = identification
+        if previous is None or previous.social_security_number != person.social_security_number \
+                or self.outcome is not None:
+            self.new_admission()  # another worker, or the last one is registered: start a fresh form
+        self.outcome = None
+        self.registration_label.setText(self.tr("尚未登记"))
+        self.offline_label.hide()
+        self.form_error.clear_error()
+        self._show_person(person)
+        self._set_form_enabled(True)
+        self.admission_no.setFocus()
+        self._form_changed()
+
+    def _show_person(self, person: Person) -> None:
+        place = person.insured_place
+        status = person.insurance_status or (self.tr("正常参保") if person.insurance_active else self.tr("未参保"))
+        self.person_label.setText(self.tr(
+            "{name}　{sex}　社会保障号码 {masked}\n参保地：{province}{city}　参保状态：{status}　人员类别：{category}"
+        ).format(name=person.name, sex=person.sex, masked=mask_id_number(person.social_security_number),
+                 province=getattr(place, "province", ""), city=getattr(place, "city", ""), status=status,
+                 category=person.category))
+        recognitions = []
+        self.recognition.blockSignals(True)
+        self.recognition.clear()
+        for recognition in person.recognitions:
+            diagnoses = "、".join(f"{d.code} {d.name}" for d in recognition.diagnoses) or self.tr("（无）")
+            recognitions.append(self.tr("{no}（{kind}，受伤日期 {date}）：{diagnoses}").format(
+                no=recognition.decision_no, kind=recognition.kind, date=recognition.injury_date, diagnoses=diagnoses))
+            self.recognition.addItem(self.tr("{no}（{kind}）").format(no=recognition.decision_no, kind=recognition.kind),
+                                     recognition.decision_no)
+        if not person.recognitions:
+            self.recognition.addItem(self.tr("（中心无工伤认定记录）"), None)
+        self.recognition.blockSignals(False)
+        self.recognitions_label.setText("\n".join(recognitions) or self.tr("无工伤认定记录"))
+        filings = []
+        self.filing.blockSignals(True)
+        self.filing.clear()
+        self.filing.addItem(self.tr("按规则自动选择"), None)
+        for filing in person.filings:
+            destination = filing.destination
+            valid_to = filing.valid_to.isoformat() if filing.valid_to else self.tr("条件消失时")
+            text = self.tr("{id}：{category}，就医地 {city}，{care}，有效期 {start} 至 {end}，{status}").format(
+                id=filing.id, category=self.tr(_FILING_CATEGORIES.get(filing.category, filing.category)),
+                city=destination.city, care="、".join(self.tr(_CARE_NAMES.get(c, c)) for c in filing.care),
+                start=filing.valid_from, end=valid_to, status=self.tr(_FILING_STATUS.get(filing.status, filing.status)))
+            filings.append(text)
+            self.filing.addItem(text, filing.id)
+        self.filing.blockSignals(False)
+        self.filings_label.setText("\n".join(filings) or self.tr("无备案"))
+
+    # --- the form -------------------------------------------------------------------------------
+
+    def add_diagnosis(self, code: str, name: str) -> None:
+        row = self.diagnoses.rowCount()
+        self.diagnoses.blockSignals(True)
+        self.diagnoses.insertRow(row)
+        self.diagnoses.setItem(row, 0, QTableWidgetItem(code))
+        self.diagnoses.setItem(row, 1, QTableWidgetItem(name))
+        verdict = QTableWidgetItem("")
+        verdict.setFlags(verdict.flags() & ~Qt.ItemFlag.ItemIsEditable)
+        self.diagnoses.setItem(row, 2, verdict)
+        self.diagnoses.blockSignals(False)
+        first = self.diagnoses.item(row, 0)
+        if not code and first is not None:
+            self.diagnoses.setCurrentCell(row, 0)
+            self.diagnoses.setFocus()
+            self.diagnoses.editItem(first)
+        self._form_changed()
+
+    def _remove_diagnosis(self) -> None:
+        rows = sorted({index.row() for index in self.diagnoses.selectedIndexes()}, reverse=True)
+        if not rows and self.diagnoses.currentRow() >= 0:
+            rows = [self.diagnoses.currentRow()]
+        for row in rows:
+            self.diagnoses.removeRow(row)
+        self._form_changed()
+
+    def _diagnosis_edited(self, item: QTableWidgetItem) -> None:
+        if item.column() != 2:
+            self._form_changed()
+
+    def diagnosis_rows(self) -> tuple[tuple[str, str], ...]:
+        rows = []
+        for row in range(self.diagnoses.rowCount()):
+            code_item, name_item = self.diagnoses.item(row, 0), self.diagnoses.item(row, 1)
+            code = code_item.text().strip().upper() if code_item is not None else ""
+            name = name_item.text().strip() if name_item is not None else ""
+            if code or name:
+                rows.append((code, name))
+        return tuple(rows)
+
+    def _recognition_changed(self) -> None:
+        self._form_changed()
+
+    def _mark_diagnoses(self) -> None:
+        """Each admitting diagnosis against the chosen recognition's diagnoses (工伤 / 非工伤)."""
+        person = self.person
+        if person is None:
+            return
+        from app.workflow.admission import mark_diagnoses
+
+        complete = [(row, code, name) for row, (code, name) in enumerate(self._table_rows()) if code]
+        marked = mark_diagnoses(person, self.recognition.currentData(), [(code, name) for _, code, name in complete])
+        self.diagnoses.blockSignals(True)
+        for row in range(self.diagnoses.rowCount()):
+            item = self.diagnoses.item(row, 2)
+            if item is not None:
+                item.setText("")
+        for (row, _, _), mark in zip(complete, marked, strict=False):
+            item = self.diagnoses.item(row, 2)
+            if item is None:
+                continue
+            if mark.injury:
+                item.setText(self.tr("工伤（认定：{code}）").format(code=mark.matched_recognition_code or mark.code))
+                item.setForeground(Qt.GlobalColor.darkGreen)
+            else:
+                item.setText(self.tr("非工伤"))
+                item.setForeground(Qt.GlobalColor.darkRed)
+        self.diagnoses.blockSignals(False)
+
+    def _table_rows(self) -> list[tuple[str, str]]:
+        rows = []
+        for row in range(self.diagnoses.rowCount()):
+            code_item, name_item = self.diagnoses.item(row, 0), self.diagnoses.item(row, 1)
+            rows.append((code_item.text().strip().upper() if code_item is not None else "",
+                         name_item.text().strip() if name_item is not None else ""))
+        return rows
+
+    def build_form(self) -> AdmissionForm:
+        from app.workflow.admission import AdmissionForm
+
+        return AdmissionForm(
+            admission_no=self.admission_no.text().strip(),
+            dept=self.dept.text().strip(),
+            bed=self.bed.text().strip() or None,
+            admitted_on=to_date(self.admitted_on.date()),
+            care=str(self.care.currentData()),
+            diagnoses=self.diagnosis_rows(),
+            emergency=self.emergency.isChecked(),
+            third_party_liability=self.third_party.isChecked(),
+            recognition_no=self.recognition.currentData(),
+            filing_id=self.filing.currentData(),
+        )
+
+    def missing_fields(self) -> list[str]:
+        missing = []
+        if self.person is None:
+            missing.append(self.tr("先识别工伤职工（读卡、扫码或输入社会保障号码）"))
+        if not self.admission_no.text().strip():
+            missing.append(self.tr("住院号"))
+        if not self.dept.text().strip():
+            missing.append(self.tr("科别"))
+        rows = self.diagnosis_rows()
+        if not rows:
+            missing.append(self.tr("至少一条入院诊断"))
+        elif any(not code or not name for code, name in rows):
+            missing.append(self.tr("每条入院诊断的编码和名称"))
+        return missing
+
+    def _form_changed(self, *_: object) -> None:
+        if self.person is None:
+            return
+        if self.outcome is not None and self.outcome.stay_id is None:
+            self.outcome = None  # refused, and the form changes: judge it afresh (e.g. after filing online)
+        self._mark_diagnoses()
+        self.form_error.clear_error()
+        self._preview_timer.start()
+
+    def _enter_pressed(self) -> None:
+        """Enter in a field: go on to what is still missing, or register when nothing is."""
+        missing = self.missing_fields()
+        if not missing:
+            self.register()
+            return
+        for edit in (self.admission_no, self.dept):
+            if not edit.text().strip():
+                edit.setFocus()
+                return
+        if not self.diagnosis_rows():
+            self.add_diagnosis("", "")
+
+    def preview(self) -> None:
+        """Judge the filing as the form stands (not stored): the clerk sees a refusal before 登记."""
+        person = self.person
+        if person is None or self._busy:
+            return
+        form = self.build_form()
+        self._preview_generation += 1
+        generation = self._preview_generation
+        ctx = self._ctx
+
+        def work() -> CheckResult:
+            from app.workflow.admission import preview_admission_check
+
+            return preview_admission_check(ctx, person, form)
+
+        Operation(self, work).success(lambda check: self._previewed(check, generation)).failure(
+            lambda error: self._preview_failed(error, generation)).run()
+
+    def _previewed(self, check: CheckResult, generation: int) -> None:
+        if generation == self._preview_generation and self.outcome is None:
+            self.verdict.show_check(check, preview=True)
+
+    def _preview_failed(self, error: BaseException, generation: int) -> None:
+        if generation == self._preview_generation and self.outcome is None:
+            self.verdict.show_message(self.tr("无法预先核验：{reason}").format(reason=error_text(error)), error=True)
+
+    # --- registering -----------------------------------------------------------------------------
+
+    def register(self) -> None:
+        if self._busy:
+            return
+        missing = self.missing_fields()
+        if missing:
+            self.form_error.show_error(self.tr("还不能登记，请填写：{fields}。").format(fields="、".join(missing)))
+            return
+        if self.outcome is not None and self.outcome.stay_id is not None:
+            self.form_error.show_error(self.tr("该次住院已登记（就医登记号见下方）。为其他人登记请先读卡或扫码。"))
+            return
+        person, identification = self.person, self.identification
+        assert person is not None and identification is not None
+        form = self.build_form()
+        ctx, operator = self._ctx, self._operator
+        self._preview_timer.stop()
+        self._preview_generation += 1  # a preview still on its way must not overwrite the verdict
+        self._set_busy(True)
+        self.registration_label.setText(self.tr("正在核验备案并向结算中心登记…"))
+
+        def work() -> AdmissionOutcome:
+            from app.workflow.admission import admit
+            from app.workflow.appliers import open_workflow_centre
+
+            client = open_workflow_centre(ctx, operator)
+            try:
+                return admit(ctx, client, person, form, operator, identification)
+            finally:
+                client.close()
+
+        Operation(self, work, executor=Executor.BACKGROUND).success(self._registered).failure(
+            self._register_failed).run()
+
+    def _registered(self, outcome: AdmissionOutcome) -> None:
+        self._set_busy(False)
+        self.outcome = outcome
+        self.verdict.show_check(outcome.check)
+        if outcome.stay_id is None:
+            self.registration_label.setText(self.tr("未登记：备案核验不通过（原因和下一步见上方）。"))
+            self.registration_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+            self.offline_label.hide()
+            return
+        self.registration_label.setStyleSheet("")
+        if outcome.offline:
+            self.registration_label.setText(self.tr("已脱机登记（住院登记编号 {id}），就医登记号待联网后取得").format(
+                id=outcome.stay_id))
+            self.offline_label.setText(self.tr(
+                "结算中心无法连接：本次入院已脱机登记。联网恢复后，程序自动向中心补传登记并重新核验备案。"))
+            self.offline_label.show()
+        else:
+            self.registration_label.setText(self.tr("已登记　就医登记号：{no}").format(no=outcome.registration_no))
+            self.offline_label.hide()
+        self._set_form_enabled(False)
+        self.admitted.emit(outcome.stay_id)
+
+    def _register_failed(self, error: BaseException) -> None:
+        self._set_busy(False)
+        self.registration_label.setText(self.tr("未登记"))
+        text = error_text(error)
+        if is_centre_unreachable(error):
+            text = self.tr("结算中心无法连接：{detail}").format(detail=text)
+        self.form_error.show_error(text)
+
+    # --- state ----------------------------------------------------------------------------------------
+
+    def _set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        self.register_button.setEnabled(not busy and self.person is not None and self.outcome is None)
+        self.use_card_button.setEnabled(not busy and self.card_identity is not None)
+
+    def _set_form_enabled(self, enabled: bool) -> None:
+        for widget in (self.admission_no, self.dept, self.bed, self.admitted_on, self.care, self.recognition,
+                       self.filing, self.emergency, self.third_party, self.diagnoses, self.add_diagnosis_button,
+                       self.remove_diagnosis_button):
+            widget.setEnabled(enabled)
+        self.register_button.setEnabled(enabled and not self._busy)
+
+    def new_admission(self) -> None:
+        """Clear the form for the next worker (the person stays until another is identified)."""
+        self.outcome = None
+        for edit in (self.admission_no, self.dept, self.bed):
+            edit.clear()
+        self.diagnoses.setRowCount(0)
+        self.emergency.setChecked(False)
+        self.third_party.setChecked(False)
+        self.verdict.clear()
+        self.registration_label.setText(self.tr("尚未登记"))
+        self.registration_label.setStyleSheet("")
+        self.offline_label.hide()
+        self._set_form_enabled(self.person is not None)

@@ -1,0 +1,808 @@
+"""费用与伤病分离: the stay's charge lines, imported from the HIS or entered by hand, split into
+work-injury and unrelated illness (`003 §15`, `000 六(二)`).
+
+The clerk picks a stay, imports the HIS export (a refused file lists every bad row, nothing
+is imported), filters the lines (diagnosis, department, dates, order group, bucket), puts a
+selection under a diagnosis or overrides it with a reason (a cashier's override waits for a
+reviewer's 审核通过), ticks 已告知患者 for lines outside the catalogue, and watches the slip's
+matrix change. 中心预结算 uploads the lines and shows where the centre disagrees, line by line.
+
+Every database and network step runs through `ui.operations` (never on the GUI thread); the
+lines table is a `QTableView` over a model that formats only the rows on screen, so a
+20,000-line stay scrolls smoothly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.bootstrap import CounterContext
+from app.db.models import StayStatus
+from app.errors import WiCounterError
+from app.operators import OperatorInfo, Permission
+from app.rules.settlement import BUCKET_LABELS, BUCKETS
+from app.slips import money_text
+from app.workflow.separation import (
+    UNCLASSIFIED,
+    LineDifference,
+    LineView,
+    Workspace,
+    approve_overrides,
+    assign_diagnosis,
+    clear_override,
+    override,
+    select_lines,
+    workspace,
+)
+from ui.operations import Executor, Operation, show_failure
+from ui.pages.charges_dialogs import (
+    BadRowsDialog,
+    CodeMapDialog,
+    DiagnosisDialog,
+    DifferencesDialog,
+    ManualLineDialog,
+    OverrideDialog,
+    RefundDialog,
+    to_date,
+    to_qdate,
+)
+from ui.pages.charges_model import BUCKET_COLOURS, UNCLASSIFIED_COLOUR, LinesModel, MatrixPreview, configure_lines_view
+from ui.qt import (
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QKeySequence,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QShowEvent,
+    QSizePolicy,
+    QSplitter,
+    Qt,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+    Signal,
+)
+from ui.widgets import ERROR_COLOUR, ErrorLabel, heading
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from app.centre.gateway import SettlementFigures
+    from app.workflow.his_import import ImportResult
+
+OK_COLOUR = "#1b5e20"
+OPEN_STATUSES = (StayStatus.ADMITTED, StayStatus.PENDING_SETTLEMENT)
+ALL = "__all__"
+NO_DIAGNOSIS = "__none__"
+
+
+def settle_long_lived_objects() -> None:
+    """Exempt what lives now (the program's modules, the stay's 20,000 lines) from the cyclic collector.
+
+    A full collection walks every tracked object while holding the GIL: with the program and a big
+    stay loaded that is a tenth of a second during which the window cannot draw, whichever thread
+    started it (`bench/workflow.py` measures it). The lines are no part of a reference cycle and are
+    still freed by their reference counts when the page lets go of them (`gc.freeze`). The price: a
+    reference cycle already garbage but not yet collected at that moment (a few dozen objects of the
+    finished transaction) is never collected; measured at about 20 objects per operation."""
+    gc.freeze()
+
+
+def list_open_stays(session: Session) -> list[tuple[int, str]]:
+    """(stay id, label) of the stays whose charges can still change (在院, 待结算, 已撤销 settlement)."""
+    from app.workflow.stays import list_stays
+
+    return [(s.stay_id, f"{s.name} · {s.admission_no} · {s.dept} · {s.status_label}") for s in list_stays(session)
+            if s.status in OPEN_STATUSES]
+
+
+class ChargesPage(QWidget):
+    """The 费用与伤病分离 page. `changed` is emitted after the stay's lines changed."""
+
+    changed = Signal()
+
+    def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = self.tr("费用与伤病分离")
+        self.setObjectName("chargesPage")
+        self._ctx = ctx
+        self._operator = operator
+        self.workspace: Workspace | None = None
+        self.stay_id: int | None = None
+        self.last_dialog: Any = None
+        self.last_differences: list[LineDifference] | None = None
+        self.last_figures: SettlementFigures | None = None
+        self._pending = 0
+        self._want_stay: int | None = None
+        # Replaced in tests: the system's file dialog cannot be clicked offscreen.
+        self.choose_file: Callable[[], str | None] = self._choose_file_with_dialog
+        self._built = False  # the filter combos signal while they are filled during _build()
+        self._build()
+        self._built = True
+        self._update_buttons()
+        settle_long_lived_objects()
+        self.reload_stays()
+
+    # --- layout ----------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 12, 16, 12)
+        layout.addWidget(heading(self.title, self))
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel(self.tr("住院："), self))
+        self.stay_combo = QComboBox(self)
+        self.stay_combo.setObjectName("stayCombo")
+        self.stay_combo.setMinimumWidth(320)
+        self.stay_combo.currentIndexChanged.connect(self._stay_chosen)
+        top.addWidget(self.stay_combo, 1)
+        self.reload_button = self._button(self.tr("刷新"), "reloadButton", self.refresh, "F5", top)
+        top.addSpacing(16)
+        top.addWidget(QLabel(self.tr("对照方案："), self))
+        self.mapping_combo = QComboBox(self)
+        self.mapping_combo.setObjectName("mappingCombo")
+        top.addWidget(self.mapping_combo)
+        self.import_button = self._button(self.tr("导入 HIS 文件…"), "importButton", self.import_file, "Ctrl+I", top)
+        self.add_button = self._button(self.tr("手工录入…"), "addLineButton", self.add_line, None, top)
+        self.correct_button = self._button(self.tr("更正…"), "correctButton", self.correct_line, None, top)
+        self.refund_button = self._button(self.tr("退费…"), "refundButton", self.refund_line, None, top)
+        self.map_button = self._button(self.tr("目录对照…"), "mapCodeButton", self.map_code, None, top)
+        layout.addLayout(top)
+        self._load_mappings()
+
+        filters = QHBoxLayout()
+        filters.addWidget(QLabel(self.tr("筛选 诊断"), self))
+        self.diagnosis_filter = self._combo("diagnosisFilter", filters)
+        filters.addWidget(QLabel(self.tr("科室"), self))
+        self.dept_filter = self._combo("deptFilter", filters)
+        filters.addWidget(QLabel(self.tr("医嘱组"), self))
+        self.group_filter = self._combo("orderGroupFilter", filters)
+        filters.addWidget(QLabel(self.tr("分类"), self))
+        self.bucket_filter = self._combo("bucketFilter", filters)
+        self.bucket_filter.addItem(self.tr("全部"), ALL)
+        for bucket in BUCKETS:
+            self.bucket_filter.addItem(self.tr(BUCKET_LABELS[bucket]), bucket)
+        self.bucket_filter.addItem(self.tr("未分类"), UNCLASSIFIED)
+        self.date_check = QCheckBox(self.tr("日期"), self)
+        self.date_check.setObjectName("dateFilterCheck")
+        self.date_check.toggled.connect(self._apply_filters)
+        filters.addWidget(self.date_check)
+        today = to_qdate(dt.date.today())
+        self.date_from = QDateEdit(today, self)
+        self.date_from.setObjectName("dateFrom")
+        self.date_to = QDateEdit(today, self)
+        self.date_to.setObjectName("dateTo")
+        for edit in (self.date_from, self.date_to):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.dateChanged.connect(self._apply_filters)
+            filters.addWidget(edit)
+        filters.addStretch(1)
+        self.shown_label = QLabel(self)
+        self.shown_label.setObjectName("shownLabel")
+        filters.addWidget(self.shown_label)
+        layout.addLayout(filters)
+
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.model = LinesModel(self)
+        self.table = QTableView(splitter)
+        self.table.setObjectName("linesTable")
+        self.table.setModel(self.model)
+        configure_lines_view(self.table, self.table.horizontalHeader(), self.table.verticalHeader())
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+
+        lower = QWidget(splitter)
+        lower_layout = QHBoxLayout(lower)
+        lower_layout.setContentsMargins(0, 4, 0, 0)
+        actions = QVBoxLayout()
+        self.selection_label = QLabel(self.tr("未选择明细"), lower)
+        self.selection_label.setObjectName("selectionLabel")
+        actions.addWidget(self.selection_label)
+        self.select_all_button = self._button(self.tr("全选筛选结果"), "selectAllButton", self.table.selectAll,
+                                              None, actions)
+        self.assign_button = self._button(self.tr("归入诊断…"), "assignButton", self.assign_selected, "Ctrl+D",
+                                          actions)
+        self.override_button = self._button(self.tr("改判…"), "overrideButton", self.override_selected, "Ctrl+G",
+                                            actions)
+        self.clear_override_button = self._button(self.tr("撤销改判"), "clearOverrideButton",
+                                                  self.clear_selected_override, None, actions)
+        self.approve_button = self._button(self.tr("审核通过"), "approveButton", self.approve_selected, None, actions)
+        self.approve_button.setVisible(self._operator.can(Permission.OVERRIDE_CLASSIFICATION))
+        self.informed_button = self._button(self.tr("已告知患者"), "informedButton", self.mark_selected_informed,
+                                            None, actions)
+        self.informed_button.setToolTip(self.tr("目录外项目须先告知患者（003 §15）"))
+        actions.addStretch(1)
+        lower_layout.addLayout(actions)
+
+        preview = QGroupBox(self.tr("结算单预览（本地规则）"), lower)
+        preview_layout = QVBoxLayout(preview)
+        self.matrix = MatrixPreview(preview)
+        preview_layout.addWidget(self.matrix)
+        self.totals_label = QLabel(preview)
+        self.totals_label.setObjectName("totalsLabel")
+        preview_layout.addWidget(self.totals_label)
+        legend = QHBoxLayout()
+        for bucket in BUCKETS:
+            legend.addWidget(self._swatch(BUCKET_LABELS[bucket], BUCKET_COLOURS[bucket], preview))
+        legend.addWidget(self._swatch("未分类", UNCLASSIFIED_COLOUR, preview))
+        legend.addStretch(1)
+        preview_layout.addLayout(legend)
+        centre = QHBoxLayout()
+        centre.addWidget(QLabel(self.tr("出院日期"), preview))
+        self.discharge_date = QDateEdit(today, preview)
+        self.discharge_date.setObjectName("dischargeDate")
+        self.discharge_date.setCalendarPopup(True)
+        self.discharge_date.setDisplayFormat("yyyy-MM-dd")
+        centre.addWidget(self.discharge_date)
+        self.pre_settle_button = self._button(self.tr("中心预结算"), "preSettleButton", self.pre_settle, "F9", centre)
+        centre.addStretch(1)
+        preview_layout.addLayout(centre)
+        self.centre_label = QLabel(preview)
+        self.centre_label.setObjectName("centreResult")
+        self.centre_label.setWordWrap(True)
+        preview_layout.addWidget(self.centre_label)
+        preview_layout.addStretch(1)
+        lower_layout.addWidget(preview, 3)
+
+        problems = QGroupBox(self.tr("待处理"), lower)
+        problems_layout = QVBoxLayout(problems)
+        self.problems_list = QListWidget(problems)
+        self.problems_list.setObjectName("problemsList")
+        self.problems_list.setWordWrap(True)
+        problems_layout.addWidget(self.problems_list)
+        lower_layout.addWidget(problems, 2)
+        splitter.addWidget(self.table)
+        splitter.addWidget(lower)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
+        splitter.setSizes([620, 300])  # the lines get the room; the preview keeps its natural height
+        layout.addWidget(splitter, 1)
+
+        self.status_label = QLabel(self)
+        self.status_label.setObjectName("statusLabel")
+        layout.addWidget(self.status_label)
+        self.error = ErrorLabel(self)
+        layout.addWidget(self.error)
+
+    def _button(self, text: str, name: str, slot: Callable[[], object], key: str | None,
+                layout: QHBoxLayout | QVBoxLayout) -> QPushButton:
+        button = QPushButton(text, self)
+        button.setObjectName(name)
+        button.clicked.connect(lambda _checked=False: slot())
+        if key:
+            button.setShortcut(QKeySequence(key))
+            button.setToolTip(f"{text}（{key}）")
+        layout.addWidget(button)
+        return button
+
+    def _combo(self, name: str, layout: QHBoxLayout) -> QComboBox:
+        combo = QComboBox(self)
+        combo.setObjectName(name)
+        combo.setMinimumWidth(110)
+        combo.currentIndexChanged.connect(self._apply_filters)
+        layout.addWidget(combo)
+        return combo
+
+    def _swatch(self, text: str, colour: str, parent: QWidget) -> QLabel:
+        label = QLabel(self.tr(text), parent)
+        label.setStyleSheet(f"background: {colour}; padding: 1px 6px; border: 1px solid palette(mid);")
+        label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        return label
+
+    def _load_mappings(self) -> None:
+        from app.workflow.his_import import mapping_names
+
+        names = ["default"]
+        try:
+            names = mapping_names(self._ctx.paths.config_dir) or names
+        except WiCounterError as exc:  # a broken mapping file must not take the page down
+            self.error.show_error(exc.message)
+        self.mapping_combo.clear()
+        for name in names:
+            self.mapping_combo.addItem(name, name)
+        if "default" in names:
+            self.mapping_combo.setCurrentIndex(names.index("default"))
+
+    # --- running work ------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._pending > 0
+
+    def _run(self, work: Callable[[Session], Any], done: Callable[[Any], object],
+             failed: Callable[[BaseException], object] | None = None) -> None:
+        """Database work in one transaction on the db thread; buttons off until it is back."""
+        self._pending += 1
+        self._update_buttons()
+
+        def finished(result: Any) -> None:
+            self._pending -= 1
+            done(result)
+            self._update_buttons()
+
+        def failure(error: BaseException) -> None:
+            self._pending -= 1
+            self._update_buttons()
+            (failed or self._show_error)(error)
+
+        ctx = self._ctx
+
+        def unit() -> Any:
+            # A burst (20,000 lines read, viewed, settled) runs without the cyclic collector; what it leaves
+            # alive is settled at once, after the transaction closed: no heap walk holding the GIL while
+            # the window waits (see settle_long_lived_objects).
+            enabled = gc.isenabled()
+            gc.disable()
+            try:
+                with ctx.transaction() as session:
+                    return work(session)
+            finally:
+                settle_long_lived_objects()
+                if enabled:
+                    gc.enable()
+
+        Operation(self, unit).success(finished).failure(failure).run()
+
+    def _show_error(self, error: BaseException) -> None:
+        if isinstance(error, WiCounterError):
+            self.error.show_error(error.message)
+        self.last_dialog = show_failure(self, error)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        if self._built and not self.busy:
+            self.reload_stays()  # a stay admitted meanwhile appears; the shown one is read again
+
+    # --- stays -------------------------------------------------------------------------------------
+
+    def reload_stays(self) -> None:
+        self._run(list_open_stays, self._show_stays)
+
+    def _show_stays(self, stays: list[tuple[int, str]]) -> None:
+        wanted = self._want_stay if self._want_stay is not None else self.stay_id
+        self.stay_combo.blockSignals(True)
+        self.stay_combo.clear()
+        for stay_id, label in stays:
+            self.stay_combo.addItem(label, stay_id)
+        self.stay_combo.blockSignals(False)
+        index = self.stay_combo.findData(wanted) if wanted is not None else (0 if stays else -1)
+        if index < 0 and stays:
+            index = 0
+        self.stay_combo.setCurrentIndex(index)
+        self._want_stay = None
+        self._stay_chosen()
+
+    def open_stay(self, stay_id: int) -> None:
+        """Show this stay (住院一览's double-click, or after admission)."""
+        index = self.stay_combo.findData(stay_id)
+        if index >= 0:
+            self.stay_combo.setCurrentIndex(index)
+            if self.stay_id != stay_id:
+                self._stay_chosen()
+            return
+        self._want_stay = stay_id
+        self.reload_stays()
+
+    def _stay_chosen(self) -> None:
+        data = self.stay_combo.currentData()
+        stay_id = int(data) if data is not None else None
+        if stay_id != self.stay_id:
+            self.centre_label.clear()
+            self.last_differences = None
+        self.stay_id = stay_id
+        if stay_id is None:
+            self._show_workspace(None)
+            return
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self.stay_id is None:
+            return
+        stay_id = self.stay_id
+        self._run(lambda session: workspace(session, stay_id), self._show_workspace)
+
+    # --- showing the workspace ---------------------------------------------------------------------
+
+    def _show_workspace(self, ws: Workspace | None) -> None:
+        if ws is not None and ws.stay_id != self.stay_id:
+            return  # the clerk picked another stay meanwhile
+        self.workspace = ws
+        self.error.clear_error()
+        self._fill_filter(self.diagnosis_filter,
+                          [(d.code, f"{d.code} {d.name}（{self.tr('工伤') if d.injury else self.tr('非工伤')}）")
+                           for d in (ws.diagnoses if ws else ())] + [(NO_DIAGNOSIS, self.tr("（无关联诊断）"))])
+        self._fill_filter(self.dept_filter, [(dept, dept) for dept in (ws.depts if ws else [])])
+        self._fill_filter(self.group_filter, [(group, group) for group in (ws.order_groups if ws else [])])
+        self._apply_filters()
+        self.matrix.show_result(ws.preview if ws else None)
+        if ws is not None and ws.preview is not None:
+            preview = ws.preview
+            self.totals_label.setText(self.tr("合计本次：总费用 {total} 元，工伤保险基金支付金额 {fund} 元，"
+                                              "个人支付金额 {personal} 元").format(
+                total=money_text(preview.total), fund=money_text(preview.fund_total),
+                personal=money_text(preview.personal_total)))
+        else:
+            self.totals_label.clear()
+        self.problems_list.clear()
+        for problem in (ws.problems if ws else ()):
+            self.problems_list.addItem(problem)
+        if ws is not None and not ws.problems:
+            self.problems_list.addItem(self.tr("没有待处理的问题。"))
+        self._update_buttons()
+
+    def _fill_filter(self, combo: QComboBox, entries: list[tuple[str, str]]) -> None:
+        current = combo.currentData()
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItem(self.tr("全部"), ALL)
+        for value, label in entries:
+            combo.addItem(label, value)
+        index = combo.findData(current)
+        combo.setCurrentIndex(index if index >= 0 else 0)
+        combo.blockSignals(False)
+
+    def set_filter(self, combo: QComboBox, value: str) -> None:
+        """Choose a filter value by its data (tests and keyboard users alike)."""
+        index = combo.findData(value)
+        if index < 0:
+            raise ValueError(f"no filter value {value!r}")
+        combo.setCurrentIndex(index)
+
+    def _apply_filters(self) -> None:
+        if not self._built:
+            return
+        ws = self.workspace
+        if ws is None:
+            self.model.set_lines(())
+            self.shown_label.clear()
+            return
+        diagnosis = self.diagnosis_filter.currentData()
+        dept = self.dept_filter.currentData()
+        group = self.group_filter.currentData()
+        bucket = self.bucket_filter.currentData()
+        dated = self.date_check.isChecked()
+        if diagnosis in (None, ALL) and dept in (None, ALL) and group in (None, ALL) and bucket in (None, ALL) \
+                and not dated:
+            lines: tuple[LineView, ...] | list[LineView] = ws.lines
+        else:
+            chosen = set(select_lines(
+                ws, diagnosis=None if diagnosis in (None, ALL, NO_DIAGNOSIS) else str(diagnosis),
+                dept=None if dept in (None, ALL) else str(dept),
+                order_group=None if group in (None, ALL) else str(group),
+                bucket=None if bucket in (None, ALL) else str(bucket),
+                date_from=to_date(self.date_from.date()) if dated else None,
+                date_to=to_date(self.date_to.date()) if dated else None))
+            lines = [line for line in ws.lines if line.line_id in chosen
+                     and (diagnosis != NO_DIAGNOSIS or not line.diagnosis_code)]
+        self.model.set_lines(lines)
+        self.shown_label.setText(self.tr("显示 {shown} / {total} 条").format(shown=len(lines), total=len(ws.lines)))
+        self._selection_changed()
+
+    def selected_line_ids(self) -> list[int]:
+        rows = self.table.selectionModel().selectedRows()
+        return [self.model.line(index.row()).line_id for index in rows]
+
+    def selected_lines(self) -> list[LineView]:
+        return [self.model.line(index.row()) for index in self.table.selectionModel().selectedRows()]
+
+    def _selection_changed(self, *_args: object) -> None:
+        if not self._built:
+            return
+        count = len(self.table.selectionModel().selectedRows())
+        self.selection_label.setText(self.tr("已选择 {n} 条明细").format(n=count) if count
+                                     else self.tr("未选择明细"))
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        if not self._built:
+            return
+        idle = not self.busy
+        ws = self.workspace
+        open_stay = ws is not None and not ws.settled
+        selected = bool(self.table.selectionModel().hasSelection()) if self.table.selectionModel() else False
+        for button in (self.assign_button, self.override_button, self.clear_override_button, self.approve_button,
+                       self.informed_button):
+            button.setEnabled(idle and open_stay and selected)
+        for button in (self.import_button, self.add_button):
+            button.setEnabled(idle and open_stay)
+        single = selected and len(self.table.selectionModel().selectedRows()) == 1
+        self.correct_button.setEnabled(idle and open_stay and single)
+        self.refund_button.setEnabled(idle and open_stay and single)
+        self.map_button.setEnabled(idle and open_stay and single)
+        self.pre_settle_button.setEnabled(idle and ws is not None and bool(ws.lines))
+        self.reload_button.setEnabled(idle)
+
+    # --- changing lines ----------------------------------------------------------------------------
+
+    def _change(self, action: Callable[[Session], int], done_text: str) -> None:
+        """Apply a change to the lines, then show the workspace as it is now (same transaction)."""
+        stay_id = self.stay_id
+        if stay_id is None:
+            return
+
+        def work(session: Session) -> tuple[int, Workspace]:
+            count = action(session)
+            session.flush()
+            return count, workspace(session, stay_id)
+
+        def done(result: tuple[int, Workspace]) -> None:
+            count, ws = result
+            self._show_workspace(ws)
+            self.status_label.setText(done_text.format(n=count))
+            if count and self.last_differences is not None:
+                self.last_differences = None
+                self.centre_label.setStyleSheet("")
+                self.centre_label.setText(self.tr("明细已改动，请重新向中心预结算。"))
+            self.changed.emit()
+
+        self._run(work, done)
+
+    def _need_selection(self) -> list[int] | None:
+        ids = self.selected_line_ids()
+        if not ids:
+            self.error.show_error(self.tr("请先在表格中选择明细（可先筛选，再点“全选筛选结果”）。"))
+            return None
+        return ids
+
+    def assign_selected(self) -> None:
+        ids = self._need_selection()
+        if ids is None or self.workspace is None:
+            return
+        dialog = DiagnosisDialog(self.workspace.diagnoses, len(ids), self)
+        dialog.accepted.connect(lambda: self.assign(ids, dialog.diagnosis_code))
+        self._open(dialog)
+
+    def assign(self, line_ids: list[int], diagnosis_code: str) -> None:
+        ctx, operator = self._ctx, self._operator
+        self._change(lambda s: assign_diagnosis(s, operator, ctx.counter_name, line_ids, diagnosis_code),
+                     self.tr("已将 {n} 条明细归入诊断 ") + diagnosis_code)
+
+    def override_selected(self) -> None:
+        ids = self._need_selection()
+        if ids is None:
+            return
+        dialog = OverrideDialog(len(ids), self._operator.can(Permission.OVERRIDE_CLASSIFICATION), self)
+        dialog.accepted.connect(lambda: self.override(ids, dialog.injury, dialog.reason))
+        self._open(dialog)
+
+    def override(self, line_ids: list[int], injury: bool, reason: str) -> None:
+        ctx, operator = self._ctx, self._operator
+        self._change(lambda s: override(s, operator, ctx.counter_name, line_ids, injury, reason),
+                     self.tr("已改判 {n} 条明细") + (self.tr("（待审核员审核）")
+                                                   if not operator.can(Permission.OVERRIDE_CLASSIFICATION) else ""))
+
+    def clear_selected_override(self) -> None:
+        ids = self._need_selection()
+        if ids is None:
+            return
+        ctx, operator = self._ctx, self._operator
+        self._change(lambda s: clear_override(s, operator, ctx.counter_name, ids), self.tr("已撤销 {n} 条改判"))
+
+    def approve_selected(self) -> None:
+        ids = self._need_selection()
+        if ids is None:
+            return
+        ctx, operator = self._ctx, self._operator
+        self._change(lambda s: approve_overrides(s, operator, ctx.counter_name, ids),
+                     self.tr("已审核通过 {n} 条改判"))
+
+    def mark_selected_informed(self) -> None:
+        ids = [line.line_id for line in self.selected_lines() if line.out_of_catalogue]
+        if not ids:
+            self.error.show_error(self.tr("选中的明细中没有目录外项目。"))
+            return
+        ctx, operator = self._ctx, self._operator
+
+        def mark(session: Session) -> int:
+            from app.workflow.charges import mark_informed
+
+            return mark_informed(session, operator, ctx.counter_name, ids, True)
+
+        self._change(mark, self.tr("已记录 {n} 条目录外明细已告知患者"))
+
+    # --- import and lines by hand ------------------------------------------------------------------
+
+    def _choose_file_with_dialog(self) -> str | None:
+        path, _filter = QFileDialog.getOpenFileName(self, self.tr("选择 HIS 导出文件"), "",
+                                                    self.tr("HIS 费用明细 (*.csv *.xlsx);;所有文件 (*)"))
+        return path or None
+
+    def import_file(self, path: str | None = None) -> None:
+        if self.stay_id is None:
+            self.error.show_error(self.tr("请先选择住院。"))
+            return
+        chosen = path or self.choose_file()
+        if not chosen:
+            return
+        self.import_path(Path(chosen))
+
+    def import_path(self, path: Path) -> None:
+        stay_id = self.stay_id
+        assert stay_id is not None
+        ctx, operator = self._ctx, self._operator
+        mapping_name = str(self.mapping_combo.currentData() or "default")
+
+        def work(session: Session) -> tuple[ImportResult, Workspace]:
+            from app.workflow.his_import import import_his_file, load_mapping, read_his_file
+
+            parsed = read_his_file(path, load_mapping(mapping_name, ctx.paths.config_dir))
+            result = import_his_file(session, stay_id, parsed, operator, ctx.counter_name, mapping_name)
+            session.flush()
+            return result, workspace(session, stay_id)
+
+        def done(result: tuple[ImportResult, Workspace]) -> None:
+            imported, ws = result
+            self._show_workspace(ws)
+            self.status_label.setText(self.tr("已导入 {file}：{rows} 行，新增 {added} 条，已有 {present} 条，"
+                                              "未对照 {unmatched} 条").format(
+                file=path.name, rows=imported.rows, added=imported.added, present=imported.already_present,
+                unmatched=imported.unmatched))
+            self.changed.emit()
+
+        def failed(error: BaseException) -> None:
+            from app.workflow.his_import import HisFileInvalid
+
+            if isinstance(error, HisFileInvalid):
+                self.error.show_error(error.message)
+                self._open(BadRowsDialog(path.name, error.problems, self))
+                return
+            self._show_error(error)
+
+        self._run(work, done, failed)
+
+    def add_line(self) -> None:
+        if self.workspace is None or self.stay_id is None:
+            return
+        dialog = ManualLineDialog(self.workspace.diagnoses, dt.date.today(), self)
+        stay_id, ctx, operator = self.stay_id, self._ctx, self._operator
+
+        def save() -> None:
+            value = dialog.value
+            assert value is not None
+
+            def add(session: Session) -> int:
+                from app.workflow.charges import add_line
+
+                add_line(session, operator, ctx.counter_name, stay_id, his_code=value.his_code,
+                                 name=value.name, category=value.category, quantity=value.quantity,
+                                 unit_price=value.unit_price, charged_on=value.charged_on, dept=value.dept,
+                                 diagnosis_code=value.diagnosis_code, reason=value.reason)
+                return 1
+
+            self._change(add, self.tr("已手工录入 {n} 条明细"))
+
+        dialog.accepted.connect(save)
+        self._open(dialog)
+
+    def correct_line(self) -> None:
+        lines = self.selected_lines()
+        if len(lines) != 1 or self.workspace is None:
+            return
+        dialog = ManualLineDialog(self.workspace.diagnoses, dt.date.today(), self, line=lines[0])
+        ctx, operator, line_id = self._ctx, self._operator, lines[0].line_id
+
+        def save() -> None:
+            changes = dialog.changes()
+            if not changes:
+                self.status_label.setText(self.tr("没有改动。"))
+                return
+            reason = dialog.value.reason if dialog.value else ""
+
+            def correct(session: Session) -> int:
+                from app.workflow.charges import correct_line
+
+                correct_line(session, operator, ctx.counter_name, line_id, reason=reason, **changes)
+                return 1
+
+            self._change(correct, self.tr("已更正 {n} 条明细"))
+
+        dialog.accepted.connect(save)
+        self._open(dialog)
+
+    def refund_line(self) -> None:
+        lines = self.selected_lines()
+        if len(lines) != 1:
+            return
+        dialog = RefundDialog(lines[0], dt.date.today(), self)
+        ctx, operator, line_id = self._ctx, self._operator, lines[0].line_id
+
+        def save() -> None:
+            quantity, reason, day = dialog.refund_quantity, dialog.reason.text().strip(), dialog.refund_date
+
+            def refund(session: Session) -> int:
+                from app.workflow.charges import refund_line
+
+                refund_line(session, operator, ctx.counter_name, line_id, quantity=quantity, reason=reason,
+                                    charged_on=day)
+                return 1
+
+            self._change(refund, self.tr("已退费 {n} 条明细"))
+
+        dialog.accepted.connect(save)
+        self._open(dialog)
+
+    def map_code(self) -> None:
+        lines = self.selected_lines()
+        if len(lines) != 1:
+            return
+        dialog = CodeMapDialog(lines[0], self)
+        ctx, operator = self._ctx, self._operator
+
+        def save() -> None:
+            his_code, code, note = dialog.his_code, dialog.chosen_code, dialog.note.text().strip()
+
+            def map_it(session: Session) -> int:
+                from app.workflow.code_map import set_mapping
+
+                return set_mapping(session, operator, ctx.counter_name, his_code, code, note)
+
+            self._change(map_it, self.tr("已保存目录对照 ") + his_code + self.tr("，{n} 条明细随之改变"))
+
+        dialog.accepted.connect(save)
+        self._open(dialog)
+
+    def _open(self, dialog: Any) -> None:
+        self.last_dialog = dialog
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()  # not exec(): no nested event loop
+
+    # --- the centre --------------------------------------------------------------------------------
+
+    def pre_settle(self) -> None:
+        stay_id = self.stay_id
+        if stay_id is None:
+            return
+        ctx, operator = self._ctx, self._operator
+        discharged_on = to_date(self.discharge_date.date())
+
+        def work() -> tuple[SettlementFigures, list[LineDifference]]:
+            from app.workflow.appliers import open_workflow_centre
+            from app.workflow.separation import pre_settle_and_compare
+
+            client = open_workflow_centre(ctx, operator)
+            try:
+                return pre_settle_and_compare(ctx, client, stay_id, operator, discharged_on)
+            finally:
+                client.close()
+
+        def done(result: tuple[SettlementFigures, list[LineDifference]]) -> None:
+            self._pending -= 1
+            figures, differences = result
+            self.last_figures, self.last_differences = figures, differences
+            if differences:
+                self.centre_label.setStyleSheet(f"color: {ERROR_COLOUR}; font-weight: bold;")
+                self.centre_label.setText(self.tr("中心预结算与本地预览有 {n} 处不一致，见明细。").format(
+                    n=len(differences)))
+                self._open(DifferencesDialog(differences, self))
+            else:
+                self.centre_label.setStyleSheet(f"color: {OK_COLOUR}; font-weight: bold;")
+                self.centre_label.setText(self.tr("中心预结算与本地预览一致：总费用 {total} 元，基金支付 {fund} 元，"
+                                                  "个人支付 {personal} 元。").format(
+                    total=money_text(figures.total), fund=money_text(figures.fund_total),
+                    personal=money_text(figures.personal_total)))
+            self._update_buttons()
+            self.refresh()  # the lines are uploaded now
+
+        def failed(error: BaseException) -> None:
+            self._pending -= 1
+            self._update_buttons()
+            self.centre_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+            self.centre_label.setText(error.message if isinstance(error, WiCounterError) else
+                                      self.tr("中心预结算未完成。"))
+            self._show_error(error)
+
+        self._pending += 1
+        self._update_buttons()
+        self.centre_label.setStyleSheet("")
+        self.centre_label.setText(self.tr("正在上传明细并向结算中心预结算…"))
+        Operation(self, work, executor=Executor.BACKGROUND).success(done).failure(failed).run()

@@ -1,0 +1,610 @@
+"""出院结算: pick the stay, check it is ready, settle, collect, print — or, with the centre down,
+issue a full-payment receipt (全额垫付) and settle by 补登记 when the link is back.
+
+结算 uploads the lines not yet sent (100 a call), has the filing checked again (出院备案复核) and
+settles with the centre, all on a worker thread with the progress shown; the verdict of the
+second check and the personal amount to collect (large) follow. A reviewer can cancel a
+settlement (with a reason); the stay can then be settled again. While a settlement runs the main
+window's `settlement_in_progress` is true (the 读卡 page warns when the card is pulled).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from app.bootstrap import CounterContext
+from app.db.models import StayStatus
+from app.operators import OperatorInfo, Permission
+from app.slips import money_text
+from ui.operations import Executor, Operation
+from ui.pages.workflow_widgets import (
+    AmountLabel,
+    ProgressRelay,
+    StayPicker,
+    VerdictPanel,
+    error_text,
+    is_centre_unreachable,
+    to_date,
+    to_qdate,
+)
+from ui.qt import (
+    QDateEdit,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QKeySequence,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    Qt,
+    QVBoxLayout,
+    QWidget,
+    Signal,
+)
+from ui.widgets import ERROR_COLOUR, ErrorLabel, heading, notice
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from app.workflow.discharge import DischargeOutcome
+    from app.workflow.stays import StaySummary
+
+SETTLEABLE = (StayStatus.ADMITTED, StayStatus.PENDING_SETTLEMENT)
+STAGE_NAMES = {
+    "upload": "上传费用明细", "check": "出院备案复核", "discharge_check": "出院备案复核", "settle": "结算",
+    "settlement": "结算",
+}
+
+
+class DischargePage(QWidget):
+    """The 出院结算 page. Emits `print_requested(settlement_id)` for 打印结算单 and `changed()` after
+    a stay changed here (settled, cancelled, paid in full, back-filled)."""
+
+    print_requested = Signal(int)
+    changed = Signal()
+
+    def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = self.tr("出院结算")
+        self.setObjectName("dischargePage")
+        self._ctx = ctx
+        self._operator = operator
+        self.busy = False
+        self.centre_online: bool | None = None
+        self.readiness_problems: list[str] = []
+        self.outcome: DischargeOutcome | None = None
+        self.settlement_id: int | None = None
+        self.receipt: tuple[str, Decimal] | None = None
+        self._shown_stay: int | None = None
+        self._unreachable_at_settlement = False
+        self._readiness_generation = 0
+        self.relay = ProgressRelay(self._show_progress, self)
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(24, 16, 24, 8)
+        outer.addWidget(heading(self.title, self))
+        line = QFrame(self)
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        outer.addWidget(line)
+
+        pick = QHBoxLayout()
+        pick_label = QLabel(self.tr("住院(&Z)："), self)
+        self.picker = StayPicker(self, "dischargeStay")
+        pick_label.setBuddy(self.picker)
+        pick.addWidget(pick_label)
+        pick.addWidget(self.picker, 1)
+        self.refresh_button = QPushButton(self.tr("刷新列表（F5）"), self)
+        self.refresh_button.setObjectName("refreshDischarge")
+        self.refresh_button.setShortcut(QKeySequence(Qt.Key.Key_F5))
+        self.refresh_button.clicked.connect(lambda: self.reload())
+        pick.addWidget(self.refresh_button)
+        outer.addLayout(pick)
+
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        outer.addWidget(scroll, 1)
+        body = QWidget(scroll)
+        scroll.setWidget(body)
+        columns = QHBoxLayout(body)
+        columns.setContentsMargins(0, 0, 0, 0)
+        left = QVBoxLayout()
+        right = QVBoxLayout()
+        columns.addLayout(left, 1)
+        columns.addLayout(right, 1)
+
+        # --- left: the stay, readiness, the settle button, progress, the second check
+        stay_box = QGroupBox(self.tr("本次住院"), body)
+        stay_form = QFormLayout(stay_box)
+        self.stay_label = QLabel(self.tr("请选择住院"), stay_box)
+        self.stay_label.setObjectName("stayInfo")
+        self.stay_label.setWordWrap(True)
+        stay_form.addRow(self.stay_label)
+        self.discharged_on = QDateEdit(stay_box)
+        self.discharged_on.setObjectName("dischargedOn")
+        self.discharged_on.setCalendarPopup(True)
+        self.discharged_on.setDisplayFormat("yyyy-MM-dd")
+        self.discharged_on.setDate(to_qdate(dt.date.today()))
+        date_label = QLabel(self.tr("出院日期(&D)："), stay_box)
+        date_label.setBuddy(self.discharged_on)
+        stay_form.addRow(date_label, self.discharged_on)
+        left.addWidget(stay_box)
+
+        ready_box = QGroupBox(self.tr("结算前检查"), body)
+        ready_layout = QVBoxLayout(ready_box)
+        self.readiness_label = QLabel("", ready_box)
+        self.readiness_label.setObjectName("readiness")
+        self.readiness_label.setWordWrap(True)
+        ready_layout.addWidget(self.readiness_label)
+        buttons = QHBoxLayout()
+        self.settle_button = QPushButton(self.tr("结算(&S)"), ready_box)
+        self.settle_button.setObjectName("settleButton")
+        self.settle_button.setDefault(True)
+        self.settle_button.clicked.connect(self.settle)
+        buttons.addWidget(self.settle_button)
+        buttons.addStretch(1)
+        ready_layout.addLayout(buttons)
+        self.progress = QProgressBar(ready_box)
+        self.progress.setObjectName("settleProgress")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.hide()
+        ready_layout.addWidget(self.progress)
+        self.progress_label = QLabel("", ready_box)
+        self.progress_label.setObjectName("settleProgressText")
+        ready_layout.addWidget(self.progress_label)
+        self.error_label = ErrorLabel(ready_box, "dischargeError")
+        ready_layout.addWidget(self.error_label)
+        left.addWidget(ready_box)
+
+        self.verdict = VerdictPanel(self.tr("出院备案复核"), body, object_name="dischargeVerdict")
+        left.addWidget(self.verdict)
+        left.addStretch(1)
+
+        # --- right: what to collect, print, cancel; outage
+        result = QGroupBox(self.tr("结算结果"), body)
+        result_layout = QVBoxLayout(result)
+        self.result_caption = QLabel(self.tr("个人应付（向患者收取）："), result)
+        self.result_caption.setObjectName("personalCaption")
+        result_layout.addWidget(self.result_caption)
+        self.personal_amount = AmountLabel(result, "personalAmount", size=3.2)
+        result_layout.addWidget(self.personal_amount)
+        figures = QFormLayout()
+        self.fund_amount = AmountLabel(result, "fundAmount", size=1.3)
+        self.total_amount = AmountLabel(result, "totalAmount", size=1.3)
+        figures.addRow(self.tr("工伤保险基金支付："), self.fund_amount)
+        figures.addRow(self.tr("医疗费总额："), self.total_amount)
+        result_layout.addLayout(figures)
+        self.settlement_label = QLabel("", result)
+        self.settlement_label.setObjectName("settlementInfo")
+        self.settlement_label.setWordWrap(True)
+        self.settlement_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        result_layout.addWidget(self.settlement_label)
+        self.print_button = QPushButton(self.tr("打印结算单(&P)"), result)
+        self.print_button.setObjectName("printSettlement")
+        self.print_button.clicked.connect(self._print)
+        result_layout.addWidget(self.print_button)
+        right.addWidget(result)
+
+        cancel_box = QGroupBox(self.tr("撤销结算（审核员）"), body)
+        cancel_layout = QFormLayout(cancel_box)
+        self.cancel_reason = QLineEdit(cancel_box)
+        self.cancel_reason.setObjectName("cancelReason")
+        self.cancel_reason.setPlaceholderText(self.tr("必填：撤销原因"))
+        reason_label = QLabel(self.tr("撤销原因(&Y)："), cancel_box)
+        reason_label.setBuddy(self.cancel_reason)
+        cancel_layout.addRow(reason_label, self.cancel_reason)
+        self.cancel_button = QPushButton(self.tr("撤销结算(&C)"), cancel_box)
+        self.cancel_button.setObjectName("cancelSettlement")
+        self.cancel_button.clicked.connect(self.cancel_settlement)
+        self.cancel_reason.returnPressed.connect(self.cancel_settlement)
+        cancel_layout.addRow("", self.cancel_button)
+        if not operator.can(Permission.CANCEL_SETTLEMENT):
+            why = self.tr("仅审核员可撤销结算")
+            for widget in (self.cancel_reason, self.cancel_button):
+                widget.setToolTip(why)
+        right.addWidget(cancel_box)
+
+        outage = QGroupBox(self.tr("结算中心断网时"), body)
+        outage_layout = QVBoxLayout(outage)
+        self.outage_label = notice(self.tr(
+            "结算中心无法连接时，可先按医疗费总额全额收费并开具全额垫付收据；联网恢复后补登记，按联网结算退还基金支付部分。"),
+            outage, object_name="outageNotice")
+        outage_layout.addWidget(self.outage_label)
+        outage_buttons = QHBoxLayout()
+        self.full_payment_button = QPushButton(self.tr("全额垫付(&Q)"), outage)
+        self.full_payment_button.setObjectName("fullPayment")
+        self.full_payment_button.clicked.connect(self.issue_full_payment)
+        outage_buttons.addWidget(self.full_payment_button)
+        self.backfill_button = QPushButton(self.tr("补登记(&B)"), outage)
+        self.backfill_button.setObjectName("backfillStay")
+        self.backfill_button.clicked.connect(self.backfill)
+        outage_buttons.addWidget(self.backfill_button)
+        outage_buttons.addStretch(1)
+        outage_layout.addLayout(outage_buttons)
+        right.addWidget(outage)
+        right.addStretch(1)
+
+        self.picker.currentIndexChanged.connect(lambda _index: self._stay_selected())
+        self._clear_result()
+        self._update_buttons()
+        self.reload()
+
+    # --- the stays -------------------------------------------------------------------------------
+
+    def reload(self, select: int | None = None) -> None:
+        def work(session: Session) -> list[StaySummary]:
+            from app.workflow.stays import list_stays
+
+            return list_stays(session)
+
+        Operation.transaction(self, self._ctx, work).success(
+            lambda stays: self.picker.set_stays(stays, keep=select)).failure(
+            lambda error: self.error_label.show_error(error_text(error))).run()
+
+    def open_stay(self, stay_id: int) -> None:
+        """Show this stay (from 住院一览 or after an admission)."""
+        if not self.picker.select_stay(stay_id):
+            self.reload(select=stay_id)
+
+    def _stay_selected(self) -> None:
+        stay = self.picker.current_stay()
+        stay_id = stay.stay_id if stay is not None else None
+        if stay_id != self._shown_stay:
+            # Another stay: what was shown belongs to the previous one.
+            self._shown_stay = stay_id
+            self._clear_result()
+            self.verdict.clear()
+            self.error_label.clear_error()
+            self.progress.hide()
+            self.progress_label.setText("")
+            self._unreachable_at_settlement = False
+            if stay is not None and stay.discharged_on is not None:
+                self.discharged_on.setDate(to_qdate(stay.discharged_on))
+            else:
+                self.discharged_on.setDate(to_qdate(dt.date.today()))
+        elif stay is not None and not self.busy and self._result_is_stale(stay):
+            # The same stay, changed since (e.g. a reviewer cancelled the settlement at another counter).
+            self._clear_result()
+            self.verdict.clear()
+        if stay is None:
+            self.stay_label.setText(self.tr("没有住院登记"))
+            self.readiness_label.setText("")
+        else:
+            self.stay_label.setText(self.tr(
+                "{name}　{masked}\n住院号 {no}　就医登记号 {reg}　{dept}\n入院 {admitted}　状态：{status}{offline}"
+            ).format(name=stay.name, masked=stay.masked_id, no=stay.admission_no,
+                     reg=stay.registration_no or self.tr("（未取得）"), dept=stay.dept,
+                     admitted=stay.admitted_on.isoformat(), status=stay.status_label,
+                     offline=self.tr("（脱机登记，待联网复核）") if stay.registered_offline else ""))
+            if stay.status is StayStatus.SETTLED and self.outcome is None and stay.settlement_id is not None:
+                self._show_stored_settlement(stay)
+            self._check_readiness(stay)
+        self._update_buttons()
+
+    def _result_is_stale(self, stay: StaySummary) -> bool:
+        if self.settlement_id is not None and stay.settlement_id != self.settlement_id:
+            return True
+        return self.receipt is not None and stay.status in SETTLEABLE
+
+    def _show_stored_settlement(self, stay: StaySummary) -> None:
+        self.settlement_id = stay.settlement_id
+        personal = stay.personal_total
+        total = stay.total
+        self.personal_amount.set_amount(personal)
+        self.total_amount.set_amount(total)
+        self.fund_amount.set_amount(total - personal if total is not None and personal is not None else None)
+        self.settlement_label.setText(self.tr("已结算（结算记录 {id}）").format(id=stay.settlement_id))
+
+    def _check_readiness(self, stay: StaySummary) -> None:
+        if stay.status not in SETTLEABLE:
+            self.readiness_problems = []
+            self.readiness_label.setText({
+                StayStatus.SETTLED: self.tr("已结算。"),
+                StayStatus.PENDING_BACKFILL: self.tr("已全额垫付，等待补登记（结算中心恢复连接后办理）。"),
+                StayStatus.CANCELLED: self.tr("已撤销。"),
+            }.get(stay.status, stay.status_label))
+            return
+        self.readiness_label.setText(self.tr("正在检查…"))
+        self._readiness_generation += 1
+        generation = self._readiness_generation
+        stay_id = stay.stay_id
+
+        def work(session: Session) -> list[str]:
+            from app.workflow.discharge import readiness
+
+            return readiness(session, stay_id)
+
+        Operation.transaction(self, self._ctx, work).success(
+            lambda problems: self._show_readiness(problems, generation)).failure(
+            lambda error: self._show_readiness([error_text(error)], generation)).run()
+
+    def _show_readiness(self, problems: list[str], generation: int) -> None:
+        if generation != self._readiness_generation:
+            return
+        self.readiness_problems = problems
+        if problems:
+            self.readiness_label.setText(self.tr("尚不能结算：") + "\n" + "\n".join(f"• {p}" for p in problems))
+            self.readiness_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+        else:
+            self.readiness_label.setText(self.tr("可以结算：按“结算”上传费用明细、复核备案并结算。"))
+            self.readiness_label.setStyleSheet("")
+        self._update_buttons()
+
+    # --- settling ----------------------------------------------------------------------------------
+
+    def settle(self) -> None:
+        stay = self.picker.current_stay()
+        if stay is None or self.busy:
+            return
+        if stay.status not in SETTLEABLE:
+            self.error_label.show_error(self.tr("该住院状态为“{status}”，不能结算。").format(status=stay.status_label))
+            return
+        if self.readiness_problems:
+            self.error_label.show_error(self.tr("尚不能结算：{problems}").format(
+                problems="；".join(self.readiness_problems)))
+            return
+        stay_id, discharged_on = stay.stay_id, to_date(self.discharged_on.date())
+        ctx, operator, relay = self._ctx, self._operator, self.relay
+
+        def work() -> DischargeOutcome:
+            from app.workflow.appliers import open_workflow_centre
+            from app.workflow.discharge import settle_stay
+
+            client = open_workflow_centre(ctx, operator)
+            try:
+                return settle_stay(ctx, client, stay_id, operator, discharged_on, progress=relay.report)
+            finally:
+                client.close()
+
+        self._start(self.tr("正在结算…"))
+        Operation(self, work, executor=Executor.BACKGROUND).success(self._settled).failure(
+            self._settle_failed).run()
+
+    def _start(self, text: str) -> None:
+        self.busy = True
+        self._clear_result()
+        self.verdict.clear()
+        self.error_label.clear_error()
+        self.progress.setRange(0, 0)  # busy until the first report says how much
+        self.progress.show()
+        self.progress_label.setText(text)
+        self.relay.start()
+        self._update_buttons()
+
+    def _finish(self) -> None:
+        self.relay.stop()
+        self.busy = False
+        self.progress.hide()
+
+    def _show_progress(self, stage: str, done: int, total: int) -> None:
+        name = self.tr(STAGE_NAMES.get(stage, stage))
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+            self.progress_label.setText(self.tr("{stage}：{done}/{total}").format(stage=name, done=done, total=total))
+        else:
+            self.progress.setRange(0, 0)
+            self.progress_label.setText(self.tr("{stage}…").format(stage=name))
+
+    def _settled(self, outcome: DischargeOutcome) -> None:
+        self._finish()
+        self.outcome = outcome
+        self._unreachable_at_settlement = False
+        self.progress_label.setText(self.tr("结算完成"))
+        self.verdict.show_check(outcome.check)
+        self._show_outcome(outcome)
+        self.changed.emit()
+        self.reload(select=outcome.stay_id)
+
+    def _show_outcome(self, outcome: DischargeOutcome) -> None:
+        self.settlement_id = outcome.settlement_id
+        self.result_caption.setText(self.tr("个人应付（向患者收取）："))
+        self.personal_amount.set_amount(outcome.personal_total)
+        self.fund_amount.set_amount(outcome.fund_total)
+        self.total_amount.set_amount(outcome.total)
+        self.settlement_label.setText(self.tr("结算记录 {id}，中心结算编号 {centre}").format(
+            id=outcome.settlement_id, centre=outcome.centre_settlement_id))
+        self._update_buttons()
+        self.print_button.setFocus()
+
+    def _settle_failed(self, error: BaseException) -> None:
+        self._finish()
+        check = getattr(error, "check", None)
+        if check is not None:
+            self.verdict.show_check(check)  # refused at the second check: why, and what next
+        if is_centre_unreachable(error):
+            self._unreachable_at_settlement = True
+            self.centre_online = False
+            self.progress_label.setText("")
+            self.error_label.show_error(self.tr(
+                "结算中心无法连接，未结算：{detail}\n可按“全额垫付”开具收据，联网恢复后补登记。").format(
+                detail=error_text(error)))
+            self.full_payment_button.setFocus()
+        else:
+            self.progress_label.setText("")
+            self.error_label.show_error(self.tr("未结算：{reason}").format(reason=error_text(error)))
+        self.changed.emit()
+        self.reload()
+        self._update_buttons()
+
+    # --- cancelling ----------------------------------------------------------------------------------
+
+    def cancel_settlement(self) -> None:
+        stay = self.picker.current_stay()
+        settlement_id = self.settlement_id
+        if stay is None or settlement_id is None or self.busy:
+            return
+        reason = self.cancel_reason.text().strip()
+        if not reason:
+            self.error_label.show_error(self.tr("撤销结算必须填写原因。"))
+            self.cancel_reason.setFocus()
+            return
+        ctx, operator, stay_id = self._ctx, self._operator, stay.stay_id
+
+        def work() -> int:
+            from app.workflow.appliers import open_workflow_centre
+            from app.workflow.discharge import cancel_settlement
+
+            client = open_workflow_centre(ctx, operator)
+            try:
+                return cancel_settlement(ctx, client, settlement_id, operator, reason)
+            finally:
+                client.close()
+
+        self._start(self.tr("正在撤销结算…"))
+        Operation(self, work, executor=Executor.BACKGROUND).success(
+            lambda cancellation: self._cancelled(cancellation, stay_id)).failure(self._cancel_failed).run()
+
+    def _cancelled(self, cancellation_id: int, stay_id: int) -> None:
+        self._finish()
+        self.outcome = None
+        self.settlement_id = None
+        self.cancel_reason.clear()
+        self.progress_label.setText(self.tr("已撤销结算（撤销记录 {id}），该住院可重新结算。").format(id=cancellation_id))
+        self.changed.emit()
+        self.reload(select=stay_id)
+
+    def _cancel_failed(self, error: BaseException) -> None:
+        self._finish()
+        self.progress_label.setText("")
+        self.error_label.show_error(self.tr("未撤销：{reason}").format(reason=error_text(error)))
+        self.reload()
+
+    # --- the centre is down: 全额垫付, then 补登记 ------------------------------------------------------
+
+    def issue_full_payment(self) -> None:
+        stay = self.picker.current_stay()
+        if stay is None or self.busy:
+            return
+        stay_id, discharged_on = stay.stay_id, to_date(self.discharged_on.date())
+        ctx, operator = self._ctx, self._operator
+
+        def work() -> tuple[str, Decimal]:
+            from app.db.models import FullPaymentReceipt
+            from app.workflow.discharge import issue_full_payment
+
+            receipt_id = issue_full_payment(ctx, stay_id, operator, discharged_on)
+            with ctx.transaction() as session:
+                receipt = session.get(FullPaymentReceipt, receipt_id)
+                assert receipt is not None
+                return receipt.receipt_no, receipt.amount
+
+        self._start(self.tr("正在开具全额垫付收据…"))
+        Operation(self, work).success(lambda receipt: self._receipt_issued(receipt, stay_id)).failure(
+            self._receipt_failed).run()
+
+    def _receipt_issued(self, receipt: tuple[str, Decimal], stay_id: int) -> None:
+        self._finish()
+        self.receipt = receipt
+        number, amount = receipt
+        self.result_caption.setText(self.tr("全额垫付（向患者收取医疗费总额）："))
+        self.personal_amount.set_amount(amount)
+        self.fund_amount.set_amount(None)
+        self.total_amount.set_amount(amount)
+        self.settlement_label.setText(self.tr(
+            "已开具全额垫付收据 {no}。住院转为“待补登记”：联网恢复后按“补登记”办理，基金支付部分退还患者。"
+        ).format(no=number))
+        self.progress_label.setText("")
+        self.changed.emit()
+        self.reload(select=stay_id)
+
+    def _receipt_failed(self, error: BaseException) -> None:
+        self._finish()
+        self.progress_label.setText("")
+        self.error_label.show_error(self.tr("未开具全额垫付收据：{reason}").format(reason=error_text(error)))
+        self._update_buttons()
+
+    def backfill(self) -> None:
+        stay = self.picker.current_stay()
+        if stay is None or self.busy:
+            return
+        stay_id = stay.stay_id
+        ctx, operator = self._ctx, self._operator
+
+        def work() -> DischargeOutcome:
+            from app.workflow.appliers import open_workflow_centre
+            from app.workflow.discharge import backfill
+
+            client = open_workflow_centre(ctx, operator)
+            try:
+                return backfill(ctx, client, stay_id, operator)
+            finally:
+                client.close()
+
+        self._start(self.tr("正在补登记…"))
+        Operation(self, work, executor=Executor.BACKGROUND).success(self._backfilled).failure(
+            self._backfill_failed).run()
+
+    def _backfilled(self, outcome: DischargeOutcome) -> None:
+        self._finish()
+        self.outcome = outcome
+        self.centre_online = True
+        self.progress_label.setText(self.tr("补登记完成：已联网结算，请按基金支付金额退还患者垫付款。"))
+        self.verdict.show_check(outcome.check)
+        self._show_outcome(outcome)
+        self.result_caption.setText(self.tr("个人应付（已全额垫付，退还基金支付部分）："))
+        self.changed.emit()
+        self.reload(select=outcome.stay_id)
+
+    def _backfill_failed(self, error: BaseException) -> None:
+        self._finish()
+        self.progress_label.setText("")
+        self.error_label.show_error(self.tr("未补登记：{reason}").format(reason=error_text(error)))
+        self._update_buttons()
+
+    def set_centre_online(self, online: bool) -> None:
+        self.centre_online = online
+        self._update_buttons()
+
+    # --- state -----------------------------------------------------------------------------------------
+
+    def _print(self) -> None:
+        if self.settlement_id is not None:
+            self.print_requested.emit(self.settlement_id)
+
+    def _clear_result(self) -> None:
+        self.outcome = None
+        self.settlement_id = None
+        self.receipt = None
+        self.result_caption.setText(self.tr("个人应付（向患者收取）："))
+        self.personal_amount.set_amount(None)
+        self.fund_amount.set_amount(None)
+        self.total_amount.set_amount(None)
+        self.settlement_label.setText("")
+
+    def _update_buttons(self) -> None:
+        stay = self.picker.current_stay()
+        status = stay.status if stay is not None else None
+        idle = not self.busy
+        self.picker.setEnabled(idle)
+        done_here = self.outcome is not None or self.receipt is not None  # before the list catches up
+        self.settle_button.setEnabled(idle and status in SETTLEABLE and not self.readiness_problems and not done_here)
+        # Just settled: the list may not have caught up with the stay's new status yet.
+        settled = self.settlement_id is not None and (status is StayStatus.SETTLED or self.outcome is not None)
+        self.print_button.setEnabled(idle and settled)
+        can_cancel = self._operator.can(Permission.CANCEL_SETTLEMENT)
+        cancellable = idle and can_cancel and settled
+        self.cancel_button.setEnabled(cancellable)
+        self.cancel_reason.setEnabled(cancellable)
+        # 全额垫付 only when the centre really cannot be reached: never instead of a settlement.
+        centre_down = self._unreachable_at_settlement or self.centre_online is False
+        self.full_payment_button.setEnabled(idle and status in SETTLEABLE and centre_down and not done_here)
+        self.full_payment_button.setToolTip(
+            "" if self.full_payment_button.isEnabled() else
+            self.tr("仅在结算中心无法连接、不能结算时使用；联网正常时请直接结算") if status in SETTLEABLE else
+            self.tr("该住院当前状态不能全额垫付"))
+        self.discharged_on.setEnabled(idle and status in SETTLEABLE)
+        self.backfill_button.setEnabled(idle and status is StayStatus.PENDING_BACKFILL and self.centre_online is not False)
+        if status is not StayStatus.PENDING_BACKFILL:
+            self.backfill_button.setToolTip(self.tr("只有“待补登记”（已全额垫付）的住院需要补登记"))
+        elif self.centre_online is False:
+            self.backfill_button.setToolTip(self.tr("结算中心恢复连接后才能补登记"))
+        else:
+            self.backfill_button.setToolTip("")

@@ -1,0 +1,249 @@
+"""Widgets the workflow pages share: the filing verdict, the big amount, a stay picker, progress
+from a worker thread, and the centre link as the pages see it.
+
+Kept apart from the pages so 入院登记, 住院一览 and 出院结算 show a verdict, an amount or a
+stay in exactly the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from app.errors import WiCounterError
+from app.slips import money_text
+from ui.qt import (
+    QComboBox,
+    QCoreApplication,
+    QDate,
+    QFont,
+    QGroupBox,
+    QLabel,
+    QObject,
+    Qt,
+    QTimer,
+    QVBoxLayout,
+    QWidget,
+)
+from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR
+
+if TYPE_CHECKING:
+    from app.workflow.admission import CheckResult
+    from app.workflow.stays import StaySummary
+
+log = logging.getLogger(__name__)
+
+OK_COLOUR = "#1b5e20"  # dark green: allowed, settled
+
+
+def tr(text: str) -> str:
+    return QCoreApplication.translate("Workflow", text)
+
+
+def error_text(error: BaseException) -> str:
+    """The clerk's words for a failure: the typed error's own Chinese message, else a generic one
+    (and the details in the log)."""
+    if isinstance(error, WiCounterError):
+        return error.message
+    message = getattr(error, "message", None)
+    if isinstance(message, str) and message:
+        return message
+    log.error("工作流程操作出错", exc_info=(type(error), error, error.__traceback__))
+    return tr("发生了意外错误，操作未完成。详细信息已写入日志文件，请联系系统管理员。")
+
+
+def is_centre_unreachable(error: BaseException) -> bool:
+    """The centre could not be reached (not: it answered with a refusal)."""
+    from app.centre.gateway import CentreUnavailable
+
+    return isinstance(error, CentreUnavailable)
+
+
+def to_date(value: QDate) -> dt.date:
+    return dt.date(value.year(), value.month(), value.day())
+
+
+def to_qdate(value: dt.date) -> QDate:
+    return QDate(value.year, value.month, value.day)
+
+
+class VerdictPanel(QGroupBox):
+    """A filing check's verdict: allowed or refused, every reason with its source, and the next steps."""
+
+    def __init__(self, title: str, parent: QWidget | None = None, object_name: str = "verdictPanel") -> None:
+        super().__init__(title, parent)
+        self.setObjectName(object_name)
+        layout = QVBoxLayout(self)
+        self.headline = QLabel(self)
+        self.headline.setObjectName("verdictHeadline")
+        font = QFont(self.headline.font())
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        font.setBold(True)
+        self.headline.setFont(font)
+        self.headline.setWordWrap(True)
+        layout.addWidget(self.headline)
+        self.reasons = QLabel(self)
+        self.reasons.setObjectName("verdictReasons")
+        self.reasons.setWordWrap(True)
+        self.reasons.setTextFormat(Qt.TextFormat.PlainText)
+        layout.addWidget(self.reasons)
+        self.next_steps = QLabel(self)
+        self.next_steps.setObjectName("verdictNextSteps")
+        self.next_steps.setWordWrap(True)
+        self.next_steps.setStyleSheet(f"color: {NOTICE_COLOUR}; font-weight: bold;")
+        layout.addWidget(self.next_steps)
+        self.check: CheckResult | None = None
+        self.clear()
+
+    def clear(self) -> None:
+        self.check = None
+        self.headline.setText(tr("尚未核验"))
+        self.headline.setStyleSheet("")
+        self.reasons.setText("")
+        self.reasons.hide()
+        self.next_steps.setText("")
+        self.next_steps.hide()
+
+    def show_message(self, text: str, *, error: bool = False) -> None:
+        """No verdict, but something to say instead (checking…, the centre cannot be reached)."""
+        self.clear()
+        self.headline.setText(text)
+        self.headline.setStyleSheet(f"color: {ERROR_COLOUR};" if error else "")
+
+    def show_check(self, check: CheckResult, *, preview: bool = False) -> None:
+        self.check = check
+        kind = check.settlement_kind or tr("工伤保险")
+        if check.allowed:
+            text = tr("准予联网结算（{kind}）").format(kind=kind)
+            colour = OK_COLOUR
+        else:
+            text = tr("不予联网结算（{kind}）").format(kind=kind)
+            colour = ERROR_COLOUR
+        if preview:
+            text += tr("　— 预览，登记时再次核验并保存")
+        self.headline.setText(text)
+        self.headline.setStyleSheet(f"color: {colour};")
+        lines = []
+        for reason in check.reasons:
+            mark = tr("【不通过】") if reason.blocking else tr("【提示】")
+            lines.append(tr("{mark}{message}（依据：{source}）").format(
+                mark=mark, message=reason.message, source=reason.source or tr("未注明")))
+        if not lines:
+            lines.append(tr("各项核验均通过。"))
+        self.reasons.setText("\n".join(lines))
+        self.reasons.show()
+        if check.next_steps:
+            self.next_steps.setText(tr("下一步：") + "\n" + "\n".join(f"• {step}" for step in check.next_steps))
+            self.next_steps.show()
+        else:
+            self.next_steps.setText("")
+            self.next_steps.hide()
+
+
+class AmountLabel(QLabel):
+    """Money the clerk must not misread: large, bold, two decimal places, 元."""
+
+    def __init__(self, parent: QWidget | None = None, object_name: str = "amount", size: float = 3.0) -> None:
+        super().__init__(parent)
+        self.setObjectName(object_name)
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() * size)
+        font.setBold(True)
+        self.setFont(font)
+        self.amount: Decimal | None = None
+
+    def set_amount(self, amount: Decimal | None) -> None:
+        self.amount = amount
+        self.setText("—" if amount is None else tr("{amount} 元").format(amount=money_text(amount)))
+
+
+def stay_text(stay: StaySummary) -> str:
+    registration = stay.registration_no or tr("未登记")
+    return tr("{name}　{masked}　住院号 {no}　就医登记号 {reg}　{dept}　[{status}]").format(
+        name=stay.name, masked=stay.masked_id, no=stay.admission_no, reg=registration, dept=stay.dept,
+        status=stay.status_label)
+
+
+class StayPicker(QComboBox):
+    """Choose a stay: each item says who, which 住院号 / 就医登记号 and the status; typing filters."""
+
+    def __init__(self, parent: QWidget | None = None, object_name: str = "stayPicker") -> None:
+        super().__init__(parent)
+        self.setObjectName(object_name)
+        self.setMinimumContentsLength(40)
+        self._stays: list[StaySummary] = []
+
+    @property
+    def stays(self) -> list[StaySummary]:
+        return list(self._stays)
+
+    def set_stays(self, stays: Sequence[StaySummary], keep: int | None = None) -> None:
+        """Fill the list; keep the stay `keep` (or the one shown) selected when it is still there."""
+        wanted = keep if keep is not None else self.current_stay_id()
+        self.blockSignals(True)
+        try:
+            self.clear()
+            self._stays = list(stays)
+            for stay in self._stays:
+                self.addItem(stay_text(stay), stay.stay_id)
+            index = next((i for i, stay in enumerate(self._stays) if stay.stay_id == wanted), -1)
+            self.setCurrentIndex(index if index >= 0 else (0 if self._stays else -1))
+        finally:
+            self.blockSignals(False)
+        self.currentIndexChanged.emit(self.currentIndex())
+
+    def current_stay(self) -> StaySummary | None:
+        index = self.currentIndex()
+        return self._stays[index] if 0 <= index < len(self._stays) else None
+
+    def current_stay_id(self) -> int | None:
+        stay = self.current_stay()
+        return stay.stay_id if stay is not None else None
+
+    def select_stay(self, stay_id: int) -> bool:
+        for index, stay in enumerate(self._stays):
+            if stay.stay_id == stay_id:
+                self.setCurrentIndex(index)
+                return True
+        return False
+
+
+class ProgressRelay(QObject):
+    """Progress reported on a worker thread, shown on the GUI thread.
+
+    The worker calls `report(...)` (a locked assignment, no Qt); a timer on the GUI thread hands
+    the latest report to `show`. Nothing travels inside a queued Qt event (ui/operations.py).
+    """
+
+    def __init__(self, show: Callable[[str, int, int], None], parent: QObject | None = None,
+                 interval_ms: int = 100) -> None:
+        super().__init__(parent)
+        self._show = show
+        self._lock = threading.Lock()
+        self._latest: tuple[str, int, int] | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.flush)
+
+    def start(self) -> None:
+        with self._lock:
+            self._latest = None
+        self._timer.start()
+
+    def report(self, stage: str, done: int, total: int) -> None:
+        with self._lock:
+            self._latest = (stage, done, total)
+
+    def flush(self) -> None:
+        with self._lock:
+            latest, self._latest = self._latest, None
+        if latest is not None:
+            self._show(*latest)
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self.flush()
