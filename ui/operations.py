@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -140,11 +141,18 @@ _manager: TaskManager | None = None
 _manager_lock = threading.Lock()
 
 
+GUI_SWITCH_INTERVAL_S = 0.001
+
+
 def task_manager() -> TaskManager:
     """The program's task manager, created on first use (a QApplication must exist)."""
     global _manager
     with _manager_lock:
         if _manager is None or _manager.closed:
+            # The GUI thread must win the GIL back quickly from a busy worker (a 20,000-line import):
+            # at CPython's default 5 ms each Python slot can wait that long, and a burst of slots
+            # stalled the window for 150 ms (bench/workflow.py). 1 ms keeps it under 100 ms.
+            sys.setswitchinterval(min(sys.getswitchinterval(), GUI_SWITCH_INTERVAL_S))
             # Owned by the application (Qt deletes it), not by this Python reference.
             _manager = TaskManager(QCoreApplication.instance())
         return _manager
