@@ -21,7 +21,14 @@ from app.centre.ecard import ECARD_SOURCE
 from app.masking import mask_id_number
 from app.operators import OperatorInfo, Permission
 from ui.operations import Executor, Operation
-from ui.pages.workflow_widgets import VerdictPanel, error_text, is_centre_unreachable, to_date, to_qdate
+from ui.pages.workflow_widgets import (
+    VerdictPanel,
+    error_text,
+    is_centre_unreachable,
+    to_date,
+    to_qdate,
+    two_columns,
+)
 from ui.qt import (
     QAbstractItemView,
     QCheckBox,
@@ -35,7 +42,6 @@ from ui.qt import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     Qt,
     QTableWidget,
     QTableWidgetItem,
@@ -84,18 +90,7 @@ class AdmissionPage(QWidget):
         line.setFrameShape(QFrame.Shape.HLine)
         line.setFrameShadow(QFrame.Shadow.Sunken)
         outer.addWidget(line)
-        scroll = QScrollArea(self)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        outer.addWidget(scroll, 1)
-        body = QWidget(scroll)
-        scroll.setWidget(body)
-        columns = QHBoxLayout(body)
-        columns.setContentsMargins(0, 0, 0, 0)
-        left = QVBoxLayout()
-        right = QVBoxLayout()
-        columns.addLayout(left, 5)
-        columns.addLayout(right, 6)
+        body, left, right = two_columns(self, outer, 5, 6)
 
         left.addWidget(self._build_identification(body))
         left.addWidget(self._build_person(body))

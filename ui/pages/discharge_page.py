@@ -28,6 +28,7 @@ from ui.pages.workflow_widgets import (
     is_centre_unreachable,
     to_date,
     to_qdate,
+    two_columns,
 )
 from ui.qt import (
     QDateEdit,
@@ -40,7 +41,6 @@ from ui.qt import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     Qt,
     QVBoxLayout,
     QWidget,
@@ -106,18 +106,7 @@ class DischargePage(QWidget):
         pick.addWidget(self.refresh_button)
         outer.addLayout(pick)
 
-        scroll = QScrollArea(self)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        outer.addWidget(scroll, 1)
-        body = QWidget(scroll)
-        scroll.setWidget(body)
-        columns = QHBoxLayout(body)
-        columns.setContentsMargins(0, 0, 0, 0)
-        left = QVBoxLayout()
-        right = QVBoxLayout()
-        columns.addLayout(left, 1)
-        columns.addLayout(right, 1)
+        body, left, right = two_columns(self, outer, 1, 1)
 
         # --- left: the stay, readiness, the settle button, progress, the second check
         stay_box = QGroupBox(self.tr("本次住院"), body)

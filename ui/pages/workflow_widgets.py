@@ -21,9 +21,12 @@ from ui.qt import (
     QCoreApplication,
     QDate,
     QFont,
+    QFrame,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QObject,
+    QScrollArea,
     Qt,
     QTimer,
     QVBoxLayout,
@@ -69,6 +72,25 @@ def to_date(value: QDate) -> dt.date:
 
 def to_qdate(value: dt.date) -> QDate:
     return QDate(value.year, value.month, value.day)
+
+
+def two_columns(owner: QWidget, outer: QVBoxLayout, left_stretch: int, right_stretch: int) -> tuple[QWidget, QVBoxLayout, QVBoxLayout]:
+    """The workflow pages' body: a frameless scroll area holding two columns, so a small screen
+    scrolls instead of squeezing the forms. Returns the body (the parent for the columns' widgets)
+    and the two column layouts."""
+    scroll = QScrollArea(owner)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    outer.addWidget(scroll, 1)
+    body = QWidget(scroll)
+    scroll.setWidget(body)
+    columns = QHBoxLayout(body)
+    columns.setContentsMargins(0, 0, 0, 0)
+    left = QVBoxLayout()
+    right = QVBoxLayout()
+    columns.addLayout(left, left_stretch)
+    columns.addLayout(right, right_stretch)
+    return body, left, right
 
 
 class VerdictPanel(QGroupBox):
