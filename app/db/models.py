@@ -653,6 +653,12 @@ class MonthlyClaim(Base):
     built_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
     uploaded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     answered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    # 结算机构名称 on the forms' header (the agency that audits and pays the claim).
+    agency_name: Mapped[str | None] = mapped_column(String(128))
+    profile: Mapped[str | None] = mapped_column(String(32))  # whose deadlines apply (claims.profile)
+    chunks: Mapped[int] = mapped_column(Integer, default=0)  # upload chunks in all, once known
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0)  # chunks the centre has received
+    centre_status: Mapped[str | None] = mapped_column(String(16))  # receiving / submitted / audited
 
     entries: Mapped[list[ClaimEntry]] = relationship(back_populates="claim")
 
@@ -672,6 +678,43 @@ class ClaimEntry(Base):
     deduction_reason: Mapped[str | None] = mapped_column(Text)
 
     claim: Mapped[MonthlyClaim] = relationship(back_populates="entries")
+
+
+class ClaimDeduction(Base):
+    """扣款: what the agency deducted from one claimed settlement, per charge line where it named one.
+
+    `line_no` is the centre's line number (the charge line's seq); 0 when the deduction names no
+    line. The dispute window runs from `notified_on`, the day the counter first fetched it
+    (`003 §20`: 10 working days).
+    """
+
+    __tablename__ = "claim_deduction"
+    __table_args__ = (UniqueConstraint("claim_entry_id", "line_no"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_entry_id: Mapped[int] = mapped_column(ForeignKey("claim_entry.id"))
+    line_no: Mapped[int] = mapped_column(Integer, default=0)
+    charge_line_id: Mapped[int | None] = mapped_column(ForeignKey("charge_line.id"))
+    item_code: Mapped[str | None] = mapped_column(String(64))
+    item_name: Mapped[str | None] = mapped_column(String(128))
+    amount: Mapped[Decimal] = mapped_column("amount_fen", Money())
+    reason: Mapped[str] = mapped_column(Text)
+    notified_on: Mapped[dt.date] = mapped_column(Date)
+    dispute_due: Mapped[dt.date] = mapped_column(Date)
+    fetched_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class DeductionDispute(Base):
+    """异议: the hospital's dispute of one deduction, with the file names of its evidence (`003 §20`)."""
+
+    __tablename__ = "deduction_dispute"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deduction_id: Mapped[int] = mapped_column(ForeignKey("claim_deduction.id"), unique=True)
+    statement: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[list[str]] = mapped_column(JSON)
+    filed_by: Mapped[int] = mapped_column(ForeignKey("operator.id"))
+    filed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
 
 # --- calls to the centre -----------------------------------------------------------
