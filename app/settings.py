@@ -281,6 +281,48 @@ HIS_MAPPING: Setting[str] = Setting(
     check=_mapping_name,
 )
 
+# --- monthly claims (issue 8) ---
+
+
+def _profile_name_problem(name: str) -> str | None:
+    from app.rules.profiles import profile_names
+
+    names = profile_names()
+    return None if name in names else f"没有名为 {name} 的地区政策；可用：{'、'.join(names)}"
+
+
+def _agency_code_problem(code: str) -> str | None:
+    if code and not re.fullmatch(r"[A-Za-z0-9]{1,32}", code):
+        return "应为 1 至 32 位字母或数字（结算机构编码），或留空使用本机构所在城市的行政区划代码"
+    return None
+
+
+CLAIMS_PROFILE: Setting[str] = Setting(
+    "claims.profile", str, "guangdong-intra",
+    "月度结算地区政策",
+    "本院向经办机构申请月度结算时适用的地区政策：申请截止日（广东每月 10 日前，吉林每月 5 日前）、"
+    "结算后明细上传期限（5 个工作日）和扣款异议期限（10 个工作日）都按它计算。",
+    check=_profile_name_problem,
+)
+CLAIMS_WARN_WORKING_DAYS: Setting[int] = Setting(
+    "claims.warn_working_days", int, 3,
+    "截止日提前提醒（工作日）",
+    "月度结算申请、明细上传和扣款异议截止日前多少个工作日开始在窗口中提醒。",
+    minimum=0,
+)
+CLAIMS_AGENCY_CODE: Setting[str] = Setting(
+    "claims.agency_code", str, "",
+    "结算机构编码",
+    "审核并支付本院月度结算的经办机构（就医地经办机构）的编码，印在结算表表头；"
+    "留空时使用本机构所在城市的行政区划代码。",
+    check=_agency_code_problem,
+)
+CLAIMS_AGENCY_NAME: Setting[str] = Setting(
+    "claims.agency_name", str, "",
+    "结算机构名称",
+    "审核并支付本院月度结算的经办机构名称，印在结算表表头；留空时为“某市社会保险经办机构”。",
+)
+
 ALL_SETTINGS: tuple[Setting[Any], ...] = (
     DATABASE_URL,
     COUNTER_NAME,
@@ -310,6 +352,12 @@ ALL_SETTINGS: tuple[Setting[Any], ...] = (
 
     # charges (issue 6)
     HIS_MAPPING,
+
+    # monthly claims (issue 8)
+    CLAIMS_PROFILE,
+    CLAIMS_WARN_WORKING_DAYS,
+    CLAIMS_AGENCY_CODE,
+    CLAIMS_AGENCY_NAME,
 )
 _BY_KEY: dict[str, Setting[Any]] = {s.key: s for s in ALL_SETTINGS}
 
