@@ -1,0 +1,559 @@
+"""Building a month's claim (月度结算申请) and reading claims back.
+
+Membership (`000 §31`, `003 §21`): a claim for month M holds
+- every discharge settlement whose settlement date falls in M (a stay across a year end counts
+  once, at its settlement date, `000 §32`), unless it was cancelled before it was claimed (then
+  neither it nor its cancellation is claimed: net of cancellations);
+- every cancellation, dated on or before the end of M, of a settlement already claimed in an
+  earlier batch that has gone up: the correction (冲销), never silently dropped.
+A settlement is in at most one claim (UNIQUE `claim_entry.settlement_id`).
+
+Building is idempotent: while a claim is a draft, building again refreshes it in place (same batch
+number; settlements cancelled meanwhile leave it, new ones join). Once it has gone up it is frozen;
+settlements of M that arrive later go into a supplementary batch (sequence 2, 3 …). The batch
+number is the institution code + YYYYMM + the sequence, unique by the database's UNIQUE
+(month, centre, sequence), whichever counter builds it; on PostgreSQL builds of one month take
+turns under an advisory lock, so two counters building at once get the same claim.
+"""
+
+from __future__ import annotations
+
+import calendar as calendar_module
+import datetime as dt
+import logging
+import re
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import and_, delete, exists, func, insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from app import audit
+from app.bootstrap import CounterContext
+from app.claims.forms import (
+    CARE_LABELS,
+    CORRECTION_NOTE,
+    Amounts,
+    ClaimForms,
+    DetailRow,
+    DeviceRow,
+    FormHeader,
+    SummaryRow,
+    add_amounts,
+)
+from app.db.models import (
+    CatalogueItem,
+    ChargeCategory,
+    ChargeLine,
+    ClaimEntry,
+    ClaimStatus,
+    Institution,
+    MonthlyClaim,
+    Settlement,
+    SettlementKind,
+    SettlementLine,
+    SettlementMatrixCell,
+    Stay,
+    Worker,
+)
+from app.errors import WiCounterError
+from app.operators import OperatorInfo, Permission, require
+from app.settings import CLAIMS_AGENCY_CODE, CLAIMS_AGENCY_NAME, CLAIMS_PROFILE, Settings
+
+log = logging.getLogger(__name__)
+
+ZERO = Decimal("0.00")
+_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+BUILD_ATTEMPTS = 3
+
+STATUS_LABELS: dict[ClaimStatus, str] = {
+    ClaimStatus.DRAFT: "已生成，未上传",
+    ClaimStatus.UPLOADING: "上传中（可续传）",
+    ClaimStatus.UPLOADED: "已上传，待审核",
+    ClaimStatus.ANSWERED: "已审核",
+}
+
+
+class ClaimError(WiCounterError):
+    """A claim cannot be built, uploaded or answered as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Agency:
+    code: str  # 结算机构编码
+    name: str  # 结算机构名称
+
+
+@dataclass(frozen=True)
+class ClaimSummary:
+    claim_id: int
+    batch_no: str
+    month: str
+    centre_code: str
+    sequence: int
+    status: ClaimStatus
+    person_times: int
+    settlements: int
+    corrections: int
+    total: Decimal
+    fund_total: Decimal
+    personal_total: Decimal
+    deduction_total: Decimal
+    built_at: dt.datetime
+    uploaded_at: dt.datetime | None
+    answered_at: dt.datetime | None
+    chunks: int
+    chunks_done: int
+    centre_status: str | None
+    profile: str | None
+
+    @property
+    def fund_settled_total(self) -> Decimal:
+        """基金结算金额 = 基金支付总额 − 扣款金额 (`000 附件9`)."""
+        return self.fund_total - self.deduction_total
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    claim: ClaimSummary
+    added: int  # entries that joined the claim in this build
+    removed: int  # draft entries that left it (cancelled before upload)
+    created: bool  # a new batch was opened
+
+    @property
+    def unchanged(self) -> bool:
+        return not self.created and not self.added and not self.removed
+
+
+def parse_month(month: str) -> tuple[dt.date, dt.date]:
+    """The first and last day of `YYYY-MM`, or a ClaimError naming the bad value."""
+    match = _MONTH.fullmatch(month.strip()) if isinstance(month, str) else None
+    if match is None:
+        raise ClaimError(f"月份 {month!r} 格式不对，应为 YYYY-MM，例如 2026-11")
+    year, number = int(match.group(1)), int(match.group(2))
+    return dt.date(year, number, 1), dt.date(year, number, calendar_module.monthrange(year, number)[1])
+
+
+def previous_month(today: dt.date) -> str:
+    first = today.replace(day=1) - dt.timedelta(days=1)
+    return f"{first:%Y-%m}"
+
+
+def agency_from_settings(settings: Settings, institution: Institution) -> Agency:
+    code = settings.get(CLAIMS_AGENCY_CODE) or institution.city_code
+    name = settings.get(CLAIMS_AGENCY_NAME) or f"{institution.city}社会保险经办机构"
+    return Agency(code, name)
+
+
+def batch_number(institution_code: str, month: str, sequence: int) -> str:
+    return f"{institution_code}{month.replace('-', '')}{sequence:02d}"
+
+
+def _institution(session: Session) -> Institution:
+    institution = session.scalars(select(Institution).order_by(Institution.id)).first()
+    if institution is None:
+        raise ClaimError("数据库中还没有登记本机构，不能生成月度结算申请")
+    return institution
+
+
+# --- membership ---------------------------------------------------------------------------
+
+
+def _eligible_settlements(session: Session, first: dt.date, last: dt.date, draft_id: int | None) -> list[int]:
+    """Settlements of the month not in any other claim and not cancelled."""
+    cancellation = aliased(Settlement)
+    entry = aliased(ClaimEntry)
+    other_claim = entry.settlement_id == Settlement.id
+    if draft_id is not None:
+        other_claim = and_(other_claim, entry.claim_id != draft_id)
+    rows = session.execute(
+        select(Settlement.id).where(
+            Settlement.kind == SettlementKind.SETTLEMENT,
+            Settlement.settled_on >= first, Settlement.settled_on <= last,
+            ~exists().where(cancellation.reverses_id == Settlement.id),
+            ~exists().where(other_claim),
+        ).order_by(Settlement.settled_on, Settlement.id)
+    ).scalars().all()
+    return list(rows)
+
+
+def _eligible_corrections(session: Session, last: dt.date, draft_id: int | None) -> list[int]:
+    """Cancellations (up to the month's end) of settlements claimed in a batch that has gone up."""
+    original_entry = aliased(ClaimEntry)
+    original_claim = aliased(MonthlyClaim)
+    entry = aliased(ClaimEntry)
+    other_claim = entry.settlement_id == Settlement.id
+    if draft_id is not None:
+        other_claim = and_(other_claim, entry.claim_id != draft_id)
+    rows = session.execute(
+        select(Settlement.id)
+        .join(original_entry, original_entry.settlement_id == Settlement.reverses_id)
+        .join(original_claim, original_claim.id == original_entry.claim_id)
+        .where(
+            Settlement.kind == SettlementKind.CANCELLATION,
+            Settlement.settled_on <= last,
+            original_claim.status != ClaimStatus.DRAFT,
+            ~exists().where(other_claim),
+        ).order_by(Settlement.settled_on, Settlement.id)
+    ).scalars().all()
+    return list(rows)
+
+
+def _serialise_builds(session: Session, month: str, centre_code: str) -> None:
+    """Two counters building the same month take turns (PostgreSQL; SQLite has one writer anyway)."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = zlib.crc32(f"wi-counter claim {month} {centre_code}".encode())
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def build_claim(ctx: CounterContext, month: str, operator: OperatorInfo, *,
+                today: dt.date | None = None) -> BuildResult:
+    """Build (or refresh) the claim of `month`; see the module's docstring for what goes in."""
+    require(operator, Permission.BUILD_CLAIM)
+    first, last = parse_month(month)
+    month = f"{first:%Y-%m}"
+    today = today or dt.date.today()
+    if last >= today:
+        raise ClaimError(f"{month} 尚未结束：月度结算申请在月份结束后生成（申请上月的费用，003 §21）")
+    last_error: IntegrityError | None = None
+    for _ in range(BUILD_ATTEMPTS):
+        try:
+            with ctx.transaction() as session:
+                return _build(session, ctx.settings, month, first, last, operator, ctx.counter_name)
+        except IntegrityError as exc:
+            # Another counter built the same month in between (SQLite, or a race the lock
+            # cannot see): start over, and find its claim.
+            last_error = exc
+            log.info("claim build for %s raced another counter; retrying", month)
+    raise ClaimError(f"{month} 的月度结算申请正由其他窗口生成，请稍后再试") from last_error
+
+
+def _build(session: Session, settings: Settings, month: str, first: dt.date, last: dt.date,
+           operator: OperatorInfo, counter_name: str) -> BuildResult:
+    institution = _institution(session)
+    agency = agency_from_settings(settings, institution)
+    _serialise_builds(session, month, agency.code)
+    claims = session.scalars(select(MonthlyClaim).where(
+        MonthlyClaim.month == month, MonthlyClaim.centre_code == agency.code).order_by(MonthlyClaim.sequence)).all()
+    draft = next((c for c in claims if c.status is ClaimStatus.DRAFT), None)
+    draft_id = draft.id if draft else None
+    wanted = _eligible_settlements(session, first, last, draft_id) + _eligible_corrections(session, last, draft_id)
+    created = False
+    removed = 0
+    if draft is None:
+        if not wanted:
+            if claims:
+                return BuildResult(_summary(session, claims[-1]), 0, 0, False)
+            raise ClaimError(f"{month} 没有可申报的结算记录（该月没有出院结算，或都已申报）")
+        sequence = (claims[-1].sequence + 1) if claims else 1
+        draft = MonthlyClaim(
+            batch_no=batch_number(institution.code, month, sequence), month=month, centre_code=agency.code,
+            sequence=sequence, status=ClaimStatus.DRAFT, total=ZERO, fund_total=ZERO, personal_total=ZERO,
+            built_by=operator.id, agency_name=agency.name, profile=settings.get(CLAIMS_PROFILE),
+        )
+        session.add(draft)
+        session.flush()
+        created = True
+        present: set[int] = set()
+    else:
+        present = set(session.scalars(select(ClaimEntry.settlement_id).where(ClaimEntry.claim_id == draft.id)))
+        stale = present - set(wanted)
+        if stale:
+            session.execute(delete(ClaimEntry).where(ClaimEntry.claim_id == draft.id,
+                                                     ClaimEntry.settlement_id.in_(stale)))
+            removed = len(stale)
+        present -= stale
+    new_ids = [sid for sid in wanted if sid not in present]
+    if new_ids:
+        amounts = session.execute(select(
+            Settlement.id, Settlement.total, Settlement.fund_total, Settlement.personal_total,
+        ).where(Settlement.id.in_(new_ids))).all()
+        session.execute(insert(ClaimEntry), [
+            {"claim_id": draft.id, "settlement_id": sid, "total": total, "fund_total": fund,
+             "personal_total": personal, "deduction": ZERO}
+            for sid, total, fund, personal in amounts
+        ])
+    if created or new_ids or removed:
+        _refresh_totals(session, draft)
+        draft.built_by = operator.id
+        draft.built_at = dt.datetime.now(dt.UTC)
+        session.flush()
+        audit.record(session, "claim_built", operator_id=operator.id, counter_name=counter_name,
+                     entity_type="monthly_claim", entity_id=draft.id,
+                     detail={"batch_no": draft.batch_no, "month": month, "added": len(new_ids), "removed": removed,
+                             "total": str(draft.total), "fund_total": str(draft.fund_total)})
+    return BuildResult(_summary(session, draft), len(new_ids), removed, created)
+
+
+def _refresh_totals(session: Session, claim: MonthlyClaim) -> None:
+    row = session.execute(select(
+        func.count(ClaimEntry.id),
+        func.count(Settlement.reverses_id),
+        func.coalesce(func.sum(ClaimEntry.total), 0),
+        func.coalesce(func.sum(ClaimEntry.fund_total), 0),
+        func.coalesce(func.sum(ClaimEntry.personal_total), 0),
+        func.coalesce(func.sum(ClaimEntry.deduction), 0),
+    ).join(Settlement, Settlement.id == ClaimEntry.settlement_id).where(ClaimEntry.claim_id == claim.id)).one()
+    count, corrections, total, fund, personal, deduction = row
+    claim.person_times = count - 2 * corrections
+    claim.total = _fen(total)
+    claim.fund_total = _fen(fund)
+    claim.personal_total = _fen(personal)
+    claim.deduction_total = _fen(deduction)
+
+
+def _fen(value: object) -> Decimal:
+    # SUM over the integer fen column comes back as the stored integer (the type decorator is
+    # not applied to an aggregate through coalesce), or as a Decimal when it was applied.
+    if isinstance(value, Decimal):
+        return value.quantize(Decimal("0.01"))
+    return (Decimal(int(value)) / 100).quantize(Decimal("0.01"))  # type: ignore[call-overload]
+
+
+# --- reading claims ------------------------------------------------------------------------
+
+
+def _summary(session: Session, claim: MonthlyClaim) -> ClaimSummary:
+    counts = session.execute(select(func.count(ClaimEntry.id), func.count(Settlement.reverses_id))
+                             .join(Settlement, Settlement.id == ClaimEntry.settlement_id)
+                             .where(ClaimEntry.claim_id == claim.id)).one()
+    entries, corrections = int(counts[0]), int(counts[1])
+    return ClaimSummary(
+        claim_id=claim.id, batch_no=claim.batch_no, month=claim.month, centre_code=claim.centre_code,
+        sequence=claim.sequence, status=claim.status, person_times=claim.person_times,
+        settlements=entries - corrections, corrections=corrections, total=claim.total, fund_total=claim.fund_total,
+        personal_total=claim.personal_total, deduction_total=claim.deduction_total, built_at=claim.built_at,
+        uploaded_at=claim.uploaded_at, answered_at=claim.answered_at, chunks=claim.chunks,
+        chunks_done=claim.chunks_done, centre_status=claim.centre_status, profile=claim.profile,
+    )
+
+
+def list_claims(session: Session, month: str | None = None) -> list[ClaimSummary]:
+    query = select(MonthlyClaim).order_by(MonthlyClaim.month.desc(), MonthlyClaim.sequence.desc())
+    if month is not None:
+        query = query.where(MonthlyClaim.month == month)
+    return [_summary(session, claim) for claim in session.scalars(query)]
+
+
+def claim_by_batch(session: Session, batch_no: str) -> MonthlyClaim:
+    claim = session.scalars(select(MonthlyClaim).where(MonthlyClaim.batch_no == batch_no.strip())).first()
+    if claim is None:
+        raise ClaimError(f"没有结算批次为 {batch_no} 的月度结算申请")
+    return claim
+
+
+def claim_summary(session: Session, claim_id: int) -> ClaimSummary:
+    claim = session.get(MonthlyClaim, claim_id)
+    if claim is None:
+        raise ClaimError(f"没有编号为 {claim_id} 的月度结算申请")
+    return _summary(session, claim)
+
+
+def claimed_centre_ids(session: Session, claim_id: int) -> list[str]:
+    """The centre's ids of the claim's settlements and cancellations, in a stable order (chunks
+    must be the same after a restart)."""
+    return list(session.scalars(
+        select(Settlement.centre_settlement_id).join(ClaimEntry, ClaimEntry.settlement_id == Settlement.id)
+        .where(ClaimEntry.claim_id == claim_id).order_by(ClaimEntry.id)))
+
+
+# --- the forms -----------------------------------------------------------------------------
+
+
+def insured_place(institution_province: str, province: str, city: str) -> str:
+    """参保地: the city, with its province when it is another province's (跨省)."""
+    return city if province == institution_province else f"{province}{city}"
+
+
+def claim_forms(session: Session, claim_id: int, *, generated_on: dt.date | None = None) -> ClaimForms:
+    """The three forms of one claim (`000 附件9`, `附件9-1`, `附件9-2`)."""
+    claim = session.get(MonthlyClaim, claim_id)
+    if claim is None:
+        raise ClaimError(f"没有编号为 {claim_id} 的月度结算申请")
+    institution = _institution(session)
+    header = FormHeader(
+        institution_name=institution.name, institution_code=institution.code,
+        agency_name=claim.agency_name or f"{institution.city}社会保险经办机构", agency_code=claim.centre_code,
+        batch_no=claim.batch_no, generated_on=generated_on or claim.built_at.astimezone().date(), month=claim.month,
+    )
+    original = aliased(Settlement)
+    original_entry = aliased(ClaimEntry)
+    original_claim = aliased(MonthlyClaim)
+    rows = session.execute(
+        select(
+            Settlement.id, Settlement.kind, Settlement.settled_on, ClaimEntry.total, ClaimEntry.fund_total,
+            ClaimEntry.personal_total, ClaimEntry.deduction, Stay.care, Stay.admitted_on, Stay.discharged_on,
+            Worker.name, Worker.social_security_number, Worker.insured_province, Worker.insured_city,
+            original.settled_on, original_claim.batch_no,
+        )
+        .join(Settlement, Settlement.id == ClaimEntry.settlement_id)
+        .join(Stay, Stay.id == Settlement.stay_id)
+        .join(Worker, Worker.id == Stay.worker_id)
+        .outerjoin(original, original.id == Settlement.reverses_id)
+        .outerjoin(original_entry, original_entry.settlement_id == original.id)
+        .outerjoin(original_claim, original_claim.id == original_entry.claim_id)
+        .where(ClaimEntry.claim_id == claim.id)
+        .order_by(Settlement.settled_on, Settlement.id)
+    ).all()
+    device_ids = [r[0] for r in rows if r[7].value == "device"]
+    devices = _device_facts(session, device_ids)
+    details: list[DetailRow] = []
+    device_rows: list[DeviceRow] = []
+    groups: dict[tuple[str, str], list[tuple[bool, Amounts]]] = defaultdict(list)
+    for (sid, kind, settled_on, total, fund, personal, deduction, care, admitted, discharged, name, id_number,
+         province, city, original_settled, original_batch) in rows:
+        correction = kind is SettlementKind.CANCELLATION
+        amounts = Amounts(total, fund, personal, deduction, fund - deduction)
+        place = insured_place(institution.province, province, city)
+        note = ""
+        if correction:
+            note = f"{CORRECTION_NOTE}：批次 {original_batch or '—'} 中 {original_settled:%Y-%m-%d} 的结算，已撤销"
+        groups[(place, care.value)].append((correction, amounts))
+        if care.value == "device":
+            facts = devices.get(sid, _NO_DEVICE)
+            device_rows.append(DeviceRow(
+                seq=len(device_rows) + 1, insured_place=place, name=name, id_number=id_number,
+                device_name=facts.name, configured_on=facts.configured_on or original_settled or settled_on,
+                min_years=facts.min_years, max_pay=facts.max_pay, amounts=amounts, correction=correction, note=note,
+            ))
+        else:
+            details.append(DetailRow(
+                seq=len(details) + 1, insured_place=place, name=name, id_number=id_number,
+                care_label=CARE_LABELS[care.value], admitted=admitted, discharged=discharged, settled=settled_on,
+                amounts=amounts, correction=correction, note=note,
+            ))
+    care_order = list(CARE_LABELS)
+    summary = [
+        SummaryRow(seq=number, insured_place=place, care_label=CARE_LABELS[care],
+                   person_times=sum(-1 if correction else 1 for correction, _ in members),
+                   amounts=add_amounts(a for _, a in members))
+        for number, ((place, care), members) in enumerate(
+            sorted(groups.items(), key=lambda item: (item[0][0], care_order.index(item[0][1]))), start=1)
+    ]
+    return ClaimForms(header, tuple(summary), tuple(details), tuple(device_rows))
+
+
+@dataclass(frozen=True)
+class _DeviceFacts:
+    name: str
+    configured_on: dt.date | None
+    min_years: int | None
+    max_pay: Decimal | None
+
+
+_NO_DEVICE = _DeviceFacts("—", None, None, None)
+
+
+def _device_facts(session: Session, settlement_ids: list[int]) -> dict[int, _DeviceFacts]:
+    """The devices of each device settlement (cancellations: of the settlement they cancel)."""
+    if not settlement_ids:
+        return {}
+    originals = dict(session.execute(select(Settlement.id, func.coalesce(Settlement.reverses_id, Settlement.id))
+                                     .where(Settlement.id.in_(settlement_ids))).all())
+    lines = session.execute(
+        select(SettlementLine.settlement_id, ChargeLine.name, ChargeLine.charged_on, CatalogueItem.min_years,
+               CatalogueItem.max_pay)
+        .join(ChargeLine, ChargeLine.id == SettlementLine.charge_line_id)
+        .outerjoin(CatalogueItem, CatalogueItem.code == ChargeLine.code)
+        .where(SettlementLine.settlement_id.in_(set(originals.values())),
+               SettlementLine.category == ChargeCategory.DEVICE, SettlementLine.amount > ZERO)
+        .order_by(SettlementLine.settlement_id, ChargeLine.charged_on, ChargeLine.seq)
+    ).all()
+    by_settlement: dict[int, list[tuple[str, dt.date, int | None, Decimal | None]]] = defaultdict(list)
+    for settlement_id, name, charged_on, min_years, max_pay in lines:
+        by_settlement[settlement_id].append((name, charged_on, min_years, max_pay))
+    facts: dict[int, _DeviceFacts] = {}
+    for sid, source in originals.items():
+        items = by_settlement.get(source)
+        if not items:
+            continue
+        names = "、".join(dict.fromkeys(name for name, *_ in items))
+        single = len({name for name, *_ in items}) == 1
+        facts[sid] = _DeviceFacts(names, items[0][1], items[0][2] if single else None,
+                                  items[0][3] if single else None)
+    return facts
+
+
+# --- the month at a glance (the 月度结算 page's chart) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class ChartBar:
+    label: str
+    count: int
+    total: Decimal
+    fund_total: Decimal
+
+
+@dataclass(frozen=True)
+class MonthOverview:
+    month: str
+    settlements: int  # in force (not cancelled)
+    total: Decimal
+    fund_total: Decimal
+    personal_total: Decimal
+    by_category: tuple[ChartBar, ...]  # 药品 / 诊疗项目 / 医用耗材 / 康复 / 辅助器具 (the slip's columns)
+    by_insured_place: tuple[ChartBar, ...]
+    by_care: tuple[ChartBar, ...]  # 住院 / 康复 / 辅助器具配置
+    claims: tuple[ClaimSummary, ...]
+    unclaimed: int  # settlements of the month in no claim yet
+
+
+CATEGORY_LABELS: dict[str, str] = {"drug": "药品", "treatment": "诊疗项目", "consumable": "医用耗材",
+                                   "rehab": "康复服务项目", "device": "辅助器具"}
+
+
+def month_overview(session: Session, month: str) -> MonthOverview:
+    first, last = parse_month(month)
+    month = f"{first:%Y-%m}"
+    institution = _institution(session)
+    cancellation = aliased(Settlement)
+    in_force = and_(Settlement.kind == SettlementKind.SETTLEMENT, Settlement.settled_on >= first,
+                    Settlement.settled_on <= last, ~exists().where(cancellation.reverses_id == Settlement.id))
+    rows = session.execute(
+        select(Settlement.id, Settlement.total, Settlement.fund_total, Settlement.personal_total, Stay.care,
+               Worker.insured_province, Worker.insured_city)
+        .join(Stay, Stay.id == Settlement.stay_id).join(Worker, Worker.id == Stay.worker_id).where(in_force)
+    ).all()
+    by_place: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), ZERO, ZERO])
+    by_care: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), ZERO, ZERO])
+    total = fund = personal = ZERO
+    for _sid, s_total, s_fund, s_personal, care, province, city in rows:
+        for bucket in (by_place[insured_place(institution.province, province, city)], by_care[care.value]):
+            bucket[0] += 1
+            bucket[1] += s_total
+            bucket[2] += s_fund
+        total += s_total
+        fund += s_fund
+        personal += s_personal
+    cells = session.execute(
+        select(SettlementMatrixCell.category, SettlementMatrixCell.bucket, func.sum(SettlementMatrixCell.amount))
+        .join(Settlement, Settlement.id == SettlementMatrixCell.settlement_id).where(in_force)
+        .group_by(SettlementMatrixCell.category, SettlementMatrixCell.bucket)
+    ).all()
+    by_category: dict[str, list[Decimal]] = {c: [Decimal(0), ZERO, ZERO] for c in CATEGORY_LABELS}
+    for category, bucket, amount in cells:
+        value = _fen(amount)
+        by_category[category.value][1] += value
+        if bucket.value == "fund":
+            by_category[category.value][2] += value
+    unclaimed = session.scalar(select(func.count(Settlement.id)).where(
+        in_force, ~exists().where(ClaimEntry.settlement_id == Settlement.id))) or 0
+
+    def bars(groups: dict[str, list[Decimal]], labels: dict[str, str] | None = None) -> tuple[ChartBar, ...]:
+        return tuple(ChartBar((labels or {}).get(key, key), int(v[0]), v[1], v[2]) for key, v in groups.items())
+
+    places = dict(sorted(by_place.items(), key=lambda item: -item[1][1]))
+    cares = {key: by_care[key] for key in CARE_LABELS if key in by_care}
+    return MonthOverview(
+        month=month, settlements=len(rows), total=total, fund_total=fund, personal_total=personal,
+        by_category=bars(by_category, CATEGORY_LABELS), by_insured_place=bars(places), by_care=bars(cares, CARE_LABELS),
+        claims=tuple(list_claims(session, month)), unclaimed=int(unclaimed),
+    )
