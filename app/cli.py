@@ -186,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands_charges.register(command, action)
 
+    # --- monthly claims (issue 8) ---
+    from app.claims import commands as claims_cli
+
+    claims_cli.register(command, action)
+
     return parser
 
 

@@ -199,28 +199,38 @@ class CentreClient:
                                     lambda m: self.centre.cancel_settlement(m, request), stay_id, operator_id)
 
     def upload_claim(self, claim_no: str, period: str, settlement_ids: Sequence[str], *,
-                     operator_id: int | None = None) -> ClaimReceipt:
+                     operator_id: int | None = None,
+                     progress: Callable[[int, int], None] | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> ClaimReceipt:
         """Upload a monthly claim in chunks of at most 100 settlements.
 
-        Chunks this counter already delivered (a succeeded outbox entry for the same claim and
-        chunk) are not sent again, so an interrupted upload resumes where it stopped."""
+        Chunks already delivered (a succeeded outbox entry for the same claim and chunk, by any
+        counter sharing the database) are not sent again, so an interrupted upload resumes where
+        it stopped. `progress(done, chunks)` is told after each chunk; `should_stop()` is asked
+        before each: when it says yes the upload stops between chunks (status `stopped`)."""
         size = wire.MAX_CLAIM_SETTLEMENTS_PER_CHUNK
         chunks = [tuple(settlement_ids[i:i + size]) for i in range(0, len(settlement_ids), size)]
         if not chunks:
             raise CentreRefused("EMPTY", "月度结算申请中没有结算记录")
         done = self._delivered_claim_chunks(claim_no)
-        receipt: ClaimReceipt | None = None
+        if progress is not None:
+            progress(len(done), len(chunks))
+        status = "submitted"
         for number, ids in enumerate(chunks, start=1):
             if number in done:
                 continue
+            if should_stop is not None and should_stop():
+                return ClaimReceipt(claim_no, len(chunks), tuple(sorted(done)), "stopped")
             chunk = ClaimChunk(claim_no, period, number, len(chunks), ids)
             receipt = self._through_outbox(
                 Operation.CLAIM_UPLOAD, chunk, lambda m, c=chunk: self.centre.upload_claim_chunk(m, c),  # type: ignore[misc]
                 None, operator_id,
             )
-        if receipt is None:
-            receipt = ClaimReceipt(claim_no, len(chunks), tuple(sorted(done)), "submitted")
-        return receipt
+            done.add(number)
+            status = receipt.status
+            if progress is not None:
+                progress(len(done), len(chunks))
+        return ClaimReceipt(claim_no, len(chunks), tuple(sorted(done)), status)
 
     def _delivered_claim_chunks(self, claim_no: str) -> set[int]:
         with self.outbox.sessions() as session:

@@ -1,0 +1,253 @@
+"""`wi-counter claims build --month YYYY-MM [--out DIR]`, `claims upload BATCH`, `claims status BATCH`,
+`claims list`, `claims dispute DEDUCTION_ID`: the monthly claim from the command line.
+
+Registered in `app.cli`. Exit 0 done, 1 refused (the reason on stderr, in Chinese), 2 bad input.
+`build --out` writes the three forms as PDF and XLSX (`printing.claim_forms`, imported here
+lazily: this module is part of the command line's composition root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from app.workflow.commands_charges import OPERATOR_HELP
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
+             action: Callable[[Any, str, str, Handler], argparse.ArgumentParser]) -> None:
+    claims = command("claims", "月度结算申请：生成结算表和明细表、上传、审核结果和扣款 / the monthly claim", _help)
+    actions = claims.add_subparsers(dest="claims_command", metavar="ACTION")
+    build = action(actions, "build",
+                   "生成（或刷新）某月的月度结算申请并打印合计；--out 写出三张表的 PDF 和 XLSX"
+                   " / build (or refresh) a month's claim and print its totals; --out writes the three forms",
+                   build_command)
+    build.add_argument("--month", required=True, metavar="YYYY-MM", help="申报月份（结算日期所在月） / the month claimed")
+    build.add_argument("--out", type=Path, metavar="DIR", help="写出结算表和明细表的文件夹 / folder for the forms")
+    build.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
+    build.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    upload = action(actions, "upload", "分片上传月度结算申请（中断后再次运行即续传，不会重复）"
+                                       " / upload the claim in chunks (run again to resume; never duplicates)",
+                    upload_command)
+    upload.add_argument("batch", metavar="BATCH", help="结算批次 / batch number")
+    upload.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
+    status = action(actions, "status", "查询审核结果，保存扣款及异议期限 / fetch the agency's answer and its deductions",
+                    status_command)
+    status.add_argument("batch", metavar="BATCH", help="结算批次 / batch number")
+    status.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
+    status.add_argument("--local", action="store_true", help="不联系中心，只显示本地记录 / do not ask the centre")
+    status.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    listing = action(actions, "list", "列出月度结算申请 / list the claims", list_command)
+    listing.add_argument("--month", metavar="YYYY-MM", help="只列此月 / only this month")
+    listing.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    dispute = action(actions, "dispute", "对一笔扣款提出异议（10 个工作日内，附证据文件名）"
+                                         " / dispute a deduction within 10 working days, naming the evidence files",
+                     dispute_command)
+    dispute.add_argument("deduction_id", type=int, metavar="DEDUCTION_ID", help="扣款编号（见 claims status） / deduction id")
+    dispute.add_argument("--statement", required=True, help="异议理由 / the hospital's statement")
+    dispute.add_argument("--evidence", action="append", default=[], metavar="FILE",
+                         help="证据材料文件名，可多次给出 / an evidence file name (repeatable)")
+    dispute.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
+
+
+def _help(args: argparse.Namespace) -> int:
+    print("用法 / usage: wi-counter claims {build,upload,status,list,dispute}", file=sys.stderr)
+    return 2
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from app.bootstrap import open_counter
+
+    return open_counter(home=args.home, demo=args.demo, db_url=args.db)
+
+
+def _operator(session: Any, login: str | None) -> Any:
+    from app.workflow.commands_charges import _operator as operator_by_login
+
+    return operator_by_login(session, login)
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def _summary_json(summary: Any) -> dict[str, Any]:
+    return {
+        "batch_no": summary.batch_no, "month": summary.month, "sequence": summary.sequence,
+        "status": summary.status.value, "status_label": summary.status_label, "person_times": summary.person_times,
+        "settlements": summary.settlements, "corrections": summary.corrections, "total": _money(summary.total),
+        "fund_total": _money(summary.fund_total), "personal_total": _money(summary.personal_total),
+        "deduction_total": _money(summary.deduction_total), "fund_settled_total": _money(summary.fund_settled_total),
+        "chunks": summary.chunks, "chunks_done": summary.chunks_done, "centre_status": summary.centre_status,
+    }
+
+
+def _print_summary(summary: Any) -> None:
+    print(f"结算批次 {summary.batch_no}（{summary.month}，第 {summary.sequence} 批）：{summary.status_label}")
+    print(f"  人次 {summary.person_times}（结算 {summary.settlements} 笔，冲销 {summary.corrections} 笔）")
+    print(f"  费用总额 {_money(summary.total)}  基金支付总额 {_money(summary.fund_total)}  "
+          f"自付金额 {_money(summary.personal_total)}")
+    print(f"  扣款金额 {_money(summary.deduction_total)}  基金结算金额 {_money(summary.fund_settled_total)}")
+
+
+def build_command(args: argparse.Namespace) -> int:
+    from app.claims.service import ClaimError, build_claim, claim_forms, parse_month
+
+    try:
+        parse_month(args.month)
+    except ClaimError as exc:
+        print(f"错误：{exc.message}", file=sys.stderr)
+        return 2
+    context = _open(args)
+    try:
+        with context.transaction() as session:
+            actor = _operator(session, args.operator)
+        result = build_claim(context, args.month, actor)
+        written: list[Path] = []
+        if args.out is not None:
+            from printing.claim_forms import export
+
+            with context.transaction() as session:
+                forms = claim_forms(session, result.claim.claim_id)
+            written = export(forms, args.out)
+    finally:
+        context.close()
+    if args.json:
+        print(json.dumps({**_summary_json(result.claim), "added": result.added, "removed": result.removed,
+                          "created": result.created, "files": [str(p) for p in written]},
+                         ensure_ascii=False, indent=2))
+        return 0
+    if result.created:
+        print(f"已生成新的月度结算申请 / new claim built（{result.added} 笔）")
+    elif result.unchanged:
+        print("月度结算申请没有变化 / the claim is unchanged")
+    else:
+        print(f"已刷新月度结算申请 / claim refreshed：新增 {result.added} 笔，移出 {result.removed} 笔（已撤销）")
+    _print_summary(result.claim)
+    for path in written:
+        print(f"  已写出 / written: {path}")
+    return 0
+
+
+def upload_command(args: argparse.Namespace) -> int:
+    from app.claims.service import claim_by_batch
+    from app.claims.upload import upload_claim
+    from app.workflow.appliers import open_workflow_centre
+
+    context = _open(args)
+    try:
+        with context.transaction() as session:
+            actor = _operator(session, args.operator)
+            claim_id = claim_by_batch(session, args.batch).id
+        client = open_workflow_centre(context, actor)
+        try:
+            outcome = upload_claim(context, client, claim_id, actor,
+                                   progress=lambda done, chunks: print(f"  分片 / chunk {done}/{chunks}", flush=True))
+        finally:
+            client.close()
+    finally:
+        context.close()
+    print("上传完成 / uploaded" if outcome.completed else "上传已暂停，再次运行即续传 / stopped; run again to resume")
+    _print_summary(outcome.claim)
+    return 0
+
+
+def status_command(args: argparse.Namespace) -> int:
+    from app.centre import wire
+    from app.claims.calendar import load_calendar
+    from app.claims.deductions import list_deductions
+    from app.claims.service import claim_by_batch, claim_summary
+    from app.claims.upload import fetch_answer
+    from app.db.models import ClaimStatus
+    from app.workflow.appliers import open_workflow_centre
+
+    context = _open(args)
+    problems: tuple[str, ...] = ()
+    try:
+        calendar = load_calendar(context.paths.config_dir)
+        with context.transaction() as session:
+            actor = _operator(session, args.operator)
+            claim = claim_by_batch(session, args.batch)
+            claim_id, status = claim.id, claim.status
+        if not args.local and status not in (ClaimStatus.DRAFT, ClaimStatus.UPLOADING):
+            client = open_workflow_centre(context, actor)
+            try:
+                problems = fetch_answer(context, client, claim_id, actor, calendar=calendar).problems
+            finally:
+                client.close()
+        today = wire.now().date()
+        with context.transaction() as session:
+            summary = claim_summary(session, claim_id)
+            deductions = list_deductions(session, today=today, calendar=calendar, claim_id=claim_id)
+    finally:
+        context.close()
+    if args.json:
+        print(json.dumps({**_summary_json(summary), "problems": list(problems), "deductions": [{
+            "deduction_id": d.deduction_id, "name": d.name, "id_number": d.masked_id,
+            "registration_no": d.registration_no, "line_no": d.line_no, "item_code": d.item_code,
+            "item_name": d.item_name, "amount": _money(d.amount), "reason": d.reason,
+            "notified_on": d.notified_on.isoformat(), "dispute_due": d.dispute_due.isoformat(),
+            "working_days_left": d.working_days_left, "disputed": d.dispute is not None,
+        } for d in deductions]}, ensure_ascii=False, indent=2))
+        return 0
+    _print_summary(summary)
+    for problem in problems:
+        print(f"  注意：{problem}")
+    if deductions:
+        print(f"扣款明细 / deductions（{len(deductions)} 条）：")
+    for d in deductions:
+        item = f"{d.item_name or '整笔结算'}" + (f"（明细 {d.line_no}）" if d.line_no else "")
+        print(f"  #{d.deduction_id} {d.name} {d.masked_id} {item} 扣 {_money(d.amount)} 元：{d.reason}；"
+              f"异议{d.deadline_text}")
+    return 0
+
+
+def list_command(args: argparse.Namespace) -> int:
+    from app.claims.service import ClaimError, list_claims, parse_month
+
+    if args.month is not None:
+        try:
+            parse_month(args.month)
+        except ClaimError as exc:
+            print(f"错误：{exc.message}", file=sys.stderr)
+            return 2
+    context = _open(args)
+    try:
+        with context.transaction() as session:
+            claims = list_claims(session, args.month)
+    finally:
+        context.close()
+    if args.json:
+        print(json.dumps([_summary_json(c) for c in claims], ensure_ascii=False, indent=2))
+        return 0
+    if not claims:
+        print("没有月度结算申请 / no claims")
+    for claim in claims:
+        print(f"{claim.batch_no}\t{claim.month}\t{claim.status_label}\t人次 {claim.person_times}\t"
+              f"基金支付 {_money(claim.fund_total)}\t扣款 {_money(claim.deduction_total)}")
+    return 0
+
+
+def dispute_command(args: argparse.Namespace) -> int:
+    from app.centre import wire
+    from app.claims.calendar import load_calendar
+    from app.claims.deductions import record_dispute
+
+    context = _open(args)
+    try:
+        calendar = load_calendar(context.paths.config_dir)
+        with context.transaction() as session:
+            actor = _operator(session, args.operator)
+            dispute = record_dispute(session, args.deduction_id, args.statement, args.evidence, actor,
+                                     counter_name=context.counter_name, today=wire.now().date(), calendar=calendar)
+    finally:
+        context.close()
+    print(f"已记录异议 / dispute recorded：证据 {'、'.join(dispute.evidence)}")
+    return 0

@@ -1,0 +1,156 @@
+"""The deadlines the billing office must not miss, found in the database, with their state today.
+
+- 月度结算申请: each ended month with settlements, due by the profile's day of the next month
+  (Guangdong the 10th `003 §21`, Jilin the 5th `002 经办规程 §21`); done once nothing of the
+  month is left unclaimed and every claim of the month has gone up.
+- 结算明细上传: 5 working days after each discharge settlement (`000 §30`): a settlement whose
+  lines have not all gone up, and a stay paid in full (全额垫付) still waiting for 补登记.
+- 扣款异议: 10 working days from the day a deduction was notified (`003 §20`), until disputed.
+
+`watch` returns every deadline that is open (not done), soonest first; the window warns of those
+`due_soon` or `overdue`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, aliased
+
+from app.claims.calendar import WorkingCalendar
+from app.claims.deadlines import (
+    Deadline,
+    DeadlineStatus,
+    claim_deadline,
+    detail_upload_deadline,
+    status,
+)
+from app.claims.service import parse_month
+from app.db.models import (
+    ChargeLine,
+    ClaimDeduction,
+    ClaimEntry,
+    ClaimStatus,
+    DeductionDispute,
+    FullPaymentReceipt,
+    MonthlyClaim,
+    Settlement,
+    SettlementKind,
+    SettlementLine,
+    Stay,
+    Worker,
+)
+from app.rules.profiles import Profile
+
+# How far back the watch looks for unclaimed months and un-uploaded details.
+LOOKBACK_MONTHS = 12
+
+
+@dataclass(frozen=True)
+class Watched:
+    deadline: Deadline
+    status: DeadlineStatus
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.status.state in ("due_soon", "overdue")
+
+
+def _month_text(month: str) -> str:
+    first, _ = parse_month(month)
+    return f"{first.year}年{first.month}月"
+
+
+def _months_back(today: dt.date, count: int) -> list[str]:
+    months = []
+    year, month = today.year, today.month
+    for _ in range(count):
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+        months.append(f"{year:04d}-{month:02d}")
+    return months
+
+
+def _claim_deadlines(session: Session, profile: Profile, calendar: WorkingCalendar, today: dt.date) -> list[Deadline]:
+    cancellation = aliased(Settlement)
+    months = _months_back(today, LOOKBACK_MONTHS)
+    first_day, _ = parse_month(months[-1])
+    _, last_day = parse_month(months[0])
+    rows = session.execute(
+        select(Settlement.settled_on, exists().where(ClaimEntry.settlement_id == Settlement.id))
+        .where(Settlement.kind == SettlementKind.SETTLEMENT, Settlement.settled_on >= first_day,
+               Settlement.settled_on <= last_day, ~exists().where(cancellation.reverses_id == Settlement.id))
+    ).all()
+    unclaimed: dict[str, int] = {}
+    with_settlements: set[str] = set()
+    for settled_on, claimed in rows:
+        month = f"{settled_on:%Y-%m}"
+        with_settlements.add(month)
+        if not claimed:
+            unclaimed[month] = unclaimed.get(month, 0) + 1
+    not_up = set(session.scalars(select(MonthlyClaim.month).where(
+        MonthlyClaim.status.in_([ClaimStatus.DRAFT, ClaimStatus.UPLOADING]))))
+    deadlines = []
+    for month in sorted(with_settlements):
+        done = month not in unclaimed and month not in not_up
+        subject = f"{_month_text(month)} 月度结算申请"
+        if month in unclaimed:
+            subject += f"（{unclaimed[month]} 笔未申报）"
+        deadlines.append(Deadline("claim", subject, claim_deadline(profile, month, calendar),
+                                  profile.source_of("monthly_claim_day"), done))
+    return deadlines
+
+
+def _detail_deadlines(session: Session, profile: Profile, calendar: WorkingCalendar,
+                      today: dt.date) -> list[Deadline]:
+    since = today - dt.timedelta(days=31 * LOOKBACK_MONTHS)
+    source = profile.source_of("detail_upload_working_days")
+    deadlines = []
+    not_uploaded = session.execute(
+        select(Settlement.id, Settlement.settled_on, Worker.name)
+        .join(Stay, Stay.id == Settlement.stay_id).join(Worker, Worker.id == Stay.worker_id)
+        .where(Settlement.kind == SettlementKind.SETTLEMENT, Settlement.settled_on >= since,
+               exists().where(SettlementLine.settlement_id == Settlement.id,
+                              ChargeLine.id == SettlementLine.charge_line_id, ChargeLine.uploaded_at.is_(None)))
+    ).all()
+    for settlement_id, settled_on, name in not_uploaded:
+        deadlines.append(Deadline("detail_upload", f"{name} 结算 {settlement_id} 的费用明细未上传",
+                                  detail_upload_deadline(profile, settled_on, calendar), source, False))
+    receipts = session.execute(
+        select(FullPaymentReceipt.receipt_no, FullPaymentReceipt.issued_at, Worker.name)
+        .join(Stay, Stay.id == FullPaymentReceipt.stay_id).join(Worker, Worker.id == Stay.worker_id)
+        .where(FullPaymentReceipt.settlement_id.is_(None))
+    ).all()
+    for receipt_no, issued_at, name in receipts:
+        deadlines.append(Deadline("detail_upload", f"{name} 全额垫付 {receipt_no} 待补登记（003 §17）",
+                                  detail_upload_deadline(profile, issued_at.astimezone().date(), calendar),
+                                  source, False))
+    return deadlines
+
+
+def _dispute_deadlines(session: Session, profile: Profile) -> list[Deadline]:
+    rows = session.execute(
+        select(ClaimDeduction.id, ClaimDeduction.dispute_due, ClaimDeduction.amount, ClaimDeduction.item_name,
+               Worker.name)
+        .join(ClaimEntry, ClaimEntry.id == ClaimDeduction.claim_entry_id)
+        .join(Settlement, Settlement.id == ClaimEntry.settlement_id)
+        .join(Stay, Stay.id == Settlement.stay_id).join(Worker, Worker.id == Stay.worker_id)
+        .where(~exists().where(DeductionDispute.deduction_id == ClaimDeduction.id))
+    ).all()
+    source = profile.source_of("dispute_working_days")
+    return [Deadline("dispute", f"{name} {item or '整笔结算'} 扣款 {amount} 元的异议", due, source, False)
+            for _id, due, amount, item, name in rows]
+
+
+def watch(session: Session, *, profile: Profile, calendar: WorkingCalendar, today: dt.date,
+          warn_working_days: int) -> list[Watched]:
+    """Every open deadline with its state today, soonest first."""
+    found = (_claim_deadlines(session, profile, calendar, today) + _detail_deadlines(session, profile, calendar, today)
+             + _dispute_deadlines(session, profile))
+    watched = [Watched(d, status(d, today, calendar, warn_working_days)) for d in found if not d.done]
+    # A dispute deadline long past is no longer the office's to meet: the deduction stands.
+    watched = [w for w in watched if not (w.deadline.kind == "dispute" and w.status.working_days_left < -5)]
+    return sorted(watched, key=lambda w: (w.deadline.due, w.deadline.kind, w.deadline.subject))
