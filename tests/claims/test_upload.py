@@ -22,7 +22,6 @@ from app.db.models import ChargeCategory, ChargeLine, ChargeSource, ClaimDeducti
 from app.operators import OperatorInfo
 from app.workflow.admission import centre_today
 from app.workflow.discharge import upload_lines
-from tests.centre.client_fixtures import arm
 from tests.workflow.stay_fixtures import *  # noqa: F403
 from tests.workflow.stay_fixtures import add_lines, admit_worker, form
 
@@ -98,7 +97,7 @@ def test_last_months_claim_goes_up_through_a_fault_once_and_comes_back_audited(
         assert claim_summary(session, claim.claim_id).status is ClaimStatus.UPLOADING
 
     # The second chunk meets a fault; uploading again finishes without sending any chunk twice.
-    arm(sandbox, fault, wire.Transaction.CLAIM_UPLOAD.value)
+    sandbox.arm(fault, wire.Transaction.CLAIM_UPLOAD.value)
     try:
         upload_claim(counter, wf_client, claim.claim_id, reviewer)
     except Exception as exc:  # noqa: BLE001 - the fault may surface as a refusal: shown, then resumed
