@@ -26,7 +26,6 @@ import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import Select, and_, delete, exists, func, insert, literal, literal_column, or_, select, text
 from sqlalchemy.exc import IntegrityError
@@ -167,7 +166,7 @@ def _institution(session: Session) -> Institution:
 # --- membership ---------------------------------------------------------------------------
 
 
-def _eligible(first: dt.date, last: dt.date) -> Select[Any]:
+def _eligible(first: dt.date, last: dt.date) -> Select[int, Decimal, Decimal, Decimal]:
     """What may join a claim of the month, in no claim yet: the month's settlements not cancelled,
     and cancellations (up to the month's end) of settlements claimed in a batch that has gone up.
     Rows shaped for claim_entry, so the database copies them without a round trip."""
@@ -247,12 +246,13 @@ def _build(session: Session, settings: Settings, month: str, first: dt.date, las
         cancellation = aliased(Settlement)
         stale = select(Settlement.id).where(Settlement.kind == SettlementKind.SETTLEMENT,
                                             exists().where(cancellation.reverses_id == Settlement.id))
-        removed = session.execute(delete(ClaimEntry).where(
-            ClaimEntry.claim_id == draft.id, ClaimEntry.settlement_id.in_(stale))).rowcount or 0
+        deleted = session.execute(delete(ClaimEntry).where(
+            ClaimEntry.claim_id == draft.id, ClaimEntry.settlement_id.in_(stale)))
+        removed = getattr(deleted, "rowcount", 0) or 0
     eligible = _eligible(first, last).add_columns(literal(draft.id).label("claim_id"), literal_column("0"))
     entries_of_draft = select(func.count(ClaimEntry.id)).where(ClaimEntry.claim_id == draft.id)
     before = session.scalar(entries_of_draft) or 0
-    session.execute(insert(ClaimEntry.__table__).from_select(
+    session.execute(insert(ClaimEntry.__table__).from_select(  # type: ignore[arg-type]
         ["settlement_id", "total_fen", "fund_total_fen", "personal_total_fen", "claim_id", "deduction_fen"],
         eligible))
     # Counted, not the cursor's rowcount: SQLite reports -1 for INSERT … SELECT here.
@@ -523,10 +523,10 @@ def month_overview(session: Session, month: str) -> MonthOverview:
         .group_by(SettlementMatrixCell.category, SettlementMatrixCell.bucket)
     ).all()
     by_category: dict[str, list[Decimal]] = {c: [Decimal(0), ZERO, ZERO] for c in CATEGORY_LABELS}
-    for category, bucket, amount in cells:
+    for category, cell_bucket, amount in cells:
         value = _fen(amount)
         by_category[category.value][1] += value
-        if bucket.value == "fund":
+        if cell_bucket.value == "fund":
             by_category[category.value][2] += value
     unclaimed = session.scalar(select(func.count(Settlement.id)).where(
         in_force, ~exists().where(ClaimEntry.settlement_id == Settlement.id))) or 0
