@@ -3,12 +3,12 @@
 One sheet per workbook, named by the form (附件9 …): the title, the header's two lines (label and
 value in cells of their own, 生成日期 a real date), the column headings, the rows, the 合计 row and
 the signature line, laid out as the official forms are. Money is a number cell with format `0.00`
-whose stored text is the exact `Decimal` (see `_money_cell`), dates are date cells (`yyyy-mm-dd`),
+whose stored text is the exact `Decimal` (see `_cell`), dates are date cells (`yyyy-mm-dd`),
 ID numbers are text, so Excel never shows 4.40802E+17 or drops a trailing X. The panes are frozen
 below the headings and the headings repeat on every printed page.
 
-Written in openpyxl's write-only mode: rows stream straight to the file, 2,000 rows in a fraction
-of a second.
+Written in openpyxl's write-only mode with named styles: 2,000 rows in about 0.9 s (most of it
+openpyxl's pure-Python XML writer; styling cell by cell took twice as long).
 """
 
 from __future__ import annotations

@@ -22,27 +22,17 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from app.claims.forms import Amounts, ClaimForms, Totals
 from app.claims.xlsx import workbook_bytes
-from tests.claims.forms_factory import HEADER, claim_forms
+from tests.claims.forms_factory import (
+    DETAIL_HEADINGS,
+    DEVICE_HEADINGS,
+    DEVICE_TITLE,
+    FOOTER,
+    HEADER_FIELDS,
+    HEADINGS,
+    TITLES,
+    claim_forms,
+)
 
-# `000 附件9`: 《工伤保险费用结算表》.
-SUMMARY_TITLE = "工伤保险费用结算表"
-SUMMARY_HEADINGS = ["序号", "参保地", "就医类别", "人次", "费用总额", "基金支付总额", "自付金额", "扣款金额",
-                    "基金结算金额"]
-# `000 附件9-1` (titled as in `000 §31`), then 备注 for the correction rows.
-DETAIL_TITLE = "工伤保险费用结算明细表（住院/康复）"
-DETAIL_HEADINGS = ["序号", "参保地", "姓名", "身份证号码", "就医类别", "入院日期", "出院日期", "就医结算日期",
-                   "费用总额", "基金支付总额", "自付金额", "扣款金额", "基金结算金额", "备注"]
-# `000 附件9-2`, then 备注.
-DEVICE_TITLE = "工伤保险费用结算明细表（辅助器具配置）"
-DEVICE_HEADINGS = ["序号", "参保地", "姓名", "身份证号码", "辅助器具名称", "配置时间", "最低使用年限", "最高支付限额",
-                   "费用总额", "基金支付总额", "自付金额", "扣款金额", "基金结算金额", "备注"]
-TITLES = {"9": SUMMARY_TITLE, "9-1": DETAIL_TITLE, "9-2": DEVICE_TITLE}
-HEADINGS = {"9": SUMMARY_HEADINGS, "9-1": DETAIL_HEADINGS, "9-2": DEVICE_HEADINGS}
-# The header of all three forms (`000 附件9 / 9-1 / 9-2`); 单位：元 on 9-1 and 9-2 only.
-HEADER_FIELDS = {"协议机构名称": HEADER.institution_name, "协议机构编码": HEADER.institution_code,
-                 "结算机构名称": HEADER.agency_name, "结算机构编码": HEADER.agency_code,
-                 "结算批次": HEADER.batch_no, "生成日期": HEADER.generated_on}
-FOOTER = ["受理：", "审核：", "决定：", "机构签章："]
 HEADING_ROW = 4
 
 
