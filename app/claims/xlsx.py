@@ -49,18 +49,22 @@ TEXT_FORMAT = "@"  # Excel keeps an ID number typed over this cell as text too
 TITLE_ROW, HEADER_ROWS, HEADING_ROW = 1, (2, 3), 4
 FIRST_DATA_ROW = HEADING_ROW + 1
 
-# Column widths in Excel's character units, by heading (a heading not here takes its kind's width).
+# Column widths in Excel's character units, by heading (a heading not here takes its kind's width);
+# 附件9 has room for a wider 参保地.
 WIDTHS: dict[str, float] = {
     "序号": 6, "参保地": 16, "就医类别": 10, "人次": 8, "姓名": 10, "身份证号码": 21,
     "辅助器具名称": 24, "最低使用年限": 8, REMARK_HEADING: 44,
 }
-KIND_WIDTHS: dict[str, float] = {MONEY: 14, DATE: 12, COUNT: 8, ID_NUMBER: 21}
+SUMMARY_WIDTHS: dict[str, float] = {"参保地": 22, "就医类别": 12}
+KIND_WIDTHS: dict[str, float] = {MONEY: 15, DATE: 12, COUNT: 8, ID_NUMBER: 21}
 
-# Where the header's label / value pairs sit (first and last column of the label, then of the
-# value), one tuple per field in a line; the official forms have them across the width.
-HEADER_SPANS: dict[int, tuple[tuple[int, int, int, int], ...]] = {
-    9: ((1, 2, 3, 4), (5, 5, 6, 7), (8, 8, 9, 9)),
-    14: ((1, 2, 3, 5), (6, 7, 8, 10), (11, 12, 13, 13)),  # column 14 holds 单位：元 on line 2
+# Where the header's label / value pairs sit on each of its two lines (first and last column of the
+# label, then of the value), across the width as in the official forms; by the table's width.
+_NINE = ((1, 2, 3, 4), (5, 5, 6, 7), (8, 8, 9, 9))
+HEADER_SPANS: dict[int, tuple[tuple[tuple[int, int, int, int], ...], ...]] = {
+    9: (_NINE, _NINE),
+    # 结算批次 over the last two columns; below it 生成日期 leaves the last column to 单位：元.
+    14: (((1, 2, 3, 5), (6, 7, 8, 10), (11, 12, 13, 14)), ((1, 2, 3, 5), (6, 7, 8, 10), (11, 12, 13, 13))),
 }
 # The signature line's four labels, by the table's width.
 FOOTER_COLUMNS: dict[int, tuple[int, ...]] = {9: (1, 4, 6, 8), 14: (1, 5, 9, 12)}
@@ -71,6 +75,7 @@ _CENTRE = Alignment(horizontal="center", vertical="center")
 _CENTRE_WRAP = Alignment(horizontal="center", vertical="center", wrap_text=True)
 _RIGHT = Alignment(horizontal="right", vertical="center")
 _LEFT = Alignment(horizontal="left", vertical="center")
+_LEFT_SHRINK = Alignment(horizontal="left", vertical="center", shrink_to_fit=True)
 
 # Named styles, one per kind of cell: setting a cell's font, border and alignment one by one costs
 # hashing each of them per cell (about 1 s for 2,000 rows); a named style is one lookup.
@@ -89,8 +94,9 @@ def _styles() -> list[NamedStyle]:
     return [
         style(TITLE, _CENTRE, border=False, bold=True, size=16),
         style(LABEL, _RIGHT, border=False),
-        style(VALUE, _LEFT, border=False, number_format=TEXT_FORMAT),  # codes and batch numbers are text
-        style(VALUE_DATE, _LEFT, border=False, number_format=DATE_FORMAT),
+        # Codes and batch numbers are text; a long hospital name shrinks rather than being cut off.
+        style(VALUE, _LEFT_SHRINK, border=False, number_format=TEXT_FORMAT),
+        style(VALUE_DATE, _LEFT_SHRINK, border=False, number_format=DATE_FORMAT),
         style(UNIT, _RIGHT, border=False),
         style(HEADING, _CENTRE_WRAP, bold=True),
         style(EMPTY, _CENTRE),
@@ -124,8 +130,9 @@ def workbook_bytes(forms: ClaimForms, form: str) -> bytes:
     # Merged ranges are recorded on the sheet and written after the rows (write-only mode allows it).
     _merge(sheet, TITLE_ROW, 1, width)
     sheet.append([_cell(sheet, table.title, TITLE)])
-    for row_number, fields in zip(HEADER_ROWS, header_fields(forms.header), strict=True):
-        sheet.append(_header_row(sheet, table, row_number, fields, unit=table.unit and row_number == HEADER_ROWS[1]))
+    for line, (row_number, fields) in enumerate(zip(HEADER_ROWS, header_fields(forms.header), strict=True)):
+        spans = HEADER_SPANS[width][line]
+        sheet.append(_header_row(sheet, width, row_number, fields, spans, unit=table.unit and line == 1))
     sheet.append([_cell(sheet, column.heading, HEADING) for column in table.columns])
 
     styles = [BODY_REMARK if column.heading == REMARK_HEADING else _BODY_STYLES.get(column.kind, BODY_TEXT)
@@ -165,7 +172,8 @@ def _merge(sheet: Any, row: int, first: int, last: int) -> None:
 def _set_up_sheet(sheet: Any, table: FormTable) -> None:
     """Widths, frozen panes and print set-up: all before the first row (write-only mode needs that)."""
     for index, column in enumerate(table.columns, start=1):
-        width = WIDTHS.get(column.heading) or KIND_WIDTHS.get(column.kind, 12)
+        widths = {**WIDTHS, **SUMMARY_WIDTHS} if table.form == "9" else WIDTHS
+        width = widths.get(column.heading) or KIND_WIDTHS.get(column.kind, 12)
         sheet.column_dimensions[get_column_letter(index)].width = width
     sheet.freeze_panes = f"A{FIRST_DATA_ROW}"
     sheet.print_title_rows = f"{HEADING_ROW}:{HEADING_ROW}"
@@ -176,11 +184,10 @@ def _set_up_sheet(sheet: Any, table: FormTable) -> None:
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
 
 
-def _header_row(sheet: Any, table: FormTable, row_number: int, fields: Iterable[tuple[str, Cell]],
-                unit: bool) -> list[WriteOnlyCell | None]:
-    width = len(table.columns)
+def _header_row(sheet: Any, width: int, row_number: int, fields: Iterable[tuple[str, Cell]],
+                spans: Iterable[tuple[int, int, int, int]], unit: bool) -> list[WriteOnlyCell | None]:
     cells: list[WriteOnlyCell | None] = [None] * width
-    for (label, value), (label_from, label_to, value_from, value_to) in zip(fields, HEADER_SPANS[width], strict=True):
+    for (label, value), (label_from, label_to, value_from, value_to) in zip(fields, spans, strict=True):
         _merge(sheet, row_number, label_from, label_to)
         _merge(sheet, row_number, value_from, value_to)
         cells[label_from - 1] = _cell(sheet, f"{label}：", LABEL)
