@@ -118,7 +118,7 @@ def _date(data: dict[str, Any], key: str, *, optional: bool = False) -> dt.date 
 
 
 def _money_text(value: Decimal) -> str:
-    return wire.money(value)
+    return wire.money(value + 0)  # + 0: a zero is "0.00", never "-0.00"
 
 
 def _dec(text: str | None) -> Decimal | None:
@@ -936,8 +936,8 @@ class SandboxCentre:
         for claimed_id in ids:
             kind, settlement_id, cancellation_id, reason = self._claimable(context, claimed_id, period)
             connection.execute(
-                "INSERT INTO claim_entry (claim_no, chunk, kind, claimed_id, settlement_id, cancellation_id, live, msgid, "
-                "deduction_reason) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                "INSERT INTO claim_entry (claim_no, chunk, kind, claimed_id, settlement_id, cancellation_id, live, "
+                "msgid, deduction_reason) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
                 (claim_no, chunk, kind, claimed_id, settlement_id, cancellation_id, context.request.msgid, reason))
         received = [row[0] for row in connection.execute(
             "SELECT DISTINCT chunk FROM claim_entry WHERE claim_no = ? AND live = 1 ORDER BY chunk", (claim_no,))]
@@ -1026,7 +1026,7 @@ class SandboxCentre:
         if deduction:
             reason += f"（原扣款 {wire.money(deduction)} 元一并冲回）"
         connection.execute("UPDATE claim_entry SET deduction = ?, deduction_reason = ? WHERE id = ?",
-                           (wire.money(-deduction), reason, entry["id"]))
+                           (_negated(original["deduction"]), reason, entry["id"]))
 
     def _audit_settlement(self, connection: sqlite3.Connection, entry: sqlite3.Row) -> None:
         settlement = connection.execute("SELECT * FROM settlement WHERE settlement_id = ?",
@@ -1113,9 +1113,9 @@ class SandboxCentre:
         sums = {"total": ZERO, "fund_total": ZERO, "personal_total": ZERO, "deduction": ZERO, "fund_settled": ZERO}
         for row in rows:
             correction = row["kind"] == "cancellation"
-            sign = Decimal(-1) if correction else Decimal(1)  # a correction: the original's amounts negated
-            total, fund_total, personal_total = (sign * Decimal(row[key])
-                                                 for key in ("total", "fund_total", "personal_total"))
+            total, fund_total, personal_total = (  # a correction: the original's amounts negated
+                Decimal(_negated(row[key]) if correction else row[key])
+                for key in ("total", "fund_total", "personal_total"))
             deduction = Decimal(row["deduction"])
             entry = {"kind": row["kind"], "settlement_id": row["settlement_id"],
                      "cancellation_id": row["cancellation_id"] or "", "registration_no": row["registration_no"],
@@ -1123,9 +1123,9 @@ class SandboxCentre:
                      "settlement_kind": row["settlement_kind"], "admitted": row["admitted"],
                      "discharged": row["discharged"],
                      "settled": row["cancelled_on"] if correction else row["settled"],
-                     "total": wire.money(total), "fund_total": wire.money(fund_total),
-                     "personal_total": wire.money(personal_total), "deduction": wire.money(deduction),
-                     "deduction_reason": row["deduction_reason"], "fund_settled": wire.money(fund_total - deduction),
+                     "total": _money_text(total), "fund_total": _money_text(fund_total),
+                     "personal_total": _money_text(personal_total), "deduction": _money_text(deduction),
+                     "deduction_reason": row["deduction_reason"], "fund_settled": _money_text(fund_total - deduction),
                      "lines": lines.get(row["id"], [])}
             entries.append(entry)
             for key in sums:
@@ -1133,7 +1133,7 @@ class SandboxCentre:
         received = sorted({row["chunk"] for row in rows})
         return {"claim_no": claim_no, "period": claim["period"], "status": claim["status"], "chunks": claim["chunks"],
                 "received_chunks": received, "entries": entries,
-                "totals": {"count": len(entries), **{k: wire.money(v) for k, v in sums.items()}}}
+                "totals": {"count": len(entries), **{k: _money_text(v) for k, v in sums.items()}}}
 
     # --- reconciliation -----------------------------------------------------------------
 
@@ -1204,7 +1204,7 @@ def _period_end(period: str) -> dt.date:
 
 
 def _negated(text: str) -> str:
-    return wire.money(-Decimal(text))
+    return wire.money(-Decimal(text) + 0)  # + 0: a zero stays "0.00", never "-0.00"
 
 
 def _rows_by_id(connection: sqlite3.Connection, ids: list[int]) -> list[sqlite3.Row]:
