@@ -435,19 +435,40 @@ class ClaimReceipt:
 
 
 @dataclasses.dataclass(frozen=True)
+class ClaimLineDeduction:
+    """扣款 on one charge line, as the agency's audit names it (`003 §20`)."""
+
+    seq: int  # the counter's line seq, as uploaded with the fee lines
+    code: str
+    name: str
+    day: dt.date | None  # the line's date
+    amount: Decimal
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
 class ClaimEntryStatus:
-    settlement_id: str
+    """One entry of a claim: a settlement, or a correction (the cancellation of a settlement claimed
+    in an earlier claim: amounts and deduction the original's negated, `lines` empty)."""
+
+    settlement_id: str  # for a correction: the settlement it cancelled
     registration_no: str
     name: str
     social_security_number: str
     settlement_kind: str
-    settled: dt.date
+    settled: dt.date  # for a correction: the day it was cancelled
     total: Decimal
     fund_total: Decimal
     personal_total: Decimal
-    deduction: Decimal
-    deduction_reason: str
-    fund_settled: Decimal
+    deduction: Decimal  # the sum of `lines`' amounts (for a correction: the original's, negated)
+    deduction_reason: str  # the lines' reasons joined
+    fund_settled: Decimal  # fund_total - deduction
+    kind: str = "settlement"  # settlement, cancellation
+    insured_place: str = ""
+    admitted: dt.date | None = None
+    discharged: dt.date | None = None
+    lines: tuple[ClaimLineDeduction, ...] = ()
+    cancellation_id: str = ""  # CX… for a correction, else ""
 
 
 @dataclasses.dataclass(frozen=True)

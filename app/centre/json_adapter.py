@@ -43,6 +43,7 @@ from app.centre.gateway import (
     CentreUnavailable,
     ClaimChunk,
     ClaimEntryStatus,
+    ClaimLineDeduction,
     ClaimReceipt,
     ClaimStatusReport,
     DailyDetails,
@@ -591,25 +592,99 @@ def _settlement_cancellation(output: dict[str, Any]) -> SettlementCancellation:
     )
 
 
+CLAIM_STATUSES = ("receiving", "submitted", "audited")
+CLAIM_ENTRY_KINDS = ("settlement", "cancellation")
+
+
+def _within(path: str, parse: Callable[..., T], *args: Any) -> T:
+    """`parse(*args)`, with a field it refuses named from the output's top (`entries[2].lines[0].amount`)."""
+    try:
+        return parse(*args)
+    except WireError as exc:
+        raise WireError(f"{path}.{exc.message}") from exc
+
+
+def _objects(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    items = _list(data, key)
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise WireError(f"{key}[{index}] 应为对象")
+    return items
+
+
+def _ints(data: dict[str, Any], key: str) -> tuple[int, ...]:
+    values = _list(data, key)
+    for index, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise WireError(f"{key}[{index}] 应为整数")
+    return tuple(values)
+
+
+def _choice(data: dict[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    value = _text(data, key)
+    if value not in choices:
+        raise WireError(f"{key} 只能取 {'、'.join(choices)}，实际为 {value!r}")
+    return value
+
+
 def _claim_receipt(output: dict[str, Any]) -> ClaimReceipt:
-    return ClaimReceipt(_text(output, "claim_no"), _int(output, "chunks"),
-                        tuple(int(c) for c in _list(output, "received_chunks")), _text(output, "status"))
+    return ClaimReceipt(_text(output, "claim_no"), _int(output, "chunks"), _ints(output, "received_chunks"),
+                        _choice(output, "status", CLAIM_STATUSES))
+
+
+def _claim_line(data: dict[str, Any]) -> ClaimLineDeduction:
+    seq = _int(data, "seq")
+    if seq < 1:
+        raise WireError(f"seq 应为正整数（明细序号），实际为 {seq}")
+    return ClaimLineDeduction(seq, _text(data, "code"), _text(data, "name"), _optional_date(data, "date"),
+                              _money(data, "amount"), _text(data, "reason"))
+
+
+def _claim_entry(data: dict[str, Any]) -> ClaimEntryStatus:
+    kind = _choice(data, "kind", CLAIM_ENTRY_KINDS)
+    lines = tuple(_within(f"lines[{index}]", _claim_line, line)
+                  for index, line in enumerate(_objects(data, "lines")))
+    cancellation_id = _text(data, "cancellation_id")
+    fund_total, deduction = _money(data, "fund_total"), _money(data, "deduction")
+    fund_settled = _money(data, "fund_settled")
+    if kind == "cancellation":
+        if not cancellation_id:
+            raise WireError("cancellation_id 更正（kind 为 cancellation）应有撤销记录编号")
+        if lines:
+            raise WireError("lines 更正（kind 为 cancellation）不应有逐条扣款")
+    else:
+        if cancellation_id:
+            raise WireError(f"cancellation_id 结算（kind 为 settlement）应为空，实际为 {cancellation_id!r}")
+        if lines and deduction != sum((line.amount for line in lines), Decimal("0.00")):
+            raise WireError(f"deduction {deduction} 不等于逐条扣款（lines）之和")
+    if fund_settled != fund_total - deduction:
+        raise WireError(f"fund_settled {fund_settled} 不等于 fund_total {fund_total} − deduction {deduction}")
+    return ClaimEntryStatus(
+        settlement_id=_text(data, "settlement_id"), registration_no=_text(data, "registration_no"),
+        name=_text(data, "name"), social_security_number=_text(data, "social_security_number"),
+        settlement_kind=_text(data, "settlement_kind"), settled=_date(data, "settled"), total=_money(data, "total"),
+        fund_total=fund_total, personal_total=_money(data, "personal_total"), deduction=deduction,
+        deduction_reason=_text(data, "deduction_reason"), fund_settled=fund_settled, kind=kind,
+        insured_place=_text(data, "insured_place"), admitted=_optional_date(data, "admitted"),
+        discharged=_optional_date(data, "discharged"), lines=lines, cancellation_id=cancellation_id,
+    )
 
 
 def _claim_status(output: dict[str, Any]) -> ClaimStatusReport:
+    entries = tuple(_within(f"entries[{index}]", _claim_entry, entry)
+                    for index, entry in enumerate(_objects(output, "entries")))
     totals = _object(output, "totals")
-    entries = tuple(
-        ClaimEntryStatus(
-            _text(e, "settlement_id"), _text(e, "registration_no"), _text(e, "name"), _text(e, "social_security_number"),
-            _text(e, "settlement_kind"), _date(e, "settled"), _money(e, "total"), _money(e, "fund_total"),
-            _money(e, "personal_total"), _money(e, "deduction"), str(e.get("deduction_reason") or ""),
-            _money(e, "fund_settled"),
-        )
-        for e in _list(output, "entries")
-    )
+    count = _within("totals", _int, totals, "count")
+    if count != len(entries):
+        raise WireError(f"totals.count {count} 不等于 entries 的条数 {len(entries)}")
+    for key in ("total", "fund_total", "personal_total", "deduction", "fund_settled"):
+        stated = _within("totals", _money, totals, key)
+        summed = sum((getattr(entry, key) for entry in entries), Decimal("0.00"))
+        if stated != summed:
+            raise WireError(f"totals.{key} {stated} 不等于各条之和 {summed}")
     return ClaimStatusReport(
-        _text(output, "claim_no"), _text(output, "period"), _text(output, "status"), _int(output, "chunks"),
-        tuple(int(c) for c in _list(output, "received_chunks")), entries,
+        _text(output, "claim_no"), _text(output, "period"), _choice(output, "status", CLAIM_STATUSES),
+        _int(output, "chunks"), _ints(output, "received_chunks"), entries,
         _money(totals, "deduction"), _money(totals, "fund_settled"),
     )
 

@@ -1,16 +1,18 @@
-"""The JSON adapter's own rules that need no centre: plain HTTP only on loopback, session renewal."""
+"""The JSON adapter's own rules that need no centre: plain HTTP only on loopback, session renewal, hostile
+replies, the strict reading of a claim status (3302)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
 from app.centre import wire
-from app.centre.gateway import CentreUnavailable, OutcomeUnknown, PersonKey
+from app.centre.gateway import CentreUnavailable, ClaimLineDeduction, OutcomeUnknown, PersonKey
 from app.centre.json_adapter import JsonCentre
 from app.errors import ConfigurationError
 
@@ -100,3 +102,97 @@ def test_the_probe_counts_any_answer_but_a_server_error_as_reachable(status: int
     finally:
         centre.close()
     assert centre.reachability.reachable is reachable
+
+
+# --- 3302: claim status with corrections and per-line deductions, read strictly ----------------------------
+
+
+def _claim_status_output() -> dict[str, Any]:
+    """A well-formed 3302 output: one settlement with two line deductions, one correction."""
+    settlement = {
+        "kind": "settlement", "settlement_id": "JS44080020261130000001", "cancellation_id": "",
+        "registration_no": "ZY44080020261120000001", "name": "张伟", "social_security_number": "440802198503151236",
+        "insured_place": "湛江市", "settlement_kind": "本地工伤结算", "admitted": "2026-11-20",
+        "discharged": "2026-11-30", "settled": "2026-11-30", "total": "300.00", "fund_total": "280.00",
+        "personal_total": "20.00", "deduction": "63.00", "deduction_reason": "床位费…；Ⅱ级护理…",
+        "fund_settled": "217.00",
+        "lines": [{"seq": 2, "code": "110900001", "name": "床位费（三人间）", "date": "2026-11-21", "amount": "45.00",
+                   "reason": "床位费…"},
+                  {"seq": 5, "code": "111100002", "name": "Ⅱ级护理", "date": "2026-11-22", "amount": "18.00",
+                   "reason": "Ⅱ级护理…"}]}
+    correction = {
+        **settlement, "kind": "cancellation", "settlement_id": "JS44080020261031000009",
+        "cancellation_id": "CX44080020261105000001", "settled": "2026-11-05", "total": "-100.00",
+        "fund_total": "-90.00", "personal_total": "-10.00", "deduction": "-45.00", "deduction_reason": "更正：…",
+        "fund_settled": "-45.00", "lines": []}
+    return {"claim_no": "YJ-H44080100001-202611", "period": "2026-11", "status": "audited", "chunks": 1,
+            "received_chunks": [1], "entries": [settlement, correction],
+            "totals": {"count": 2, "total": "200.00", "fund_total": "190.00", "personal_total": "10.00",
+                       "deduction": "18.00", "fund_settled": "172.00"}}
+
+
+def _claim_status_from(output: dict[str, Any]) -> Any:
+    centre = _centre_answering(lambda m: _reply(m, output))
+    try:
+        return centre.claim_status("YJ-H44080100001-202611")
+    finally:
+        centre.close()
+
+
+def test_a_claim_status_with_a_correction_and_line_deductions_is_read_exactly() -> None:
+    report = _claim_status_from(_claim_status_output())
+    settlement, correction = report.entries
+    assert settlement.kind == "settlement" and settlement.cancellation_id == ""
+    assert settlement.insured_place == "湛江市"
+    assert settlement.admitted == dt.date(2026, 11, 20) and settlement.discharged == dt.date(2026, 11, 30)
+    assert settlement.lines == (
+        ClaimLineDeduction(2, "110900001", "床位费（三人间）", dt.date(2026, 11, 21), Decimal("45.00"), "床位费…"),
+        ClaimLineDeduction(5, "111100002", "Ⅱ级护理", dt.date(2026, 11, 22), Decimal("18.00"), "Ⅱ级护理…"))
+    assert all(isinstance(line.amount, Decimal) for line in settlement.lines)
+    assert correction.kind == "cancellation" and correction.cancellation_id == "CX44080020261105000001"
+    assert correction.deduction == Decimal("-45.00") and correction.fund_settled == Decimal("-45.00")
+    assert correction.lines == ()
+    assert report.deduction_total == Decimal("18.00") and report.fund_settled_total == Decimal("172.00")
+
+
+def _broken(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    output = _claim_status_output()
+    change(output)
+    return output
+
+
+@pytest.mark.parametrize(("output", "words"), [
+    (_broken(lambda o: o["entries"][0]["lines"][1].update(amount=18)), "entries[0].lines[1].amount"),
+    (_broken(lambda o: o["entries"][0]["lines"][0].update(date="2026-11-31")), "entries[0].lines[0].date"),
+    (_broken(lambda o: o["entries"][0]["lines"][0].pop("seq")), "entries[0].lines[0].seq"),
+    (_broken(lambda o: o["entries"][0]["lines"].append("45.00")), "entries[0].lines[2] 应为对象"),
+    (_broken(lambda o: o["entries"][1].update(kind="refund")), "entries[1].kind"),
+    (_broken(lambda o: o["entries"][1].pop("cancellation_id")), "entries[1].cancellation_id"),
+    (_broken(lambda o: o["entries"][1].update(cancellation_id="")), "entries[1].cancellation_id"),
+    (_broken(lambda o: o["entries"][1].update(lines=o["entries"][0]["lines"])), "entries[1].lines"),
+    (_broken(lambda o: o["entries"][0].update(deduction="60.00", fund_settled="220.00")), "entries[0].deduction"),
+    (_broken(lambda o: o["entries"][0].update(fund_settled="218.00")), "entries[0].fund_settled"),
+    (_broken(lambda o: o["entries"][0].update(admitted="20.11.2026")), "entries[0].admitted"),
+    (_broken(lambda o: o["entries"][0].update(insured_place=None)), "entries[0].insured_place"),
+    (_broken(lambda o: o["received_chunks"].append("2")), "received_chunks[1]"),
+    (_broken(lambda o: o.update(status="paid")), "status"),
+    (_broken(lambda o: o["totals"].update(count=3)), "totals.count"),
+    (_broken(lambda o: o["totals"].update(fund_settled="171.00")), "totals.fund_settled"),
+    (_broken(lambda o: o["totals"].pop("personal_total")), "totals.personal_total"),
+])
+def test_a_malformed_claim_status_is_refused_naming_the_field(output: dict[str, Any], words: str) -> None:
+    with pytest.raises(OutcomeUnknown) as unknown:
+        _claim_status_from(output)
+    assert "不符合接口" in unknown.value.message and words in unknown.value.message, unknown.value.message
+
+
+def test_a_float_in_a_line_deduction_is_refused_before_it_is_read() -> None:
+    def reply(message: dict[str, Any]) -> bytes:
+        return _reply(message, _claim_status_output()).replace(b'"amount":"18.00"', b'"amount":18.0')
+
+    centre = _centre_answering(reply)
+    try:
+        with pytest.raises(OutcomeUnknown, match="小数"):
+            centre.claim_status("YJ-H44080100001-202611")
+    finally:
+        centre.close()

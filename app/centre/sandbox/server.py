@@ -36,7 +36,7 @@ from aiohttp import web
 from app.centre import wire
 from app.centre.sandbox import seed, store
 from app.centre.sandbox.service import SandboxCentre
-from app.centre.wire import ErrorCode, Transaction
+from app.centre.wire import ErrorCode, Outcome, Transaction
 from app.errors import ConfigurationError, WiCounterError
 
 log = logging.getLogger("app.centre.sandbox")
@@ -407,10 +407,45 @@ def summary(connection: Any, institution: str) -> dict[str, Any]:
         "claims": {status: count(f"SELECT count(*) FROM claim WHERE institution = ? AND status = '{status}'")
                    for status in ("receiving", "submitted", "audited")},
         "claimed_settlements": count("SELECT count(*) FROM claim_entry e JOIN claim c USING (claim_no) "
-                                     "WHERE c.institution = ? AND e.live = 1"),
+                                     "WHERE c.institution = ? AND e.live = 1 AND e.kind = 'settlement'"),
+        "claimed_cancellations": count("SELECT count(*) FROM claim_entry e JOIN claim c USING (claim_no) "
+                                       "WHERE c.institution = ? AND e.live = 1 AND e.kind = 'cancellation'"),
+        "claim_chunks": claim_chunks(connection, institution),
         "calls": {outcome: count(f"SELECT count(*) FROM call WHERE institution = ? AND outcome = '{outcome}'")
                   for outcome in ("applied", "failed", "reversed", "voided")},
     }
+
+
+def claim_chunks(connection: Any, institution: str) -> dict[str, Any]:
+    """Per claim, per chunk: the live entries and how often a 3301 applied it (reversed ones included),
+    so that a test proves each chunk was applied exactly once whatever faults came between."""
+    claims: dict[str, Any] = {}
+    for row in connection.execute("SELECT claim_no, period, status, chunks FROM claim WHERE institution = ? "
+                                  "ORDER BY claim_no", (institution,)):
+        claims[row["claim_no"]] = {"period": row["period"], "status": row["status"], "chunks": row["chunks"],
+                                   "per_chunk": {}}
+
+    def chunk_of(claim_no: str, chunk: int) -> dict[str, Any]:
+        per_chunk: dict[str, dict[str, Any]] = claims[claim_no]["per_chunk"]
+        return per_chunk.setdefault(str(chunk), {"live_settlements": 0, "live_cancellations": 0, "applied": 0,
+                                                 "reversed": 0, "msgids": []})
+
+    for row in connection.execute(
+            "SELECT e.claim_no, e.chunk, e.kind, count(*) FROM claim_entry e JOIN claim c USING (claim_no) "
+            "WHERE c.institution = ? AND e.live = 1 GROUP BY e.claim_no, e.chunk, e.kind", (institution,)):
+        chunk_of(row[0], row[1])[f"live_{row[2]}s"] = row[3]
+    for row in connection.execute(
+            "SELECT msgid, outcome, effect FROM call WHERE institution = ? AND infno = ? AND outcome IN (?, ?) "
+            "ORDER BY received_at, msgid",
+            (institution, Transaction.CLAIM_UPLOAD.value, Outcome.APPLIED.value, Outcome.REVERSED.value)):
+        effect = json.loads(row["effect"])
+        if effect.get("claim_no") not in claims:
+            continue
+        counts = chunk_of(effect["claim_no"], int(effect["chunk"]))
+        counts["applied"] += 1
+        counts["reversed"] += row["outcome"] == Outcome.REVERSED.value
+        counts["msgids"].append(row["msgid"])
+    return claims
 
 
 # --- addresses, TLS, start ----------------------------------------------------------

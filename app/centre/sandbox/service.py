@@ -118,7 +118,7 @@ def _date(data: dict[str, Any], key: str, *, optional: bool = False) -> dt.date 
 
 
 def _money_text(value: Decimal) -> str:
-    return wire.money(value)
+    return wire.money(value + 0)  # + 0: a zero is "0.00", never "-0.00"
 
 
 def _dec(text: str | None) -> Decimal | None:
@@ -732,9 +732,13 @@ class SandboxCentre:
         settlement = self._settlement_row(context, data.get("settlement_id"))
         if settlement["status"] != "live":
             raise Refusal(ErrorCode.SETTLEMENT_STATE, f"{settlement['settlement_id']} 已撤销或已冲正")
-        if connection.execute("SELECT 1 FROM claim_entry WHERE settlement_id = ? AND live = 1",
-                              (settlement["settlement_id"],)).fetchone():
-            raise Refusal(ErrorCode.ALREADY_CLAIMED, settlement["settlement_id"])
+        claimed = _claim_of(connection, settlement["settlement_id"])
+        if claimed is not None and claimed["status"] == "receiving":
+            # Once the claim is complete the cancellation is allowed: the settlement stays claimed (it
+            # was paid), and the cancellation is claimed in a later claim as a correction (3301).
+            raise Refusal(ErrorCode.ALREADY_CLAIMED,
+                          f"{settlement['settlement_id']} 所在的月度申请 {claimed['claim_no']} 尚未上传完成"
+                          f"（已收分片 {claimed['received']}/{claimed['chunks']}），上传完成后才能撤销")
         reason = data.get("reason") or ""
         if not isinstance(reason, str):
             raise Refusal(ErrorCode.MALFORMED_REQUEST, "input.data.reason 应为字符串")
@@ -844,9 +848,9 @@ class SandboxCentre:
             settlement = self._settlement_row(context, effect["settlement_id"])
             if settlement["status"] != "live":
                 raise refuse(f"结算 {settlement['settlement_id']} 已撤销")
-            if connection.execute("SELECT 1 FROM claim_entry WHERE settlement_id = ? AND live = 1",
-                                  (settlement["settlement_id"],)).fetchone():
-                raise refuse(f"结算 {settlement['settlement_id']} 已在月度申请中申报")
+            claimed = _claim_of(connection, settlement["settlement_id"])
+            if claimed is not None:
+                raise refuse(f"结算 {settlement['settlement_id']} 已在月度申请 {claimed['claim_no']} 中申报")
             self._unsettle(connection, settlement, "reversed")
         elif infno is Transaction.SETTLEMENT_CANCEL:
             cancellation = connection.execute("SELECT * FROM cancellation WHERE cancellation_id = ?",
@@ -855,6 +859,11 @@ class SandboxCentre:
             registration = self._registration(context, settlement["registration_no"])
             if cancellation["status"] != "live" or settlement["status"] != "cancelled" or registration["status"] != "open":
                 raise refuse("就医登记已重新结算或状态已变化，不能恢复原结算")
+            entry = connection.execute("SELECT claim_no FROM claim_entry WHERE claimed_id = ? AND live = 1",
+                                       (cancellation["cancellation_id"],)).fetchone()
+            if entry is not None:  # the correction is claimed (while its claim receives, reverse that chunk first)
+                raise refuse(f"撤销记录 {cancellation['cancellation_id']} 已在月度申请 {entry['claim_no']} 中申报，"
+                             "不能恢复原结算")
             connection.execute("UPDATE cancellation SET status = 'reversed' WHERE cancellation_id = ?",
                                (cancellation["cancellation_id"],))
             connection.execute("UPDATE settlement SET status = 'live' WHERE settlement_id = ?",
@@ -924,17 +933,12 @@ class SandboxCentre:
             if connection.execute("SELECT 1 FROM claim_entry WHERE claim_no = ? AND chunk = ? AND live = 1",
                                   (claim_no, chunk)).fetchone():
                 raise Refusal(ErrorCode.CLAIM_INVALID, f"分片 {chunk} 已收到")
-        for settlement_id in ids:
-            settlement = self._settlement_row(context, settlement_id)
-            if settlement["status"] != "live":
-                raise Refusal(ErrorCode.SETTLEMENT_STATE, f"{settlement_id} 已撤销或已冲正")
-            if not settlement["settled"].startswith(period):
-                raise Refusal(ErrorCode.CLAIM_INVALID, f"{settlement_id} 的结算日期 {settlement['settled']} 不在 {period}")
-            if connection.execute("SELECT 1 FROM claim_entry WHERE settlement_id = ? AND live = 1",
-                                  (settlement_id,)).fetchone():
-                raise Refusal(ErrorCode.ALREADY_CLAIMED, settlement_id)
-            connection.execute("INSERT INTO claim_entry (claim_no, chunk, settlement_id, live, msgid) "
-                               "VALUES (?, ?, ?, 1, ?)", (claim_no, chunk, settlement_id, context.request.msgid))
+        for claimed_id in ids:
+            kind, settlement_id, cancellation_id, reason = self._claimable(context, claimed_id, period)
+            connection.execute(
+                "INSERT INTO claim_entry (claim_no, chunk, kind, claimed_id, settlement_id, cancellation_id, live, "
+                "msgid, deduction_reason) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                (claim_no, chunk, kind, claimed_id, settlement_id, cancellation_id, context.request.msgid, reason))
         received = [row[0] for row in connection.execute(
             "SELECT DISTINCT chunk FROM claim_entry WHERE claim_no = ? AND live = 1 ORDER BY chunk", (claim_no,))]
         status = "receiving"
@@ -945,37 +949,144 @@ class SandboxCentre:
         context.effect = {"claim_no": claim_no, "chunk": chunk}
         return {"claim_no": claim_no, "chunks": chunks, "received_chunks": received, "status": status}
 
+    def _claimable(self, context: _Context, claimed_id: str, period: str) -> tuple[str, str, str | None, str]:
+        """What one id of `settlement_ids` claims: (kind, settlement id, cancellation id, entry's reason).
+
+        A settlement: this institution's, live, settled in `period`, in no other claim. A cancellation
+        (a correction): this institution's, live (not reversed), in no other claim, of a settlement that
+        was claimed (a settlement cancelled before it was claimed is simply not claimed), and cancelled
+        on or before the last day of `period`."""
+        connection = context.connection
+        cancellation = connection.execute(
+            "SELECT * FROM cancellation WHERE cancellation_id = ? AND institution = ?",
+            (claimed_id, context.institution["code"])).fetchone()
+        already = connection.execute("SELECT claim_no FROM claim_entry WHERE claimed_id = ? AND live = 1",
+                                     (claimed_id,)).fetchone()
+        if cancellation is None:
+            settlement = self._settlement_row(context, claimed_id)
+            if settlement["status"] != "live":
+                cancelled = connection.execute(
+                    "SELECT cancellation_id FROM cancellation WHERE settlement_id = ? AND status = 'live'",
+                    (claimed_id,)).fetchone()
+                raise Refusal(ErrorCode.SETTLEMENT_STATE, f"{claimed_id} 已冲正" if cancelled is None else
+                              f"{claimed_id} 已撤销（撤销记录 {cancelled[0]}）")
+            if not settlement["settled"].startswith(period):
+                raise Refusal(ErrorCode.CLAIM_INVALID, f"{claimed_id} 的结算日期 {settlement['settled']} 不在 {period}")
+            if already is not None:
+                raise Refusal(ErrorCode.ALREADY_CLAIMED, f"{claimed_id} 已在月度申请 {already[0]} 中申报")
+            return "settlement", claimed_id, None, ""
+        settlement_id = cancellation["settlement_id"]
+        if cancellation["status"] != "live":
+            raise Refusal(ErrorCode.SETTLEMENT_STATE, f"撤销记录 {claimed_id} 已被冲正，结算 {settlement_id} 仍有效")
+        if already is not None:
+            raise Refusal(ErrorCode.ALREADY_CLAIMED, f"撤销记录 {claimed_id} 已在月度申请 {already[0]} 中申报")
+        original = _claim_of(connection, settlement_id)
+        if original is None:
+            raise Refusal(ErrorCode.CLAIM_INVALID,
+                          f"撤销记录 {claimed_id} 所撤销的结算 {settlement_id} 未曾申报：申报前已撤销的结算不申报，"
+                          "其撤销记录也不申报")
+        end = _period_end(period)
+        if cancellation["business_date"] > end.isoformat():
+            raise Refusal(ErrorCode.CLAIM_INVALID,
+                          f"撤销记录 {claimed_id} 的撤销日期 {cancellation['business_date']} 晚于申报期间 {period} 的最后一天 "
+                          f"{end}，请在以后月份的申请中申报")
+        reason = (f"更正：结算 {settlement_id} 已于 {cancellation['business_date']} 撤销（撤销记录 {claimed_id}），"
+                  f"原在月度申请 {original['claim_no']}（{original['period']}）中申报")
+        return "cancellation", settlement_id, claimed_id, reason
+
     def _audit(self, connection: sqlite3.Connection, claim_no: str) -> None:
-        """The agency's audit, simplified to one real rule: an item charged by the day (bed, daily
-        nursing) counts at most once a day; the fund part of the excess is deducted (`003 §15`
-        over-standard costs, `003 §20` deductions)."""
-        entries = connection.execute("SELECT * FROM claim_entry WHERE claim_no = ? AND live = 1", (claim_no,)).fetchall()
+        """The agency's audit, line by line (`003 §20` deductions, each with its reason; the hospital may
+        dispute them). Two real rules of `003 §15`:
+
+        - an item charged by the day (bed, daily nursing) counts at most once a day: the fund part of
+          the excess is deducted, attributed to the day's last line(s) by seq (over-standard costs);
+        - a line dated after the stay's discharge date: its whole fund part is deducted (costs after the
+          patient met discharge criteria are not paid). The settlement (2304) already refuses such lines;
+          the audit checks again, as an agency does, whatever the settlement system let through.
+
+        A cancellation claimed as a correction gives back exactly what its settlement was paid: its
+        deduction is the negation of the original entry's."""
+        entries = connection.execute("SELECT * FROM claim_entry WHERE claim_no = ? AND live = 1 ORDER BY id",
+                                     (claim_no,)).fetchall()
         for entry in entries:
-            settlement = connection.execute("SELECT * FROM settlement WHERE settlement_id = ?",
-                                            (entry["settlement_id"],)).fetchone()
-            result = json.loads(settlement["result"])
-            fund_by_seq = {item["seq"]: Decimal(item["fund"]) for item in result["items"]}
-            lines = self._live_lines(connection, settlement["registration_no"])
-            per_day = {row["code"]: row["name"] for row in self._catalogue_rows(
-                connection, {line["code"] for line in lines}).values() if row["per_day"]}
-            groups: dict[tuple[str, str], list[sqlite3.Row]] = {}
-            for line in lines:
-                if line["code"] in per_day:
-                    original = line["refund_of"]
-                    groups.setdefault((line["code"], line["date"] if original is None else
-                                       _line_date(lines, original)), []).append(line)
-            deduction = ZERO
-            reasons = []
-            for (code, day), group in sorted(groups.items()):
-                quantity = sum((Decimal(line["quantity"]) for line in group), Decimal(0))
-                fund = sum((fund_by_seq.get(line["seq"], ZERO) for line in group), ZERO)
-                if quantity > 1 and fund > 0:
-                    excess = round_money(fund * (quantity - 1) / quantity)
-                    deduction += excess
-                    reasons.append(f"{per_day[code]} {day} 计 {quantity} 次，超过每日 1 次，扣 {wire.money(excess)} 元")
-            if deduction:
-                connection.execute("UPDATE claim_entry SET deduction = ?, deduction_reason = ? WHERE id = ?",
-                                   (wire.money(deduction), "；".join(reasons) + "（003 §15 超标准费用）", entry["id"]))
+            if entry["kind"] == "cancellation":
+                self._audit_correction(connection, entry)
+            else:
+                self._audit_settlement(connection, entry)
+
+    def _audit_correction(self, connection: sqlite3.Connection, entry: sqlite3.Row) -> None:
+        original = connection.execute(
+            "SELECT e.deduction, s.fund_total FROM claim_entry e JOIN settlement s USING (settlement_id) "
+            "WHERE e.settlement_id = ? AND e.kind = 'settlement' AND e.live = 1", (entry["settlement_id"],)).fetchone()
+        # 3301 accepted the correction only with its original claimed in a complete claim, whose entries stay
+        assert original is not None, entry["claimed_id"]
+        deduction = Decimal(original["deduction"])
+        fund_settled = Decimal(original["fund_total"]) - deduction
+        reason = f"{entry['deduction_reason']}，冲回其基金结算金额 {wire.money(fund_settled)} 元"
+        if deduction:
+            reason += f"（原扣款 {wire.money(deduction)} 元一并冲回）"
+        connection.execute("UPDATE claim_entry SET deduction = ?, deduction_reason = ? WHERE id = ?",
+                           (_negated(original["deduction"]), reason, entry["id"]))
+
+    def _audit_settlement(self, connection: sqlite3.Connection, entry: sqlite3.Row) -> None:
+        settlement = connection.execute("SELECT * FROM settlement WHERE settlement_id = ?",
+                                        (entry["settlement_id"],)).fetchone()
+        discharged = settlement["discharged"]
+        fund_by_seq = {item["seq"]: Decimal(item["fund"]) for item in json.loads(settlement["result"])["items"]}
+        # The settlement's lines: a claimed settlement is live (2305 waits for its claim to be complete),
+        # so its registration is settled and its live lines are the ones it settled.
+        lines = self._live_lines(connection, settlement["registration_no"])
+        by_seq = {line["seq"]: line for line in lines}
+        net_fund: dict[int, Decimal] = {}  # an original line's fund part, net of its refunds
+        for line in lines:
+            target = line["seq"] if line["refund_of"] is None else line["refund_of"]
+            net_fund[target] = net_fund.get(target, ZERO) + fund_by_seq.get(line["seq"], ZERO)
+
+        def day_of(line: sqlite3.Row) -> str:  # a refund counts on its original's day
+            original = by_seq.get(line["refund_of"]) if line["refund_of"] is not None else None
+            return str((original or line)["date"])
+
+        found: list[tuple[sqlite3.Row, Decimal, str, str]] = []  # (line, amount, reason, rule)
+        for line in lines:
+            amount = net_fund.get(line["seq"], ZERO)
+            if line["refund_of"] is None and line["date"] > discharged and amount > 0:
+                found.append((line, amount, f"{line['name']} 费用日期 {line['date']} 晚于出院日期 {discharged}，"
+                                            f"达到出院标准后的费用基金不予支付，扣 {wire.money(amount)} 元（003 §15）",
+                              "after_discharge"))
+        per_day = {row["code"] for row in self._catalogue_rows(
+            connection, {line["code"] for line in lines}).values() if row["per_day"]}
+        groups: dict[tuple[str, str], list[sqlite3.Row]] = {}
+        for line in lines:
+            if line["code"] in per_day and day_of(line) <= discharged:  # after discharge: deducted whole above
+                groups.setdefault((line["code"], day_of(line)), []).append(line)
+        for (_code, day), group in sorted(groups.items()):
+            quantity = sum((Decimal(line["quantity"]) for line in group), Decimal(0))
+            fund = sum((fund_by_seq.get(line["seq"], ZERO) for line in group), ZERO)
+            if quantity <= 1 or fund <= 0:
+                continue
+            remaining = round_money(fund * (quantity - 1) / quantity)
+            times = format(quantity.normalize(), "f")
+            for line in sorted((item for item in group if item["refund_of"] is None),
+                               key=lambda item: item["seq"], reverse=True):
+                take = min(remaining, net_fund.get(line["seq"], ZERO))
+                if take <= 0:
+                    continue
+                found.append((line, take, f"{line['name']} {day} 计 {times} 次，超过每日 1 次，扣超出部分 "
+                                          f"{wire.money(take)} 元（003 §15 超标准费用）", "per_day"))
+                remaining -= take
+                if remaining <= 0:
+                    break
+        found.sort(key=lambda item: (item[0]["seq"], item[3]))
+        connection.execute("DELETE FROM claim_line_deduction WHERE entry_id = ?", (entry["id"],))
+        connection.executemany(
+            "INSERT INTO claim_line_deduction (entry_id, seq, code, name, date, amount, reason, rule) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(entry["id"], line["seq"], line["code"], line["name"], line["date"], wire.money(amount), reason, rule)
+             for line, amount, reason, rule in found])
+        deduction = sum((amount for _line, amount, _reason, _rule in found), ZERO)
+        connection.execute("UPDATE claim_entry SET deduction = ?, deduction_reason = ? WHERE id = ?",
+                           (wire.money(deduction), "；".join(reason for _line, _amount, reason, _rule in found),
+                            entry["id"]))
 
     def _claim_status(self, context: _Context) -> dict[str, Any]:
         connection = context.connection
@@ -986,28 +1097,43 @@ class SandboxCentre:
             raise Refusal(ErrorCode.CLAIM_NOT_FOUND, claim_no)
         rows = connection.execute(
             "SELECT e.*, s.registration_no, s.settled, s.discharged, s.settlement_kind, s.total, s.fund_total, "
-            "s.personal_total, r.admitted, p.name, p.ssn, p.insured_city FROM claim_entry e "
-            "JOIN settlement s ON s.settlement_id = e.settlement_id "
+            "s.personal_total, r.admitted, p.name, p.ssn, p.insured_city, c.business_date AS cancelled_on "
+            "FROM claim_entry e JOIN settlement s ON s.settlement_id = e.settlement_id "
             "JOIN registration r ON r.registration_no = s.registration_no JOIN person p ON p.ssn = r.ssn "
+            "LEFT JOIN cancellation c ON c.cancellation_id = e.cancellation_id "
             "WHERE e.claim_no = ? AND e.live = 1 ORDER BY e.chunk, e.id", (claim_no,)).fetchall()
+        lines: dict[int, list[dict[str, Any]]] = {}
+        for line in connection.execute(
+                "SELECT d.* FROM claim_line_deduction d JOIN claim_entry e ON e.id = d.entry_id "
+                "WHERE e.claim_no = ? AND e.live = 1 ORDER BY d.entry_id, d.seq, d.id", (claim_no,)):
+            lines.setdefault(line["entry_id"], []).append(
+                {"seq": line["seq"], "code": line["code"], "name": line["name"], "date": line["date"],
+                 "amount": line["amount"], "reason": line["reason"]})
         entries = []
         sums = {"total": ZERO, "fund_total": ZERO, "personal_total": ZERO, "deduction": ZERO, "fund_settled": ZERO}
         for row in rows:
-            fund_settled = Decimal(row["fund_total"]) - Decimal(row["deduction"])
-            entry = {"settlement_id": row["settlement_id"], "registration_no": row["registration_no"],
+            correction = row["kind"] == "cancellation"
+            total, fund_total, personal_total = (  # a correction: the original's amounts negated
+                Decimal(_negated(row[key]) if correction else row[key])
+                for key in ("total", "fund_total", "personal_total"))
+            deduction = Decimal(row["deduction"])
+            entry = {"kind": row["kind"], "settlement_id": row["settlement_id"],
+                     "cancellation_id": row["cancellation_id"] or "", "registration_no": row["registration_no"],
                      "name": row["name"], "social_security_number": row["ssn"], "insured_place": row["insured_city"],
                      "settlement_kind": row["settlement_kind"], "admitted": row["admitted"],
-                     "discharged": row["discharged"], "settled": row["settled"], "total": row["total"],
-                     "fund_total": row["fund_total"], "personal_total": row["personal_total"],
-                     "deduction": row["deduction"], "deduction_reason": row["deduction_reason"],
-                     "fund_settled": wire.money(fund_settled)}
+                     "discharged": row["discharged"],
+                     "settled": row["cancelled_on"] if correction else row["settled"],
+                     "total": _money_text(total), "fund_total": _money_text(fund_total),
+                     "personal_total": _money_text(personal_total), "deduction": _money_text(deduction),
+                     "deduction_reason": row["deduction_reason"], "fund_settled": _money_text(fund_total - deduction),
+                     "lines": lines.get(row["id"], [])}
             entries.append(entry)
             for key in sums:
                 sums[key] += Decimal(entry[key])
         received = sorted({row["chunk"] for row in rows})
         return {"claim_no": claim_no, "period": claim["period"], "status": claim["status"], "chunks": claim["chunks"],
                 "received_chunks": received, "entries": entries,
-                "totals": {"count": len(entries), **{k: wire.money(v) for k, v in sums.items()}}}
+                "totals": {"count": len(entries), **{k: _money_text(v) for k, v in sums.items()}}}
 
     # --- reconciliation -----------------------------------------------------------------
 
@@ -1063,8 +1189,22 @@ class SandboxCentre:
 _STATUS_LABELS = {"open": "在院（未结算）", "settled": "已结算", "cancelled": "已撤销入院", "reversed": "已冲正"}
 
 
+def _claim_of(connection: sqlite3.Connection, settlement_id: str) -> sqlite3.Row | None:
+    """The claim a settlement is live in (as a settlement, not as a cancellation), with its chunks received."""
+    return connection.execute(
+        "SELECT c.claim_no, c.status, c.chunks, c.period, (SELECT count(DISTINCT chunk) FROM claim_entry r "
+        "WHERE r.claim_no = c.claim_no AND r.live = 1) AS received FROM claim_entry e JOIN claim c USING (claim_no) "
+        "WHERE e.settlement_id = ? AND e.kind = 'settlement' AND e.live = 1", (settlement_id,)).fetchone()
+
+
+def _period_end(period: str) -> dt.date:
+    """The last day of a `YYYY-MM` period."""
+    year, month = int(period[:4]), int(period[5:7])
+    return dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+
+
 def _negated(text: str) -> str:
-    return wire.money(-Decimal(text))
+    return wire.money(-Decimal(text) + 0)  # + 0: a zero stays "0.00", never "-0.00"
 
 
 def _rows_by_id(connection: sqlite3.Connection, ids: list[int]) -> list[sqlite3.Row]:
@@ -1073,13 +1213,6 @@ def _rows_by_id(connection: sqlite3.Connection, ids: list[int]) -> list[sqlite3.
         chunk = ids[start:start + 500]
         rows.extend(connection.execute(f"SELECT * FROM fee_line WHERE id IN ({','.join('?' * len(chunk))})", chunk))
     return rows
-
-
-def _line_date(lines: list[sqlite3.Row], seq: int) -> str:
-    for line in lines:
-        if line["seq"] == seq:
-            return str(line["date"])
-    return ""
 
 
 def _person_json(row: sqlite3.Row) -> dict[str, Any]:

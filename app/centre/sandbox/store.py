@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 DATABASE_NAME = "sandbox-centre.sqlite3"
-SCHEMA_VERSION = "1"  # raise when SCHEMA changes: an older database is then refused, not misread
+SCHEMA_VERSION = "2"  # raise when SCHEMA changes: an older database is then refused, not misread
+# 2: claim entries of cancellations (corrections), per-line deductions of the audit
 
 
 class StaleDatabase(Exception):
@@ -83,11 +84,21 @@ CREATE TABLE IF NOT EXISTS claim (
     claim_no TEXT PRIMARY KEY, institution TEXT NOT NULL, period TEXT NOT NULL, chunks INTEGER NOT NULL,
     status TEXT NOT NULL, created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS claim_entry (
-    id INTEGER PRIMARY KEY, claim_no TEXT NOT NULL, chunk INTEGER NOT NULL, settlement_id TEXT NOT NULL,
+    id INTEGER PRIMARY KEY, claim_no TEXT NOT NULL, chunk INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('settlement', 'cancellation')),
+    claimed_id TEXT NOT NULL,  -- what the counter named in settlement_ids: JS… or CX…
+    settlement_id TEXT NOT NULL,  -- the settlement (for a cancellation: the one it cancelled)
+    cancellation_id TEXT,  -- CX… for a cancellation, else NULL
     live INTEGER NOT NULL, msgid TEXT NOT NULL, deduction TEXT NOT NULL DEFAULT '0.00',
     deduction_reason TEXT NOT NULL DEFAULT '');
-CREATE UNIQUE INDEX IF NOT EXISTS claim_entry_live ON claim_entry (settlement_id) WHERE live = 1;
-CREATE UNIQUE INDEX IF NOT EXISTS claim_chunk_live ON claim_entry (claim_no, chunk, settlement_id) WHERE live = 1;
+CREATE UNIQUE INDEX IF NOT EXISTS claim_entry_live ON claim_entry (claimed_id) WHERE live = 1;
+CREATE INDEX IF NOT EXISTS claim_entry_settlement ON claim_entry (settlement_id, kind, live);
+CREATE INDEX IF NOT EXISTS claim_entry_chunk ON claim_entry (claim_no, chunk, live);
+CREATE TABLE IF NOT EXISTS claim_line_deduction (
+    id INTEGER PRIMARY KEY, entry_id INTEGER NOT NULL REFERENCES claim_entry(id), seq INTEGER NOT NULL,
+    code TEXT NOT NULL, name TEXT NOT NULL, date TEXT NOT NULL, amount TEXT NOT NULL, reason TEXT NOT NULL,
+    rule TEXT NOT NULL);  -- per_day (one a day) or after_discharge
+CREATE INDEX IF NOT EXISTS claim_line_deduction_entry ON claim_line_deduction (entry_id, seq);
 """
 
 
