@@ -29,14 +29,20 @@ def test_the_checker_catches_a_violation(tmp_path: Path) -> None:
         (tmp_path / package / "__init__.py").write_text("")
     contracts = (REPO / "pyproject.toml").read_text(encoding="utf-8").split("[tool.importlinter]", 1)[1]
     # The composition root's allowed imports, as in the real tree (import-linter refuses an
-    # ignore that matches nothing): every `app.cli -> X` of the contracts, lazily in cli.py.
-    allowed = sorted(set(re.findall(r'"app\.cli -> ([\w.]+)"', contracts)))
-    assert "ui.main" in allowed
-    (tmp_path / "app" / "cli.py").write_text("".join(f"def use_{i}() -> None:\n    import {m}\n"
-                                                     for i, m in enumerate(allowed)))
-    for module in allowed:
-        package, _, name = module.rpartition(".")
-        (tmp_path / package.replace(".", "/") / f"{name}.py").write_text("")
+    # ignore that matches nothing): every `app.X -> Y` of the contracts, made lazily in app.X.
+    allowed = sorted(set(re.findall(r'"(app\.[\w.]+) -> ([\w.]+)"', contracts)))
+    assert ("app.cli", "ui.main") in allowed
+    importers: dict[str, list[str]] = {}
+    for importer, module in allowed:
+        importers.setdefault(importer, []).append(module)
+    for module in {m for _, m in allowed} | set(importers):
+        path = tmp_path / (module.replace(".", "/") + ".py")
+        for parent in path.relative_to(tmp_path).parents:
+            if parent != Path("."):
+                (tmp_path / parent).mkdir(exist_ok=True)
+                (tmp_path / parent / "__init__.py").touch()
+        path.write_text("".join(f"def use_{i}() -> None:\n    import {m}\n"
+                                for i, m in enumerate(importers.get(module, []))))
     (tmp_path / "app" / "leaky.py").write_text("import PySide6\nimport ui\n")
     (tmp_path / "pyproject.toml").write_text("[tool.importlinter]" + contracts, encoding="utf-8")
     result = subprocess.run(

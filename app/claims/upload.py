@@ -27,7 +27,7 @@ from app import audit
 from app.bootstrap import CounterContext
 from app.centre import wire
 from app.centre.client import CentreClient
-from app.centre.gateway import CentreError, ClaimStatusReport, OutcomeUnknown, OutboxNotClear
+from app.centre.gateway import CentreError, ClaimEntryStatus, ClaimStatusReport, OutcomeUnknown, OutboxNotClear
 from app.claims.calendar import WorkingCalendar, load_calendar
 from app.claims.deadlines import dispute_deadline
 from app.claims.service import (
@@ -177,6 +177,11 @@ def fetch_answer(ctx: CounterContext, client: CentreClient, claim_id: int, opera
         return _store_answer(session, ctx, claim_id, report, operator, today, calendar)
 
 
+def _centre_id(status: ClaimEntryStatus) -> str:
+    """The id this counter claimed the entry by: a correction's is its cancellation's (CX…)."""
+    return status.cancellation_id if status.kind == "cancellation" and status.cancellation_id else status.settlement_id
+
+
 def _store_answer(session: Session, ctx: CounterContext, claim_id: int, report: ClaimStatusReport,
                   operator: OperatorInfo, today: dt.date, calendar: WorkingCalendar) -> AnswerOutcome:
     claim = _claim(session, claim_id)
@@ -185,7 +190,7 @@ def _store_answer(session: Session, ctx: CounterContext, claim_id: int, report: 
         select(Settlement.centre_settlement_id, ClaimEntry, Settlement)
         .join(ClaimEntry, ClaimEntry.settlement_id == Settlement.id).where(ClaimEntry.claim_id == claim.id))}
     problems: list[str] = []
-    reported = {status.settlement_id for status in report.entries}
+    reported = {_centre_id(status) for status in report.entries}
     for missing in sorted(set(entries) - reported):
         problems.append(f"中心的审核结果中没有结算记录 {missing}")
     existing = {(d.claim_entry_id, d.line_no): d for d in session.scalars(
@@ -193,21 +198,21 @@ def _store_answer(session: Session, ctx: CounterContext, claim_id: int, report: 
         .where(ClaimEntry.claim_id == claim.id))}
     stored = new = 0
     for status in report.entries:
-        found = entries.get(status.settlement_id)
+        found = entries.get(_centre_id(status))
         if found is None:
-            problems.append(f"中心的审核结果中有本批次之外的结算记录 {status.settlement_id}")
+            problems.append(f"中心的审核结果中有本批次之外的结算记录 {_centre_id(status)}")
             continue
         entry, settlement = found
         if status.fund_total != entry.fund_total:
             problems.append(f"结算记录 {status.settlement_id} 的基金支付总额：中心 {status.fund_total}，本院 {entry.fund_total}")
         entry.deduction = status.deduction
         entry.deduction_reason = status.deduction_reason or None
-        lines = list(status.lines)
-        if not lines and status.deduction > ZERO:
+        lines_spec: list[tuple[int, str | None, str | None, Decimal, str]]
+        if not status.lines and status.deduction > ZERO:
             # The centre named no line: the whole deduction is one record of the settlement.
             lines_spec = [(0, None, None, status.deduction, status.deduction_reason or "未说明原因")]
         else:
-            lines_spec = [(line.seq, line.code, line.name, line.amount, line.reason) for line in lines
+            lines_spec = [(line.seq, line.code, line.name, line.amount, line.reason) for line in status.lines
                           if line.amount != ZERO]
         if lines_spec and sum((spec[3] for spec in lines_spec), ZERO) != status.deduction:
             problems.append(f"结算记录 {status.settlement_id} 的扣款明细合计与扣款金额 {status.deduction} 不符")

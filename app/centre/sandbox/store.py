@@ -115,13 +115,29 @@ def connect(data_dir: Path) -> sqlite3.Connection:
     version = None
     if found is not None:
         version = get_meta(connection, "schema_version")
-        if version != SCHEMA_VERSION:
+        if version == "1":
+            # A site's training data (and the demo's) survives this program's update.
+            connection.executescript(_UPGRADE_FROM_1)
+            version = None
+        elif version != SCHEMA_VERSION:
             connection.close()
             raise StaleDatabase(version or "?")
     connection.executescript(SCHEMA)
     if version is None:
         set_meta(connection, "schema_version", SCHEMA_VERSION)
     return connection
+
+
+# Schema 1 → 2: claim entries say what they claim (a settlement or a correction's cancellation).
+_UPGRADE_FROM_1 = """
+ALTER TABLE claim_entry ADD COLUMN kind TEXT NOT NULL DEFAULT 'settlement'
+    CHECK (kind IN ('settlement', 'cancellation'));
+ALTER TABLE claim_entry ADD COLUMN claimed_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE claim_entry ADD COLUMN cancellation_id TEXT;
+UPDATE claim_entry SET claimed_id = settlement_id;
+DROP INDEX IF EXISTS claim_entry_live;
+DROP INDEX IF EXISTS claim_chunk_live;
+"""
 
 
 def remove(data_dir: Path) -> None:
