@@ -87,7 +87,8 @@ def _open(home: Path, db_url: str):  # type: ignore[no-untyped-def]
 def _id_number(serial: int) -> str:
     from app.idnumber import check_character
 
-    first17 = f"440802{1960 + serial % 40:04d}0101{serial % 1000:03d}"
+    born = dt.date(1960, 1, 1) + dt.timedelta(days=serial)  # one birth date each: unique numbers
+    first17 = f"440802{born:%Y%m%d}{serial % 1000:03d}"
     return first17 + check_character(first17)
 
 

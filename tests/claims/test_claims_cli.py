@@ -1,0 +1,109 @@
+"""`wi-counter claims build --month --out` on a stored month: the XLSX files read back with
+openpyxl and the PDFs' text agree with the database, to the fen (`000 附件9`, `附件9-1`, `附件9-2`);
+`claims list` / `status --local`; bad input refused with exit 2."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pdfplumber
+import pytest
+from sqlalchemy import func, select
+
+from app.cli import main
+from app.db.models import Settlement, Stay, Worker
+from tests.claims.claim_fixtures import cancel, clerks, open_test_counter, seed_device_catalogue, settle_stay
+
+
+def _month(db_url: str) -> dict[str, object]:
+    ctx = open_test_counter(db_url)
+    try:
+        who = clerks(ctx)
+        with ctx.transaction() as session:
+            seed_device_catalogue(session)
+            for day, care, place in ((2, "medical", "广州市"), (5, "rehab", "深圳市"), (9, "device", "长春市"),
+                                     (12, "medical", "广州市"), (20, "medical", "湛江市")):
+                settle_stay(session, who.cashier.id, settled=dt.date(2026, 11, day), care=care, place=place)
+            dropped = settle_stay(session, who.cashier.id, settled=dt.date(2026, 11, 25))
+            cancel(session, dropped, who.reviewer.id, dt.date(2026, 11, 26))  # cancelled before claiming
+        with ctx.transaction() as session:
+            live = select(Settlement).where(Settlement.kind == "settlement", ~Settlement.id.in_(
+                select(Settlement.reverses_id).where(Settlement.reverses_id.is_not(None)))).subquery()
+            totals = session.execute(select(func.count(), func.sum(live.c.total_fen), func.sum(live.c.fund_total_fen),
+                                            func.sum(live.c.personal_total_fen))).one()
+            people = session.execute(select(Worker.name, Worker.social_security_number)
+                                     .join(Stay, Stay.worker_id == Worker.id)
+                                     .join(live, live.c.stay_id == Stay.id)).all()
+    finally:
+        ctx.close()
+    count, total, fund, personal = totals
+    return {"count": count, "total": total, "fund": fund, "personal": personal, "people": people}
+
+
+def _total_row(sheet) -> list[object]:  # type: ignore[no-untyped-def]
+    for row in sheet.iter_rows(values_only=True):
+        if row and row[0] == "合计":
+            return [v for v in row if isinstance(v, (int, float, Decimal))]
+    raise AssertionError(f"no 合计 row in {sheet.title}")
+
+
+def test_build_writes_forms_that_agree_with_the_database(db_url: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    expected = _month(db_url)
+    out = tmp_path / "forms"
+    assert main(["--db", db_url, "claims", "build", "--month", "2026-11", "--out", str(out),
+                 "--operator", "reviewer1", "--json"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert built["person_times"] == expected["count"] == 5
+    assert Decimal(built["total"]) == expected["total"] and Decimal(built["fund_total"]) == expected["fund"]
+    assert len(built["files"]) == 6 and all(Path(p).is_file() for p in built["files"])
+
+    batch = built["batch_no"]
+    summary = openpyxl.load_workbook(next(out.glob(f"{batch}-附件9-工伤*.xlsx")), read_only=True).active
+    person_times, total, fund, personal, deduction, settled = _total_row(summary)
+    assert person_times == 5
+    assert [Decimal(str(v)).quantize(Decimal("0.01")) for v in (total, fund, personal)] == [
+        expected["total"], expected["fund"], expected["personal"]]
+    assert Decimal(str(settled)).quantize(Decimal("0.01")) == expected["fund"]
+    # 附件9-1 (住院/康复) and 附件9-2 (辅助器具配置) add up to 附件9.
+    detail = openpyxl.load_workbook(next(out.glob(f"{batch}-附件9-1-*.xlsx")), read_only=True).active
+    device = openpyxl.load_workbook(next(out.glob(f"{batch}-附件9-2-*.xlsx")), read_only=True).active
+    assert (Decimal(str(_total_row(detail)[0])) + Decimal(str(_total_row(device)[0]))).quantize(
+        Decimal("0.01")) == expected["total"]
+    ids = {str(cell) for row in detail.iter_rows(values_only=True) for cell in row if cell}
+    ids |= {str(cell) for row in device.iter_rows(values_only=True) for cell in row if cell}
+    for name, id_number in expected["people"]:
+        assert name in ids and id_number in ids  # the full ID, as text: the agency matches on it
+
+    with pdfplumber.open(next(out.glob(f"{batch}-附件9-工伤*.pdf"))) as pdf:
+        text = "".join(page.extract_text() for page in pdf.pages)
+    assert "工伤保险费用结算表" in text and batch in text
+    assert f"{expected['total']:.2f}" in text and f"{expected['fund']:.2f}" in text
+    with pdfplumber.open(next(out.glob(f"{batch}-附件9-1-*.pdf"))) as pdf:
+        text = "".join(page.extract_text() for page in pdf.pages)
+    for name, id_number in expected["people"]:
+        if name in text:
+            assert id_number in text
+
+    # Building again: the same claim, nothing added (000 §31).
+    assert main(["--db", db_url, "claims", "build", "--month", "2026-11", "--operator", "reviewer1", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["batch_no"] == batch and again["added"] == 0 and not again["created"]
+    assert main(["--db", db_url, "claims", "list", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["batch_no"] == batch and listed["status"] == "draft"
+    assert main(["--db", db_url, "claims", "status", batch, "--local", "--operator", "reviewer1"]) == 0
+    assert "已生成，未上传" in capsys.readouterr().out
+
+
+def test_bad_input_is_named(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--db", db_url, "claims", "build", "--month", "2026-1"]) == 2
+    assert "2026-1" in capsys.readouterr().err
+    assert main(["--db", db_url, "claims", "list", "--month", "11/2026"]) == 2
+    _month(db_url)
+    assert main(["--db", db_url, "claims", "status", "NO-SUCH-BATCH", "--local", "--operator", "reviewer1"]) == 1
+    assert "NO-SUCH-BATCH" in capsys.readouterr().err
