@@ -400,3 +400,15 @@ def test_a_refused_build_is_said_on_the_page(qtbot: QtBot, demo_ctx: CounterCont
     qtbot.waitUntil(lambda: page.error_label.isVisible(), timeout=WAIT_MS)
     assert page.error_label.text() == "未生成申请：2026-09 没有可申报的结算记录（该月没有出院结算，或都已申报）"
     assert page.busy is None and page.build_button.isEnabled()
+
+
+def test_a_database_without_the_institution_is_said_not_crashed(qtbot: QtBot, empty_ctx: CounterContext) -> None:
+    from app.db.models import Role
+
+    page = ClaimsPage(empty_ctx, OperatorInfo(1, "reviewer", "李审核", Role.REVIEWER), today=lambda: TODAY)
+    qtbot.addWidget(page)
+    page.show()
+    qtbot.waitUntil(lambda: page.error_label.isVisible(), timeout=WAIT_MS)
+    assert page.error_label.text() == "未能读取月度结算：数据库中还没有登记本机构，不能生成月度结算申请"
+    qtbot.waitUntil(lambda: page.deadline_summary.text() == "没有未办的截止事项。", timeout=WAIT_MS)
+    assert not page.build_button.isEnabled() and page.busy is None

@@ -152,6 +152,14 @@ def _item(text: str, *, right: bool = False, colour: str | None = None, bold: bo
     return item
 
 
+class _Line(QLabel):
+    """A line of news that takes no room while it has nothing to say."""
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setVisible(bool(text))
+
+
 class ClaimsPage(QWidget):
     """The 月度结算 page. Emits `deadlines_changed()` whenever it has looked at the deadlines again
     (`watched` holds them) and `changed()` after a claim changed here."""
@@ -230,8 +238,8 @@ class ClaimsPage(QWidget):
         top = QHBoxLayout()
         rows.addLayout(top)
 
-        top.addWidget(self._build_claim_box(body), 1)
-        top.addWidget(self._build_deadline_box(body), 1)
+        top.addWidget(self._build_claim_box(body), 4)
+        top.addWidget(self._build_deadline_box(body), 5)  # the wider: its lines say what is due
 
         self.chart_box = charts = QGroupBox(self.tr("本月结算概况"), body)
         charts.setObjectName("chartBox")
@@ -337,14 +345,16 @@ class ClaimsPage(QWidget):
         layout.addLayout(progress)
         self.progress.hide()
         self.cancel_button.hide()
-        self.progress_label = QLabel("", box)
+        self.progress_label = _Line("", box)
         self.progress_label.setObjectName("uploadProgressText")
         layout.addWidget(self.progress_label)
-        self.message_label = QLabel("", box)
+        self.message_label = _Line("", box)
         self.message_label.setObjectName("claimMessage")
         self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.message_label)
+        self.progress_label.hide()
+        self.message_label.hide()
         self.problems_label = notice("", box, object_name="answerProblems")
         self.problems_label.hide()
         layout.addWidget(self.problems_label)
@@ -482,6 +492,7 @@ class ClaimsPage(QWidget):
             return
         self.error_label.show_error(self.tr("未能读取月度结算：{reason}").format(reason=error_text(error)))
         self._update_buttons()
+        self.check_deadlines()  # the deadlines do not depend on the month's figures
 
     def check_deadlines(self) -> None:
         """Look at the deadlines again (the hourly timer; after a settlement elsewhere)."""
@@ -944,7 +955,7 @@ class ClaimsPage(QWidget):
         idle = self.busy is None
         status = claim.status if claim is not None else None
         self.month_combo.setEnabled(idle)
-        self.batch_combo.setEnabled(idle and len(self.claims) > 1)
+        self.batch_combo.setEnabled(idle and bool(self.claims))
         self.refresh_button.setEnabled(idle)
         resuming = status is ClaimStatus.UPLOADING
         self.upload_button.setText(self.tr("继续上传(&U)") if resuming else self.tr("上传(&U)"))
