@@ -190,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.claims import commands as claims_cli
 
     claims_cli.register(command, action)
+    from app.claims import commands_calendar
+
+    commands_calendar.register(command, action)
 
     return parser
 

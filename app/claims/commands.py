@@ -55,6 +55,10 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
     dispute.add_argument("--evidence", action="append", default=[], metavar="FILE",
                          help="证据材料文件名，可多次给出 / an evidence file name (repeatable)")
     dispute.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
+    demo_month = action(actions, "demo-month",
+                        "演示模式：经沙箱结算中心为上月办理三笔结算（上月已有结算则不做） / demo only: settle three "
+                        "stays last month through the sandbox centre", demo_month_command)
+    demo_month.add_argument("--operator", metavar="LOGIN", default="cashier", help=OPERATOR_HELP)
 
 
 def _help(args: argparse.Namespace) -> int:
@@ -232,6 +236,28 @@ def list_command(args: argparse.Namespace) -> int:
     for claim in claims:
         print(f"{claim.batch_no}\t{claim.month}\t{claim.status_label}\t人次 {claim.person_times}\t"
               f"基金支付 {_money(claim.fund_total)}\t扣款 {_money(claim.deduction_total)}")
+    return 0
+
+
+def demo_month_command(args: argparse.Namespace) -> int:
+    from app.claims.demo_month import seed_demo_month
+    from app.workflow.appliers import open_workflow_centre
+
+    if not args.demo:
+        print("错误：只用于演示模式（wi-counter --demo claims demo-month） / demo mode only", file=sys.stderr)
+        return 2
+    context = _open(args)
+    try:
+        with context.transaction() as session:
+            actor = _operator(session, args.operator)
+        client = open_workflow_centre(context, actor)
+        try:
+            settled = seed_demo_month(context, client, actor)
+        finally:
+            client.close()
+    finally:
+        context.close()
+    print(f"演示：上月新办理结算 {settled} 笔 / demo: {settled} stays settled last month")
     return 0
 
 

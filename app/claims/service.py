@@ -27,7 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import and_, delete, exists, func, insert, select, text
+from sqlalchemy import Select, and_, delete, exists, func, insert, literal, literal_column, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -166,44 +166,29 @@ def _institution(session: Session) -> Institution:
 # --- membership ---------------------------------------------------------------------------
 
 
-def _eligible_settlements(session: Session, first: dt.date, last: dt.date, draft_id: int | None) -> list[int]:
-    """Settlements of the month not in any other claim and not cancelled."""
+def _eligible(first: dt.date, last: dt.date) -> Select[int, Decimal, Decimal, Decimal]:
+    """What may join a claim of the month, in no claim yet: the month's settlements not cancelled,
+    and cancellations (up to the month's end) of settlements claimed in a batch that has gone up.
+    Rows shaped for claim_entry, so the database copies them without a round trip."""
     cancellation = aliased(Settlement)
-    entry = aliased(ClaimEntry)
-    other_claim = entry.settlement_id == Settlement.id
-    if draft_id is not None:
-        other_claim = and_(other_claim, entry.claim_id != draft_id)
-    rows = session.execute(
-        select(Settlement.id).where(
-            Settlement.kind == SettlementKind.SETTLEMENT,
-            Settlement.settled_on >= first, Settlement.settled_on <= last,
-            ~exists().where(cancellation.reverses_id == Settlement.id),
-            ~exists().where(other_claim),
-        ).order_by(Settlement.settled_on, Settlement.id)
-    ).scalars().all()
-    return list(rows)
-
-
-def _eligible_corrections(session: Session, last: dt.date, draft_id: int | None) -> list[int]:
-    """Cancellations (up to the month's end) of settlements claimed in a batch that has gone up."""
     original_entry = aliased(ClaimEntry)
     original_claim = aliased(MonthlyClaim)
-    entry = aliased(ClaimEntry)
-    other_claim = entry.settlement_id == Settlement.id
-    if draft_id is not None:
-        other_claim = and_(other_claim, entry.claim_id != draft_id)
-    rows = session.execute(
-        select(Settlement.id)
-        .join(original_entry, original_entry.settlement_id == Settlement.reverses_id)
-        .join(original_claim, original_claim.id == original_entry.claim_id)
-        .where(
-            Settlement.kind == SettlementKind.CANCELLATION,
-            Settlement.settled_on <= last,
-            original_claim.status != ClaimStatus.DRAFT,
-            ~exists().where(other_claim),
-        ).order_by(Settlement.settled_on, Settlement.id)
-    ).scalars().all()
-    return list(rows)
+    settlement_of_month = and_(
+        Settlement.kind == SettlementKind.SETTLEMENT,
+        Settlement.settled_on >= first, Settlement.settled_on <= last,
+        ~exists().where(cancellation.reverses_id == Settlement.id),
+    )
+    correction = and_(
+        Settlement.kind == SettlementKind.CANCELLATION,
+        Settlement.settled_on <= last,
+        exists().where(original_entry.settlement_id == Settlement.reverses_id,
+                       original_claim.id == original_entry.claim_id,
+                       original_claim.status != ClaimStatus.DRAFT),
+    )
+    return select(Settlement.id, Settlement.total, Settlement.fund_total, Settlement.personal_total).where(
+        or_(settlement_of_month, correction),
+        ~exists().where(ClaimEntry.settlement_id == Settlement.id),
+    ).order_by(Settlement.settled_on, Settlement.id)  # entry order = chunk order, stable across restarts
 
 
 def _serialise_builds(session: Session, month: str, centre_code: str) -> None:
@@ -243,53 +228,52 @@ def _build(session: Session, settings: Settings, month: str, first: dt.date, las
     claims = session.scalars(select(MonthlyClaim).where(
         MonthlyClaim.month == month, MonthlyClaim.centre_code == agency.code).order_by(MonthlyClaim.sequence)).all()
     draft = next((c for c in claims if c.status is ClaimStatus.DRAFT), None)
-    draft_id = draft.id if draft else None
-    wanted = _eligible_settlements(session, first, last, draft_id) + _eligible_corrections(session, last, draft_id)
-    created = False
+    created = draft is None
     removed = 0
     if draft is None:
-        if not wanted:
-            if claims:
-                return BuildResult(_summary(session, claims[-1]), 0, 0, False)
-            raise ClaimError(f"{month} 没有可申报的结算记录（该月没有出院结算，或都已申报）")
         sequence = (claims[-1].sequence + 1) if claims else 1
         draft = MonthlyClaim(
             batch_no=batch_number(institution.code, month, sequence), month=month, centre_code=agency.code,
             sequence=sequence, status=ClaimStatus.DRAFT, total=ZERO, fund_total=ZERO, personal_total=ZERO,
             built_by=operator.id, agency_name=agency.name, profile=settings.get(CLAIMS_PROFILE),
         )
+        savepoint = session.begin_nested()  # undone when nothing is left to claim
         session.add(draft)
         session.flush()
-        created = True
-        present: set[int] = set()
     else:
-        present = set(session.scalars(select(ClaimEntry.settlement_id).where(ClaimEntry.claim_id == draft.id)))
-        stale = present - set(wanted)
-        if stale:
-            session.execute(delete(ClaimEntry).where(ClaimEntry.claim_id == draft.id,
-                                                     ClaimEntry.settlement_id.in_(stale)))
-            removed = len(stale)
-        present -= stale
-    new_ids = [sid for sid in wanted if sid not in present]
-    if new_ids:
-        amounts = session.execute(select(
-            Settlement.id, Settlement.total, Settlement.fund_total, Settlement.personal_total,
-        ).where(Settlement.id.in_(new_ids))).all()
-        session.execute(insert(ClaimEntry), [
-            {"claim_id": draft.id, "settlement_id": sid, "total": total, "fund_total": fund,
-             "personal_total": personal, "deduction": ZERO}
-            for sid, total, fund, personal in amounts
-        ])
-    if created or new_ids or removed:
+        savepoint = None
+        # A draft's settlement cancelled since (before it was claimed) leaves it: net of cancellations.
+        cancellation = aliased(Settlement)
+        stale = select(Settlement.id).where(Settlement.kind == SettlementKind.SETTLEMENT,
+                                            exists().where(cancellation.reverses_id == Settlement.id))
+        deleted = session.execute(delete(ClaimEntry).where(
+            ClaimEntry.claim_id == draft.id, ClaimEntry.settlement_id.in_(stale)))
+        removed = getattr(deleted, "rowcount", 0) or 0
+    eligible = _eligible(first, last).add_columns(literal(draft.id).label("claim_id"), literal_column("0"))
+    entries_of_draft = select(func.count(ClaimEntry.id)).where(ClaimEntry.claim_id == draft.id)
+    before = session.scalar(entries_of_draft) or 0
+    session.execute(insert(ClaimEntry.__table__).from_select(  # type: ignore[arg-type]
+        ["settlement_id", "total_fen", "fund_total_fen", "personal_total_fen", "claim_id", "deduction_fen"],
+        eligible))
+    # Counted, not the cursor's rowcount: SQLite reports -1 for INSERT … SELECT here.
+    added = (session.scalar(entries_of_draft) or 0) - before
+    if savepoint is not None and not added:
+        savepoint.rollback()
+        if claims:
+            return BuildResult(_summary(session, claims[-1]), 0, 0, False)
+        raise ClaimError(f"{month} 没有可申报的结算记录（该月没有出院结算，或都已申报）")
+    if savepoint is not None:
+        savepoint.commit()
+    if created or added or removed:
         _refresh_totals(session, draft)
         draft.built_by = operator.id
         draft.built_at = dt.datetime.now(dt.UTC)
         session.flush()
         audit.record(session, "claim_built", operator_id=operator.id, counter_name=counter_name,
                      entity_type="monthly_claim", entity_id=draft.id,
-                     detail={"batch_no": draft.batch_no, "month": month, "added": len(new_ids), "removed": removed,
+                     detail={"batch_no": draft.batch_no, "month": month, "added": added, "removed": removed,
                              "total": str(draft.total), "fund_total": str(draft.fund_total)})
-    return BuildResult(_summary(session, draft), len(new_ids), removed, created)
+    return BuildResult(_summary(session, draft), added, removed, created)
 
 
 def _refresh_totals(session: Session, claim: MonthlyClaim) -> None:
@@ -539,10 +523,10 @@ def month_overview(session: Session, month: str) -> MonthOverview:
         .group_by(SettlementMatrixCell.category, SettlementMatrixCell.bucket)
     ).all()
     by_category: dict[str, list[Decimal]] = {c: [Decimal(0), ZERO, ZERO] for c in CATEGORY_LABELS}
-    for category, bucket, amount in cells:
+    for category, cell_bucket, amount in cells:
         value = _fen(amount)
         by_category[category.value][1] += value
-        if bucket.value == "fund":
+        if cell_bucket.value == "fund":
             by_category[category.value][2] += value
     unclaimed = session.scalar(select(func.count(Settlement.id)).where(
         in_force, ~exists().where(ClaimEntry.settlement_id == Settlement.id))) or 0

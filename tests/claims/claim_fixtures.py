@@ -12,12 +12,12 @@ import itertools
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.bootstrap import CounterContext, open_counter
 from app.case_records import record_case_stay
-from app.db.models import CatalogueItem, ChargeCategory, Operator, Role, Settlement
+from app.db.models import CatalogueItem, ChargeCategory, ChargeLine, Operator, Role, Settlement
 from app.idnumber import check_character
 from app.operators import OperatorInfo
 from app.rules.case import parse_case
@@ -72,7 +72,7 @@ def seed_device_catalogue(session: Session) -> None:
 
 def settle_stay(session: Session, operator_id: int, *, settled: dt.date, care: str = "medical",
                 place: str = "广州市", admitted: dt.date | None = None, name: str | None = None,
-                serial: int | None = None) -> Settlement:
+                serial: int | None = None, uploaded: bool = True) -> Settlement:
     """One settled stay: an injury drug line, a bed day and a non-injury line (rehab: a rehab line;
     device: a pair of crutches above their payment limit)."""
     number = next(_numbers) if serial is None else serial
@@ -103,6 +103,9 @@ def settle_stay(session: Session, operator_id: int, *, settled: dt.date, care: s
     document["items"] = items
     case = parse_case(document)
     stay = record_case_stay(session, case, operator_id)
+    if uploaded:  # the workflow uploads every line before it settles (000 §30)
+        session.execute(update(ChargeLine).where(ChargeLine.stay_id == stay.id).values(
+            uploaded_at=dt.datetime.combine(settled, dt.time(1, 0), tzinfo=dt.UTC)))
     return record_settlement(
         session, stay, compute(case), operator_id=operator_id, counter_name="1号窗口",
         centre_settlement_id=f"JS{number:010d}", msgid=f"H44080100001{settled:%Y%m%d}1030{number:06d}",
