@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from app.bootstrap import CounterContext
 from app.centre.gateway import ClaimReceipt, ClaimStatusReport
 from app.claims.service import build_claim, list_claims, month_overview
-from app.db.models import ChargeLine, ClaimDeduction, ClaimEntry, ClaimStatus, DeductionDispute, MonthlyClaim
+from app.db.models import ClaimDeduction, ClaimEntry, ClaimStatus, DeductionDispute, MonthlyClaim
 from app.operators import OperatorInfo
 from app.slips import money_text
 from tests.claims.claim_fixtures import seed_device_catalogue, settle_stay
@@ -36,16 +36,15 @@ Operators = Callable[[CounterContext, str], OperatorInfo]
 
 def _settle_month(ctx: CounterContext, operator_id: int) -> list[int]:
     """Four settlements in November (every care, three insured places), one in October; their
-    details all uploaded (so the only open deadlines are the claims')."""
+    details all uploaded, as the workflow does before it settles (so the only open deadlines are
+    the claims')."""
     rows = [(dt.date(2026, 11, 5), "medical", "广州市"), (dt.date(2026, 11, 12), "rehab", "深圳市"),
             (dt.date(2026, 11, 20), "device", "长春市"), (dt.date(2026, 11, 24), "medical", "广州市"),
             (dt.date(2026, 10, 14), "medical", "湛江市")]
     with ctx.transaction() as session:
         seed_device_catalogue(session)
-        ids = [settle_stay(session, operator_id, settled=day, care=care, place=place).id
-               for day, care, place in rows]
-        session.execute(update(ChargeLine).values(uploaded_at=dt.datetime(2026, 11, 30, tzinfo=dt.UTC)))
-    return ids
+        return [settle_stay(session, operator_id, settled=day, care=care, place=place).id
+                for day, care, place in rows]
 
 
 def _page(qtbot: QtBot, ctx: CounterContext, operator: OperatorInfo, **kwargs: object) -> ClaimsPage:
@@ -135,7 +134,8 @@ def test_reviewer_builds_the_claim_and_exports_the_forms(
     qtbot.waitUntil(lambda: len(page.exported) == 6, timeout=30_000)
     _wait_idle(qtbot, page)
     files = sorted(p.name for p in out.iterdir())
-    assert len(files) == 6
+    assert len(files) == 6 and all(name.startswith(claim.batch_no) for name in files)
+    assert sorted(page.exported) == sorted(out.iterdir())
     assert sorted(p.suffix for p in out.iterdir()) == [".pdf"] * 3 + [".xlsx"] * 3
     assert page.message_label.text().startswith(f"已导出 6 个文件到 {out}")
 
