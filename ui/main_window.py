@@ -20,8 +20,8 @@ from ui.card_reader import CardReaderService
 from ui.pages.admission_page import AdmissionPage
 from ui.pages.card_page import CardPage
 from ui.pages.charges_page import ChargesPage
+from ui.pages.claims_page import ClaimsPage
 from ui.pages.discharge_page import DischargePage
-from ui.pages.placeholder import PlaceholderPage
 from ui.pages.settings_page import SettingsPage
 from ui.pages.slip_page import SlipPage
 from ui.pages.stays_page import StaysPage
@@ -29,20 +29,25 @@ from ui.qt import (
     QAction,
     QActionGroup,
     QCloseEvent,
+    QColor,
     QCoreApplication,
     QFont,
     QHBoxLayout,
+    QIcon,
     QKeySequence,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
+    QPainter,
+    QPixmap,
     QStackedWidget,
     Qt,
     QWidget,
     Signal,
 )
 from ui.status_bar import CounterStatusBar
+from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR
 
 
 def window_title(ctx: CounterContext, institution: InstitutionInfo | None) -> str:
@@ -54,6 +59,27 @@ def window_title(ctx: CounterContext, institution: InstitutionInfo | None) -> st
     if ctx.demo:
         title += QCoreApplication.translate("MainWindow", "（演示）")
     return title
+
+
+def warning_icon(colour: str, size: int = 16) -> QIcon:
+    """A round mark with "!" for a navigation item that needs attention."""
+    pixmap = QPixmap(size, size)
+    pixmap.fill(QColor(0, 0, 0, 0))
+    painter = QPainter(pixmap)
+    try:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QColor(colour))
+        painter.setBrush(QColor(colour))
+        painter.drawEllipse(1, 1, size - 2, size - 2)
+        font = QFont(painter.font())
+        font.setBold(True)
+        font.setPixelSize(int(size * 0.75))
+        painter.setFont(font)
+        painter.setPen(QColor("white"))
+        painter.drawText(pixmap.rect(), int(Qt.AlignmentFlag.AlignCenter), "!")
+    finally:
+        painter.end()
+    return QIcon(pixmap)
 
 
 class MainWindow(QMainWindow):
@@ -99,6 +125,7 @@ class MainWindow(QMainWindow):
         self.stays_page = StaysPage(ctx, operator)
         self.slip_page = SlipPage(ctx, operator)
         self.charges_page = ChargesPage(ctx, operator)
+        self.claims_page = ClaimsPage(ctx, operator)
         pages: list[tuple[str, QWidget]] = [
             (page.title, page)
             for page in (
@@ -108,10 +135,7 @@ class MainWindow(QMainWindow):
                 self.discharge_page,
                 self.stays_page,
                 self.slip_page,
-                PlaceholderPage(
-                    self.tr("月度结算"),
-                    self.tr("汇总上月的结算，生成工伤保险费用结算表和明细表，向经办机构申请结算。"),
-                ),
+                self.claims_page,
             )
         ]
         pages.append((self.settings_page.title, self.settings_page))
@@ -166,6 +190,29 @@ class MainWindow(QMainWindow):
         self.discharge_page.print_requested.connect(self.print_settlement)
         self.status.centre_link_changed.connect(self._centre_link_changed)
         self.settlement_in_progress = lambda: self.discharge_page.busy
+        # The claim deadlines: the 月度结算 page looks at them (at start, on reload, hourly); the
+        # status bar and the navigation warn; a settlement elsewhere may open or close one.
+        self.claims_page.deadlines_changed.connect(self._deadlines_changed)
+        self.status.deadlines_clicked.connect(lambda: self.show_page(self.stack.indexOf(self.claims_page)))
+        self.discharge_page.changed.connect(self.claims_page.check_deadlines)
+        self.stays_page.changed.connect(self.claims_page.check_deadlines)
+        self._deadlines_changed()
+
+    def _deadlines_changed(self) -> None:
+        watched = self.claims_page.watched
+        self.status.show_deadlines(watched)
+        item = self.nav.item(self.stack.indexOf(self.claims_page))
+        urgent = [w for w in watched if w.needs_attention]
+        title = self.claims_page.title
+        number = self.stack.indexOf(self.claims_page) + 1
+        tip = self.tr("{title}（Ctrl+{n}）").format(title=title, n=number)
+        if urgent:
+            overdue = any(w.status.state == "overdue" for w in urgent)
+            item.setIcon(warning_icon(ERROR_COLOUR if overdue else NOTICE_COLOUR))
+            item.setToolTip(tip + "\n" + self.status.deadline_label.text())
+        else:
+            item.setIcon(QIcon())
+            item.setToolTip(tip)
 
     def _stay_admitted(self, stay_id: int) -> None:
         self.stays_page.reload()

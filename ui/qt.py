@@ -107,3 +107,22 @@ __all__ += [
     "QElapsedTimer", "QFileDialog", "QModelIndex", "QPersistentModelIndex", "QPlainTextEdit", "QRadioButton",
     "QShowEvent", "QSizePolicy", "QTableView",
 ]
+
+# --- names for the 月度结算 page (issue 8; its own block so parallel edits merge) ---
+from PySide6.QtCore import QEvent, QPointF, QRectF  # noqa: E402
+from PySide6.QtGui import (  # noqa: E402
+    QFontMetrics,
+    QHelpEvent,
+    QIcon,
+    QMouseEvent,
+    QPaintEvent,
+    QPen,
+    QPixmap,
+    QPolygonF,
+)
+from PySide6.QtWidgets import QGridLayout, QToolTip  # noqa: E402
+
+__all__ += [
+    "QEvent", "QFontMetrics", "QGridLayout", "QHelpEvent", "QIcon", "QMouseEvent", "QPaintEvent", "QPen",
+    "QPixmap", "QPointF", "QPolygonF", "QRectF", "QToolTip",
+]

@@ -6,9 +6,15 @@ thread (`app.centre.monitor`: one short request, connect timeout ~1.5 s) when th
 opens and every `centre.ping_interval_seconds`; the label shows the last answer at once, so
 an unreachable centre never freezes the window. A probe that finds the centre reachable
 first resolves any outbox entry whose outcome is still unknown.
+
+On the left, the claim deadlines that need attention (`show_deadlines`, fed by the 月度结算 page):
+"月度结算：2 项即将到期，1 项已逾期", each listed in its tooltip; a click emits `deadlines_clicked`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from app.bootstrap import CounterContext
 from app.centre.monitor import CentreLink, CentreMonitor, LinkState
@@ -16,16 +22,30 @@ from app.operators import OperatorInfo
 from app.settings import CENTRE_PING_SECONDS
 from ui.card_reader import CardReaderService
 from ui.operations import Executor, Operation
-from ui.qt import QFrame, QLabel, QStatusBar, QTimer, QWidget, Signal
+from ui.qt import QFrame, QLabel, QMouseEvent, QStatusBar, Qt, QTimer, QWidget, Signal
 from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR
+
+if TYPE_CHECKING:
+    from app.claims.watch import Watched
 
 DATABASE_CHECK_INTERVAL_MS = 30_000
 
 
+class ClickableLabel(QLabel):
+    clicked = Signal()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit()
+        super().mousePressEvent(event)
+
+
 class CounterStatusBar(QStatusBar):
-    """Emits `centre_link_changed` (on the GUI thread) after each probe; `centre_link` is its answer."""
+    """Emits `centre_link_changed` (on the GUI thread) after each probe; `centre_link` is its answer.
+    Emits `deadlines_clicked` when the clerk clicks the deadline warning."""
 
     centre_link_changed = Signal()
+    deadlines_clicked = Signal()
 
     def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -33,6 +53,13 @@ class CounterStatusBar(QStatusBar):
         self._checking = False
         self._probing = False
         self._labels: list[QLabel] = []
+        self.deadline_label = ClickableLabel("", self)
+        self.deadline_label.setObjectName("deadlineStatus")
+        self.deadline_label.setContentsMargins(6, 0, 6, 0)
+        self.deadline_label.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.deadline_label.clicked.connect(self.deadlines_clicked)
+        self.addWidget(self.deadline_label)
+        self.deadline_label.hide()
         self.reader_label = self._permanent("readerStatus", self.tr("读卡器：检测中…"))
         self._reader: CardReaderService | None = None
         self.centre_label = self._permanent("centreStatus", self.tr("结算中心：检测中…"))
@@ -157,6 +184,29 @@ class CounterStatusBar(QStatusBar):
             self.centre_label.setStyleSheet(f"color: {NOTICE_COLOUR};")
             self.centre_label.setText(self.tr("结算中心：未配置"))
             self.centre_label.setToolTip(link.detail)
+
+    def show_deadlines(self, watched: Sequence[Watched]) -> None:
+        """The claim deadlines that need attention (due soon or overdue); hidden when none do."""
+        urgent = [w for w in watched if w.needs_attention]
+        overdue = sum(1 for w in urgent if w.status.state == "overdue")
+        soon = len(urgent) - overdue
+        if not urgent:
+            self.deadline_label.hide()
+            self.deadline_label.setText("")
+            self.deadline_label.setToolTip("")
+            return
+        parts = []
+        if soon:
+            parts.append(self.tr("{count} 项即将到期").format(count=soon))
+        if overdue:
+            parts.append(self.tr("{count} 项已逾期").format(count=overdue))
+        self.deadline_label.setText(self.tr("月度结算：{parts}").format(parts="，".join(parts)))
+        self.deadline_label.setStyleSheet(
+            f"color: {ERROR_COLOUR if overdue else NOTICE_COLOUR}; font-weight: bold;")
+        lines = [self.tr("{subject}：{message}（{source}）").format(
+            subject=w.deadline.subject, message=w.status.message, source=w.deadline.source) for w in urgent]
+        self.deadline_label.setToolTip("\n".join(lines) + "\n" + self.tr("单击打开“月度结算”"))
+        self.deadline_label.show()
 
     def _centre_probe_failed(self, error: BaseException) -> None:
         self._probing = False

@@ -14,6 +14,7 @@ from app.operators import OperatorInfo
 from ui.main_window import MainWindow
 from ui.pages.admission_page import AdmissionPage
 from ui.pages.card_page import CardPage
+from ui.pages.claims_page import ClaimsPage
 from ui.pages.discharge_page import DischargePage
 from ui.pages.placeholder import PlaceholderPage
 from ui.pages.slip_page import SlipPage
@@ -24,7 +25,7 @@ from ui.qt import QApplication, QLabel, QMessageBox, Qt, QWidget
 pytestmark = pytest.mark.gui
 
 PAGES = ["读卡", "入院登记", "费用与伤病分离", "出院结算", "住院一览", "结算单", "月度结算", "设置"]
-REAL_PAGES = ("读卡", "入院登记", "费用与伤病分离", "出院结算", "住院一览", "结算单")
+REAL_PAGES = ("读卡", "入院登记", "费用与伤病分离", "出院结算", "住院一览", "结算单", "月度结算")
 NOT_PROVIDED = "此功能尚未提供"
 
 
@@ -114,7 +115,8 @@ def test_slip_page_is_real(window: MainWindow) -> None:
 
 
 def test_workflow_pages_are_real(window: MainWindow) -> None:
-    for title, kind in (("入院登记", AdmissionPage), ("出院结算", DischargePage), ("住院一览", StaysPage)):
+    for title, kind in (("入院登记", AdmissionPage), ("出院结算", DischargePage), ("住院一览", StaysPage),
+                        ("月度结算", ClaimsPage)):
         page = window.stack.widget(PAGES.index(title))
         assert isinstance(page, kind)
         texts = _label_texts(page)
