@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import calendar as calendar_module
 import datetime as dt
+import functools
 import logging
 import re
 import zlib
@@ -27,7 +28,22 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Select, and_, delete, exists, func, insert, literal, literal_column, or_, select, text
+from sqlalchemy import (
+    Date,
+    Delete,
+    Insert,
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -166,13 +182,16 @@ def _institution(session: Session) -> Institution:
 # --- membership ---------------------------------------------------------------------------
 
 
-def _eligible(first: dt.date, last: dt.date) -> Select[int, Decimal, Decimal, Decimal]:
-    """What may join a claim of the month, in no claim yet: the month's settlements not cancelled,
-    and cancellations (up to the month's end) of settlements claimed in a batch that has gone up.
-    Rows shaped for claim_entry, so the database copies them without a round trip."""
+@functools.cache
+def _add_eligible() -> Insert:
+    """INSERT into claim_entry of what may join a claim of the month (`:first` … `:last`) and is in
+    no claim yet: the month's settlements not cancelled, and cancellations (up to the month's end)
+    of settlements claimed in a batch that has gone up. Copied by the database without a round
+    trip; built once (its aliases cost more to build than the statement takes to run)."""
     cancellation = aliased(Settlement)
     original_entry = aliased(ClaimEntry)
     original_claim = aliased(MonthlyClaim)
+    first, last = bindparam("first", type_=Date), bindparam("last", type_=Date)
     settlement_of_month = and_(
         Settlement.kind == SettlementKind.SETTLEMENT,
         Settlement.settled_on >= first, Settlement.settled_on <= last,
@@ -185,10 +204,25 @@ def _eligible(first: dt.date, last: dt.date) -> Select[int, Decimal, Decimal, De
                        original_claim.id == original_entry.claim_id,
                        original_claim.status != ClaimStatus.DRAFT),
     )
-    return select(Settlement.id, Settlement.total, Settlement.fund_total, Settlement.personal_total).where(
+    eligible = select(
+        Settlement.id, Settlement.total, Settlement.fund_total, Settlement.personal_total,
+        bindparam("claim_id", type_=Integer), literal_column("0", Integer),
+    ).where(
         or_(settlement_of_month, correction),
         ~exists().where(ClaimEntry.settlement_id == Settlement.id),
     ).order_by(Settlement.settled_on, Settlement.id)  # entry order = chunk order, stable across restarts
+    return insert(ClaimEntry.__table__).from_select(  # type: ignore[arg-type]
+        ["settlement_id", "total_fen", "fund_total_fen", "personal_total_fen", "claim_id", "deduction_fen"], eligible)
+
+
+@functools.cache
+def _remove_cancelled() -> Delete:
+    """A draft's settlement cancelled since (before it was claimed) leaves it: net of cancellations."""
+    cancellation = aliased(Settlement)
+    stale = select(Settlement.id).where(Settlement.kind == SettlementKind.SETTLEMENT,
+                                        exists().where(cancellation.reverses_id == Settlement.id))
+    return delete(ClaimEntry).where(ClaimEntry.claim_id == bindparam("claim_id", type_=Integer),
+                                    ClaimEntry.settlement_id.in_(stale))
 
 
 def _serialise_builds(session: Session, month: str, centre_code: str) -> None:
@@ -237,35 +271,24 @@ def _build(session: Session, settings: Settings, month: str, first: dt.date, las
             sequence=sequence, status=ClaimStatus.DRAFT, total=ZERO, fund_total=ZERO, personal_total=ZERO,
             built_by=operator.id, agency_name=agency.name, profile=settings.get(CLAIMS_PROFILE),
         )
-        savepoint = session.begin_nested()  # undone when nothing is left to claim
         session.add(draft)
         session.flush()
     else:
-        savepoint = None
-        # A draft's settlement cancelled since (before it was claimed) leaves it: net of cancellations.
-        cancellation = aliased(Settlement)
-        stale = select(Settlement.id).where(Settlement.kind == SettlementKind.SETTLEMENT,
-                                            exists().where(cancellation.reverses_id == Settlement.id))
-        deleted = session.execute(delete(ClaimEntry).where(
-            ClaimEntry.claim_id == draft.id, ClaimEntry.settlement_id.in_(stale)))
+        deleted = session.execute(_remove_cancelled(), {"claim_id": draft.id})
         removed = getattr(deleted, "rowcount", 0) or 0
-    eligible = _eligible(first, last).add_columns(literal(draft.id).label("claim_id"), literal_column("0"))
-    entries_of_draft = select(func.count(ClaimEntry.id)).where(ClaimEntry.claim_id == draft.id)
-    before = session.scalar(entries_of_draft) or 0
-    session.execute(insert(ClaimEntry.__table__).from_select(  # type: ignore[arg-type]
-        ["settlement_id", "total_fen", "fund_total_fen", "personal_total_fen", "claim_id", "deduction_fen"],
-        eligible))
-    # Counted, not the cursor's rowcount: SQLite reports -1 for INSERT … SELECT here.
-    added = (session.scalar(entries_of_draft) or 0) - before
-    if savepoint is not None and not added:
-        savepoint.rollback()
+    before = 0 if created else (session.scalar(
+        select(func.count(ClaimEntry.id)).where(ClaimEntry.claim_id == draft.id)) or 0)
+    session.execute(_add_eligible(), {"first": first, "last": last, "claim_id": draft.id})
+    # The totals' count tells what was added (SQLite reports -1 as the rowcount of INSERT … SELECT).
+    counts = _refresh_totals(session, draft)
+    added = counts[0] - before
+    if created and not added:
+        session.delete(draft)  # nothing left to claim: no empty batch
+        session.flush()
         if claims:
             return BuildResult(_summary(session, claims[-1]), 0, 0, False)
         raise ClaimError(f"{month} 没有可申报的结算记录（该月没有出院结算，或都已申报）")
-    if savepoint is not None:
-        savepoint.commit()
     if created or added or removed:
-        _refresh_totals(session, draft)
         draft.built_by = operator.id
         draft.built_at = dt.datetime.now(dt.UTC)
         session.flush()
@@ -273,10 +296,11 @@ def _build(session: Session, settings: Settings, month: str, first: dt.date, las
                      entity_type="monthly_claim", entity_id=draft.id,
                      detail={"batch_no": draft.batch_no, "month": month, "added": added, "removed": removed,
                              "total": str(draft.total), "fund_total": str(draft.fund_total)})
-    return BuildResult(_summary(session, draft), added, removed, created)
+    return BuildResult(_summary(session, draft, counts), added, removed, created)
 
 
-def _refresh_totals(session: Session, claim: MonthlyClaim) -> None:
+def _refresh_totals(session: Session, claim: MonthlyClaim) -> tuple[int, int]:
+    """The claim's totals from its entries; returns (entries, corrections)."""
     row = session.execute(select(
         func.count(ClaimEntry.id),
         func.count(Settlement.reverses_id),
@@ -291,6 +315,7 @@ def _refresh_totals(session: Session, claim: MonthlyClaim) -> None:
     claim.fund_total = _fen(fund)
     claim.personal_total = _fen(personal)
     claim.deduction_total = _fen(deduction)
+    return int(count), int(corrections)
 
 
 def _fen(value: object) -> Decimal:
@@ -304,11 +329,13 @@ def _fen(value: object) -> Decimal:
 # --- reading claims ------------------------------------------------------------------------
 
 
-def _summary(session: Session, claim: MonthlyClaim) -> ClaimSummary:
-    counts = session.execute(select(func.count(ClaimEntry.id), func.count(Settlement.reverses_id))
-                             .join(Settlement, Settlement.id == ClaimEntry.settlement_id)
-                             .where(ClaimEntry.claim_id == claim.id)).one()
-    entries, corrections = int(counts[0]), int(counts[1])
+def _summary(session: Session, claim: MonthlyClaim, counts: tuple[int, int] | None = None) -> ClaimSummary:
+    if counts is None:
+        row = session.execute(select(func.count(ClaimEntry.id), func.count(Settlement.reverses_id))
+                              .join(Settlement, Settlement.id == ClaimEntry.settlement_id)
+                              .where(ClaimEntry.claim_id == claim.id)).one()
+        counts = int(row[0]), int(row[1])
+    entries, corrections = counts
     return ClaimSummary(
         claim_id=claim.id, batch_no=claim.batch_no, month=claim.month, centre_code=claim.centre_code,
         sequence=claim.sequence, status=claim.status, person_times=claim.person_times,
