@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
 
-from app.claims.calendar import WorkingCalendar
+from app.claims.calendar import WorkingCalendar, missing_years_message
 from app.claims.deadlines import (
     Deadline,
     DeadlineStatus,
@@ -46,6 +46,8 @@ from app.rules.profiles import Profile
 
 # How far back the watch looks for unclaimed months and un-uploaded details.
 LOOKBACK_MONTHS = 12
+# How far ahead a deadline can fall: the next month's claim day, a dispute's 10 working days.
+LOOKAHEAD_DAYS = 70
 
 
 @dataclass(frozen=True)
@@ -154,3 +156,9 @@ def watch(session: Session, *, profile: Profile, calendar: WorkingCalendar, toda
     # A dispute deadline long past is no longer the office's to meet: the deduction stands.
     watched = [w for w in watched if not (w.deadline.kind == "dispute" and w.status.working_days_left < -5)]
     return sorted(watched, key=lambda w: (w.deadline.due, w.deadline.kind, w.deadline.subject))
+
+
+def calendar_warning(calendar: WorkingCalendar, today: dt.date) -> str | None:
+    """Say so when a year the coming deadlines fall in has no holiday file: they are then counted
+    on weekends alone and may be a few days off."""
+    return missing_years_message(calendar, today.year, (today + dt.timedelta(days=LOOKAHEAD_DAYS)).year)

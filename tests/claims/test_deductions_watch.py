@@ -144,3 +144,14 @@ def test_the_watch_warns_of_an_unclaimed_month_and_an_open_dispute(ctx) -> None:
                            warn_working_days=3)
         assert dispute.deadline.kind == "dispute" and dispute.deadline.due == dt.date(2026, 12, 4)
         assert dispute.status.state == "due_soon" and dispute.deadline.source == "003 §20"
+
+
+def test_the_window_is_told_when_the_coming_deadlines_fall_in_a_year_without_its_holidays() -> None:
+    """Working days know the holidays only of the years imported; a December's deadlines reach into
+    January, so the warning names next year until its notice is imported."""
+    from app.claims.watch import calendar_warning
+
+    calendar = load_calendar(None)
+    assert calendar_warning(calendar, dt.date(2026, 6, 1)) is None
+    warning = calendar_warning(calendar, dt.date(2026, 12, 3))
+    assert warning is not None and "2027" in warning and "calendar import" in warning

@@ -457,11 +457,14 @@ class ClaimsPage(QWidget):
             try:
                 from app.claims.calendar import load_calendar
 
+                from app.claims.watch import calendar_warning
+
                 calendar = load_calendar(ctx.paths.config_dir)
                 deductions = list_deductions(session, today=today, calendar=calendar, month=month)
                 watched = load_watch(ctx, session, today)
+                problem = calendar_warning(calendar, today) or ""
             except Exception as error:  # the month's figures are still worth showing
-                problem = error_text(error)
+                problem = self.tr("截止日未能计算：{reason}").format(reason=error_text(error))
             return MonthView(overview, deductions, watched, problem)
 
         Operation.transaction(self, ctx, work).success(
@@ -482,7 +485,7 @@ class ClaimsPage(QWidget):
         if view.watched is not None:
             self._show_deadlines(view.watched)
         if view.watch_problem:
-            self.deadline_error.show_error(self.tr("截止日未能计算：{reason}").format(reason=view.watch_problem))
+            self.deadline_error.show_error(view.watch_problem)
         else:
             self.deadline_error.clear_error()
         self._update_buttons()
