@@ -22,7 +22,6 @@ import calendar as calendar_module
 import datetime as dt
 import functools
 import logging
-import re
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app import audit
 from app.bootstrap import CounterContext
+from app.claims.deadlines import parse_month as month_numbers
 from app.claims.forms import (
     CARE_LABELS,
     CORRECTION_NOTE,
@@ -82,7 +82,6 @@ from app.settings import CLAIMS_AGENCY_CODE, CLAIMS_AGENCY_NAME, CLAIMS_PROFILE,
 log = logging.getLogger(__name__)
 
 ZERO = Decimal("0.00")
-_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 BUILD_ATTEMPTS = 3
 
 STATUS_LABELS: dict[ClaimStatus, str] = {
@@ -150,16 +149,25 @@ class BuildResult:
 
 def parse_month(month: str) -> tuple[dt.date, dt.date]:
     """The first and last day of `YYYY-MM`, or a ClaimError naming the bad value."""
-    match = _MONTH.fullmatch(month.strip()) if isinstance(month, str) else None
-    if match is None:
-        raise ClaimError(f"月份 {month!r} 格式不对，应为 YYYY-MM，例如 2026-11")
-    year, number = int(match.group(1)), int(match.group(2))
+    try:
+        year, number = month_numbers(month.strip() if isinstance(month, str) else "")
+    except ValueError:
+        raise ClaimError(f"月份 {month!r} 格式不对，应为 YYYY-MM，例如 2026-11") from None
     return dt.date(year, number, 1), dt.date(year, number, calendar_module.monthrange(year, number)[1])
 
 
+def ended_months(today: dt.date, count: int) -> list[str]:
+    """The `count` months before today's, latest first, as YYYY-MM."""
+    months = []
+    year, month = today.year, today.month
+    for _ in range(count):
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+        months.append(f"{year:04d}-{month:02d}")
+    return months
+
+
 def previous_month(today: dt.date) -> str:
-    first = today.replace(day=1) - dt.timedelta(days=1)
-    return f"{first:%Y-%m}"
+    return ended_months(today, 1)[0]
 
 
 def agency_from_settings(settings: Settings, institution: Institution) -> Agency:

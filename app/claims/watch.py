@@ -25,9 +25,10 @@ from app.claims.deadlines import (
     DeadlineStatus,
     claim_deadline,
     detail_upload_deadline,
+    month_label,
     status,
 )
-from app.claims.service import parse_month
+from app.claims.service import ended_months, parse_month
 from app.db.models import (
     ChargeLine,
     ClaimDeduction,
@@ -60,25 +61,9 @@ class Watched:
         return self.status.state in ("due_soon", "overdue")
 
 
-def _month_text(month: str) -> str:
-    first, _ = parse_month(month)
-    return f"{first.year}年{first.month}月"
-
-
-def _months_back(today: dt.date, count: int) -> list[str]:
-    months = []
-    year, month = today.year, today.month
-    for _ in range(count):
-        month -= 1
-        if month == 0:
-            year, month = year - 1, 12
-        months.append(f"{year:04d}-{month:02d}")
-    return months
-
-
 def _claim_deadlines(session: Session, profile: Profile, calendar: WorkingCalendar, today: dt.date) -> list[Deadline]:
     cancellation = aliased(Settlement)
-    months = _months_back(today, LOOKBACK_MONTHS)
+    months = ended_months(today, LOOKBACK_MONTHS)
     first_day, _ = parse_month(months[-1])
     _, last_day = parse_month(months[0])
     rows = session.execute(
@@ -98,7 +83,7 @@ def _claim_deadlines(session: Session, profile: Profile, calendar: WorkingCalend
     deadlines = []
     for month in sorted(with_settlements):
         done = month not in unclaimed and month not in not_up
-        subject = f"{_month_text(month)} 月度结算申请"
+        subject = f"{month_label(month)} 月度结算申请"
         if month in unclaimed:
             subject += f"（{unclaimed[month]} 笔未申报）"
         deadlines.append(Deadline("claim", subject, claim_deadline(profile, month, calendar),

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.bootstrap import CounterContext
+from app.claims.service import ended_months
 from app.db.models import ClaimStatus
 from app.operators import OperatorInfo, Permission
 from app.slips import money_text
@@ -87,16 +88,6 @@ def business_today() -> dt.date:
     from app.centre import wire
 
     return wire.now().date()
-
-
-def ended_months(today: dt.date, count: int = MONTHS_SHOWN) -> list[str]:
-    """The `count` months before today's, latest first, as YYYY-MM."""
-    months = []
-    year, month = today.year, today.month
-    for _ in range(count):
-        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-        months.append(f"{year:04d}-{month:02d}")
-    return months
 
 
 def _open_workflow_client(ctx: CounterContext, operator: OperatorInfo) -> CentreClient:
@@ -207,7 +198,7 @@ class ClaimsPage(QWidget):
         month_label = QLabel(self.tr("申报月份(&M)："), self)
         self.month_combo = QComboBox(self)
         self.month_combo.setObjectName("claimMonth")
-        for month in ended_months(self._today()):
+        for month in ended_months(self._today(), MONTHS_SHOWN):
             year, number = month.split("-")
             self.month_combo.addItem(self.tr("{year}年{month}月").format(year=year, month=int(number)), month)
         month_label.setBuddy(self.month_combo)
