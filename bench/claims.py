@@ -56,25 +56,10 @@ ROUNDS = 5
 
 def _use_memory_keyring() -> None:
     import keyring
-    from keyring.backend import KeyringBackend
 
-    class MemoryKeyring(KeyringBackend):
-        priority = 1  # type: ignore[assignment]
+    from bench.centre import _MemoryKeyring
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.secrets: dict[tuple[str, str], str] = {}
-
-        def get_password(self, service: str, username: str) -> str | None:
-            return self.secrets.get((service, username))
-
-        def set_password(self, service: str, username: str, password: str) -> None:
-            self.secrets[(service, username)] = password
-
-        def delete_password(self, service: str, username: str) -> None:
-            self.secrets.pop((service, username), None)
-
-    keyring.set_keyring(MemoryKeyring())
+    keyring.set_keyring(_MemoryKeyring())
 
 
 def _open(home: Path, db_url: str):  # type: ignore[no-untyped-def]

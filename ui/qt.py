@@ -43,6 +43,7 @@ from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QBoxLayout,
     QCheckBox,
     QComboBox,
     QDateEdit,
@@ -75,7 +76,7 @@ from shiboken6 import (
 )
 
 __all__ = [
-    "is_valid", "QAbstractItemView", "QAction", "QActionGroup", "QApplication", "QBuffer", "QByteArray",
+    "is_valid", "QAbstractItemView", "QAction", "QActionGroup", "QApplication", "QBoxLayout", "QBuffer", "QByteArray",
     "QCheckBox", "QIODevice", "QPageLayout", "QPageSize", "QPainter", "QPdfDocument", "QPdfView",
     "QPrintDialog", "QPrinter", "QRect", "QSize", "QSplitter",
     "QCloseEvent", "QComboBox", "QDate", "QDateEdit", "QProgressBar",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ui.qt import QCoreApplication, QFont, QHBoxLayout, QLabel, QPushButton, QWidget
+from ui.qt import QBoxLayout, QCoreApplication, QFont, QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 ERROR_COLOUR = "#c62828"  # readable red on the light window background
 NOTICE_COLOUR = "#8a5a00"  # dark amber: "not provided", "read-only" notes
@@ -36,6 +36,15 @@ def heading(text: str, parent: QWidget | None = None, object_name: str = "pageTi
     font.setBold(True)
     label.setFont(font)
     return label
+
+
+def add_page_title(layout: QBoxLayout, title: str, parent: QWidget) -> None:
+    """A page's title and the rule under it, at the top of `layout`."""
+    layout.addWidget(heading(title, parent))
+    line = QFrame(parent)
+    line.setFrameShape(QFrame.Shape.HLine)
+    line.setFrameShadow(QFrame.Shadow.Sunken)
+    layout.addWidget(line)
 
 
 def notice(text: str, parent: QWidget | None = None, object_name: str = "notice") -> QLabel:

@@ -60,6 +60,11 @@ def test_last_months_claim_goes_up_through_a_fault_once_and_comes_back_audited(
 
     summary = sandbox.summary()
     assert summary["claimed_settlements"] == 3
+    # The centre applied each chunk exactly once, whatever the fault and the resumptions.
+    per_chunk = summary["claim_chunks"][claim.batch_no]["per_chunk"]
+    assert {chunk: (counts["applied"], counts["reversed"]) for chunk, counts in per_chunk.items()} == {
+        "1": (1, 0), "2": (1, 0)}
+    assert per_chunk["1"]["live_settlements"] + per_chunk["2"]["live_settlements"] == 3
     applied = [e for e in _claim_entries(counter) if e.state.value == "succeeded"]
     assert sorted(e.request["chunk"] for e in applied) == [1, 2]
 

@@ -35,7 +35,6 @@ from ui.qt import (
     QComboBox,
     QDateEdit,
     QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -50,7 +49,7 @@ from ui.qt import (
     QWidget,
     Signal,
 )
-from ui.widgets import ERROR_COLOUR, ErrorLabel, heading, notice
+from ui.widgets import ERROR_COLOUR, ErrorLabel, add_page_title, notice
 
 if TYPE_CHECKING:
     from app.centre.gateway import Person
@@ -85,11 +84,7 @@ class AdmissionPage(QWidget):
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(24, 16, 24, 8)
-        outer.addWidget(heading(self.title, self))
-        line = QFrame(self)
-        line.setFrameShape(QFrame.Shape.HLine)
-        line.setFrameShadow(QFrame.Shadow.Sunken)
-        outer.addWidget(line)
+        add_page_title(outer, self.title, self)
         body, left, right = two_columns(self, outer, 5, 6)
 
         left.addWidget(self._build_identification(body))

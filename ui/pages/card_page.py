@@ -19,7 +19,6 @@ from ui.card_reader import CardReaderService
 from ui.operations import Executor, Operation
 from ui.qt import (
     QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -31,7 +30,7 @@ from ui.qt import (
     QWidget,
     Signal,
 )
-from ui.widgets import ERROR_COLOUR, ErrorLabel, heading, notice
+from ui.widgets import ERROR_COLOUR, ErrorLabel, add_page_title, notice
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +77,7 @@ class CardPage(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(32, 24, 32, 24)
         layout.setSpacing(12)
-        layout.addWidget(heading(self.title, self))
-        line = QFrame(self)
-        line.setFrameShape(QFrame.Shape.HLine)
-        line.setFrameShadow(QFrame.Shadow.Sunken)
-        layout.addWidget(line)
+        add_page_title(layout, self.title, self)
         about = QLabel(self.tr("读取社会保障卡或扫描电子社保卡二维码，识别工伤职工。插卡后自动读取。"), self)
         about.setObjectName("pageDescription")
         about.setWordWrap(True)

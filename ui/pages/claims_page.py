@@ -62,7 +62,7 @@ from ui.qt import (
     QWidget,
     Signal,
 )
-from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR, ErrorLabel, heading, notice
+from ui.widgets import ERROR_COLOUR, ErrorLabel, NOTICE_COLOUR, add_page_title, notice
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -188,11 +188,7 @@ class ClaimsPage(QWidget):
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(24, 16, 24, 8)
-        outer.addWidget(heading(self.title, self))
-        line = QFrame(self)
-        line.setFrameShape(QFrame.Shape.HLine)
-        line.setFrameShadow(QFrame.Shadow.Sunken)
-        outer.addWidget(line)
+        add_page_title(outer, self.title, self)
 
         pick = QHBoxLayout()
         month_label = QLabel(self.tr("申报月份(&M)："), self)

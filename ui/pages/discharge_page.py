@@ -33,7 +33,6 @@ from ui.pages.workflow_widgets import (
 from ui.qt import (
     QDateEdit,
     QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QKeySequence,
@@ -46,7 +45,7 @@ from ui.qt import (
     QWidget,
     Signal,
 )
-from ui.widgets import ERROR_COLOUR, ErrorLabel, heading, notice
+from ui.widgets import ERROR_COLOUR, ErrorLabel, add_page_title, notice
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -87,11 +86,7 @@ class DischargePage(QWidget):
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(24, 16, 24, 8)
-        outer.addWidget(heading(self.title, self))
-        line = QFrame(self)
-        line.setFrameShape(QFrame.Shape.HLine)
-        line.setFrameShadow(QFrame.Shadow.Sunken)
-        outer.addWidget(line)
+        add_page_title(outer, self.title, self)
 
         pick = QHBoxLayout()
         pick_label = QLabel(self.tr("住院(&Z)："), self)

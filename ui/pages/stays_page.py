@@ -17,7 +17,6 @@ from ui.pages.workflow_widgets import error_text
 from ui.qt import (
     QAbstractItemView,
     QComboBox,
-    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -31,7 +30,7 @@ from ui.qt import (
     QWidget,
     Signal,
 )
-from ui.widgets import ErrorLabel, heading, notice
+from ui.widgets import ErrorLabel, add_page_title, notice
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -72,11 +71,7 @@ class StaysPage(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 16, 24, 16)
-        layout.addWidget(heading(self.title, self))
-        line = QFrame(self)
-        line.setFrameShape(QFrame.Shape.HLine)
-        line.setFrameShadow(QFrame.Shadow.Sunken)
-        layout.addWidget(line)
+        add_page_title(layout, self.title, self)
 
         row = QHBoxLayout()
         search_label = QLabel(self.tr("查找(&S)："), self)
