@@ -30,6 +30,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('chunks_done', sa.Integer(), nullable=False, server_default='0'))
         batch_op.add_column(sa.Column('centre_status', sa.String(length=16), nullable=True))
 
+    op.create_index('ix_charge_line_not_uploaded', 'charge_line', ['stay_id'], unique=False,
+                    sqlite_where=sa.text('uploaded_at IS NULL'), postgresql_where=sa.text('uploaded_at IS NULL'))
     op.create_table('claim_deduction',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('claim_entry_id', sa.Integer(), nullable=False),
@@ -62,6 +64,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_charge_line_not_uploaded', table_name='charge_line')
     op.drop_table('deduction_dispute')
     op.drop_table('claim_deduction')
     with op.batch_alter_table('monthly_claim', schema=None) as batch_op:
