@@ -112,6 +112,9 @@ def test_backfill_is_offered_only_when_the_link_is_back(
     window = make_window(centre_ctx, "cashier")
     page = window.stays_page
     window.show_page(window.page_titles.index("住院一览"))
+    # the window probes the (running) sandbox when it opens; let that answer land first, or it
+    # would put the link back up just after the test takes it down
+    qtbot.waitUntil(lambda: window.status.centre_online is not None, timeout=WAIT_MS)
     page.set_centre_online(False)
     qtbot.waitUntil(lambda: page.awaiting_backfill == [stay_id], timeout=WAIT_MS)
     assert page.backfill_label.isVisible() and not page.backfill_button.isVisible()
