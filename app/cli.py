@@ -150,6 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     centre_reconcile = action(centre_commands, "reconcile", "与结算中心对账（总账、明细） / daily reconciliation with the centre",
                               centre_cli.centre_reconcile)
     centre_reconcile.add_argument("--date", metavar="YYYY-MM-DD", help="业务日期，默认今天 / business date, default today")
+    centre_reconcile.add_argument("--details", action="store_true",
+                                  help="总账一致也逐笔核对明细 / compare the details even when the totals agree")
+    centre_differences = action(centre_commands, "differences", "对账差异（待审核员处理） / reconciliation differences",
+                                centre_cli.centre_differences)
+    centre_differences.add_argument("--date", metavar="YYYY-MM-DD", help="只看此业务日期 / only this business date")
+    centre_differences.add_argument("--all", action="store_true", help="包括已处理的 / include those dealt with")
+    centre_review = action(centre_commands, "review", "审核员记录对账差异的处理情况 / record how a difference was dealt with",
+                           centre_cli.centre_review)
+    centre_review.add_argument("id", type=int, metavar="ID", help="差异编号（见 differences） / difference id")
+    centre_review.add_argument("--note", required=True, help="处理情况，如：已补记、已冲正 / what was done")
+    centre_review.add_argument("--operator", metavar="LOGIN", help="审核员登录名 / reviewer login")
     centre_calls = action(centre_commands, "calls", "调用日志：每次与中心的交互及结果 / the call log", centre_cli.centre_calls)
     centre_calls.add_argument("--msgid", help="只看此报文编号 / only this msgid")
     centre_calls.add_argument("--limit", type=int, default=50, help="最近 N 条（默认 50） / the last N calls")

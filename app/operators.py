@@ -44,6 +44,7 @@ class Permission(enum.StrEnum):
     CANCEL_SETTLEMENT = "cancel_settlement"  # 审核：撤销结算
     MANUAL_IDENTIFICATION = "manual_identification"  # 审核：手工输入社会保障号码
     BUILD_CLAIM = "build_claim"  # 月度结算
+    RECONCILE = "reconcile"  # 审核：处理对账差异
     MANAGE_OPERATORS = "manage_operators"  # 管理操作员
     CHANGE_SETTINGS = "change_settings"  # 修改设置
 
@@ -62,6 +63,7 @@ _PERMISSION_LABELS = {
     Permission.CANCEL_SETTLEMENT: "撤销结算",
     Permission.MANUAL_IDENTIFICATION: "手工输入社会保障号码",
     Permission.BUILD_CLAIM: "月度结算申报",
+    Permission.RECONCILE: "处理对账差异",
     Permission.MANAGE_OPERATORS: "管理操作员",
     Permission.CHANGE_SETTINGS: "修改设置",
 }
@@ -74,6 +76,7 @@ _REVIEWER = _CASHIER | {
     Permission.CANCEL_SETTLEMENT,
     Permission.MANUAL_IDENTIFICATION,
     Permission.BUILD_CLAIM,
+    Permission.RECONCILE,
 }
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.CASHIER: _CASHIER,

@@ -105,11 +105,20 @@ def centre_resolve(args: argparse.Namespace) -> int:
     return 0 if not remaining else 1
 
 
+def _amounts(amounts: dict[str, str] | None) -> str:
+    if not amounts:
+        return "—"
+    return f"总额 {amounts['total']} 基金 {amounts['fund_total']} 个人 {amounts['personal_total']}"
+
+
 def centre_reconcile(args: argparse.Namespace) -> int:
+    """对账: totals first (3201), the details (3202) only where they differ; stored for a reviewer."""
     import datetime as dt
 
     from app.centre import wire
     from app.centre.client import open_centre
+    from app.centre.gateway import CentreError
+    from app.centre.reconciliation import TRANSACTION_LABELS, DayEndReconciler
 
     try:
         day = dt.date.fromisoformat(args.date) if args.date else wire.now().date()
@@ -120,23 +129,78 @@ def centre_reconcile(args: argparse.Namespace) -> int:
     try:
         client = open_centre(context)
         try:
-            result = client.reconcile(day)
+            result = DayEndReconciler(context.sessions, client, context.counter_name).run(day, details=args.details)
+        except CentreError as exc:
+            print(f"对账未完成：{exc.message}")
+            return 1
         finally:
             client.close()
     finally:
         context.close()
-    totals = result.centre
-    print(f"对账日期 / business date: {day.isoformat()}")
-    print(f"中心 / centre: 结算 {totals.settlements.count} 笔 {totals.settlements.total}，"
-          f"撤销 {totals.cancellations.count} 笔 {totals.cancellations.total}，"
-          f"净额 {totals.net.total}（基金 {totals.net.fund_total}）")
-    print(f"本机 / this counter: {result.counter_count} 笔")
-    for msgid in result.only_at_centre:
-        print(f"仅中心有 / only at the centre: {msgid}")
-    for msgid in result.only_here:
-        print(f"仅本机有 / only here: {msgid}")
-    print("一致 / the books agree" if result.agrees else "不一致 / the books differ")
-    return 0 if result.agrees else 1
+    print(f"对账日期 / business date: {day.isoformat()}（第 {result.reconciliation_id} 次对账记录）")
+    for kind in ("settlement", "cancellation"):
+        theirs, ours = result.centre[kind], result.counter[kind]
+        mark = "一致" if theirs == ours else "不一致"
+        print(f"{TRANSACTION_LABELS[kind]}：中心 {theirs.count} 笔 {theirs.total}（基金 {theirs.fund_total}），"
+              f"本机 {ours.count} 笔 {ours.total}（基金 {ours.fund_total}）  {mark}")
+    if result.details_compared:
+        print(f"逐笔明细 / details: {len(result.differences)} 笔差异")
+    for difference in result.differences:
+        print(f"  {difference.label}  {difference.msgid}  "
+              f"中心：{_amounts(difference.centre.amounts() if difference.centre else None)}  "
+              f"本机：{_amounts(difference.counter.amounts() if difference.counter else None)}")
+    if result.agrees:
+        print("一致 / the books agree")
+        return 0
+    print("不一致 / the books differ：请审核员用 `wi-counter centre differences` 查看并处理")
+    return 1
+
+
+def centre_differences(args: argparse.Namespace) -> int:
+    """The differences found by the day-end reconciliations, for a reviewer."""
+    import datetime as dt
+
+    from app.centre.reconciliation import list_differences
+
+    try:
+        day = dt.date.fromisoformat(args.date) if args.date else None
+    except ValueError:
+        print(f"错误：日期应为 YYYY-MM-DD：{args.date!r}")
+        return 2
+    context = _open(args)
+    try:
+        with context.transaction() as session:
+            differences = list_differences(session, day=day, open_only=not args.all)
+    finally:
+        context.close()
+    if not differences:
+        print("没有待处理的对账差异 / no open differences")
+        return 0
+    for d in differences:
+        state = f"已处理：{d.review_note}" if d.reviewed else "待处理"
+        print(f"[{d.id}] {d.business_date}  {d.label}  {d.msgid}  就医登记号 {d.registration_no or '—'}  "
+              f"中心：{_amounts(d.centre_amounts)}  本机：{_amounts(d.counter_amounts)}  {state}")
+    return 1 if any(not d.reviewed for d in differences) else 0
+
+
+def centre_review(args: argparse.Namespace) -> int:
+    """A reviewer records how a difference was dealt with."""
+    from app.centre.reconciliation import review_difference
+    from app.errors import WiCounterError
+    from app.workflow.commands_charges import _operator
+
+    context = _open(args)
+    try:
+        with context.transaction() as session:
+            actor = _operator(session, args.operator)
+            review_difference(session, args.id, actor, args.note, context.counter_name)
+    except WiCounterError as exc:
+        print(f"错误：{exc.message}")
+        return 1
+    finally:
+        context.close()
+    print(f"已记录对账差异 {args.id} 的处理情况 / recorded")
+    return 0
 
 
 def centre_calls(args: argparse.Namespace) -> int:

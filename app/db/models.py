@@ -803,3 +803,47 @@ class CentreCallLog(Base):
     centre_ref: Mapped[str | None] = mapped_column(String(64))
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Reconciliation(Base):
+    """One day-end reconciliation (对账) with the centre: both sides' totals and whether they agree.
+
+    The totals (3201) are compared first; the details (3202) are fetched only when the totals
+    differ (or when asked), and each difference is kept for a reviewer."""
+
+    __tablename__ = "reconciliation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    counter_name: Mapped[str] = mapped_column(String(64))
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operator.id"))
+    run_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    # {"settlements": {"count", "total", "fund_total", "personal_total"}, "cancellations": {...}}
+    centre_totals: Mapped[dict[str, Any]] = mapped_column(JSON)
+    counter_totals: Mapped[dict[str, Any]] = mapped_column(JSON)
+    details_compared: Mapped[bool] = mapped_column(Boolean, default=False)
+    agrees: Mapped[bool] = mapped_column(Boolean)
+
+    differences: Mapped[list[ReconciliationDifference]] = relationship(back_populates="reconciliation")
+
+
+class ReconciliationDifference(Base):
+    """One transaction the two sides see differently, until a reviewer has dealt with it."""
+
+    __tablename__ = "reconciliation_difference"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reconciliation_id: Mapped[int] = mapped_column(ForeignKey("reconciliation.id"), index=True)
+    # only_at_centre, only_here, amount_differs, not_booked
+    kind: Mapped[str] = mapped_column(String(16))
+    transaction_kind: Mapped[str] = mapped_column(String(16))  # settlement, cancellation
+    msgid: Mapped[str] = mapped_column(String(32))
+    stay_id: Mapped[int | None] = mapped_column(ForeignKey("stay.id"))
+    registration_no: Mapped[str | None] = mapped_column(String(64))
+    centre_amounts: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # total, fund_total, personal_total
+    counter_amounts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("operator.id"))
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    review_note: Mapped[str | None] = mapped_column(Text)
+
+    reconciliation: Mapped[Reconciliation] = relationship(back_populates="differences")

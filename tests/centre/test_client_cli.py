@@ -120,9 +120,10 @@ def test_the_signing_key_comes_from_the_keyring_or_in_demo_mode_from_the_sandbox
         demo.close()
 
 
-def test_reconcile_compares_the_books_msgid_by_msgid(client: CentreClient, counter: CounterContext,
-                                                     sandbox: SandboxProcess, db_url: str,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_client_reconcile_compares_the_outbox_with_the_centre_msgid_by_msgid(
+        client: CentreClient, counter: CounterContext, sandbox: SandboxProcess) -> None:
+    """The client-level check (outbox against 3202); the day-end command's own comparison, with
+    the counter's books and amounts, is in test_reconciliation.py."""
     from app.centre.gateway import SettlementCancelRequest
 
     for n in range(2):
@@ -131,9 +132,9 @@ def test_reconcile_compares_the_books_msgid_by_msgid(client: CentreClient, count
         figures = client.settle(SettlementRequest(admission.registration_no, centre_today()))
     assert figures.settlement_id is not None
     client.cancel_settlement(SettlementCancelRequest(figures.settlement_id, "重新结算"))
-    assert main(["centre", "reconcile", *home_args(counter, db_url)]) == 0
-    out = capsys.readouterr().out
-    assert "结算 2 笔" in out and "撤销 1 笔" in out and "本机 / this counter: 3 笔" in out and "一致" in out
+    result = client.reconcile(centre_today())
+    assert result.agrees and result.counter_count == 3
+    assert result.centre.settlements.count == 2 and result.centre.cancellations.count == 1
 
     # The counter lost track of one settlement (as a 单边账 would look): named by its msgid.
     with counter.transaction() as session:
@@ -141,9 +142,8 @@ def test_reconcile_compares_the_books_msgid_by_msgid(client: CentreClient, count
         assert lost is not None
         lost.state = OutboxState.FAILED
         msgid = lost.msgid
-    assert main(["centre", "reconcile", "--date", centre_today().isoformat(), *home_args(counter, db_url)]) == 1
-    out = capsys.readouterr().out
-    assert f"仅中心有 / only at the centre: {msgid}" in out and "不一致" in out
+    result = client.reconcile(centre_today())
+    assert not result.agrees and result.only_at_centre == (msgid,)
 
 
 def test_calls_shows_each_exchange_and_its_outcome(client: CentreClient, counter: CounterContext,
