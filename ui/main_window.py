@@ -7,6 +7,7 @@ operator logs in), Ctrl+Q to quit, F1 for 关于.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from app import __version__
@@ -25,6 +26,7 @@ from ui.pages.discharge_page import DischargePage
 from ui.pages.settings_page import SettingsPage
 from ui.pages.slip_page import SlipPage
 from ui.pages.stays_page import StaysPage
+from ui.reconciliation_dialog import ReconciliationDialog, run_reconciliation
 from ui.qt import (
     QAction,
     QActionGroup,
@@ -46,8 +48,11 @@ from ui.qt import (
     QWidget,
     Signal,
 )
+from ui.operations import Executor, Operation
 from ui.status_bar import CounterStatusBar
 from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR
+
+log = logging.getLogger(__name__)
 
 
 def window_title(ctx: CounterContext, institution: InstitutionInfo | None) -> str:
@@ -197,6 +202,11 @@ class MainWindow(QMainWindow):
         self.discharge_page.changed.connect(self.claims_page.check_deadlines)
         self.stays_page.changed.connect(self.claims_page.check_deadlines)
         self._deadlines_changed()
+        # Day-end reconciliation: the days still owed run once the centre answers; open
+        # differences wait in the status bar for a reviewer.
+        self._reconciliation_started = False
+        self.status.reconciliation_clicked.connect(self.open_reconciliation)
+        self.refresh_reconciliation()
 
     def _deadlines_changed(self) -> None:
         watched = self.claims_page.watched
@@ -224,6 +234,45 @@ class MainWindow(QMainWindow):
         if online is not None:
             self.stays_page.set_centre_online(online)
             self.discharge_page.set_centre_online(online)
+        if online and not self._reconciliation_started:
+            self._reconciliation_started = True
+            self._reconcile_owed_days()
+
+    def _reconcile_owed_days(self) -> None:
+        """Reconcile the business days before today that have settlements and no reconciliation yet."""
+        from app.centre import wire
+        from app.centre.reconciliation import days_to_reconcile
+
+        ctx, operator = self._ctx, self.operator
+
+        def work() -> int:
+            with ctx.transaction() as session:
+                days = days_to_reconcile(session, wire.now().date())
+            for day in days:
+                run_reconciliation(ctx, operator, day)
+            return len(days)
+
+        Operation(self, work, executor=Executor.BACKGROUND).success(lambda _: self.refresh_reconciliation()) \
+            .failure(lambda error: self._reconciliation_failed(error)).run()
+
+    def _reconciliation_failed(self, error: BaseException) -> None:
+        # Not the clerk's business at the window: the next start tries again; IT sees the log.
+        log.warning("日终对账未完成：%s", getattr(error, "message", error))
+        self._reconciliation_started = False
+
+    def refresh_reconciliation(self) -> None:
+        from app.centre.reconciliation import open_difference_count
+
+        Operation.transaction(self, self._ctx, open_difference_count).success(self.status.show_reconciliation) \
+            .failure(lambda _: None).run()
+
+    def open_reconciliation(self) -> ReconciliationDialog:
+        dialog = ReconciliationDialog(self._ctx, self.operator, self)
+        dialog.changed.connect(self.refresh_reconciliation)
+        dialog.setModal(False)
+        dialog.show()
+        self.reconciliation_dialog = dialog
+        return dialog
 
     def open_stay(self, stay_id: int, status: str) -> None:
         """住院一览's double-click: the stay in the page that deals with it now."""
@@ -249,6 +298,9 @@ class MainWindow(QMainWindow):
         self.lock_action.setShortcut(QKeySequence("Ctrl+L"))
         self.lock_action.triggered.connect(self.lock)
         file_menu.addAction(self.lock_action)
+        self.reconciliation_action = QAction(self.tr("日终对账(&D)…"), self)
+        self.reconciliation_action.triggered.connect(self.open_reconciliation)
+        file_menu.addAction(self.reconciliation_action)
         file_menu.addSeparator()
         # Not QKeySequence.Quit: it has no key on Windows.
         self.quit_action = QAction(self.tr("退出(&X)"), self)

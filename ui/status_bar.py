@@ -7,7 +7,8 @@ opens and every `centre.ping_interval_seconds`; the label shows the last answer 
 an unreachable centre never freezes the window. A probe that finds the centre reachable
 first resolves any outbox entry whose outcome is still unknown.
 
-On the left, the claim deadlines that need attention (`show_deadlines`, fed by the 月度结算 page):
+On the left, the day-end reconciliation's open differences (`show_reconciliation`; a click emits
+`reconciliation_clicked`), and the claim deadlines that need attention (`show_deadlines`, fed by the 月度结算 page):
 "月度结算：2 项即将到期，1 项已逾期", each listed in its tooltip; a click emits `deadlines_clicked`.
 """
 
@@ -46,6 +47,7 @@ class CounterStatusBar(QStatusBar):
 
     centre_link_changed = Signal()
     deadlines_clicked = Signal()
+    reconciliation_clicked = Signal()
 
     def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,6 +62,13 @@ class CounterStatusBar(QStatusBar):
         self.deadline_label.clicked.connect(self.deadlines_clicked)
         self.addWidget(self.deadline_label)
         self.deadline_label.hide()
+        self.reconciliation_label = ClickableLabel("", self)
+        self.reconciliation_label.setObjectName("reconciliationStatus")
+        self.reconciliation_label.setContentsMargins(6, 0, 6, 0)
+        self.reconciliation_label.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.reconciliation_label.clicked.connect(self.reconciliation_clicked)
+        self.addWidget(self.reconciliation_label)
+        self.reconciliation_label.hide()
         self.reader_label = self._permanent("readerStatus", self.tr("读卡器：检测中…"))
         self._reader: CardReaderService | None = None
         self.centre_label = self._permanent("centreStatus", self.tr("结算中心：检测中…"))
@@ -207,6 +216,17 @@ class CounterStatusBar(QStatusBar):
             subject=w.deadline.subject, message=w.status.message, source=w.deadline.source) for w in urgent]
         self.deadline_label.setToolTip("\n".join(lines) + "\n" + self.tr("单击打开“月度结算”"))
         self.deadline_label.show()
+
+    def show_reconciliation(self, open_differences: int) -> None:
+        """The day-end reconciliation's differences still waiting for a reviewer; hidden when none."""
+        if open_differences <= 0:
+            self.reconciliation_label.hide()
+            self.reconciliation_label.setText("")
+            return
+        self.reconciliation_label.setText(self.tr("对账：{count} 笔差异待处理").format(count=open_differences))
+        self.reconciliation_label.setStyleSheet(f"color: {ERROR_COLOUR}; font-weight: bold;")
+        self.reconciliation_label.setToolTip(self.tr("与结算中心对账不一致，单击查看并处理"))
+        self.reconciliation_label.show()
 
     def _centre_probe_failed(self, error: BaseException) -> None:
         self._probing = False

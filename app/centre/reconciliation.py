@@ -307,3 +307,23 @@ def review_difference(session: Session, difference_id: int, actor: OperatorInfo,
 
 def last_reconciled(session: Session) -> dt.date | None:
     return session.scalar(select(func.max(Reconciliation.business_date)))
+
+
+def days_to_reconcile(session: Session, today: dt.date, *, look_back_days: int = 31) -> list[dt.date]:
+    """Business days before `today` (within `look_back_days`) with settlements or cancellations
+    issued by this database's counters and no reconciliation yet: the day-end runs still owed."""
+    first = today - dt.timedelta(days=look_back_days)
+    stamps = set(session.scalars(
+        select(func.substr(OutboxEntry.msgid, 13, 8)).distinct()
+        .where(OutboxEntry.operation.in_(list(_OPERATIONS)), OutboxEntry.state == OutboxState.SUCCEEDED,
+               func.substr(OutboxEntry.msgid, 13, 8) >= _stamp(first),
+               func.substr(OutboxEntry.msgid, 13, 8) < _stamp(today))
+    ).all())
+    done = set(session.scalars(select(Reconciliation.business_date).distinct()
+                               .where(Reconciliation.business_date >= first)).all())
+    days = {dt.datetime.strptime(stamp, "%Y%m%d").date() for stamp in stamps}
+    return sorted(days - done)
+
+
+def open_difference_count(session: Session) -> int:
+    return len(list_differences(session))

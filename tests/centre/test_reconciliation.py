@@ -156,3 +156,30 @@ def test_the_commands_reconcile_list_and_record_the_review(
                  *home_args(counter, db_url)]) == 0
     assert main(["centre", "differences", *home_args(counter, db_url)]) == 0
     assert "没有待处理的对账差异" in capsys.readouterr().out
+
+
+def test_the_days_still_owed_a_reconciliation(counter: CounterContext) -> None:
+    """Business days before today with settlements and no run yet; today is left for its own day end."""
+    import datetime as dt
+
+    from app.centre.reconciliation import days_to_reconcile
+
+    today = dt.date(2026, 12, 3)
+
+    def msgid(day: dt.date, seq: int) -> str:
+        return f"H44080100001{day:%Y%m%d}093000{seq:04d}"
+
+    entries = [(today - dt.timedelta(days=2), Operation.SETTLEMENT, OutboxState.SUCCEEDED),
+               (today - dt.timedelta(days=1), Operation.SETTLEMENT_CANCEL, OutboxState.SUCCEEDED),
+               (today - dt.timedelta(days=3), Operation.SETTLEMENT, OutboxState.FAILED),  # refused: nothing to check
+               (today - dt.timedelta(days=4), Operation.FEE_UPLOAD, OutboxState.SUCCEEDED),  # not a settlement
+               (today - dt.timedelta(days=40), Operation.SETTLEMENT, OutboxState.SUCCEEDED),  # beyond the look-back
+               (today, Operation.SETTLEMENT, OutboxState.SUCCEEDED)]
+    with counter.transaction() as session:
+        for seq, (day, operation, state) in enumerate(entries, start=1):
+            session.add(OutboxEntry(seq=seq, msgid=msgid(day, seq), txn_code="2303", operation=operation.value,
+                                    counter_name="窗口1", request={}, state=state))
+        session.add(Reconciliation(business_date=today - dt.timedelta(days=1), counter_name="窗口1",
+                                   centre_totals={}, counter_totals={}, details_compared=False, agrees=True))
+    with counter.transaction() as session:
+        assert days_to_reconcile(session, today) == [today - dt.timedelta(days=2)]
