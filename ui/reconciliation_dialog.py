@@ -133,7 +133,7 @@ class ReconciliationDialog(QDialog):
         for row, d in enumerate(differences):
             cells = (d.business_date.isoformat(), d.label, d.msgid, d.registration_no or "—",
                      _amounts(d.centre_amounts), _amounts(d.counter_amounts),
-                     d.review_note if d.reviewed else self.tr("待处理"))
+                     (d.review_note or "") if d.reviewed else self.tr("待处理"))
             for column, text in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(text))
         waiting = sum(1 for d in differences if not d.reviewed)

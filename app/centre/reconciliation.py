@@ -150,8 +150,8 @@ def counter_books(session: Session, day: dt.date) -> tuple[list[Book], list[Book
         if msgid in known:
             continue
         reply = response or {}
-        unbooked.append(Book(_OPERATIONS[operation], msgid,
-                             *(_decimal(reply.get(key)) for key in AMOUNT_KEYS), stay_id,
+        unbooked.append(Book(_OPERATIONS[operation], msgid, _decimal(reply.get("total")),
+                             _decimal(reply.get("fund_total")), _decimal(reply.get("personal_total")), stay_id,
                              reply.get("registration_no")))
     return booked, unbooked
 
