@@ -304,6 +304,38 @@ def test_lines_after_discharge_are_deducted_whole(sandbox: SandboxProcess, clien
     assert_totals_add_up(status)
 
 
+def test_the_hand_audit_deducts_what_no_machine_rule_names(sandbox: SandboxProcess, client: RawClient) -> None:
+    """003 §19: the agency audits by machine rules, then by hand. The reviewers' judgement (set through
+    /admin/hand-audit) deducts every line of a listed item, fund part net of its refunds, with the
+    reviewer's reason; a line a machine rule already deducted is not deducted twice; refunds are not."""
+    celecoxib = ("XM01AH01", "塞来昔布胶囊", "3.80")
+    with pytest.raises(urllib.error.HTTPError) as bad:  # a malformed list is refused, not half-applied
+        sandbox.admin("POST", "/admin/hand-audit", {"items": [{"code": celecoxib[0]}]})
+    assert bad.value.code == 400
+    sandbox.admin("POST", "/admin/hand-audit", {"items": [
+        {"code": celecoxib[0], "reason": "与工伤伤情无关，不予支付"},
+        {"code": BED[0], "reason": "床位费与住院天数不符"}]})
+    try:
+        d1, d2 = today() - dt.timedelta(days=2), today() - dt.timedelta(days=1)
+        settled = settle(client, ZHANG_WEI, [
+            line(1, celecoxib, d1, "10"),
+            line(2, celecoxib, d2, "4"), line(3, celecoxib, d2, "-1", refund_of=2),  # net 3
+            line(4, BED, d2), line(5, BED, d2),  # seq 5 is the per-day excess: deducted once, by that rule
+            line(6, DRUG, d2, "10"),  # not listed: paid
+        ], admitted=d1, discharged=today())
+        fund = {item["seq"]: money(item["fund"]) for item in settled["items"]}
+        assert claim(client, "YJ-T6", period_of(today()), [settled["settlement_id"]]).ok
+        [entry] = client.ok(T.CLAIM_STATUS, {"claim_no": "YJ-T6"})["entries"]
+    finally:
+        sandbox.admin("POST", "/admin/hand-audit", {"items": []})
+    deducted = {item["seq"]: (money(item["amount"]), item["reason"]) for item in entry["lines"]}
+    assert sorted(deducted) == [1, 2, 4, 5]
+    assert deducted[1][0] == fund[1] == Decimal("38.00") and "人工审核" in deducted[1][1]
+    assert deducted[2][0] == fund[2] + fund[3] == Decimal("11.40")
+    assert "人工审核" in deducted[4][1] and "超过每日 1 次" in deducted[5][1]
+    assert money(entry["deduction"]) == sum((amount for amount, _reason in deducted.values()), Decimal(0))
+
+
 # --- faults: a chunk's reply lost after commit ----------------------------------------------------------------
 
 

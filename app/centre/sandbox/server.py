@@ -35,7 +35,7 @@ from aiohttp import web
 
 from app.centre import wire
 from app.centre.sandbox import seed, store
-from app.centre.sandbox.service import SandboxCentre
+from app.centre.sandbox.service import SandboxCentre, set_hand_audit
 from app.centre.wire import ErrorCode, Outcome, Transaction
 from app.errors import ConfigurationError, WiCounterError
 
@@ -205,6 +205,7 @@ class SandboxServer:
             web.get("/admin/summary", self.admin_summary),
             web.post("/admin/filings", self.admin_filing),
             web.post("/admin/catalogue", self.admin_catalogue),
+            web.post("/admin/hand-audit", self.admin_hand_audit),
         ])
         return application
 
@@ -320,6 +321,15 @@ class SandboxServer:
         except ValueError as exc:
             return self._bad(f"应为 {{\"entries\": [...]}}：{exc}")
         return web.json_response({"version": version})
+
+    async def admin_hand_audit(self, request: web.Request) -> web.Response:
+        self._admin_only(request)
+        try:
+            data = await request.json()
+            judged = set_hand_audit(self.connection, data.get("items") if isinstance(data, dict) else None)
+        except (ValueError, json.JSONDecodeError) as exc:
+            return self._bad(f"应为 {{\"items\": [{{\"code\": …, \"reason\": …}}]}}：{exc}")
+        return web.json_response({"items": [{"code": code, "reason": reason} for code, reason in judged.items()]})
 
     # --- listening ------------------------------------------------------------------
 

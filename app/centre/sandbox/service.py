@@ -1076,6 +1076,7 @@ class SandboxCentre:
                 remaining -= take
                 if remaining <= 0:
                     break
+        found.extend(self._hand_audit(connection, lines, net_fund, {line["seq"] for line, *_rest in found}))
         found.sort(key=lambda item: (item[0]["seq"], item[3]))
         connection.execute("DELETE FROM claim_line_deduction WHERE entry_id = ?", (entry["id"],))
         connection.executemany(
@@ -1087,6 +1088,24 @@ class SandboxCentre:
         connection.execute("UPDATE claim_entry SET deduction = ?, deduction_reason = ? WHERE id = ?",
                            (wire.money(deduction), "；".join(reason for _line, _amount, reason, _rule in found),
                             entry["id"]))
+
+    @staticmethod
+    def _hand_audit(connection: sqlite3.Connection, lines: list[sqlite3.Row], net_fund: dict[int, Decimal],
+                    already: set[int]) -> list[tuple[sqlite3.Row, Decimal, str, str]]:
+        """人工审核 (`003 §19`: machine rules first, then review by hand): the reviewer's judgement, which no
+        rule at the counter can foresee, as a site sets it (`POST /admin/hand-audit`): every line of the
+        listed item codes has its fund part (net of refunds) deducted with the reviewer's reason. A line
+        already deducted by a machine rule is not deducted twice."""
+        judged = hand_audit_items(connection)
+        found: list[tuple[sqlite3.Row, Decimal, str, str]] = []
+        for line in lines:
+            reason = judged.get(line["code"])
+            amount = net_fund.get(line["seq"], ZERO)
+            if reason is None or line["refund_of"] is not None or line["seq"] in already or amount <= 0:
+                continue
+            found.append((line, amount, f"人工审核：{line['name']} {reason}，扣 {wire.money(amount)} 元（003 §19）",
+                          "hand_audit"))
+        return found
 
     def _claim_status(self, context: _Context) -> dict[str, Any]:
         connection = context.connection
@@ -1356,3 +1375,27 @@ def _line_reply(line: dict[str, Any], entry: sqlite3.Row | None) -> dict[str, An
             "max_pay": entry["max_pay"] if entry is not None else None,
             "over_limit_amount": wire.money(over), "self_pay_amount": wire.money(self_pay),
             "non_injury": line["injury"] is False, "note": "；".join(notes)}
+
+
+HAND_AUDIT_META = "hand_audit"
+
+
+def hand_audit_items(connection: sqlite3.Connection) -> dict[str, str]:
+    """The item codes the agency's reviewers deduct by hand, each with its reason (empty: none)."""
+    stored = store.get_meta(connection, HAND_AUDIT_META)
+    return dict(json.loads(stored)) if stored else {}
+
+
+def set_hand_audit(connection: sqlite3.Connection, items: Any) -> dict[str, str]:
+    """Replace the hand-audit list from `{"items": [{"code": …, "reason": …}]}` (an empty list clears it)."""
+    if not isinstance(items, list):
+        raise ValueError("items 应为数组")
+    judged: dict[str, str] = {}
+    for index, item in enumerate(items):
+        if (not isinstance(item, dict) or set(item) != {"code", "reason"} or not isinstance(item["code"], str)
+                or not item["code"] or not isinstance(item["reason"], str) or not item["reason"].strip()):
+            raise ValueError(f"items[{index}] 应为 {{\"code\": 项目编码, \"reason\": 扣款理由}}")
+        judged[item["code"]] = item["reason"].strip()
+    with store.transaction(connection):
+        store.set_meta(connection, HAND_AUDIT_META, json.dumps(judged, ensure_ascii=False))
+    return judged
