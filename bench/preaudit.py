@@ -89,7 +89,7 @@ def build_stay(catalogue: tuple[AuditCatalogueEntry, ...], lines: int, rng: rand
     while len(made) < lines:
         category = rng.choices(kinds, [weights[k] for k in kinds])[0]
         entry = rng.choice(by_category[category])
-        day = admitted + dt.timedelta(days=rng.randrange(days + (1 if rng.random() < 0.01 else 0)))
+        day = admitted + dt.timedelta(days=rng.randrange(days + (2 if rng.random() < 0.01 else 0)))
         limit = entry.price_limit or entry.max_pay or Decimal(rng.randrange(5, 300))
         price = limit if rng.random() < 0.9 else (limit * Decimal("1.2")).quantize(CENT)
         quantity = Decimal(rng.choice((1, 1, 1, 2, 3, 10))) if category != "device" else Decimal(1)

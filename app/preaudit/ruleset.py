@@ -232,7 +232,7 @@ def parse_rules(document: Any, path: Path) -> dict[str, Rule]:
             for name, kind in spec.items():
                 if raw_params is not None and name in raw_params:
                     params[name] = c.param(kind, raw_params[name], f"{where}.params.{name}")
-        if None in (rule_id, title, explanation, advice, source, severity, enabled) or None in params.values():
+        if rule_id is None or None in (title, explanation, advice, source, severity, enabled) or None in params.values():
             continue
         rules[rule_id] = Rule(rule_id, title, explanation, advice, source, severity, enabled, params)  # type: ignore[arg-type]
     missing = [rule_id for rule_id in RULE_IDS if rule_id not in rules]

@@ -320,3 +320,17 @@ def test_a_disabled_rule_finds_nothing() -> None:
 def test_every_amount_at_risk_is_exact_to_the_fen(quantity: str) -> None:
     findings = audit(stay(line(1, "111100002", 2, quantity, "18.33"), line(2, "111100002", 2, "1", "18.33")))
     assert findings and all(f.amount_at_risk == f.amount_at_risk.quantize(Decimal("0.01")) for f in findings)
+
+
+def test_the_engine_is_pure_no_database_nor_qt() -> None:
+    """The engine, model and rules files load without SQLAlchemy or Qt (part B runs them on any thread)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, app.preaudit; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'PySide6', 'ui')))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
