@@ -185,9 +185,8 @@ class _Auditor:
                     add(seq, "out_of_catalogue_no_consent",
                         f"{line.name} 不在工伤保险目录内（自费 {line.amount:.2f} 元），{state}；患者可拒付，协议机构承担", ZERO)
                 continue
-            if entry.category == "device" or line.category == "device":
-                if entry.max_pay is not None:
-                    device_groups.setdefault(line.code, []).append(line)
+            if entry.max_pay is not None and (entry.category == "device" or line.category == "device"):
+                device_groups.setdefault(line.code, []).append(line)  # its limit is judged per configuration
             elif (entry.price_limit is not None and line.over_limit is not None and injury is not False
                   and line.unit_price > entry.price_limit and on["price_over_limit_unsplit"]):
                 expected = line.amount - round_money(line.quantity * entry.price_limit)
