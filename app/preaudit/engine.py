@@ -151,7 +151,8 @@ class _Auditor:
             if outside:
                 if on["outside_stay_dates"] and fund > 0:
                     when = f"早于入院日期 {admitted}" if day < admitted else f"晚于出院日期 {discharged}"
-                    add(seq, "outside_stay_dates", f"{line.name} 费用日期 {day} {when}，基金支付部分 {fund:.2f} 元将被扣除", fund)
+                    add(seq, "outside_stay_dates",
+                        f"{line.name} 费用日期 {day} {when}，基金支付部分 {fund:.2f} 元将被扣除", fund)
                 continue  # deducted whole: the day-based rules do not count it again
             if criteria is not None and day > criteria and on["after_discharge_criteria"] and fund > 0:
                 add(seq, "after_discharge_criteria",
@@ -183,7 +184,8 @@ class _Auditor:
                 if injury is not False and line.consent is not True and on["out_of_catalogue_no_consent"]:
                     state = "未记录告知" if line.consent is None else "未告知患者"
                     add(seq, "out_of_catalogue_no_consent",
-                        f"{line.name} 不在工伤保险目录内（自费 {line.amount:.2f} 元），{state}；患者可拒付，协议机构承担", ZERO)
+                        f"{line.name} 不在工伤保险目录内（自费 {line.amount:.2f} 元），{state}；"
+                        "患者可拒付，协议机构承担", ZERO)
                 continue
             if entry.max_pay is not None and (entry.category == "device" or line.category == "device"):
                 device_groups.setdefault(line.code, []).append(line)  # its limit is judged per configuration
@@ -325,7 +327,7 @@ class _Auditor:
                 earlier = [record for record in history if record.code[:group_length] == group]
                 for line in lines:
                     fund = net_fund[line.seq]
-                    previous = [r for r in earlier if r.configured_on < line.date <= _add_years(r.configured_on, years) - dt.timedelta(days=1)]
+                    previous = [r for r in earlier if r.configured_on < line.date < _add_years(r.configured_on, years)]
                     if previous and fund > 0:
                         last = max(previous, key=lambda r: r.configured_on)
                         self.add(line.seq, "device_replaced_early",
