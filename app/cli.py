@@ -205,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands_calendar.register(command, action)
 
+    # --- pre-audit (issue 10) ---
+    from app.preaudit import commands as preaudit_cli
+
+    preaudit_cli.register(command, action)
+
     return parser
 
 
