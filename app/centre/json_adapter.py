@@ -422,58 +422,66 @@ def _parsed(parse: Callable[[dict[str, Any]], T], output: dict[str, Any], msgid:
 # --- reading outputs (strict: a field of the wrong type is an error, never guessed) ---------------
 
 
+def _get(data: Any, key: str) -> Any:
+    """A field of an object; a list element that is not an object is refused here (found by tests/fuzz:
+    it raised AttributeError, which not even `_parsed` caught)."""
+    if not isinstance(data, dict):
+        raise WireError(f"{key} 所在的元素应为对象，实际为 {type(data).__name__}")
+    return data.get(key)
+
+
 def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
-    value = data.get(key)
+    value = _get(data, key)
     if not isinstance(value, dict):
         raise WireError(f"{key} 应为对象")
     return value
 
 
 def _list(data: dict[str, Any], key: str) -> list[Any]:
-    value = data.get(key)
+    value = _get(data, key)
     if not isinstance(value, list):
         raise WireError(f"{key} 应为数组")
     return value
 
 
 def _text(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
+    value = _get(data, key)
     if not isinstance(value, str):
         raise WireError(f"{key} 应为字符串")
     return value
 
 
 def _optional_text(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
+    value = _get(data, key)
     if value is not None and not isinstance(value, str):
         raise WireError(f"{key} 应为字符串或 null")
     return value
 
 
 def _int(data: dict[str, Any], key: str) -> int:
-    value = data.get(key)
+    value = _get(data, key)
     if isinstance(value, bool) or not isinstance(value, int):
         raise WireError(f"{key} 应为整数")
     return value
 
 
 def _bool(data: dict[str, Any], key: str) -> bool:
-    value = data.get(key)
+    value = _get(data, key)
     if not isinstance(value, bool):
         raise WireError(f"{key} 应为 true 或 false")
     return value
 
 
 def _money(data: dict[str, Any], key: str) -> Decimal:
-    return wire.parse_decimal(data.get(key), key)
+    return wire.parse_decimal(_get(data, key), key)
 
 
 def _optional_money(data: dict[str, Any], key: str) -> Decimal | None:
-    return None if data.get(key) is None else _money(data, key)
+    return None if _get(data, key) is None else _money(data, key)
 
 
 def _date(data: dict[str, Any], key: str) -> dt.date:
-    value = data.get(key)
+    value = _get(data, key)
     if not isinstance(value, str):
         raise WireError(f"{key} 应为 YYYY-MM-DD 日期")
     try:
@@ -483,7 +491,7 @@ def _date(data: dict[str, Any], key: str) -> dt.date:
 
 
 def _optional_date(data: dict[str, Any], key: str) -> dt.date | None:
-    return None if data.get(key) is None else _date(data, key)
+    return None if _get(data, key) is None else _date(data, key)
 
 
 def _person(output: dict[str, Any]) -> Person:

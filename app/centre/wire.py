@@ -290,6 +290,10 @@ def decode(body: bytes) -> dict[str, Any]:
         value = json.loads(text, parse_float=_reject_float, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise WireError(f"报文不是有效的 JSON：第 {exc.lineno} 行第 {exc.colno} 列 {exc.msg}") from exc
+    except ValueError as exc:  # integers past Python's 4300 digits (found by tests/fuzz)
+        raise WireError("报文含过长的整数（超过 4300 位）") from exc
+    except RecursionError as exc:  # hostile nesting would exhaust the stack (found by tests/fuzz)
+        raise WireError("报文嵌套层数过多") from exc
     if not isinstance(value, dict):
         raise WireError("报文应为 JSON 对象")
     return value

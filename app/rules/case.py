@@ -31,6 +31,9 @@ STAGES = ("admission", "discharge")
 CENT = Decimal("0.01")
 
 _DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+# No stay's money or quantity comes near this; beyond it a figure is a typing error, and products of such
+# figures would outgrow Decimal's 28 digits (quantize raises InvalidOperation) — found by tests/fuzz.
+MAX_MAGNITUDE = Decimal("1e9")
 
 
 def round_money(value: Decimal) -> Decimal:
@@ -267,7 +270,11 @@ class _Reader:
         if not isinstance(value, str) or not _DECIMAL_TEXT.fullmatch(value):
             self.problem(where, f"应为字符串形式的小数（如 \"12.50\"），实际为 {value!r}")
             return None
-        return Decimal(value)
+        number = Decimal(value)
+        if abs(number) >= MAX_MAGNITUDE:
+            self.problem(where, f"数值过大（绝对值应小于 {MAX_MAGNITUDE:f}）：{_shortened(value)}")
+            return None
+        return number
 
     def choice(self, node: dict[str, Any], key: str, path: str, choices: tuple[str, ...]) -> Any:
         value = node.get(key)
@@ -302,6 +309,10 @@ def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "对象"
     return type(value).__name__
+
+
+def _shortened(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}…（共 {len(text)} 个字符）"
 
 
 def _each(reader: _Reader, values: list[Any], path: str, parse: Callable[[Any, str], T | None]) -> list[T]:
@@ -618,13 +629,21 @@ def read_case_file(path: Path) -> Case:
         document = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise InvalidCase([Problem("$", f"不是有效的 JSON：第 {exc.lineno} 行第 {exc.colno} 列，{exc.msg}")]) from None
-    except ValueError as exc:
+    except _RefusedConstant as exc:
         raise InvalidCase([Problem("$", str(exc))]) from None
+    except ValueError:  # Python refuses integers of more than 4300 digits (int_max_str_digits)
+        raise InvalidCase([Problem("$", "JSON 中的整数过长（超过 4300 位），不是病例文件")]) from None
+    except RecursionError:  # hostile nesting: the decoder would exhaust the stack
+        raise InvalidCase([Problem("$", "JSON 嵌套层数过多，不是病例文件")]) from None
     return parse_case(document)
 
 
+class _RefusedConstant(ValueError):
+    pass
+
+
 def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"JSON 中不允许 {name}")
+    raise _RefusedConstant(f"JSON 中不允许 {name}")
 
 
 def require_settled(case: Case) -> None:

@@ -337,11 +337,16 @@ def _csv_rows(text: str, mapping: ColumnMapping, file_name: str) -> Iterator[tup
 
 def _xlsx_rows(data: bytes, file_name: str) -> Iterator[tuple[int, list[str]]]:
     import zipfile
+    import zlib
+    from xml.etree.ElementTree import ParseError
 
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
-    unreadable = (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError, OSError)
+    # A damaged workbook fails in the zip, its compression or its XML (ParseError, zlib.error, EOFError:
+    # found by tests/fuzz), each the same to the clerk: the file cannot be read.
+    unreadable = (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError, OSError, ParseError,
+                  zlib.error, EOFError)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except unreadable as exc:

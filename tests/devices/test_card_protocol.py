@@ -8,12 +8,9 @@ import logging
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from app.card_identity import (
     BlankCard,
-    CardError,
     CardIdentity,
     CardNotResponding,
     CardRemoved,
@@ -226,96 +223,7 @@ def test_masked_hex_leaves_other_bytes_alone() -> None:
     assert masked_hex(b"\x08\x12" + b"440802198503151236").startswith("08 12 34 34 30 38 30 32 **")
 
 
-# --- random replies -------------------------------------------------------------------------
-
-
-class RandomCard(CardTransport):
-    """Answers every command from a list of random replies, then with a fixed one."""
-
-    def __init__(self, replies: list[tuple[bytes, int]]) -> None:
-        self._replies = list(replies)
-
-    def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
-        if self._replies:
-            return self._replies.pop(0)
-        return b"", 0x6A83
-
-    def close(self) -> None:
-        pass
-
-
-def _genuine_replies() -> list[tuple[bytes, int]]:
-    """What a genuine card answers, to be mutated by hypothesis."""
-    replies: list[tuple[bytes, int]] = []
-
-    class Recorder(CardTransport):
-        def __init__(self) -> None:
-            self.inner = MockTransport(VirtualCard(ZHANG_WEI))
-
-        def send_and_receive(self, apdu: bytes) -> tuple[bytes, int]:
-            reply = self.inner.send_and_receive(apdu)
-            replies.append(reply)
-            return reply
-
-        def close(self) -> None:
-            pass
-
-    read_identity(Recorder())
-    return replies
-
-
-GENUINE = _genuine_replies()
-status_words = st.sampled_from([0x9000, 0x6A82, 0x6A83, 0x6A86, 0x6982, 0x6B00, 0x6F00, 0x6110, 0x6C05, 0x6100])
-random_reply = st.tuples(st.binary(max_size=40), st.one_of(status_words, st.integers(0, 0xFFFF)))
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(random_reply, max_size=40))
-def test_random_replies_end_in_a_typed_error_or_a_valid_identity(replies: list[tuple[bytes, int]]) -> None:
-    try:
-        identity = read_identity(RandomCard(replies))
-    except CardError as error:
-        assert error.message
-    else:
-        assert identity.verified() is identity
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_mutated_genuine_replies_end_in_a_typed_error_or_a_valid_identity(data: st.DataObject) -> None:
-    replies = list(GENUINE)
-    for _ in range(data.draw(st.integers(1, 4))):
-        index = data.draw(st.integers(0, len(replies) - 1))
-        body, sw = replies[index]
-        mutated = bytearray(body)
-        if mutated and data.draw(st.booleans()):
-            mutated[data.draw(st.integers(0, len(mutated) - 1))] = data.draw(st.integers(0, 255))
-        else:
-            mutated = bytearray(body[: data.draw(st.integers(0, len(body)))])
-        replies[index] = (bytes(mutated), data.draw(st.one_of(st.just(sw), status_words)))
-    try:
-        identity = read_identity(RandomCard(replies))
-    except CardError as error:
-        assert error.message
-    else:
-        assert identity.verified() is identity
-
-
-GENUINE_VALUES = {reply[0]: reply[2 : 2 + reply[1]] for reply, sw in GENUINE if sw == 0x9000 and len(reply) > 2}
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from(sorted(GENUINE_VALUES)), st.binary(max_size=34), min_size=1, max_size=4))
-def test_random_field_values_end_in_a_typed_error_or_a_valid_identity(changes: dict[int, bytes]) -> None:
-    from devices.card_protocol import identity_from_records
-
-    values = {**GENUINE_VALUES, **changes}
-    try:
-        identity = identity_from_records(values)
-    except CardError as error:
-        assert error.message
-    else:
-        assert identity.verified() is identity
+# Random and mutated card replies: tests/fuzz/test_fuzz_card_reply.py (hostile input, counted).
 
 
 def test_apdu_trace_in_the_log_file_only_at_trace_level(tmp_path: Path) -> None:

@@ -4,17 +4,12 @@ refunds, the column mapping per hospital, permissions. Codes are matched to the 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import tempfile
 from dataclasses import replace
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -380,42 +375,7 @@ def test_the_demo_files_for_zhang_wei(session: Session, stay: Stay, clerk: Opera
         his_samples.demo_lines(start))
 
 
-_CELL = st.one_of(st.text(max_size=12), st.sampled_from(["", "-1", "0", "1e5", "9" * 30, "1,234.5", "¥3", ".5",
-                                                         "2026-02-30", "20261102", "西药", "材料", "MX001"]))
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.lists(_CELL, min_size=0, max_size=13), max_size=6), encoding=st.sampled_from(["gbk", "utf-8"]))
-def test_any_content_is_either_read_or_refused_with_reasons(tmp_path: Path, rows: list[list[str]],
-                                                           encoding: str) -> None:
-    """Whatever the HIS (or a damaged disk) puts in the file: rows come back checked, or HisFileInvalid names why."""
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(HEADER.split(","))
-    writer.writerows(rows)
-    path = tmp_path / "fuzz.csv"
-    path.write_bytes(buffer.getvalue().encode(encoding, errors="replace"))
-    try:
-        parsed = read_his_file(path, load_mapping())
-    except HisFileInvalid as refused:
-        assert refused.problems and all(p.message for p in refused.problems)
-        return
-    for row in parsed.rows:
-        assert row.amount == (row.quantity * row.unit_price).quantize(Decimal("0.01"), ROUND_HALF_UP)
-        assert abs(row.quantity) < Decimal("1e9") and row.his_code and row.name
-
-
-@settings(max_examples=100, deadline=None)
-@given(content=st.binary(max_size=300))
-def test_any_bytes_are_either_read_or_refused_with_reasons(content: bytes) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "his.bin"
-        path.write_bytes(content)
-        try:
-            read_his_file(path, load_mapping())
-        except HisFileInvalid as refused:
-            assert refused.problems
+# Random rows, bytes and workbooks: tests/fuzz/test_fuzz_his_import.py (hostile input, counted).
 
 
 def test_xlsx_float_noise_from_formulas_is_not_a_wrong_amount(tmp_path: Path) -> None:
