@@ -25,13 +25,23 @@ REPO = Path(__file__).resolve().parent.parent
 SPEC = REPO / "build_spec" / "wi-counter.spec"
 
 
+_QT_BINARIES = (
+    "lib/libQt6Widgets.so.6", "lib/libQt6Pdf.so.6", "plugins/platforms/libqoffscreen.so",
+    "plugins/platforminputcontexts/libibusplatforminputcontextplugin.so",
+    "plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so", "lib/libQt6VirtualKeyboard.so.6",
+    "lib/libQt6Quick.so.6", "lib/libQt6Qml.so.6", "lib/libQt6QmlModels.so.6",
+)
+
+
 class _Recorder:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.args = args
         self.kwargs = kwargs
         self.scripts: list[object] = []
         self.pure: list[object] = []
-        self.binaries: list[object] = []
+        # A few of the files PyInstaller's Qt hooks collect (destination, source, kind).
+        self.binaries: list[tuple[str, str, str]] = [
+            (f"PySide6/Qt/{name}", f"/venv/PySide6/Qt/{name}", "BINARY") for name in _QT_BINARIES]
         self.datas: list[object] = []
 
 
@@ -139,3 +149,9 @@ def test_the_frozen_sandbox_child_is_a_subcommand_of_the_program_itself(monkeypa
     assert cli_main(command[1:]) == 0
     assert served == [["--host", "127.0.0.1", "--port", "8766", "--data", "/srv/sandbox",
                        "--fault", "delay:1101:seconds=2"]]
+
+
+def test_the_virtual_keyboard_and_the_qml_it_needs_are_left_out(spec: dict[str, Any]) -> None:
+    kept = {Path(dest).name for dest, _source, _kind in spec["a"].binaries}
+    assert kept == {"libQt6Widgets.so.6", "libQt6Pdf.so.6", "libqoffscreen.so",
+                    "libibusplatforminputcontextplugin.so"}  # Chinese input (ibus) stays
