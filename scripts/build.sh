@@ -13,7 +13,14 @@ VENV=${VENV:-${WI_COUNTER_VENV:-$REPO/.venv}}
 DIST=${DIST:-$REPO/dist}
 WORK=${WORK:-$REPO/build}
 PY="$VENV/bin/python"
-[[ -x $PY ]] || { printf 'ERROR: 没有虚拟环境 / no venv at %s (run scripts/setup.sh first)\n' "$VENV" >&2; exit 1; }
+if [[ ! -x $PY ]]; then
+    # A fresh clone (CI): make the venv first, as scripts/test.sh does.
+    WI_COUNTER_VENV=$VENV
+    # shellcheck source=scripts/setup.sh
+    source "$REPO/scripts/setup.sh"
+    set -euo pipefail
+    PY="$VENV/bin/python"
+fi
 
 # The `build` extra of pyproject.toml (pyinstaller>=6); quiet and quick when already there.
 if ! "$PY" -c 'import PyInstaller, sys; sys.exit(int(PyInstaller.__version__.split(".")[0]) < 6)' 2>/dev/null; then
