@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/setup.sh — idempotent set-up of a development/demo machine (Debian 12, Ubuntu 22.04+).
-# 一次性准备：系统软件包、Python 3.11+ 虚拟环境、以可编辑方式安装 wi-counter[test]。
+# 一次性准备：系统软件包、Python 3.11+ 虚拟环境、以可编辑方式安装 wi-counter[test,build]。
 #
 # Run it (`bash scripts/setup.sh`) or source it (scripts/demo.sh and scripts/test.sh do);
 # when sourced it leaves REPO and VENV set for the caller. Works from any directory.
@@ -29,7 +29,7 @@ WI_COUNTER_APT_PACKAGES=(
 )
 
 # Bump to force a re-install on every machine (e.g. when the pip command below changes).
-WI_COUNTER_SETUP_STAMP_VERSION=1
+WI_COUNTER_SETUP_STAMP_VERSION=2
 
 _wi_say() { printf '==> %s\n' "$*" >&2; }
 _wi_die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
@@ -130,9 +130,9 @@ _wi_pip_install() {
     if [[ $want == "$have" && -x $VENV/bin/wi-counter ]]; then
         return 0
     fi
-    _wi_say "安装 Python 依赖（首次需几分钟）/ installing wi-counter[test] into the venv (first time takes a few minutes)"
+    _wi_say "安装 Python 依赖（首次需几分钟）/ installing wi-counter[test,build] into the venv (first time takes a few minutes)"
     rm -f "$stamp_file"
-    "$VENV/bin/python" -m pip install --quiet --progress-bar off -e "${REPO}[test]" </dev/null
+    "$VENV/bin/python" -m pip install --quiet --progress-bar off -e "${REPO}[test,build]" </dev/null
     [[ -x $VENV/bin/wi-counter ]] || _wi_die "pip 安装后缺少 / missing after pip install: $VENV/bin/wi-counter"
     printf '%s\n' "$want" >"$stamp_file"
 }

@@ -9,6 +9,10 @@ For the startup benchmark (`bench/startup.py`), two environment variables:
 `WI_COUNTER_AUTOLOGIN=<login>` logs that demo operator in with the demo password (demo
 mode only, never against real data), and `WI_COUNTER_EXIT_WHEN_SHOWN=1` prints
 `WI_COUNTER_SHOWN <time.time()>` once the main window is up, then quits with 0.
+
+For the build check (`scripts/check-build.sh`), `WI_COUNTER_EXIT_WHEN_CARD_READ=1` waits
+until the 读卡 page shows a card holder, prints `WI_COUNTER_CARD_READ <masked ID number>`
+and quits with 0 (a failed read prints `WI_COUNTER_CARD_FAILED <reason>`, quits with 1).
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from types import TracebackType
 
 from app.bootstrap import CounterContext, open_counter
 from app.demo import DEMO_PASSWORD
+from app.card_identity import CardError, CardIdentity
 from app.errors import WiCounterError
 from app.institution import InstitutionInfo
+from app.masking import mask_id_number
 from app.operators import (
     OperatorInfo,
     authenticate,
@@ -54,6 +60,9 @@ log = logging.getLogger(__name__)
 AUTOLOGIN_ENV = "WI_COUNTER_AUTOLOGIN"
 EXIT_WHEN_SHOWN_ENV = "WI_COUNTER_EXIT_WHEN_SHOWN"
 SHOWN_MARKER = "WI_COUNTER_SHOWN"
+EXIT_WHEN_CARD_READ_ENV = "WI_COUNTER_EXIT_WHEN_CARD_READ"
+CARD_READ_MARKER = "WI_COUNTER_CARD_READ"
+CARD_FAILED_MARKER = "WI_COUNTER_CARD_FAILED"
 
 # First one installed wins: Windows, macOS, then the common Linux CJK fonts.
 CJK_FONT_FAMILIES = (
@@ -113,12 +122,14 @@ class CounterSession(QObject):
         ctx: CounterContext,
         autologin: str | None = None,
         exit_when_shown: bool = False,
+        exit_when_card_read: bool = False,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self._autologin = autologin
         self._exit_when_shown = exit_when_shown
+        self._exit_when_card_read = exit_when_card_read
         self.first_run_dialog: FirstRunDialog | None = None
         self.login_dialog: LoginDialog | None = None
         self.window: MainWindow | None = None
@@ -175,10 +186,25 @@ class CounterSession(QObject):
         self.main_window_shown.emit(window)
         if self._exit_when_shown:
             QTimer.singleShot(0, self._report_shown)  # after one turn of the event loop
+        if self._exit_when_card_read:
+            window.card_page.identity_changed.connect(self._report_card_read)
+            window.card_reader.read_failed.connect(self._report_card_failed)
 
     def _report_shown(self) -> None:
         print(f"{SHOWN_MARKER} {time.time():.6f}", flush=True)
         self.finish(0)
+
+    def _report_card_read(self, identity: CardIdentity | None) -> None:
+        if identity is None:  # the page cleared (card out): keep waiting for a holder
+            return
+        masked = mask_id_number(identity.social_security_number)
+        log.info("构建检查：读卡页已显示持卡人 %s", masked)
+        print(f"{CARD_READ_MARKER} {masked}", flush=True)
+        self.finish(0)
+
+    def _report_card_failed(self, error: CardError) -> None:
+        print(f"{CARD_FAILED_MARKER} {error.message}", flush=True)
+        self.finish(1)
 
     def lock(self) -> None:
         window, self.window = self.window, None
@@ -245,6 +271,7 @@ def run_gui(home: Path | None, demo: bool, db_url: str | None, argv: Sequence[st
         ctx,
         autologin=autologin_request(demo),
         exit_when_shown=os.environ.get(EXIT_WHEN_SHOWN_ENV) == "1",
+        exit_when_card_read=os.environ.get(EXIT_WHEN_CARD_READ_ENV) == "1",
     )
     session.finished.connect(application.exit)
     quit_on_last_window = application.quitOnLastWindowClosed()

@@ -30,7 +30,7 @@ from ui.qt import QApplication, QInputMethodEvent, QWidget
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-_STARTUP_SWITCHES = ("WI_COUNTER_AUTOLOGIN", "WI_COUNTER_EXIT_WHEN_SHOWN")
+_STARTUP_SWITCHES = ("WI_COUNTER_AUTOLOGIN", "WI_COUNTER_EXIT_WHEN_SHOWN", "WI_COUNTER_EXIT_WHEN_CARD_READ")
 
 
 def _worker_threads() -> list[threading.Thread]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,8 +10,11 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from app.bootstrap import CounterContext
+from app.card_identity import CardIdentity, NotSocialSecurityCard
 from ui.main import (
     AUTOLOGIN_ENV,
+    CARD_FAILED_MARKER,
+    CARD_READ_MARKER,
     EXIT_WHEN_SHOWN_ENV,
     CounterSession,
     autologin_request,
@@ -148,3 +152,50 @@ def test_run_gui_reports_a_bad_database_and_returns_1(
     monkeypatch.setattr(ui_main.QMessageBox, "critical", lambda parent, title, text: shown.append(text))
     assert run_gui(home=tmp_path / "bad", demo=False, db_url="oracle://nowhere/db") == 1
     assert shown and "不支持的数据库类型" in shown[0]
+
+
+def _card_of_zhang_wei() -> CardIdentity:
+    return CardIdentity(
+        region_code="440800", social_security_number="440802198503151236", card_number="A44080001", card_id="",
+        name="张伟", sex="男", nation=None, birthplace=None, birth_date=dt.date(1985, 3, 15),
+        spec_version="3.00", issue_date=None, expiry_date=None,
+    )
+
+
+def test_exit_when_card_read_waits_for_a_holder_then_prints_the_masked_id(
+    qtbot: QtBot, demo_ctx: CounterContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The build check's hook (scripts/check-build.sh): exits 0 once the 读卡 page shows a holder."""
+    session = CounterSession(demo_ctx, autologin="cashier", exit_when_card_read=True)
+    try:
+        with qtbot.waitSignal(session.main_window_shown, timeout=10_000) as shown:
+            session.start()
+        window: MainWindow = shown.args[0]
+        finished: list[int] = []
+        session.finished.connect(finished.append)
+        window.card_page.show_identity(None)  # a card pulled out is not a read: keep waiting
+        assert finished == []
+        with qtbot.waitSignal(session.finished, timeout=5000) as done:
+            window.card_page.show_identity(_card_of_zhang_wei())
+        assert done.args == [0]
+        out = capsys.readouterr().out
+        assert f"{CARD_READ_MARKER} 440802********1236" in out.splitlines()
+        assert "440802198503151236" not in out
+    finally:
+        session.close_all()
+
+
+def test_exit_when_card_read_fails_with_the_readers_reason(
+    qtbot: QtBot, demo_ctx: CounterContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session = CounterSession(demo_ctx, autologin="cashier", exit_when_card_read=True)
+    try:
+        with qtbot.waitSignal(session.main_window_shown, timeout=10_000) as shown:
+            session.start()
+        window: MainWindow = shown.args[0]
+        with qtbot.waitSignal(session.finished, timeout=5000) as done:
+            window.card_reader.read_failed.emit(NotSocialSecurityCard())
+        assert done.args == [1]
+        assert f"{CARD_FAILED_MARKER} {NotSocialSecurityCard().message}" in capsys.readouterr().out.splitlines()
+    finally:
+        session.close_all()

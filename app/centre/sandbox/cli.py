@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC", help=FAULT_HELP)
     parser.add_argument("--reset", action="store_true",
                         help="删除沙箱数据库，重新生成演示数据 / delete the sandbox database and seed the demo data anew")
+    # What the supervisor starts in the PyInstaller build, where `python -m` does not exist:
+    # one server process, no supervisor, no restart (server._child_arguments).
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -40,6 +43,15 @@ def serve(args: argparse.Namespace) -> int:
     from app.paths import resolve_paths
 
     data_dir = args.data or resolve_paths(args.home, demo=args.demo).data_dir / DATA_FOLDER
+    if args.child:
+        from app.centre.sandbox.server import main as serve_one
+
+        argv = ["--host", args.host, "--port", str(args.port), "--data", str(data_dir)]
+        if args.tls_cert:
+            argv += ["--tls-cert", str(args.tls_cert), "--tls-key", str(args.tls_key)]
+        for fault in args.fault:
+            argv += ["--fault", fault]
+        return serve_one(argv)
     try:
         return supervise(args.host, args.port, data_dir, args.tls_cert, args.tls_key, args.fault, args.reset)
     except SandboxError as exc:

@@ -501,8 +501,13 @@ def free_port(host: str) -> int:
 
 
 def _child_arguments(args: argparse.Namespace, port: int, first: bool) -> list[str]:
-    command = [sys.executable, "-m", "app.centre.sandbox.server", "--host", args.host, "--port", str(port),
-               "--data", str(args.data)]
+    if getattr(sys, "frozen", False):
+        # The PyInstaller build has no `-m`: sys.executable is wi-counter itself, and
+        # `centre serve --child` is the same server process (app.centre.sandbox.cli).
+        command = [sys.executable, "centre", "serve", "--child"]
+    else:
+        command = [sys.executable, "-m", "app.centre.sandbox.server"]
+    command += ["--host", args.host, "--port", str(port), "--data", str(args.data)]
     if args.tls_cert:
         command += ["--tls-cert", str(args.tls_cert), "--tls-key", str(args.tls_key)]
     if first:  # faults armed at start belong to the first run; a restart forgets them, as a real one would
