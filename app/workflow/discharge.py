@@ -170,7 +170,7 @@ def readiness(session: Session, stay_id: int) -> list[str]:
     if stay.status is StayStatus.SETTLED:
         # Another counter may have settled it a moment ago: say who, so nobody settles it twice.
         who = settled_by(session, stay_id)
-        problems.append(f"本次住院已{who}，不会重复结算；如需重新结算，请审核员先撤销原结算。" if who
+        problems.append(f"本次住院已结算：{who}，不会重复结算；如需重新结算，请审核员先撤销原结算。" if who
                         else "本次住院已结算；如需重新结算，请审核员先撤销原结算。")
     elif stay.status is StayStatus.CANCELLED:
         problems.append("本次住院登记已撤销。")

@@ -110,7 +110,7 @@ def test_two_counters_settling_one_stay_settle_it_once(tmp_path: Path, postgres_
     winner_name, _, winner_clerk = COUNTERS[outcomes.index(winners[0])]
     # The refusal says why and who: the other counter and its clerk settled it.
     assert losers[0]["kind"] == "WorkflowError"
-    assert "已由" in losers[0]["message"] and winner_name in losers[0]["message"], losers[0]
+    assert "本次住院已结算" in losers[0]["message"] and f"由{winner_name}" in losers[0]["message"], losers[0]
     assert winner_clerk in losers[0]["message"] and "不会重复结算" in losers[0]["message"]
 
     with shared.transaction() as session:
