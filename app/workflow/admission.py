@@ -19,6 +19,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -56,6 +57,7 @@ from app.operators import OperatorInfo, Permission, institution_info, require
 from app.rules.verdict import ADMISSION, Reason, Verdict, judge
 from app.workflow import facts
 from app.workflow.common import WorkflowError
+from app.workflow.stay_guard import admitted_by
 
 if TYPE_CHECKING:
     from app.bootstrap import CounterContext
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDENTIFICATION_KINDS = ("card", "ecard", "typed")
+_STORE_ATTEMPTS = 3  # a lost race on a unique key is retried: the rerun reads the winner's rows
 _PERSON_KEYS = {"card": PersonKey.CARD, "ecard": PersonKey.ECARD_TOKEN, "typed": PersonKey.SOCIAL_SECURITY_NUMBER}
 
 # Reasons that filing online on the spot can cure (`003 §5`): no filing, or one that does not fit.
@@ -317,27 +320,36 @@ def admit(ctx: CounterContext, client: CentreClient, person: Person, form: Admis
     _check_form(form)
     marked = mark_diagnoses(person, form.recognition_no, form.diagnoses)
     counter = ctx.counter_name
-    with ctx.transaction() as session:
-        info = counter_institution(session)
-        verdict, recognition, filing = _judge_admission(info, person, form, marked)
-        worker = facts.store_person(session, person)
-        inputs = {**facts.person_inputs(person, recognition, filing),
-                  "form": _form_json(form, marked), "identified_by": identification.kind}
-        if not verdict.allowed:
-            check = store_check(session, verdict=verdict, worker_id=worker.id, stay_id=None, inputs=inputs,
-                                actor_id=actor.id, counter_name=counter)
-            return AdmissionOutcome(None, None, check, False)
-        stay = _new_or_reopened_stay(session, info, worker, form, marked, person, recognition, filing,
-                                     identification, actor)
-        check = store_check(session, verdict=verdict, worker_id=worker.id, stay_id=stay.id, inputs=inputs,
-                            actor_id=actor.id, counter_name=counter)
-        audit.record(session, "stay_admitted", operator_id=actor.id, counter_name=counter, entity_type="stay",
-                     entity_id=stay.id, detail={"admission_no": stay.admission_no, "dept": stay.dept,
-                                                "identified_by": identification.kind,
-                                                "identification_reason": identification.reason,
-                                                "diagnoses": [f"{d.code} {'因伤' if d.injury else '因病'}"
-                                                              for d in marked]})
-        stay_id, worker_id = stay.id, worker.id
+    for attempt in range(1, _STORE_ATTEMPTS + 1):
+        try:
+            with ctx.transaction() as session:
+                info = counter_institution(session)
+                verdict, recognition, filing = _judge_admission(info, person, form, marked)
+                worker = facts.store_person(session, person)
+                inputs = {**facts.person_inputs(person, recognition, filing),
+                          "form": _form_json(form, marked), "identified_by": identification.kind}
+                if not verdict.allowed:
+                    check = store_check(session, verdict=verdict, worker_id=worker.id, stay_id=None, inputs=inputs,
+                                        actor_id=actor.id, counter_name=counter)
+                    return AdmissionOutcome(None, None, check, False)
+                stay = _new_or_reopened_stay(session, info, worker, form, marked, person, recognition, filing,
+                                             identification, actor)
+                check = store_check(session, verdict=verdict, worker_id=worker.id, stay_id=stay.id, inputs=inputs,
+                                    actor_id=actor.id, counter_name=counter)
+                audit.record(session, "stay_admitted", operator_id=actor.id, counter_name=counter, entity_type="stay",
+                             entity_id=stay.id, detail={"admission_no": stay.admission_no, "dept": stay.dept,
+                                                        "identified_by": identification.kind,
+                                                        "identification_reason": identification.reason,
+                                                        "diagnoses": [f"{d.code} {'因伤' if d.injury else '因病'}"
+                                                                      for d in marked]})
+                stay_id, worker_id = stay.id, worker.id
+            break
+        except IntegrityError as exc:
+            # Another counter stored the same worker or 住院号 at the same moment, and committed
+            # first: read again, and the 住院号 check below names who registered it.
+            if attempt == _STORE_ATTEMPTS:
+                raise WorkflowError("入院登记与其他窗口同时写入，未能保存，请重试。") from exc
+            log.info("入院登记与其他窗口同时写入（第 %d 次），重读后再试", attempt)
     request = admission_request(person, form, marked, recognition, filing)
     return _register(ctx, client, stay_id, worker_id, request, check, actor)
 
@@ -376,7 +388,8 @@ def _new_or_reopened_stay(session: Session, info: InstitutionInfo, worker: Worke
         # A 住院号 whose registration the centre refused (stay 已撤销, no 就医登记号) may be admitted
         # again, e.g. after the worker filed online on the spot; any other is a duplicate.
         if stay.status is not StayStatus.CANCELLED or stay.registration_no is not None or stay.worker_id != worker.id:
-            raise WorkflowError(f"住院号 {admission_no} 已登记过（住院登记 {stay.id}），不能重复入院登记。")
+            raise WorkflowError(f"住院号 {admission_no} 已登记过（住院登记 {stay.id}，{admitted_by(session, stay)}），"
+                                "不能重复入院登记。")
         stay.diagnoses.clear()
         session.flush()
     else:

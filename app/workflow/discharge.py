@@ -67,6 +67,7 @@ from app.workflow.admission import (
 )
 from app.workflow.appliers import apply_settlement, apply_settlement_cancel
 from app.workflow.common import StayNotFound, WorkflowError
+from app.workflow.stay_guard import one_counter_at_a_time, settled_by
 
 if TYPE_CHECKING:
     from app.bootstrap import CounterContext
@@ -167,7 +168,10 @@ def readiness(session: Session, stay_id: int) -> list[str]:
     stay = _stay(session, stay_id)
     problems: list[str] = []
     if stay.status is StayStatus.SETTLED:
-        problems.append("本次住院已结算；如需重新结算，请审核员先撤销原结算。")
+        # Another counter may have settled it a moment ago: say who, so nobody settles it twice.
+        who = settled_by(session, stay_id)
+        problems.append(f"本次住院已结算：{who}，不会重复结算；如需重新结算，请审核员先撤销原结算。" if who
+                        else "本次住院已结算；如需重新结算，请审核员先撤销原结算。")
     elif stay.status is StayStatus.CANCELLED:
         problems.append("本次住院登记已撤销。")
     elif stay.status is StayStatus.PENDING_BACKFILL:
@@ -326,6 +330,7 @@ def discharge_check(ctx: CounterContext, client: CentreClient, stay_id: int, act
 # --- settling -------------------------------------------------------------------------------------------
 
 
+@one_counter_at_a_time  # two counters settling one stay at once: the second waits, then is told who
 def settle_stay(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo,
                 discharged_on: dt.date,
                 progress: Callable[[str, int, int], None] | None = None) -> DischargeOutcome:
@@ -494,6 +499,7 @@ def stays_awaiting_backfill(session: Session) -> list[int]:
                                 .order_by(Stay.discharged_on, Stay.id)))
 
 
+@one_counter_at_a_time
 def backfill(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo) -> DischargeOutcome:
     """补登记 once the link is back (`003 §17`): send what waited (a queued admission), upload,
     check again, settle — once. A stay already settled is refused politely."""
