@@ -65,7 +65,7 @@ class RecoveryReport:
         for label, count in _by_label(r for r in done if r.state is OutboxState.REVERSED).items():
             parts.append(f"{label} {count} 笔已被冲正")
         if self.admissions_to_resend:
-            parts.append(f"住院登记 {len(self.admissions_to_resend)} 人次待补传（住院一览 → 补传）")
+            parts.append(f"住院登记 {len(self.admissions_to_resend)} 人次未取得就医登记号，已转为补传（联网后自动重新登记）")
         if self.archive.completed:
             parts.append(f"结算单存档补全 {len(self.archive.completed)} 份")
         if self.archive.removed:

@@ -237,7 +237,7 @@ def walk_admission(world: World, stage: str) -> None:
     report = restart(world)
     [stay_id] = stay_ids(world)
     expected = {
-        "written": "已恢复：作废未发出的请求 1 笔（入院登记 1）；住院登记 1 人次待补传（住院一览 → 补传）",
+        "written": "已恢复：作废未发出的请求 1 笔（入院登记 1）；住院登记 1 人次未取得就医登记号，已转为补传（联网后自动重新登记）",
         "answered": "已恢复：入院登记 1 笔（中心已办理，已补记）",
         "applied": "",
     }[stage]
