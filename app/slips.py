@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.crashpoints import crash_point
 from app.db.models import (
     Bucket,
     ChargeCategory,
@@ -599,11 +600,24 @@ def archive_file_name(data: SlipData) -> str:
     return f"{_UNSAFE.sub('_', name)}.pdf"
 
 
-def archive_slip(folder: Path, data: SlipData, pdf: bytes) -> Path:
-    """Write the issued slip into the archive folder; never overwrites an earlier file.
+PART_SUFFIX = ".part"  # a slip's PDF before its print is logged: `.<final name>.part`
 
-    The slip carries a full ID number: the folder is created private (0700) and each file
-    0600 where the system has such modes (a site's shared folder keeps its own rights).
+
+def _part_of(final: Path) -> Path:
+    return final.with_name(f".{final.name}{PART_SUFFIX}")
+
+
+def _final_of(part: Path) -> Path:
+    return part.with_name(part.name[1:-len(PART_SUFFIX)])
+
+
+def _write_part(folder: Path, data: SlipData, pdf: bytes) -> Path:
+    """Write the slip's PDF complete (fsync) under a temporary name; returns its final name.
+
+    Never overwrites: a final name is taken when neither it nor its temporary file exists, and the
+    temporary file is created O_EXCL, so two counters sharing a folder never write the same file.
+    The slip carries a full ID number: the folder is created private (0700) and each file 0600
+    where the system has such modes (a site's shared folder keeps its own rights).
     """
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -613,9 +627,11 @@ def archive_slip(folder: Path, data: SlipData, pdf: bytes) -> Path:
     target = base
     number = 2
     while True:
+        part = _part_of(target)
         try:
-            # O_EXCL: two counters sharing a folder never overwrite each other's file.
-            descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+            if target.exists():
+                raise FileExistsError(target)
+            descriptor = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
         except FileExistsError:
             target = base.with_name(f"{base.stem}_{number}{base.suffix}")
             number += 1
@@ -628,9 +644,25 @@ def archive_slip(folder: Path, data: SlipData, pdf: bytes) -> Path:
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as exc:
-            target.unlink(missing_ok=True)
+            part.unlink(missing_ok=True)
             raise SlipError(f"无法写入结算单存档 {target}：{exc.strerror or exc}") from exc
         return target
+
+
+def _publish(final: Path) -> bool:
+    """The temporary file takes its final name (atomic); False when it is not there (done already)."""
+    try:
+        os.replace(_part_of(final), final)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def archive_slip(folder: Path, data: SlipData, pdf: bytes) -> Path:
+    """Write the issued slip into the archive folder, complete or not at all; never overwrites."""
+    final = _write_part(folder, data, pdf)
+    _publish(final)
+    return final
 
 
 # --- issuing a slip: prepare, print (by the caller), then archive and log ------------------
@@ -656,20 +688,90 @@ class IssuedSlip:
 
 def commit_issue(session: Session, data: SlipData, pdf: bytes, *, operator_id: int, printer: str | None,
                  folder: Path) -> IssuedSlip:
-    """After the slip went to the printer: keep its PDF in the archive and log the print.
+    """After the slip went to the printer: log the print and keep its PDF in the archive.
 
-    If the print cannot be logged (another counter printed meanwhile), the archive copy is
-    removed again, so the archive holds exactly the logged prints.
+    Crash-safe order (`docs/crash-safety.md`): the PDF is written complete under a temporary name,
+    the print-log row is flushed here and committed by the caller, and only once it is committed
+    does the PDF take its archive name. A rollback removes the temporary file; a crash in between
+    is finished by `recover_archive` at the next start. So the archive holds exactly the logged
+    prints, and no archived file is ever half-written.
     """
-    path = archive_slip(folder, data, pdf)
+    path = _write_part(folder, data, pdf)
     try:
         record = log_print(session, data, operator_id=operator_id, printer=printer, archive_path=path)
     except BaseException:
-        path.unlink(missing_ok=True)
+        _part_of(path).unlink(missing_ok=True)
         raise
+    _after_commit(session, path)
+    crash_point("slip.before_log_commit")
     log.info("结算单已打印：结算记录 %s，%s，打印机 %s，存档 %s", data.settlement_id, data.mark.label or "原件",
              printer or "-", path.name)
     return IssuedSlip(path, record.id)
+
+
+def _after_commit(session: Session, path: Path) -> None:
+    """Publish the archive file when the session commits; drop it when it rolls back."""
+    done = False
+
+    def committed(_: Session) -> None:
+        nonlocal done
+        if done:
+            return
+        done = True
+        crash_point("slip.logged")
+        _publish(path)
+        crash_point("slip.archived")
+
+    def rolled_back(_: Session) -> None:
+        nonlocal done
+        if done:
+            return
+        done = True
+        _part_of(path).unlink(missing_ok=True)
+
+    event.listen(session, "after_commit", committed, once=True)
+    event.listen(session, "after_rollback", rolled_back, once=True)
+
+
+@dataclass(frozen=True)
+class ArchiveRecovery:
+    """What `recover_archive` found: prints whose file it put in place, unlogged files it removed."""
+
+    completed: tuple[Path, ...]
+    removed: tuple[Path, ...]
+
+
+def recover_archive(session: Session, folder: Path, *, min_age_seconds: float = 60.0) -> ArchiveRecovery:
+    """After a crash while a slip was being issued: finish the archive or undo it.
+
+    A temporary file whose print is logged takes its archive name (the print happened and is on
+    record); one whose print is not logged is removed (the print was never recorded: it is printed
+    again as 原件). Temporary files younger than `min_age_seconds` are left alone: another counter
+    sharing the folder may be issuing that slip right now."""
+    if not folder.is_dir():
+        return ArchiveRecovery((), ())
+    completed: list[Path] = []
+    removed: list[Path] = []
+    now = dt.datetime.now().timestamp()
+    for part in sorted(folder.glob(f".*.pdf{PART_SUFFIX}")):
+        final = _final_of(part)
+        logged = session.scalar(select(PrintLog.id).where(PrintLog.archive_path == str(final)).limit(1))
+        if logged is not None:
+            if _publish(final):
+                completed.append(final)
+            continue
+        try:
+            if now - part.stat().st_mtime < min_age_seconds:
+                continue
+            part.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(part)
+    for path in completed:
+        log.warning("结算单存档已补全：%s", path.name)
+    for path in removed:
+        log.warning("未记录打印的结算单临时文件已清除：%s", path.name)
+    return ArchiveRecovery(tuple(completed), tuple(removed))
 
 
 def operator_by_login(session: Session, login: str | None) -> OperatorInfo:

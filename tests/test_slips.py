@@ -167,6 +167,7 @@ def test_prints_go_original_then_reprint_counts_then_cancelled(session: Session,
         assert data.settlement_id == settlement.id and data.total == Decimal("24184.00")
         assert data.cancelled_on == NOW.astimezone().date()
     commit_issue(session, data, b"%PDF-1.4 test", operator_id=cashier.id, printer="HP", folder=archive)
+    session.commit()  # the archive files take their names once the prints are on record
     assert next_mark(session, settlement.id) == SlipMark(MarkKind.CANCELLED, 4)
     assert print_history(session, settlement.id)[-1].kind is PrintKind.CANCELLED
     names = sorted(path.name for path in archive.iterdir())
@@ -184,6 +185,7 @@ def test_a_stale_mark_is_refused_and_leaves_no_archive_file(session: Session, tm
     first = prepare_slip(session, settlement.id, cashier)
     second = prepare_slip(session, settlement.id, cashier)
     commit_issue(session, first, b"%PDF first", operator_id=cashier.id, printer="P1", folder=archive)
+    session.commit()
     with pytest.raises(SlipError, match="其他窗口"):
         commit_issue(session, second, b"%PDF second", operator_id=cashier.id, printer="P2", folder=archive)
     assert [p.read_bytes() for p in archive.iterdir()] == [b"%PDF first"]

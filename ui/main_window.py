@@ -230,6 +230,9 @@ class MainWindow(QMainWindow):
         self.discharge_page.reload(select=stay_id)
 
     def _centre_link_changed(self) -> None:
+        link = self.status.centre_link
+        if link is not None and link.recovered:
+            self.show_recovery(link.recovered)
         online = self.status.centre_online
         if online is not None:
             self.stays_page.set_centre_online(online)
@@ -392,6 +395,16 @@ class MainWindow(QMainWindow):
         self.shutdown()
         if not self._locking:
             self.closed.emit()
+
+    def show_recovery(self, summary: str) -> None:
+        """What start-up recovery did after a crash (`app.recovery`), told once, without blocking."""
+        box = QMessageBox(self)
+        box.setObjectName("recoveryBox")
+        box.setWindowTitle(self.tr("异常退出后的恢复"))
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setText(summary)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
 
     def show_about(self) -> None:
         box = QMessageBox(self)

@@ -77,6 +77,7 @@ def centre_outbox(args: argparse.Namespace) -> int:
 def centre_resolve(args: argparse.Namespace) -> int:
     from app.centre.client import open_centre
     from app.centre.gateway import CentreError
+    from app.recovery import recover_at_start
 
     context = _open(args)
     try:
@@ -91,7 +92,9 @@ def centre_resolve(args: argparse.Namespace) -> int:
                 print(f"{args.reverse}: 冲正结果 / reversal outcome: {result.outcome.value}"
                       f"{'' if result.changed else '（此前已处理 / already done）'}")
                 return 0
-            resolutions = client.resolve_open()
+            # The start-up recovery (`app.recovery`): open entries by msgid, then what they leave behind.
+            report = recover_at_start(context, client)
+            resolutions = list(report.resolutions)
             remaining = client.open_entries()
         finally:
             client.close()
@@ -102,6 +105,8 @@ def centre_resolve(args: argparse.Namespace) -> int:
         print(f"{r.msgid}  {r.operation:<18} {state:<9} {r.resolution or '-':<8} {r.message}")
     print(f"已处理 / resolved: {sum(not r.open for r in resolutions)}，"
           f"仍未确定 / still open: {len(remaining)}")
+    if report.summary:
+        print(report.summary)
     return 0 if not remaining else 1
 
 

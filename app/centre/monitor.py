@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from app.errors import WiCounterError
+from app.recovery import recover_at_start, recover_local
 
 if TYPE_CHECKING:
     from app.bootstrap import CounterContext
@@ -39,6 +40,7 @@ class CentreLink:
     open_entries: int
     since: dt.datetime | None
     queued_entries: int = 0
+    recovered: str = ""  # what start-up recovery did (Chinese, for the clerk); empty: nothing
 
 
 class CentreMonitor:
@@ -46,6 +48,7 @@ class CentreMonitor:
         self._ctx = ctx
         self._client: CentreClient | None = None
         self._lock = threading.Lock()  # one probe at a time
+        self._local_recovered = False  # the slip archive and claims are looked at once, at start
 
     def _ensure_client(self) -> CentreClient:
         if self._client is None:
@@ -61,17 +64,26 @@ class CentreMonitor:
             except WiCounterError as exc:
                 return CentreLink(LinkState.NOT_CONFIGURED, "", exc.message, 0, None)
             status = client.check()
-            if status.reachable and status.open_entries:
-                try:
-                    client.resolve_open()
-                except WiCounterError as exc:
-                    log.warning("处理未确定的结算中心交易时出错：%s", exc.message)
-                status = client.status()
+            recovered = ""
+            try:
+                if status.reachable and status.open_entries:
+                    # Start-up recovery (`app.recovery`): open outcomes first, then what they left.
+                    recovered = recover_at_start(self._ctx, client, local=not self._local_recovered).summary
+                    self._local_recovered = True
+                    status = client.status()
+                elif not self._local_recovered:
+                    recovered = recover_local(self._ctx).summary
+                    self._local_recovered = True
+            except WiCounterError as exc:
+                log.warning("处理未确定的结算中心交易时出错：%s", exc.message)
+            if recovered:
+                log.warning("%s", recovered)
             if not status.reachable:
                 return CentreLink(LinkState.OFFLINE, status.url, status.error, status.open_entries, status.since,
-                                  status.queued_entries)
+                                  status.queued_entries, recovered)
             state = LinkState.ONLINE_WITH_OPEN if status.open_entries else LinkState.ONLINE
-            return CentreLink(state, status.url, "", status.open_entries, status.since, status.queued_entries)
+            return CentreLink(state, status.url, "", status.open_entries, status.since, status.queued_entries,
+                              recovered)
 
     def close(self) -> None:
         with self._lock:

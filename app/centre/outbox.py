@@ -53,6 +53,7 @@ from app.centre.gateway import (
     ReversalResult,
     to_json,
 )
+from app.crashpoints import outbox_point
 from app.db.models import OutboxEntry, OutboxState
 
 log = logging.getLogger(__name__)
@@ -231,6 +232,7 @@ class Outbox:
             raise ValueError(f"{operation} changes nothing: call the centre directly")
         self.require_clear()
         entry_id, msgid = self._write(operation, to_json(request), stay_id, operator_id)
+        outbox_point(operation.value, "written")
         return self._send(entry_id, msgid, operation, send)
 
     def _write(self, operation: Operation, request: dict[str, Any], stay_id: int | None,
@@ -282,7 +284,10 @@ class Outbox:
             except BaseException:
                 self._write_calls(calls)
                 raise
-            return self._complete(entry_id, operation, result, "reply", calls)  # type: ignore[no-any-return]
+            outbox_point(operation.value, "answered")
+            completed = self._complete(entry_id, operation, result, "reply", calls)
+            outbox_point(operation.value, "applied")
+            return completed  # type: ignore[no-any-return]
         finally:
             with self._lock:
                 self._in_flight.discard(msgid)
