@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import AuditEvent, AuditHead, utc_now
@@ -63,11 +63,15 @@ def record(
     """Append one event in the caller's transaction (it commits or rolls back with the action)."""
     # Details are for reviewers and auditors; ID numbers in them are masked like in the logs.
     clean_detail = json.loads(mask_ids_in_text(json.dumps(detail or {}, ensure_ascii=False, default=str)))
-    # Lock the head first: appends from counters sharing a database follow one another.
-    head = session.scalars(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
-    if head is None:  # a database made without the migrations (tests' create_all)
-        head = AuditHead(id=1, last_event_id=None, last_hash=GENESIS_HASH, event_count=0)
-        session.add(head)
+    # Move the head first, by a write: it takes PostgreSQL's row lock and SQLite's write lock
+    # (pysqlite runs a lone SELECT outside any transaction), so the predecessor read below is
+    # the latest and appends from several connections follow one another instead of forking.
+    moved = session.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(event_count=AuditHead.event_count + 1)
+    ).rowcount  # type: ignore[attr-defined]
+    if not moved:  # a database made without the migrations (tests' create_all)
+        session.add(AuditHead(id=1, last_event_id=None, last_hash=GENESIS_HASH, event_count=1))
+        session.flush()
     previous = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
     prev_hash = previous.hash if previous is not None else GENESIS_HASH
     occurred_at = utc_now()
@@ -88,10 +92,7 @@ def record(
     )
     session.add(event)
     session.flush()
-    head.last_event_id = event.id
-    head.last_hash = digest
-    head.event_count += 1
-    session.flush()
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_event_id=event.id, last_hash=digest))
     return event
 
 

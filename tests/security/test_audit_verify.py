@@ -109,3 +109,34 @@ def test_an_upgraded_counters_existing_trail_gets_its_head(db_url: str) -> None:
         assert [p.message for p in report.problems] == ["记录内容与校验值不符：记录被修改"]  # the made-up hash
     finally:
         engine.dispose()
+
+
+def test_counters_appending_at_once_keep_one_chain(db_url: str) -> None:
+    """Appends from several connections (counters sharing a database) follow one another through the head."""
+    import threading
+
+    engine = make_engine(db_url)
+    try:
+        migrate.upgrade(engine)
+        sessions = make_session_factory(engine)
+        errors: list[BaseException] = []
+
+        def counter(name: str) -> None:
+            try:
+                for n in range(10):
+                    with sessions.begin() as session:
+                        audit.record(session, "concurrent", operator_id=None, counter_name=name, detail={"n": n})
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=counter, args=(f"{i}号窗口",)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        with sessions() as session:
+            report = audit.verify_trail(session)
+        assert report.checked == 40 and report.problems == []
+    finally:
+        engine.dispose()
