@@ -1,7 +1,13 @@
 """The audit trail: every significant action, append-only and hash-chained.
 
 Each event's hash covers its content and the previous event's hash, so editing or
-deleting any past event breaks the chain from that point on (`verify_chain`).
+deleting any past event breaks the chain from that point on (`verify_chain`). The
+chain's head (`audit_head`: last hash and count) is moved with every append, so
+deleting the newest events shows as well (`verify_trail`, `wi-counter audit verify`).
+Database triggers (migration 0008) refuse UPDATE and DELETE; the chain finds the
+change of anyone who drops them. Limitation: someone who drops the triggers, deletes
+the newest events and also rewrites the head consistently is not detected from the
+database alone; the head hash `audit verify` prints, noted outside, catches that.
 """
 
 from __future__ import annotations
@@ -9,14 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import AuditEvent, utc_now
+from app.db.models import AuditEvent, AuditHead, utc_now
 from app.masking import mask_ids_in_text
 
 GENESIS_HASH = "0" * 64
@@ -57,6 +63,15 @@ def record(
     """Append one event in the caller's transaction (it commits or rolls back with the action)."""
     # Details are for reviewers and auditors; ID numbers in them are masked like in the logs.
     clean_detail = json.loads(mask_ids_in_text(json.dumps(detail or {}, ensure_ascii=False, default=str)))
+    # Move the head first, by a write: it takes PostgreSQL's row lock and SQLite's write lock
+    # (pysqlite runs a lone SELECT outside any transaction), so the predecessor read below is
+    # the latest and appends from several connections follow one another instead of forking.
+    moved = session.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(event_count=AuditHead.event_count + 1)
+    ).rowcount  # type: ignore[attr-defined]
+    if not moved:  # a database made without the migrations (tests' create_all)
+        session.add(AuditHead(id=1, last_event_id=None, last_hash=GENESIS_HASH, event_count=1))
+        session.flush()
     previous = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
     prev_hash = previous.hash if previous is not None else GENESIS_HASH
     occurred_at = utc_now()
@@ -77,12 +92,13 @@ def record(
     )
     session.add(event)
     session.flush()
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_event_id=event.id, last_hash=digest))
     return event
 
 
 @dataclass(frozen=True)
 class ChainProblem:
-    event_id: int
+    event_id: int | None  # None: a problem of the head, not of one event
     message: str
 
 
@@ -103,3 +119,52 @@ def verify_chain(events: Iterable[AuditEvent]) -> list[ChainProblem]:
             problems.append(ChainProblem(event.id, "记录内容与校验值不符：记录被修改"))
         expected_prev = event.hash
     return problems
+
+
+@dataclass(frozen=True)
+class TrailReport:
+    """What `verify_trail` found: the events checked, the head, and every problem."""
+
+    checked: int
+    head_hash: str
+    head_count: int | None
+    problems: list[ChainProblem]
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+def _events_in_order(session: Session) -> Iterator[AuditEvent]:
+    # In batches: a counter's trail grows by thousands of events a month.
+    yield from session.scalars(select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=1000))
+
+
+def verify_trail(session: Session) -> TrailReport:
+    """Check the whole trail: every event's hash, every link, and the stored head against the last event."""
+    checked = 0
+    last: AuditEvent | None = None
+
+    def counted() -> Iterator[AuditEvent]:
+        nonlocal checked, last
+        for event in _events_in_order(session):
+            checked += 1
+            last = event
+            yield event
+
+    problems = verify_chain(counted())
+    head = session.get(AuditHead, 1)
+    last_hash = last.hash if last is not None else GENESIS_HASH
+    if head is None:
+        problems.append(ChainProblem(None, "缺少链头记录（audit_head）：无法判断末尾记录是否被删除"))
+        return TrailReport(checked, last_hash, None, problems)
+    if head.last_hash != last_hash:
+        problems.append(ChainProblem(
+            head.last_event_id,
+            f"链头记录的最后一条（编号 {head.last_event_id}）与现存最后一条不符：末尾记录被删除或替换",
+        ))
+    if head.event_count != checked:
+        problems.append(ChainProblem(
+            None, f"记录条数与链头不符：链头记 {head.event_count} 条，现存 {checked} 条",
+        ))
+    return TrailReport(checked, head.last_hash, head.event_count, problems)

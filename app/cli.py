@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     down = action(db_commands, "downgrade", "降级数据库结构 / migrate the schema down", _db_downgrade)
     down.add_argument("revision", help="目标版本（base 为空库） / target revision (base: empty)")
     action(db_commands, "current", "显示数据库结构版本 / show the schema revision", _db_current)
+    from app import commands_admin  # audit verify; db backup / restore (issue 9)
+
+    commands_admin.register_db(db_commands, action)
 
     settings = command("settings", "查看和修改设置 / list and change settings", _settings_list)
     settings_commands = settings.add_subparsers(dest="settings_command", metavar="ACTION")
@@ -204,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     from app.claims import commands_calendar
 
     commands_calendar.register(command, action)
+    commands_admin.register(command, action)
 
     # --- pre-audit (issue 10) ---
     from app.preaudit import commands as preaudit_cli
@@ -350,7 +354,7 @@ def _open(args: argparse.Namespace, run_migrations: bool = True):  # type: ignor
 
 
 def _db_help(args: argparse.Namespace) -> int:
-    print("用法 / usage: wi-counter db {upgrade,downgrade,current}", file=sys.stderr)
+    print("用法 / usage: wi-counter db {upgrade,downgrade,current,backup,restore}", file=sys.stderr)
     return 2
 
 

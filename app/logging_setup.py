@@ -7,8 +7,10 @@ so no logger anywhere in the program can write an unmasked ID number to a file.
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
+import os
 from pathlib import Path
 
 from app.masking import mask_ids_in_text
@@ -42,6 +44,19 @@ class IdMaskingFormatter(logging.Formatter):
         return mask_ids_in_text(super().format(record))
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Each log file, the first and every one after a rotation, is created readable by the user only."""
+
+    def _open(self) -> io.TextIOWrapper:
+        # Created 0600 before the handler opens it: the umask would make a rotated file world-readable.
+        if not Path(self.baseFilename).exists():
+            try:
+                os.close(os.open(self.baseFilename, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600))
+            except OSError:
+                pass  # the handler's own open reports the problem
+        return super()._open()
+
+
 def level_number(name: str) -> int:
     return TRACE if name == "TRACE" else logging.getLevelName(name)
 
@@ -55,7 +70,7 @@ def configure_logging(log_file: Path, level: str = "INFO", keep_files: int = 10,
             handler.close()
     log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     handlers: list[logging.Handler] = [
-        logging.handlers.RotatingFileHandler(log_file, maxBytes=MAX_BYTES, backupCount=keep_files, encoding="utf-8")
+        PrivateRotatingFileHandler(log_file, maxBytes=MAX_BYTES, backupCount=keep_files, encoding="utf-8")
     ]
     if console:
         handlers.append(logging.StreamHandler())

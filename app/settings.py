@@ -137,6 +137,12 @@ BACKUP_KEEP: Setting[int] = Setting(
     "升级数据库结构前自动备份 SQLite 文件；保留最近的备份个数。",
     minimum=1,
 )
+SESSION_IDLE_LOCK_MINUTES: Setting[int] = Setting(
+    "session.idle_lock_minutes", int, 10,
+    "无操作自动锁定（分钟）",
+    "窗口无键盘、鼠标操作这么多分钟后自动锁定（同 Ctrl+L），需重新登录；0 为不自动锁定。",
+    minimum=0,
+)
 
 # --- card reader settings (issue 3) ---
 CARD_BACKEND: Setting[str] = Setting(
@@ -329,6 +335,7 @@ ALL_SETTINGS: tuple[Setting[Any], ...] = (
     LOG_LEVEL,
     LOG_KEEP_FILES,
     BACKUP_KEEP,
+    SESSION_IDLE_LOCK_MINUTES,
     # card reader (issue 3)
     CARD_BACKEND,
     CARD_READER,

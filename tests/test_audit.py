@@ -8,6 +8,7 @@ from app.db import migrate
 from app.db.engine import make_engine, make_session_factory
 from app.db.models import AuditEvent
 from app.errors import ImmutableRecordError
+from tests.security.attacker import drop_audit_triggers
 
 
 @pytest.fixture
@@ -42,6 +43,7 @@ def test_an_intact_chain_verifies_and_ids_are_masked(sessions) -> None:  # type:
 def test_editing_an_event_behind_the_programs_back_is_detected(sessions) -> None:  # type: ignore[no-untyped-def]
     _write_three(sessions)
     with sessions.begin() as session:
+        drop_audit_triggers(session.connection())
         session.execute(text("UPDATE audit_event SET action = 'harmless' WHERE id = (SELECT MIN(id) + 1 FROM audit_event)"))
     problems = audit.verify_chain(_events(sessions))
     assert [p.message for p in problems] == ["记录内容与校验值不符：记录被修改"]
@@ -50,6 +52,7 @@ def test_editing_an_event_behind_the_programs_back_is_detected(sessions) -> None
 def test_deleting_an_event_is_detected(sessions) -> None:  # type: ignore[no-untyped-def]
     _write_three(sessions)
     with sessions.begin() as session:
+        drop_audit_triggers(session.connection())
         session.execute(text("DELETE FROM audit_event WHERE id = (SELECT MIN(id) + 1 FROM audit_event)"))
     problems = audit.verify_chain(_events(sessions))
     assert len(problems) == 1 and "删除" in problems[0].message

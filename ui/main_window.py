@@ -15,9 +15,16 @@ from app.bootstrap import CounterContext
 from app.centre.ecard import ecard_lookup
 from app.institution import InstitutionInfo
 from app.operators import OperatorInfo
-from app.settings import CARD_BACKEND, CARD_READER, CARD_VENDOR_ITYPE, CARD_VENDOR_LIBRARY
+from app.settings import (
+    CARD_BACKEND,
+    CARD_READER,
+    CARD_VENDOR_ITYPE,
+    CARD_VENDOR_LIBRARY,
+    SESSION_IDLE_LOCK_MINUTES,
+)
 from devices.backends import backend_from_settings
 from ui.card_reader import CardReaderService
+from ui.idle_lock import IdleLock
 from ui.pages.admission_page import AdmissionPage
 from ui.pages.card_page import CardPage
 from ui.pages.charges_page import ChargesPage
@@ -171,6 +178,10 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.nav)
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
+
+        # Unattended counter: lock as on Ctrl+L after `session.idle_lock_minutes` without input.
+        self.idle_lock = IdleLock(self.lock, ctx.settings.get(SESSION_IDLE_LOCK_MINUTES) * 60_000,
+                                  busy=lambda: self.settlement_in_progress(), parent=self)
 
         self._build_menus()
         self.status = CounterStatusBar(ctx, operator, self)
@@ -353,6 +364,7 @@ class MainWindow(QMainWindow):
 
     def _settings_saved(self) -> None:
         self.setWindowTitle(window_title(self._ctx, self._institution))  # the counter name may have changed
+        self.idle_lock.set_timeout_ms(self._ctx.settings.get(SESSION_IDLE_LOCK_MINUTES) * 60_000)
         card_settings = self._current_card_settings()
         if self._reader_from_settings and card_settings != self._card_settings:
             self._card_settings = card_settings
@@ -389,6 +401,7 @@ class MainWindow(QMainWindow):
         """Stop the window's own threads (the card reader's device thread) before it is deleted:
         nothing may signal a deleted object."""
         self.card_reader.stop()
+        self.idle_lock.stop()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         event.accept()

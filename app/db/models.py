@@ -240,6 +240,21 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class AuditHead(Base):
+    """The chain's head (one row): the last event and the count, so deleting the newest events shows.
+
+    Every append locks and moves it, which also serialises appends from counters sharing a
+    PostgreSQL database (two appends reading the same predecessor would fork the chain).
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    last_event_id: Mapped[int | None] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    event_count: Mapped[int] = mapped_column(Integer)
+
+
 # --- people and their entitlements -------------------------------------------------
 
 

@@ -73,7 +73,7 @@ def test_every_kind_of_setting_gets_its_widget(
 
     flag = Setting("printing.preview", bool, True, "打印前预览", "打印结算单前先显示预览。")
     monkeypatch.setattr(settings_page, "ALL_SETTINGS", (*ALL_SETTINGS, flag))
-    form = settings_page.SettingsForm(demo_ctx, editable=True)
+    form = settings_page.SettingsForm(demo_ctx, OperatorInfo(1, "admin", "管理员", Role.ADMIN))
     qtbot.addWidget(form)
     box = form.fields["printing.preview"]
     assert isinstance(box, QCheckBox) and box.isChecked()

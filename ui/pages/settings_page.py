@@ -21,7 +21,8 @@ from app.operators import (
     create_operator,
     list_operators,
 )
-from app.settings import ALL_SETTINGS, Setting, Settings, setting_by_key
+from app.settings import ALL_SETTINGS, Setting, setting_by_key
+from app.settings_changes import save_setting_changes
 from ui.operations import Executor, Operation, show_failure
 from ui.qt import (
     QAbstractItemView,
@@ -71,10 +72,12 @@ class SettingsForm(QGroupBox):
 
     saved = Signal()
 
-    def __init__(self, ctx: CounterContext, editable: bool, parent: QWidget | None = None) -> None:
+    def __init__(self, ctx: CounterContext, actor: OperatorInfo, parent: QWidget | None = None) -> None:
         super().__init__(self.tr("本窗口设置"), parent)
         self.setObjectName("settingsForm")
         self._ctx = ctx
+        self._actor = actor
+        editable = actor.can(Permission.CHANGE_SETTINGS)
         self._editable = editable
         self.fields: dict[str, SettingWidget] = {}
         # What each field showed when the form was built or last saved: only fields the clerk
@@ -176,13 +179,10 @@ class SettingsForm(QGroupBox):
             self.result_label.setText(self.tr("设置没有改动。"))
             return
         path = self._ctx.settings.path
+        actor = self._actor
 
         def write() -> dict[str, Any]:
-            # Re-read the file: keys this version does not know (a newer one wrote them) survive.
-            on_disk = Settings.load(path)
-            for key, value in changes.items():
-                on_disk.set(setting_by_key(key), value)
-            on_disk.save()
+            save_setting_changes(path, changes, actor)  # the permission is checked there, not only here
             return changes
 
         self.save_button.setEnabled(False)
@@ -337,7 +337,7 @@ class SettingsPage(QScrollArea):
         layout.setSpacing(16)
         layout.addWidget(heading(self.title, body))
 
-        self.form = SettingsForm(ctx, operator.can(Permission.CHANGE_SETTINGS), body)
+        self.form = SettingsForm(ctx, operator, body)
         self.form.saved.connect(self.settings_saved)
         layout.addWidget(self.form)
 

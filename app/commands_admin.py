@@ -1,0 +1,107 @@
+"""`wi-counter audit verify` and `wi-counter db backup [--out FILE]` / `db restore FILE`.
+
+Registered in `app.cli`: `register(command, action)` adds the `audit` group,
+`register_db(db_commands, action)` adds backup and restore to the `db` group.
+Exit 0 done (audit: the trail is intact), 1 refused or a problem found (on stderr, in Chinese).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
+             action: Callable[[Any, str, str, Handler], argparse.ArgumentParser]) -> None:
+    audit = command("audit", "审计日志 / the audit trail", _audit_help)
+    actions = audit.add_subparsers(dest="audit_command", metavar="ACTION")
+    action(actions, "verify",
+           "校验审计日志的哈希链：找出被修改、删除的记录 / verify the hash chain: find edited or deleted entries",
+           verify_command)
+
+
+def register_db(db_commands: Any, action: Callable[[Any, str, str, Handler], argparse.ArgumentParser]) -> None:
+    backup = action(db_commands, "backup",
+                    "备份 SQLite 数据库（在线备份，仅本用户可读）；PostgreSQL 给出 pg_dump 用法"
+                    " / back up the SQLite database (online, user-only); pg_dump instructions for PostgreSQL",
+                    backup_command)
+    backup.add_argument("--out", type=Path, metavar="FILE",
+                        help="备份文件，默认放在备份文件夹并带时间 / backup file, default: timestamped in the backups folder")
+    restore = action(db_commands, "restore",
+                     "用备份恢复 SQLite 数据库（先检查备份、备份当前库，需要时升级结构）"
+                     " / restore the SQLite database from a backup (checked; the current one backed up first; migrated)",
+                     restore_command)
+    restore.add_argument("file", type=Path, metavar="FILE", help="备份文件 / backup file")
+
+
+def _audit_help(args: argparse.Namespace) -> int:
+    print("用法 / usage: wi-counter audit verify", file=sys.stderr)
+    return 2
+
+
+def _open(args: argparse.Namespace, run_migrations: bool = True) -> Any:
+    from app.bootstrap import open_counter
+
+    return open_counter(home=args.home, demo=args.demo, db_url=args.db, run_migrations=run_migrations)
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    from app.audit import verify_trail
+
+    context = _open(args)
+    try:
+        with context.sessions() as session:
+            report = verify_trail(session)
+    finally:
+        context.close()
+    print(f"已校验 / checked: {report.checked} 条审计记录 / entries")
+    print(f"链头 / head: {report.head_hash}（{report.head_count if report.head_count is not None else '?'} 条 / entries）")
+    if report.intact:
+        print("审计日志完整 / the audit trail is intact")
+        return 0
+    for problem in report.problems:
+        where = f"记录 / entry {problem.event_id}：" if problem.event_id is not None else ""
+        print(f"问题 / problem: {where}{problem.message}", file=sys.stderr)
+    print(f"审计日志不完整：发现 {len(report.problems)} 处问题 / the audit trail has been tampered with",
+          file=sys.stderr)
+    return 1
+
+
+def backup_command(args: argparse.Namespace) -> int:
+    from app.db import backup
+
+    context = _open(args, run_migrations=False)
+    try:
+        if backup.sqlite_file(context.engine) is None:
+            print(backup.postgres_instructions(context.engine))
+            return 0
+        target = backup.backup(context.engine, context.paths.backup_dir, args.out)
+    finally:
+        context.close()
+    print(f"已备份 / backed up: {target}")
+    return 0
+
+
+def restore_command(args: argparse.Namespace) -> int:
+    from app.db import backup
+    from app.settings import BACKUP_KEEP
+
+    # Not migrated on opening: the current file is backed up as it is, then replaced.
+    context = _open(args, run_migrations=False)
+    try:
+        if backup.sqlite_file(context.engine) is None:
+            print(backup.postgres_instructions(context.engine))
+            return 0
+        result = backup.restore(context.engine, args.file, context.paths.backup_dir, context.settings.get(BACKUP_KEEP))
+    finally:
+        context.close()
+    print(f"恢复前的数据库已备份 / the database before restoring: {result.safety_backup}")
+    print(f"已从 {result.restored_from} 恢复 / restored")
+    if result.migrated:
+        print(f"数据库结构 / schema: {result.backup_revision} → {result.revision}")
+    return 0
