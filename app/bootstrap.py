@@ -91,7 +91,9 @@ def open_counter(
             engine.dispose()
             raise ConfigurationError(f"数据库升级失败（{describe(engine)}）：{exc}") from exc
     context = CounterContext(paths, settings, engine, make_session_factory(engine), migration)
-    if demo:
+    # Without migrations (`db upgrade` migrates itself) a new or older demo database lacks tables:
+    # the demo data is seeded by the next open that migrates.
+    if demo and (run_migrations or migrate.current_revision(engine) == migrate.head_revision()):
         from app.demo import seed_demo
 
         with context.transaction() as session:

@@ -59,6 +59,24 @@ def test_db_upgrade_then_current(isolated_home: Path, capsys: pytest.CaptureFixt
     assert (isolated_home / "data" / "wi-counter.sqlite3").exists()
 
 
+def test_db_upgrade_of_a_new_demo_folder_migrates_then_seeds(isolated_home: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from app.bootstrap import open_counter
+    from app.db.migrate import head_revision
+    from app.db.models import Institution
+
+    head = head_revision()
+    # The demo data needs the tables: `db upgrade` on an empty demo database migrates first.
+    assert main(["--demo", "db", "upgrade"]) == 0
+    assert f"空库 empty → {head}" in capsys.readouterr().out
+    context = open_counter(home=isolated_home, demo=True)
+    try:
+        with context.transaction() as session:
+            assert session.query(Institution).count() == 1
+    finally:
+        context.close()
+
+
 def test_db_downgrade_to_base(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "upgrade"]) == 0
     assert main(["db", "downgrade", "base"]) == 0
