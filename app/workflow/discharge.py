@@ -54,6 +54,7 @@ from app.db.models import (
     Worker,
 )
 from app.operators import OperatorInfo, Permission, require
+from app.preaudit.discharge_review import counter_rules, require_acknowledged
 from app.rules.verdict import DISCHARGE, judge
 from app.workflow import facts
 from app.workflow.admission import (
@@ -346,6 +347,8 @@ def settle_stay(ctx: CounterContext, client: CentreClient, stay_id: int, actor: 
         problems = readiness(session, stay_id)
         if problems:
             raise WorkflowError("暂不能结算：" + "；".join(problems))
+        # The pre-audit at discharge (003 §19, §20): every finding fixed or acknowledged with a reason.
+        require_acknowledged(session, stay_id, counter_rules(ctx), discharged_on=discharged_on)
         stay.discharged_on = discharged_on
         stay.status = StayStatus.PENDING_SETTLEMENT
     return _settle(ctx, client, stay_id, actor, discharged_on, progress)
