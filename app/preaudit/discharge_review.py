@@ -111,12 +111,14 @@ def _key(finding: Finding) -> tuple[str, int, Decimal]:
 
 
 def discharge_review(session: Session, stay_id: int, rules: RuleSet | None = None, *,
-                     discharged_on: dt.date | None = None) -> DischargeReview:
-    """The stay's findings at discharge, each with its acknowledgement (the latest that still matches)."""
+                     discharged_on: dt.date | None = None, stage: str | None = STAGE) -> DischargeReview:
+    """The stay's findings at discharge, each with its acknowledgement (the latest that still matches).
+
+    `stage=None`: the stage the stay is in ("claim" once settled), for the 伤病分离 workspace's badges."""
     if session.get(Stay, stay_id) is None:
         raise StayNotFound(stay_id)
     rules = rules or default_ruleset()
-    findings = audit_stay(session, stay_id, rules, stage=STAGE, discharged_on=discharged_on)
+    findings = audit_stay(session, stay_id, rules, stage=stage, discharged_on=discharged_on)
     acknowledged: dict[tuple[str, int, Decimal], Acknowledgement] = {}
     if findings:
         rows = session.execute(
