@@ -9,8 +9,9 @@ finding, either goes back and fixes the line or acknowledges it with a reason: "
   amount at risk are the same; a changed amount asks again.
 - `acknowledge(ctx, stay_id, findings, reason, actor)`: one `preaudit_acknowledgement` row and one
   hash-chained audit event per finding, in one transaction.
-- `require_acknowledged(session, stay_id, ...)`: what `app.workflow.discharge.settle_stay` calls; a
-  WorkflowError names every finding not acknowledged (序号, rule title, amount).
+- `require_acknowledged(session, stay_id, ...)`: what `app.workflow.discharge.settle_stay` (and
+  `issue_full_payment`, `backfill`) call; a WorkflowError names every finding not acknowledged
+  (序号, rule title, amount).
 - `record_criteria_date(ctx, stay_id, met_on, actor)`: the day the patient met the discharge
   criteria (达到出院标准, the doctor's note); costs after it are the agency's to deduct (`003 §15`).
 """
@@ -176,7 +177,7 @@ def acknowledge(ctx: CounterContext, stay_id: int, findings: Sequence[Finding], 
         stay = session.get(Stay, stay_id)
         if stay is None:
             raise StayNotFound(stay_id)
-        if stay.status not in (StayStatus.ADMITTED, StayStatus.PENDING_SETTLEMENT):
+        if stay.status not in (StayStatus.ADMITTED, StayStatus.PENDING_SETTLEMENT, StayStatus.PENDING_BACKFILL):
             raise WorkflowError("本次住院当前状态不是待结算，无需确认预审提示。")
         current = {_key(item.finding): item for item in
                    discharge_review(session, stay_id, rules, discharged_on=discharged_on).items}

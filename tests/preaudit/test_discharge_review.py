@@ -28,7 +28,7 @@ from app.operators import ROLE_PERMISSIONS, OperatorInfo, Permission
 from app.preaudit.adapters import audit_stay
 from app.preaudit.discharge_review import acknowledge, discharge_review, record_criteria_date
 from app.workflow.common import WorkflowError
-from app.workflow.discharge import settle_stay
+from app.workflow.discharge import issue_full_payment, settle_stay
 from tests.preaudit.helpers import hits
 from tests.workflow.stay_fixtures import *  # noqa: F403
 from tests.workflow.stay_fixtures import ZHANG_WEI_CARD, add_lines, admit_worker, centre_today, form
@@ -175,3 +175,17 @@ def test_a_role_without_the_permission_may_not_acknowledge(
         acknowledge(counter, stay_id, findings, "医生已确认", cashier)
     assert _acknowledgements(counter, stay_id) == [] and _events(counter, "preaudit_acknowledged") == []
     assert acknowledge(counter, stay_id, findings, "医生已确认", reviewer) == 1
+
+
+def test_a_full_payment_receipt_waits_for_the_acknowledgement_too(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo) -> None:
+    """全额垫付 when the centre is down (003 §17) is a discharge as well: the same findings, the same rule."""
+    stay_id = _stay(counter, wf_client, cashier)
+    add_lines(counter, stay_id, cashier, 3)
+    _consultation_twice(counter, stay_id, cashier, 6)
+    with pytest.raises(WorkflowError, match="序号 7"):
+        issue_full_payment(counter, stay_id, cashier, centre_today())
+    with counter.transaction() as session:
+        findings = discharge_review(session, stay_id).findings
+    acknowledge(counter, stay_id, findings, "医生已确认", cashier)
+    assert issue_full_payment(counter, stay_id, cashier, centre_today()) > 0

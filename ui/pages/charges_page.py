@@ -56,6 +56,7 @@ from ui.pages.charges_dialogs import (
 from ui.pages.charges_model import BUCKET_COLOURS, UNCLASSIFIED_COLOUR, LinesModel, MatrixPreview, configure_lines_view
 from ui.pages.preaudit_widgets import item_text
 from ui.qt import (
+    QTimer,
     QCheckBox,
     QComboBox,
     QDateEdit,
@@ -102,6 +103,9 @@ def settle_long_lived_objects() -> None:
     gc.freeze()
 
 
+REVIEW_DELAY_MS = 400  # the pre-audit waits this long after a change, so a burst of changes is audited once
+
+
 def list_open_stays(session: Session) -> list[tuple[int, str]]:
     """(stay id, label) of the stays whose charges can still change (在院, 待结算, 已撤销 settlement)."""
     from app.workflow.stays import list_stays
@@ -130,6 +134,7 @@ class ChargesPage(QWidget):
         self._want_stay: int | None = None
         self.review: DischargeReview | None = None  # the pre-audit of the workspace shown
         self._review_generation = 0
+        self._shown_review_generation = 0
         # Replaced in tests: the system's file dialog cannot be clicked offscreen.
         self.choose_file: Callable[[], str | None] = self._choose_file_with_dialog
         self._built = False  # the filter combos signal while they are filled during _build()
@@ -830,18 +835,30 @@ class ChargesPage(QWidget):
     # --- the pre-audit (issue 10) ---------------------------------------------------------------------
 
     def _load_review(self, ws: Workspace | None) -> None:
-        """The workspace's pre-audit on the database thread, after the workspace is shown. Not counted in
-        `busy`: the clerk keeps working; a newer workspace's review replaces an older one."""
+        """The workspace's pre-audit on the database thread, shortly after the workspace is shown. Not
+        counted in `busy`: the clerk keeps working. A burst of changes (import, then a bulk 归入诊断) is
+        audited once: the audit waits `REVIEW_DELAY_MS` and is skipped when a newer workspace came since."""
         self._review_generation += 1
         generation = self._review_generation
         if ws is None:
             self._show_review(None, generation)
             return
-        stay_id, ctx = ws.stay_id, self._ctx
+        QTimer.singleShot(REVIEW_DELAY_MS, self, lambda: self._start_review(ws.stay_id, generation))
 
-        def unit() -> DischargeReview:
+    def _start_review(self, stay_id: int, generation: int) -> None:
+        if generation != self._review_generation:
+            return
+        if self.busy:
+            # A change is on the database thread: audit after it, not alongside the window showing its result.
+            QTimer.singleShot(REVIEW_DELAY_MS, self, lambda: self._start_review(stay_id, generation))
+            return
+        ctx = self._ctx
+
+        def unit() -> DischargeReview | None:
             from app.preaudit.discharge_review import counter_rules, discharge_review
 
+            if generation != self._review_generation:
+                return None  # a newer workspace is on its way: its own audit follows
             # As `_run`: a burst of allocations without the cyclic collector, what it leaves frozen.
             enabled = gc.isenabled()
             gc.disable()
@@ -853,8 +870,14 @@ class ChargesPage(QWidget):
                 if enabled:
                     gc.enable()
 
-        Operation(self, unit).success(lambda review: self._show_review(review, generation)).failure(
+        Operation(self, unit).success(
+            lambda review: None if review is None else self._show_review(review, generation)).failure(
             lambda error: self._review_failed(error, generation)).run()
+
+    @property
+    def review_current(self) -> bool:
+        """The badges show the pre-audit of the workspace shown (not one still on its way)."""
+        return self._shown_review_generation == self._review_generation
 
     def _review_failed(self, error: BaseException, generation: int) -> None:
         if generation == self._review_generation:
@@ -866,6 +889,7 @@ class ChargesPage(QWidget):
         if generation != self._review_generation or (review is not None and review.stay_id != self.stay_id):
             return  # another stay or a newer change since
         self.review = review
+        self._shown_review_generation = generation
         by_seq: dict[int, list[ReviewItem]] = {}
         stay_level: list[ReviewItem] = []
         for item in review.items if review is not None else ():

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from app.workflow.stays import StaySummary
 
 SETTLEABLE = (StayStatus.ADMITTED, StayStatus.PENDING_SETTLEMENT)
+REVIEWED = (*SETTLEABLE, StayStatus.PENDING_BACKFILL)  # 补登记 settles too: the pre-audit holds it as well
 STAGE_NAMES = {
     "upload": "上传费用明细", "check": "出院备案复核", "discharge_check": "出院备案复核", "settle": "结算",
     "settlement": "结算",
@@ -603,7 +604,7 @@ class DischargePage(QWidget):
         self.settle_button.setToolTip("" if reviewed or status not in SETTLEABLE else
                                       self.tr("预审提示尚未全部确认：请修正费用明细，或填写原因确认后再结算"))
         pending = self.review is not None and bool(self.review.pending)
-        self.acknowledge_button.setEnabled(idle and status in SETTLEABLE and pending and not done_here
+        self.acknowledge_button.setEnabled(idle and status in REVIEWED and pending
                                            and self._operator.can(Permission.ACKNOWLEDGE_PREAUDIT))
         for widget in (self.criteria_date, self.record_criteria_button):
             widget.setEnabled(idle and status in SETTLEABLE and not done_here)
@@ -690,7 +691,7 @@ class DischargePage(QWidget):
         self._review_generation += 1
         generation = self._review_generation
         self.review = None
-        if stay is None or stay.status not in SETTLEABLE:
+        if stay is None or stay.status not in REVIEWED:
             self._show_review(None, None, generation)
             return
         self.preaudit_summary.setText(self.tr("正在预审…"))
