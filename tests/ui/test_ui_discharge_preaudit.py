@@ -67,7 +67,8 @@ def test_settling_waits_for_each_finding_to_be_acknowledged_with_a_reason(
     _consultation_twice(centre_ctx, cashier, stay_id, centre_today() - dt.timedelta(days=2))
     window = make_window(centre_ctx, "cashier")
     page = _open(qtbot, window, stay_id)
-    qtbot.waitUntil(lambda: page.readiness_label.text().startswith("可以结算"), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: page.readiness_label.text().startswith("费用明细已就绪"), timeout=WAIT_MS)
+    assert "1 项待确认" in page.readiness_label.text()
 
     assert page.preaudit_table.rowCount() == 1
     assert [page.preaudit_table.item(0, column).text() for column in range(4)] == [
@@ -99,6 +100,7 @@ def test_settling_waits_for_each_finding_to_be_acknowledged_with_a_reason(
             (str(stay_id), 102, "医嘱两次查房，已与科室核实")]
 
     qtbot.waitUntil(lambda: page.settle_button.isEnabled(), timeout=WAIT_MS)
+    assert page.readiness_label.text().startswith("可以结算")
     qtbot.mouseClick(page.settle_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not page.busy, timeout=CENTRE_WAIT_MS)
     assert page.outcome is not None, page.error_label.text()

@@ -333,13 +333,25 @@ class DischargePage(QWidget):
         if generation != self._readiness_generation:
             return
         self.readiness_problems = problems
+        self._show_readiness_text()
+        self._update_buttons()
+
+    def _show_readiness_text(self) -> None:
+        problems = self.readiness_problems
+        stay = self.picker.current_stay()
+        if stay is not None and stay.status not in SETTLEABLE:
+            return  # the status's own text (_check_readiness)
         if problems:
             self.readiness_label.setText(self.tr("尚不能结算：") + "\n" + "\n".join(f"• {p}" for p in problems))
+            self.readiness_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+        elif self.review is not None and self.review.pending:
+            self.readiness_label.setText(self.tr(
+                "费用明细已就绪；出院结算前预审尚有 {n} 项待确认：修正明细或填写原因确认后才能结算。").format(
+                n=len(self.review.pending)))
             self.readiness_label.setStyleSheet(f"color: {ERROR_COLOUR};")
         else:
             self.readiness_label.setText(self.tr("可以结算：按“结算”上传费用明细、复核备案并结算。"))
             self.readiness_label.setStyleSheet("")
-        self._update_buttons()
 
     # --- settling ----------------------------------------------------------------------------------
 
@@ -671,7 +683,11 @@ class DischargePage(QWidget):
             [self.tr("序号"), self.tr("风险"), self.tr("预计扣款"), self.tr("规则（依据）"), self.tr("确认")])
         self.preaudit_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.preaudit_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.preaudit_table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        header = self.preaudit_table.horizontalHeader()
+        for column in (0, 1, 2):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        for column in (3, 4):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
         self.preaudit_table.verticalHeader().hide()
         self.preaudit_table.setMaximumHeight(180)
         layout.addWidget(self.preaudit_table)
@@ -754,6 +770,8 @@ class DischargePage(QWidget):
                 if pending else self.tr("发现 {n} 项可能被经办机构扣款，预计扣款合计 ¥{total}；均已确认，可以结算。").format(
                 n=len(review.items), total=f"{review.total_at_risk:.2f}"))
             self.preaudit_summary.setStyleSheet(f"color: {ERROR_COLOUR};" if pending else "")
+        if self.readiness_label.text() != self.tr("正在检查…"):
+            self._show_readiness_text()
         self._update_buttons()
 
     def open_acknowledge_dialog(self) -> None:
