@@ -40,6 +40,7 @@ class Permission(enum.StrEnum):
     CLASSIFY = "classify"  # 伤病分离
     SETTLE = "settle"  # 出院结算
     PRINT_SLIP = "print_slip"  # 打印结算单
+    ACKNOWLEDGE_PREAUDIT = "acknowledge_preaudit"  # 出院结算前确认预审提示
     OVERRIDE_CLASSIFICATION = "override_classification"  # 审核：改判伤病分离
     CANCEL_SETTLEMENT = "cancel_settlement"  # 审核：撤销结算
     MANUAL_IDENTIFICATION = "manual_identification"  # 审核：手工输入社会保障号码
@@ -59,6 +60,7 @@ _PERMISSION_LABELS = {
     Permission.CLASSIFY: "伤病分离",
     Permission.SETTLE: "出院结算",
     Permission.PRINT_SLIP: "打印结算单",
+    Permission.ACKNOWLEDGE_PREAUDIT: "确认预审提示",
     Permission.OVERRIDE_CLASSIFICATION: "改判伤病分离",
     Permission.CANCEL_SETTLEMENT: "撤销结算",
     Permission.MANUAL_IDENTIFICATION: "手工输入社会保障号码",
@@ -68,8 +70,10 @@ _PERMISSION_LABELS = {
     Permission.CHANGE_SETTINGS: "修改设置",
 }
 
+# Cashiers settle, so they acknowledge the pre-audit's findings before settling (each one audited).
 _CASHIER = frozenset(
-    {Permission.ADMIT, Permission.IMPORT_CHARGES, Permission.CLASSIFY, Permission.SETTLE, Permission.PRINT_SLIP}
+    {Permission.ADMIT, Permission.IMPORT_CHARGES, Permission.CLASSIFY, Permission.SETTLE, Permission.PRINT_SLIP,
+     Permission.ACKNOWLEDGE_PREAUDIT}
 )
 _REVIEWER = _CASHIER | {
     Permission.OVERRIDE_CLASSIFICATION,

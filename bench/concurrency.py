@@ -87,6 +87,7 @@ def _prepare(folder: Path, db_url: str, sandbox_url: str) -> Any:
     from sqlalchemy import select
 
     from app.db.models import HisCodeMap, Operator, Role
+    from app.workflow.catalogue import seed_demo_catalogue
     from tests.centre.client_fixtures import make_counter
 
     ctx = make_counter(folder / f"setup-home-{uuid.uuid4().hex[:6]}", db_url, sandbox_url)
@@ -99,6 +100,9 @@ def _prepare(folder: Path, db_url: str, sandbox_url: str) -> Any:
         # include an item it marks as outside the catalogue.
         session.add(HisCodeMap(his_code="HIS-ZF-001", his_name="进口敷料", catalogue_code=None,
                                note="目录外，已告知", updated_by=session.scalars(select(Operator.id)).first()))
+        # And the local catalogue, as a synced counter has it (add_lines would seed it, racing between
+        # counters): the pre-audit at discharge tells catalogue lines from those outside by it.
+        seed_demo_catalogue(session)
     return ctx
 
 

@@ -373,6 +373,8 @@ class Stay(Base):
     bed: Mapped[str | None] = mapped_column(String(16))
     admitted_on: Mapped[dt.date] = mapped_column(Date)
     discharged_on: Mapped[dt.date | None] = mapped_column(Date)
+    # 达到出院标准的日期, from the doctor's note: costs after it are the agency's to deduct (003 §15).
+    discharge_criteria_met_on: Mapped[dt.date | None] = mapped_column(Date)
     emergency: Mapped[bool] = mapped_column(Boolean, default=False)
     third_party_liability: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[StayStatus] = mapped_column(_enum(StayStatus, "stay_status"), default=StayStatus.ADMITTED)
@@ -736,6 +738,44 @@ class DeductionDispute(Base):
     evidence: Mapped[list[str]] = mapped_column(JSON)
     filed_by: Mapped[int] = mapped_column(ForeignKey("operator.id"))
     filed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+# --- pre-audit (预审, issue 10) ---------------------------------------------------------
+
+
+class PreauditAcknowledgement(Base):
+    """At discharge, the clerk's acknowledgement of one pre-audit finding settled as it stands:
+    who, when and why. `seq` 0 is a finding about the whole stay. A finding stays acknowledged
+    while its rule, line and amount at risk are the same; a changed amount asks again."""
+
+    __tablename__ = "preaudit_acknowledgement"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stay_id: Mapped[int] = mapped_column(ForeignKey("stay.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    amount_at_risk: Mapped[Decimal] = mapped_column("amount_at_risk_fen", Money())
+    message: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)  # the clerk's why (e.g. 已与医生核实)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operator.id"))
+    acknowledged_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class PreauditPrediction(Base):
+    """What the pre-audit predicted the agency would deduct from one claimed settlement, kept from
+    the claim's upload so that the agency's answer can be compared with it (precision and recall
+    per rule). `seq` as the deductions' `line_no`: the charge line, 0 for the whole stay."""
+
+    __tablename__ = "preaudit_prediction"
+    __table_args__ = (UniqueConstraint("claim_entry_id", "seq", "rule"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_entry_id: Mapped[int] = mapped_column(ForeignKey("claim_entry.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    rule: Mapped[str] = mapped_column(String(40))
+    amount_at_risk: Mapped[Decimal] = mapped_column("amount_at_risk_fen", Money())
+    message: Mapped[str] = mapped_column(Text)
+    predicted_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
 
 # --- calls to the centre -----------------------------------------------------------

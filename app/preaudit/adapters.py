@@ -75,13 +75,19 @@ def audit_case(case: Case, rules: RuleSet | None = None, *, criteria_met_on: dt.
 
 
 def stay_audit_from_db(session: Session, stay_id: int, *, stage: str | None = None,
-                       criteria_met_on: dt.date | None = None) -> StayAudit:
-    """The stay as the pre-audit sees it. `stage` defaults to "claim" once the stay has a live settlement."""
+                       criteria_met_on: dt.date | None = None, discharged_on: dt.date | None = None) -> StayAudit:
+    """The stay as the pre-audit sees it. `stage` defaults to "claim" once the stay has a live settlement.
+
+    `criteria_met_on` defaults to the stay's recorded `discharge_criteria_met_on` (003 §15);
+    `discharged_on` stands for the stay's discharge date when the clerk has typed one but not settled yet."""
     from app.workflow.case_builder import stay_records  # the workflow's reader of a stay, reused as is
 
     records = stay_records(session, stay_id)
     case = records.case
-    stay_row = session.execute(select(Stay.worker_id).where(Stay.id == stay_id)).one()
+    stay_row = session.execute(select(Stay.worker_id, Stay.discharge_criteria_met_on)
+                               .where(Stay.id == stay_id)).one()
+    if criteria_met_on is None:
+        criteria_met_on = stay_row.discharge_criteria_met_on
 
     # The stay's settlements, their cancellations and their claims.
     s = Settlement.__table__.c
@@ -128,16 +134,17 @@ def stay_audit_from_db(session: Session, stay_id: int, *, stage: str | None = No
             over_limit.get(row.line_id)))
 
     return StayAudit(
-        admitted=case.stay.admitted, discharged=case.stay.discharged, diagnoses=_diagnoses(case),
+        admitted=case.stay.admitted, discharged=discharged_on or case.stay.discharged, diagnoses=_diagnoses(case),
         catalogue=catalogue, lines=tuple(lines), criteria_met_on=criteria_met_on, prior_settlements=tuple(prior),
         prior_claims=tuple(claims), device_history=_device_history(session, stay_row.worker_id, stay_id),
         stage=stage or ("claim" if live else "discharge"), stay_id=stay_id)
 
 
 def audit_stay(session: Session, stay_id: int, rules: RuleSet | None = None, *, stage: str | None = None,
-               criteria_met_on: dt.date | None = None) -> list[Finding]:
+               criteria_met_on: dt.date | None = None, discharged_on: dt.date | None = None) -> list[Finding]:
     """The findings for a stored stay (see `stay_audit_from_db`)."""
-    return audit(stay_audit_from_db(session, stay_id, stage=stage, criteria_met_on=criteria_met_on), rules)
+    return audit(stay_audit_from_db(session, stay_id, stage=stage, criteria_met_on=criteria_met_on,
+                                    discharged_on=discharged_on), rules)
 
 
 def _min_years(session: Session, codes: set[str]) -> dict[str, int]:

@@ -54,6 +54,7 @@ from app.db.models import (
     Worker,
 )
 from app.operators import OperatorInfo, Permission, require
+from app.preaudit.discharge_review import counter_rules, require_acknowledged
 from app.rules.verdict import DISCHARGE, judge
 from app.workflow import facts
 from app.workflow.admission import (
@@ -346,6 +347,8 @@ def settle_stay(ctx: CounterContext, client: CentreClient, stay_id: int, actor: 
         problems = readiness(session, stay_id)
         if problems:
             raise WorkflowError("暂不能结算：" + "；".join(problems))
+        # The pre-audit at discharge (003 §19, §20): every finding fixed or acknowledged with a reason.
+        require_acknowledged(session, stay_id, counter_rules(ctx), discharged_on=discharged_on)
         stay.discharged_on = discharged_on
         stay.status = StayStatus.PENDING_SETTLEMENT
     return _settle(ctx, client, stay_id, actor, discharged_on, progress)
@@ -481,6 +484,8 @@ def issue_full_payment(ctx: CounterContext, stay_id: int, actor: OperatorInfo, d
         amount = _stay_total(session, stay_id)
         if not _line_rows(session, stay_id):
             raise WorkflowError("没有费用明细，不能开具全额垫付收据。")
+        # Paid in full now, settled by 补登记 later: the pre-audit is dealt with at discharge all the same.
+        require_acknowledged(session, stay_id, counter_rules(ctx), discharged_on=discharged_on)
         receipt = FullPaymentReceipt(receipt_no=_receipt_no(session, centre_today()), stay_id=stay_id,
                                      amount=amount, issued_by=actor.id)
         session.add(receipt)
@@ -531,6 +536,7 @@ def backfill(ctx: CounterContext, client: CentreClient, stay_id: int, actor: Ope
         problems = [p for p in readiness(session, stay_id) if "待补登记" not in p]
         if problems:
             raise WorkflowError("暂不能补登记：" + "；".join(problems))
+        require_acknowledged(session, stay_id, counter_rules(ctx), discharged_on=discharged_on)
     try:
         outcome = _settle(ctx, client, stay_id, actor, discharged_on, None)
     except CentreRefused as exc:

@@ -32,6 +32,7 @@ from app.db.models import (
 from app.operators import OperatorInfo
 from app.workflow.admission import AdmissionForm, AdmissionOutcome, Identification, admit, look_up
 from app.workflow.appliers import open_workflow_centre
+from app.workflow.catalogue import seed_demo_catalogue
 from tests.centre.client_fixtures import (  # noqa: F401 - fixtures re-exported
     SandboxProcess,
     centre_today,
@@ -94,10 +95,14 @@ def add_lines(ctx: CounterContext, stay_id: int, actor: OperatorInfo, count: int
               injury_code: str = "S82.201", illness_code: str = "I10", first_seq: int = 1,
               day: dt.date | None = None) -> Decimal:
     """`count` drug lines (every 5th for the illness), plus one over its price limit and one
-    confirmed outside the catalogue (自费); returns their total."""
+    confirmed outside the catalogue (自费); returns their total.
+
+    The counter's local catalogue is the sandbox's, as at a counter that has synced it: without it
+    every line would look outside the catalogue to the pre-audit (未记录告知, 003 §15)."""
     day = day or centre_today()
     total = Decimal("0.00")
     with ctx.transaction() as session:
+        seed_demo_catalogue(session)  # a no-op once the table has entries
         for seq in range(first_seq, first_seq + count):
             line = ChargeLine(stay_id=stay_id, seq=seq, his_code="XB01AC06", code="XB01AC06", name="阿司匹林肠溶片",
                               category=ChargeCategory.DRUG, quantity=Decimal("30"), unit_price=Decimal("0.50"),

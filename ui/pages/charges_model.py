@@ -11,11 +11,13 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from app.preaudit.discharge_review import ReviewItem
 from app.rules.case import CATEGORIES
 from app.rules.settlement import BUCKET_LABELS, BUCKETS, CATEGORY_LABELS, FUND, NON_INJURY, OVER_LIMIT, SELF_PAY
 from app.rules.settlement import SettlementResult
 from app.slips import money_text
 from app.workflow.separation import MATCH_LABELS, LineView
+from ui.pages.preaudit_widgets import SEVERITY_COLOURS, badge_text, strongest, tooltip_text
 from ui.qt import (
     QAbstractItemView,
     QAbstractTableModel,
@@ -87,9 +89,11 @@ COLUMNS: tuple[tuple[str, Callable[[LineView], str]], ...] = (
     ("目录", lambda line: _outside_text(line) or MATCH_LABELS.get(line.match_status, "")),
     ("改判", _override_text),
     ("已上传", lambda line: _tr("是") if line.uploaded else ""),
+    ("预审", lambda line: ""),  # the model's findings, not the line's (see LinesModel.data)
 )
 NUMERIC_COLUMNS = {0, 6, 7, 8}
 BUCKET_COLUMN = 12
+PREAUDIT_COLUMN = 17
 
 
 class LinesModel(QAbstractTableModel):
@@ -102,6 +106,21 @@ class LinesModel(QAbstractTableModel):
         self._brushes = {bucket: QBrush(QColor(colour)) for bucket, colour in BUCKET_COLOURS.items()}
         self._unclassified = QBrush(QColor(UNCLASSIFIED_COLOUR))
         self._warning = QBrush(QColor("#c62828"))
+        self._severity = {severity: QBrush(QColor(colour)) for severity, colour in SEVERITY_COLOURS.items()}
+        self._findings: dict[int, tuple[ReviewItem, ...]] = {}
+
+    def set_findings(self, findings: dict[int, tuple[ReviewItem, ...]]) -> None:
+        """The pre-audit's findings by seq (its badge column); only that column is redrawn."""
+        self._findings = findings
+        if self._lines:
+            self.dataChanged.emit(self.index(0, PREAUDIT_COLUMN), self.index(len(self._lines) - 1, PREAUDIT_COLUMN))
+
+    @property
+    def findings(self) -> dict[int, tuple[ReviewItem, ...]]:
+        return self._findings
+
+    def findings_of(self, row: int) -> tuple[ReviewItem, ...]:
+        return self._findings.get(self._lines[row].seq, ())
 
     def set_lines(self, lines: Sequence[LineView]) -> None:
         self.beginResetModel()
@@ -132,6 +151,8 @@ class LinesModel(QAbstractTableModel):
             return None
         line = self._lines[index.row()]
         column = index.column()
+        if column == PREAUDIT_COLUMN:
+            return self._preaudit_data(line, role)
         if role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[column][1](line)
         if role == Qt.ItemDataRole.BackgroundRole:
@@ -153,6 +174,20 @@ class LinesModel(QAbstractTableModel):
                 return _tr("目录外项目：须先告知患者（003 §15）")
         return None
 
+    def _preaudit_data(self, line: LineView, role: int) -> Any:
+        items = self._findings.get(line.seq)
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return self._brushes.get(line.bucket, self._unclassified) if line.bucket else self._unclassified
+        if not items:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return badge_text(items)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self._severity.get(strongest(items))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return tooltip_text(items)
+        return None
+
 
 def configure_lines_view(view: QAbstractItemView, header: QHeaderView, vertical: QHeaderView) -> None:
     """Fixed row heights and no per-row sizing: 20,000 rows scroll as fast as 20."""
@@ -163,7 +198,7 @@ def configure_lines_view(view: QAbstractItemView, header: QHeaderView, vertical:
     vertical.setDefaultSectionSize(max(22, view.fontMetrics().height() + 6))
     vertical.hide()
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    widths = (56, 90, 110, 100, 180, 60, 60, 70, 80, 90, 80, 150, 150, 260, 110, 60, 56)
+    widths = (56, 90, 110, 100, 180, 60, 60, 70, 80, 90, 80, 150, 150, 260, 110, 60, 56, 120)
     for column, width in enumerate(widths):
         header.resizeSection(column, width)
     header.setStretchLastSection(False)

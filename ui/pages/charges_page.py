@@ -6,6 +6,9 @@ is imported), filters the lines (diagnosis, department, dates, order group, buck
 selection under a diagnosis or overrides it with a reason (a cashier's override waits for a
 reviewer's 审核通过), ticks 已告知患者 for lines outside the catalogue, and watches the slip's
 matrix change. 中心预结算 uploads the lines and shows where the centre disagrees, line by line.
+The pre-audit (预审, issue 10) runs after every change, off the GUI thread: a badge per line
+("可能扣款 ¥12.50", coloured by severity, each finding's rule, message, article and advice in its
+tooltip), the findings about the whole stay above the table, and the filter 仅显示可能扣款.
 
 Every database and network step runs through `ui.operations` (never on the GUI thread); the
 lines table is a `QTableView` over a model that formats only the rows on screen, so a
@@ -51,7 +54,9 @@ from ui.pages.charges_dialogs import (
     to_qdate,
 )
 from ui.pages.charges_model import BUCKET_COLOURS, UNCLASSIFIED_COLOUR, LinesModel, MatrixPreview, configure_lines_view
+from ui.pages.preaudit_widgets import item_text
 from ui.qt import (
+    QTimer,
     QCheckBox,
     QComboBox,
     QDateEdit,
@@ -77,6 +82,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from app.centre.gateway import SettlementFigures
+    from app.preaudit.discharge_review import DischargeReview, ReviewItem
     from app.workflow.his_import import ImportResult
 
 OK_COLOUR = "#1b5e20"
@@ -95,6 +101,9 @@ def settle_long_lived_objects() -> None:
     reference cycle already garbage but not yet collected at that moment (a few dozen objects of the
     finished transaction) is never collected; measured at about 20 objects per operation."""
     gc.freeze()
+
+
+REVIEW_DELAY_MS = 400  # the pre-audit waits this long after a change, so a burst of changes is audited once
 
 
 def list_open_stays(session: Session) -> list[tuple[int, str]]:
@@ -123,6 +132,9 @@ class ChargesPage(QWidget):
         self.last_figures: SettlementFigures | None = None
         self._pending = 0
         self._want_stay: int | None = None
+        self.review: DischargeReview | None = None  # the pre-audit of the workspace shown
+        self._review_generation = 0
+        self._shown_review_generation = 0
         # Replaced in tests: the system's file dialog cannot be clicked offscreen.
         self.choose_file: Callable[[], str | None] = self._choose_file_with_dialog
         self._built = False  # the filter combos signal while they are filled during _build()
@@ -187,11 +199,20 @@ class ChargesPage(QWidget):
             edit.setDisplayFormat("yyyy-MM-dd")
             edit.dateChanged.connect(self._apply_filters)
             filters.addWidget(edit)
+        self.likely_deducted_check = QCheckBox(self.tr("仅显示可能扣款"), self)
+        self.likely_deducted_check.setObjectName("likelyDeductedFilter")
+        self.likely_deducted_check.setToolTip(self.tr("只显示预审认为经办机构可能扣款的明细"))
+        self.likely_deducted_check.toggled.connect(self._apply_filters)
+        filters.addWidget(self.likely_deducted_check)
         filters.addStretch(1)
         self.shown_label = QLabel(self)
         self.shown_label.setObjectName("shownLabel")
         filters.addWidget(self.shown_label)
         layout.addLayout(filters)
+        self.preaudit_label = QLabel(self)
+        self.preaudit_label.setObjectName("preauditLabel")
+        self.preaudit_label.setWordWrap(True)
+        layout.addWidget(self.preaudit_label)
 
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.model = LinesModel(self)
@@ -424,6 +445,7 @@ class ChargesPage(QWidget):
         self._fill_filter(self.dept_filter, [(dept, dept) for dept in (ws.depts if ws else [])])
         self._fill_filter(self.group_filter, [(group, group) for group in (ws.order_groups if ws else [])])
         self._apply_filters()
+        self._load_review(ws)
         self.matrix.show_result(ws.preview if ws else None)
         if ws is not None and ws.preview is not None:
             preview = ws.preview
@@ -484,6 +506,9 @@ class ChargesPage(QWidget):
                 date_to=to_date(self.date_to.date()) if dated else None))
             lines = [line for line in ws.lines if line.line_id in chosen
                      and (diagnosis != NO_DIAGNOSIS or not line.diagnosis_code)]
+        if self.likely_deducted_check.isChecked():
+            flagged = self.model.findings
+            lines = [line for line in lines if line.seq in flagged]
         self.model.set_lines(lines)
         self.shown_label.setText(self.tr("显示 {shown} / {total} 条").format(shown=len(lines), total=len(ws.lines)))
         self._selection_changed()
@@ -806,3 +831,84 @@ class ChargesPage(QWidget):
         self.centre_label.setStyleSheet("")
         self.centre_label.setText(self.tr("正在上传明细并向结算中心预结算…"))
         Operation(self, work, executor=Executor.BACKGROUND).success(done).failure(failed).run()
+
+    # --- the pre-audit (issue 10) ---------------------------------------------------------------------
+
+    def _load_review(self, ws: Workspace | None) -> None:
+        """The workspace's pre-audit on the database thread, shortly after the workspace is shown. Not
+        counted in `busy`: the clerk keeps working. A burst of changes (import, then a bulk 归入诊断) is
+        audited once: the audit waits `REVIEW_DELAY_MS` and is skipped when a newer workspace came since."""
+        self._review_generation += 1
+        generation = self._review_generation
+        if ws is None:
+            self._show_review(None, generation)
+            return
+        QTimer.singleShot(REVIEW_DELAY_MS, self, lambda: self._start_review(ws.stay_id, generation))
+
+    def _start_review(self, stay_id: int, generation: int) -> None:
+        if generation != self._review_generation:
+            return
+        if self.busy:
+            # A change is on the database thread: audit after it, not alongside the window showing its result.
+            QTimer.singleShot(REVIEW_DELAY_MS, self, lambda: self._start_review(stay_id, generation))
+            return
+        ctx = self._ctx
+
+        def unit() -> DischargeReview | None:
+            from app.preaudit.discharge_review import counter_rules, discharge_review
+
+            if generation != self._review_generation:
+                return None  # a newer workspace is on its way: its own audit follows
+            # As `_run`: a burst of allocations without the cyclic collector, what it leaves frozen.
+            enabled = gc.isenabled()
+            gc.disable()
+            try:
+                with ctx.transaction() as session:
+                    return discharge_review(session, stay_id, counter_rules(ctx), stage=None)
+            finally:
+                settle_long_lived_objects()
+                if enabled:
+                    gc.enable()
+
+        Operation(self, unit).success(
+            lambda review: None if review is None else self._show_review(review, generation)).failure(
+            lambda error: self._review_failed(error, generation)).run()
+
+    @property
+    def review_current(self) -> bool:
+        """The badges show the pre-audit of the workspace shown (not one still on its way)."""
+        return self._shown_review_generation == self._review_generation
+
+    def _review_failed(self, error: BaseException, generation: int) -> None:
+        if generation == self._review_generation:
+            message = error.message if isinstance(error, WiCounterError) else str(error)
+            self.preaudit_label.setText(self.tr("预审未完成：{reason}").format(reason=message))
+            self.preaudit_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+
+    def _show_review(self, review: DischargeReview | None, generation: int) -> None:
+        if generation != self._review_generation or (review is not None and review.stay_id != self.stay_id):
+            return  # another stay or a newer change since
+        self.review = review
+        self._shown_review_generation = generation
+        by_seq: dict[int, list[ReviewItem]] = {}
+        stay_level: list[ReviewItem] = []
+        for item in review.items if review is not None else ():
+            if item.finding.seq is None:
+                stay_level.append(item)
+            else:
+                by_seq.setdefault(item.finding.seq, []).append(item)
+        self.model.set_findings({seq: tuple(items) for seq, items in by_seq.items()})
+        if self.likely_deducted_check.isChecked():
+            self._apply_filters()
+        if review is None:
+            self.preaudit_label.clear()
+        elif not review.items:
+            self.preaudit_label.setText(self.tr("预审：未发现可能被经办机构扣款的明细。"))
+            self.preaudit_label.setStyleSheet("")
+        else:
+            text = self.tr("预审：{lines} 条明细可能被经办机构扣款，预计扣款合计 ¥{total}。").format(
+                lines=len(by_seq), total=f"{review.total_at_risk:.2f}")
+            for item in stay_level:
+                text += "\n" + self.tr("整次住院：") + item_text(item).replace("\n", "　")
+            self.preaudit_label.setText(text)
+            self.preaudit_label.setStyleSheet(f"color: {ERROR_COLOUR};")

@@ -3,7 +3,11 @@ issue a full-payment receipt (全额垫付) and settle by 补登记 when the lin
 
 结算 uploads the lines not yet sent (100 a call), has the filing checked again (出院备案复核) and
 settles with the centre, all on a worker thread with the progress shown; the verdict of the
-second check and the personal amount to collect (large) follow. A reviewer can cancel a
+second check and the personal amount to collect (large) follow. Before it, the pre-audit
+(出院结算前预审, `app.preaudit.discharge_review`): what the agency is likely to deduct, with the total
+and the advice; the clerk goes back to fix the lines or acknowledges each finding with a reason
+(确认…, audited), and 结算 waits until none is left (the service refuses too). The day the patient
+met the discharge criteria (达到出院标准日期, `003 §15`) is recorded here. A reviewer can cancel a
 settlement (with a reason); the stay can then be settled again. While a settlement runs the main
 window's `settlement_in_progress` is true (the 读卡 page warns when the card is pulled).
 """
@@ -30,17 +34,24 @@ from ui.pages.workflow_widgets import (
     to_qdate,
     two_columns,
 )
+from ui.pages.preaudit_widgets import SEVERITY_COLOURS, AcknowledgeDialog, item_text
 from ui.qt import (
+    QAbstractItemView,
+    QBrush,
+    QColor,
     QDateEdit,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QKeySequence,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
     Qt,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
     Signal,
@@ -50,10 +61,12 @@ from ui.widgets import ERROR_COLOUR, ErrorLabel, add_page_title, notice
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from app.preaudit.discharge_review import DischargeReview, ReviewItem
     from app.workflow.discharge import DischargeOutcome
     from app.workflow.stays import StaySummary
 
 SETTLEABLE = (StayStatus.ADMITTED, StayStatus.PENDING_SETTLEMENT)
+REVIEWED = (*SETTLEABLE, StayStatus.PENDING_BACKFILL)  # 补登记 settles too: the pre-audit holds it as well
 STAGE_NAMES = {
     "upload": "上传费用明细", "check": "出院备案复核", "discharge_check": "出院备案复核", "settle": "结算",
     "settlement": "结算",
@@ -82,6 +95,10 @@ class DischargePage(QWidget):
         self._shown_stay: int | None = None
         self._unreachable_at_settlement = False
         self._readiness_generation = 0
+        self.review: DischargeReview | None = None
+        self.criteria_met_on: dt.date | None = None
+        self._review_generation = 0
+        self.last_dialog: AcknowledgeDialog | None = None
         self.relay = ProgressRelay(self._show_progress, self)
 
         outer = QVBoxLayout(self)
@@ -146,6 +163,7 @@ class DischargePage(QWidget):
         self.error_label = ErrorLabel(ready_box, "dischargeError")
         ready_layout.addWidget(self.error_label)
         left.addWidget(ready_box)
+        left.addWidget(self._preaudit_box(body))
 
         self.verdict = VerdictPanel(self.tr("出院备案复核"), body, object_name="dischargeVerdict")
         left.addWidget(self.verdict)
@@ -216,6 +234,7 @@ class DischargePage(QWidget):
         right.addStretch(1)
 
         self.picker.currentIndexChanged.connect(lambda _index: self._stay_selected())
+        self.discharged_on.dateChanged.connect(lambda _date: self._load_review())
         self._clear_result()
         self._update_buttons()
         self.reload()
@@ -270,6 +289,7 @@ class DischargePage(QWidget):
             if stay.status is StayStatus.SETTLED and self.outcome is None and stay.settlement_id is not None:
                 self._show_stored_settlement(stay)
             self._check_readiness(stay)
+        self._load_review()
         self._update_buttons()
 
     def _result_is_stale(self, stay: StaySummary) -> bool:
@@ -313,13 +333,25 @@ class DischargePage(QWidget):
         if generation != self._readiness_generation:
             return
         self.readiness_problems = problems
+        self._show_readiness_text()
+        self._update_buttons()
+
+    def _show_readiness_text(self) -> None:
+        problems = self.readiness_problems
+        stay = self.picker.current_stay()
+        if stay is not None and stay.status not in SETTLEABLE:
+            return  # the status's own text (_check_readiness)
         if problems:
             self.readiness_label.setText(self.tr("尚不能结算：") + "\n" + "\n".join(f"• {p}" for p in problems))
+            self.readiness_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+        elif self.review is not None and self.review.pending:
+            self.readiness_label.setText(self.tr(
+                "费用明细已就绪；出院结算前预审尚有 {n} 项待确认：修正明细或填写原因确认后才能结算。").format(
+                n=len(self.review.pending)))
             self.readiness_label.setStyleSheet(f"color: {ERROR_COLOUR};")
         else:
             self.readiness_label.setText(self.tr("可以结算：按“结算”上传费用明细、复核备案并结算。"))
             self.readiness_label.setStyleSheet("")
-        self._update_buttons()
 
     # --- settling ----------------------------------------------------------------------------------
 
@@ -333,6 +365,14 @@ class DischargePage(QWidget):
         if self.readiness_problems:
             self.error_label.show_error(self.tr("尚不能结算：{problems}").format(
                 problems="；".join(self.readiness_problems)))
+            return
+        if self.review is None:
+            self.error_label.show_error(self.tr("正在进行出院结算前预审，请稍候再结算。"))
+            return
+        if self.review.pending:
+            from app.preaudit.discharge_review import unacknowledged_message
+
+            self.error_label.show_error(unacknowledged_message(self.review.pending))
             return
         stay_id, discharged_on = stay.stay_id, to_date(self.discharged_on.date())
         ctx, operator, relay = self._ctx, self._operator, self.relay
@@ -416,6 +456,7 @@ class DischargePage(QWidget):
             self.error_label.show_error(self.tr("未结算：{reason}").format(reason=error_text(error)))
         self.changed.emit()
         self.reload()
+        self._load_review()  # e.g. refused by the service for a finding that appeared meanwhile
         self._update_buttons()
 
     # --- cancelling ----------------------------------------------------------------------------------
@@ -569,7 +610,18 @@ class DischargePage(QWidget):
         idle = not self.busy
         self.picker.setEnabled(idle)
         done_here = self.outcome is not None or self.receipt is not None  # before the list catches up
-        self.settle_button.setEnabled(idle and status in SETTLEABLE and not self.readiness_problems and not done_here)
+        reviewed = self.review is not None and self.review.ready
+        self.settle_button.setEnabled(idle and status in SETTLEABLE and not self.readiness_problems and not done_here
+                                      and reviewed)
+        self.settle_button.setToolTip("" if reviewed or status not in SETTLEABLE else
+                                      self.tr("预审提示尚未全部确认：请修正费用明细，或填写原因确认后再结算"))
+        pending = self.review is not None and bool(self.review.pending)
+        self.acknowledge_button.setEnabled(idle and status in REVIEWED and pending
+                                           and self._operator.can(Permission.ACKNOWLEDGE_PREAUDIT))
+        for widget in (self.criteria_date, self.record_criteria_button):
+            widget.setEnabled(idle and status in SETTLEABLE and not done_here)
+        self.clear_criteria_button.setEnabled(idle and status in SETTLEABLE and not done_here
+                                              and self.criteria_met_on is not None)
         # Just settled: the list may not have caught up with the stay's new status yet.
         settled = self.settlement_id is not None and (status is StayStatus.SETTLED or self.outcome is not None)
         self.print_button.setEnabled(idle and settled)
@@ -592,3 +644,182 @@ class DischargePage(QWidget):
             self.backfill_button.setToolTip(self.tr("结算中心恢复连接后才能补登记"))
         else:
             self.backfill_button.setToolTip("")
+
+    # --- the pre-audit before settling (issue 10) --------------------------------------------------------
+
+    def _preaudit_box(self, body: QWidget) -> QGroupBox:
+        box = QGroupBox(self.tr("出院结算前预审（经办机构可能扣款）"), body)
+        layout = QVBoxLayout(box)
+        criteria = QHBoxLayout()
+        criteria_label = QLabel(self.tr("达到出院标准日期(&T)："), box)
+        self.criteria_date = QDateEdit(box)
+        self.criteria_date.setObjectName("criteriaDate")
+        self.criteria_date.setCalendarPopup(True)
+        self.criteria_date.setDisplayFormat("yyyy-MM-dd")
+        self.criteria_date.setDate(to_qdate(dt.date.today()))
+        criteria_label.setBuddy(self.criteria_date)
+        criteria.addWidget(criteria_label)
+        criteria.addWidget(self.criteria_date)
+        self.record_criteria_button = QPushButton(self.tr("记录"), box)
+        self.record_criteria_button.setObjectName("recordCriteria")
+        self.record_criteria_button.setToolTip(self.tr("按医生记录填写；此日期之后的费用经办机构将不予支付（003 §15）"))
+        self.record_criteria_button.clicked.connect(lambda: self.record_criteria(to_date(self.criteria_date.date())))
+        criteria.addWidget(self.record_criteria_button)
+        self.clear_criteria_button = QPushButton(self.tr("清除"), box)
+        self.clear_criteria_button.setObjectName("clearCriteria")
+        self.clear_criteria_button.clicked.connect(lambda: self.record_criteria(None))
+        criteria.addWidget(self.clear_criteria_button)
+        self.criteria_label = QLabel("", box)
+        self.criteria_label.setObjectName("criteriaRecorded")
+        criteria.addWidget(self.criteria_label, 1)
+        layout.addLayout(criteria)
+        self.preaudit_summary = QLabel("", box)
+        self.preaudit_summary.setObjectName("preauditSummary")
+        self.preaudit_summary.setWordWrap(True)
+        layout.addWidget(self.preaudit_summary)
+        self.preaudit_table = QTableWidget(0, 5, box)
+        self.preaudit_table.setObjectName("preauditTable")
+        self.preaudit_table.setHorizontalHeaderLabels(
+            [self.tr("序号"), self.tr("风险"), self.tr("预计扣款"), self.tr("规则（依据）"), self.tr("确认")])
+        self.preaudit_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.preaudit_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = self.preaudit_table.horizontalHeader()
+        for column in (0, 1, 2):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        for column in (3, 4):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+        self.preaudit_table.verticalHeader().hide()
+        self.preaudit_table.setMaximumHeight(180)
+        layout.addWidget(self.preaudit_table)
+        buttons = QHBoxLayout()
+        self.acknowledge_button = QPushButton(self.tr("确认待确认项(&K)…"), box)
+        self.acknowledge_button.setObjectName("acknowledgeButton")
+        self.acknowledge_button.setToolTip(self.tr("按现状结算：逐项记录确认人、时间和原因（记入审计）"))
+        self.acknowledge_button.clicked.connect(self.open_acknowledge_dialog)
+        buttons.addWidget(self.acknowledge_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        return box
+
+    def _load_review(self) -> None:
+        """The stay's findings at discharge for the date typed, on the database thread."""
+        stay = self.picker.current_stay()
+        self._review_generation += 1
+        generation = self._review_generation
+        self.review = None
+        if stay is None or stay.status not in REVIEWED:
+            self._show_review(None, None, generation)
+            return
+        self.preaudit_summary.setText(self.tr("正在预审…"))
+        stay_id, discharged_on, ctx = stay.stay_id, to_date(self.discharged_on.date()), self._ctx
+
+        def work(session: Session) -> tuple[DischargeReview, dt.date | None]:
+            from app.db.models import Stay
+            from app.preaudit.discharge_review import counter_rules, discharge_review
+
+            row = session.get(Stay, stay_id)
+            criteria = row.discharge_criteria_met_on if row is not None else None
+            return discharge_review(session, stay_id, counter_rules(ctx), discharged_on=discharged_on), criteria
+
+        Operation.transaction(self, self._ctx, work).success(
+            lambda result: self._show_review(result[0], result[1], generation)).failure(
+            lambda error: self._review_failed(error, generation)).run()
+
+    def _review_failed(self, error: BaseException, generation: int) -> None:
+        if generation == self._review_generation:
+            self.preaudit_summary.setText(self.tr("预审未完成：{reason}").format(reason=error_text(error)))
+            self.preaudit_summary.setStyleSheet(f"color: {ERROR_COLOUR};")
+
+    def _show_review(self, review: DischargeReview | None, criteria: dt.date | None, generation: int) -> None:
+        if generation != self._review_generation:
+            return  # another stay or date since
+        self.review = review
+        self.criteria_met_on = criteria
+        self.criteria_label.setText(self.tr("已记录：{date}").format(date=criteria.isoformat()) if criteria
+                                    else self.tr("未记录"))
+        if criteria is not None:
+            self.criteria_date.setDate(to_qdate(criteria))
+        items = review.items if review is not None else ()
+        self.preaudit_table.setRowCount(len(items))
+        for row, item in enumerate(items):
+            acknowledgement = item.acknowledgement
+            status = (self.tr("已确认：{who} {when}，{why}").format(
+                who=acknowledgement.operator_name,
+                when=acknowledgement.acknowledged_at.astimezone().strftime("%m-%d %H:%M"), why=acknowledgement.reason)
+                      if acknowledgement is not None else self.tr("待确认"))
+            cells = [item.seq_label, item.severity_label, f"¥{item.finding.amount_at_risk:.2f}",
+                     f"{item.title}（{item.finding.source}）", status]
+            for column, text in enumerate(cells):
+                cell = QTableWidgetItem(text)
+                cell.setToolTip(item_text(item))
+                if column in (1, 2):
+                    cell.setForeground(QBrush(QColor(SEVERITY_COLOURS.get(item.severity, ERROR_COLOUR))))
+                self.preaudit_table.setItem(row, column, cell)
+        if review is None:
+            self.preaudit_summary.setText("")
+            self.preaudit_summary.setStyleSheet("")
+        elif not review.items:
+            self.preaudit_summary.setText(self.tr("预审未发现可能被扣款的问题。"))
+            self.preaudit_summary.setStyleSheet("")
+        else:
+            pending = len(review.pending)
+            self.preaudit_summary.setText(self.tr(
+                "发现 {n} 项可能被经办机构扣款，预计扣款合计 ¥{total}；{pending} 项待确认。"
+                "请返回“费用与伤病分离”修正明细，或填写原因确认后再结算。").format(
+                n=len(review.items), total=f"{review.total_at_risk:.2f}", pending=pending)
+                if pending else self.tr("发现 {n} 项可能被经办机构扣款，预计扣款合计 ¥{total}；均已确认，可以结算。").format(
+                n=len(review.items), total=f"{review.total_at_risk:.2f}"))
+            self.preaudit_summary.setStyleSheet(f"color: {ERROR_COLOUR};" if pending else "")
+        if self.readiness_label.text() != self.tr("正在检查…"):
+            self._show_readiness_text()
+        self._update_buttons()
+
+    def open_acknowledge_dialog(self) -> None:
+        if self.review is None or not self.review.pending or self.busy:
+            return
+        dialog = AcknowledgeDialog(self.review.pending, self)
+        self.last_dialog = dialog
+        dialog.accepted.connect(lambda: self.acknowledge(dialog.items, dialog.reason))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()  # not exec(): no nested event loop
+
+    def acknowledge(self, items: tuple[ReviewItem, ...], reason: str) -> None:
+        stay = self.picker.current_stay()
+        if stay is None:
+            return
+        stay_id, discharged_on = stay.stay_id, to_date(self.discharged_on.date())
+        ctx, operator, findings = self._ctx, self._operator, [item.finding for item in items]
+
+        def work() -> int:
+            from app.preaudit.discharge_review import acknowledge, counter_rules
+
+            return acknowledge(ctx, stay_id, findings, reason, operator, discharged_on=discharged_on,
+                               rules=counter_rules(ctx))
+
+        self.error_label.clear_error()
+        Operation(self, work).success(lambda count: self._acknowledged(count)).failure(
+            lambda error: self._acknowledge_failed(error)).run()
+
+    def _acknowledged(self, count: int) -> None:
+        self.progress_label.setText(self.tr("已确认 {n} 项预审提示（已记入审计）。").format(n=count))
+        self._load_review()
+
+    def _acknowledge_failed(self, error: BaseException) -> None:
+        self.error_label.show_error(self.tr("未确认：{reason}").format(reason=error_text(error)))
+        self._load_review()
+
+    def record_criteria(self, met_on: dt.date | None) -> None:
+        stay = self.picker.current_stay()
+        if stay is None or self.busy:
+            return
+        stay_id, ctx, operator = stay.stay_id, self._ctx, self._operator
+
+        def work() -> None:
+            from app.preaudit.discharge_review import record_criteria_date
+
+            record_criteria_date(ctx, stay_id, met_on, operator)
+
+        self.error_label.clear_error()
+        Operation(self, work).success(lambda _none: self._load_review()).failure(
+            lambda error: self.error_label.show_error(
+                self.tr("未记录达到出院标准日期：{reason}").format(reason=error_text(error)))).run()
