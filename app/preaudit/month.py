@@ -475,13 +475,13 @@ def contradicted_rules(session: Session, rules: RuleSet, reasons: AgencyReasons)
     found = []
     for rule_id in RULE_IDS:
         months = history.get(rule_id, [])
-        contradicted = [m for m in months if m.contradicted]
-        if len(contradicted) < thresholds.contradicted_in_at_least:
+        against = [m for m in months if m.contradicted]
+        if len(against) < thresholds.contradicted_in_at_least:
             continue
         rule = rules.rule(rule_id)
-        predicted = sum(m.predicted for m in contradicted)
-        confirmed = sum(m.true_positives for m in contradicted)
-        explanation = (f"近 {thresholds.months} 个已审核月份中有 {len(contradicted)} 个月，规则“{rule.title}”（{rule.source}）"
+        predicted = sum(m.predicted for m in against)
+        confirmed = sum(m.true_positives for m in against)
+        explanation = (f"近 {thresholds.months} 个已审核月份中有 {len(against)} 个月，规则“{rule.title}”（{rule.source}）"
                        f"预测的扣款大多未被经办机构扣除：共预测 {predicted} 条，实际扣款 {confirmed} 条"
                        f"（准确率低于 {thresholds.precision_below:.0%}）。")
         if confirmed == 0:
