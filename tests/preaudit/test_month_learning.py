@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from app.audit import verify_trail
+from app.cli import main
 from app.claims.service import build_claim
 from app.db.models import AuditEvent, ClaimDeduction, ClaimEntry, ClaimStatus, MonthlyClaim, PreauditPrediction
 from app.errors import PermissionDenied
@@ -191,3 +192,37 @@ def test_the_reviewer_switches_a_rule_off_in_the_site_copy_and_a_cashier_is_refu
         set_rule_enabled(session, ctx.paths.config_dir, "repeated_same_day", True, who.reviewer,
                          counter_name=ctx.counter_name, reason="经办机构恢复此项审核")
     assert site_ruleset(ctx.paths.config_dir).enabled("repeated_same_day")
+
+
+def test_the_command_line_predicts_compares_and_adjusts(ctx, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    answered_month(ctx, "2026-10", [("repeated_same_day", False), ("daily_limit", True)])
+    with ctx.transaction() as session:  # an unpredicted deduction the reasons file maps to no rule
+        entry_id = session.scalars(select(ClaimEntry.id)).one()
+        session.add(ClaimDeduction(claim_entry_id=entry_id, line_no=9, item_name="塞来昔布胶囊", amount=MONEY("38.00"),
+                                   reason="人工审核：与工伤伤情无关", notified_on=dt.date(2026, 10, 28),
+                                   dispute_due=dt.date(2026, 11, 11)))
+    capsys.readouterr()
+    assert main(["--db", db_url, "claims", "accuracy", "2026-10", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["overall"]["true_positives"] == 1 and report["overall"]["false_positives"] == 1
+    assert report["overall"]["false_negatives"] == 1 and report["overall"]["precision"] == 0.5
+    assert report["unpredicted"] == [{"claim_entry_id": entry_id, "line_no": 9, "item_name": "塞来昔布胶囊",
+                                      "amount": "38.00", "reason": "人工审核：与工伤伤情无关"}]
+    assert {r["rule"]: r["precision"] for r in report["rules"]} == {"daily_limit": 1.0, "repeated_same_day": 0.0}
+    assert main(["--db", db_url, "claims", "accuracy", "2026-10"]) == 0
+    text = capsys.readouterr().out
+    assert "准确率 50%" in text and "召回率 50%" in text and "未预测的扣款：塞来昔布胶囊" in text
+
+    # The claim's stays audited now (the fixture's stay has a bed day and drugs: nothing at risk).
+    assert main(["--db", db_url, "claims", "predict", "2026-10", "--json"]) == 0
+    [claim] = json.loads(capsys.readouterr().out)["claims"]
+    assert claim["month"] == "2026-10" and isinstance(claim["total_at_risk"], str) and len(claim["stays"]) == 1
+    assert main(["--db", db_url, "claims", "predict", "2026-08"]) == 1
+    assert "还没有月度结算申请" in capsys.readouterr().err
+
+    assert main(["--db", db_url, "claims", "adjust-rule", "repeated_same_day", "--disable", "--reason", "不扣",
+                 "--operator", "cashier1"]) == 1
+    assert "收款员无权" in capsys.readouterr().err
+    assert main(["--db", db_url, "claims", "adjust-rule", "repeated_same_day", "--disable", "--reason", "不扣",
+                 "--operator", "reviewer1"]) == 0
+    assert not site_ruleset(ctx.paths.config_dir).enabled("repeated_same_day")
