@@ -482,9 +482,9 @@ def contradicted_rules(session: Session, rules: RuleSet, reasons: AgencyReasons)
         predicted = sum(m.predicted for m in against)
         confirmed = sum(m.true_positives for m in against)
         explanation = (f"近 {thresholds.months} 个已审核月份中有 {len(against)} 个月，规则“{rule.title}”（{rule.source}）"
-                       f"预测的扣款大多未被经办机构扣除：共预测 {predicted} 条，实际扣款 {confirmed} 条"
+                       f"预测的扣款大多未被经办机构扣除：这几个月共预测 {predicted} 条，实际扣款 {confirmed} 条"
                        f"（准确率低于 {thresholds.precision_below:.0%}）。")
-        if confirmed == 0:
+        if sum(m.true_positives for m in months) == 0:
             suggestion = "经办机构从未按此规则扣款：建议在本院规则副本中停用此规则，或与经办机构核实其审核口径。"
         else:
             suggestion = "建议核对此规则的参数（如编码范围、每日次数），使其与经办机构的审核口径一致；必要时停用。"

@@ -1,5 +1,6 @@
 """Last month's stays with chosen charge lines, settled through the real sandbox centre, for the
-month-end comparison tests (predicted vs deducted).
+month-end comparison tests (predicted vs deducted); and answered months written straight into the
+database (`answered_month`) for the learning tests.
 
 The demo people whose filings cover the whole of last month (`app.claims.demo_month`) are admitted on
 a day of last month, given the lines a test asks for, and settled on the month's last day. The settle
@@ -15,14 +16,28 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+
 from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
 from app.centre.gateway import SettlementRequest
 from app.claims.demo_month import DEMO_PEOPLE, last_month_dates
-from app.db.models import ChargeCategory, ChargeLine, ChargeSource, Diagnosis, Settlement
+from app.claims.service import build_claim
+from app.db.models import (
+    ChargeCategory,
+    ChargeLine,
+    ChargeSource,
+    ClaimDeduction,
+    ClaimEntry,
+    ClaimStatus,
+    Diagnosis,
+    MonthlyClaim,
+    PreauditPrediction,
+    Settlement,
+)
 from app.operators import OperatorInfo
 from app.workflow.admission import AdmissionForm, Identification, admit, centre_today, look_up
 from app.workflow.discharge import upload_lines
+from tests.claims.claim_fixtures import clerks, settle_stay
 
 
 @dataclass(frozen=True)
@@ -85,3 +100,26 @@ def settle_last_month_with(ctx: CounterContext, client: CentreClient, actor: Ope
     stay_id, registration_no, admitted, settled = admit_last_month(ctx, client, actor, name, lines)
     return SettledStay(stay_id, settle_admitted(ctx, client, actor, stay_id, registration_no, settled),
                        registration_no, admitted)
+
+
+def answered_month(ctx: CounterContext, month: str, lines: list[tuple[str, bool]]) -> int:
+    """An answered claim for `month` (one settlement stored on the 15th) as if its predictions had been kept
+    at upload and the agency had answered: `lines` are (rule predicted on line 1, 2, …, deducted?), each
+    10.00. No sandbox: the rows are written as upload and answer would write them. The claim's id."""
+    who = clerks(ctx)
+    year, number = map(int, month.split("-"))
+    with ctx.transaction() as session:
+        settled = settle_stay(session, who.cashier.id, settled=dt.date(year, number, 15))
+    claim = build_claim(ctx, month, who.reviewer, today=dt.date(year, number, 28) + dt.timedelta(days=10)).claim
+    with ctx.transaction() as session:
+        record = session.get(MonthlyClaim, claim.claim_id)
+        record.status = ClaimStatus.ANSWERED
+        entry_id = session.scalars(select(ClaimEntry.id).where(ClaimEntry.claim_id == claim.claim_id,
+                                                               ClaimEntry.settlement_id == settled.id)).one()
+        for seq, (rule, deducted) in enumerate(lines, start=1):
+            session.add(PreauditPrediction(claim_entry_id=entry_id, seq=seq, rule=rule, amount_at_risk=Decimal("10.00"),
+                                           message="预测"))
+            if deducted:
+                session.add(ClaimDeduction(claim_entry_id=entry_id, line_no=seq, amount=Decimal("10.00"), reason="扣款",
+                                           notified_on=dt.date(year, number, 28), dispute_due=dt.date(year, number, 28)))
+    return claim.claim_id

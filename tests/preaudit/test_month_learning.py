@@ -17,7 +17,7 @@ from sqlalchemy import select
 from app.audit import verify_trail
 from app.cli import main
 from app.claims.service import build_claim
-from app.db.models import AuditEvent, ClaimDeduction, ClaimEntry, ClaimStatus, MonthlyClaim, PreauditPrediction
+from app.db.models import AuditEvent, ClaimDeduction, ClaimEntry
 from app.errors import PermissionDenied
 from app.preaudit.month import (
     AgencyReasons,
@@ -33,7 +33,8 @@ from app.preaudit.month import (
     site_ruleset,
 )
 from app.preaudit.ruleset import PreauditConfigError, default_rules_path
-from tests.claims.claim_fixtures import clerks, open_test_counter, settle_stay
+from tests.claims.claim_fixtures import clerks, open_test_counter
+from tests.preaudit.month_fixtures import answered_month
 
 REASONS = load_agency_reasons()
 MONEY = Decimal
@@ -110,25 +111,6 @@ def ctx(db_url: str):
     context.close()
 
 
-def answered_month(ctx, month: str, lines: list[tuple[str, bool]]) -> None:
-    """One answered claim for `month` whose single settlement had `lines`: (rule predicted, deducted?)."""
-    who = clerks(ctx)
-    year, number = map(int, month.split("-"))
-    with ctx.transaction() as session:
-        settle_stay(session, who.cashier.id, settled=dt.date(year, number, 15))
-    claim = build_claim(ctx, month, who.reviewer, today=dt.date(year, number, 28) + dt.timedelta(days=10)).claim
-    with ctx.transaction() as session:
-        record = session.get(MonthlyClaim, claim.claim_id)
-        record.status = ClaimStatus.ANSWERED
-        [entry_id] = session.scalars(select(ClaimEntry.id).where(ClaimEntry.claim_id == claim.claim_id)).all()
-        for seq, (rule, deducted) in enumerate(lines, start=1):
-            session.add(PreauditPrediction(claim_entry_id=entry_id, seq=seq, rule=rule, amount_at_risk=MONEY("10.00"),
-                                           message="预测"))
-            if deducted:
-                session.add(ClaimDeduction(claim_entry_id=entry_id, line_no=seq, amount=MONEY("10.00"), reason="扣款",
-                                           notified_on=dt.date(year, number, 28), dispute_due=dt.date(year, number, 28)))
-
-
 def test_a_rule_contradicted_in_two_of_the_last_three_months_is_shown_to_the_reviewer(ctx) -> None:
     # repeated_same_day: 0 of 2 confirmed in Sept, 1 of 3 in Oct (33%), 2 of 2 in Nov → contradicted twice.
     # daily_limit: confirmed every month. bed_days_exceed_stay: never confirmed, but one line a month (too few).
@@ -144,7 +126,7 @@ def test_a_rule_contradicted_in_two_of_the_last_three_months_is_shown_to_the_rev
     assert found.rule == "repeated_same_day" and found.enabled and found.title == "同一项目同日重复"
     assert [(m.month, m.predicted, m.true_positives, m.contradicted) for m in found.months] == [
         ("2026-11", 2, 2, False), ("2026-10", 3, 1, True), ("2026-09", 2, 0, True)]
-    assert "3 个已审核月份中有 2 个月" in found.explanation and "共预测 5 条，实际扣款 1 条" in found.explanation
+    assert "3 个已审核月份中有 2 个月" in found.explanation and "这几个月共预测 5 条，实际扣款 1 条" in found.explanation
     assert "参数" in found.suggestion
 
     # The thresholds are data: one contradicted month is enough when the site says so; a rule is judged
@@ -197,7 +179,7 @@ def test_the_reviewer_switches_a_rule_off_in_the_site_copy_and_a_cashier_is_refu
 def test_the_command_line_predicts_compares_and_adjusts(ctx, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     answered_month(ctx, "2026-10", [("repeated_same_day", False), ("daily_limit", True)])
     with ctx.transaction() as session:  # an unpredicted deduction the reasons file maps to no rule
-        entry_id = session.scalars(select(ClaimEntry.id)).one()
+        entry_id = session.scalars(select(ClaimEntry.id)).one()  # the month's one claimed settlement
         session.add(ClaimDeduction(claim_entry_id=entry_id, line_no=9, item_name="塞来昔布胶囊", amount=MONEY("38.00"),
                                    reason="人工审核：与工伤伤情无关", notified_on=dt.date(2026, 10, 28),
                                    dispute_due=dt.date(2026, 11, 11)))
