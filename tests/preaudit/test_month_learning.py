@@ -17,7 +17,7 @@ from sqlalchemy import select
 from app.audit import verify_trail
 from app.cli import main
 from app.claims.service import build_claim
-from app.db.models import AuditEvent, ClaimDeduction, ClaimEntry
+from app.db.models import AuditEvent, ClaimDeduction, ClaimEntry, PreauditPrediction
 from app.errors import PermissionDenied
 from app.preaudit.month import (
     AgencyReasons,
@@ -208,3 +208,18 @@ def test_the_command_line_predicts_compares_and_adjusts(ctx, db_url: str, capsys
     assert main(["--db", db_url, "claims", "adjust-rule", "repeated_same_day", "--disable", "--reason", "不扣",
                  "--operator", "reviewer1"]) == 0
     assert not site_ruleset(ctx.paths.config_dir).enabled("repeated_same_day")
+
+
+def test_predictions_kept_again_replace_the_earlier_ones(ctx) -> None:
+    """Storing a claim's predictions twice (a rebuilt claim frozen again) leaves one set, not two."""
+    from app.preaudit.month import store_predictions
+
+    claim_id = answered_month(ctx, "2026-10", [("repeated_same_day", False), ("daily_limit", True)])
+    with ctx.transaction() as session:
+        first = store_predictions(session, claim_id, site_ruleset(ctx.paths.config_dir))
+        kept = session.execute(select(PreauditPrediction.seq, PreauditPrediction.rule)).all()
+        store_predictions(session, claim_id, site_ruleset(ctx.paths.config_dir))
+        again = session.execute(select(PreauditPrediction.seq, PreauditPrediction.rule)).all()
+    # The fixture's hand-written rows are gone; what remains is what the rules find in the stored stay.
+    expected = sorted({(f.seq or 0, f.rule) for stay in first.stays for f in stay.findings})
+    assert sorted(kept) == sorted(again) == expected
