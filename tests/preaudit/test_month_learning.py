@@ -223,3 +223,17 @@ def test_predictions_kept_again_replace_the_earlier_ones(ctx) -> None:
     # The fixture's hand-written rows are gone; what remains is what the rules find in the stored stay.
     expected = sorted({(f.seq or 0, f.rule) for stay in first.stays for f in stay.findings})
     assert sorted(kept) == sorted(again) == expected
+
+
+def test_a_broken_site_rules_file_does_not_hold_up_the_claim(ctx, caplog: pytest.LogCaptureFixture) -> None:
+    """The claim to the agency matters more than the prediction: the upload's freeze keeps none, says why."""
+    from app.claims.upload import _keep_predictions
+
+    claim_id = answered_month(ctx, "2026-10", [])
+    site = ctx.paths.config_dir / "preaudit"
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "rules.json").write_text('{"format": "wi-counter-preaudit-rules/1", "rules": []}', encoding="utf-8")
+    with ctx.transaction() as session:
+        _keep_predictions(session, ctx, claim_id)
+        assert session.scalars(select(PreauditPrediction)).all() == []
+    assert "预审规则文件有误" in caplog.text
