@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from app.audit import verify_trail
 from app.cli import main
-from app.claims.service import build_claim
 from app.db.models import AuditEvent, ClaimDeduction, ClaimEntry, PreauditPrediction
 from app.errors import PermissionDenied
 from app.preaudit.month import (
