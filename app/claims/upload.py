@@ -47,6 +47,7 @@ from app.db.models import (
     MonthlyClaim,
     Settlement,
 )
+from app.errors import WiCounterError
 from app.operators import OperatorInfo, Permission, require
 from app.rules.profiles import load_profile
 from app.settings import CLAIMS_PROFILE
@@ -91,7 +92,22 @@ def _freeze(ctx: CounterContext, claim_id: int, operator: OperatorInfo) -> tuple
             audit.record(session, "claim_upload_started", operator_id=operator.id, counter_name=ctx.counter_name,
                          entity_type="monthly_claim", entity_id=claim.id,
                          detail={"batch_no": claim.batch_no, "entries": len(ids), "chunks": claim.chunks})
+            _keep_predictions(session, ctx, claim.id)
         return claim.batch_no, claim.month, claimed_centre_ids(session, claim.id)
+
+
+def _keep_predictions(session: Session, ctx: CounterContext, claim_id: int) -> None:
+    """The pre-audit's predicted deductions, kept as the claim is frozen, so the agency's answer can be
+    compared with them (`app.preaudit.month`). A broken site rules file must not hold up the claim
+    itself: the upload goes on, without predictions, and the log says why."""
+    from app.preaudit.month import site_ruleset, store_predictions
+
+    try:
+        rules = site_ruleset(ctx.paths.config_dir)
+    except WiCounterError as exc:
+        log.warning("预审规则文件有误，本批次不保存预测：%s", exc.message)
+        return
+    store_predictions(session, claim_id, rules)
 
 
 def upload_claim(ctx: CounterContext, client: CentreClient, claim_id: int, operator: OperatorInfo, *,

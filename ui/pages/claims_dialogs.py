@@ -1,4 +1,5 @@
-"""The 月度结算 page's dialog: 提出异议 on one deduction (`003 §20`, `002 经办规程 §23`)."""
+"""The 月度结算 page's dialogs: 提出异议 on one deduction (`003 §20`, `002 经办规程 §23`), and a reviewer's
+switch of a pre-audit rule the agency keeps contradicting (`app.preaudit.month`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ui.qt import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QPlainTextEdit,
     QPushButton,
@@ -24,6 +26,7 @@ from ui.widgets import ErrorLabel, dialog_buttons, heading
 
 if TYPE_CHECKING:
     from app.claims.deductions import DeductionView
+    from app.preaudit.month import ContradictedRule
 
 
 class DisputeDialog(QDialog):
@@ -145,3 +148,66 @@ class DisputeDialog(QDialog):
     def failed(self, message: str) -> None:
         self.set_busy(False)
         self.error_label.show_error(self.tr("未记录异议：{reason}").format(reason=message))
+
+
+class RuleAdjustDialog(QDialog):
+    """停用 / 启用 a pre-audit rule in the site's rules copy: the rule, why the agency contradicts it, and the
+    reviewer's reason (kept in the audit trail). Emits `submitted()`; the page saves and closes it."""
+
+    submitted = Signal()
+
+    def __init__(self, rule: ContradictedRule, enable: bool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ruleAdjustDialog")
+        self.rule = rule
+        self.enable = enable
+        title = self.tr("启用预审规则") if enable else self.tr("停用预审规则")
+        self.setWindowTitle(title)
+        self.setModal(True)
+        self.resize(560, 320)
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading(title, self, "ruleAdjustTitle", size=1.3))
+        facts = QFormLayout()
+        facts.addRow(self.tr("规则："), QLabel(f"{rule.title}（{rule.rule}）", self))
+        explanation = QLabel(rule.explanation, self)
+        explanation.setWordWrap(True)
+        facts.addRow(self.tr("情况："), explanation)
+        suggestion = QLabel(rule.suggestion, self)
+        suggestion.setWordWrap(True)
+        facts.addRow(self.tr("建议："), suggestion)
+        layout.addLayout(facts)
+        note = QLabel(self.tr("只修改本院的规则副本（配置文件夹 preaudit/rules.json），程序自带的规则文件不变。"), self)
+        note.setWordWrap(True)
+        layout.addWidget(note)
+        reason_label = QLabel(self.tr("调整理由(&R)："), self)
+        self.reason_edit = QLineEdit(self)
+        self.reason_edit.setObjectName("ruleAdjustReason")
+        reason_label.setBuddy(self.reason_edit)
+        layout.addWidget(reason_label)
+        layout.addWidget(self.reason_edit)
+        self.error_label = ErrorLabel(self, "ruleAdjustError")
+        layout.addWidget(self.error_label)
+        layout.addStretch(1)
+        row, self.submit_button, self.quit_button = dialog_buttons(self, title, "submitRuleAdjust")
+        self.submit_button.clicked.connect(self._submit)
+        self.quit_button.clicked.connect(self.reject)
+        layout.addLayout(row)
+        self.reason_edit.setFocus()
+
+    def reason(self) -> str:
+        return self.reason_edit.text().strip()
+
+    def _submit(self) -> None:
+        if not self.reason():
+            self.error_label.show_error(self.tr("请填写调整理由。"))
+            return
+        self.error_label.clear_error()
+        self.submitted.emit()
+
+    def set_busy(self, busy: bool) -> None:
+        for widget in (self.submit_button, self.reason_edit):
+            widget.setEnabled(not busy)
+
+    def failed(self, message: str) -> None:
+        self.set_busy(False)
+        self.error_label.show_error(self.tr("未能调整规则：{reason}").format(reason=message))

@@ -5,7 +5,8 @@ Pick the month (last month by default): the claim's batch, status and figures (�
 claim yet. 生成申请 builds (or refreshes) the claim; 导出结算表… writes the three forms as PDF and
 XLSX into a folder; 上传 sends it in chunks with the progress shown ("分片 n/N") — 取消 stops it
 between chunks and 继续上传 carries on where it stopped; 查询审核结果 fetches the agency's answer
-and its deductions. Two bar charts show the month's settlements by 费用类别 and by 参保地.
+and its deductions. The 预审 box shows the claim's predicted deductions per stay and in total before the
+answer, and the month's precision and recall per rule after it (`ui.pages.claims_preaudit`). Two bar charts show the month's settlements by 费用类别 and by 参保地.
 
 The deadlines not to miss (月度结算申请, 结算明细上传, 扣款异议; `app.claims.watch`) are listed with
 their state and article; `deadlines_changed` tells the main window, which warns in the status bar.
@@ -35,6 +36,7 @@ from app.slips import money_text
 from ui.operations import Executor, Operation
 from ui.pages.claims_chart import Bar, BarChart
 from ui.pages.claims_dialogs import DisputeDialog
+from ui.pages.claims_preaudit import PreauditBox
 from ui.pages.workflow_widgets import OK_COLOUR, ProgressRelay, error_text
 from ui.qt import (
     QAbstractItemView,
@@ -227,6 +229,10 @@ class ClaimsPage(QWidget):
 
         top.addWidget(self._build_claim_box(body), 4)
         top.addWidget(self._build_deadline_box(body), 5)  # the wider: its lines say what is due
+
+        # 预审 (issue 10, part B): the claim's predicted deductions, then what the agency's answer taught.
+        self.preaudit_box = PreauditBox(ctx, operator, body)
+        rows.addWidget(self.preaudit_box)
 
         self.chart_box = charts = QGroupBox(self.tr("本月结算概况"), body)
         charts.setObjectName("chartBox")
@@ -541,6 +547,7 @@ class ClaimsPage(QWidget):
 
     def _show_claim(self) -> None:
         claim = self.claim
+        self.preaudit_box.show_claim(claim)
         if claim is None:
             self.status_label.setText(self.tr("尚未生成申请") if self.overview is not None else self.tr("正在读取…"))
             self.status_label.setStyleSheet(f"color: {NOTICE_COLOUR};")
