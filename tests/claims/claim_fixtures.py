@@ -36,7 +36,10 @@ _numbers = itertools.count(1)
 
 
 def id_number(serial: int) -> str:
-    first17 = f"44080219800101{serial % 1000:03d}"
+    # Born on or after 1975-07-01 (one day per thousand serials): never the 1980-01-01 workers of the
+    # demo data and the case files, whom record_case_stay would otherwise reuse with their own 参保地.
+    born = dt.date(1975, 7, 1) + dt.timedelta(days=serial // 1000)
+    first17 = f"440802{born:%Y%m%d}{serial % 1000:03d}"
     return first17 + check_character(first17)
 
 

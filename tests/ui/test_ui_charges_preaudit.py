@@ -22,8 +22,9 @@ from tests.ui.workflow_fixtures import (  # noqa: F401 - fixtures
     centre_ctx,
     workflow_sandbox,
 )
+from tests.ui.artefacts import save_shot
 from tests.workflow.stay_fixtures import ZHANG_WEI_CARD
-from ui.pages.charges_model import PREAUDIT_COLUMN
+from ui.pages.charges_model import AMOUNT_COLUMN, PREAUDIT_COLUMN
 from ui.pages.charges_page import ChargesPage
 from ui.pages.preaudit_widgets import SEVERITY_COLOURS
 from ui.qt import Qt
@@ -61,6 +62,8 @@ def test_a_badge_on_each_line_likely_deducted_and_the_filter_shows_only_those(
 
     flagged = page.model.index(_row_of(page, 102), PREAUDIT_COLUMN)
     assert page.model.headerData(PREAUDIT_COLUMN, Qt.Orientation.Horizontal) == "预审"
+    header = page.table.horizontalHeader()  # shown beside 金额, not past the right edge
+    assert header.visualIndex(PREAUDIT_COLUMN) == header.visualIndex(AMOUNT_COLUMN) + 1
     assert page.model.data(flagged) == "可能扣款 ¥20.00"
     assert page.model.data(flagged, Qt.ItemDataRole.ForegroundRole).color().name() == SEVERITY_COLOURS["high"]
     tooltip = page.model.data(flagged, Qt.ItemDataRole.ToolTipRole)
@@ -71,7 +74,9 @@ def test_a_badge_on_each_line_likely_deducted_and_the_filter_shows_only_those(
         assert page.model.data(page.model.index(_row_of(page, seq), PREAUDIT_COLUMN)) is None
     assert "1 条明细可能被经办机构扣款" in page.preaudit_label.text() and "¥20.00" in page.preaudit_label.text()
 
+    save_shot(page, "preaudit", "charges-badges.png")
     page.likely_deducted_check.setChecked(True)
+    save_shot(page, "preaudit", "charges-likely-deducted.png")
     assert [page.model.line(row).seq for row in range(page.model.rowCount())] == [102]
     assert page.shown_label.text() == "显示 1 / 10 条"
     page.likely_deducted_check.setChecked(False)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -19,13 +18,13 @@ from app.preaudit.month import site_ruleset
 from app.workflow.appliers import open_workflow_centre
 from tests.preaudit.month_fixtures import Line, answered_month, settle_last_month_with
 from tests.ui.workflow_fixtures import CENTRE_WAIT_MS, WAIT_MS, centre_ctx, workflow_sandbox  # noqa: F401 - fixtures
+from tests.ui.artefacts import save_shot
 from ui.pages.claims_page import ClaimsPage
 from ui.qt import QTableWidget, Qt, QWidget
 
 pytestmark = pytest.mark.gui
 Operators = Callable[[CounterContext, str], OperatorInfo]
 T, D = ChargeCategory.TREATMENT, ChargeCategory.DRUG
-SHOTS = Path("/tmp/wi-counter-shots")
 
 
 def _rows(table: QTableWidget) -> list[list[str]]:
@@ -33,9 +32,7 @@ def _rows(table: QTableWidget) -> list[list[str]]:
 
 
 def _shot(page: ClaimsPage, name: str) -> None:
-    """A screenshot for a person to look at (not compared)."""
-    SHOTS.mkdir(exist_ok=True)
-    page.preaudit_box.grab().save(str(SHOTS / name))
+    save_shot(page.preaudit_box, "preaudit", name)
 
 
 def test_predicted_deductions_before_upload_then_precision_and_recall_after_the_answer(

@@ -27,6 +27,7 @@ from tests.ui.workflow_fixtures import (  # noqa: F401 - fixtures
     make_window,
     workflow_sandbox,
 )
+from tests.ui.artefacts import save_shot
 from tests.workflow.stay_fixtures import ZHANG_WEI_CARD
 from ui.main_window import MainWindow
 from ui.pages.discharge_page import DischargePage
@@ -77,6 +78,7 @@ def test_settling_waits_for_each_finding_to_be_acknowledged_with_a_reason(
     assert "预计扣款合计 ¥20.00" in page.preaudit_summary.text() and "1 项待确认" in page.preaudit_summary.text()
     assert "建议" in page.preaudit_table.item(0, 3).toolTip()
     assert not page.settle_button.isEnabled()
+    save_shot(window, "preaudit", "discharge-pending.png")
     page.settle()  # refused here, and by the service behind it
     assert "序号 102" in page.error_label.text() and "¥20.00" in page.error_label.text()
     assert page.outcome is None
@@ -88,6 +90,7 @@ def test_settling_waits_for_each_finding_to_be_acknowledged_with_a_reason(
     qtbot.mouseClick(dialog.accept_button, Qt.MouseButton.LeftButton)
     assert dialog.isVisible() and "原因" in dialog.error.text()  # no reason, no acknowledgement
     dialog.reason_edit.setPlainText("医嘱两次查房，已与科室核实")
+    save_shot(dialog, "preaudit", "discharge-acknowledge-dialog.png")
     qtbot.mouseClick(dialog.accept_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: page.review is not None and page.review.ready, timeout=WAIT_MS)
     assert page.preaudit_table.item(0, 4).text().startswith("已确认：")

@@ -92,6 +92,7 @@ COLUMNS: tuple[tuple[str, Callable[[LineView], str]], ...] = (
     ("预审", lambda line: ""),  # the model's findings, not the line's (see LinesModel.data)
 )
 NUMERIC_COLUMNS = {0, 6, 7, 8}
+AMOUNT_COLUMN = 8
 BUCKET_COLUMN = 12
 PREAUDIT_COLUMN = 17
 
@@ -201,6 +202,9 @@ def configure_lines_view(view: QAbstractItemView, header: QHeaderView, vertical:
     widths = (56, 90, 110, 100, 180, 60, 60, 70, 80, 90, 80, 150, 150, 260, 110, 60, 56, 120)
     for column, width in enumerate(widths):
         header.resizeSection(column, width)
+    # The 预审 badge is shown beside 金额, where the clerk looks, not past the right edge (the model's
+    # column order stays as is).
+    header.moveSection(header.visualIndex(PREAUDIT_COLUMN), AMOUNT_COLUMN + 1)
     header.setStretchLastSection(False)
 
 
