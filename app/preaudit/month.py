@@ -288,17 +288,6 @@ class RuleAccuracy:
 
 
 @dataclass(frozen=True)
-class UnpredictedDeduction:
-    """A deduction no rule predicted and the reasons file maps to no rule."""
-
-    claim_entry_id: int
-    line_no: int
-    item_name: str | None
-    amount: Decimal
-    reason: str
-
-
-@dataclass(frozen=True)
 class PredictedLine:
     claim_entry_id: int
     seq: int
@@ -307,6 +296,8 @@ class PredictedLine:
 
 @dataclass(frozen=True)
 class DeductedLine:
+    """One line the agency deducted (`claim_deduction`); line_no 0 is the whole settlement."""
+
     claim_entry_id: int
     line_no: int
     item_name: str | None
@@ -320,7 +311,7 @@ class MonthComparison:
     batches: tuple[str, ...]
     rules: tuple[RuleAccuracy, ...]  # rules with anything to count, in the rules file's order
     overall: RuleAccuracy  # each line once
-    unpredicted: tuple[UnpredictedDeduction, ...]
+    unpredicted: tuple[DeductedLine, ...]  # no rule predicted them, the reasons file maps them to no rule
     predictions_kept: bool = True  # False: a claim was answered but no predictions were kept for it
     notes: tuple[str, ...] = field(default=())
 
@@ -374,7 +365,7 @@ def compare_lines(predicted: Iterable[PredictedLine], deducted: Iterable[Deducte
         else:
             overall.false_positives += 1
             overall.predicted_missed += largest
-    unpredicted: list[UnpredictedDeduction] = []
+    unpredicted: list[DeductedLine] = []
     for key, deduction in sorted(deductions.items()):
         if key in predicted_keys:
             continue
@@ -382,7 +373,7 @@ def compare_lines(predicted: Iterable[PredictedLine], deducted: Iterable[Deducte
         overall.deducted_unpredicted += deduction.amount
         rule_id = reasons.rule_for(deduction.reason)
         if rule_id is None:
-            unpredicted.append(UnpredictedDeduction(*key, deduction.item_name, deduction.amount, deduction.reason))
+            unpredicted.append(deduction)
             continue
         accuracy = per_rule.setdefault(rule_id, RuleAccuracy(rule_id))
         accuracy.false_negatives += 1
