@@ -90,7 +90,15 @@ __all__ = [
 
 # --- names for the 费用与伤病分离 page (issue 6; kept in their own block so parallel edits merge) ---
 # QDate / QDateEdit may also be imported above by another page: importing a name twice is harmless.
-from PySide6.QtCore import QAbstractTableModel, QDate, QElapsedTimer, QModelIndex, QPersistentModelIndex  # noqa: E402
+from PySide6.QtCore import (  # noqa: E402
+    QAbstractTableModel,
+    QDate,
+    QElapsedTimer,
+    QModelIndex,
+    QModelRoleData,
+    QModelRoleDataSpan,
+    QPersistentModelIndex,
+)
 from PySide6.QtGui import QBrush, QColor, QShowEvent  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
     QButtonGroup,
@@ -105,8 +113,8 @@ from PySide6.QtWidgets import (  # noqa: E402
 
 __all__ += [
     "QAbstractTableModel", "QBrush", "QButtonGroup", "QColor", "QDate", "QDateEdit", "QDialogButtonBox",
-    "QElapsedTimer", "QFileDialog", "QModelIndex", "QPersistentModelIndex", "QPlainTextEdit", "QRadioButton",
-    "QShowEvent", "QSizePolicy", "QTableView",
+    "QElapsedTimer", "QFileDialog", "QModelIndex", "QModelRoleData", "QModelRoleDataSpan", "QPersistentModelIndex",
+    "QPlainTextEdit", "QRadioButton", "QShowEvent", "QSizePolicy", "QTableView",
 ]
 
 # --- names for the 月度结算 page (issue 8; its own block so parallel edits merge) ---

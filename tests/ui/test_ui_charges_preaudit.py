@@ -27,7 +27,7 @@ from tests.workflow.stay_fixtures import ZHANG_WEI_CARD
 from ui.pages.charges_model import AMOUNT_COLUMN, PREAUDIT_COLUMN
 from ui.pages.charges_page import ChargesPage
 from ui.pages.preaudit_widgets import SEVERITY_COLOURS
-from ui.qt import Qt
+from ui.qt import QModelRoleData, Qt
 
 pytestmark = pytest.mark.gui
 
@@ -74,6 +74,16 @@ def test_a_badge_on_each_line_likely_deducted_and_the_filter_shows_only_those(
         assert page.model.data(page.model.index(_row_of(page, seq), PREAUDIT_COLUMN)) is None
     assert "1 条明细可能被经办机构扣款" in page.preaudit_label.text() and "¥20.00" in page.preaudit_label.text()
 
+    # The view paints through multiData (one call per cell): it answers as data() does, role for role.
+    roles = [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole,
+             Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.DecorationRole]
+    for row in range(page.model.rowCount()):
+        for column in range(page.model.columnCount()):
+            index = page.model.index(row, column)
+            for role in roles:
+                entry = QModelRoleData(role)
+                page.model.multiData(index, entry)
+                assert entry.data() == page.model.data(index, role), (row, column, role)
     save_shot(page, "preaudit", "charges-badges.png")
     page.likely_deducted_check.setChecked(True)
     save_shot(page, "preaudit", "charges-likely-deducted.png")

@@ -7,9 +7,9 @@ for it, so resetting it with a whole stay costs next to nothing on the GUI threa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from app.preaudit.discharge_review import ReviewItem
 from app.rules.case import CATEGORIES
@@ -26,6 +26,8 @@ from ui.qt import (
     QCoreApplication,
     QHeaderView,
     QModelIndex,
+    QModelRoleData,
+    QModelRoleDataSpan,
     QPersistentModelIndex,
     Qt,
     QTableWidget,
@@ -150,8 +152,25 @@ class LinesModel(QAbstractTableModel):
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        line = self._lines[index.row()]
+        return self._value(self._lines[index.row()], index.column(), role)
+
+    def multiData(self, index: QModelIndex | QPersistentModelIndex,  # noqa: N802
+                  roleDataSpan: QModelRoleDataSpan | QModelRoleData) -> None:  # noqa: N803
+        """Every role a delegate asks for a cell in one call: a painted cell costs one crossing into Python,
+        not seven, which keeps the window responsive while the database thread is busy (bench/workflow.py)."""
+        entries: Iterable[QModelRoleData] = (
+            (roleDataSpan,) if isinstance(roleDataSpan, QModelRoleData)
+            else cast("Iterable[QModelRoleData]", roleDataSpan))  # iterable at run time; the stubs omit it
+        line = self._lines[index.row()] if index.isValid() else None
         column = index.column()
+        for entry in entries:
+            value = None if line is None else self._value(line, column, entry.role())
+            if value is None:
+                entry.clearData()
+            else:
+                entry.setData(value)
+
+    def _value(self, line: LineView, column: int, role: int) -> Any:
         if column == PREAUDIT_COLUMN:
             return self._preaudit_data(line, role)
         if role == Qt.ItemDataRole.DisplayRole:
