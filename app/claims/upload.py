@@ -100,7 +100,8 @@ def _keep_predictions(session: Session, ctx: CounterContext, claim_id: int) -> N
     """The pre-audit's predicted deductions, kept as the claim is frozen, so the agency's answer can be
     compared with them (`app.preaudit.month`). A broken site rules file must not hold up the claim
     itself: the upload goes on, without predictions, and the log says why."""
-    from app.preaudit.month import site_ruleset, store_predictions
+    from app.preaudit.month import store_predictions
+    from app.preaudit.ruleset import site_ruleset
 
     try:
         rules = site_ruleset(ctx.paths.config_dir)

@@ -54,7 +54,8 @@ def _ratio(value: float | None) -> str:
 
 def predict_command(args: argparse.Namespace) -> int:
     from app.claims.service import claim_by_batch, list_claims
-    from app.preaudit.month import predict_claim, site_ruleset
+    from app.preaudit.month import predict_claim
+    from app.preaudit.ruleset import site_ruleset
 
     context = _open(args)
     try:
@@ -92,7 +93,8 @@ def predict_command(args: argparse.Namespace) -> int:
 
 
 def accuracy_command(args: argparse.Namespace) -> int:
-    from app.preaudit.month import compare_month, contradicted_rules, load_agency_reasons, reasons_path, site_ruleset
+    from app.preaudit.month import compare_month, contradicted_rules, load_agency_reasons, reasons_path
+    from app.preaudit.ruleset import site_ruleset
 
     if not MONTH.fullmatch(args.month):
         print("错误：月份应为 YYYY-MM", file=sys.stderr)

@@ -32,8 +32,7 @@ from app.db.models import Operator, PreauditAcknowledgement, Stay, StayStatus
 from app.operators import OperatorInfo, Permission, require
 from app.preaudit.adapters import audit_stay
 from app.preaudit.model import Finding, total_at_risk
-from app.preaudit.ruleset import RuleSet, default_ruleset, default_indications_path, default_rules_path, \
-    load_ruleset, site_paths
+from app.preaudit.ruleset import RuleSet, default_ruleset, site_ruleset
 from app.workflow.common import StayNotFound, WorkflowError
 
 if TYPE_CHECKING:
@@ -100,11 +99,8 @@ class DischargeReview:
 
 
 def counter_rules(ctx: CounterContext) -> RuleSet:
-    """The rules in force at this counter: the config folder's `preaudit/` copy when present."""
-    rules_path, indications_path = site_paths(ctx.paths.config_dir)
-    if (rules_path, indications_path) == (default_rules_path(), default_indications_path()):
-        return default_ruleset()
-    return load_ruleset(rules_path, indications_path)
+    """The rules in force at this counter (the site's copy when a reviewer adjusted them)."""
+    return site_ruleset(ctx.paths.config_dir)
 
 
 def _key(finding: Finding) -> tuple[str, int, Decimal]:

@@ -56,7 +56,6 @@ from app.preaudit.ruleset import (
     RuleSet,
     _read_json,
     default_rules_path,
-    load_ruleset,
     parse_rules,
     site_paths,
 )
@@ -70,14 +69,6 @@ NO_VALUE = "—"  # a ratio with nothing to divide: shown, never a crash
 
 class PreauditMonthError(WiCounterError):
     """A month-end pre-audit action refused; `message` says why in Chinese."""
-
-
-# --- the rules in force -------------------------------------------------------------------------
-
-
-def site_ruleset(config_dir: Path | None) -> RuleSet:
-    """The rules in force at this site (the config folder's copy when present)."""
-    return load_ruleset(*site_paths(config_dir))
 
 
 # --- predictions ----------------------------------------------------------------------------------

@@ -317,3 +317,12 @@ def load_ruleset(rules_path: Path | None = None, indications_path: Path | None =
 def default_ruleset() -> RuleSet:
     """The shipped files, read once per process."""
     return load_ruleset()
+
+
+def site_ruleset(config_dir: Path | None) -> RuleSet:
+    """The rules in force at this site: the config folder's `preaudit/` copy when present (a reviewer's
+    adjustment), else the shipped files, read once per process."""
+    paths = site_paths(config_dir)
+    if paths == (default_rules_path(), default_indications_path()):
+        return default_ruleset()
+    return load_ruleset(*paths)

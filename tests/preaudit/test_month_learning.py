@@ -29,9 +29,8 @@ from app.preaudit.month import (
     load_agency_reasons,
     ratio_text,
     set_rule_enabled,
-    site_ruleset,
 )
-from app.preaudit.ruleset import PreauditConfigError, default_rules_path
+from app.preaudit.ruleset import PreauditConfigError, default_rules_path, site_ruleset
 from tests.claims.claim_fixtures import clerks, open_test_counter
 from tests.preaudit.month_fixtures import answered_month
 

@@ -21,7 +21,7 @@ import datetime as dt
 import gc
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.bootstrap import CounterContext
 from app.db.models import StayStatus
@@ -101,6 +101,24 @@ def settle_long_lived_objects() -> None:
     reference cycle already garbage but not yet collected at that moment (a few dozen objects of the
     finished transaction) is never collected; measured at about 20 objects per operation."""
     gc.freeze()
+
+
+T = TypeVar("T")
+
+
+def in_burst_transaction(ctx: CounterContext, work: Callable[[Session], T]) -> T:
+    """`work` in one transaction on the database thread, as a burst (20,000 lines read, viewed, audited):
+    without the cyclic collector, and what it leaves alive settled at once after the transaction closed,
+    so no heap walk holds the GIL while the window waits (see settle_long_lived_objects)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with ctx.transaction() as session:
+            return work(session)
+    finally:
+        settle_long_lived_objects()
+        if enabled:
+            gc.enable()
 
 
 REVIEW_DELAY_MS = 400  # the pre-audit waits this long after a change, so a burst of changes is audited once
@@ -358,21 +376,7 @@ class ChargesPage(QWidget):
 
         ctx = self._ctx
 
-        def unit() -> Any:
-            # A burst (20,000 lines read, viewed, settled) runs without the cyclic collector; what it leaves
-            # alive is settled at once, after the transaction closed: no heap walk holding the GIL while
-            # the window waits (see settle_long_lived_objects).
-            enabled = gc.isenabled()
-            gc.disable()
-            try:
-                with ctx.transaction() as session:
-                    return work(session)
-            finally:
-                settle_long_lived_objects()
-                if enabled:
-                    gc.enable()
-
-        Operation(self, unit).success(finished).failure(failure).run()
+        Operation(self, lambda: in_burst_transaction(ctx, work)).success(finished).failure(failure).run()
 
     def _show_error(self, error: BaseException) -> None:
         if isinstance(error, WiCounterError):
@@ -859,16 +863,8 @@ class ChargesPage(QWidget):
 
             if generation != self._review_generation:
                 return None  # a newer workspace is on its way: its own audit follows
-            # As `_run`: a burst of allocations without the cyclic collector, what it leaves frozen.
-            enabled = gc.isenabled()
-            gc.disable()
-            try:
-                with ctx.transaction() as session:
-                    return discharge_review(session, stay_id, counter_rules(ctx), stage=None)
-            finally:
-                settle_long_lived_objects()
-                if enabled:
-                    gc.enable()
+            return in_burst_transaction(ctx, lambda session: discharge_review(session, stay_id, counter_rules(ctx),
+                                                                              stage=None))
 
         Operation(self, unit).success(
             lambda review: None if review is None else self._show_review(review, generation)).failure(

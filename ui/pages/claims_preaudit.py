@@ -177,8 +177,8 @@ class PreauditBox(QGroupBox):
                 load_agency_reasons,
                 predict_claim,
                 reasons_path,
-                site_ruleset,
             )
+            from app.preaudit.ruleset import site_ruleset
 
             rules: RuleSet = site_ruleset(ctx.paths.config_dir)
             titles = {rule_id: rules.rule(rule_id).title for rule_id in rules.rules}
