@@ -5,6 +5,7 @@
 #
 #   bash scripts/test.sh                 # everything
 #   bash scripts/test.sh -q -k settle    # pytest arguments pass through
+#   WI_COUNTER_TEST_WORKERS=0 bash scripts/test.sh   # in this process only (no parallel workers)
 #
 # The PostgreSQL server is left running for the next run (stop it: scripts/pg-test-server.sh stop).
 # To use a server of your own instead, set WI_COUNTER_TEST_PG_URL before running this script.
@@ -29,4 +30,6 @@ export QT_QPA_PLATFORM=offscreen
 
 cd "$REPO"
 printf '==> 运行测试 / running pytest %s\n' "$*" >&2
-exec "$VENV/bin/python" -m pytest "$@"
+# One test worker per core (WI_COUNTER_TEST_WORKERS to change, 0 for none); the PC/SC card tests
+# share the one vpcd reader, so they all go to one worker (xdist_group "pcsc", tests/conftest.py).
+exec "$VENV/bin/python" -m pytest -n "${WI_COUNTER_TEST_WORKERS:-auto}" --dist loadgroup "$@"

@@ -95,3 +95,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.sqlite3'}"
     return request.getfixturevalue("postgres_url")
+
+
+# The PC/SC card tests share one pcscd and one vpcd reader port: under parallel workers
+# (scripts/test.sh runs pytest-xdist with --dist loadgroup) they all run in one worker.
+_PCSC_FIXTURES = frozenset({"pcscd", "vpcd_card"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & _PCSC_FIXTURES or "tests/devices/" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("pcsc"))

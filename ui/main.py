@@ -38,6 +38,7 @@ from app.operators import (
     needs_first_run,
 )
 from ui.first_run import FirstRunDialog
+from ui.gc_policy import install_gui_gc_policy
 from ui.login import LoginDialog
 from ui.main_window import MainWindow
 from ui.operations import Operation, show_failure, shutdown_task_manager
@@ -81,6 +82,8 @@ def configure_application(application: QApplication) -> None:
     """Name, Chinese locale and translations, and a font that has the Chinese glyphs."""
     application.setApplicationName("wi-counter")
     application.setOrganizationName("wi-counter")
+    # Before any worker thread starts: Qt objects in reference cycles die on the GUI thread only.
+    install_gui_gc_policy(application)
     QLocale.setDefault(QLocale(QLocale.Language.Chinese, QLocale.Country.China))
     # Qt's own strings (确定, 取消, context menus) in Chinese; ours are written in Chinese.
     translator = QTranslator(application)

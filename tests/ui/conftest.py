@@ -19,6 +19,7 @@ from app.institution import InstitutionInfo
 from app.operators import OperatorInfo, institution_info, list_operators
 
 from devices.monitor import DEVICE_THREAD_NAME
+from ui.gc_policy import install_gui_gc_policy
 from ui.operations import (
     BACKGROUND_THREAD_PREFIX,
     DATABASE_THREAD_PREFIX,
@@ -47,6 +48,15 @@ def _no_startup_switches(monkeypatch: pytest.MonkeyPatch) -> None:
     """
     for name in _STARTUP_SWITCHES:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _gui_thread_collector(qapp: QApplication) -> Iterator[None]:
+    """The window's garbage-collection policy (ui.gc_policy), as `wi-counter gui` installs it:
+    cycles holding Qt objects are collected on the GUI thread only, never by a worker thread."""
+    collector = install_gui_gc_policy(qapp)
+    yield
+    collector.uninstall()
 
 
 @pytest.fixture(autouse=True)
