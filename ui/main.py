@@ -261,12 +261,12 @@ def run_gui(home: Path | None, demo: bool, db_url: str | None, argv: Sequence[st
     except WiCounterError as exc:
         QMessageBox.critical(None, QCoreApplication.translate("Startup", "无法启动工伤联网结算窗口"), exc.message)
         return 1
-    except Exception as exc:  # noqa: BLE001 - whatever breaks, the clerk gets a message, not a traceback
+    except Exception:  # noqa: BLE001 - whatever breaks, the clerk gets a message, not a traceback
         log.exception("启动失败")
         QMessageBox.critical(
             None,
             QCoreApplication.translate("Startup", "无法启动工伤联网结算窗口"),
-            QCoreApplication.translate("Startup", "启动时发生意外错误：{error}").format(error=exc),
+            QCoreApplication.translate("Startup", "启动时发生意外错误，详细信息已写入日志文件，请联系系统管理员。"),
         )
         return 1
 

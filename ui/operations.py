@@ -172,16 +172,22 @@ def _on_gui_thread() -> bool:
     return application is not None and QThread.currentThread() is application.thread()
 
 
+def clerk_message(error: BaseException) -> str:
+    """What a clerk reads about a failure: the program's own Chinese message, never an exception's
+    class, URL or raw text (those go to the log, for the IT person)."""
+    if isinstance(error, WiCounterError):
+        return error.message
+    log.error("意外错误", exc_info=(type(error), error, error.__traceback__))
+    return QCoreApplication.translate(
+        "Operation", "发生了意外错误，操作未完成。详细信息已写入日志文件，请联系系统管理员。"
+    )
+
+
 def show_failure(parent: QObject | None, error: BaseException) -> QMessageBox:
     """The default failure handler: the error's Chinese message, or a generic one (and the log)."""
     if isinstance(error, WiCounterError):
-        text = error.message
         log.warning("操作未完成：%s", error.message)
-    else:
-        text = QCoreApplication.translate(
-            "Operation", "发生了意外错误，操作未完成。详细信息已写入日志文件，请联系系统管理员。"
-        )
-        log.error("后台操作出现意外错误", exc_info=(type(error), error, error.__traceback__))
+    text = clerk_message(error)
     window = parent if isinstance(parent, QWidget) and is_valid(parent) else None
     title = QCoreApplication.translate("Operation", "操作未完成")
     box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, window)

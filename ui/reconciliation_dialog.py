@@ -11,7 +11,7 @@ import datetime as dt
 from app.bootstrap import CounterContext
 from app.centre.reconciliation import DayResult, OpenDifference, list_differences, review_difference
 from app.operators import OperatorInfo, Permission
-from ui.operations import Executor, Operation
+from ui.operations import Executor, Operation, clerk_message
 from ui.qt import (
     QAbstractItemView,
     QCheckBox,
@@ -193,4 +193,4 @@ class ReconciliationDialog(QDialog):
     def _failed(self, error: BaseException) -> None:
         self.busy = False
         self._update_buttons()
-        self.error_label.show_error(getattr(error, "message", None) or str(error))
+        self.error_label.show_error(clerk_message(error))

@@ -22,7 +22,7 @@ from app.centre.monitor import CentreLink, CentreMonitor, LinkState
 from app.operators import OperatorInfo
 from app.settings import CENTRE_PING_SECONDS
 from ui.card_reader import CardReaderService
-from ui.operations import Executor, Operation
+from ui.operations import Executor, Operation, clerk_message
 from ui.qt import QFrame, QLabel, QMouseEvent, QStatusBar, Qt, QTimer, QWidget, Signal
 from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR
 
@@ -146,7 +146,7 @@ class CounterStatusBar(QStatusBar):
         self._checking = False
         self.database_label.setStyleSheet(f"color: {ERROR_COLOUR};")
         self.database_label.setText(self.tr("数据库：连接失败"))
-        self.database_label.setToolTip(f"{self._ctx.database_description}：{error}")
+        self.database_label.setToolTip(f"{self._ctx.database_description}：{clerk_message(error)}")
 
     def check_centre(self) -> None:
         if self._probing:
@@ -232,4 +232,4 @@ class CounterStatusBar(QStatusBar):
         self._probing = False
         self.centre_label.setStyleSheet(f"color: {ERROR_COLOUR};")
         self.centre_label.setText(self.tr("结算中心：检测出错"))
-        self.centre_label.setToolTip(str(error))
+        self.centre_label.setToolTip(clerk_message(error))

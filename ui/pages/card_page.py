@@ -16,7 +16,7 @@ from app.card_identity import CardError, CardIdentity
 from app.centre.ecard import ECARD_SOURCE
 from app.masking import mask_id_number
 from ui.card_reader import CardReaderService
-from ui.operations import Executor, Operation
+from ui.operations import Executor, Operation, clerk_message
 from ui.qt import (
     QFormLayout,
     QGroupBox,
@@ -243,7 +243,7 @@ class CardPage(QWidget):
 
     def _ecard_failed(self, error: BaseException) -> None:
         if isinstance(error, CardError) or hasattr(error, "message"):
-            self._ecard_message(getattr(error, "message", str(error)), error=True)
+            self._ecard_message(clerk_message(error), error=True)
         else:
             log.error("电子社保卡查询出错", exc_info=(type(error), error, error.__traceback__))
             self._ecard_message(self.tr("电子社保卡查询失败，详细信息已写入日志文件"), error=True)

@@ -213,7 +213,7 @@ class ManualLineDialog(QDialog):
         super().__init__(parent)
         self.original = line
         self.setObjectName("correctLineDialog" if line else "manualLineDialog")
-        self.setWindowTitle(_tr("更正明细 seq {seq}").format(seq=line.seq) if line else _tr("手工录入明细"))
+        self.setWindowTitle(_tr("更正第 {seq} 条明细").format(seq=line.seq) if line else _tr("手工录入明细"))
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.his_code = QLineEdit(line.his_code if line else "", self)
@@ -275,7 +275,7 @@ class ManualLineDialog(QDialog):
             if self.original is not None and not self.reason.text().strip():
                 raise ValueError(_tr("更正明细须填写理由。"))
         except ValueError as exc:
-            self.error.show_error(str(exc))
+            self.error.show_error(str(exc))  # our own Chinese validation text
             return
         category = self.category.currentData()
         diagnosis = self.diagnosis.currentData()
@@ -304,7 +304,7 @@ class RefundDialog(QDialog):
     def __init__(self, line: LineView, today: dt.date, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("refundDialog")
-        self.setWindowTitle(_tr("退费 seq {seq}").format(seq=line.seq))
+        self.setWindowTitle(_tr("退费：第 {seq} 条明细").format(seq=line.seq))
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(_tr("{name}：数量 {quantity}，单价 {price}").format(
             name=line.name, quantity=f"{line.quantity.normalize():f}", price=f"{line.unit_price.normalize():f}"),
@@ -336,7 +336,7 @@ class RefundDialog(QDialog):
             if not self.reason.text().strip():
                 raise ValueError(_tr("退费须填写理由。"))
         except ValueError as exc:
-            self.error.show_error(str(exc))
+            self.error.show_error(str(exc))  # our own Chinese validation text
             return
         self.accept()
 

@@ -41,7 +41,7 @@ from app.workflow.separation import (
     select_lines,
     workspace,
 )
-from ui.operations import Executor, Operation, show_failure
+from ui.operations import Executor, Operation, show_failure, clerk_message
 from ui.pages.charges_dialogs import (
     BadRowsDialog,
     CodeMapDialog,
@@ -877,7 +877,7 @@ class ChargesPage(QWidget):
 
     def _review_failed(self, error: BaseException, generation: int) -> None:
         if generation == self._review_generation:
-            message = error.message if isinstance(error, WiCounterError) else str(error)
+            message = clerk_message(error)
             self.preaudit_label.setText(self.tr("预审未完成：{reason}").format(reason=message))
             self.preaudit_label.setStyleSheet(f"color: {ERROR_COLOUR};")
 

@@ -23,7 +23,7 @@ from app.operators import (
 )
 from app.settings import ALL_SETTINGS, Setting, setting_by_key
 from app.settings_changes import save_setting_changes
-from ui.operations import Executor, Operation, show_failure
+from ui.operations import Executor, Operation, show_failure, clerk_message
 from ui.qt import (
     QAbstractItemView,
     QCheckBox,
@@ -201,7 +201,7 @@ class SettingsForm(QGroupBox):
         if isinstance(error, WiCounterError):
             self.error_label.show_error(error.message)
         elif isinstance(error, OSError):
-            self.error_label.show_error(self.tr("无法写入设置文件：{error}").format(error=error))
+            self.error_label.show_error(self.tr("无法写入设置文件：{error}").format(error=clerk_message(error)))
         else:
             show_failure(self, error)
 
@@ -361,7 +361,7 @@ class SettingsPage(QScrollArea):
 
         Operation(self, _describe_secret_store, executor=Executor.BACKGROUND).success(
             self.secret_store_label.setText
-        ).failure(lambda error: self.secret_store_label.setText(self.tr("无法检查：{error}").format(error=error))).run()
+        ).failure(lambda error: self.secret_store_label.setText(self.tr("无法检查：{error}").format(error=clerk_message(error)))).run()
 
     def _institution_box(self, institution: InstitutionInfo | None, parent: QWidget) -> QGroupBox:
         box = QGroupBox(self.tr("本机构"), parent)
