@@ -22,6 +22,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 PG_URL_ENV = "WI_COUNTER_TEST_PG_URL"
+
+# Qt without a display draws on one 1366×768 screen: the commonest counter screen (issue 20 §5), so
+# every window test, and every screenshot kept in test-artifacts/, sees what the clerk sees.
+COUNTER_SCREEN = Path(__file__).parent / "ui" / "screen-1366x768.json"
+if os.environ.get("QT_QPA_PLATFORM", "offscreen") == "offscreen":
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={COUNTER_SCREEN}"
 REQUIRE_PG_ENV = "WI_COUNTER_REQUIRE_PG"
 
 

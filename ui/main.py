@@ -44,13 +44,16 @@ from ui.main_window import MainWindow
 from ui.operations import Operation, show_failure, shutdown_task_manager
 from ui.qt import (
     QApplication,
+    QByteArray,
     QCoreApplication,
     QFont,
     QFontDatabase,
     QLibraryInfo,
     QLocale,
     QMessageBox,
+    QMainWindow,
     QObject,
+    QSettings,
     QTimer,
     QTranslator,
     Signal,
@@ -109,6 +112,30 @@ def autologin_request(demo: bool) -> str | None:
         log.warning("忽略环境变量 %s：仅在演示模式下有效", AUTOLOGIN_ENV)
         return None
     return login
+
+
+WINDOW_STATE_FILE = "window.ini"
+
+
+def _window_settings(config_dir: Path) -> QSettings:
+    # In the counter's own config folder (not Qt's per-user default): a demo, a test or a second
+    # counter on the same PC each keep their own, and the file is user-only like the rest.
+    return QSettings(str(config_dir / WINDOW_STATE_FILE), QSettings.Format.IniFormat)
+
+
+def restore_window_geometry(window: QMainWindow, config_dir: Path) -> None:
+    """Show the window as the clerk left it; the first time, maximised (1366×768 has no room to spare)."""
+    saved = _window_settings(config_dir).value("main/geometry")
+    if isinstance(saved, QByteArray) and not saved.isEmpty() and window.restoreGeometry(saved):
+        window.show()
+    else:
+        window.showMaximized()
+
+
+def save_window_geometry(window: QMainWindow, config_dir: Path) -> None:
+    settings = _window_settings(config_dir)
+    settings.setValue("main/geometry", window.saveGeometry())
+    settings.sync()
 
 
 class CounterSession(QObject):
@@ -181,9 +208,10 @@ class CounterSession(QObject):
     def _open_main_window(self, operator: OperatorInfo, institution: InstitutionInfo | None) -> None:
         window = MainWindow(self.ctx, operator, institution)
         window.lock_requested.connect(self.lock)
+        window.closed.connect(lambda: save_window_geometry(window, self.ctx.paths.config_dir))
         window.closed.connect(lambda: self.finish(0))
         self.window = window
-        window.show()
+        restore_window_geometry(window, self.ctx.paths.config_dir)
         window.activateWindow()
         self._discard_dialogs()
         self.main_window_shown.emit(window)
@@ -211,6 +239,8 @@ class CounterSession(QObject):
 
     def lock(self) -> None:
         window, self.window = self.window, None
+        if window is not None:
+            save_window_geometry(window, self.ctx.paths.config_dir)
         self.show_login()
         if window is not None:
             window.shutdown()
@@ -237,6 +267,7 @@ class CounterSession(QObject):
         """Hide every window of the session (at exit and in tests)."""
         self._discard_dialogs()
         if self.window is not None:
+            save_window_geometry(self.window, self.ctx.paths.config_dir)
             self.window.shutdown()
             self.window.hide()
             self.window.deleteLater()

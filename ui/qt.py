@@ -20,6 +20,7 @@ from PySide6.QtCore import (
     QThread,
     QTimer,
     QRect,
+    QSettings,
     QSize,
     QTranslator,
     Signal,

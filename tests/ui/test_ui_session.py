@@ -199,3 +199,35 @@ def test_exit_when_card_read_fails_with_the_readers_reason(
         assert f"{CARD_FAILED_MARKER} {NotSocialSecurityCard().message}" in capsys.readouterr().out.splitlines()
     finally:
         session.close_all()
+
+
+def test_window_starts_maximised_and_keeps_its_size_across_logins(
+    qtbot: QtBot, demo_ctx: CounterContext, session_of: Callable[..., CounterSession]
+) -> None:
+    """Issue 20 §5: the window starts maximised (1366×768 has no room to spare) and a size the
+    clerk chose survives Ctrl+L and the next login, and the next start of the program."""
+    session = session_of(demo_ctx)
+    session.start()
+    qtbot.waitUntil(lambda: session.login_dialog is not None and session.login_dialog.isVisible(), timeout=5000)
+    first = _log_in(qtbot, session, "cashier")
+    assert first.windowState() & Qt.WindowState.WindowMaximized
+
+    screen = first.screen().availableGeometry()
+    assert (screen.width(), screen.height()) == (1366, 768)
+    chosen = (1100, 650)
+    first.showNormal()
+    first.setGeometry(screen.x() + 20, screen.y() + 20, *chosen)
+    qtbot.waitUntil(lambda: (first.width(), first.height()) == chosen, timeout=5000)
+    session.lock()
+    qtbot.waitUntil(lambda: session.login_dialog is not None and session.login_dialog.isVisible(), timeout=5000)
+    second = _log_in(qtbot, session, "reviewer")
+    assert not second.windowState() & Qt.WindowState.WindowMaximized
+    assert (second.width(), second.height()) == chosen
+
+    second.showMaximized()
+    session.close_all()
+    again = session_of(demo_ctx)
+    again.start()
+    qtbot.waitUntil(lambda: again.login_dialog is not None and again.login_dialog.isVisible(), timeout=5000)
+    third = _log_in(qtbot, again, "cashier")
+    assert third.windowState() & Qt.WindowState.WindowMaximized
