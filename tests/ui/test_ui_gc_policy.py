@@ -35,16 +35,18 @@ def _cycle_collected_on(qtbot: QtBot) -> list[str]:
     weakref.finalize(holder, lambda: threads.append(threading.current_thread().name))
     del holder
 
+    kept: list[list[int]] = []
+
     def allocate() -> None:
-        junk = []
-        for _ in range(50):  # each round crosses generation 0's threshold many times
-            junk.append([[i] for i in range(5_000)])
-            junk.clear()
+        # Containers kept alive, many times generation 0's threshold: with automatic collection on,
+        # the collector would run right here, on this thread (as it did on a database thread).
+        kept.extend([i] for i in range(gc.get_threshold()[0] * 50))
 
     worker = threading.Thread(target=allocate, name="wi-counter-db-test")
     worker.start()
     worker.join()
     qtbot.waitUntil(lambda: bool(threads), timeout=5_000)
+    kept.clear()
     return threads
 
 

@@ -48,13 +48,16 @@ def test_an_idle_window_locks(qtbot: QtBot, window: MainWindow) -> None:
 def test_input_keeps_the_window_unlocked(qtbot: QtBot, window: MainWindow) -> None:
     locked: list[bool] = []
     window.lock_requested.connect(lambda: locked.append(True))
-    window.idle_lock.set_timeout_ms(IDLE_MS)
+    # A longer period here: a key every fifth of it keeps the window awake even when a loaded
+    # machine (parallel test workers) stretches a wait to twice its length.
+    idle_ms = 4 * IDLE_MS
+    window.idle_lock.set_timeout_ms(idle_ms)
     started = time.monotonic()
-    while time.monotonic() - started < 3 * IDLE_MS / 1000:  # three idle periods, with a key every third of one
+    while time.monotonic() - started < 3 * idle_ms / 1000:  # three idle periods, with a key every fifth of one
         qtbot.keyClick(window.nav, Qt.Key.Key_Down)
-        qtbot.wait(IDLE_MS // 3)
+        qtbot.wait(idle_ms // 5)
     assert locked == []
-    with qtbot.waitSignal(window.lock_requested, timeout=3000):  # then it goes quiet, and locks
+    with qtbot.waitSignal(window.lock_requested, timeout=3 * idle_ms):  # then it goes quiet, and locks
         pass
 
 
