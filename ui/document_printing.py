@@ -221,7 +221,8 @@ class PrintStation(QObject):
     def print_slip(self, owner: QWidget, operator: OperatorInfo, rendered: RenderedSlip, *, choose: bool,
                    done: Callable[[SlipPrinted], object], failed: Callable[[str], object]) -> bool:
         """Print the rendered slip (both copies), then archive its PDF and log the print on the
-        database thread. False when nothing was sent (cancelled or failed; `failed` says why)."""
+        database thread. False when nothing was sent: `failed` has been told why (an empty message
+        when the clerk cancelled the print dialog)."""
         document = Document(rendered.pdf, self._ctx.settings.get(SLIP_PAPER), tr(SLIP_DOC_NAME))
         try:
             where = self.print_document(owner, document, choose=choose, title=tr("打印结算单"))
@@ -230,6 +231,7 @@ class PrintStation(QObject):
             failed(failure.message)
             return False
         if where is None:
+            failed("")  # the clerk cancelled the dialog: nothing printed, nothing to say
             return False
         operator_id = operator.id
         folder = archive_folder(self._ctx.settings.get(SLIP_ARCHIVE_DIR), self._ctx.paths.data_dir)

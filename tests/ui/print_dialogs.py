@@ -79,14 +79,23 @@ def cancel_dialog() -> ModalDriver:
     return ModalDriver(lambda dialog: dialog.reject()).arm()
 
 
-def answer(button: QMessageBox.StandardButton | None) -> ModalDriver:
-    """Answers the next message box with `button`; None presses Enter (its default button)."""
+def answer(button_text: str | None = None, shot: Path | None = None) -> ModalDriver:
+    """Answers the next message box: the button whose text starts with `button_text`, or its
+    default button (Enter) when None. `shot` keeps a picture of the box as it was asked."""
 
     def act(dialog: QDialog) -> None:
         assert isinstance(dialog, QMessageBox), f"expected a message box, got {type(dialog).__name__}"
-        chosen = dialog.defaultButton() if button is None else dialog.button(button)
-        assert chosen is not None
-        chosen.click()
+        if shot is not None:
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            dialog.grab().save(str(shot))
+        if button_text is None:
+            default = dialog.defaultButton()
+            assert default is not None, "the box has no default button"
+            default.click()  # what Enter does
+            return
+        chosen = [b for b in dialog.buttons() if b.text().replace("&", "").startswith(button_text)]
+        assert len(chosen) == 1, [b.text() for b in dialog.buttons()]
+        chosen[0].click()
 
     return ModalDriver(act).arm()
 

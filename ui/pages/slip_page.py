@@ -239,7 +239,8 @@ class SlipPage(QWidget):
 
     def _print_failed(self, message: str) -> None:
         self._set_print_enabled(self._current is not None and self._operator.can(Permission.PRINT_SLIP))
-        self.error_label.show_error(message)
+        if message:
+            self.error_label.show_error(message)
 
     def _issued(self, printed: SlipPrinted) -> None:
         self.last_issued = printed.issued
