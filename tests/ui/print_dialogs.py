@@ -126,8 +126,9 @@ def _correlation(x: Image.Image, y: Image.Image) -> float:
 
 def picture_likeness(printed: Path, original: Path) -> float:
     """How alike the printed pages look to the document's own pages, each drawn by poppler:
-    the lowest correlation over the pages (a printed page is a 300 dpi picture of the document's
-    page, so its greys differ; a missing, shifted, scaled or different drawing scores low).
+    the lowest correlation over the pages. A printed page is a 300 dpi picture of the document's
+    page, so its greys differ: it scores 0.75–0.93 against its own document, about 0.1 against
+    another document and about 0.5 when shifted by 3 px.
     Page counts and sizes must agree."""
     ours, theirs = page_images(printed), page_images(original)
     assert len(ours) == len(theirs), f"{len(ours)} pages printed, the document has {len(theirs)}"

@@ -28,7 +28,7 @@ from ui.qt import Qt
 pytestmark = pytest.mark.gui
 
 ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "slips"
-SAME_PICTURE = 0.8  # correlation of a printed page with the document's page (a 3 px shift scores < 0.5)
+SAME_PICTURE = 0.6  # a printed page vs its document: 0.75–0.93; vs another document ≈ 0.1; 3 px off ≈ 0.5
 
 
 def _settle(ctx: CounterContext) -> int:

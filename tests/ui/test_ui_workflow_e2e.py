@@ -266,7 +266,7 @@ def test_the_whole_workflow_in_the_window(
     qtbot.waitUntil(lambda: discharge.last_printed is not None, timeout=WAIT_MS)
     assert discharge.last_printed is not None
     assert discharge.last_printed.data.settlement_id == settled.settlement_id
-    assert picture_likeness(tmp_path / "slip.pdf", discharge.last_printed.issued.archive_path) > 0.8
+    assert picture_likeness(tmp_path / "slip.pdf", discharge.last_printed.issued.archive_path) > 0.6
     assert pdf_text(discharge.last_printed.issued.archive_path).count("张伟") == 2  # both copies
 
     # --- a reviewer cancels (with a reason); the stay is settled again

@@ -22,7 +22,7 @@ from app.bootstrap import CounterContext
 from app.db.models import StayStatus
 from app.operators import OperatorInfo, Permission
 from app.settings import SLIP_PAPER
-from app.slips import money_text
+from app.slips import PAPER_A4, money_text
 from ui.document_printing import Document, PrintFailed, PrintStation, SlipPrinted
 from ui.operations import Executor, Operation
 from ui.pages.workflow_widgets import (
@@ -98,6 +98,7 @@ class DischargePage(QWidget):
         self.last_printed: SlipPrinted | None = None
         self.last_confirmation: QMessageBox | None = None
         self.last_receipt_pdf: bytes | None = None
+        self.last_charge_list_pdf: bytes | None = None
         self.printing = False
         self.title = self.tr("出院结算")
         self.setObjectName("dischargePage")
@@ -267,6 +268,12 @@ class DischargePage(QWidget):
         self.backfill_button.setObjectName("backfillStay")
         self.backfill_button.clicked.connect(self.backfill)
         outage_buttons.addWidget(self.backfill_button)
+        self.charge_list_button = QPushButton(self.tr("打印费用清单(&F)"), outage)
+        self.charge_list_button.setObjectName("printChargeList")
+        self.charge_list_button.setToolTip(self.tr(
+            "本次住院的全部费用明细（A4），在当前打印机上打印：全额垫付后交患者到参保地报销（003 §17）"))
+        self.charge_list_button.clicked.connect(self.print_charge_list)
+        outage_buttons.addWidget(self.charge_list_button)
 
         outage_buttons.addStretch(1)
         outage_layout.addLayout(outage_buttons)
@@ -764,6 +771,46 @@ class DischargePage(QWidget):
         self.last_receipt_pdf = pdf
         self.print_label.setText(self.tr("已打印全额垫付收据 {no}（两联，{printer}）。").format(no=number, printer=where))
 
+    def print_charge_list(self) -> None:
+        """The stay's 住院费用清单 (every line, A4) on the printer in use."""
+        stay = self.picker.current_stay()
+        if stay is None or self.printing:
+            return
+        stay_id = stay.stay_id
+
+        def work(session: Session) -> tuple[int, bytes]:
+            from app.receipts import charge_list
+            from printing.charge_list import render
+
+            data = charge_list(session, stay_id)
+            return len(data.lines), render(data)
+
+        self.error_label.clear_error()
+        self.print_label.setText(self.tr("正在准备费用清单…"))
+        self.printing = True
+        self._update_buttons()
+        Operation.transaction(self, self._ctx, work).success(
+            lambda listed: self._print_charge_list(stay.admission_no, listed[0], listed[1])).failure(
+            lambda error: self._charge_list_not_printed(error_text(error))).run()
+
+    def _print_charge_list(self, admission_no: str, count: int, pdf: bytes) -> None:
+        document = Document(pdf, PAPER_A4, self.tr("住院费用清单 {no}").format(no=admission_no))
+        try:
+            where = self.station.print_document(self, document, choose=False, title=self.tr("打印费用清单"))
+        except PrintFailed as failure:
+            self._charge_list_not_printed(failure.message)
+            return
+        self.printing = False
+        self.last_charge_list_pdf = pdf
+        self.print_label.setText(self.tr("已打印住院费用清单（{n} 条明细，{printer}）。").format(n=count, printer=where))
+        self._update_buttons()
+
+    def _charge_list_not_printed(self, message: str) -> None:
+        self.printing = False
+        self.print_label.setText("")
+        self.error_label.show_error(self.tr("费用清单未打印：{reason}").format(reason=message))
+        self._update_buttons()
+
     def _confirm(self, title: str, text: str, detail: str, action: str) -> bool:
         """Ask before a money action; 取消 is the default button, so Enter never does it by accident."""
         box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.NoButton, self)
@@ -821,6 +868,7 @@ class DischargePage(QWidget):
             self.tr("打印已撤销结算单(&P)  F9") if self.settlement_id is None and self.cancelled_id is not None else
             self.tr("打印结算单(&P)  F9"))
         self.preview_button.setEnabled(idle and settled)
+        self.charge_list_button.setEnabled(idle and not self.printing and stay is not None)
         can_cancel = self._operator.can(Permission.CANCEL_SETTLEMENT)
         cancellable = idle and can_cancel and settled
         self.cancel_button.setEnabled(cancellable)
