@@ -141,10 +141,12 @@ class PrintStation(QObject):
 
     def choose_printer(self, parent: QWidget, document: Document, title: str) -> QPrinter | None:
         """The system's print dialog, the current printer preselected; None when cancelled."""
-        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
-        remembered = self._ctx.settings.get(SLIP_PRINTER)
-        if remembered:
-            printer.setPrinterName(remembered)  # ignored by Qt when that printer is gone
+        printer = self.chosen  # the dialog starts from the last choice (printer, tray, file)
+        if printer is None:
+            printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+            remembered = self._ctx.settings.get(SLIP_PRINTER)
+            if remembered:
+                printer.setPrinterName(remembered)  # ignored by Qt when that printer is gone
         set_up_page(printer, document.paper, document.name)
         dialog = QPrintDialog(printer, parent)
         dialog.setWindowTitle(title)
