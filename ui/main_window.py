@@ -24,6 +24,7 @@ from app.settings import (
 )
 from devices.backends import backend_from_settings
 from ui.card_reader import CardReaderService
+from ui.document_printing import PrintStation
 from ui.idle_lock import IdleLock
 from ui.pages.admission_page import AdmissionPage
 from ui.pages.card_page import CardPage
@@ -133,9 +134,11 @@ class MainWindow(QMainWindow):
         self.settings_page = SettingsPage(ctx, operator, institution)
         self.settings_page.settings_saved.connect(self._settings_saved)
         self.admission_page = AdmissionPage(ctx, operator)
-        self.discharge_page = DischargePage(ctx, operator)
+        # One print station: the printer chosen in either page's print dialog serves both.
+        self.print_station = PrintStation(ctx, self)
+        self.discharge_page = DischargePage(ctx, operator, station=self.print_station)
         self.stays_page = StaysPage(ctx, operator)
-        self.slip_page = SlipPage(ctx, operator)
+        self.slip_page = SlipPage(ctx, operator, station=self.print_station)
         self.charges_page = ChargesPage(ctx, operator)
         self.claims_page = ClaimsPage(ctx, operator)
         pages: list[tuple[str, QWidget]] = [
@@ -204,6 +207,7 @@ class MainWindow(QMainWindow):
         self.discharge_page.changed.connect(self.stays_page.reload)
         self.charges_page.changed.connect(lambda: self.discharge_page.reload())  # readiness may have changed
         self.discharge_page.print_requested.connect(self.print_settlement)
+        self.discharge_page.printed.connect(self.slip_page.reload)  # its list shows 已打印 n 次
         self.status.centre_link_changed.connect(self._centre_link_changed)
         self.settlement_in_progress = lambda: self.discharge_page.busy
         # The claim deadlines: the 月度结算 page looks at them (at start, on reload, hourly); the

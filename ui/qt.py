@@ -136,3 +136,9 @@ __all__ += [
     "QEvent", "QFontMetrics", "QGridLayout", "QHelpEvent", "QIcon", "QMouseEvent", "QPaintEvent", "QPen",
     "QPixmap", "QPointF", "QPolygonF", "QRectF", "QToolTip",
 ]
+
+# --- names for printing from the window (issue 20; its own block so parallel edits merge) ---
+from PySide6.QtGui import QShortcut  # noqa: E402
+from PySide6.QtPrintSupport import QPrinterInfo  # noqa: E402
+
+__all__ += ["QPrinterInfo", "QShortcut"]

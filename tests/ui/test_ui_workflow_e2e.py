@@ -4,9 +4,10 @@ HTTP, and the 社保卡 through pcscd + vsmartcard's vpcd reader (issue 6).
 郑军's filing names 广州, not 湛江: refused at admission with the reasons and the next steps
 (000 §11, 003 §5). 张伟 is admitted (就医登记号), his HIS export (GBK CSV) is refused whole for a bad
 row and then imported fixed, a line is reclassified with a reason (a cashier's override waits for
-a reviewer, 003 §15), the stay is settled (upload, second check, settlement), the slip printed,
-the settlement cancelled by a reviewer and settled again. 刘洋's discharge meets a centre that
-refuses connections (the sandbox's fault injection): 全额垫付, 待补登记, and when the link is back
+a reviewer, 003 §15), the stay is settled (upload, second check, settlement), the slip printed
+through Qt's real print dialog, the settlement cancelled by a reviewer (confirmed with the amounts)
+and settled again. 刘洋's discharge meets a centre that
+refuses connections (the sandbox's fault injection): 全额垫付 (confirmed, its receipt printed), 待补登记, and when the link is back
 the 住院一览 page offers 补登记, which settles once (003 §17).
 """
 
@@ -33,6 +34,7 @@ from devices.virtual_card import CardPerson
 from tests.centre.client_fixtures import SandboxProcess, centre_today
 from tests.devices.conftest import InsertCard, pcscd, vpcd_card  # noqa: F401 - fixtures
 from tests.devices.people import ZHANG_WEI
+from tests.ui.print_dialogs import answer, pdf_text, picture_likeness, print_to_file
 from tests.ui.workflow_fixtures import (  # noqa: F401 - fixtures
     CENTRE_WAIT_MS,
     WAIT_MS,
@@ -48,7 +50,7 @@ from ui.pages.admission_page import AdmissionPage
 from ui.pages.charges_dialogs import BadRowsDialog, OverrideDialog
 from ui.pages.discharge_page import DischargePage
 from ui.pages.workflow_widgets import to_qdate
-from ui.qt import QApplication, QInputMethodEvent, QPrinter, QPushButton, Qt, QWidget
+from ui.qt import QApplication, QInputMethodEvent, QPushButton, Qt, QWidget
 
 pytestmark = pytest.mark.gui
 
@@ -257,26 +259,22 @@ def test_the_whole_workflow_in_the_window(
     assert settled.fund_total + settled.personal_total == settled.total
     assert _live_settlements(workflow_sandbox) == 1
 
-    # --- 打印结算单: the 结算单 page with this settlement, printed (to a PDF file here)
-    qtbot.waitUntil(lambda: discharge.print_button.isEnabled(), timeout=WAIT_MS)
-    _click(qtbot, discharge.print_button)
-    slip = window.slip_page
-    assert window.current_page_title() == "结算单"
-    qtbot.waitUntil(lambda: slip.current_slip is not None and slip.current_slip.settlement_id == settled.settlement_id,
-                    timeout=WAIT_MS)
-    printer = QPrinter(QPrinter.PrinterMode.HighResolution)
-    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
-    printer.setOutputFileName(str(tmp_path / "slip.pdf"))
-    slip.prepare_printer(printer)
-    slip.print_to(printer)
-    qtbot.waitUntil(lambda: slip.last_issued is not None, timeout=WAIT_MS)
-    assert (tmp_path / "slip.pdf").stat().st_size > 0
+    # --- 打印结算单: both copies through Qt's print dialog (to a PDF file here), logged and archived
+    qtbot.waitUntil(lambda: discharge.choose_printer_button.isEnabled(), timeout=WAIT_MS)
+    print_to_file(tmp_path / "slip.pdf")
+    _click(qtbot, discharge.choose_printer_button)
+    qtbot.waitUntil(lambda: discharge.last_printed is not None, timeout=WAIT_MS)
+    assert discharge.last_printed is not None
+    assert discharge.last_printed.data.settlement_id == settled.settlement_id
+    assert picture_likeness(tmp_path / "slip.pdf", discharge.last_printed.issued.archive_path) > 0.6
+    assert pdf_text(discharge.last_printed.issued.archive_path).count("张伟") == 2  # both copies
 
     # --- a reviewer cancels (with a reason); the stay is settled again
     assert not discharge.cancel_button.isEnabled()  # not the cashier's to do
     review = _discharge(qtbot, reviewer, zhang)
     qtbot.waitUntil(lambda: review.cancel_button.isEnabled(), timeout=WAIT_MS)
     type_text(review.cancel_reason, "出院日期录入有误")
+    answer("撤销结算")  # asked first, with the amounts
     qtbot.keyClick(review.cancel_reason, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: not review.busy and review.progress_label.text().startswith("已撤销结算"),
                     timeout=CENTRE_WAIT_MS)
@@ -308,8 +306,12 @@ def test_the_whole_workflow_in_the_window(
     _settle(qtbot, window, discharge)
     assert discharge.outcome is None
     assert discharge.error_label.text().startswith("结算中心无法连接"), discharge.error_label.text()
+    answer("全额垫付并打印收据")  # asked first, with the amount
     _click(qtbot, discharge.full_payment_button)
     qtbot.waitUntil(lambda: discharge.receipt is not None, timeout=WAIT_MS)
+    # Printed at once on the printer chosen for the slip: two copies with the amount paid in full.
+    qtbot.waitUntil(lambda: discharge.last_receipt_pdf is not None, timeout=WAIT_MS)
+    assert discharge.print_label.text().startswith(f"已打印全额垫付收据 {discharge.receipt[0]}")
     assert discharge.receipt is not None
     assert discharge.personal_amount.text() == f"{money_text(discharge.receipt[1])} 元"  # the whole bill
     assert _stay_status(centre_ctx, liu) is StayStatus.PENDING_BACKFILL

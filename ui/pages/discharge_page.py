@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 from app.bootstrap import CounterContext
 from app.db.models import StayStatus
 from app.operators import OperatorInfo, Permission
-from app.slips import money_text
+from app.settings import SLIP_PAPER
+from app.slips import PAPER_A4, money_text
+from ui.document_printing import Document, PrintFailed, PrintStation, SlipPrinted
 from ui.operations import Executor, Operation
 from ui.pages.workflow_widgets import (
     AmountLabel,
@@ -47,8 +49,10 @@ from ui.qt import (
     QKeySequence,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
+    QShortcut,
     Qt,
     QTableWidget,
     QTableWidgetItem,
@@ -73,15 +77,29 @@ STAGE_NAMES = {
 }
 
 
+def _money(amount: Decimal | None) -> str:
+    return money_text(amount) if amount is not None else "—"
+
+
 class DischargePage(QWidget):
-    """The 出院结算 page. Emits `print_requested(settlement_id)` for 打印结算单 and `changed()` after
-    a stay changed here (settled, cancelled, paid in full, back-filled)."""
+    """The 出院结算 page. Emits `print_requested(settlement_id)` for 预览 (the 结算单 page),
+    `printed()` after a slip was printed and logged here, and `changed()` after a stay changed here
+    (settled, cancelled, paid in full, back-filled)."""
 
     print_requested = Signal(int)
+    printed = Signal()
     changed = Signal()
 
-    def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None) -> None:
+    def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None,
+                 station: PrintStation | None = None) -> None:
         super().__init__(parent)
+        self.station = station if station is not None else PrintStation(ctx, self)
+        self.cancelled_id: int | None = None  # the settlement just cancelled here: its 已撤销 copy prints
+        self.last_printed: SlipPrinted | None = None
+        self.last_confirmation: QMessageBox | None = None
+        self.last_receipt_pdf: bytes | None = None
+        self.last_charge_list_pdf: bytes | None = None
+        self.printing = False
         self.title = self.tr("出院结算")
         self.setObjectName("dischargePage")
         self._ctx = ctx
@@ -188,10 +206,32 @@ class DischargePage(QWidget):
         self.settlement_label.setWordWrap(True)
         self.settlement_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         result_layout.addWidget(self.settlement_label)
-        self.print_button = QPushButton(self.tr("打印结算单(&P)"), result)
+        print_row = QHBoxLayout()
+        self.print_button = QPushButton(self.tr("打印结算单(&P)  F9"), result)
         self.print_button.setObjectName("printSettlement")
-        self.print_button.clicked.connect(self._print)
-        result_layout.addWidget(self.print_button)
+        self.print_button.setToolTip(self.tr("结算单（或全额垫付收据）两联直接在当前打印机上打印，不弹出打印对话框（F9）"))
+        self.print_button.clicked.connect(lambda: self.print_document(choose=False))
+        print_row.addWidget(self.print_button)
+        self.choose_printer_button = QPushButton(self.tr("选择打印机(&L)…"), result)
+        self.choose_printer_button.setObjectName("choosePrinter")
+        self.choose_printer_button.setToolTip(self.tr("在系统打印对话框中选择打印机后打印；选定的打印机会被记住"))
+        self.choose_printer_button.clicked.connect(lambda: self.print_document(choose=True))
+        print_row.addWidget(self.choose_printer_button)
+        self.preview_button = QPushButton(self.tr("预览(&V)"), result)
+        self.preview_button.setObjectName("previewSlip")
+        self.preview_button.setToolTip(self.tr("在“结算单”页查看结算单及打印记录"))
+        self.preview_button.clicked.connect(self._print)
+        print_row.addWidget(self.preview_button)
+        print_row.addStretch(1)
+        result_layout.addLayout(print_row)
+        self.print_label = QLabel("", result)
+        self.print_label.setObjectName("printResult")
+        self.print_label.setWordWrap(True)
+        self.print_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        result_layout.addWidget(self.print_label)
+        # F9 prints while this page is shown (QShortcut needs its page visible), as in HIS modules.
+        self.print_shortcut = QShortcut(QKeySequence(Qt.Key.Key_F9), self)
+        self.print_shortcut.activated.connect(lambda: self.print_document(choose=False))
         right.addWidget(result)
 
         cancel_box = QGroupBox(self.tr("撤销结算（审核员）"), body)
@@ -228,6 +268,13 @@ class DischargePage(QWidget):
         self.backfill_button.setObjectName("backfillStay")
         self.backfill_button.clicked.connect(self.backfill)
         outage_buttons.addWidget(self.backfill_button)
+        self.charge_list_button = QPushButton(self.tr("打印费用清单(&F)"), outage)
+        self.charge_list_button.setObjectName("printChargeList")
+        self.charge_list_button.setToolTip(self.tr(
+            "本次住院的全部费用明细（A4），在当前打印机上打印：全额垫付后交患者到参保地报销（003 §17）"))
+        self.charge_list_button.clicked.connect(self.print_charge_list)
+        outage_buttons.addWidget(self.charge_list_button)
+
         outage_buttons.addStretch(1)
         outage_layout.addLayout(outage_buttons)
         right.addWidget(outage)
@@ -471,6 +518,19 @@ class DischargePage(QWidget):
             self.error_label.show_error(self.tr("撤销结算必须填写原因。"))
             self.cancel_reason.setFocus()
             return
+        total, personal = self.total_amount.amount, self.personal_amount.amount
+        figures = self.tr("医疗费总额 {total} 元，其中个人支付 {personal} 元、基金支付 {fund} 元").format(
+            total=_money(total), personal=_money(personal),
+            fund=_money(total - personal if total is not None and personal is not None else None))
+        confirmed = self._confirm(
+            self.tr("确认撤销结算"),
+            self.tr("撤销 {name} 的结算（结算记录 {id}）？\n{figures}。").format(
+                name=stay.name, id=settlement_id, figures=figures),
+            self.tr("撤销原因：{reason}\n撤销后结算中心同时撤销该笔结算，已收的个人支付部分按医院规定退还；"
+                    "该住院可重新结算。").format(reason=reason),
+            self.tr("撤销结算(&C)"))
+        if not confirmed or self.settlement_id != settlement_id or self.busy:
+            return  # declined, or the page moved on while the question was open
         ctx, operator, stay_id = self._ctx, self._operator, stay.stay_id
 
         def work() -> int:
@@ -485,14 +545,18 @@ class DischargePage(QWidget):
 
         self._start(self.tr("正在撤销结算…"))
         Operation(self, work, executor=Executor.BACKGROUND).success(
-            lambda cancellation: self._cancelled(cancellation, stay_id)).failure(self._cancel_failed).run()
+            lambda cancellation: self._cancelled(cancellation, stay_id, settlement_id)).failure(
+            self._cancel_failed).run()
 
-    def _cancelled(self, cancellation_id: int, stay_id: int) -> None:
+    def _cancelled(self, cancellation_id: int, stay_id: int, settlement_id: int) -> None:
         self._finish()
+        self.cancelled_id = settlement_id  # its 已撤销 copy can be printed from here
         self.outcome = None
         self.settlement_id = None
         self.cancel_reason.clear()
-        self.progress_label.setText(self.tr("已撤销结算（撤销记录 {id}），该住院可重新结算。").format(id=cancellation_id))
+        self.progress_label.setText(self.tr(
+            "已撤销结算（撤销记录 {id}），该住院可重新结算。可按“打印结算单”打印已撤销的结算单交患者。").format(
+            id=cancellation_id))
         self.changed.emit()
         self.reload(select=stay_id)
 
@@ -505,10 +569,39 @@ class DischargePage(QWidget):
     # --- the centre is down: 全额垫付, then 补登记 ------------------------------------------------------
 
     def issue_full_payment(self) -> None:
+        """Ask first, showing what the worker pays in full; then issue the receipt and print it."""
         stay = self.picker.current_stay()
         if stay is None or self.busy:
             return
-        stay_id, discharged_on = stay.stay_id, to_date(self.discharged_on.date())
+        stay_id = stay.stay_id
+
+        def work(session: Session) -> Decimal:
+            from app.receipts import full_payment_amount
+
+            return full_payment_amount(session, stay_id)
+
+        Operation.transaction(self, self._ctx, work).success(
+            lambda amount: self._confirm_full_payment(stay_id, amount)).failure(
+            lambda error: self.error_label.show_error(error_text(error))).run()
+
+    def _confirm_full_payment(self, stay_id: int, amount: Decimal) -> None:
+        stay = self.picker.current_stay()
+        if stay is None or stay.stay_id != stay_id or self.busy:
+            return
+        discharged_on = to_date(self.discharged_on.date())
+        confirmed = self._confirm(
+            self.tr("确认全额垫付"),
+            self.tr("{name}（住院号 {no}）全额垫付：向患者收取医疗费总额 {amount} 元？").format(
+                name=stay.name, no=stay.admission_no, amount=money_text(amount)),
+            self.tr("结算中心无法连接，本次不联网结算。开具全额垫付收据（两联）并打印；住院转为“待补登记”，"
+                    "联网恢复后补登记，退还基金支付部分；未能补登记的，由参保地经办机构零星报销（003 §17）。"),
+            self.tr("全额垫付并打印收据(&Q)"))
+        stay = self.picker.current_stay()
+        if not confirmed or stay is None or stay.stay_id != stay_id or self.busy:
+            return
+        self._issue_full_payment(stay_id, discharged_on)
+
+    def _issue_full_payment(self, stay_id: int, discharged_on: dt.date) -> None:
         ctx, operator = self._ctx, self._operator
 
         def work() -> tuple[str, Decimal]:
@@ -537,6 +630,7 @@ class DischargePage(QWidget):
             "已开具全额垫付收据 {no}。住院转为“待补登记”：联网恢复后按“补登记”办理，基金支付部分退还患者。"
         ).format(no=number))
         self.progress_label.setText("")
+        self.print_receipt(stay_id)
         self.changed.emit()
         self.reload(select=stay_id)
 
@@ -594,10 +688,149 @@ class DischargePage(QWidget):
         if self.settlement_id is not None:
             self.print_requested.emit(self.settlement_id)
 
+    def _printable(self) -> int | None:
+        """The settlement whose slip 打印结算单 prints: the one shown, or the one just cancelled here."""
+        return self.settlement_id if self.settlement_id is not None else self.cancelled_id
+
+    def _receipt_printable(self) -> bool:
+        stay = self.picker.current_stay()
+        return self.receipt is not None or (stay is not None and stay.status is StayStatus.PENDING_BACKFILL)
+
+    def print_document(self, *, choose: bool) -> None:
+        """打印 / F9 / 选择打印机…: the stay's slip when it has one (settled, or just cancelled here),
+        else its 全额垫付 receipt."""
+        if self.busy or self.printing or not self.print_button.isEnabled():
+            return
+        if self._printable() is not None:
+            self.print_slip(choose=choose)
+        elif self._receipt_printable():
+            self.print_receipt(choose=choose)
+
+    def print_slip(self, *, choose: bool) -> None:
+        """Both copies of the slip (原件, 补打 n or 已撤销) on the printer in use, or on one chosen in the
+        system's print dialog; printed, archived and logged, or told why not."""
+        settlement_id = self._printable()
+        if settlement_id is None or self.busy or self.printing:
+            return
+        self.error_label.clear_error()
+        self.print_label.setText(self.tr("正在打印结算单…"))
+        self.printing = True  # one print at a time: the mark (原件 / 补打 n) is the next one's
+        self._update_buttons()
+        self.station.print_settlement(self, self._operator, settlement_id, choose=choose,
+                                      done=self._slip_printed, failed=self._slip_not_printed)
+
+    def _slip_printed(self, printed: SlipPrinted) -> None:
+        self.printing = False
+        self.last_printed = printed
+        what = printed.data.mark.label or self.tr("原件")
+        self.print_label.setText(self.tr("已打印结算单{what}（两联，{printer}），已存档。").format(
+            what=what, printer=printed.printer))
+        self._update_buttons()
+        self.printed.emit()
+
+    def _slip_not_printed(self, message: str) -> None:
+        self.printing = False
+        self.print_label.setText("")
+        if message:
+            self.error_label.show_error(self.tr("结算单未打印：{reason}").format(reason=message))
+        self._update_buttons()
+
+    def print_receipt(self, stay_id: int | None = None, *, choose: bool = False) -> None:
+        """The stay's 全额垫付 receipt (two copies) on the printer in use, or one chosen in the dialog."""
+        if stay_id is None:
+            stay = self.picker.current_stay()
+            if stay is None:
+                return
+            stay_id = stay.stay_id
+        paper = self._ctx.settings.get(SLIP_PAPER)
+
+        def work(session: Session) -> tuple[str, bytes]:
+            from app.receipts import receipt_for_stay
+            from printing.receipt import render
+
+            data = receipt_for_stay(session, stay_id)
+            return data.receipt_no, render(data, paper)
+
+        Operation.transaction(self, self._ctx, work).success(
+            lambda rendered: self._print_receipt(rendered[0], rendered[1], paper, choose)).failure(
+            lambda error: self.error_label.show_error(
+                self.tr("全额垫付收据未打印：{reason}").format(reason=error_text(error)))).run()
+
+    def _print_receipt(self, number: str, pdf: bytes, paper: str, choose: bool) -> None:
+        document = Document(pdf, paper, self.tr("全额垫付收据 {no}").format(no=number))
+        self.error_label.clear_error()
+        try:
+            where = self.station.print_document(self, document, choose=choose, title=self.tr("打印全额垫付收据"))
+        except PrintFailed as failure:
+            self.error_label.show_error(self.tr(
+                "全额垫付收据 {no} 已开具，但未打印：{reason}\n处理后请按“打印全额垫付收据”（F9）重新打印。").format(
+                no=number, reason=failure.message))
+            return
+        if where is None:
+            return  # the clerk cancelled the print dialog
+        self.last_receipt_pdf = pdf
+        self.print_label.setText(self.tr("已打印全额垫付收据 {no}（两联，{printer}）。").format(no=number, printer=where))
+
+    def print_charge_list(self) -> None:
+        """The stay's 住院费用清单 (every line, A4) on the printer in use."""
+        stay = self.picker.current_stay()
+        if stay is None or self.printing:
+            return
+        stay_id = stay.stay_id
+
+        def work(session: Session) -> tuple[int, bytes]:
+            from app.receipts import charge_list
+            from printing.charge_list import render
+
+            data = charge_list(session, stay_id)
+            return len(data.lines), render(data)
+
+        self.error_label.clear_error()
+        self.print_label.setText(self.tr("正在准备费用清单…"))
+        self.printing = True
+        self._update_buttons()
+        Operation.transaction(self, self._ctx, work).success(
+            lambda listed: self._print_charge_list(stay.admission_no, listed[0], listed[1])).failure(
+            lambda error: self._charge_list_not_printed(error_text(error))).run()
+
+    def _print_charge_list(self, admission_no: str, count: int, pdf: bytes) -> None:
+        document = Document(pdf, PAPER_A4, self.tr("住院费用清单 {no}").format(no=admission_no))
+        try:
+            where = self.station.print_document(self, document, choose=False, title=self.tr("打印费用清单"))
+        except PrintFailed as failure:
+            self._charge_list_not_printed(failure.message)
+            return
+        self.printing = False
+        self.last_charge_list_pdf = pdf
+        self.print_label.setText(self.tr("已打印住院费用清单（{n} 条明细，{printer}）。").format(n=count, printer=where))
+        self._update_buttons()
+
+    def _charge_list_not_printed(self, message: str) -> None:
+        self.printing = False
+        self.print_label.setText("")
+        self.error_label.show_error(self.tr("费用清单未打印：{reason}").format(reason=message))
+        self._update_buttons()
+
+    def _confirm(self, title: str, text: str, detail: str, action: str) -> bool:
+        """Ask before a money action; 取消 is the default button, so Enter never does it by accident."""
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("moneyConfirmation")
+        box.setInformativeText(detail)
+        do_it = box.addButton(action, QMessageBox.ButtonRole.DestructiveRole)
+        cancel = box.addButton(self.tr("取消"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        self.last_confirmation = box
+        box.exec()  # a modal question: nothing else may happen to this stay meanwhile
+        box.deleteLater()
+        return box.clickedButton() is do_it
+
     def _clear_result(self) -> None:
         self.outcome = None
         self.settlement_id = None
+        self.cancelled_id = None
         self.receipt = None
+        self.print_label.setText("")
         self.result_caption.setText(self.tr("个人应付（向患者收取）："))
         self.personal_amount.set_amount(None)
         self.fund_amount.set_amount(None)
@@ -624,7 +857,18 @@ class DischargePage(QWidget):
                                               and self.criteria_met_on is not None)
         # Just settled: the list may not have caught up with the stay's new status yet.
         settled = self.settlement_id is not None and (status is StayStatus.SETTLED or self.outcome is not None)
-        self.print_button.setEnabled(idle and settled)
+        can_print = self._operator.can(Permission.PRINT_SLIP)
+        slip = settled or self.cancelled_id is not None
+        receipt = not slip and self._receipt_printable()
+        printable = idle and not self.printing and ((can_print and slip) or receipt)
+        for button in (self.print_button, self.choose_printer_button):
+            button.setEnabled(printable)
+        self.print_button.setText(
+            self.tr("打印全额垫付收据(&P)  F9") if receipt else
+            self.tr("打印已撤销结算单(&P)  F9") if self.settlement_id is None and self.cancelled_id is not None else
+            self.tr("打印结算单(&P)  F9"))
+        self.preview_button.setEnabled(idle and settled)
+        self.charge_list_button.setEnabled(idle and not self.printing and stay is not None)
         can_cancel = self._operator.can(Permission.CANCEL_SETTLEMENT)
         cancellable = idle and can_cancel and settled
         self.cancel_button.setEnabled(cancellable)

@@ -2,52 +2,34 @@
 
 The page lists the latest settlements (or opens one by its number), shows the slip exactly
 as it will print (the PDF in Qt's PDF viewer, with the next print's mark: 原件, 补打 n or
-已撤销), prints it through the system's print dialog with the site's printer preselected,
-and after each print keeps the PDF in the archive folder and logs the print
-(`app.slips.commit_issue`). Database work and rendering run off the GUI thread.
+已撤销) and prints both copies (`ui.document_printing`): 打印 on the printer in use without a
+dialog, 选择打印机… through the system's print dialog. After each print the PDF is kept in the
+archive folder and the print logged (`app.slips.commit_issue`); a print that failed is not
+logged. Database work and rendering run off the GUI thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from app.bootstrap import CounterContext
 from app.errors import WiCounterError
 from app.operators import OperatorInfo, Permission
-from app.settings import SLIP_ARCHIVE_DIR, SLIP_PAPER, SLIP_PRINTER, SLIP_TEMPLATE, Settings
-from app.slips import (
-    PAPER_A4,
-    IssuedSlip,
-    SettlementSummary,
-    SlipData,
-    archive_folder,
-    commit_issue,
-    money_text,
-    prepare_slip,
-    recent_settlements,
-)
-from ui.operations import Executor, Operation, show_failure
+from app.settings import SLIP_PAPER, SLIP_TEMPLATE
+from app.slips import IssuedSlip, SettlementSummary, SlipData, money_text, prepare_slip, recent_settlements
+from ui.document_printing import PrintStation, RenderedSlip, SlipPrinted, render_slip_pdf
+from ui.operations import Operation, show_failure
 from ui.qt import (
     QAbstractItemView,
     QBuffer,
     QByteArray,
-    QDialog,
     QHBoxLayout,
     QHeaderView,
     QIODevice,
     QLabel,
-    QPageLayout,
-    QPageSize,
-    QPainter,
     QPdfDocument,
     QPdfView,
-    QPrintDialog,
-    QPrinter,
     QPushButton,
-    QRect,
-    QSize,
     QSpinBox,
     QSplitter,
     Qt,
@@ -62,20 +44,7 @@ from ui.widgets import ErrorLabel, heading
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-PRINT_DPI = 300  # the slip is rasterised for the printer at this resolution: sharp text, modest memory
 _COLUMNS = ("编号", "结算日期", "姓名", "社会保障号", "就医登记号", "备注", "合计（元）", "状态")
-
-
-@dataclass(frozen=True)
-class RenderedSlip:
-    data: SlipData
-    pdf: bytes
-
-
-def _render(data: SlipData, template: str, paper: str) -> bytes:
-    from printing.templates import render_slip  # reportlab and the font load on first use
-
-    return render_slip(data, template, paper)
 
 
 def _status(summary: SettlementSummary) -> str:
@@ -89,16 +58,16 @@ class SlipPage(QWidget):
 
     printed = Signal()
 
-    def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None) -> None:
+    def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None,
+                 station: PrintStation | None = None) -> None:
         super().__init__(parent)
         self.title = self.tr("结算单")
+        self.station = station if station is not None else PrintStation(ctx, self)
         self.setObjectName("slipPage")
         self._ctx = ctx
         self._operator = operator
         self._current: RenderedSlip | None = None
         self._buffer: QBuffer | None = None
-        # Replaced in tests: the system's print dialog cannot be clicked offscreen.
-        self.dialog_factory: Callable[[QPrinter, QWidget], QDialog] = QPrintDialog
         self.last_issued: IssuedSlip | None = None
 
         layout = QVBoxLayout(self)
@@ -164,15 +133,23 @@ class SlipPage(QWidget):
         buttons.addWidget(self.result_label, 1)
         self.print_button = QPushButton(self.tr("打印(&P)"), right)
         self.print_button.setObjectName("printSlip")
+        self.print_button.setToolTip(self.tr("在当前打印机上打印（两联），不弹出打印对话框"))
         self.print_button.setEnabled(False)
-        self.print_button.clicked.connect(self.print_with_dialog)
+        self.print_button.clicked.connect(self.print_direct)
         buttons.addWidget(self.print_button)
+        self.choose_button = QPushButton(self.tr("选择打印机(&L)…"), right)
+        self.choose_button.setObjectName("choosePrinterSlip")
+        self.choose_button.setToolTip(self.tr("在系统打印对话框中选择打印机后打印；选定的打印机会被记住"))
+        self.choose_button.setEnabled(False)
+        self.choose_button.clicked.connect(self.print_with_dialog)
+        buttons.addWidget(self.choose_button)
         right_layout.addLayout(buttons)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
 
         if not operator.can(Permission.PRINT_SLIP):
-            self.print_button.setToolTip(self.tr("当前角色无权打印结算单"))
+            for button in (self.print_button, self.choose_button):
+                button.setToolTip(self.tr("当前角色无权打印结算单"))
         self.reload()
 
     # --- the list ---------------------------------------------------------------------
@@ -206,13 +183,13 @@ class SlipPage(QWidget):
     def open_settlement(self, settlement_id: int) -> None:
         """Preview the slip as its next print will be (原件, 补打 n or 已撤销)."""
         self.error_label.clear_error()
-        self.print_button.setEnabled(False)
+        self._set_print_enabled(False)
         operator = self._operator
         template, paper = self._ctx.settings.get(SLIP_TEMPLATE), self._ctx.settings.get(SLIP_PAPER)
 
         def work(session: Session) -> RenderedSlip:
             data = prepare_slip(session, settlement_id, operator)
-            return RenderedSlip(data, _render(data, template, paper))
+            return RenderedSlip(data, render_slip_pdf(data, template, paper))
 
         Operation.transaction(self, self._ctx, work).success(self._show_slip).failure(self._failed).run()
 
@@ -230,7 +207,7 @@ class SlipPage(QWidget):
         self.mark_label.setText(self.tr("结算记录 {id}：{name}，就医登记号 {reg}。本次打印：{mark}").format(
             id=data.settlement_id, name=data.name, reg=data.registration_no or self.tr("（无）"), mark=mark))
         self.print_button.setText(self.tr("打印 {mark}(&P)").format(mark=mark))
-        self.print_button.setEnabled(self._operator.can(Permission.PRINT_SLIP))
+        self._set_print_enabled(self._operator.can(Permission.PRINT_SLIP))
 
     @property
     def current_slip(self) -> SlipData | None:
@@ -238,104 +215,46 @@ class SlipPage(QWidget):
 
     # --- printing -------------------------------------------------------------------------
 
-    def _new_printer(self) -> QPrinter:
-        printer = QPrinter(QPrinter.PrinterMode.HighResolution)
-        remembered = self._ctx.settings.get(SLIP_PRINTER)
-        if remembered:
-            printer.setPrinterName(remembered)  # ignored by Qt when that printer is gone
-        self.prepare_printer(printer)
-        return printer
-
-    def prepare_printer(self, printer: QPrinter) -> None:
-        """Paper and orientation from the setting slip.paper; the slip carries its own margins."""
-        if self._ctx.settings.get(SLIP_PAPER) == PAPER_A4:
-            printer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-            printer.setPageOrientation(QPageLayout.Orientation.Portrait)
-        else:
-            printer.setPageSize(QPageSize(QPageSize.PageSizeId.A5))
-            printer.setPageOrientation(QPageLayout.Orientation.Landscape)
-        printer.setFullPage(True)
-        printer.setResolution(PRINT_DPI)
-        printer.setDocName(self.tr("工伤保险联网结算单"))
+    def print_direct(self) -> None:
+        """Both copies on the printer in use (chosen this session, else remembered, else the default)."""
+        self._print(choose=False)
 
     def print_with_dialog(self) -> None:
-        """The system's print dialog, the site's printer preselected; print, then archive and log."""
-        if self._current is None:
-            return
-        printer = self._new_printer()
-        dialog = self.dialog_factory(printer, self)
-        dialog.setWindowTitle(self.tr("打印结算单"))
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        # The printer lives as long as the dialog that configures it.
-        dialog.accepted.connect(lambda: self.print_to(printer))
-        dialog.open()  # not exec(): no nested event loop while background work reports back
+        """The system's print dialog, the remembered printer preselected; print, then archive and log."""
+        self._print(choose=True)
 
-    def print_to(self, printer: QPrinter) -> None:
-        """Print the previewed slip on `printer`, then archive the PDF and log the print."""
+    def _print(self, *, choose: bool) -> None:
         rendered = self._current
-        if rendered is None:
+        if rendered is None or not self._operator.can(Permission.PRINT_SLIP):
             return
         self.error_label.clear_error()
-        if not self._paint(printer):
-            self.error_label.show_error(self.tr("无法在打印机上打印（{name}），请检查打印机后重试。").format(
-                name=printer.printerName() or printer.outputFileName()))
-            return
-        name = printer.printerName()
-        description = name or (self.tr("PDF 文件 {path}").format(path=printer.outputFileName())
-                               if printer.outputFormat() == QPrinter.OutputFormat.PdfFormat else "")
-        if name and name != self._ctx.settings.get(SLIP_PRINTER):
-            self._remember_printer(name)
-        self.print_button.setEnabled(False)
-        operator_id = self._operator.id
-        folder = archive_folder(self._ctx.settings.get(SLIP_ARCHIVE_DIR), self._ctx.paths.data_dir)
-        Operation.transaction(
-            self, self._ctx,
-            lambda session: commit_issue(session, rendered.data, rendered.pdf, operator_id=operator_id,
-                                         printer=description, folder=folder),
-        ).success(self._issued).failure(self._failed).run()
+        self.result_label.setText("")
+        if self.station.print_slip(self, self._operator, rendered, choose=choose, done=self._issued,
+                                   failed=self._print_failed):
+            self._set_print_enabled(False)  # until the print is logged: never the same mark twice
 
-    def _paint(self, printer: QPrinter) -> bool:
-        painter = QPainter()
-        if not painter.begin(printer):
-            return False
-        try:
-            for page in range(self.document.pageCount()):
-                if page > 0 and not printer.newPage():
-                    return False
-                # The slip's own size, scaled to the paper without distortion, from the top-left corner.
-                viewport = painter.viewport()
-                points = self.document.pagePointSize(page)
-                scale = min(viewport.width() / points.width(), viewport.height() / points.height())
-                size = QSize(round(points.width() * scale), round(points.height() * scale))
-                painter.drawImage(QRect(viewport.topLeft(), size), self.document.render(page, size))
-        finally:
-            painter.end()
-        return True
+    def _set_print_enabled(self, enabled: bool) -> None:
+        for button in (self.print_button, self.choose_button):
+            button.setEnabled(enabled)
 
-    def _remember_printer(self, name: str) -> None:
-        settings = self._ctx.settings
-        settings.set(SLIP_PRINTER, name)
-        path = settings.path
+    def _print_failed(self, message: str) -> None:
+        self._set_print_enabled(self._current is not None and self._operator.can(Permission.PRINT_SLIP))
+        if message:
+            self.error_label.show_error(message)
 
-        def write() -> None:
-            on_disk = Settings.load(path)  # re-read: keep what others changed meanwhile
-            on_disk.set(SLIP_PRINTER, name)
-            on_disk.save()
-
-        Operation(self, write, executor=Executor.BACKGROUND).run()
-
-    def _issued(self, issued: IssuedSlip) -> None:
-        self.last_issued = issued
-        data = self._current.data if self._current is not None else None
-        what = (data.mark.label if data is not None else "") or self.tr("原件")
-        self.result_label.setText(self.tr("已打印{what}，已存档：{path}").format(what=what, path=issued.archive_path))
+    def _issued(self, printed: SlipPrinted) -> None:
+        self.last_issued = printed.issued
+        data = printed.data
+        what = data.mark.label or self.tr("原件")
+        self.result_label.setText(self.tr("已打印{what}（{printer}），已存档：{path}").format(
+            what=what, printer=printed.printer, path=printed.issued.archive_path))
         self.printed.emit()
         self.reload()
-        if data is not None and data.settlement_id is not None:
+        if data.settlement_id is not None:
             self.open_settlement(data.settlement_id)  # the next print will be 补打: show it so
 
     def _failed(self, error: BaseException) -> None:
-        self.print_button.setEnabled(self._current is not None and self._operator.can(Permission.PRINT_SLIP))
+        self._set_print_enabled(self._current is not None and self._operator.can(Permission.PRINT_SLIP))
         if isinstance(error, WiCounterError):
             self.error_label.show_error(error.message)
         else:

@@ -1,0 +1,160 @@
+"""The 全额垫付 receipt's content (`003 §17`): what the worker paid in full while the centre was
+down, and what the insured place needs to reimburse it: the receipt and the stay's 费用清单.
+
+`ReceiptData` and `ChargeListData` are every printed field (money as `Decimal`);
+`printing/receipt.py` and `printing/charge_list.py` lay them out.
+No Qt, no reportlab here (the import contracts, `ARCHITECTURE.md`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import ChargeLine, FullPaymentReceipt, Institution, Operator, Stay, Worker
+from app.errors import WiCounterError
+from app.rules.settlement import CATEGORY_LABELS
+
+# Printed on the receipt, word for word the rule it rests on (`003 §17`).
+STATEMENT = ("结算时联网结算系统故障，本次住院医疗费用未能联网结算，由工伤职工全额垫付。"
+             "故障排除后，本院向省集中系统补登记并按联网结算退还工伤保险基金支付部分；"
+             "未能补登记结算的，由参保地经办机构按规定零星报销给付（003 §17）。")
+SOURCE = "003 §17"
+
+
+class ReceiptError(WiCounterError):
+    kind = "receipt"
+
+
+@dataclass(frozen=True)
+class ReceiptData:
+    receipt_no: str
+    institution_name: str
+    name: str
+    sex: str
+    social_security_no: str
+    insured_place: str
+    admission_no: str
+    registration_no: str
+    dept: str
+    admitted_on: dt.date
+    discharged_on: dt.date | None
+    amount: Decimal  # the whole stay's charges, paid in full
+    issued_on: dt.date
+    issuer: str
+    statement: str = STATEMENT
+
+    @property
+    def stay_days(self) -> int | None:
+        if self.discharged_on is None:
+            return None
+        return max((self.discharged_on - self.admitted_on).days, 1)
+
+
+def full_payment_amount(session: Session, stay_id: int) -> Decimal:
+    """What the worker pays in full: every charge line of the stay (refunds net)."""
+    return sum(session.scalars(select(ChargeLine.amount).where(ChargeLine.stay_id == stay_id)), Decimal("0.00"))
+
+
+def receipt_for_stay(session: Session, stay_id: int) -> ReceiptData:
+    """The stay's latest 全额垫付 receipt, as printed."""
+    receipt = session.scalars(select(FullPaymentReceipt).where(FullPaymentReceipt.stay_id == stay_id)
+                              .order_by(FullPaymentReceipt.id.desc())).first()
+    if receipt is None:
+        raise ReceiptError("本次住院没有全额垫付收据。")
+    return receipt_data(session, receipt)
+
+
+def receipt_data(session: Session, receipt: FullPaymentReceipt) -> ReceiptData:
+    stay = session.get(Stay, receipt.stay_id)
+    assert stay is not None
+    worker = session.get(Worker, stay.worker_id)
+    institution = session.get(Institution, stay.institution_id)
+    issuer = session.get(Operator, receipt.issued_by)
+    assert worker is not None and institution is not None
+    place = _place(worker.insured_province, worker.insured_city)
+    return ReceiptData(
+        receipt_no=receipt.receipt_no,
+        institution_name=institution.name,
+        name=worker.name,
+        sex=worker.sex,
+        social_security_no=worker.social_security_number,
+        insured_place=place,
+        admission_no=stay.admission_no,
+        registration_no=stay.registration_no or "",
+        dept=stay.dept,
+        admitted_on=stay.admitted_on,
+        discharged_on=stay.discharged_on,
+        amount=receipt.amount,
+        issued_on=receipt.issued_at.astimezone().date(),
+        issuer=issuer.display_name if issuer is not None else "",
+    )
+
+
+# --- 住院费用清单: every line of the stay, what the insured place reimburses against ---------------
+
+
+@dataclass(frozen=True)
+class ListedLine:
+    seq: int
+    charged_on: dt.date
+    code: str  # the catalogue code once matched, else the hospital's own
+    name: str
+    category: str  # 药品 / 诊疗项目 / … (blank while unclassified)
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class ChargeListData:
+    institution_name: str
+    name: str
+    sex: str
+    social_security_no: str
+    insured_place: str
+    admission_no: str
+    registration_no: str
+    dept: str
+    admitted_on: dt.date
+    discharged_on: dt.date | None
+    lines: tuple[ListedLine, ...]
+    printed_on: dt.date
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal("0.00"))
+
+
+def charge_list(session: Session, stay_id: int, printed_on: dt.date | None = None) -> ChargeListData:
+    """The stay's 费用清单: every charge line in order (refunds as negative lines), with the
+    worker and the stay as the receipt names them."""
+    stay = session.get(Stay, stay_id)
+    if stay is None:
+        raise ReceiptError(f"没有编号为 {stay_id} 的住院记录。")
+    worker = session.get(Worker, stay.worker_id)
+    institution = session.get(Institution, stay.institution_id)
+    assert worker is not None and institution is not None
+    rows = session.execute(
+        select(ChargeLine.seq, ChargeLine.charged_on, ChargeLine.code, ChargeLine.his_code, ChargeLine.name,
+               ChargeLine.category, ChargeLine.quantity, ChargeLine.unit_price, ChargeLine.amount)
+        .where(ChargeLine.stay_id == stay_id).order_by(ChargeLine.charged_on, ChargeLine.seq)).all()
+    lines = tuple(
+        ListedLine(seq=row.seq, charged_on=row.charged_on, code=row.code or row.his_code, name=row.name,
+                   category=CATEGORY_LABELS[row.category.value].removesuffix("费用") if row.category is not None else "",
+                   quantity=row.quantity, unit_price=row.unit_price, amount=row.amount)
+        for row in rows)
+    return ChargeListData(
+        institution_name=institution.name, name=worker.name, sex=worker.sex,
+        social_security_no=worker.social_security_number,
+        insured_place=_place(worker.insured_province, worker.insured_city), admission_no=stay.admission_no,
+        registration_no=stay.registration_no or "", dept=stay.dept, admitted_on=stay.admitted_on,
+        discharged_on=stay.discharged_on, lines=lines, printed_on=printed_on or dt.date.today())
+
+
+def _place(province: str, city: str) -> str:
+    return province if province == city else f"{province}{city}"
