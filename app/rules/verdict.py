@@ -166,9 +166,10 @@ def _judge_filing(case: Case, stage: str, check_date: dt.date, reasons: _Reasons
     profile = case.profile
     filing = case.filing
     emergency_rule = profile.emergency_backfiling and stay.emergency
-    if filing is not None and profile.on_the_spot_filing and filing.filed_on > check_date:
-        # Guangdong (003 §5, last sentence): a filing completed after the check date does not exist
-        # yet at that check — at admission the worker is guided to file online now.
+    if filing is not None and (profile.on_the_spot_filing or emergency_rule) and filing.filed_on > check_date:
+        # Where a filing may follow the admission (Guangdong on the spot, 003 §5 last sentence; a Jilin
+        # emergency, 002 经办规程 §15), one completed after the check date does not exist yet at that
+        # check: NO_FILING (guide the worker to file now) or EMERGENCY_BACKFILE_REQUIRED.
         filing = None
 
     if filing is None:

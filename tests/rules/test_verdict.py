@@ -339,3 +339,15 @@ def test_each_reason_has_a_chinese_message_and_a_seed_source() -> None:
         assert any("\u4e00" <= ch <= "\u9fff" for ch in reason.message)
         assert reason.source.split()[0] in {"000", "001", "002", "003", "004"}
         assert "§" in reason.source
+
+
+def test_a_jilin_emergency_filing_made_after_the_check_is_not_judged_at_that_check() -> None:
+    """002 经办规程 §15: at admission the back-filing does not exist yet, whatever it will say; only the
+    reminder to back-file is given (and a filing completed after the settlement date is still missing)."""
+    case = _jilin_emergency()
+    case["filing"].update({"filed_on": "2020-10-01", "approved_on": "2020-10-01", "valid_from": "2020-10-01",
+                           "care": ["rehab"]})
+    assert codes(case, "admission") == {"EMERGENCY_BACKFILE_REQUIRED": False}
+    assert codes(case, "discharge") == {"EMERGENCY_BACKFILED": False, "CARE_NOT_COVERED": True}
+    case["filing"]["filed_on"] = "2020-11-18"
+    assert codes(case, "discharge") == {"EMERGENCY_BACKFILE_REQUIRED": True}
