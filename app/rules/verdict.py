@@ -249,6 +249,12 @@ def _judge_window(case: Case, filing: FilingFacts, stage: str, check_date: dt.da
     admitted = case.stay.admitted
     end = filing_end(filing, case.profile)
     own = "" if filing.valid_to is not None else "（按规定的备案有效期计算）"
+    window = case.profile.referral_window_days if filing.category == "referral" else 0
+    window_passed = bool(window) and (admitted - filing.approved_on).days > window
+    if end is None and window and not window_passed:
+        # A Guangdong referral without an end date: its length is the 60-day window (003 §10, CASES.md);
+        # passing it is REFERRAL_WINDOW_PASSED below, a stay admitted within it settles after it.
+        end = filing.approved_on + dt.timedelta(days=window)
     # Validity is judged on the admission date, at both stages (000 §12, 001 §13).
     if admitted < filing.valid_from:
         reasons.add("FILING_NOT_YET_VALID", True,
@@ -259,8 +265,7 @@ def _judge_window(case: Case, filing: FilingFacts, stage: str, check_date: dt.da
     elif stage == DISCHARGE and end is not None and check_date > end:
         reasons.add("ADMITTED_WITHIN_VALIDITY", False,
                     f"备案已于 {_d(end)}{own}到期，但入院日期 {_d(admitted)} 在有效期内，不受备案有效期限制。")
-    window = case.profile.referral_window_days
-    if window and filing.category == "referral" and (admitted - filing.approved_on).days > window:
+    if window_passed:
         reasons.add("REFERRAL_WINDOW_PASSED", True,
                     f"转诊转院应自批准之日（{_d(filing.approved_on)}）起 {window} 日内完成，"
                     f"入院日期 {_d(admitted)} 已超过期限，不能直接结算。")

@@ -243,10 +243,23 @@ def test_a_filing_without_an_end_date_runs_for_the_seeds_length(
     assert codes(case, "admission") == {"FILING_EXPIRED": True}
 
 
+@pytest.mark.parametrize(("admitted", "discharge"), [
+    ("2020-11-20", {"ADMITTED_WITHIN_VALIDITY": False}),  # day 60: within; settled after the window's end
+    ("2020-11-21", {"REFERRAL_WINDOW_PASSED": True}),  # day 61: the window passed, not also FILING_EXPIRED
+])
+def test_a_guangdong_referral_without_an_end_date_runs_for_the_60_day_window(
+        admitted: str, discharge: dict[str, bool]) -> None:
+    """CASES.md: a Guangdong referral's length is the 60-day window (003 §10)."""
+    case = base_case()
+    case["filing"]["valid_to"] = None
+    case["stay"].update({"admitted": admitted, "discharged": "2020-12-01", "settled": "2020-12-02"})
+    assert codes(case, "discharge") == discharge
+
+
 @pytest.mark.parametrize(("profile", "category"), [
     ("jilin-intra", "long_term_residence"),  # 002 经办规程 §10: until the conditions lapse
     ("guangdong-intra", "long_term_work"),  # 003 §11 sets no length
-    ("guangdong-intra", "referral"),  # 003 §10: bounded by the 60-day window (REFERRAL_WINDOW_PASSED) only
+    ("national-cross", "long_term_residence"),  # 000 §10 fixes only the referral's 6 months
 ])
 def test_where_the_seed_fixes_no_length_a_filing_without_an_end_date_stays_open(profile: str, category: str) -> None:
     case = base_case()
