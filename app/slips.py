@@ -51,7 +51,7 @@ from app.db.models import (
 from app.errors import WiCounterError
 from app.masking import mask_id_number
 from app.operators import OperatorInfo, Permission, require
-from app.rules.case import CATEGORIES, Case, round_money
+from app.rules.case import CATEGORIES, Case, place_name, round_money
 from app.rules.settlement import BUCKET_LABELS, BUCKETS, CATEGORY_LABELS, FUND, SettlementResult
 
 log = logging.getLogger(__name__)
@@ -218,8 +218,8 @@ COLUMN_LABELS = tuple(CATEGORY_LABELS[c] for c in CATEGORIES)
 
 
 def _place(province: str, city: str) -> str:
-    # 广东省 + 广州市 → 广东省广州市; a municipality (北京市 + 北京市) prints once.
-    return province if province == city else f"{province}{city}"
+    # 广东省 + 广州市 → 广东省广州市; a municipality (北京市 + 北京市) prints once: the one joining rule.
+    return place_name(province, city)
 
 
 def _copy_matrix(matrix: Mapping[str, Mapping[str, Decimal]]) -> dict[str, dict[str, Decimal]]:

@@ -78,6 +78,7 @@ from app.db.models import (
 from app.errors import WiCounterError
 from app.operators import OperatorInfo, Permission, require
 from app.settings import CLAIMS_AGENCY_CODE, CLAIMS_AGENCY_NAME, CLAIMS_PROFILE, Settings
+from app.rules.case import place_name
 
 log = logging.getLogger(__name__)
 
@@ -388,7 +389,7 @@ def claimed_centre_ids(session: Session, claim_id: int) -> list[str]:
 
 def insured_place(institution_province: str, province: str, city: str) -> str:
     """参保地: the city, with its province when it is another province's (跨省)."""
-    return city if province == institution_province else f"{province}{city}"
+    return city if province == institution_province else place_name(province, city)
 
 
 def claim_forms(session: Session, claim_id: int, *, generated_on: dt.date | None = None) -> ClaimForms:

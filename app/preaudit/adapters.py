@@ -44,6 +44,7 @@ from app.preaudit.model import (
 )
 from app.preaudit.ruleset import RuleSet
 from app.rules.case import Case
+from app.rules.settlement import case_diagnosis_injury
 
 CASE_NOTES = (
     "病例文件不含患者告知记录：目录外的工伤项目一律按“未记录告知”提示",
@@ -52,10 +53,10 @@ CASE_NOTES = (
 
 
 def _diagnoses(case: Case) -> tuple[AuditDiagnosis, ...]:
-    # As the settlement rules weigh them: the recognition's are injury, the stay's own marking wins.
-    found = {d.code: AuditDiagnosis(d.code, d.name, True) for d in (case.recognition.diagnoses if case.recognition else ())}
-    found.update({d.code: AuditDiagnosis(d.code, d.name, d.injury) for d in case.stay.diagnoses})
-    return tuple(found.values())
+    # As the settlement rules weigh them: the one 伤病分离 precedence (app.rules.classify, 003 §15).
+    names = {d.code: d.name for d in (case.recognition.diagnoses if case.recognition else ())}
+    names.update({d.code: d.name for d in case.stay.diagnoses})
+    return tuple(AuditDiagnosis(code, names[code], injury) for code, injury in case_diagnosis_injury(case).items())
 
 
 def stay_audit_from_case(case: Case, *, criteria_met_on: dt.date | None = None) -> StayAudit:

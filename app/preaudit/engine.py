@@ -20,6 +20,7 @@ from decimal import Decimal
 from app.preaudit.model import AuditCatalogueEntry, AuditLine, Finding, StayAudit
 from app.preaudit.ruleset import RULE_IDS, Indication, RuleSet, default_ruleset
 from app.rules.case import round_money
+from app.rules.classify import FUND, LineRule, line_injury, line_rule, split_line
 
 ZERO = Decimal("0.00")
 ONE = Decimal(1)
@@ -77,44 +78,42 @@ class _Auditor:
             else:
                 refunds.append(line)
         # What decides a line's fund part, save its price: classified once per (code, flag, diagnosis).
-        classes: dict[tuple[str, bool | None, str | None], tuple[bool | None, AuditCatalogueEntry | None]] = {}
+        classes: dict[tuple[str, bool | None, str | None],
+                      tuple[bool | None, AuditCatalogueEntry | None, LineRule]] = {}
         net_qty: dict[int, Decimal] = {}
         net_fund: dict[int, Decimal] = {}
         injury_eff: dict[int, bool | None] = {}
 
-        def classify(line: AuditLine) -> tuple[bool | None, AuditCatalogueEntry | None]:
+        def classify(line: AuditLine) -> tuple[bool | None, AuditCatalogueEntry | None, LineRule]:
             key = (line.code, line.injury, line.diagnosis)
             found = classes.get(key)
             if found is None:
-                injury = line.injury if line.injury is not None else injury_of.get(line.diagnosis or "")
-                found = classes[key] = (injury, catalogue.get(line.code))
+                # The one 伤病分离 precedence and bucket rule (app.rules.classify); an unclassified line
+                # (None) is weighed as injury here: the agency would judge what the fund is charged.
+                injury = line_injury(line.injury, line.diagnosis, injury_of)
+                entry = catalogue.get(line.code)
+                rule = line_rule(injury is not False, entry is not None,
+                                 entry.price_limit if entry else None, entry.max_pay if entry else None)
+                found = classes[key] = (injury, entry, rule)
             return found
 
-        def fund_of(line: AuditLine, original: AuditLine, injury: bool | None,
-                    entry: AuditCatalogueEntry | None) -> Decimal:
-            if injury is False or entry is None:
-                return ZERO  # non-injury or self-pay: the fund pays nothing
-            if line.over_limit is not None:
+        def fund_of(line: AuditLine, original: AuditLine, rule: LineRule) -> Decimal:
+            if line.over_limit is not None and rule.bucket == FUND:
                 return line.amount - line.over_limit  # the split as recorded
-            limit = entry.price_limit
-            if entry.max_pay is not None and (limit is None or entry.max_pay < limit):
-                limit = entry.max_pay
-            if limit is not None and original.unit_price > limit:
-                return round_money(line.quantity * limit)
-            return line.amount
+            return split_line(rule, original.unit_price, line.quantity, line.amount)[1]
 
         for line in originals:
-            injury, entry = classify(line)
+            injury, _entry, rule = classify(line)
             injury_eff[line.seq] = injury
             net_qty[line.seq] = line.quantity
-            net_fund[line.seq] = fund_of(line, line, injury, entry)
+            net_fund[line.seq] = fund_of(line, line, rule)
         for line in refunds:
             original = by_seq.get(line.refund_of)  # type: ignore[arg-type]
             if original is None:
                 continue  # the case reader refuses such a refund; the database cannot hold one
-            injury, entry = classify(original)
+            _injury, _entry, rule = classify(original)
             net_qty[original.seq] += line.quantity
-            net_fund[original.seq] += fund_of(line, original, injury, entry)
+            net_fund[original.seq] += fund_of(line, original, rule)
 
         # --- line rules, and the groups the day-based rules need ---------------------------------
         admitted, discharged, criteria = stay.admitted, stay.discharged, stay.criteria_met_on

@@ -44,12 +44,31 @@ def round_money(value: Decimal) -> Decimal:
 
 # --- the facts -----------------------------------------------------------------------
 
+MUNICIPALITIES = ("北京", "天津", "上海", "重庆")  # 直辖市: province and city are one place
+_MUNICIPAL_CITY_PARTS = ("", "市辖区", "县")  # what a code table may put in the city of a municipality
+
+
+def place_name(province: str, city: str) -> str:
+    """A place as printed and shown: 广东省 + 广州市 → 广东省广州市; a municipality reads once
+    (北京市 + 北京市 → 北京市, never 北京市北京市). Every form, slip, chart and message joins places here."""
+    province, city = province.strip(), city.strip()
+    if province == city or not city:
+        return province
+    for name in MUNICIPALITIES:
+        if province.startswith(name) and (city.startswith(name) or city in _MUNICIPAL_CITY_PARTS):
+            return f"{name}市"
+    return f"{province}{city}"
+
 
 @dataclass(frozen=True)
 class Place:
     province: str
     city: str
     city_code: str
+
+    @property
+    def name(self) -> str:
+        return place_name(self.province, self.city)
 
 
 @dataclass(frozen=True)
@@ -525,7 +544,7 @@ def _item(r: _Reader, value: Any, path: str) -> ChargeItem | None:
         refund_of = None
     date = r.date(node, "date", path)
     if unit_price is not None and unit_price < 0:
-        r.problem(f"{path}.unit_price", f"单价不能为负数：{unit_price}")
+        r.problem(f"{path}.unit_price", f"单价不能为负数：{unit_price}；退费请用负数量，并用 refund_of 指明原明细")
     if quantity is not None:
         if quantity == 0:
             r.problem(f"{path}.quantity", "数量不能为零")
@@ -560,6 +579,12 @@ def _check_refunds(r: _Reader, items: list[ChargeItem], positions: dict[int, int
             r.problem(where, f"退费项目编码 {item.code} 与原明细 seq {original.seq} 的编码 {original.code} 不同")
         elif original.seq >= item.seq:
             r.problem(where, f"退费应指向在它之前的明细（seq 小于 {item.seq}），实际指向 seq {original.seq}")
+        elif original.unit_price != item.unit_price:
+            # At another price a refund would move money between the fund and the worker (CASES.md).
+            r.problem(f"$.items[{positions[item.seq]}].unit_price",
+                      f"退费单价 {item.unit_price} 与原明细 seq {original.seq} 的单价 {original.unit_price} 不同；"
+                      "退费只能按原单价退，价格有误请先更正原明细")
+            r.problem(where, f"所退原明细 seq {original.seq} 的单价为 {original.unit_price}，与本退费单价不同")
         else:
             net[original.seq] = net.get(original.seq, original.quantity) + item.quantity
             if net[original.seq] < 0:

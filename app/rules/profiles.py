@@ -35,6 +35,7 @@ class Profile:
     referral_window_days: int
     one_time_referral: bool
     emergency_backfiling: bool
+    on_the_spot_filing: bool
     long_term_validity_months: int
     referral_validity_months: int
     monthly_claim_day: int
@@ -42,9 +43,19 @@ class Profile:
     dispute_working_days: int
     sources: dict[str, str] = field(default_factory=dict)  # parameter name → article
     reason_sources: dict[str, str] = field(default_factory=dict)  # reason code → article
+    # reason code (or "CODE.admission" / "CODE.discharge") → the clerk's next step in this region
+    next_steps: dict[str, str] = field(default_factory=dict)
 
     def source_of(self, parameter: str) -> str:
         return self.sources[parameter]
+
+    def next_step(self, code: str, stage: str) -> str:
+        """What the counter does next for `code` at `stage`, as true in this region ("" when none is set)."""
+        return self.next_steps.get(f"{code}.{stage}") or self.next_steps.get(code, "")
+
+    def validity_months(self, category: str) -> int:
+        """The seed's validity length of a filing of `category` (0: the seed fixes none)."""
+        return self.referral_validity_months if category == "referral" else self.long_term_validity_months
 
 
 _PARAMETERS: dict[str, type] = {
@@ -55,6 +66,7 @@ _PARAMETERS: dict[str, type] = {
     "referral_window_days": int,
     "one_time_referral": bool,
     "emergency_backfiling": bool,
+    "on_the_spot_filing": bool,
     "long_term_validity_months": int,
     "referral_validity_months": int,
     "monthly_claim_day": int,
@@ -78,6 +90,14 @@ def _parse(name: str, document: dict[str, Any]) -> Profile:
     reason_sources = document.get("reason_sources", {})
     if not isinstance(reason_sources, dict) or not all(isinstance(v, str) for v in reason_sources.values()):
         raise ConfigurationError(f"{where}：[reason_sources] 应为 原因代码 = \"出处\"")
+    next_steps = document.get("next_steps", {})
+    if not isinstance(next_steps, dict) or not all(
+            isinstance(v, str) and v.strip() for v in next_steps.values()):
+        raise ConfigurationError(f"{where}：[next_steps] 应为 原因代码 = \"下一步\"（或 \"原因代码.admission\" = …）")
+    for key in next_steps:
+        stage = key.partition(".")[2]
+        if stage not in ("", "admission", "discharge"):
+            raise ConfigurationError(f"{where}：[next_steps] 的 {key} 只能写 原因代码 或 原因代码.admission / .discharge")
     if document.get("name") != name:
         raise ConfigurationError(f"{where}：name 应为 {name}")
     return Profile(
@@ -86,6 +106,7 @@ def _parse(name: str, document: dict[str, Any]) -> Profile:
         description=str(document.get("description", "")),
         sources=sources,
         reason_sources=dict(reason_sources),
+        next_steps=dict(next_steps),
         **values,
     )
 

@@ -22,12 +22,21 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 
 from app.rules.case import CATEGORIES, Case, CatalogueEntry, ChargeItem, InvalidCase, Problem, round_money
+from app.rules.classify import (
+    BUCKETS,
+    FUND,
+    NON_INJURY,
+    OVER_LIMIT,
+    SELF_PAY,
+    LineRule,
+    diagnosis_injury,
+    line_injury,
+    line_rule,
+    split_line,
+)
 
-FUND = "fund"
-OVER_LIMIT = "over_limit"
-SELF_PAY = "self_pay"
-NON_INJURY = "non_injury"
-BUCKETS = (FUND, OVER_LIMIT, SELF_PAY, NON_INJURY)
+__all__ = ["BUCKETS", "BUCKET_LABELS", "CATEGORY_LABELS", "FUND", "NON_INJURY", "OVER_LIMIT", "SELF_PAY",
+           "LineResult", "SettlementResult", "case_diagnosis_injury", "compute"]
 
 BUCKET_LABELS = {
     FUND: "工伤保险基金支付金额",
@@ -103,39 +112,35 @@ def _money(value: Decimal) -> str:
 
 @dataclass(frozen=True)
 class _Classification:
-    """What decides a line's bucket, save its unit price: catalogue lines compare that per line."""
+    """A line's rule (`app.rules.classify.line_rule`) with the reasons the slip's lines give."""
 
-    bucket: str  # NON_INJURY, SELF_PAY, or FUND for a catalogue line (OVER_LIMIT when above `limit`)
+    rule: LineRule
     reason: str
-    limit: Decimal | None = None
     over_limit_reason: str = ""
 
 
-def _diagnosis_injury(case: Case) -> dict[str, bool]:
-    injury = {d.code: True for d in (case.recognition.diagnoses if case.recognition else ())}
-    injury.update({d.code: d.injury for d in case.stay.diagnoses})  # the stay's own marking wins
-    return injury
+def case_diagnosis_injury(case: Case) -> dict[str, bool]:
+    """The case's diagnoses as 伤病分离 weighs them (`app.rules.classify.diagnosis_injury`, `003 §15`)."""
+    recognition = case.recognition.diagnoses if case.recognition else ()
+    return diagnosis_injury((d.code for d in recognition), ((d.code, d.injury) for d in case.stay.diagnoses))
 
 
-def _classify(
-    item: ChargeItem, catalogue: dict[str, CatalogueEntry], diagnoses: dict[str, bool], names: dict[str, str]
-) -> _Classification:
-    if item.injury is False:
-        return _Classification(NON_INJURY, "已标记为非工伤项目（伤病分离）")
-    if item.injury is None:
-        assert item.diagnosis is not None
-        if not diagnoses[item.diagnosis]:
-            name = names.get(item.diagnosis)
-            label = f"{item.diagnosis} {name}" if name else item.diagnosis
-            return _Classification(NON_INJURY, f"关联诊断 {label} 为非工伤诊断（伤病分离）")
+def _classify(item: ChargeItem, injury: bool, catalogue: dict[str, CatalogueEntry],
+              names: dict[str, str]) -> _Classification:
     entry = catalogue.get(item.code)
-    if entry is None:
-        return _Classification(SELF_PAY, f"项目 {item.code} 不在工伤保险目录内，自费")
-    limits = [limit for limit in (entry.price_limit, entry.max_pay) if limit is not None]
-    limit = min(limits) if limits else None
-    kind = "最高支付限额" if entry.max_pay is not None and limit == entry.max_pay else "限价"
-    return _Classification(FUND, "工伤保险目录内项目，由工伤保险基金支付", limit,
-                           f"单价超过{kind} {limit}，基金按{kind}支付，超出部分自付")
+    rule = line_rule(injury, entry is not None, entry.price_limit if entry else None, entry.max_pay if entry else None)
+    if rule.bucket == NON_INJURY:
+        if item.injury is False:
+            return _Classification(rule, "已标记为非工伤项目（伤病分离）")
+        assert item.diagnosis is not None
+        name = names.get(item.diagnosis)
+        label = f"{item.diagnosis} {name}" if name else item.diagnosis
+        return _Classification(rule, f"关联诊断 {label} 为非工伤诊断（伤病分离）")
+    if rule.bucket == SELF_PAY:
+        return _Classification(rule, f"项目 {item.code} 不在工伤保险目录内，自费")
+    kind = rule.limit_kind
+    return _Classification(rule, "工伤保险目录内项目，由工伤保险基金支付",
+                           f"单价超过{kind} {rule.limit}，基金按{kind}支付，超出部分自付")
 
 
 def _refuse_unclassified(case: Case, unclassified: list[int]) -> InvalidCase:
@@ -168,8 +173,9 @@ def compute(case: Case) -> SettlementResult:
 
 
 def _compute(case: Case) -> SettlementResult:
-    diagnoses = _diagnosis_injury(case)
-    names = {d.code: d.name for d in case.stay.diagnoses}
+    diagnoses = case_diagnosis_injury(case)
+    names = {d.code: d.name for d in (case.recognition.diagnoses if case.recognition else ())}
+    names.update({d.code: d.name for d in case.stay.diagnoses})
     catalogue = {entry.code: entry for entry in case.catalogue}
     by_seq: dict[int, ChargeItem] = {}  # filled at the first refund
     unclassified: list[int] = []
@@ -179,7 +185,6 @@ def _compute(case: Case) -> SettlementResult:
     column = {category: index for index, category in enumerate(CATEGORIES)}
     row = {bucket: index * len(CATEGORIES) for index, bucket in enumerate(BUCKETS)}
     fund_row = row[FUND]
-    over_row = row[OVER_LIMIT]
     lines: list[LineResult] = []
     append = lines.append
     new_line = tuple.__new__  # LineResult's own constructor costs a Python call per line
@@ -194,31 +199,22 @@ def _compute(case: Case) -> SettlementResult:
         key = (original.injury, original.diagnosis, original.code)
         rule = rules.get(key)
         if rule is None:
-            if original.injury is None and original.diagnosis not in diagnoses:
+            injury = line_injury(original.injury, original.diagnosis, diagnoses)
+            if injury is None:
                 if refund_of is None:
                     unclassified.append(item.seq)
                 continue
-            rule = rules[key] = _classify(original, catalogue, diagnoses, names)
-        bucket = rule.bucket
-        reason = rule.reason
+            rule = rules[key] = _classify(original, injury, catalogue, names)
         category = original.category
-        amount = item.amount  # validated: exactly quantity × price to the fen
-        if bucket == FUND:
-            limit = rule.limit
-            if limit is not None and original.unit_price > limit:
-                bucket, reason = OVER_LIMIT, rule.over_limit_reason
-                fund = round_money(item.quantity * limit)
-                personal = amount - fund
-                cells[over_row + column[category]] += personal
-            else:
-                fund, personal = amount, ZERO
-            cells[fund_row + column[category]] += fund
-        else:
-            fund, personal = ZERO, amount
-            cells[row[bucket] + column[category]] += amount
+        # A refund follows its original: its bucket, and the original's unit price against the limit.
+        bucket, fund, personal = split_line(rule.rule, original.unit_price, item.quantity, item.amount)
+        reason = rule.over_limit_reason if bucket == OVER_LIMIT else rule.reason
+        index = column[category]
+        cells[fund_row + index] += fund
+        cells[row[bucket] + index] += personal
         if refund_of is not None:
             reason = f"退费，随原明细 seq {original.seq}：{reason}"
-        append(new_line(LineResult, (item.seq, bucket, category, amount, fund, personal, reason)))
+        append(new_line(LineResult, (item.seq, bucket, category, item.amount, fund, personal, reason)))
     if unclassified:
         raise _refuse_unclassified(case, unclassified)
     matrix = {bucket: {category: cells[row[bucket] + column[category]] for category in CATEGORIES}

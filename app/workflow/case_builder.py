@@ -47,6 +47,7 @@ from app.rules.case import (
     StayFacts,
     WorkerFacts,
 )
+from app.rules.classify import diagnosis_injury, line_injury
 from app.rules.profiles import load_profile
 from app.workflow.common import StayNotFound, WorkflowError
 
@@ -160,8 +161,9 @@ def stay_records(session: Session, stay_id: int, *, stage: str = "discharge",
     codes = {line.code for line in lines if line.code is not None}
     catalogue = _catalogue(session, codes)
 
-    injury_of = {d.code: True for d in recognition_codes}
-    injury_of.update({code: d.injury for code, d in stay_diagnoses.items()})  # as the rules weigh them
+    # 伤病分离 precedence, defined once (app.rules.classify, 003 §15).
+    injury_of = diagnosis_injury((d.code for d in recognition_codes),
+                                 ((code, d.injury) for code, d in stay_diagnoses.items()))
     by_id = {line.line_id: line for line in lines}
     unclassified: list[int] = []
     uncategorised: list[int] = []
@@ -172,7 +174,7 @@ def stay_records(session: Session, stay_id: int, *, stage: str = "discharge",
         if original is None:  # a refund of a line of another stay cannot happen; keep it visible anyway
             unclassified.append(line.seq)
             continue
-        if original.injury is None and original.diagnosis_code not in injury_of:
+        if line_injury(original.injury, original.diagnosis_code, injury_of) is None:
             unclassified.append(line.seq)
             continue
         if line.category is None:

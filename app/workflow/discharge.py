@@ -55,6 +55,7 @@ from app.db.models import (
 )
 from app.operators import OperatorInfo, Permission, require
 from app.preaudit.discharge_review import counter_rules, require_acknowledged
+from app.rules.classify import diagnosis_injury, line_injury
 from app.rules.verdict import DISCHARGE, judge
 from app.workflow import facts
 from app.workflow.admission import (
@@ -110,13 +111,12 @@ def _insured_region(session: Session, stay: Stay) -> str:
 def _diagnosis_injury(session: Session, stay: Stay) -> dict[str, bool]:
     """Which diagnosis is the injury: the recognition's, then the stay's own marking (which wins),
     as the rules classify (`app.rules.settlement`)."""
-    injury: dict[str, bool] = {}
+    codes: list[str] = []
     if stay.recognition_id is not None:
-        codes = session.scalars(select(RecognitionDiagnosis.code).where(
-            RecognitionDiagnosis.recognition_id == stay.recognition_id)).all()
-        injury.update({code: True for code in codes})
-    injury.update({d.code: d.injury for d in sorted(stay.diagnoses, key=lambda d: d.role is DiagnosisRole.DISCHARGE)})
-    return injury
+        codes = list(session.scalars(select(RecognitionDiagnosis.code).where(
+            RecognitionDiagnosis.recognition_id == stay.recognition_id)))
+    marked = sorted(stay.diagnoses, key=lambda d: d.role is DiagnosisRole.DISCHARGE)  # discharge marking last: wins
+    return diagnosis_injury(codes, ((d.code, d.injury) for d in marked))
 
 
 def _confirmed_self_pay(session: Session, his_codes: set[str]) -> set[str]:
@@ -152,9 +152,7 @@ def _fee_lines(session: Session, stay: Stay, lines: list[Any]) -> list[FeeLine]:
     fee_lines = []
     for line in lines:
         assert line.category is not None
-        injury = line.injury
-        if injury is None and line.diagnosis_code is not None:
-            injury = injury_of.get(line.diagnosis_code)
+        injury = line_injury(line.injury, line.diagnosis_code, injury_of)
         fee_lines.append(FeeLine(
             seq=line.seq, code=line.code or line.his_code, name=line.name, category=line.category.value,
             quantity=line.quantity, unit_price=line.unit_price, amount=line.amount, date=line.charged_on,
@@ -199,8 +197,7 @@ def _line_problems(session: Session, stay: Stay, lines: list[Any]) -> list[str]:
     if no_category:
         problems.append(f"{len(no_category)} 条费用明细没有费用类别，如 seq {_few(no_category)}。")
     injury_of = _diagnosis_injury(session, stay)
-    unclassified = [line.seq for line in lines
-                    if line.injury is None and (line.diagnosis_code is None or line.diagnosis_code not in injury_of)]
+    unclassified = [line.seq for line in lines if line_injury(line.injury, line.diagnosis_code, injury_of) is None]
     if unclassified:
         problems.append(f"{len(unclassified)} 条费用明细未区分伤病（无关联诊断或诊断不属本次住院），"
                         f"如 seq {_few(unclassified)}（003 §15）。")

@@ -32,7 +32,14 @@ from app.centre.gateway import SettlementFigures, SettlementRequest
 from app.db.models import ChargeCategory, ChargeLine, HisCodeMap, Stay, StayStatus, Worker
 from app.operators import OperatorInfo, Permission, require
 from app.rules.case import CATEGORIES, InvalidCase
-from app.rules.settlement import BUCKET_LABELS, BUCKETS, CATEGORY_LABELS, SettlementResult, compute
+from app.rules.settlement import (
+    BUCKET_LABELS,
+    BUCKETS,
+    CATEGORY_LABELS,
+    SettlementResult,
+    case_diagnosis_injury,
+    compute,
+)
 from app.workflow.case_builder import StayRecords, stay_diagnosis_codes, stay_records
 from app.workflow.common import StayNotFound, WorkflowError
 
@@ -173,8 +180,7 @@ def _workspace(session: Session, stay_id: int) -> Workspace:
 
     names = {d.code: d.name for d in case.recognition.diagnoses} if case.recognition else {}
     names.update({d.code: d.name for d in case.stay.diagnoses})
-    injury_of = {code: True for code in records.recognition_codes}
-    injury_of.update({d.code: d.injury for d in case.stay.diagnoses})
+    injury_of = case_diagnosis_injury(case)  # the one 伤病分离 precedence (app.rules.classify)
     diagnoses = tuple(StayDiagnosisView(code, names[code], injury_of[code], records.diagnosis_sources[code])
                       for code in _diagnosis_order(records))
 

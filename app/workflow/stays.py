@@ -28,6 +28,7 @@ from app.db.models import (
 )
 from app.db.models import Filing as FilingRecord
 from app.masking import mask_id_number
+from app.rules.case import place_name
 from app.workflow.common import StayNotFound
 
 STATUS_LABELS: dict[StayStatus, str] = {
@@ -196,8 +197,7 @@ def stay_detail(session: Session, stay_id: int) -> StayDetail:
     count, uploaded, total = session.execute(
         select(func.count(ChargeLine.id), func.count(ChargeLine.uploaded_at), func.sum(ChargeLine.amount))
         .where(ChargeLine.stay_id == stay_id)).one()
-    place = worker.insured_province if worker.insured_province == worker.insured_city \
-        else f"{worker.insured_province}{worker.insured_city}"
+    place = place_name(worker.insured_province, worker.insured_city)
     return StayDetail(
         summary=summary, masked_id=mask_id_number(worker.social_security_number), sex=worker.sex,
         insured_place=place, profile=stay.profile, settlement_kind=stay.settlement_kind, care=stay.care.value,

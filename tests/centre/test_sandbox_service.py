@@ -251,7 +251,7 @@ def test_seeded_filing_situations_give_the_rules_verdicts(counter: Counter) -> N
         "孙丽娟": (-1, {"FILING_ALREADY_USED"}),  # 000 §10
         "高磊": (-1, {"WRONG_DESTINATION"}),  # 000 §11
         "梁建国": (-1, {"FILING_NOT_YET_VALID"}),  # 000 §12
-        "谢敏": (-5, {"FILED_AFTER_ADMISSION", "FILING_NOT_YET_VALID"}),  # 001 §17, 000 §12
+        "谢敏": (-5, {"NO_FILING"}),  # 003 §5: filed on the spot after admission, not there at admission
         "胡志刚": (-1, {"INSURANCE_TERMINATED"}),  # 003 §5
         "林秀英": (-1, {"NO_RECOGNITION"}),  # 003 §5
         "杨帆": (-1, {"CONTRIBUTION_ARREARS"}),  # 002 经办规程 §17

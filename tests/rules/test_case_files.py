@@ -39,7 +39,7 @@ ALL_REASON_CODES = {
     "NOT_DIRECT_SETTLEMENT_INSTITUTION", "NO_FILING", "FILING_CANCELLED", "FILING_TERMINATED",
     "WRONG_DESTINATION", "CARE_NOT_COVERED", "FILING_NOT_YET_VALID", "FILING_EXPIRED",
     "FILED_AFTER_ADMISSION", "ADMITTED_WITHIN_VALIDITY", "FILING_ALREADY_USED", "REFERRAL_WINDOW_PASSED",
-    "EMERGENCY_BACKFILE_REQUIRED", "EMERGENCY_BACKFILED",
+    "EMERGENCY_BACKFILE_REQUIRED", "EMERGENCY_BACKFILED", "ON_THE_SPOT_FILED",
 }
 SEED_SOURCE = re.compile(r"^00[0-4] \S")  # e.g. "003 §10", "002 经办规程 §15"
 
@@ -275,6 +275,8 @@ def test_the_cases_exercise_every_reason_code_and_bucket() -> None:
     # The emergency back-filing reason is a hint at admission and blocks at discharge.
     assert ("EMERGENCY_BACKFILE_REQUIRED", "admission", False) in seen_codes
     assert ("EMERGENCY_BACKFILE_REQUIRED", "discharge", True) in seen_codes
+    # Guangdong's on-the-spot filing (003 §5) is a discharge note, never FILED_AFTER_ADMISSION.
+    assert ("ON_THE_SPOT_FILED", "discharge", False) in seen_codes
     assert all(buckets.values()), buckets
     assert "device" in buckets["over_limit"] and "rehab" in buckets["fund"]
     assert (CASES / "guangdong-sample-slip.json").exists()

@@ -25,7 +25,7 @@ def test_check_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     output = json.loads(capsys.readouterr().out)
     assert output == {"stage": "discharge", "allowed": True, "settlement_kind": "省内异地就医",
                       "reasons": [{"code": "ADMITTED_WITHIN_VALIDITY", "blocking": False,
-                                   "message": output["reasons"][0]["message"], "source": "000 §12"}]}
+                                   "message": output["reasons"][0]["message"], "source": "003 §10"}]}
 
 
 def test_a_refused_verdict_still_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -41,16 +42,27 @@ def test_terminated_insurance_blocks() -> None:
     assert codes(case, "discharge") == {"INSURANCE_TERMINATED": True}
 
 
-def test_contribution_arrears_block_only_where_the_profile_checks_them() -> None:
-    """002 经办规程 §17: Jilin checks the contribution status at admission and discharge."""
+@pytest.mark.parametrize(("profile", "source"), [("guangdong-intra", "003 §5(一)"), ("jilin-intra", "002 经办规程 §17")])
+def test_contribution_arrears_block_at_both_stages_where_the_profile_checks_them(profile: str, source: str) -> None:
+    """003 §5(一) with §14 (Guangdong) and 002 经办规程 §17 (Jilin): contributions checked at admission
+    and at discharge, and arrears block."""
     case = base_case()
+    case["profile"] = profile
     case["worker"]["contribution_ok"] = False
-    assert codes(case, "admission") == {"CONTRIBUTION_ARREARS": False}  # Guangdong: a note only
-    case["profile"] = "jilin-intra"
     for stage in ("admission", "discharge"):
         result = verdict(case, stage)
         assert {r.code: r.blocking for r in result.reasons} == {"CONTRIBUTION_ARREARS": True}
-        assert result.reasons[0].source == "002 经办规程 §17"
+        assert result.reasons[0].source == source
+
+
+@pytest.mark.parametrize("profile", ["beijing-cross", "national-cross", "local"])
+def test_contribution_arrears_are_a_note_where_the_profile_does_not_check_them(profile: str) -> None:
+    """001 §28, 000 §30 check identity and filing only: arrears are listed, not blocking."""
+    case = base_case()
+    case["profile"] = profile
+    case["filing"]["destination"]["province"] = "广东省"
+    case["worker"]["contribution_ok"] = False
+    assert codes(case, "admission") == {"CONTRIBUTION_ARREARS": False}
 
 
 def test_third_party_liability_blocks() -> None:
@@ -171,13 +183,89 @@ def test_validity_is_judged_on_the_admission_date_at_discharge_too() -> None:
     assert codes(case, "discharge") == {"FILING_EXPIRED": True}
 
 
-def test_a_filing_completed_after_admission_blocks() -> None:
-    """001 §17, 002 经办规程 §15: the filing must be completed before admission."""
+@pytest.mark.parametrize("profile", ["beijing-cross", "national-cross", "jilin-intra"])
+def test_a_filing_completed_after_admission_blocks(profile: str) -> None:
+    """001 §17, 000 §15, 002 经办规程 §15: the filing must be completed before admission."""
     case = base_case()
+    case["profile"] = profile
     case["filing"]["filed_on"] = "2020-09-23"
     case["filing"]["valid_from"] = "2020-09-21"
     assert codes(case, "discharge") == {"FILED_AFTER_ADMISSION": True}
     case["filing"]["filed_on"] = "2020-09-22"  # the admission day itself is in time
+    assert codes(case, "discharge") == {}
+
+
+@pytest.mark.parametrize(("filed_on", "admission", "discharge"), [
+    ("2020-09-22", {}, {}),  # on the admission day: an ordinary filing
+    ("2020-09-23", {"NO_FILING": True}, {"ON_THE_SPOT_FILED": False}),
+    ("2020-11-17", {"NO_FILING": True}, {"ON_THE_SPOT_FILED": False}),  # on the settlement day: in time
+    ("2020-11-18", {"NO_FILING": True}, {"NO_FILING": True}),  # after the settlement: does not help
+])
+def test_guangdong_files_on_the_spot_and_never_filed_after_admission(
+        filed_on: str, admission: dict[str, bool], discharge: dict[str, bool]) -> None:
+    """003 §5 (last sentence): the counter guides an unfiled worker to file online on the spot; a filing
+    completed by the settlement date covers the stay from admission (its window not applied)."""
+    case = base_case()
+    case["filing"].update({"filed_on": filed_on, "approved_on": filed_on, "valid_from": filed_on, "valid_to": None})
+    assert codes(case, "admission") == admission
+    assert codes(case, "discharge") == discharge
+
+
+def test_an_on_the_spot_filing_is_still_judged_for_status_destination_and_care() -> None:
+    """003 §5, §6: the filing made on the spot must still be active, to this city, for this care."""
+    case = base_case()
+    case["filing"].update({"filed_on": "2020-10-01", "approved_on": "2020-10-01", "valid_from": "2020-10-01",
+                           "care": ["rehab"]})
+    case["filing"]["destination"].update({"city": "广州市", "city_code": "440100"})
+    assert codes(case, "discharge") == {"ON_THE_SPOT_FILED": False, "CARE_NOT_COVERED": True,
+                                        "WRONG_DESTINATION": True}
+
+
+@pytest.mark.parametrize(("profile", "category", "valid_from", "last_day"), [
+    ("beijing-cross", "long_term_residence", "2022-03-01", "2023-02-28"),  # 001 §12: one year
+    ("beijing-cross", "long_term_work", "2024-02-29", "2025-02-28"),  # no 29 February: the month's last day
+    ("beijing-cross", "referral", "2023-01-20", "2023-07-19"),  # 001 §12: six months
+    ("national-cross", "referral", "2023-08-31", "2024-02-29"),  # 000 §10: unused for six months lapses
+    ("jilin-intra", "referral", "2023-04-10", "2023-10-09"),  # 002 经办规程 §10: at most six months
+])
+def test_a_filing_without_an_end_date_runs_for_the_seeds_length(
+        profile: str, category: str, valid_from: str, last_day: str) -> None:
+    """CASES.md: a null `valid_to` never means "forever" where a seed fixes a length."""
+    case = base_case()
+    case["profile"] = profile
+    case["filing"].update({"category": category, "approved_on": valid_from, "valid_from": valid_from,
+                           "filed_on": valid_from, "valid_to": None})
+    case["recognition"]["injury_date"] = "2020-01-01"
+    last = dt.date.fromisoformat(last_day)
+    case["stay"].update({"admitted": last_day, "discharged": None, "settled": None})
+    assert codes(case, "admission") == {}
+    case["stay"]["admitted"] = (last + dt.timedelta(days=1)).isoformat()
+    assert codes(case, "admission") == {"FILING_EXPIRED": True}
+
+
+@pytest.mark.parametrize(("admitted", "discharge"), [
+    ("2020-11-20", {"ADMITTED_WITHIN_VALIDITY": False}),  # day 60: within; settled after the window's end
+    ("2020-11-21", {"REFERRAL_WINDOW_PASSED": True}),  # day 61: the window passed, not also FILING_EXPIRED
+])
+def test_a_guangdong_referral_without_an_end_date_runs_for_the_60_day_window(
+        admitted: str, discharge: dict[str, bool]) -> None:
+    """CASES.md: a Guangdong referral's length is the 60-day window (003 §10)."""
+    case = base_case()
+    case["filing"]["valid_to"] = None
+    case["stay"].update({"admitted": admitted, "discharged": "2020-12-01", "settled": "2020-12-02"})
+    assert codes(case, "discharge") == discharge
+
+
+@pytest.mark.parametrize(("profile", "category"), [
+    ("jilin-intra", "long_term_residence"),  # 002 经办规程 §10: until the conditions lapse
+    ("guangdong-intra", "long_term_work"),  # 003 §11 sets no length
+    ("national-cross", "long_term_residence"),  # 000 §10 fixes only the referral's 6 months
+])
+def test_where_the_seed_fixes_no_length_a_filing_without_an_end_date_stays_open(profile: str, category: str) -> None:
+    case = base_case()
+    case["profile"] = profile
+    case["filing"].update({"category": category, "valid_to": None})
+    case["stay"].update({"admitted": "2020-11-20", "discharged": "2024-01-01", "settled": "2024-01-02"})
     assert codes(case, "discharge") == {}
 
 
@@ -264,3 +352,15 @@ def test_each_reason_has_a_chinese_message_and_a_seed_source() -> None:
         assert any("\u4e00" <= ch <= "\u9fff" for ch in reason.message)
         assert reason.source.split()[0] in {"000", "001", "002", "003", "004"}
         assert "§" in reason.source
+
+
+def test_a_jilin_emergency_filing_made_after_the_check_is_not_judged_at_that_check() -> None:
+    """002 经办规程 §15: at admission the back-filing does not exist yet, whatever it will say; only the
+    reminder to back-file is given (and a filing completed after the settlement date is still missing)."""
+    case = _jilin_emergency()
+    case["filing"].update({"filed_on": "2020-10-01", "approved_on": "2020-10-01", "valid_from": "2020-10-01",
+                           "care": ["rehab"]})
+    assert codes(case, "admission") == {"EMERGENCY_BACKFILE_REQUIRED": False}
+    assert codes(case, "discharge") == {"EMERGENCY_BACKFILED": False, "CARE_NOT_COVERED": True}
+    case["filing"]["filed_on"] = "2020-11-18"
+    assert codes(case, "discharge") == {"EMERGENCY_BACKFILE_REQUIRED": True}
