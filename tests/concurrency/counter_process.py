@@ -13,7 +13,7 @@ Actions:
   settle STAY_ID...           settle each stay (today's discharge date); ok or the clerk's message
   admit CARD ADMISSION_NO [INJURY]  look up the worker by card and admit them under that 住院号
                               (INJURY: the injury's diagnosis code, if not 张伟's S82.201)
-  msgids COUNT                draw COUNT msgids, one transaction each
+  msgids COUNT                draw COUNT msgids, one transaction each (with their sequence numbers)
   cycle CARD INJURY PREFIX N  N times: admit (住院号 PREFIX-i), add 20 lines, settle (the bench)
 """
 
@@ -102,11 +102,13 @@ def main(argv: Sequence[str]) -> int:
         elif options.action == "admit":
             _admit(ctx, client, actor, *options.args)
         elif options.action == "msgids":
-            msgids = []
+            msgids, numbers = [], []
             for _ in range(int(options.args[0])):
                 with ctx.transaction() as session:
-                    msgids.append(allocate_msgid(session, INSTITUTION)[1])
-            result(msgids=msgids)
+                    number, msgid = allocate_msgid(session, INSTITUTION)
+                msgids.append(msgid)
+                numbers.append(number)
+            result(msgids=msgids, numbers=numbers)
         elif options.action == "cycle":
             _cycle(ctx, client, actor, *options.args)
         else:
