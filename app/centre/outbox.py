@@ -151,6 +151,12 @@ def next_sequence(session: Session) -> tuple[int, dt.datetime]:
 _COUNTER_ID_ROW, _TERMINAL_ROW, _CLOCK_ROW = "counter_id", "terminal", "msgid_clock"
 
 
+def _counter_rows(session: Session, first: str, second: str) -> dict[str, int]:
+    found = session.execute(text("SELECT name, value FROM centre_msgid_counter WHERE name IN (:a, :b)"),
+                            {"a": first, "b": second}).all()
+    return {str(name): int(value) for name, value in found}
+
+
 @dataclass(frozen=True)
 class CounterIdentity:
     """Who issues this database's msgids: `counter_id` (made once, random) and the 终端号 the
@@ -163,8 +169,7 @@ class CounterIdentity:
 def counter_identity(session: Session) -> CounterIdentity:
     """This database's identity, made on first use (every counter sharing the database shares it:
     they share the msgid sequence too)."""
-    rows = dict(session.execute(text("SELECT name, value FROM centre_msgid_counter WHERE name IN (:a, :b)"),
-                                {"a": _COUNTER_ID_ROW, "b": _TERMINAL_ROW}).all())
+    rows = _counter_rows(session, _COUNTER_ID_ROW, _TERMINAL_ROW)
     if _COUNTER_ID_ROW not in rows:
         session.execute(text("INSERT INTO centre_msgid_counter (name, value) VALUES (:name, :value) "
                              "ON CONFLICT (name) DO NOTHING"),
@@ -191,8 +196,7 @@ def allocate_msgid(session: Session, institution_code: str) -> tuple[int, str]:
     (and so on), and a clock set back never reuses a second: msgids stay unique and rising
     whatever the rate or the clock. Runs under the sequence's serialisation (`next_sequence`)."""
     number, moment = next_sequence(session)
-    rows = dict(session.execute(text("SELECT name, value FROM centre_msgid_counter WHERE name IN (:a, :b)"),
-                                {"a": _TERMINAL_ROW, "b": _CLOCK_ROW}).all())
+    rows = _counter_rows(session, _TERMINAL_ROW, _CLOCK_ROW)
     terminal = rows.get(_TERMINAL_ROW)
     terminal_no = f"{int(terminal):02d}" if terminal else wire.UNREGISTERED_TERMINAL
     stamp = moment.astimezone(wire.CHINA_TZ).replace(microsecond=0)
