@@ -313,11 +313,16 @@ class JsonCentre(Centre):
         expires = wire.parse_time(output.get("expires_at"), "expires_at")
         terminal_no = output.get("terminal_no")
         if self._on_terminal is not None and "counter_id" in data:
-            if not isinstance(terminal_no, str) or not wire.TERMINAL_NO.fullmatch(terminal_no) \
+            if terminal_no is None:
+                # A centre that hands out no numbers: msgids keep "00"; the outcome query's proof
+                # (fingerprint) still keeps another caller's call from being taken for ours.
+                log.warning("结算中心签到应答没有终端号：报文编号按未登记终端（00）编排")
+            elif not isinstance(terminal_no, str) or not wire.TERMINAL_NO.fullmatch(terminal_no) \
                     or terminal_no == wire.UNREGISTERED_TERMINAL:
                 raise CentreRefused(ErrorCode.INTERNAL_ERROR.value,
-                                    f"结算中心签到应答没有给出有效的终端号（{terminal_no!r}），请联系结算中心")
-            self._on_terminal(terminal_no)
+                                    f"结算中心签到应答的终端号无效（{terminal_no!r}），请联系结算中心")
+            else:
+                self._on_terminal(terminal_no)
         with self._session_lock:
             self._sign_no, self._session_expires = sign_no, expires
 
