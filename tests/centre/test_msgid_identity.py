@@ -191,3 +191,14 @@ def test_msgids_carry_the_counters_terminal_number_from_the_centre(
         again.close()
     assert _centre_rows(sandbox, "SELECT counter_id, terminal_no FROM terminal") == [
         (first.counter_id, first.terminal_no)]
+
+
+def test_start_up_recovery_names_an_entry_left_for_the_reviewer() -> None:
+    """The window's first probe summarises what recovery did: a foreign msgid is not 'not done'."""
+    from app.centre.outbox import FOREIGN, Resolution
+    from app.recovery import RecoveryReport
+
+    report = RecoveryReport((Resolution("H44080100001202612070900000101", "admission", OutboxState.FAILED, FOREIGN,
+                                        "报文编号…在结算中心登记的是另一笔交易"),))
+    assert "另一笔交易" in report.summary and "未冲正" in report.summary and "复核" in report.summary
+    assert "中心未执行，已记为未办理" not in report.summary
