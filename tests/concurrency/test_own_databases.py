@@ -130,3 +130,24 @@ def test_two_counters_on_their_own_databases_admitting_at_once_each_get_their_ow
     # fresh counter (no 终端号 yet: "00") may meet another's; it is a read, asked again at once.
     for url in urls:
         assert all(code == "9001" and msgid[26:28] == "00" for code, msgid in _refused_as_duplicates(url))
+
+
+def test_two_counters_on_their_own_databases_settling_at_once_never_touch_each_others_settlement(
+        tmp_path: Path, sandbox: SandboxProcess) -> None:  # noqa: F811
+    """Admit, add 20 lines, settle — both counters at once, each on its own file: two live settlements
+    at the centre, each on its own worker's registration, both recorded locally, nothing reversed."""
+    urls = [_own_database(tmp_path, sandbox.url, 1), _own_database(tmp_path, sandbox.url, 2)]
+    first, second = (found[0] for found in _run(tmp_path, sandbox.url, [
+        (urls[0], ["cycle", ZHANG_WEI_CARD, "S82.201", "ZY-OWN-A", "1"]),
+        (urls[1], ["cycle", LIU_YANG_CARD, LIU_YANG_INJURY, "ZY-OWN-B", "1"]),
+    ]))
+    assert first["ok"] and second["ok"], (first, second)
+
+    settled = dict(_centre_rows(sandbox, "SELECT r.ssn, s.registration_no FROM settlement s "
+                                         "JOIN registration r USING (registration_no) WHERE s.status = 'live'"))
+    assert set(settled) == {ZHANG_WEI, LIU_YANG}
+    assert _centre_rows(sandbox, "SELECT msgid FROM call WHERE outcome IN ('reversed', 'voided') OR infno = '2601'") \
+        == []
+    for url, ssn, admission_no in ((urls[0], ZHANG_WEI, "ZY-OWN-A-1"), (urls[1], LIU_YANG, "ZY-OWN-B-1")):
+        stays, _ = _stays_and_msgids(url)
+        assert stays == {admission_no: settled[ssn]}
