@@ -94,7 +94,7 @@ def _refused_as_duplicates(db_url: str) -> list[tuple[str, str]]:
     engine = make_engine(db_url)
     try:
         with make_session_factory(engine)() as session:
-            return [tuple(row) for row in session.execute(  # type: ignore[misc]
+            return [(str(code), str(msgid)) for code, msgid in session.execute(
                 select(CentreCallLog.txn_code, CentreCallLog.msgid).where(CentreCallLog.error_code == "1004"))]
     finally:
         engine.dispose()
