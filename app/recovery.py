@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from app.centre.gateway import Operation
-from app.centre.outbox import Resolution
+from app.centre.outbox import FOREIGN, Resolution
 from app.db.models import ClaimStatus, MonthlyClaim, OutboxEntry, OutboxState, Stay, StayStatus
 from app.settings import SLIP_ARCHIVE_DIR
 from app.slips import ArchiveRecovery, archive_folder, recover_archive
@@ -60,8 +60,11 @@ class RecoveryReport:
             labels = "、".join(f"{label} {count}" for label, count in _by_label(voided).items())
             parts.append(f"作废未发出的请求 {len(voided)} 笔（{labels}）")
         for label, count in _by_label(r for r in done if r.state is OutboxState.FAILED
-                                      and r.resolution != "voided").items():
+                                      and r.resolution not in ("voided", FOREIGN)).items():
             parts.append(f"{label} {count} 笔中心未执行，已记为未办理")
+        for label, count in _by_label(r for r in done if r.resolution == FOREIGN).items():
+            # The centre holds another caller's call under the msgid (issue 21): never applied, never reversed.
+            parts.append(f"{label} {count} 笔的报文编号在中心登记的是另一笔交易，本机未入账、未冲正，请复核人员核对后重新办理")
         for label, count in _by_label(r for r in done if r.state is OutboxState.REVERSED).items():
             parts.append(f"{label} {count} 笔已被冲正")
         if self.admissions_to_resend:

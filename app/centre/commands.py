@@ -42,9 +42,9 @@ def centre_status(args: argparse.Namespace) -> int:
 
 
 def centre_outbox(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
+    from sqlalchemy import or_, select
 
-    from app.centre.outbox import OPEN_STATES, EntryView
+    from app.centre.outbox import FOREIGN, OPEN_STATES, EntryView
     from app.db.models import OutboxEntry
 
     context = _open(args)
@@ -52,7 +52,8 @@ def centre_outbox(args: argparse.Namespace) -> int:
         with context.transaction() as session:
             query = select(OutboxEntry).order_by(OutboxEntry.seq.desc()).limit(args.limit)
             if not args.all:
-                query = query.where(OutboxEntry.state.in_(OPEN_STATES))
+                # Open entries, and those the centre holds another caller's call for (for the reviewer).
+                query = query.where(or_(OutboxEntry.state.in_(OPEN_STATES), OutboxEntry.resolution == FOREIGN))
             views = [EntryView.of(e) for e in session.scalars(query)]
     finally:
         context.close()

@@ -20,6 +20,7 @@ import threading
 import types
 import typing
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -412,6 +413,11 @@ class CallOutcome:
     error_code: str
     error_message: str
     reversed_by: str
+    # Who sent the recorded call and what it said, so the counter can prove it is its own before
+    # applying or reversing anything (issue 21): the fingerprint of the request the centre received
+    # (`Centre.fingerprint`) and the identity of the counter that sent it ("" if not known).
+    fingerprint: str = ""
+    counter_id: str = ""
 
 
 # --- monthly claims, catalogue, reconciliation --------------------------------------------
@@ -633,7 +639,24 @@ class Centre(ABC):
     def upload_claim_chunk(self, msgid: str, chunk: ClaimChunk) -> ClaimReceipt: ...
 
     @abstractmethod
-    def reverse(self, msgid: str, original_msgid: str, original: Operation) -> ReversalResult: ...
+    def reverse(self, msgid: str, original_msgid: str, original: Operation,
+                original_fingerprint: str = "") -> ReversalResult:
+        """Reverse (or void) `original_msgid`; a centre that knows the original's fingerprint refuses
+        when `original_fingerprint` is given and differs (it is not the caller's call)."""
+
+    def fingerprint(self, operation: Operation, request: Any) -> str:
+        """The fingerprint of `request` as this centre will receive it (kept in the outbox, compared
+        with the one the outcome query returns); "" when the centre keeps none."""
+        return ""
+
+    def identify(self, counter_id: Callable[[], str], on_terminal: Callable[[str], None]) -> None:
+        """Tell the adapter who this counter is (its identity, made once and kept in the database)
+        and where to keep the number the centre gives it at sign-in. Centres without one ignore it."""
+
+    @property
+    def registers_counters(self) -> bool:
+        """True when the centre gives each counter a number (终端号) at sign-in."""
+        return False
 
     @abstractmethod
     def query_outcome(self, original_msgid: str, operation: Operation) -> CallOutcome:

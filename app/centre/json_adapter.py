@@ -11,12 +11,18 @@ How an exchange ends, and what the caller is told:
 - a verified reply, `infcode "0"` → the result; `"-1"` → `CentreRefused` (nothing applied);
 - sent but no trustworthy answer (timeout, connection broken, non-200, unparsable or unsigned
   reply, or "msgid already used") → `OutcomeUnknown`: the outbox resolves it by msgid.
+
+Who is calling (issue 21): sign-in (9001) carries the counter's identity and the centre answers
+with its 终端号 (kept by the outbox, part of every later msgid). Every state-changing request has a
+fingerprint (`wire.request_fingerprint` of its `input.data`), computed here from the domain
+request (`fingerprint`) and returned by 5101, so the outbox can prove a recorded call is its own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import ssl
 import threading
 import time
@@ -106,8 +112,10 @@ OPERATIONS: dict[Transaction, Operation] = {t: o for o, t in TRANSACTIONS.items(
 HEALTH_PATH = "/health"
 SESSION_MARGIN = dt.timedelta(minutes=5)  # sign in again this long before the session expires
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
-# Codes after which the msgid's fate is not what the reply says: ask the centre (5101).
+# Codes after which the msgid's fate is not what the reply says: ask the centre (5101), which
+# tells whose call the msgid holds (the outbox applies nothing that is not its own).
 _UNKNOWN_AFTER = {ErrorCode.DUPLICATE_MSGID}
+READ_DUPLICATE_RETRIES = 3
 
 
 def _tls_context(ca_file: str | None) -> ssl.SSLContext:
@@ -160,6 +168,15 @@ class JsonCentre(Centre):
         self._session_lock = threading.Lock()
         self._sign_no: str | None = None
         self._session_expires: dt.datetime | None = None
+        self._counter_id: Callable[[], str] | None = None
+        self._on_terminal: Callable[[str], None] | None = None
+
+    def identify(self, counter_id: Callable[[], str], on_terminal: Callable[[str], None]) -> None:
+        self._counter_id, self._on_terminal = counter_id, on_terminal
+
+    @property
+    def registers_counters(self) -> bool:
+        return self._counter_id is not None
 
     def close(self) -> None:
         self._http.close()
@@ -246,7 +263,10 @@ class JsonCentre(Centre):
         is asked once more after a lost answer (on a new connection: a kept-alive one the centre
         dropped without closing it answers nothing) or after 1005 (signed in again)."""
         read = msgid is None
-        for attempt in (1, 2):
+        duplicates = 0
+        attempt = 0
+        while True:
+            attempt += 1
             this_msgid = self._msgids() if msgid is None else msgid
             try:
                 reply = self._exchange(operation, this_msgid, data, insured_region)
@@ -256,13 +276,20 @@ class JsonCentre(Centre):
                 raise
             if reply.ok:
                 return _parsed(parse, reply.output, this_msgid, operation)
+            if read and reply.err_code is ErrorCode.DUPLICATE_MSGID and duplicates < READ_DUPLICATE_RETRIES:
+                # A read (e.g. the first sign-in of a counter with no 终端号 yet) whose msgid another
+                # caller used: nothing happened; ask again under a new msgid, after a short random
+                # pause so two such counters do not meet again.
+                duplicates += 1
+                attempt -= 1
+                time.sleep(random.uniform(0.05, 0.3))  # noqa: S311 - jitter, not a secret
+                continue
             if reply.err_code in _UNKNOWN_AFTER:
                 raise OutcomeUnknown(f"结算中心已受理过报文编号 {this_msgid}，须按编号查询结果", this_msgid)
             refusal = self._refusal(reply)
             if read and attempt == 1 and reply.err_code is ErrorCode.NOT_SIGNED_IN:
                 continue  # reads are safe to repeat: sign in again and ask once more
             raise refusal
-        raise AssertionError("unreachable")
 
     # --- session ------------------------------------------------------------------------------
 
@@ -278,9 +305,24 @@ class JsonCentre(Centre):
             return self._sign_no or ""
 
     def sign_in(self) -> None:
-        output = self._call(Operation.SIGN_IN, {}, lambda o: o)
+        data: dict[str, Any] = {}
+        if self._counter_id is not None:
+            data["counter_id"] = self._counter_id()
+        output = self._call(Operation.SIGN_IN, data, lambda o: o)
         sign_no = _text(output, "sign_no")
         expires = wire.parse_time(output.get("expires_at"), "expires_at")
+        terminal_no = output.get("terminal_no")
+        if self._on_terminal is not None and "counter_id" in data:
+            if terminal_no is None:
+                # A centre that hands out no numbers: msgids keep "00"; the outcome query's proof
+                # (fingerprint) still keeps another caller's call from being taken for ours.
+                log.warning("结算中心签到应答没有终端号：报文编号按未登记终端（00）编排")
+            elif not isinstance(terminal_no, str) or not wire.TERMINAL_NO.fullmatch(terminal_no) \
+                    or terminal_no == wire.UNREGISTERED_TERMINAL:
+                raise CentreRefused(ErrorCode.INTERNAL_ERROR.value,
+                                    f"结算中心签到应答的终端号无效（{terminal_no!r}），请联系结算中心")
+            else:
+                self._on_terminal(terminal_no)
         with self._session_lock:
             self._sign_no, self._session_expires = sign_no, expires
 
@@ -336,36 +378,21 @@ class JsonCentre(Centre):
     # --- state-changing (through the outbox) ------------------------------------------------------
 
     def register_admission(self, msgid: str, request: AdmissionRequest) -> Admission:
-        data = {
-            "social_security_number": request.social_security_number,
-            "recognition_no": request.recognition_no, "filing_id": request.filing_id, "care": request.care,
-            "admission_no": request.admission_no, "dept": request.dept, "admitted": request.admitted.isoformat(),
-            "emergency": request.emergency, "third_party_liability": request.third_party_liability,
-            "diagnoses": [{"code": d.code, "name": d.name, "injury": d.injury} for d in request.diagnoses],
-        }
-        return self._call(Operation.ADMISSION, data, _admission, msgid=msgid, insured_region=request.insured_region)
+        return self._call(Operation.ADMISSION, _admission_input(request), _admission, msgid=msgid,
+                          insured_region=request.insured_region)
 
     def cancel_admission(self, msgid: str, request: AdmissionCancelRequest) -> AdmissionCancellation:
-        data = {"registration_no": request.registration_no, "reason": request.reason}
-        return self._call(Operation.ADMISSION_CANCEL, data, _admission_cancellation, msgid=msgid,
-                          insured_region=request.insured_region)
+        return self._call(Operation.ADMISSION_CANCEL, _admission_cancel_input(request), _admission_cancellation,
+                          msgid=msgid, insured_region=request.insured_region)
 
     def upload_fees(self, msgid: str, upload: FeeUpload) -> FeeUploadReceipt:
         if not 1 <= len(upload.lines) <= wire.MAX_FEE_LINES_PER_CALL:
             raise ValueError(f"一次上传 1 至 {wire.MAX_FEE_LINES_PER_CALL} 条费用明细，实际 {len(upload.lines)} 条")
-        data = {"registration_no": upload.registration_no, "lines": [
-            {"seq": line.seq, "code": line.code, "name": line.name, "category": line.category,
-             "quantity": wire.decimal_text(line.quantity), "unit_price": wire.decimal_text(line.unit_price),
-             "amount": wire.money(line.amount), "date": line.date.isoformat(), "diagnosis": line.diagnosis,
-             "injury": line.injury, "refund_of": line.refund_of}
-            for line in upload.lines
-        ]}
-        return self._call(Operation.FEE_UPLOAD, data, _fee_receipt, msgid=msgid, insured_region=upload.insured_region)
+        return self._call(Operation.FEE_UPLOAD, _fee_upload_input(upload), _fee_receipt, msgid=msgid,
+                          insured_region=upload.insured_region)
 
     def cancel_fees(self, msgid: str, request: FeeCancelRequest) -> FeeCancelReceipt:
-        data = {"registration_no": request.registration_no,
-                "seqs": list(request.seqs) if request.seqs is not None else None}
-        return self._call(Operation.FEE_CANCEL, data, _fee_cancel_receipt, msgid=msgid,
+        return self._call(Operation.FEE_CANCEL, _fee_cancel_input(request), _fee_cancel_receipt, msgid=msgid,
                           insured_region=request.insured_region)
 
     def settle(self, msgid: str, request: SettlementRequest) -> SettlementFigures:
@@ -373,40 +400,63 @@ class JsonCentre(Centre):
                           insured_region=request.insured_region)
 
     def cancel_settlement(self, msgid: str, request: SettlementCancelRequest) -> SettlementCancellation:
-        data = {"settlement_id": request.settlement_id, "reason": request.reason}
-        return self._call(Operation.SETTLEMENT_CANCEL, data, _settlement_cancellation, msgid=msgid,
-                          insured_region=request.insured_region)
+        return self._call(Operation.SETTLEMENT_CANCEL, _settlement_cancel_input(request), _settlement_cancellation,
+                          msgid=msgid, insured_region=request.insured_region)
 
     def upload_claim_chunk(self, msgid: str, chunk: ClaimChunk) -> ClaimReceipt:
         if len(chunk.settlement_ids) > wire.MAX_CLAIM_SETTLEMENTS_PER_CHUNK:
             raise ValueError(f"每块最多 {wire.MAX_CLAIM_SETTLEMENTS_PER_CHUNK} 笔结算")
-        data = {"claim_no": chunk.claim_no, "period": chunk.period, "chunk": chunk.chunk, "chunks": chunk.chunks,
-                "settlement_ids": list(chunk.settlement_ids)}
-        return self._call(Operation.CLAIM_UPLOAD, data, _claim_receipt, msgid=msgid)
+        return self._call(Operation.CLAIM_UPLOAD, _claim_chunk_input(chunk), _claim_receipt, msgid=msgid)
 
-    def reverse(self, msgid: str, original_msgid: str, original: Operation) -> ReversalResult:
+    def reverse(self, msgid: str, original_msgid: str, original: Operation,
+                original_fingerprint: str = "") -> ReversalResult:
+        return self._call(Operation.REVERSAL, self._reversal_input(original_msgid, original, original_fingerprint),
+                          _reversal, msgid=msgid)
+
+    def _reversal_input(self, original_msgid: str, original: Operation, original_fingerprint: str) -> dict[str, Any]:
         data = {"omsgid": original_msgid, "oinfno": self.transaction_code(original)}
-        return self._call(Operation.REVERSAL, data, _reversal, msgid=msgid)
+        if original_fingerprint:
+            data["ofingerprint"] = original_fingerprint
+        return data
+
+    def fingerprint(self, operation: Operation, request: Any) -> str:
+        """`wire.request_fingerprint` of the `input.data` the request will be sent with."""
+        if operation is Operation.REVERSAL:
+            if not isinstance(request, dict):
+                return ""
+            data = self._reversal_input(str(request["original_msgid"]), Operation(request["original_operation"]),
+                                        str(request.get("original_fingerprint") or ""))
+        else:
+            build = _INPUTS.get(operation)
+            if build is None:
+                return ""
+            try:
+                data = build(request)
+            except (AttributeError, TypeError, KeyError, ValueError):
+                log.warning("%s 的请求无法计算指纹（%s）", operation.label, type(request).__name__)
+                return ""
+        return wire.request_fingerprint(data)
 
     def query_outcome(self, original_msgid: str, operation: Operation) -> CallOutcome:
+        """What the centre recorded under `original_msgid`, with the recorded request's fingerprint and
+        sender: the outbox decides whether it is its own call. Another transaction's record is
+        returned unparsed (never read as ours)."""
         output = self._call(Operation.OUTCOME_QUERY, {"omsgid": original_msgid}, lambda o: o)
         try:
             state = OutcomeState(_text(output, "outcome"))
             infno = output.get("oinfno") or ""
             recorded = OPERATIONS.get(Transaction(infno)) if infno else None
+            fingerprint = _optional_text(output, "fingerprint") or ""
+            counter_id = _optional_text(output, "counter_id") or ""
         except (ValueError, WireError) as exc:
             raise OutcomeUnknown(f"交易结果查询的应答无效：{exc}", original_msgid) from exc
-        if recorded is not None and recorded is not operation:
-            raise OutcomeUnknown(
-                f"报文编号 {original_msgid} 在中心记录为{recorded.label}，本机记录为{operation.label}", original_msgid
-            )
         result: Any = None
-        if state is OutcomeState.APPLIED:
+        if state is OutcomeState.APPLIED and recorded is operation:
             result = _parsed(_PARSERS[operation], _object(output, "output"), original_msgid, operation)
         return CallOutcome(
             msgid=original_msgid, state=state, operation=recorded, result=result,
             error_code=str(output.get("err_code") or ""), error_message=str(output.get("err_msg") or ""),
-            reversed_by=str(output.get("reversed_by") or ""),
+            reversed_by=str(output.get("reversed_by") or ""), fingerprint=fingerprint, counter_id=counter_id,
         )
 
 
@@ -567,6 +617,44 @@ def _fee_cancel_receipt(output: dict[str, Any]) -> FeeCancelReceipt:
     cancelled = tuple(int(s) for s in _list(output, "cancelled") if isinstance(s, int) and not isinstance(s, bool))
     return FeeCancelReceipt(_text(output, "registration_no"), cancelled, _int(output, "line_count"),
                             _money(output, "total"))
+
+
+def _admission_input(request: AdmissionRequest) -> dict[str, Any]:
+    return {
+        "social_security_number": request.social_security_number,
+        "recognition_no": request.recognition_no, "filing_id": request.filing_id, "care": request.care,
+        "admission_no": request.admission_no, "dept": request.dept, "admitted": request.admitted.isoformat(),
+        "emergency": request.emergency, "third_party_liability": request.third_party_liability,
+        "diagnoses": [{"code": d.code, "name": d.name, "injury": d.injury} for d in request.diagnoses],
+    }
+
+
+def _admission_cancel_input(request: AdmissionCancelRequest) -> dict[str, Any]:
+    return {"registration_no": request.registration_no, "reason": request.reason}
+
+
+def _fee_upload_input(upload: FeeUpload) -> dict[str, Any]:
+    return {"registration_no": upload.registration_no, "lines": [
+        {"seq": line.seq, "code": line.code, "name": line.name, "category": line.category,
+         "quantity": wire.decimal_text(line.quantity), "unit_price": wire.decimal_text(line.unit_price),
+         "amount": wire.money(line.amount), "date": line.date.isoformat(), "diagnosis": line.diagnosis,
+         "injury": line.injury, "refund_of": line.refund_of}
+        for line in upload.lines
+    ]}
+
+
+def _fee_cancel_input(request: FeeCancelRequest) -> dict[str, Any]:
+    return {"registration_no": request.registration_no,
+            "seqs": list(request.seqs) if request.seqs is not None else None}
+
+
+def _settlement_cancel_input(request: SettlementCancelRequest) -> dict[str, Any]:
+    return {"settlement_id": request.settlement_id, "reason": request.reason}
+
+
+def _claim_chunk_input(chunk: ClaimChunk) -> dict[str, Any]:
+    return {"claim_no": chunk.claim_no, "period": chunk.period, "chunk": chunk.chunk, "chunks": chunk.chunks,
+            "settlement_ids": list(chunk.settlement_ids)}
 
 
 def _settlement_input(request: SettlementRequest) -> dict[str, Any]:
@@ -741,6 +829,18 @@ def _daily_details(output: dict[str, Any]) -> DailyDetails:
     return DailyDetails(_date(output, "date"), _int(output, "page"), _int(output, "pages"), _int(output, "total"),
                         records)
 
+
+# The `input.data` of each state-changing call (reversal: `JsonCentre._reversal_input`), one builder
+# for the request sent and for its fingerprint kept in the outbox.
+_INPUTS: dict[Operation, Callable[[Any], dict[str, Any]]] = {
+    Operation.ADMISSION: _admission_input,
+    Operation.ADMISSION_CANCEL: _admission_cancel_input,
+    Operation.FEE_UPLOAD: _fee_upload_input,
+    Operation.FEE_CANCEL: _fee_cancel_input,
+    Operation.SETTLEMENT: _settlement_input,
+    Operation.SETTLEMENT_CANCEL: _settlement_cancel_input,
+    Operation.CLAIM_UPLOAD: _claim_chunk_input,
+}
 
 _PARSERS: dict[Operation, Callable[[dict[str, Any]], Any]] = {
     Operation.ADMISSION: _admission,

@@ -14,7 +14,16 @@
 Several counters may share one PostgreSQL database: msgids come from one SEQUENCE, and an
 entry a live counter is waiting on carries a lease (`lease_owner`, `lease_until`) that
 other counters' resolvers respect. A lease of a process that died on this host is taken
-over at once (restart after a crash).
+over at once (restart after a crash). Within one process every outbox instance (the pages',
+the status bar's) shares one in-flight registry, so none resolves — voids — a call another is
+still waiting on.
+
+Counters on their own databases (issue 21): each database has an identity (`counter_id`, random,
+made once) that the centre registers at sign-in and answers with a 终端号, part of every msgid, so
+two databases never issue the same msgid. Before an outcome found by msgid is applied or reversed,
+the outbox proves the centre's record is its own call (transaction, request fingerprint, counter);
+a foreign record is never applied, never reversed: the entry is closed as not applied
+(`resolution = "foreign"`) with a message for the reviewer.
 
 States: `sent` = outcome unknown until the reply or a query (blocks new work); `pending` =
 queued work not sent yet (补登记 while the centre is unreachable: `queue`, `send_queued`);
@@ -27,6 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -42,6 +52,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.centre import wire
 from app.centre.calllog import CallRecord, DatabaseCallLog
 from app.centre.gateway import (
+    CallOutcome,
     Centre,
     CentreError,
     CentreRefused,
@@ -63,6 +74,7 @@ R = TypeVar("R")
 _OUTBOX = cast(Table, OutboxEntry.__table__)
 _PG_MSGID_LOCK = 727_274_005  # any constant: the msgid issuer's identity for all counters
 OPEN_STATES = (OutboxState.PENDING, OutboxState.SENT)  # not final yet
+FOREIGN = "foreign"  # resolution: the centre holds another call under the msgid (not applied, for review)
 # Sent (or about to be) with no known outcome: these block new work until resolved. A `pending`
 # entry is queued work (补登记 while the centre was unreachable) that has not been sent.
 UNKNOWN_STATES = (OutboxState.SENT,)
@@ -73,12 +85,38 @@ IMMEDIATE_RESOLVE_PAUSES = (0.0, 0.5, 1.0, 1.5)
 
 # The local effect of an applied call (e.g. record the settlement), run in the transaction
 # that marks the entry succeeded. Raise LocalConflict when the counter cannot record it:
-# the call is then reversed at the centre.
+# the call is then reversed at the centre. Raise ForeignResult when the result is not about
+# this counter's records at all: nothing is recorded and nothing is reversed.
 Applier = Callable[[Session, OutboxEntry, Any], None]
+
+# Calls this process is waiting on (msgids), whichever outbox instance sent them: the lease owner
+# is the process, so the in-flight set must be the process's too (issue 21, B6).
+_IN_FLIGHT: set[str] = set()
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
+def _mark_in_flight(msgid: str) -> None:
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT.add(msgid)
+
+
+def _mark_landed(msgid: str) -> None:
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT.discard(msgid)
+
+
+def in_flight(msgid: str) -> bool:
+    with _IN_FLIGHT_LOCK:
+        return msgid in _IN_FLIGHT
 
 
 class LocalConflict(Exception):
     """The counter cannot record an applied call (its records changed meanwhile)."""
+
+
+class ForeignResult(Exception):
+    """The result names records that are not this call's (another stay, another registration):
+    it is someone else's call. Never applied, never reversed; the reviewer is told."""
 
 
 class CallVoided(CentreRefused):
@@ -108,9 +146,72 @@ def next_sequence(session: Session) -> tuple[int, dt.datetime]:
     return int(number), dt.datetime.now(dt.UTC)
 
 
+# Rows of centre_msgid_counter besides the sequence ('msgid'): the database's identity, the 终端号
+# the centre gave it, and the last msgid's second and slot (stamp * 100 + slot).
+_COUNTER_ID_ROW, _TERMINAL_ROW, _CLOCK_ROW = "counter_id", "terminal", "msgid_clock"
+
+
+def _counter_rows(session: Session, first: str, second: str) -> dict[str, int]:
+    found = session.execute(text("SELECT name, value FROM centre_msgid_counter WHERE name IN (:a, :b)"),
+                            {"a": first, "b": second}).all()
+    return {str(name): int(value) for name, value in found}
+
+
+@dataclass(frozen=True)
+class CounterIdentity:
+    """Who issues this database's msgids: `counter_id` (made once, random) and the 终端号 the
+    centre registered it under (None until the first sign-in)."""
+
+    counter_id: str
+    terminal_no: str | None
+
+
+def counter_identity(session: Session) -> CounterIdentity:
+    """This database's identity, made on first use (every counter sharing the database shares it:
+    they share the msgid sequence too)."""
+    rows = _counter_rows(session, _COUNTER_ID_ROW, _TERMINAL_ROW)
+    if _COUNTER_ID_ROW not in rows:
+        session.execute(text("INSERT INTO centre_msgid_counter (name, value) VALUES (:name, :value) "
+                             "ON CONFLICT (name) DO NOTHING"),
+                        {"name": _COUNTER_ID_ROW, "value": secrets.randbits(63) or 1})
+        rows[_COUNTER_ID_ROW] = session.execute(text("SELECT value FROM centre_msgid_counter WHERE name = :name"),
+                                                {"name": _COUNTER_ID_ROW}).scalar_one()
+    terminal = rows.get(_TERMINAL_ROW)
+    return CounterIdentity(f"{int(rows[_COUNTER_ID_ROW]):016x}", f"{int(terminal):02d}" if terminal else None)
+
+
+def store_terminal(session: Session, terminal_no: str) -> None:
+    """Keep the 终端号 the centre gave this database's identity."""
+    if not wire.TERMINAL_NO.fullmatch(terminal_no) or terminal_no == wire.UNREGISTERED_TERMINAL:
+        raise ValueError(f"终端号无效：{terminal_no!r}")
+    session.execute(text("INSERT INTO centre_msgid_counter (name, value) VALUES (:name, :value) "
+                         "ON CONFLICT (name) DO UPDATE SET value = excluded.value"),
+                    {"name": _TERMINAL_ROW, "value": int(terminal_no)})
+
+
 def allocate_msgid(session: Session, institution_code: str) -> tuple[int, str]:
+    """The next sequence number and its msgid: institution + second + 终端号 + slot in the second.
+
+    The slot restarts at 0 each second; a 101st msgid within one second takes the next second
+    (and so on), and a clock set back never reuses a second: msgids stay unique and rising
+    whatever the rate or the clock. Runs under the sequence's serialisation (`next_sequence`)."""
     number, moment = next_sequence(session)
-    return number, wire.make_msgid(institution_code, moment, number)
+    rows = _counter_rows(session, _TERMINAL_ROW, _CLOCK_ROW)
+    terminal = rows.get(_TERMINAL_ROW)
+    terminal_no = f"{int(terminal):02d}" if terminal else wire.UNREGISTERED_TERMINAL
+    stamp = moment.astimezone(wire.CHINA_TZ).replace(microsecond=0)
+    slot = 0
+    last = rows.get(_CLOCK_ROW)
+    if last is not None:
+        last_stamp = dt.datetime.strptime(str(int(last) // 100), "%Y%m%d%H%M%S").replace(tzinfo=wire.CHINA_TZ)
+        if stamp <= last_stamp:
+            stamp, slot = last_stamp, int(last) % 100 + 1
+            if slot >= wire.SLOTS_PER_SECOND:
+                stamp, slot = stamp + dt.timedelta(seconds=1), 0
+    session.execute(text("INSERT INTO centre_msgid_counter (name, value) VALUES (:name, :value) "
+                         "ON CONFLICT (name) DO UPDATE SET value = excluded.value"),
+                    {"name": _CLOCK_ROW, "value": int(stamp.strftime("%Y%m%d%H%M%S")) * 100 + slot})
+    return number, wire.make_terminal_msgid(institution_code, stamp, terminal_no, slot)
 
 
 def process_identity(counter_name: str) -> str:
@@ -197,10 +298,47 @@ class Outbox:
         self._lease = dt.timedelta(seconds=lease_seconds)
         self._resolve_pauses = resolve_pauses
         self._call_log = call_log
-        self._in_flight: set[str] = set()
         self._lock = threading.Lock()
         self._dirty = True  # True: look at the outbox before the next call (start, unknown outcome)
         self._clear_checked = 0.0
+        self._identity: CounterIdentity | None = None
+        centre.identify(lambda: self.identity().counter_id, self.register_terminal)
+
+    # --- who this counter is ---------------------------------------------------------------
+
+    def identity(self) -> CounterIdentity:
+        """This database's identity and 终端号 (made on first use, kept in the database)."""
+        with self._lock:
+            known = self._identity
+        if known is not None and known.terminal_no is not None:
+            return known
+        with self._sessions.begin() as session:
+            found = counter_identity(session)
+        with self._lock:
+            self._identity = found
+        return found
+
+    def register_terminal(self, terminal_no: str) -> None:
+        """The centre's answer to sign-in: the 终端号 of this database's identity."""
+        current = self.identity()
+        if current.terminal_no == terminal_no:
+            return
+        with self._sessions.begin() as session:
+            store_terminal(session, terminal_no)
+        if current.terminal_no is not None:
+            log.warning("结算中心为本机重新分配了终端号：%s → %s", current.terminal_no, terminal_no)
+        with self._lock:
+            self._identity = CounterIdentity(current.counter_id, terminal_no)
+
+    def _ensure_registered(self) -> None:
+        """Before the first state-changing msgid: sign in once so the msgid carries our 终端号.
+        If the centre cannot be reached now, the call goes on (and is reported unsent as before)."""
+        if not self.centre.registers_counters or self.identity().terminal_no is not None:
+            return
+        try:
+            self.centre.sign_in()
+        except CentreError as exc:
+            log.info("签到未完成，暂未取得终端号：%s", exc.message)
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -231,12 +369,14 @@ class Outbox:
         if not operation.changes_state:
             raise ValueError(f"{operation} changes nothing: call the centre directly")
         self.require_clear()
-        entry_id, msgid = self._write(operation, to_json(request), stay_id, operator_id)
+        self._ensure_registered()
+        entry_id, msgid = self._write(operation, to_json(request), stay_id, operator_id,
+                                      fingerprint=self.centre.fingerprint(operation, request))
         outbox_point(operation.value, "written")
         return self._send(entry_id, msgid, operation, send)
 
     def _write(self, operation: Operation, request: dict[str, Any], stay_id: int | None,
-               operator_id: int | None, reverses: str | None = None) -> tuple[int, str]:
+               operator_id: int | None, reverses: str | None = None, *, fingerprint: str = "") -> tuple[int, str]:
         now = dt.datetime.now(dt.UTC)
         with self._sessions.begin() as session:
             seq, msgid = allocate_msgid(session, self.institution_code)
@@ -246,12 +386,11 @@ class Outbox:
             inserted = session.execute(insert(_OUTBOX).values(
                 seq=seq, msgid=msgid, txn_code=self.centre.transaction_code(operation), operation=operation.value,
                 counter_name=self.counter_name, stay_id=stay_id, operator_id=operator_id, request=request,
-                state=OutboxState.SENT, attempts=1, reverses_msgid=reverses,
+                state=OutboxState.SENT, attempts=1, reverses_msgid=reverses, fingerprint=fingerprint or None,
                 lease_owner=self.owner, lease_until=now + self._lease, created_at=now, updated_at=now,
             ).returning(_OUTBOX.c.id))
             entry_id = int(inserted.scalar_one())
-            with self._lock:
-                self._in_flight.add(msgid)
+            _mark_in_flight(msgid)
             return entry_id, msgid
 
     def _send(self, entry_id: int, msgid: str, operation: Operation, send: Callable[[str], R],
@@ -278,8 +417,7 @@ class Outbox:
                 with self._lock:
                     self._dirty = True
                 log.warning("交易 %s（%s）结果未知：%s；立即按报文编号查询", msgid, operation.label, exc.message)
-                with self._lock:
-                    self._in_flight.discard(msgid)
+                _mark_landed(msgid)
                 return self._settle_unknown(entry_id, msgid, exc)  # type: ignore[no-any-return]
             except BaseException:
                 self._write_calls(calls)
@@ -289,8 +427,7 @@ class Outbox:
             outbox_point(operation.value, "applied")
             return completed  # type: ignore[no-any-return]
         finally:
-            with self._lock:
-                self._in_flight.discard(msgid)
+            _mark_landed(msgid)
 
     def _requeue(self, entry_id: int, calls: list[CallRecord]) -> None:
         with self._sessions.begin() as session:
@@ -310,12 +447,13 @@ class Outbox:
         if not operation.changes_state:
             raise ValueError(f"{operation} changes nothing: nothing to queue")
         now = dt.datetime.now(dt.UTC)
+        fingerprint = self.centre.fingerprint(operation, request)
         with self._sessions.begin() as session:
             seq, msgid = allocate_msgid(session, self.institution_code)
             session.execute(insert(_OUTBOX).values(
                 seq=seq, msgid=msgid, txn_code=self.centre.transaction_code(operation), operation=operation.value,
                 counter_name=self.counter_name, stay_id=stay_id, operator_id=operator_id, request=to_json(request),
-                state=OutboxState.PENDING, attempts=0, created_at=now, updated_at=now,
+                state=OutboxState.PENDING, attempts=0, fingerprint=fingerprint or None, created_at=now, updated_at=now,
             ))
         log.info("交易 %s（%s）已排队，待联网后补登记", msgid, operation.label)
         return msgid
@@ -346,8 +484,7 @@ class Outbox:
             if not taken:
                 continue  # another counter is sending it
             operation = Operation(view.operation)
-            with self._lock:
-                self._in_flight.add(view.msgid)
+            _mark_in_flight(view.msgid)
             try:
                 self._send(view.id, view.msgid, operation, sender(operation, request), queued=True)
             except CentreError as exc:
@@ -388,6 +525,8 @@ class Outbox:
                 return result
             if resolution.resolution == "voided":
                 raise CallVoided("VOIDED", f"结算中心未收到该交易，已作废（报文编号 {msgid}），请重新办理")
+            if resolution.resolution == FOREIGN:
+                raise CentreRefused("FOREIGN_MSGID", resolution.message)
             raise CentreRefused("NOT_APPLIED", f"交易未执行：{resolution.message}（报文编号 {msgid}）")
         raise OutcomeUnknown(
             f"结算中心未答复，交易结果未知（报文编号 {msgid}）。已记录，联网恢复后自动按报文编号查询处理，"
@@ -450,6 +589,12 @@ class Outbox:
                 centre_ref = getattr(result, "centre_ref", None)
                 if isinstance(centre_ref, str):
                     entry.centre_ref = centre_ref
+        except ForeignResult as foreign:
+            message = (f"结算中心的应答不是本机这笔交易的结果（{foreign}）：本机未据此入账，也未冲正。"
+                       "请复核人员与结算中心核对这笔交易。")
+            log.error("交易 %s 的应答属于另一笔交易（%s）：未入账、未冲正，待复核", entry_id, foreign)
+            self._finish(entry_id, OutboxState.FAILED, FOREIGN, message)
+            raise CentreRefused("FOREIGN_RESULT", message) from None
         except LocalConflict as conflict:
             log.error("交易 %s 已在中心执行，但本机无法记录（%s）：冲正", entry_id, conflict)
             with self._sessions.begin() as session:
@@ -500,12 +645,23 @@ class Outbox:
         return self._reverse(msgid, operation)
 
     def _reverse(self, original_msgid: str, original: Operation) -> ReversalResult:
-        request = {"original_msgid": original_msgid, "original_operation": original.value}
-        entry_id, msgid = self._write(Operation.REVERSAL, request, None, None, reverses=original_msgid)
+        # The original's fingerprint goes with the reversal: a centre holding another call under that
+        # msgid refuses to reverse it (it is not ours).
+        original_fingerprint = self._fingerprint_of(original_msgid)
+        request = {"original_msgid": original_msgid, "original_operation": original.value,
+                   "original_fingerprint": original_fingerprint}
+        entry_id, msgid = self._write(Operation.REVERSAL, request, None, None, reverses=original_msgid,
+                                      fingerprint=self.centre.fingerprint(Operation.REVERSAL, request))
         result: ReversalResult = self._send(
-            entry_id, msgid, Operation.REVERSAL, lambda m: self.centre.reverse(m, original_msgid, original)
+            entry_id, msgid, Operation.REVERSAL,
+            lambda m: self.centre.reverse(m, original_msgid, original, original_fingerprint),
         )
         return result
+
+    def _fingerprint_of(self, msgid: str) -> str:
+        with self._sessions.begin() as session:
+            found = session.scalars(select(OutboxEntry.fingerprint).where(OutboxEntry.msgid == msgid)).first()
+        return found or ""
 
     # --- resolution ---------------------------------------------------------------------------
 
@@ -526,11 +682,12 @@ class Outbox:
         return self._claimable_row(entry.msgid, entry.lease_owner, entry.lease_until, now)
 
     def _claimable_row(self, msgid: str, owner: str | None, until: dt.datetime | None, now: dt.datetime) -> bool:
+        if in_flight(msgid):
+            return False  # this process is waiting on it, whichever outbox instance sent it
         if owner is None or until is None or until <= now:
             return True
         if owner == self.owner:
-            with self._lock:
-                return msgid not in self._in_flight
+            return True  # ours, and nobody in this process waits on it any more
         return _owner_is_dead_here(owner)
 
     def _resolve_entry(self, entry_id: int) -> tuple[Resolution, Any]:
@@ -540,11 +697,21 @@ class Outbox:
             entry = session.get(OutboxEntry, entry_id)
             assert entry is not None
             msgid, operation, reverses = entry.msgid, Operation(entry.operation), entry.reverses_msgid
+            fingerprint = entry.fingerprint or ""
             if entry.state not in OPEN_STATES:
                 return self._view(entry), entry.response
         outcome = self.centre.query_outcome(msgid, operation)
         result: Any = None
-        if outcome.state is OutcomeState.APPLIED:
+        foreign = self._foreign(operation, fingerprint, outcome)
+        if foreign is not None:
+            # Someone else's call holds this msgid at the centre: ours was never executed under it
+            # (a msgid is executed at most once). Never apply it, never reverse it.
+            message = (f"报文编号 {msgid} 在结算中心登记的是另一笔交易（{foreign}），不是本机发出的这笔"
+                       f"{operation.label}：本机未据此入账，也未冲正；本笔交易未在中心执行。"
+                       "请复核人员核对后重新办理。")
+            log.error("交易 %s（%s）：中心记录属于另一笔交易（%s），未入账、未冲正，待复核", msgid, operation.label, foreign)
+            self._finish(entry_id, OutboxState.FAILED, FOREIGN, message)
+        elif outcome.state is OutcomeState.APPLIED:
             result = self._complete(entry_id, operation, outcome.result, "query")
         elif outcome.state is OutcomeState.FAILED:
             self._finish(entry_id, OutboxState.FAILED, "query",
@@ -557,10 +724,10 @@ class Outbox:
             # A reversal is safe to repeat: send the same one again.
             assert reverses is not None
             original = self._original_operation(reverses)
-            with self._lock:
-                self._in_flight.add(msgid)
+            original_fingerprint = self._fingerprint_of(reverses)
+            _mark_in_flight(msgid)
             result = self._send(entry_id, msgid, operation,
-                                lambda m: self.centre.reverse(m, reverses, original))
+                                lambda m: self.centre.reverse(m, reverses, original, original_fingerprint))
         else:
             # Never received: void it so that a delayed copy is refused, then it is not applied.
             self._reverse(msgid, operation)
@@ -568,6 +735,19 @@ class Outbox:
             entry = session.get(OutboxEntry, entry_id)
             assert entry is not None
             return self._view(entry), result
+
+    def _foreign(self, operation: Operation, fingerprint: str, outcome: CallOutcome) -> str | None:
+        """Why the centre's record of the msgid is not our call; None when it is (or nothing is recorded)."""
+        if outcome.state in (OutcomeState.UNKNOWN, OutcomeState.VOIDED):
+            return None  # no request recorded under it: nothing of anyone's to apply
+        if outcome.operation is not operation:
+            recorded = outcome.operation.label if outcome.operation is not None else "未说明交易类型"
+            return f"中心记录为{recorded}，本机为{operation.label}"
+        if fingerprint and outcome.fingerprint != fingerprint:
+            return "请求内容与本机发出的不同" if outcome.fingerprint else "中心未能证明是本机发出的请求"
+        if outcome.counter_id and outcome.counter_id != self.identity().counter_id:
+            return "由另一台终端发出"
+        return None
 
     def _original_operation(self, msgid: str) -> Operation:
         with self._sessions.begin() as session:

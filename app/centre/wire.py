@@ -360,6 +360,38 @@ def make_msgid(institution_code: str, moment: dt.datetime, sequence: int) -> str
     return f"{institution_code}{stamp}{sequence % 10000:04d}"
 
 
+# The msgid's 4-digit sequence = the issuing counter's 终端号 (2 digits, given by the centre at
+# sign-in, 9001) + its slot within the second (2 digits). "00" is the number of a counter that has
+# not registered yet: only its first sign-in uses it (docs/centre-interface.md §4).
+TERMINAL_NO = re.compile(r"[0-9]{2}")
+UNREGISTERED_TERMINAL = "00"
+SLOTS_PER_SECOND = 100
+COUNTER_ID = re.compile(r"[0-9a-f]{16,64}")  # the counter's identity (lowercase hex), made once
+
+
+def make_terminal_msgid(institution_code: str, moment: dt.datetime, terminal_no: str, slot: int) -> str:
+    """institution code (12) + yyyyMMddHHmmss (14, Beijing time) + 终端号 (2) + slot in the second (2).
+
+    Unique across the institution whatever the databases: the centre gives each counter its own
+    终端号, and a counter never issues two msgids with the same second and slot."""
+    if not TERMINAL_NO.fullmatch(terminal_no):
+        raise WireError(f"终端号应为 2 位数字：{terminal_no!r}", ErrorCode.BAD_MSGID)
+    if not 0 <= slot < SLOTS_PER_SECOND:
+        raise WireError(f"报文序号应在 0 至 {SLOTS_PER_SECOND - 1} 之间：{slot}", ErrorCode.BAD_MSGID)
+    return make_msgid(institution_code, moment, int(terminal_no) * SLOTS_PER_SECOND + slot)
+
+
+def msgid_terminal(msgid: str) -> str:
+    """The 终端号 in a well-formed msgid (the sequence's first two digits)."""
+    return msgid[26:28]
+
+
+def request_fingerprint(data: Any) -> str:
+    """SHA-256 (lowercase hex) of the canonical JSON of a request's `input.data`: what the centre
+    keeps with each msgid and returns in 5101, so a counter can prove a recorded call is its own."""
+    return hashlib.sha256(canonical_json(data)).hexdigest()
+
+
 def msgid_problem(msgid: Any, institution_code: str | None = None) -> str | None:
     """None when `msgid` is well formed (and belongs to `institution_code` if given), else why not."""
     if not isinstance(msgid, str):

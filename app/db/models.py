@@ -806,6 +806,9 @@ class OutboxEntry(Base):
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     reverses_msgid: Mapped[str | None] = mapped_column(String(32))
+    # SHA-256 of the request as the centre receives it (`Centre.fingerprint`): the outcome query must
+    # return the same before a result found by msgid is applied or the call reversed (issue 21).
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
     centre_ref: Mapped[str | None] = mapped_column(String(64))  # the centre's reference of the call
     # How it ended: reply, query (resolved after an unknown outcome), voided, reversed.
     resolution: Mapped[str | None] = mapped_column(String(16))

@@ -11,7 +11,10 @@ msgid (then `result` is the same domain value, read from the centre's 5101 answe
 
 Each applier is idempotent (keyed on the entry's msgid) and leaves calls made outside the
 workflow (no local stay: the centre's own tests, the command line) alone. When the counter
-cannot record an applied call it raises `LocalConflict`, and the outbox reverses the call.
+cannot record an applied call it raises `LocalConflict`, and the outbox reverses the call. When
+the result is about someone else's records (a 就医登记号 another stay holds, a settlement of
+another registration) it raises `ForeignResult`: nothing recorded, nothing reversed, the
+reviewer is told (issue 21: another counter's call must never land on this stay, nor be undone).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from app.centre.gateway import (
     Verdict,
     from_json,
 )
-from app.centre.outbox import Applier, LocalConflict
+from app.centre.outbox import Applier, ForeignResult, LocalConflict
 from app.db.models import (
     ChargeLine,
     FullPaymentReceipt,
@@ -135,6 +138,9 @@ def apply_admission(session: Session, entry: OutboxEntry, result: Any, counter_n
         raise LocalConflict(f"住院登记 {entry.stay_id} 不存在")
     if stay.registration_no == admission.registration_no:
         return
+    holder = session.scalars(select(Stay.id).where(Stay.registration_no == admission.registration_no)).first()
+    if holder is not None:
+        raise ForeignResult(f"就医登记号 {admission.registration_no} 属于本机另一次住院（{holder}）")
     if stay.registration_no is not None:
         raise LocalConflict(f"住院登记 {stay.id} 已有就医登记号 {stay.registration_no}")
     if stay.status is StayStatus.CANCELLED:
@@ -163,6 +169,9 @@ def apply_fee_upload(session: Session, entry: OutboxEntry, result: Any) -> None:
     if entry.stay_id is None:
         return
     receipt: FeeUploadReceipt = _as(FeeUploadReceipt, result)
+    stay = session.get(Stay, entry.stay_id)
+    if stay is not None and stay.registration_no and receipt.registration_no != stay.registration_no:
+        raise ForeignResult(f"中心收下明细的就医登记号 {receipt.registration_no} 不是本次住院的 {stay.registration_no}")
     seqs = [int(line["seq"]) for line in entry.request.get("lines", [])]
     if not seqs or receipt.accepted + receipt.duplicates == 0:
         return
@@ -210,7 +219,8 @@ def apply_settlement(session: Session, entry: OutboxEntry, result: Any, counter_
     if session.scalars(select(Settlement.id).where(Settlement.msgid == entry.msgid)).first() is not None:
         return  # recorded already
     if stay.registration_no is not None and stay.registration_no != figures.registration_no:
-        raise LocalConflict(f"中心结算的就医登记号 {figures.registration_no} 与本机 {stay.registration_no} 不符")
+        # Another registration's settlement (another counter's call): never recorded here, never reversed.
+        raise ForeignResult(f"中心结算的就医登记号 {figures.registration_no} 不是本次住院的 {stay.registration_no}")
     charge_lines = {line.seq: line for line in stay.charge_lines}
     computed = settlement_result(figures, charge_lines)
     if computed.total != figures.total or computed.fund_total != figures.fund_total:

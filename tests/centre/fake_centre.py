@@ -135,7 +135,8 @@ class FakeCentre(Centre):
             raise OutcomeUnknown("连接中断（测试）", msgid)
         return figures
 
-    def reverse(self, msgid: str, original_msgid: str, original: Operation) -> ReversalResult:
+    def reverse(self, msgid: str, original_msgid: str, original: Operation,
+                original_fingerprint: str = "") -> ReversalResult:
         fault = self._admit(msgid)
         self._check_msgid(msgid)
         record = self.records.get(original_msgid)

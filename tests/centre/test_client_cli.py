@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
 from app.centre.gateway import SettlementRequest
-from app.centre.outbox import allocate_msgid
+from app.centre.outbox import FOREIGN, allocate_msgid
 from app.cli import main
 from app.db.models import OutboxEntry, OutboxState
 from tests.centre.client_fixtures import (  # noqa: F401 - fixtures
@@ -163,3 +163,19 @@ def test_calls_shows_each_exchange_and_its_outcome(client: CentreClient, counter
     [call] = json.loads(capsys.readouterr().out)
     assert call["request"] == {"by": "social_security_number", "value": "110101199003074514"}
     assert call["outcome"] == "refused" and call["error_code"] == "2001"
+
+
+def test_outbox_lists_entries_left_for_the_reviewer(counter: CounterContext, sandbox: SandboxProcess,
+                                                    db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 21: an entry whose msgid the centre holds for another caller's call is closed (nothing
+    applied, nothing reversed) but stays on the default listing, with its message, for the reviewer."""
+    note = "报文编号在结算中心登记的是另一笔交易：本机未据此入账，也未冲正。请复核人员核对后重新办理。"
+    with counter.transaction() as session:
+        number, msgid = allocate_msgid(session, INSTITUTION)
+        session.add(OutboxEntry(
+            seq=number, msgid=msgid, txn_code="2401", operation="admission", counter_name=counter.counter_name,
+            request={}, state=OutboxState.FAILED, resolution=FOREIGN, error=note, attempts=1,
+        ))
+    assert main(["centre", "outbox", *home_args(counter, db_url)]) == 0
+    listing = capsys.readouterr().out
+    assert msgid in listing and FOREIGN in listing and "复核" in listing

@@ -3,17 +3,19 @@ never lose, never double. Every test runs on SQLite and PostgreSQL (`db_url`).""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.centre import wire
 from app.centre.gateway import (
+    CallOutcome,
     CentreRefused,
     CentreUnavailable,
     Operation,
@@ -23,7 +25,15 @@ from app.centre.gateway import (
     SettlementFigures,
     SettlementRequest,
 )
-from app.centre.outbox import CallVoided, LocalConflict, Outbox, allocate_msgid
+from app.centre.outbox import (
+    FOREIGN,
+    CallVoided,
+    ForeignResult,
+    LocalConflict,
+    Outbox,
+    allocate_msgid,
+    store_terminal,
+)
 from app.db import migrate
 from app.db.engine import make_engine, make_session_factory
 from app.db.models import OutboxEntry, OutboxState
@@ -68,11 +78,36 @@ def test_msgids_follow_the_format_and_the_sequence(sessions: sessionmaker[Sessio
         issued = [allocate_msgid(session, INSTITUTION) for _ in range(5)]
     numbers = [number for number, _ in issued]
     assert numbers == list(range(numbers[0], numbers[0] + 5))
-    for number, msgid in issued:
+    msgids = [msgid for _, msgid in issued]
+    assert msgids == sorted(msgids) and len(set(msgids)) == 5
+    for _, msgid in issued:
         assert wire.msgid_problem(msgid, INSTITUTION) is None
-        assert msgid.endswith(f"{number % 10000:04d}")
+        # The 4-digit sequence: 终端号 (none registered yet: "00") + the slot within the second.
+        assert wire.msgid_terminal(msgid) == wire.UNREGISTERED_TERMINAL
         stamp = dt.datetime.strptime(msgid[12:26], "%Y%m%d%H%M%S").replace(tzinfo=wire.CHINA_TZ)
         assert abs((stamp - dt.datetime.now(dt.UTC)).total_seconds()) < 60  # Beijing time, now
+
+
+def test_msgids_carry_the_registered_terminal_and_stay_unique_in_a_burst_or_with_the_clock_set_back(
+        sessions: sessionmaker[Session]) -> None:
+    """Issue 21: the 终端号 is part of every msgid; 100 slots a second, the 101st takes the next
+    second; a clock set back never reuses a second."""
+    with sessions.begin() as session:
+        store_terminal(session, "07")
+        burst = [allocate_msgid(session, INSTITUTION)[1] for _ in range(250)]
+    assert len(set(burst)) == 250 and burst == sorted(burst)
+    assert {wire.msgid_terminal(m) for m in burst} == {"07"}
+    assert all(wire.msgid_problem(m, INSTITUTION) is None for m in burst)
+    assert len({m[12:26] for m in burst}) >= 3  # 250 in one burst span at least three seconds
+
+    # The last msgid was made an hour ahead of this clock (the clock has since been set back).
+    ahead = (dt.datetime.now(wire.CHINA_TZ) + dt.timedelta(hours=1)).strftime("%Y%m%d%H%M%S")
+    with sessions.begin() as session:
+        session.execute(text("UPDATE centre_msgid_counter SET value = :v WHERE name = 'msgid_clock'"),
+                        {"v": int(ahead) * 100 + 5})
+        later = [allocate_msgid(session, INSTITUTION)[1] for _ in range(3)]
+    assert [m[12:26] for m in later] == [ahead] * 3 and [m[28:] for m in later] == ["06", "07", "08"]
+    assert later == sorted(later) and later[0] > burst[-1]  # never back in time, never a repeat
 
 
 def test_msgids_are_unique_and_monotonic_across_counters_sharing_the_database(db_url: str) -> None:
@@ -291,6 +326,53 @@ def test_an_applied_call_the_counter_cannot_record_is_reversed(sessions: session
     assert reversal.state is OutboxState.SUCCEEDED
     assert centre.records[original.msgid].state is OutcomeState.REVERSED
     assert centre.live_settlements == {}
+
+
+def test_a_result_about_someone_elses_records_is_neither_recorded_nor_reversed(
+        sessions: sessionmaker[Session]) -> None:
+    """Issue 21: another registration's settlement must never be undone by this counter."""
+    def foreign(session: Session, entry: OutboxEntry, result: Any) -> None:
+        raise ForeignResult("中心结算的就医登记号 ZY0002 不是本次住院的 ZY0001")
+
+    centre = FakeCentre()
+    outbox = outbox_for(sessions, centre, appliers={Operation.SETTLEMENT: foreign})
+    with pytest.raises(CentreRefused) as refused:
+        settle(outbox)
+    assert "未冲正" in refused.value.message and "复核" in refused.value.message
+    [original] = entries(sessions)  # no 2601 written
+    assert (original.state, original.resolution) == (OutboxState.FAILED, FOREIGN)
+    assert centre.records[original.msgid].state is OutcomeState.APPLIED  # untouched at the centre
+
+
+class _ForeignRecords(FakeCentre):
+    """A centre whose record of every msgid is someone else's request (another fingerprint)."""
+
+    def fingerprint(self, operation: Operation, request: Any) -> str:
+        return "ours"
+
+    def query_outcome(self, original_msgid: str, operation: Operation) -> CallOutcome:
+        found = super().query_outcome(original_msgid, operation)
+        return dataclasses.replace(found, fingerprint="theirs")
+
+
+def test_an_outcome_whose_request_is_not_ours_is_neither_applied_nor_reversed(
+        sessions: sessionmaker[Session]) -> None:
+    applied: list[str] = []
+
+    def record(session: Session, entry: OutboxEntry, result: Any) -> None:
+        applied.append(entry.msgid)
+
+    centre = _ForeignRecords()
+    outbox = outbox_for(sessions, centre, appliers={Operation.SETTLEMENT: record})
+    centre.faults.append("drop_reply")  # applied at the centre, reply lost: resolved by 5101
+    with pytest.raises(CentreRefused) as refused:
+        settle(outbox)
+    assert "另一笔交易" in refused.value.message and "未冲正" in refused.value.message
+    [entry] = entries(sessions)
+    assert (entry.state, entry.resolution) == (OutboxState.FAILED, FOREIGN)
+    assert entry.fingerprint == "ours" and applied == []
+    assert centre.records[entry.msgid].state is OutcomeState.APPLIED  # never reversed
+    outbox.require_clear()  # closed: it does not block the counter's next work
 
 
 def test_a_reversal_whose_reply_is_lost_is_resolved(sessions: sessionmaker[Session]) -> None:

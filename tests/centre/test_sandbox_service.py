@@ -655,3 +655,59 @@ def test_reconciliation_details_are_paged(counter: Counter) -> None:
     assert len(first["records"]) == 2 and len(second["records"]) == 1
     other_day = counter.ok(T.RECONCILE_TOTALS, {"date": day(-1)})
     assert other_day["settlements"]["count"] == 0
+
+
+# --- who sends: 终端号, fingerprints (issue 21) -------------------------------------------------
+
+
+def _registered(centre: SandboxCentre, counter_id: str) -> tuple[Counter, str]:
+    """A counter that signs in with its identity; its 终端号."""
+    client = Counter(centre)
+    output = client.ok(T.SIGN_IN, {"counter_id": counter_id})
+    client.sign_no = output["sign_no"]
+    return client, output["terminal_no"]
+
+
+def test_sign_in_registers_each_counter_under_its_own_terminal_number_for_good(centre: SandboxCentre) -> None:
+    first, first_no = _registered(centre, "a" * 16)
+    second, second_no = _registered(centre, "b" * 16)
+    assert first_no != second_no and {first_no, second_no} <= {f"{n:02d}" for n in range(1, 100)}
+    assert _registered(centre, "a" * 16)[1] == first_no  # the same identity keeps its number
+    legacy = Counter(centre).ok(T.SIGN_IN, {})  # no identity: no number (an older client)
+    assert "terminal_no" not in legacy
+    Counter(centre).refused(T.SIGN_IN, {"counter_id": "NOT-HEX"}, ErrorCode.MALFORMED_REQUEST)
+
+    # A registered counter may not use another's 终端号 in its msgids (refused, not recorded).
+    stolen = wire.make_terminal_msgid(HOSPITAL, wire.now(), second_no, 1)
+    reply = first.call(T.PERSON_LOOKUP, {"by": "social_security_number", "value": ZHANG_WEI}, msgid=stolen)
+    assert reply.err_code is ErrorCode.BAD_MSGID
+    assert centre.connection.execute("SELECT count(*) FROM call WHERE msgid = ?", (stolen,)).fetchone()[0] == 0
+    own = wire.make_terminal_msgid(HOSPITAL, wire.now(), first_no, 1)
+    assert first.call(T.PERSON_LOOKUP, {"by": "social_security_number", "value": ZHANG_WEI}, msgid=own).ok
+
+
+def test_5101_says_whose_call_a_msgid_holds_and_2601_never_reverses_another_callers_call(
+        centre: SandboxCentre) -> None:
+    counter, _ = _registered(centre, "c" * 16)
+    data = {"social_security_number": ZHANG_WEI, "recognition_no": None, "filing_id": None, "care": "medical",
+            "admission_no": "ZY0009", "dept": "骨科", "admitted": day(-1), "emergency": False,
+            "third_party_liability": False,
+            "diagnoses": [{"code": "S82.201", "name": "胫骨干骨折", "injury": True}]}
+    request = counter.request(T.ADMISSION, data)
+    assert counter.send(request).ok
+    found = counter.ok(T.OUTCOME_QUERY, {"omsgid": request.msgid})
+    assert found["outcome"] == "applied"
+    assert found["fingerprint"] == wire.request_fingerprint(data) and found["counter_id"] == "c" * 16
+    unknown = counter.ok(T.OUTCOME_QUERY, {"omsgid": counter.msgid()})
+    assert (unknown["fingerprint"], unknown["counter_id"]) == ("", "")
+
+    # A reversal whose original (as its sender knows it) is another request: refused, nothing undone.
+    other = dict(data, admission_no="ZY-ELSEWHERE")
+    refused = counter.call(T.REVERSAL, {"omsgid": request.msgid, "oinfno": "2401",
+                                        "ofingerprint": wire.request_fingerprint(other)})
+    assert refused.err_code is ErrorCode.NOT_REVERSIBLE
+    assert counter.ok(T.OUTCOME_QUERY, {"omsgid": request.msgid})["outcome"] == "applied"
+    # With the right fingerprint it is the caller's own: reversed.
+    done = counter.ok(T.REVERSAL, {"omsgid": request.msgid, "oinfno": "2401",
+                                   "ofingerprint": wire.request_fingerprint(data)})
+    assert done["outcome"] == "reversed"

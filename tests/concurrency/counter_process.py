@@ -11,8 +11,9 @@ at the same moment (`release` in the parent). Each result is printed as one line
 
 Actions:
   settle STAY_ID...           settle each stay (today's discharge date); ok or the clerk's message
-  admit CARD ADMISSION_NO     look up the worker by card and admit them under that 住院号
-  msgids COUNT                draw COUNT msgids, one transaction each
+  admit CARD ADMISSION_NO [INJURY]  look up the worker by card and admit them under that 住院号
+                              (INJURY: the injury's diagnosis code, if not 张伟's S82.201)
+  msgids COUNT                draw COUNT msgids, one transaction each (with their sequence numbers)
   cycle CARD INJURY PREFIX N  N times: admit (住院号 PREFIX-i), add 20 lines, settle (the bench)
 """
 
@@ -99,13 +100,15 @@ def main(argv: Sequence[str]) -> int:
         if options.action == "settle":
             _settle(ctx, client, actor, [int(a) for a in options.args])
         elif options.action == "admit":
-            _admit(ctx, client, actor, options.args[0], options.args[1])
+            _admit(ctx, client, actor, *options.args)
         elif options.action == "msgids":
-            msgids = []
+            msgids, numbers = [], []
             for _ in range(int(options.args[0])):
                 with ctx.transaction() as session:
-                    msgids.append(allocate_msgid(session, INSTITUTION)[1])
-            result(msgids=msgids)
+                    number, msgid = allocate_msgid(session, INSTITUTION)
+                msgids.append(msgid)
+                numbers.append(number)
+            result(msgids=msgids, numbers=numbers)
         elif options.action == "cycle":
             _cycle(ctx, client, actor, *options.args)
         else:
@@ -133,12 +136,13 @@ def _settle(ctx: Any, client: Any, actor: Any, stay_ids: list[int]) -> None:
                    centre_settlement_id=outcome.centre_settlement_id, seconds=time.perf_counter() - started)
 
 
-def _admit(ctx: Any, client: Any, actor: Any, card: str, admission_no: str) -> None:
+def _admit(ctx: Any, client: Any, actor: Any, card: str, admission_no: str, injury: str = "") -> None:
     from app.errors import WiCounterError
     from tests.workflow.stay_fixtures import admit_worker, form
 
+    admission = form(admission_no, diagnoses=((injury, "工伤"),)) if injury else form(admission_no)
     try:
-        _, outcome = admit_worker(ctx, client, actor, card, form(admission_no))
+        _, outcome = admit_worker(ctx, client, actor, card, admission)
     except WiCounterError as exc:
         result(ok=False, kind=type(exc).__name__, message=exc.message)
     else:

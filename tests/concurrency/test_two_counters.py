@@ -153,14 +153,18 @@ def test_msgids_drawn_by_four_processes_at_once_are_unique(tmp_path: Path, postg
                                                           shared: CounterContext,
                                                           sandbox: SandboxProcess) -> None:  # noqa: F811
     per_process = 150
-    drawn = [found[0]["msgids"] for found in run_counters(tmp_path, postgres_url, sandbox.url, [
+    found = [found[0] for found in run_counters(tmp_path, postgres_url, sandbox.url, [
         (f"{n}号窗口", "cashier1", ["msgids", str(per_process)]) for n in range(1, 5)])]
+    drawn = [f["msgids"] for f in found]
 
     everything = [msgid for msgids in drawn for msgid in msgids]
     assert len(everything) == 4 * per_process
     assert len(set(everything)) == len(everything)
     for msgids in drawn:  # each counter's in the order it drew them (the sequence and the stamp agree)
         assert msgids == sorted(msgids)
-    # Across counters too: the stamp comes from the server's clock under the issuer's lock, so
-    # sorting by msgid is sorting by the sequence (a fresh database: the number has not wrapped).
-    assert sorted(everything) == sorted(everything, key=lambda msgid: int(msgid[-4:]))
+    # One database, one issuer: one 终端号 in every counter's msgids (issue 21).
+    assert len({msgid[26:28] for msgid in everything}) == 1
+    # Across counters too: second and slot are issued under the issuer's lock, stamped by the
+    # server's clock, so sorting by msgid is sorting by the sequence number.
+    numbered = {msgid: number for f in found for msgid, number in zip(f["msgids"], f["numbers"], strict=True)}
+    assert sorted(everything) == sorted(everything, key=lambda msgid: numbered[msgid])

@@ -76,6 +76,8 @@ class _Context:
     institution: sqlite3.Row
     received: dt.datetime
     effect: dict[str, Any] = field(default_factory=dict)
+    counter_id: str = ""  # the calling counter's identity (its session's), "" for a session without one
+    terminal_no: str = ""  # its 终端号
 
     @property
     def today(self) -> dt.date:
@@ -237,6 +239,7 @@ class SandboxCentre:
             try:
                 if request.infno is not Transaction.SIGN_IN:
                     self._require_session(context)
+                    self._require_own_terminal(context)
                 injected = error_fault(request.infno) if error_fault else None
                 if injected is not None:
                     raise Refusal(injected, "（沙箱故障注入）")
@@ -267,33 +270,69 @@ class SandboxCentre:
         request = context.request
         context.connection.execute(
             "INSERT INTO call (msgid, institution, infno, outcome, err_code, err_msg, output, effect, refmsgid, "
-            "received_at, operator) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "received_at, operator, fingerprint, counter_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (request.msgid, request.caller.institution_code, request.infno.value,
              (Outcome.FAILED if refusal else Outcome.APPLIED).value,
              refusal.code.value if refusal else "", refusal.err_msg if refusal else "",
              # kept for 5101: the output of a state-changing call that was applied
              json.dumps(output, ensure_ascii=False) if request.infno.changes_state and not refusal else "{}",
-             json.dumps(context.effect), reference, wire.format_time(context.received), request.caller.operator_code))
+             json.dumps(context.effect), reference, wire.format_time(context.received), request.caller.operator_code,
+             wire.request_fingerprint(request.data), context.counter_id))
 
     def _require_session(self, context: _Context) -> None:
         row = context.connection.execute(
-            "SELECT expires_at FROM session WHERE sign_no = ? AND institution = ? AND ended = 0",
+            "SELECT expires_at, counter_id, terminal_no FROM session WHERE sign_no = ? AND institution = ? AND ended = 0",
             (context.request.sign_no, context.request.caller.institution_code)).fetchone()
         if row is None or wire.parse_time(row["expires_at"], "expires_at") <= context.received:
             raise Refusal(ErrorCode.NOT_SIGNED_IN)
+        context.counter_id = row["counter_id"]
+        context.terminal_no = row["terminal_no"]
+
+    @staticmethod
+    def _require_own_terminal(context: _Context) -> None:
+        """A registered counter's msgids carry its own 终端号 (or "00"): never another counter's."""
+        terminal = wire.msgid_terminal(context.request.msgid)
+        if context.terminal_no and terminal not in (context.terminal_no, wire.UNREGISTERED_TERMINAL):
+            raise Refusal(ErrorCode.BAD_MSGID, f"报文编号中的终端号 {terminal} 不是本终端的 {context.terminal_no}")
 
     # --- sign in / out ------------------------------------------------------------------
 
     def _sign_in(self, context: _Context) -> dict[str, Any]:
+        counter_id = _text(context.request.data, "counter_id", optional=True, max_length=64) or ""
+        if counter_id and not wire.COUNTER_ID.fullmatch(counter_id):
+            raise Refusal(ErrorCode.MALFORMED_REQUEST, "counter_id 应为 16 至 64 位小写十六进制")
+        terminal_no = self._terminal(context, counter_id) if counter_id else ""
         number = store.next_number(context.connection, "session")
         sign_no = f"SN{context.received:%Y%m%d}{number:010d}"
         expires = context.received + dt.timedelta(hours=SESSION_HOURS)
         context.connection.execute(
-            "INSERT INTO session (sign_no, institution, operator, signed_in_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO session (sign_no, institution, operator, signed_in_at, expires_at, counter_id, terminal_no) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (sign_no, context.request.caller.institution_code, context.request.caller.operator_code,
-             wire.format_time(context.received), wire.format_time(expires)))
-        return {"sign_no": sign_no, "signed_in_at": wire.format_time(context.received),
-                "expires_at": wire.format_time(expires)}
+             wire.format_time(context.received), wire.format_time(expires), counter_id, terminal_no))
+        context.counter_id = counter_id
+        output = {"sign_no": sign_no, "signed_in_at": wire.format_time(context.received),
+                  "expires_at": wire.format_time(expires)}
+        if counter_id:
+            output["terminal_no"] = terminal_no
+        return output
+
+    def _terminal(self, context: _Context, counter_id: str) -> str:
+        """The 终端号 of `counter_id` in its institution: kept for good once given; 01–99."""
+        institution = context.institution["code"]
+        row = context.connection.execute("SELECT terminal_no FROM terminal WHERE institution = ? AND counter_id = ?",
+                                         (institution, counter_id)).fetchone()
+        if row is not None:
+            return str(row["terminal_no"])
+        taken = {r[0] for r in context.connection.execute("SELECT terminal_no FROM terminal WHERE institution = ?",
+                                                          (institution,))}
+        free = next((f"{n:02d}" for n in range(1, wire.SLOTS_PER_SECOND) if f"{n:02d}" not in taken), None)
+        if free is None:
+            raise Refusal(ErrorCode.CENTRE_BUSY, "本机构的终端号已用完（最多 99 个），请联系结算中心注销不用的终端")
+        context.connection.execute(
+            "INSERT INTO terminal (institution, counter_id, terminal_no, registered_at) VALUES (?, ?, ?, ?)",
+            (institution, counter_id, free, wire.format_time(context.received)))
+        return free
 
     def _sign_out(self, context: _Context) -> dict[str, Any]:
         context.connection.execute("UPDATE session SET ended = 1 WHERE sign_no = ?", (context.request.sign_no,))
@@ -791,6 +830,10 @@ class SandboxCentre:
             return {"omsgid": omsgid, "oinfno": oinfno.value, "outcome": Outcome.VOIDED.value, "changed": True}
         if original["infno"] != oinfno.value:
             raise Refusal(ErrorCode.MALFORMED_REQUEST, f"原交易 {omsgid} 的交易编号是 {original['infno']}，不是 {oinfno.value}")
+        ofingerprint = data.get("ofingerprint")
+        if ofingerprint is not None and (not isinstance(ofingerprint, str) or ofingerprint != original["fingerprint"]):
+            # The caller's original is not the call recorded under that msgid: never undo another's call.
+            raise Refusal(ErrorCode.NOT_REVERSIBLE, f"原交易 {omsgid} 的请求内容与冲正请求所指的不同，不是同一笔交易")
         outcome = Outcome(original["outcome"])
         if outcome is not Outcome.APPLIED:
             return {"omsgid": omsgid, "oinfno": oinfno.value, "outcome": outcome.value, "changed": False}
@@ -890,11 +933,12 @@ class SandboxCentre:
         row = context.connection.execute("SELECT * FROM call WHERE msgid = ?", (omsgid,)).fetchone()
         if row is None:
             return {"omsgid": omsgid, "oinfno": "", "outcome": Outcome.UNKNOWN.value, "err_code": "", "err_msg": "",
-                    "received_at": "", "reversed_by": "", "output": {}}
+                    "received_at": "", "reversed_by": "", "output": {}, "fingerprint": "", "counter_id": ""}
         outcome = Outcome(row["outcome"])
         return {"omsgid": omsgid, "oinfno": row["infno"], "outcome": outcome.value, "err_code": row["err_code"],
                 "err_msg": row["err_msg"], "received_at": row["received_at"], "reversed_by": row["reversed_by"],
-                "output": json.loads(row["output"]) if outcome in (Outcome.APPLIED, Outcome.REVERSED) else {}}
+                "output": json.loads(row["output"]) if outcome in (Outcome.APPLIED, Outcome.REVERSED) else {},
+                "fingerprint": row["fingerprint"], "counter_id": row["counter_id"]}
 
     # --- monthly claims -----------------------------------------------------------------
 

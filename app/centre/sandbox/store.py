@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 DATABASE_NAME = "sandbox-centre.sqlite3"
-SCHEMA_VERSION = "2"  # raise when SCHEMA changes: an older database is then refused, not misread
+SCHEMA_VERSION = "3"  # raise when SCHEMA changes: an older database is then refused, not misread
 # 2: claim entries of cancellations (corrections), per-line deductions of the audit
+# 3: counters' 终端号 (terminal), the session's counter, each call's request fingerprint and counter
 
 
 class StaleDatabase(Exception):
@@ -48,14 +49,19 @@ CREATE TABLE IF NOT EXISTS catalogue (
     code TEXT PRIMARY KEY, name TEXT NOT NULL, category TEXT NOT NULL, unit TEXT NOT NULL,
     price_limit TEXT, max_pay TEXT, per_day INTEGER NOT NULL, min_years INTEGER,
     valid INTEGER NOT NULL, version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS terminal (
+    institution TEXT NOT NULL, counter_id TEXT NOT NULL, terminal_no TEXT NOT NULL, registered_at TEXT NOT NULL,
+    PRIMARY KEY (institution, counter_id), UNIQUE (institution, terminal_no));
 CREATE TABLE IF NOT EXISTS session (
     sign_no TEXT PRIMARY KEY, institution TEXT NOT NULL, operator TEXT NOT NULL,
-    signed_in_at TEXT NOT NULL, expires_at TEXT NOT NULL, ended INTEGER NOT NULL DEFAULT 0);
+    signed_in_at TEXT NOT NULL, expires_at TEXT NOT NULL, ended INTEGER NOT NULL DEFAULT 0,
+    counter_id TEXT NOT NULL DEFAULT '', terminal_no TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS call (
     msgid TEXT PRIMARY KEY, institution TEXT NOT NULL, infno TEXT NOT NULL, outcome TEXT NOT NULL,
     err_code TEXT NOT NULL DEFAULT '', err_msg TEXT NOT NULL DEFAULT '', output TEXT NOT NULL DEFAULT '{}',
     effect TEXT NOT NULL DEFAULT '{}', refmsgid TEXT NOT NULL, received_at TEXT NOT NULL,
-    reversed_by TEXT NOT NULL DEFAULT '', operator TEXT NOT NULL DEFAULT '');
+    reversed_by TEXT NOT NULL DEFAULT '', operator TEXT NOT NULL DEFAULT '',
+    fingerprint TEXT NOT NULL DEFAULT '', counter_id TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS registration (
     registration_no TEXT PRIMARY KEY, institution TEXT NOT NULL, ssn TEXT NOT NULL, recognition_no TEXT,
     filing_id TEXT, care TEXT NOT NULL, admission_no TEXT NOT NULL, dept TEXT NOT NULL, admitted TEXT NOT NULL,
@@ -115,9 +121,11 @@ def connect(data_dir: Path) -> sqlite3.Connection:
     version = None
     if found is not None:
         version = get_meta(connection, "schema_version")
-        if version == "1":
+        if version in ("1", "2"):
             # A site's training data (and the demo's) survives this program's update.
-            connection.executescript(_UPGRADE_FROM_1)
+            if version == "1":
+                connection.executescript(_UPGRADE_FROM_1)
+            _upgrade_from_2(connection)
             version = None
         elif version != SCHEMA_VERSION:
             connection.close()
@@ -138,6 +146,19 @@ UPDATE claim_entry SET claimed_id = settlement_id;
 DROP INDEX IF EXISTS claim_entry_live;
 DROP INDEX IF EXISTS claim_chunk_live;
 """
+
+
+# Schema 2 → 3: who sent each call (issue 21); calls recorded before keep no fingerprint. (The
+# terminal table is new: SCHEMA creates it.)
+_COLUMNS_FROM_3 = (("session", "counter_id"), ("session", "terminal_no"), ("call", "fingerprint"),
+                   ("call", "counter_id"))
+
+
+def _upgrade_from_2(connection: sqlite3.Connection) -> None:
+    for table, column in _COLUMNS_FROM_3:
+        columns = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        if columns and column not in columns:
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
 
 def remove(data_dir: Path) -> None:
