@@ -40,8 +40,12 @@ class Counter:
         self.key = key
         self.caller = wire.Caller(institution, "湛江市第一人民医院", "cashier", "张收款", "440800")
         self.sign_no = ""
+        self.terminal_no = ""  # set once the counter signed in with its identity (issue 21)
 
     def msgid(self) -> str:
+        if self.terminal_no:  # a registered counter's msgids carry its 终端号 (the sandbox checks it)
+            return wire.make_terminal_msgid(self.caller.institution_code, wire.now(), self.terminal_no,
+                                            next(self._numbers) % wire.SLOTS_PER_SECOND)
         return wire.make_msgid(self.caller.institution_code, wire.now(), next(self._numbers))
 
     def request(self, infno: T, data: dict[str, Any], msgid: str | None = None,
@@ -665,6 +669,7 @@ def _registered(centre: SandboxCentre, counter_id: str) -> tuple[Counter, str]:
     client = Counter(centre)
     output = client.ok(T.SIGN_IN, {"counter_id": counter_id})
     client.sign_no = output["sign_no"]
+    client.terminal_no = output["terminal_no"]
     return client, output["terminal_no"]
 
 
