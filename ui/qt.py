@@ -135,3 +135,8 @@ __all__ += [
     "QEvent", "QFontMetrics", "QGridLayout", "QHelpEvent", "QIcon", "QMouseEvent", "QPaintEvent", "QPen",
     "QPixmap", "QPointF", "QPolygonF", "QRectF", "QToolTip",
 ]
+
+# --- names for the current patient and the stay search (issue 20; its own block so parallel edits merge) ---
+from PySide6.QtWidgets import QCompleter  # noqa: E402
+
+__all__ += ["QCompleter"]
