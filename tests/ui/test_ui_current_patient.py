@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from app.bootstrap import CounterContext
 from app.db.models import Stay, Worker
+from app.operators import OperatorInfo
 from devices.mock import MockBackend
 from devices.virtual_card import CardPerson, VirtualCard
 from tests.centre.client_fixtures import centre_today
@@ -192,14 +193,14 @@ def test_register_checks_the_form_is_the_person_just_looked_up(
 
 
 def test_pages_follow_the_card_to_the_workers_open_stay(
-    qtbot: QtBot, centre_ctx: CounterContext, make_window: WindowFactory, operator_of: Callable[..., object],  # noqa: F811
+    qtbot: QtBot, centre_ctx: CounterContext, make_window: WindowFactory, operator_of: Callable[[CounterContext, str], OperatorInfo],  # noqa: F811
 ) -> None:
     """张伟 has an open stay; 王秀兰 was admitted after him (the latest stay). 张伟's card in: 出院结算
     and 费用与伤病分离 show his stay, not the latest; an unknown e-card afterwards shows none."""
     cashier = operator_of(centre_ctx, "cashier")
-    zhang = admit_through_service(centre_ctx, cashier, "A44080001", "ZY-FOLLOW-ZW",  # type: ignore[arg-type]
+    zhang = admit_through_service(centre_ctx, cashier, "A44080001", "ZY-FOLLOW-ZW",
                                   admitted_on=centre_today() - dt.timedelta(days=6))
-    wang = admit_through_service(centre_ctx, cashier, "C22010003", "ZY-FOLLOW-WXL",  # type: ignore[arg-type]
+    wang = admit_through_service(centre_ctx, cashier, "C22010003", "ZY-FOLLOW-WXL",
                                  admitted_on=centre_today() - dt.timedelta(days=1), emergency=True)
     backend = MockBackend()
     window = make_window(centre_ctx, "cashier", backend=backend)
@@ -220,6 +221,21 @@ def test_pages_follow_the_card_to_the_workers_open_stay(
     qtbot.waitUntil(lambda: charges.stay_id == zhang, timeout=WAIT_MS)
     assert "张伟" in charges.stay_combo.currentText()
     assert "张伟" in window.card_page.patient_label.text() and "ZY-FOLLOW-ZW" in window.card_page.patient_label.text()
+    window.show_page(window.page_titles.index("读卡"))
+    save_shot(window, SHOTS, "3c-card-page-current-patient.png")
+
+    # The clerk may still pick another stay: the list is searched by any part of an item.
+    search, edit = charges.stay_combo.completer(), charges.stay_combo.lineEdit()
+    assert search is not None and edit is not None
+    window.show_page(window.page_titles.index("费用与伤病分离"))
+    charges.stay_combo.setFocus()
+    edit.clear()
+    qtbot.keyClicks(edit, "follow-wxl")
+    qtbot.waitUntil(lambda: search.completionCount() == 1, timeout=WAIT_MS)
+    assert "王秀兰" in search.currentCompletion()
+    qtbot.keyClick(edit, Qt.Key.Key_Escape)
+    edit.editingFinished.emit()
+    assert charges.stay_id == zhang and "张伟" in charges.stay_combo.currentText()
 
     _scan(qtbot, window.admission_page.ecard_field, "ECARD-XX-00000000")
     qtbot.waitUntil(lambda: _lookup_done(window.admission_page), timeout=CENTRE_WAIT_MS)
@@ -265,20 +281,21 @@ def test_next_patient_after_registering_clears_the_person_everywhere(
 
 
 def test_the_stay_list_is_searched_by_name_or_number(
-    qtbot: QtBot, centre_ctx: CounterContext, make_window: WindowFactory, operator_of: Callable[..., object],  # noqa: F811
+    qtbot: QtBot, centre_ctx: CounterContext, make_window: WindowFactory, operator_of: Callable[[CounterContext, str], OperatorInfo],  # noqa: F811
 ) -> None:
     """出院结算's stay list: typing part of a 住院号 (or a name, a 就医登记号) offers only the matches."""
     cashier = operator_of(centre_ctx, "cashier")
-    zhang = admit_through_service(centre_ctx, cashier, "A44080001", "ZY-SEARCH-ZW")  # type: ignore[arg-type]
-    admit_through_service(centre_ctx, cashier, "C22010003", "ZY-SEARCH-WXL", emergency=True)  # type: ignore[arg-type]
+    zhang = admit_through_service(centre_ctx, cashier, "A44080001", "ZY-SEARCH-ZW")
+    admit_through_service(centre_ctx, cashier, "C22010003", "ZY-SEARCH-WXL", emergency=True)
     window = make_window(centre_ctx, "cashier")
     _small_screen(window)
     window.show_page(window.page_titles.index("出院结算"))
     picker = window.discharge_page.picker
     qtbot.waitUntil(lambda: picker.count() >= 2, timeout=WAIT_MS)
+    edit, popup = picker.lineEdit(), picker.search.popup()
+    assert edit is not None and popup is not None
     picker.setFocus()
-    qtbot.keyClicks(picker.lineEdit(), "search-zw")
-    popup = picker.search.popup()
+    qtbot.keyClicks(edit, "search-zw")  # part of a 住院号, any case
     qtbot.waitUntil(popup.isVisible, timeout=WAIT_MS)
     assert picker.search.completionCount() == 1
     assert "张伟" in picker.search.currentCompletion()
@@ -289,9 +306,15 @@ def test_the_stay_list_is_searched_by_name_or_number(
     qtbot.waitUntil(lambda: picker.current_stay_id() == zhang, timeout=WAIT_MS)
     assert "张伟" in window.discharge_page.stay_label.text()
 
-    registration = picker.current_stay().registration_no  # type: ignore[union-attr]
-    assert registration
-    picker.lineEdit().clear()
-    qtbot.keyClicks(picker.lineEdit(), "nobody-here")
-    picker.lineEdit().editingFinished.emit()  # leaving the field: what shows is what is chosen
+    stay = picker.current_stay()
+    assert stay is not None and stay.registration_no
+    edit.clear()
+    qtbot.keyClicks(edit, stay.registration_no)  # a 就医登记号
+    qtbot.waitUntil(popup.isVisible, timeout=WAIT_MS)
+    assert picker.search.completionCount() == 1 and "张伟" in picker.search.currentCompletion()
+    qtbot.keyClick(popup, Qt.Key.Key_Escape)
+
+    edit.clear()
+    qtbot.keyClicks(edit, "nobody-here")
+    edit.editingFinished.emit()  # leaving the field: what shows is what is chosen
     assert picker.currentText() == picker.itemText(picker.currentIndex()) and picker.current_stay_id() == zhang

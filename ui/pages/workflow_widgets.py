@@ -207,6 +207,7 @@ def make_searchable(combo: QComboBox, placeholder: str = STAY_SEARCH_HINT) -> QC
     completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
     combo.setCompleter(completer)
     edit = combo.lineEdit()
+    assert edit is not None  # an editable combo has its line edit
     edit.setPlaceholderText(tr(placeholder))
 
     def put_back() -> None:
