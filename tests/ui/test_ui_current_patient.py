@@ -25,7 +25,7 @@ from app.db.models import Stay, Worker
 from app.operators import OperatorInfo
 from devices.mock import MockBackend
 from devices.virtual_card import CardPerson, VirtualCard
-from tests.centre.client_fixtures import centre_today
+from tests.centre.client_fixtures import SandboxProcess, centre_today
 from tests.devices.people import ZHANG_WEI
 from tests.ui.artefacts import save_shot
 from tests.ui.workflow_fixtures import (  # noqa: F401 - fixtures
@@ -318,3 +318,31 @@ def test_the_stay_list_is_searched_by_name_or_number(
     qtbot.keyClicks(edit, "nobody-here")
     edit.editingFinished.emit()  # leaving the field: what shows is what is chosen
     assert picker.currentText() == picker.itemText(picker.currentIndex()) and picker.current_stay_id() == zhang
+
+
+def test_a_card_read_while_registering_is_looked_up_after_the_registration(
+    qtbot: QtBot, centre_ctx: CounterContext, make_window: WindowFactory, type_text: TypeText,  # noqa: F811
+    workflow_sandbox: SandboxProcess,  # noqa: F811
+) -> None:
+    """王秀兰's 登记 is under way (the centre slow to answer) when 陈敏's card goes in: 王秀兰 is
+    registered as the clerk asked, then 陈敏 is looked up (refused) and nobody is left on the form."""
+    backend = MockBackend()
+    window = make_window(centre_ctx, "cashier", backend=backend)
+    page = window.admission_page
+    _scan(qtbot, page.ecard_field, "ECARD-WXL-5C1D7A90")
+    qtbot.waitUntil(lambda: page.person is not None, timeout=CENTRE_WAIT_MS)
+    _fill(qtbot, page, type_text, "ZY-WHILE-1")
+    page.emergency.setChecked(True)
+    qtbot.waitUntil(lambda: page.verdict.check is not None, timeout=WAIT_MS)
+    workflow_sandbox.arm("delay", "2401", seconds=2)  # the admission call
+    qtbot.mouseClick(page.register_button, Qt.MouseButton.LeftButton)
+    assert page.busy
+    backend.insert(VirtualCard(CardPerson.load(CARDS / "chen-min.json")))
+    qtbot.waitUntil(lambda: "陈敏" in page.card_label.text(), timeout=WAIT_MS)
+    assert page.busy and page.person is not None and page.person.name == "王秀兰"  # the form's person, until done
+
+    qtbot.waitUntil(lambda: not page.busy, timeout=CENTRE_WAIT_MS)
+    qtbot.waitUntil(lambda: _lookup_done(page), timeout=CENTRE_WAIT_MS)
+    assert _stays_of(centre_ctx, WANG_XIULAN_SSN) == ["ZY-WHILE-1"]
+    _assert_nobody_on_the_form(page)
+    assert page.person_label.text() == "未查到" and window.current_patient.patient is None

@@ -738,8 +738,18 @@ class AdmissionPage(QWidget):
 
     def _registered(self, outcome: AdmissionOutcome) -> None:
         self._set_busy(False)
-        if self._after_register():
-            return
+        if self._forget_after_register:
+            # The window moved on to nobody or someone else meanwhile: the stay exists (the lists
+            # show it), but this page shows nobody's outcome.
+            self._forget_after_register = False
+            self._forget_person()
+        else:
+            self._show_outcome(outcome)
+        if outcome.stay_id is not None:
+            self.admitted.emit(outcome.stay_id)
+        self._run_deferred_lookup()
+
+    def _show_outcome(self, outcome: AdmissionOutcome) -> None:
         self.outcome = outcome
         self.verdict.show_check(outcome.check)
         if outcome.stay_id is None:
@@ -759,29 +769,26 @@ class AdmissionPage(QWidget):
             self.offline_label.hide()
         self._set_form_enabled(False)
         self.current_patient.refresh_stay()  # the new stay is the worker's open stay on every page
-        self.admitted.emit(outcome.stay_id)
         self.next_button.setFocus()
 
-    def _after_register(self) -> bool:
-        """What waited for the registration: another person's lookup, or the window's patient changed.
-        True when the page has moved on (the outcome belongs to a person no longer shown)."""
+    def _run_deferred_lookup(self) -> None:
+        """A card read or a code scanned while registering is looked up now."""
         deferred, self._deferred_lookup = self._deferred_lookup, None
-        forget, self._forget_after_register = self._forget_after_register, False
-        if forget:
-            self._forget_person()
         if deferred is not None:
             self._look_up(deferred)
-        return forget
 
     def _register_failed(self, error: BaseException) -> None:
         self._set_busy(False)
-        if self._after_register():
-            return
-        self.registration_label.setText(self.tr("未登记"))
-        text = error_text(error)
-        if is_centre_unreachable(error):
-            text = self.tr("结算中心无法连接：{detail}").format(detail=text)
-        self.form_error.show_error(text)
+        if self._forget_after_register:
+            self._forget_after_register = False
+            self._forget_person()
+        else:
+            self.registration_label.setText(self.tr("未登记"))
+            text = error_text(error)
+            if is_centre_unreachable(error):
+                text = self.tr("结算中心无法连接：{detail}").format(detail=text)
+            self.form_error.show_error(text)
+        self._run_deferred_lookup()
 
     # --- state ----------------------------------------------------------------------------------------
 
