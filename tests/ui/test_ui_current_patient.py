@@ -91,6 +91,7 @@ def _assert_nobody_on_the_form(page: AdmissionPage) -> None:
     assert page.verdict.check is None and page.verdict.headline.text() == "尚未核验"
     assert not page.register_button.isEnabled()
     assert page.admission_no.text() == "" and page.dept.text() == "" and page.diagnoses.rowCount() == 0
+    assert page.admitted_on.date() == page.admitted_on.date().currentDate() and not page.emergency.isChecked()
     assert not page.admission_no.isEnabled()
     assert page.recognitions_label.text() == "" and page.filings_label.text() == ""
 

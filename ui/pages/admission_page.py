@@ -817,6 +817,13 @@ class AdmissionPage(QWidget):
             edit.blockSignals(True)  # no preview of an emptied form
             edit.clear()
             edit.blockSignals(False)
+        # The previous worker's date and care type are not this one's.
+        for widget in (self.admitted_on, self.care):
+            widget.blockSignals(True)
+        self.admitted_on.setDate(to_qdate(dt.date.today()))
+        self.care.setCurrentIndex(0)
+        for widget in (self.admitted_on, self.care):
+            widget.blockSignals(False)
         self.diagnoses.setRowCount(0)
         self.emergency.setChecked(False)
         self.third_party.setChecked(False)
