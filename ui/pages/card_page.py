@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from app.card_identity import CardError, CardIdentity
 from app.centre.ecard import ECARD_SOURCE
 from app.masking import mask_id_number
 from ui.card_reader import CardReaderService
-from ui.current_patient import CurrentPatient, Patient
 from ui.operations import Executor, Operation
 from ui.qt import (
     QFormLayout,
@@ -33,6 +33,9 @@ from ui.qt import (
     Signal,
 )
 from ui.widgets import ERROR_COLOUR, ErrorLabel, add_page_title, notice
+
+if TYPE_CHECKING:
+    from ui.current_patient import CurrentPatient, Patient
 
 log = logging.getLogger(__name__)
 
@@ -282,14 +285,14 @@ class CardPage(QWidget):
         self.show_identity(identity)
 
     def _ecard_failed(self, error: BaseException) -> None:
-        # A new scan was someone arriving at the counter: whoever was shown before is not them.
-        self.show_identity(None)
-        self._identification_failed()
         if isinstance(error, CardError) or hasattr(error, "message"):
             self._ecard_message(getattr(error, "message", str(error)), error=True)
         else:
             log.error("电子社保卡查询出错", exc_info=(type(error), error, error.__traceback__))
             self._ecard_message(self.tr("电子社保卡查询失败，详细信息已写入日志文件"), error=True)
+        # A new scan was someone arriving at the counter: whoever was shown before is not them.
+        self.show_identity(None)
+        self._identification_failed()
 
     def _ecard_message(self, text: str, error: bool = False) -> None:
         self.ecard_message.setText(text)
