@@ -769,7 +769,9 @@ class AdmissionPage(QWidget):
             self.offline_label.hide()
         self._set_form_enabled(False)
         self.current_patient.refresh_stay()  # the new stay is the worker's open stay on every page
-        self.next_button.setFocus()
+        # Ready for the next scan; a stray Enter here does nothing (an empty code is ignored) and the
+        # 就医登记号 stays on screen until 下一位 or the next person.
+        self.ecard_field.setFocus()
 
     def _run_deferred_lookup(self) -> None:
         """A card read or a code scanned while registering is looked up now."""
