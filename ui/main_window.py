@@ -2,7 +2,10 @@
 
 Every action has a key: Ctrl+1 … Ctrl+8 for the pages (the 窗口 menu and the nav
 tooltips say which), arrow keys in the navigation list, Ctrl+L to lock (the next
-operator logs in), Ctrl+Q to quit, F1 for 关于.
+operator logs in), Ctrl+Q to quit, F12 for 下一位 (the next patient), F1 for 关于.
+
+The window owns the one current patient (`ui.current_patient`): the 读卡, 入院登记,
+费用与伤病分离 and 出院结算 pages follow it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from app.settings import (
 from devices.backends import backend_from_settings
 from ui.card_reader import CardReaderService
 from ui.document_printing import PrintStation
+from ui.current_patient import CurrentPatient, Patient
 from ui.idle_lock import IdleLock
 from ui.pages.admission_page import AdmissionPage
 from ui.pages.card_page import CardPage
@@ -127,13 +131,16 @@ class MainWindow(QMainWindow):
         self._card_settings = self._current_card_settings()
         self.card_reader = card_reader or CardReaderService(backend_from_settings(ctx.settings))
         self.card_reader.setParent(self)
+        # One person at the counter at a time; every page that acts on a person follows it.
+        self.current_patient = CurrentPatient(ctx, self)
         self.card_page = CardPage(
             self.card_reader, lambda: self.settlement_in_progress(),
             person_lookup=ecard_lookup(ctx, (operator.login, operator.display_name)),
+            current_patient=self.current_patient,
         )
         self.settings_page = SettingsPage(ctx, operator, institution)
         self.settings_page.settings_saved.connect(self._settings_saved)
-        self.admission_page = AdmissionPage(ctx, operator)
+        self.admission_page = AdmissionPage(ctx, operator, current_patient=self.current_patient)
         # One print station: the printer chosen in either page's print dialog serves both.
         self.print_station = PrintStation(ctx, self)
         self.discharge_page = DischargePage(ctx, operator, station=self.print_station)
@@ -201,6 +208,8 @@ class MainWindow(QMainWindow):
         """The workflow pages hand work to each other: card → admission, list → the stay's page,
         settlement → slip; a settlement in progress makes the 读卡 page warn when the card is pulled."""
         self.card_page.identity_changed.connect(self.admission_page.set_card_identity)
+        self.current_patient.changed.connect(self._patient_changed)
+        self.admission_page.next_patient_requested.connect(self.next_patient)
         self.admission_page.admitted.connect(self._stay_admitted)
         self.stays_page.open_requested.connect(self.open_stay)
         self.stays_page.changed.connect(lambda: self.discharge_page.reload())
@@ -238,6 +247,28 @@ class MainWindow(QMainWindow):
         else:
             item.setIcon(QIcon())
             item.setToolTip(tip)
+
+    def _patient_changed(self, patient: Patient | None) -> None:
+        """The pages with a stay picker show the current patient's open stay, or none: a new worker's
+        stay is not known yet, so the previous person's goes at once and theirs follows."""
+        if patient is not None and not patient.stay_known:
+            self.discharge_page.follow_patient(None)
+            self.charges_page.follow_patient(None)
+            return
+        stay_id = patient.stay_id if patient is not None else None
+        self.discharge_page.follow_patient(stay_id)
+        self.charges_page.follow_patient(stay_id)
+
+    def next_patient(self) -> None:
+        """下一位 (F12): nobody at the counter; the 入院登记 page waits for the next card or e-card."""
+        if self.admission_page.busy or self.discharge_page.busy:
+            self.status.showMessage(self.tr("正在登记或结算，完成后再接待下一位。"), 5000)
+            return
+        self.current_patient.clear()
+        self.card_page.clear_person()
+        self.admission_page.clear_for_next()
+        self.show_page(self.stack.indexOf(self.admission_page))
+        self.admission_page.ecard_field.setFocus()
 
     def _stay_admitted(self, stay_id: int) -> None:
         self.stays_page.reload()
@@ -316,6 +347,11 @@ class MainWindow(QMainWindow):
         self.lock_action.setShortcut(QKeySequence("Ctrl+L"))
         self.lock_action.triggered.connect(self.lock)
         file_menu.addAction(self.lock_action)
+        self.next_patient_action = QAction(self.tr("下一位(&N)"), self)
+        self.next_patient_action.setShortcut(QKeySequence(Qt.Key.Key_F12))
+        self.next_patient_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.next_patient_action.triggered.connect(self.next_patient)
+        file_menu.addAction(self.next_patient_action)
         self.reconciliation_action = QAction(self.tr("日终对账(&D)…"), self)
         self.reconciliation_action.triggered.connect(self.open_reconciliation)
         file_menu.addAction(self.reconciliation_action)

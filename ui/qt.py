@@ -142,3 +142,8 @@ from PySide6.QtGui import QShortcut  # noqa: E402
 from PySide6.QtPrintSupport import QPrinterInfo  # noqa: E402
 
 __all__ += ["QPrinterInfo", "QShortcut"]
+
+# --- names for the current patient and the stay search (issue 20; its own block so parallel edits merge) ---
+from PySide6.QtWidgets import QCompleter  # noqa: E402
+
+__all__ += ["QCompleter"]

@@ -68,8 +68,9 @@ def _in_force() -> Select[int, int, Decimal, Decimal]:
 
 
 def list_stays(session: Session, *, status: StayStatus | None = None, search: str = "",
-               limit: int = 500) -> list[StaySummary]:
-    """Newest first. `search`: part of the name, a full ID number, a 住院号 or 就医登记号 (or part of one)."""
+               limit: int = 500, worker_ssn: str | None = None) -> list[StaySummary]:
+    """Newest first. `search`: part of the name, a full ID number, a 住院号 or 就医登记号 (or part of one);
+    `worker_ssn`: only this worker's stays."""
     live = _in_force().subquery()
     query = (select(Stay.id, Worker.name, Worker.social_security_number, Stay.admission_no, Stay.registration_no,
                     Stay.dept, Stay.admitted_on, Stay.discharged_on, Stay.status, live.c.id, live.c.total,
@@ -78,6 +79,8 @@ def list_stays(session: Session, *, status: StayStatus | None = None, search: st
              .outerjoin(live, live.c.stay_id == Stay.id))
     if status is not None:
         query = query.where(Stay.status == status)
+    if worker_ssn is not None:
+        query = query.where(Worker.social_security_number == worker_ssn.upper())
     text = search.strip()
     if text:
         pattern = f"%{_escape(text)}%"
@@ -93,6 +96,17 @@ def list_stays(session: Session, *, status: StayStatus | None = None, search: st
                     STATUS_LABELS[row[8]], row[9], row[10], row[11], row[12])
         for row in session.execute(query).all()
     ]
+
+
+# A stay still being dealt with at the counter: charges coming in, to settle, or to back-fill.
+OPEN_STAY_STATUSES = (StayStatus.ADMITTED, StayStatus.PENDING_SETTLEMENT, StayStatus.PENDING_BACKFILL)
+
+
+def open_stay_of_worker(session: Session, social_security_number: str) -> StaySummary | None:
+    """The worker's open stay (the newest, should there be more than one): the stay the window's pages
+    show once the worker is identified (ui/current_patient.py)."""
+    return next((stay for stay in list_stays(session, worker_ssn=social_security_number)
+                 if stay.status in OPEN_STAY_STATUSES), None)
 
 
 def _escape(text: str) -> str:

@@ -16,7 +16,7 @@ from app.cli import main
 from app.db.models import Care, FilingCheck, FullPaymentReceipt, Role, Stay, StayStatus, Worker
 from app.slips import record_cancellation
 from app.workflow.common import StayNotFound
-from app.workflow.stays import list_stays, stay_detail
+from app.workflow.stays import list_stays, open_stay_of_worker, stay_detail
 from tests import factories
 
 ZHANG = "440802198503151236"
@@ -114,6 +114,23 @@ def test_filter_by_status_and_limit(ctx: CounterContext, stays: dict[str, int]) 
         assert [r.stay_id for r in list_stays(session, status=StayStatus.PENDING_SETTLEMENT)] == [
             stays["resettle"], stays["pending"]]
         assert len(list_stays(session, limit=2)) == 2
+
+
+def test_a_workers_open_stay(ctx: CounterContext, stays: dict[str, int]) -> None:
+    """What the window's pages show once the worker is identified (issue 20): their newest stay still
+    being dealt with (在院, 待结算, 待补登记), never a settled or cancelled one, never someone else's."""
+    with ctx.transaction() as session:
+        zhang = open_stay_of_worker(session, ZHANG)
+        li = open_stay_of_worker(session, LI)
+        assert [r.stay_id for r in list_stays(session, worker_ssn=ZHANG)] == [
+            stays["backfill"], stays["cancelled"], stays["admitted"]]
+        assert open_stay_of_worker(session, "110101199003074514") is None
+        session.get(Stay, stays["backfill"]).status = StayStatus.SETTLED  # type: ignore[union-attr]
+        session.flush()
+        older = open_stay_of_worker(session, ZHANG)
+    assert zhang is not None and zhang.stay_id == stays["backfill"]  # 待补登记: newer than the 已撤销 one
+    assert li is not None and li.stay_id == stays["resettle"]
+    assert older is not None and older.stay_id == stays["admitted"]  # the cancelled stay is skipped
 
 
 def test_stay_detail(ctx: CounterContext, stays: dict[str, int]) -> None:

@@ -20,6 +20,7 @@ from app.card_identity import CardIdentity
 from app.centre.ecard import ECARD_SOURCE
 from app.masking import mask_id_number
 from app.operators import OperatorInfo, Permission
+from ui.current_patient import CurrentPatient, Patient
 from ui.operations import Executor, Operation
 from ui.pages.workflow_widgets import (
     VerdictPanel,
@@ -65,22 +66,37 @@ _CARE_NAMES = dict(CARE_CHOICES)
 
 
 class AdmissionPage(QWidget):
-    """The 入院登记 page. Emits `admitted(stay_id)` after a stay was created."""
+    """The 入院登记 page. Emits `admitted(stay_id)` after a stay was created and `next_patient_requested()`
+    for 下一位.
+
+    One person at a time: the window's `CurrentPatient`. A lookup that fails, or finds someone else,
+    forgets the previous person at once (panel, verdict, form), and 登记 registers only the person of
+    the last lookup, and only while that person is still the window's current patient."""
 
     admitted = Signal(int)
+    next_patient_requested = Signal()
 
-    def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None) -> None:
+    def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None, *,
+                 current_patient: CurrentPatient | None = None) -> None:
         super().__init__(parent)
         self.title = self.tr("入院登记")
         self.setObjectName("admissionPage")
         self._ctx = ctx
         self._operator = operator
+        self.current_patient = current_patient or CurrentPatient(ctx, self)
         self.card_identity: CardIdentity | None = None
         self.person: Person | None = None
         self.identification: Identification | None = None
         self.outcome: AdmissionOutcome | None = None
-        self._busy = False
+        self._busy = False  # registering
         self._preview_generation = 0
+        # Each lookup has a number; only the latest one's answer counts, and 登记 needs the person
+        # found by that latest lookup (`_found_generation`).
+        self._lookup_generation = 0
+        self._found_generation = -1
+        self._looking_up = False
+        self._deferred_lookup: Identification | None = None  # asked for while registering
+        self._forget_after_register = False
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(24, 16, 24, 8)
@@ -101,6 +117,7 @@ class AdmissionPage(QWidget):
         self._preview_timer.setInterval(PREVIEW_DELAY_MS)
         self._preview_timer.timeout.connect(self.preview)
         self._set_form_enabled(False)
+        self.current_patient.changed.connect(self._patient_changed)
 
     # --- building ---------------------------------------------------------------------------
 
@@ -267,6 +284,12 @@ class AdmissionPage(QWidget):
         self.remove_diagnosis_button.clicked.connect(self._remove_diagnosis)
         buttons.addWidget(self.remove_diagnosis_button)
         buttons.addStretch(1)
+        # Beside 登记, where the eye is after registering (and within 768 pixels).
+        self.next_button = QPushButton(self.tr("下一位(&X)（F12）"), box)
+        self.next_button.setObjectName("nextPatient")
+        self.next_button.setToolTip(self.tr("清除当前患者，接待下一位：读卡或扫码"))
+        self.next_button.clicked.connect(self.next_patient_requested)
+        buttons.addWidget(self.next_button)
         self.register_button = QPushButton(self.tr("登记(&R)"), box)
         self.register_button.setObjectName("registerButton")
         self.register_button.setDefault(True)
@@ -297,7 +320,10 @@ class AdmissionPage(QWidget):
     # --- identification -----------------------------------------------------------------------
 
     def set_card_identity(self, identity: CardIdentity | None) -> None:
-        """The 读卡 page read (or cleared) a card: the holder becomes the worker being admitted."""
+        """The 读卡 page read (or cleared) a card: the holder becomes the worker being admitted.
+
+        A card pulled out after the lookup keeps the person (the clerk hands the card back); another
+        holder's card forgets the previous person at once, before the centre answers."""
         self.card_identity = identity
         if identity is None:
             self.card_label.setText(self.tr("读卡页尚未读卡：请插入社保卡"))
@@ -306,7 +332,7 @@ class AdmissionPage(QWidget):
         how = self.tr("电子社保卡") if identity.source == ECARD_SOURCE else self.tr("社保卡")
         self.card_label.setText(self.tr("读卡页当前持卡人：{name}（{how}，{masked}）").format(
             name=identity.name, how=how, masked=mask_id_number(identity.social_security_number)))
-        self.use_card_button.setEnabled(True)
+        self.use_card_button.setEnabled(not self._busy)
         self.look_up_card()
 
     def look_up_card(self) -> None:
@@ -315,6 +341,10 @@ class AdmissionPage(QWidget):
             return
         from app.workflow.admission import Identification
 
+        if self.person is not None and self.person.social_security_number != identity.social_security_number \
+                and not self._busy:
+            self.current_patient.clear()  # another holder: the previous person goes at once
+            self._forget_person()
         if identity.source == ECARD_SOURCE and not identity.card_number:
             # The e-card's token was single use and is gone, and the centre gave no card number.
             self.lookup_message.show_error(self.tr("请在本页的“电子社保卡”栏再扫描一次二维码（二维码一次有效）。"))
@@ -350,8 +380,19 @@ class AdmissionPage(QWidget):
 
     def _look_up(self, identification: Identification) -> None:
         if self._busy:
+            # Registering the form's person: this lookup follows once the registration is done.
+            self._deferred_lookup = identification
             return
-        self._set_busy(True)
+        known = self._known_number(identification)
+        if self.person is not None and known != self.person.social_security_number:
+            # Someone else, or not known until the centre answers: the previous person goes now,
+            # so nothing of theirs can be registered meanwhile.
+            self.current_patient.clear()
+            self._forget_person()
+        self._lookup_generation += 1
+        generation = self._lookup_generation
+        self._looking_up = True
+        self._update_register_button()
         self.lookup_message.clear_error()
         self.person_label.setText(self.tr("正在向结算中心查询…"))
         ctx, operator = self._ctx, self._operator
@@ -367,25 +408,44 @@ class AdmissionPage(QWidget):
                 client.close()
 
         Operation(self, work, executor=Executor.BACKGROUND).success(
-            lambda person: self._person_found(person, identification)
-        ).failure(self._lookup_failed).run()
+            lambda person: self._person_found(person, identification, generation)
+        ).failure(lambda error: self._lookup_failed(error, generation)).run()
 
-    def _lookup_failed(self, error: BaseException) -> None:
-        self._set_busy(False)
+    def _known_number(self, identification: Identification) -> str | None:
+        """The social security number a lookup is for, when known before the centre answers."""
+        if identification.kind == "typed":
+            return identification.value
+        identity = self.card_identity
+        if identification.kind == "card" and identity is not None and identity.card_number == identification.value:
+            return identity.social_security_number
+        return None  # an e-card token: whose it is, only the centre knows
+
+    def _lookup_failed(self, error: BaseException, generation: int) -> None:
+        if generation != self._lookup_generation:
+            return  # a later lookup has been started: its answer counts
+        self._looking_up = False
+        # Nobody identified: nothing of the previous person may stay on the page (issue 20).
+        self.current_patient.clear()
+        self._forget_person()
         self.person_label.setText(self.tr("未查到"))
         text = error_text(error)
         if is_centre_unreachable(error):
             text = self.tr("结算中心无法连接，查不到工伤认定和备案：{detail}").format(detail=text)
         self.lookup_message.show_error(text)
+        self._update_register_button()
 
-    def _person_found(self, person: Person, identification: Identification) -> None:
-        self._set_busy(False)
+    def _person_found(self, person: Person, identification: Identification, generation: int) -> None:
+        if generation != self._lookup_generation:
+            return
+        self._looking_up = False
         previous = self.person
-        self.person = person
-        self.identification = identification
         if previous is None or previous.social_security_number != person.social_security_number \
                 or self.outcome is not None:
-            self.new_admission()  # another worker, or the last one is registered: start a fresh form
+            self._forget_person()  # another worker, or the last one is registered: start a fresh form
+        self.person = person
+        self.identification = identification
+        self._found_generation = generation
+        self.current_patient.set_worker(person.social_security_number, person.name)
         self.outcome = None
         self.registration_label.setText(self.tr("尚未登记"))
         self.offline_label.hide()
@@ -394,6 +454,50 @@ class AdmissionPage(QWidget):
         self._set_form_enabled(True)
         self.admission_no.setFocus()
         self._form_changed()
+
+    def _patient_changed(self, patient: Patient | None) -> None:
+        """The window's current patient changed (another page, 下一位): a different person is forgotten."""
+        person = self.person
+        if person is None or (patient is not None and patient.social_security_number == person.social_security_number):
+            return
+        if self._busy:
+            self._forget_after_register = True  # the registration under way finishes for the form's person
+            return
+        self._forget_person()
+        self.lookup_message.clear_error()
+
+    @property
+    def busy(self) -> bool:
+        """Registering: the form's person is being registered with the centre."""
+        return self._busy
+
+    def clear_for_next(self) -> None:
+        """下一位: nobody on the page; an answer still on its way for the last scan is dropped."""
+        if self._busy:
+            return
+        self._lookup_generation += 1
+        self._looking_up = False
+        self._forget_person()
+        self.lookup_message.clear_error()
+        for edit in (self.ecard_field, self.typed_field, self.typed_reason):
+            edit.clear()
+
+    def _forget_person(self) -> None:
+        """No one on the page: the person, their recognitions and filings, the form, the verdict."""
+        self.person = None
+        self.identification = None
+        self._found_generation = -1
+        self._preview_timer.stop()
+        self._preview_generation += 1  # a preview still on its way must not show a verdict
+        self.person_label.setText(self.tr("尚未查询"))
+        self.recognitions_label.setText("")
+        self.filings_label.setText("")
+        for combo in (self.recognition, self.filing):
+            combo.blockSignals(True)
+            combo.clear()
+            combo.blockSignals(False)
+        self.form_error.clear_error()
+        self.new_admission()
 
     def _show_person(self, person: Person) -> None:
         place = person.insured_place
@@ -594,6 +698,9 @@ class AdmissionPage(QWidget):
     def register(self) -> None:
         if self._busy:
             return
+        if self._looking_up:
+            self.form_error.show_error(self.tr("正在向结算中心查询患者，查到后才能登记。"))
+            return
         missing = self.missing_fields()
         if missing:
             self.form_error.show_error(self.tr("还不能登记，请填写：{fields}。").format(fields="、".join(missing)))
@@ -602,7 +709,13 @@ class AdmissionPage(QWidget):
             self.form_error.show_error(self.tr("该次住院已登记（就医登记号见下方）。为其他人登记请先读卡或扫码。"))
             return
         person, identification = self.person, self.identification
-        assert person is not None and identification is not None
+        assert person is not None
+        # The form's person must be the one the last lookup found, and still the window's patient.
+        if identification is None or self._found_generation != self._lookup_generation \
+                or not self.current_patient.is_worker(person.social_security_number):
+            log.warning("登记被拒：表单上的患者不是最近一次查询到的当前患者")
+            self.form_error.show_error(self.tr("当前患者已变更：请重新读卡或扫码查询后再登记。"))
+            return
         form = self.build_form()
         ctx, operator = self._ctx, self._operator
         self._preview_timer.stop()
@@ -625,6 +738,18 @@ class AdmissionPage(QWidget):
 
     def _registered(self, outcome: AdmissionOutcome) -> None:
         self._set_busy(False)
+        if self._forget_after_register:
+            # The window moved on to nobody or someone else meanwhile: the stay exists (the lists
+            # show it), but this page shows nobody's outcome.
+            self._forget_after_register = False
+            self._forget_person()
+        else:
+            self._show_outcome(outcome)
+        if outcome.stay_id is not None:
+            self.admitted.emit(outcome.stay_id)
+        self._run_deferred_lookup()
+
+    def _show_outcome(self, outcome: AdmissionOutcome) -> None:
         self.outcome = outcome
         self.verdict.show_check(outcome.check)
         if outcome.stay_id is None:
@@ -643,35 +768,64 @@ class AdmissionPage(QWidget):
             self.registration_label.setText(self.tr("已登记　就医登记号：{no}").format(no=outcome.registration_no))
             self.offline_label.hide()
         self._set_form_enabled(False)
-        self.admitted.emit(outcome.stay_id)
+        self.current_patient.refresh_stay()  # the new stay is the worker's open stay on every page
+        # Ready for the next scan; a stray Enter here does nothing (an empty code is ignored) and the
+        # 就医登记号 stays on screen until 下一位 or the next person.
+        self.ecard_field.setFocus()
+
+    def _run_deferred_lookup(self) -> None:
+        """A card read or a code scanned while registering is looked up now."""
+        deferred, self._deferred_lookup = self._deferred_lookup, None
+        if deferred is not None:
+            self._look_up(deferred)
 
     def _register_failed(self, error: BaseException) -> None:
         self._set_busy(False)
-        self.registration_label.setText(self.tr("未登记"))
-        text = error_text(error)
-        if is_centre_unreachable(error):
-            text = self.tr("结算中心无法连接：{detail}").format(detail=text)
-        self.form_error.show_error(text)
+        if self._forget_after_register:
+            self._forget_after_register = False
+            self._forget_person()
+        else:
+            self.registration_label.setText(self.tr("未登记"))
+            text = error_text(error)
+            if is_centre_unreachable(error):
+                text = self.tr("结算中心无法连接：{detail}").format(detail=text)
+            self.form_error.show_error(text)
+        self._run_deferred_lookup()
 
     # --- state ----------------------------------------------------------------------------------------
 
     def _set_busy(self, busy: bool) -> None:
         self._busy = busy
-        self.register_button.setEnabled(not busy and self.person is not None and self.outcome is None)
+        self._update_register_button()
         self.use_card_button.setEnabled(not busy and self.card_identity is not None)
+
+    def _update_register_button(self) -> None:
+        """登记 only for a person just found, not while a lookup or a registration is under way."""
+        self.register_button.setEnabled(
+            self.person is not None and self.outcome is None and not self._busy and not self._looking_up
+            and self.admission_no.isEnabled())
 
     def _set_form_enabled(self, enabled: bool) -> None:
         for widget in (self.admission_no, self.dept, self.bed, self.admitted_on, self.care, self.recognition,
                        self.filing, self.emergency, self.third_party, self.diagnoses, self.add_diagnosis_button,
                        self.remove_diagnosis_button):
             widget.setEnabled(enabled)
-        self.register_button.setEnabled(enabled and not self._busy)
+        self._update_register_button()
 
     def new_admission(self) -> None:
         """Clear the form for the next worker (the person stays until another is identified)."""
         self.outcome = None
         for edit in (self.admission_no, self.dept, self.bed):
+            edit.blockSignals(True)  # no preview of an emptied form
             edit.clear()
+            edit.blockSignals(False)
+        # The previous worker's date and care type are not this one's.
+        for widget in (self.admitted_on, self.care):
+            widget.blockSignals(True)
+        self.admitted_on.setDate(to_qdate(dt.date.today()))
+        self.care.setCurrentIndex(0)
+        for widget in (self.admitted_on, self.care):
+            widget.blockSignals(False)
         self.diagnoses.setRowCount(0)
         self.emergency.setChecked(False)
         self.third_party.setChecked(False)

@@ -3,7 +3,8 @@
 Card inserted → the identity is read on the device thread and shown here; card removed →
 cleared (with a warning if a settlement was in progress). The electronic card's scan
 field takes what the scanner types (ending with Enter) as an opaque token and hands it to
-the centre's person lookup.
+the centre's person lookup. The window's current patient (`ui.current_patient`) is shown under
+the holder; a card that cannot be read or an e-card the centre does not know clears it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from app.card_identity import CardError, CardIdentity
 from app.centre.ecard import ECARD_SOURCE
@@ -31,6 +33,9 @@ from ui.qt import (
     Signal,
 )
 from ui.widgets import ERROR_COLOUR, ErrorLabel, add_page_title, notice
+
+if TYPE_CHECKING:
+    from ui.current_patient import CurrentPatient, Patient
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,7 @@ class CardPage(QWidget):
         person_lookup: PersonLookup | None = None,
         today: Callable[[], dt.date] = dt.date.today,
         parent: QWidget | None = None,
+        current_patient: CurrentPatient | None = None,
     ) -> None:
         super().__init__(parent)
         self.title = self.tr("读卡")
@@ -73,6 +79,7 @@ class CardPage(QWidget):
         self._today = today
         self.identity: CardIdentity | None = None
         self.removal_warning: QMessageBox | None = None
+        self.current_patient = current_patient
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(32, 24, 32, 24)
@@ -110,6 +117,17 @@ class CardPage(QWidget):
             form.addRow(self.tr(label) + "：", value)
             self.values[key] = value
         layout.addWidget(holder)
+
+        self.patient_label = QLabel("", self)
+        self.patient_label.setObjectName("currentPatient")
+        self.patient_label.setWordWrap(True)
+        font = self.patient_label.font()
+        font.setBold(True)
+        self.patient_label.setFont(font)
+        layout.addWidget(self.patient_label)
+        self._show_patient(current_patient.patient if current_patient is not None else None)
+        if current_patient is not None:
+            current_patient.changed.connect(self._show_patient)
 
         ecard = QGroupBox(self.tr("电子社保卡"), self)
         ecard_layout = QVBoxLayout(ecard)
@@ -169,8 +187,33 @@ class CardPage(QWidget):
 
     def _read_failed(self, error: CardError) -> None:
         self.show_identity(None)
+        self._identification_failed()  # a card that cannot be read is nobody: the previous person goes
         self.status_label.setText(self.tr("读卡失败"))
         self.error_label.show_error(error.message)
+
+    def _identification_failed(self) -> None:
+        if self.current_patient is not None:
+            self.current_patient.clear()
+
+    def clear_person(self) -> None:
+        """下一位: the holder shown goes (the card in the reader is read again with 重新读卡)."""
+        self.show_identity(None)
+        self.error_label.clear_error()
+        self.warning_label.clear_error()
+        self.ecard_message.hide()
+
+    def _show_patient(self, patient: Patient | None) -> None:
+        if patient is None:
+            self.patient_label.setText(self.tr("当前患者：无（读卡或扫码，结算中心查到后各页面随之切换）"))
+            return
+        if not patient.stay_known:
+            stay = self.tr("正在查找在院住院…")
+        elif patient.stay is None:
+            stay = self.tr("无未结算的住院（可办理入院登记）")
+        else:
+            stay = self.tr("住院号 {no}，{status}").format(no=patient.stay.admission_no, status=patient.stay.status_label)
+        self.patient_label.setText(self.tr("当前患者：{name}（{masked}）　{stay}").format(
+            name=patient.name, masked=patient.masked_id, stay=stay))
 
     def _card_removed(self, reader: str) -> None:
         had_person = self.identity is not None
@@ -247,6 +290,9 @@ class CardPage(QWidget):
         else:
             log.error("电子社保卡查询出错", exc_info=(type(error), error, error.__traceback__))
             self._ecard_message(self.tr("电子社保卡查询失败，详细信息已写入日志文件"), error=True)
+        # A new scan was someone arriving at the counter: whoever was shown before is not them.
+        self.show_identity(None)
+        self._identification_failed()
 
     def _ecard_message(self, text: str, error: bool = False) -> None:
         self.ecard_message.setText(text)

@@ -55,6 +55,7 @@ from ui.pages.charges_dialogs import (
 )
 from ui.pages.charges_model import BUCKET_COLOURS, UNCLASSIFIED_COLOUR, LinesModel, MatrixPreview, configure_lines_view
 from ui.pages.preaudit_widgets import item_text
+from ui.pages.workflow_widgets import make_searchable
 from ui.qt import (
     QTimer,
     QCheckBox,
@@ -128,8 +129,8 @@ def list_open_stays(session: Session) -> list[tuple[int, str]]:
     """(stay id, label) of the stays whose charges can still change (在院, 待结算, 已撤销 settlement)."""
     from app.workflow.stays import list_stays
 
-    return [(s.stay_id, f"{s.name} · {s.admission_no} · {s.dept} · {s.status_label}") for s in list_stays(session)
-            if s.status in OPEN_STATUSES]
+    return [(s.stay_id, f"{s.name} · {s.admission_no} · {s.registration_no or '未取得就医登记号'} · {s.dept} · "
+                        f"{s.status_label}") for s in list_stays(session) if s.status in OPEN_STATUSES]
 
 
 class ChargesPage(QWidget):
@@ -174,6 +175,7 @@ class ChargesPage(QWidget):
         self.stay_combo = QComboBox(self)
         self.stay_combo.setObjectName("stayCombo")
         self.stay_combo.setMinimumWidth(320)
+        make_searchable(self.stay_combo)
         self.stay_combo.currentIndexChanged.connect(self._stay_chosen)
         top.addWidget(self.stay_combo, 1)
         self.reload_button = self._button(self.tr("刷新"), "reloadButton", self.refresh, "F5", top)
@@ -400,9 +402,8 @@ class ChargesPage(QWidget):
         for stay_id, label in stays:
             self.stay_combo.addItem(label, stay_id)
         self.stay_combo.blockSignals(False)
-        index = self.stay_combo.findData(wanted) if wanted is not None else (0 if stays else -1)
-        if index < 0 and stays:
-            index = 0
+        # The stay wanted, else none: the first in the list would be somebody else's (issue 20).
+        index = self.stay_combo.findData(wanted) if wanted is not None else -1
         self.stay_combo.setCurrentIndex(index)
         self._want_stay = None
         self._stay_chosen()
@@ -417,6 +418,16 @@ class ChargesPage(QWidget):
             return
         self._want_stay = stay_id
         self.reload_stays()
+
+    def follow_patient(self, stay_id: int | None) -> None:
+        """The window's current patient changed: their open stay, or none."""
+        if stay_id is not None:
+            self.open_stay(stay_id)
+            return
+        self._want_stay = None
+        self.stay_combo.setCurrentIndex(-1)
+        if self.stay_id is not None:
+            self._stay_chosen()
 
     def _stay_chosen(self) -> None:
         data = self.stay_combo.currentData()

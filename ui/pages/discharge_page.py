@@ -303,6 +303,15 @@ class DischargePage(QWidget):
         if not self.picker.select_stay(stay_id):
             self.reload(select=stay_id)
 
+    def follow_patient(self, stay_id: int | None) -> None:
+        """The window's current patient changed: their open stay, or none (never another person's)."""
+        if self.busy:
+            return  # a settlement is under way: its stay stays on screen
+        if stay_id is None:
+            self.picker.select_none()
+        else:
+            self.open_stay(stay_id)
+
     def _stay_selected(self) -> None:
         stay = self.picker.current_stay()
         stay_id = stay.stay_id if stay is not None else None
@@ -324,8 +333,11 @@ class DischargePage(QWidget):
             self._clear_result()
             self.verdict.clear()
         if stay is None:
-            self.stay_label.setText(self.tr("没有住院登记"))
+            self.stay_label.setText(self.tr("未选择住院：请读卡或扫码识别患者，或在上方列表中查找"))
+            self._readiness_generation += 1  # a check of the previous stay still on its way is dropped
+            self.readiness_problems = []
             self.readiness_label.setText("")
+            self.readiness_label.setStyleSheet("")
         else:
             self.stay_label.setText(self.tr(
                 "{name}　{masked}\n住院号 {no}　就医登记号 {reg}　{dept}\n入院 {admitted}　状态：{status}{offline}"
@@ -386,7 +398,10 @@ class DischargePage(QWidget):
     def _show_readiness_text(self) -> None:
         problems = self.readiness_problems
         stay = self.picker.current_stay()
-        if stay is not None and stay.status not in SETTLEABLE:
+        if stay is None:
+            self.readiness_label.setText("")  # no stay chosen: nothing to settle
+            return
+        if stay.status not in SETTLEABLE:
             return  # the status's own text (_check_readiness)
         if problems:
             self.readiness_label.setText(self.tr("尚不能结算：") + "\n" + "\n".join(f"• {p}" for p in problems))

@@ -18,6 +18,7 @@ from app.errors import WiCounterError
 from app.slips import money_text
 from ui.qt import (
     QComboBox,
+    QCompleter,
     QCoreApplication,
     QDate,
     QFont,
@@ -190,14 +191,47 @@ def stay_text(stay: StaySummary) -> str:
         status=stay.status_label)
 
 
+STAY_SEARCH_HINT = "输入姓名、住院号或就医登记号查找"
+
+
+def make_searchable(combo: QComboBox, placeholder: str = STAY_SEARCH_HINT) -> QCompleter:
+    """Let the clerk type any part of an item (a name, a 住院号, a 就医登记号) and pick from the matches.
+
+    The combo becomes editable without ever adding what is typed; text that matches nothing is put
+    back to the chosen item when the field is left, so what shows is always what is selected."""
+    combo.setEditable(True)
+    combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+    completer = QCompleter(combo.model(), combo)
+    completer.setFilterMode(Qt.MatchFlag.MatchContains)
+    completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+    completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+    combo.setCompleter(completer)
+    edit = combo.lineEdit()
+    assert edit is not None  # an editable combo has its line edit
+    edit.setPlaceholderText(tr(placeholder))
+
+    def put_back() -> None:
+        index = combo.currentIndex()
+        shown = combo.itemText(index) if index >= 0 else ""
+        if edit.text() != shown:
+            edit.setText(shown)
+
+    edit.editingFinished.connect(put_back)
+    return completer
+
+
 class StayPicker(QComboBox):
-    """Choose a stay: each item says who, which 住院号 / 就医登记号 and the status; typing filters."""
+    """Choose a stay: each item says who, which 住院号 / 就医登记号 and the status; typing filters.
+
+    Nothing is chosen until the clerk or the window's current patient chooses: a default stay would be
+    somebody else's (issue 20)."""
 
     def __init__(self, parent: QWidget | None = None, object_name: str = "stayPicker") -> None:
         super().__init__(parent)
         self.setObjectName(object_name)
         self.setMinimumContentsLength(40)
         self._stays: list[StaySummary] = []
+        self.search = make_searchable(self)
 
     @property
     def stays(self) -> list[StaySummary]:
@@ -213,7 +247,7 @@ class StayPicker(QComboBox):
             for stay in self._stays:
                 self.addItem(stay_text(stay), stay.stay_id)
             index = next((i for i, stay in enumerate(self._stays) if stay.stay_id == wanted), -1)
-            self.setCurrentIndex(index if index >= 0 else (0 if self._stays else -1))
+            self.setCurrentIndex(index)
         finally:
             self.blockSignals(False)
         self.currentIndexChanged.emit(self.currentIndex())
@@ -225,6 +259,9 @@ class StayPicker(QComboBox):
     def current_stay_id(self) -> int | None:
         stay = self.current_stay()
         return stay.stay_id if stay is not None else None
+
+    def select_none(self) -> None:
+        self.setCurrentIndex(-1)
 
     def select_stay(self, stay_id: int) -> bool:
         for index, stay in enumerate(self._stays):
