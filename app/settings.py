@@ -224,6 +224,12 @@ CENTRE_READ_TIMEOUT_SECONDS: Setting[int] = Setting(
     "请求已发出后等待应答的最长时间；超时的交易按报文编号查询结果，不会重复结算。",
     minimum=1,
 )
+CENTRE_MAX_REPLY_MIB: Setting[int] = Setting(
+    "centre.max_reply_mib", int, 16,
+    "结算中心应答大小上限（MiB）",
+    "超过此大小的应答不再读取，交易按报文编号查询结果；防止异常应答占满内存。",
+    minimum=1,
+)
 CENTRE_CA_FILE: Setting[str] = Setting(
     "centre.ca_file", str, "",
     "结算中心证书颁发机构文件",
@@ -348,6 +354,7 @@ ALL_SETTINGS: tuple[Setting[Any], ...] = (
     CENTRE_INSTITUTION_CODE,
     CENTRE_CONNECT_TIMEOUT_MS,
     CENTRE_READ_TIMEOUT_SECONDS,
+    CENTRE_MAX_REPLY_MIB,
     CENTRE_CA_FILE,
     CENTRE_PING_SECONDS,
 
