@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import select
 
-from app.centre import wire
+from app.centre import plausibility, wire
 from app.centre.calllog import DatabaseCallLog
 from app.centre.gateway import (
     Admission,
@@ -132,7 +132,7 @@ class CentreClient:
         return self.centre.download_catalogue(since_version, page, page_size)
 
     def pre_settle(self, request: SettlementRequest) -> SettlementFigures:
-        return self.centre.pre_settle(request)
+        return plausibility.checked(self.centre.pre_settle(request))
 
     def claim_status(self, claim_no: str) -> ClaimStatusReport:
         return self.centre.claim_status(claim_no)
