@@ -49,6 +49,7 @@ from app.claims.forms import (
     money_text,
 )
 from app.claims.xlsx import workbook_bytes
+from app.textclean import printable
 from printing.drawing import (
     CENTRE,
     LEFT,
@@ -165,7 +166,7 @@ def _text(value: Cell, kind: str) -> str:
         return money_text(value)  # type: ignore[arg-type]
     if kind == DATE:
         return value.isoformat()  # type: ignore[union-attr]
-    return str(value)
+    return printable(str(value))  # names and codes come from the HIS and the centre
 
 
 # A run of Latin letters, digits and the punctuation of dates and batch numbers stays on one line

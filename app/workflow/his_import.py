@@ -31,6 +31,7 @@ from app.db.models import ChargeCategory, ChargeLine, ChargeSource, HisImport, S
 from app.errors import ConfigurationError
 from app.operators import OperatorInfo, Permission, require
 from app.resources import resource_path
+from app.textclean import has_unsafe, unsafe_in
 from app.workflow.common import StayNotFound, WorkflowError
 
 FEN = Decimal("0.01")
@@ -569,6 +570,13 @@ class _Checker:
 
     def _row(self, row: int, cells: dict[str, str]) -> HisRow | None:
         before = len(self.problems)
+        if has_unsafe("".join(cells.values())):  # rare: look closer only then
+            for field_name, text in cells.items():
+                found = unsafe_in(text)
+                if found:
+                    self.problem(row, field_name, f"{FIELD_LABELS[field_name]}含有不可见的控制字符或文字方向字符"
+                                                  f"（{'、'.join(found[:3])}），请在 HIS 中改正后重新导出。")
+            return None
         if max(map(len, cells.values())) > _SHORTEST_LIMIT:  # rare: look closer only then
             for field_name, limit in MAX_LENGTHS.items():
                 if len(cells.get(field_name, "")) > limit:
