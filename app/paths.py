@@ -15,7 +15,7 @@ from pathlib import Path
 
 import platformdirs
 
-from app.private_files import private_dirs, tighten
+from app.private_files import private_dirs
 
 APP_NAME = "wi-counter"
 HOME_ENV = "WI_COUNTER_HOME"
@@ -46,10 +46,9 @@ class AppPaths:
         """Create the folders, readable by the user only (patients' data lives here), whatever the umask;
         the home folder too, so no other user can swap `config/` (it would hold their settings)."""
         if self.root is not None:
-            private_dirs(self.root)
+            private_dirs(self.root, existing="unwritable")
         for folder in (self.config_dir, self.data_dir, self.log_dir, self.backup_dir):
             private_dirs(folder)
-            tighten(folder)
 
 
 def _under(root: Path, demo: bool) -> AppPaths:

@@ -21,8 +21,10 @@ PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 
 
-def private_dirs(folder: Path) -> None:
-    """Create `folder` and any missing parent, each 0700; an existing `folder` of ours is tightened."""
+def private_dirs(folder: Path, *, existing: str = "private") -> None:
+    """Create `folder` and any missing parent, each 0700. An existing `folder` of ours is made private
+    (`existing="private"`), or only closed to others' writes (`"unwritable"`: a home folder someone
+    chose, e.g. their own home, whose listing others may keep reading), or left alone (`"keep"`)."""
     missing: list[Path] = []
     current = folder
     while not current.exists() and current != current.parent:
@@ -33,7 +35,12 @@ def private_dirs(folder: Path) -> None:
             path.mkdir(mode=PRIVATE_DIR)
         if os.name == "posix":
             os.chmod(path, PRIVATE_DIR)  # mkdir's mode is filtered by the umask
-    tighten(folder)
+    if missing or existing == "keep":
+        return
+    if existing == "private":
+        tighten(folder)
+    else:
+        _unwritable_by_others(folder)
 
 
 def tighten(path: Path) -> None:
@@ -48,6 +55,14 @@ def tighten(path: Path) -> None:
     if stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid() or not info.st_mode & 0o077:
         return
     os.chmod(path, PRIVATE_DIR if stat.S_ISDIR(info.st_mode) else PRIVATE_FILE)
+
+
+def _unwritable_by_others(path: Path) -> None:
+    if os.name != "posix":
+        return
+    info = path.lstat()
+    if not stat.S_ISLNK(info.st_mode) and info.st_uid == os.geteuid() and info.st_mode & 0o022:
+        os.chmod(path, stat.S_IMODE(info.st_mode) & ~0o022)
 
 
 def write_private(path: Path, content: bytes) -> None:

@@ -436,11 +436,11 @@ class Settings:
         return os.environ.get(DB_URL_ENV) or self.get(DATABASE_URL) or None
 
     def save(self) -> None:
-        """Write atomically: a crash mid-write must not leave a half-written settings file."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = self.path.with_suffix(".toml.tmp")
-        temporary.write_text(tomli_w.dumps(_nest(self._values)), encoding="utf-8")
-        os.replace(temporary, self.path)
+        """Write atomically: a crash mid-write must not leave a half-written settings file. User-only,
+        through a fresh temporary file (`app.private_files`): no symlink planted beside it is followed."""
+        from app.private_files import write_private
+
+        write_private(self.path, tomli_w.dumps(_nest(self._values)).encode("utf-8"))
 
 
 def _flatten(document: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

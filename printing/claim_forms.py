@@ -49,6 +49,7 @@ from app.claims.forms import (
     money_text,
 )
 from app.claims.xlsx import workbook_bytes
+from app.private_files import private_dirs
 from app.textclean import printable
 from printing.drawing import (
     CENTRE,
@@ -402,7 +403,7 @@ def export(forms: ClaimForms, out_dir: Path) -> list[Path]:
         documents.append((out_dir / f"{stem}.pdf", render_pdf(forms, form)))
         documents.append((out_dir / f"{stem}.xlsx", workbook_bytes(forms, form)))
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dirs(out_dir, existing="keep")  # created 0700; a folder the clerk chose stays as it is
     written: list[tuple[Path, Path]] = []
     try:
         for path, data in documents:

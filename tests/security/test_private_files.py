@@ -70,21 +70,36 @@ def test_the_home_folder_and_its_folders_are_user_only(umask: int, tmp_path: Pat
         paths = context.paths
         for folder in (home, home.parent, paths.config_dir, paths.data_dir, paths.log_dir, paths.backup_dir):
             assert _mode(folder) == 0o700, folder
+        context.settings.save()
+        assert _mode(paths.settings_file) == 0o600
     finally:
         context.close()
 
 
 @posix_only
+def test_the_claim_export_folder_is_user_only(umask: int, tmp_path: Path) -> None:
+    from printing.claim_forms import export
+    from tests.claims.forms_factory import claim_forms
+
+    out = tmp_path / "月度申报" / "2026-11"
+    written = export(claim_forms(details=2, devices=1), out)
+    assert _mode(out) == 0o700 and _mode(out.parent) == 0o700
+    assert {_mode(path) for path in written} == {0o600}
+
+
+@posix_only
 def test_a_loose_folder_of_ours_is_made_private_again(tmp_path: Path) -> None:
-    """Folders left group/world-writable by an older version (umask 000) are tightened at start."""
+    """Folders left world-writable by an older version (umask 000) are tightened at start; a home folder
+    someone chose (it may be their own home) is only closed to others' writes."""
     home = tmp_path / "home"
     for name in ("", "config", "data", "logs", "backups"):
         (home / name).mkdir(exist_ok=True)
         os.chmod(home / name, 0o777)
     context = open_counter(home=home)
     try:
-        for name in ("", "config", "data", "logs", "backups"):
+        for name in ("config", "data", "logs", "backups"):
             assert _mode(home / name) == 0o700, name
+        assert _mode(home) == 0o755
     finally:
         context.close()
 
