@@ -129,7 +129,7 @@ def test_a_dripping_reply_ends_at_one_deadline(headers_too: bool) -> None:
     assert isinstance(error, OutcomeUnknown), "a dripping reply was waited for to its end"
     assert HAN.search(error.message)
     # connect 0.5 + read 2 s per exchange; a read is asked twice (a lost answer is asked once more).
-    assert elapsed < 2 * 2.5 + 1.5, f"{elapsed:.1f} s"
+    assert elapsed < 2 * 2.5 + 4, f"{elapsed:.1f} s"  # the drip alone would last 30 s (and for ever, unbounded)
 
 
 def test_the_probe_reads_no_body() -> None:
