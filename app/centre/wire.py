@@ -574,7 +574,10 @@ def read_reply(body: bytes, key: bytes, expected_msgid: str) -> Reply:
     message = decode(body)
     if not signature_valid(message, key):
         raise WireError("中心应答的签名验证失败，应答不可信")
-    cleaned = _clean_texts(message, "")  # after the signature (which covers what was sent), before any use
+    try:
+        cleaned = _clean_texts(message, "")  # after the signature (which covers what was sent), before any use
+    except RecursionError as exc:  # as deep as decode allows, but the walk starts deeper in the stack
+        raise WireError("报文嵌套层数过多") from exc
     if cleaned:
         log.warning("结算中心应答（报文编号 %s）的文字含控制字符或文字方向字符，已删除：%s", expected_msgid,
                     "；".join(cleaned[:10]))
