@@ -303,14 +303,11 @@ def _settle(args: argparse.Namespace) -> int:
 
 
 def _write_atomically(path: Path, content: bytes) -> None:
-    """Nothing half-written: the file appears complete or not at all."""
-    import os
+    """Nothing half-written: the file appears complete or not at all; user-only, no symlink followed."""
+    from app.private_files import write_private
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_bytes(content)
-        os.replace(temporary, path)
+        write_private(path, content)
     except OSError as exc:
         raise WiCounterError(f"无法写入文件 {path}：{exc.strerror or exc}") from exc
 

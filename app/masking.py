@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 
-# Bounded by non-alphanumerics so that longer digit strings (msgid, card identifiers) are left alone.
-_ID18 = re.compile(r"(?<![0-9A-Za-z])([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9A-Za-z])")
-_ID15 = re.compile(r"(?<![0-9A-Za-z])([0-9]{6})[0-9]{6}([0-9]{3})(?![0-9A-Za-z])")
+# Bounded by non-digits only, so that longer digit strings (msgid stamps and sequences, batch numbers)
+# are left alone but an ID touching letters ("ID4408…", "…1234X", "abc4408…") is still masked.
+_ID18 = re.compile(r"(?<![0-9])([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])")
+_ID15 = re.compile(r"(?<![0-9])([0-9]{6})[0-9]{6}([0-9]{3})(?![0-9Xx])")
 
 
 def mask_id_number(id_number: str) -> str:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import platformdirs
 
+from app.private_files import private_dirs
+
 APP_NAME = "wi-counter"
 HOME_ENV = "WI_COUNTER_HOME"
 
@@ -26,6 +28,7 @@ class AppPaths:
     log_dir: Path
     backup_dir: Path
     demo: bool = False
+    root: Path | None = None  # the one folder holding the others (WI_COUNTER_HOME, --home, demo)
 
     @property
     def settings_file(self) -> Path:
@@ -40,9 +43,12 @@ class AppPaths:
         return self.log_dir / "wi-counter.log"
 
     def create(self) -> None:
-        """Create the folders, readable by the user only (patients' data lives here)."""
+        """Create the folders, readable by the user only (patients' data lives here), whatever the umask;
+        the home folder too, so no other user can swap `config/` (it would hold their settings)."""
+        if self.root is not None:
+            private_dirs(self.root, existing="unwritable")
         for folder in (self.config_dir, self.data_dir, self.log_dir, self.backup_dir):
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_dirs(folder)
 
 
 def _under(root: Path, demo: bool) -> AppPaths:
@@ -52,6 +58,7 @@ def _under(root: Path, demo: bool) -> AppPaths:
         log_dir=root / "logs",
         backup_dir=root / "backups",
         demo=demo,
+        root=root,
     )
 
 

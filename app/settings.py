@@ -224,6 +224,12 @@ CENTRE_READ_TIMEOUT_SECONDS: Setting[int] = Setting(
     "请求已发出后等待应答的最长时间；超时的交易按报文编号查询结果，不会重复结算。",
     minimum=1,
 )
+CENTRE_MAX_REPLY_MIB: Setting[int] = Setting(
+    "centre.max_reply_mib", int, 16,
+    "结算中心应答大小上限（MiB）",
+    "超过此大小的应答不再读取，交易按报文编号查询结果；防止异常应答占满内存。",
+    minimum=1,
+)
 CENTRE_CA_FILE: Setting[str] = Setting(
     "centre.ca_file", str, "",
     "结算中心证书颁发机构文件",
@@ -348,6 +354,7 @@ ALL_SETTINGS: tuple[Setting[Any], ...] = (
     CENTRE_INSTITUTION_CODE,
     CENTRE_CONNECT_TIMEOUT_MS,
     CENTRE_READ_TIMEOUT_SECONDS,
+    CENTRE_MAX_REPLY_MIB,
     CENTRE_CA_FILE,
     CENTRE_PING_SECONDS,
 
@@ -429,11 +436,11 @@ class Settings:
         return os.environ.get(DB_URL_ENV) or self.get(DATABASE_URL) or None
 
     def save(self) -> None:
-        """Write atomically: a crash mid-write must not leave a half-written settings file."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = self.path.with_suffix(".toml.tmp")
-        temporary.write_text(tomli_w.dumps(_nest(self._values)), encoding="utf-8")
-        os.replace(temporary, self.path)
+        """Write atomically: a crash mid-write must not leave a half-written settings file. User-only,
+        through a fresh temporary file (`app.private_files`): no symlink planted beside it is followed."""
+        from app.private_files import write_private
+
+        write_private(self.path, tomli_w.dumps(_nest(self._values)).encode("utf-8"))
 
 
 def _flatten(document: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

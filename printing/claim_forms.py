@@ -49,6 +49,8 @@ from app.claims.forms import (
     money_text,
 )
 from app.claims.xlsx import workbook_bytes
+from app.private_files import private_dirs
+from app.textclean import printable
 from printing.drawing import (
     CENTRE,
     LEFT,
@@ -165,7 +167,7 @@ def _text(value: Cell, kind: str) -> str:
         return money_text(value)  # type: ignore[arg-type]
     if kind == DATE:
         return value.isoformat()  # type: ignore[union-attr]
-    return str(value)
+    return printable(str(value))  # names and codes come from the HIS and the centre
 
 
 # A run of Latin letters, digits and the punctuation of dates and batch numbers stays on one line
@@ -401,7 +403,7 @@ def export(forms: ClaimForms, out_dir: Path) -> list[Path]:
         documents.append((out_dir / f"{stem}.pdf", render_pdf(forms, form)))
         documents.append((out_dir / f"{stem}.xlsx", workbook_bytes(forms, form)))
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dirs(out_dir, existing="keep")  # created 0700; a folder the clerk chose stays as it is
     written: list[tuple[Path, Path]] = []
     try:
         for path, data in documents:

@@ -9,6 +9,8 @@ from reportlab.lib.colors import Color
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
+from app.textclean import printable
+
 LEFT, CENTRE, RIGHT = "left", "centre", "right"
 MIN_FONT_SIZE = 5.0  # below this a printed slip is no longer readable
 PADDING = 4.0  # points between a cell's border and its text
@@ -27,7 +29,9 @@ def fitting_size(text: str, font: str, size: float, width: float) -> float:
 
 def draw_text(canvas: Canvas, x: float, y: float, text: str, font: str, size: float,
               align: str = LEFT, bold: bool = False) -> None:
-    """One line of text at baseline `y`; bold is drawn as fill + thin stroke (the font has no bold face)."""
+    """One line of text at baseline `y`; bold is drawn as fill + thin stroke (the font has no bold face).
+    Only printable text is drawn: no control or bidirectional character reaches a document."""
+    text = printable(text)
     if not text:
         return
     width = stringWidth(text, font, size)
@@ -54,6 +58,7 @@ def _baseline(bottom: float, top: float, size: float) -> float:
 def draw_in_cell(canvas: Canvas, text: str, x0: float, y0: float, x1: float, y1: float, font: str,
                  size: float, align: str = CENTRE, bold: bool = False) -> None:
     """One line centred vertically in the cell (x0, y0)–(x1, y1), shrunk to fit its width."""
+    text = printable(text)
     available = x1 - x0 - 2 * PADDING
     fitted = fitting_size(text, font, size, available)
     if align == LEFT:
@@ -97,6 +102,7 @@ def draw_fitted_in_cell(canvas: Canvas, text: str, x0: float, y0: float, x1: flo
 def draw_wrapped_in_cell(canvas: Canvas, text: str, x0: float, y0: float, x1: float, y1: float,
                          font: str, size: float, max_lines: int = 2) -> None:
     """Centred text on up to `max_lines` lines (column headings like 康复服务项目费用)."""
+    text = printable(text)
     available = x1 - x0 - 2 * PADDING
     fitted = size
     lines = wrap(text, font, fitted, available)

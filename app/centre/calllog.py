@@ -2,7 +2,9 @@
 
 An adapter reports each exchange to a `CallRecorder` — reply, refusal, timeout, unreachable
 centre, dropped or malformed reply — so support can answer "what did we send, what came back"
-for any msgid. The log holds the transaction's input and output, never the signing key.
+for any msgid. The log holds the transaction's input and output, never the signing key, never an
+e-card token (a bearer credential for the holder's data while it is valid) and no whole ID number
+(masked as in the logs: `440802********1233`).
 """
 
 from __future__ import annotations
@@ -21,10 +23,26 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.models import CentreCallLog
+from app.masking import mask_ids_in_text
 
 log = logging.getLogger(__name__)
 
 _CALL_LOG = cast(Table, CentreCallLog.__table__)
+TOKEN_KEPT_AS = "（电子社保卡令牌，不记录）"
+
+
+def _kept(value: Any) -> Any:
+    """What the call log keeps of a request or reply: ID numbers masked, e-card tokens dropped."""
+    if isinstance(value, str):
+        return mask_ids_in_text(value)
+    if isinstance(value, list):
+        return [_kept(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    kept = {key: TOKEN_KEPT_AS if "token" in str(key).lower() else _kept(item) for key, item in value.items()}
+    if kept.get("by") == "ecard_token" and "value" in kept:  # a person lookup by e-card (1101)
+        kept["value"] = TOKEN_KEPT_AS
+    return kept
 
 
 class CallOutcomeKind(enum.StrEnum):
@@ -79,8 +97,9 @@ class DatabaseCallLog:
         session.execute(insert(_CALL_LOG), [{
             "msgid": r.msgid, "txn_code": r.txn_code, "operation": r.operation, "counter_name": self._counter_name,
             "operator_code": r.operator_code, "started_at": r.started_at, "duration_ms": r.duration_ms,
-            "outcome": r.outcome.value, "error_code": r.error_code, "message": r.message,
-            "centre_ref": r.centre_ref, "request": r.request, "response": r.response,
+            "outcome": r.outcome.value, "error_code": r.error_code,
+            "message": mask_ids_in_text(r.message) if r.message is not None else None,
+            "centre_ref": r.centre_ref, "request": _kept(r.request), "response": _kept(r.response),
         } for r in records])
 
     def __call__(self, record: CallRecord) -> None:

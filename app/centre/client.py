@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import select
 
-from app.centre import wire
+from app.centre import plausibility, wire
 from app.centre.calllog import DatabaseCallLog
 from app.centre.gateway import (
     Admission,
@@ -132,7 +132,7 @@ class CentreClient:
         return self.centre.download_catalogue(since_version, page, page_size)
 
     def pre_settle(self, request: SettlementRequest) -> SettlementFigures:
-        return self.centre.pre_settle(request)
+        return plausibility.checked(self.centre.pre_settle(request))
 
     def claim_status(self, claim_no: str) -> ClaimStatusReport:
         return self.centre.claim_status(claim_no)
@@ -342,7 +342,12 @@ def _signing_key(ctx: CounterContext, institution_code: str) -> bytes:
 
 def _json_centre(ctx: CounterContext, url: str, key: bytes, caller: wire.Caller, msgids: Callable[[], str],
                  call_log: DatabaseCallLog, reachability: Reachability) -> Centre:
-    from app.settings import CENTRE_CA_FILE, CENTRE_CONNECT_TIMEOUT_MS, CENTRE_READ_TIMEOUT_SECONDS
+    from app.settings import (
+        CENTRE_CA_FILE,
+        CENTRE_CONNECT_TIMEOUT_MS,
+        CENTRE_MAX_REPLY_MIB,
+        CENTRE_READ_TIMEOUT_SECONDS,
+    )
 
     return JsonCentre(
         url, key, caller, msgids, recorder=call_log,
@@ -350,6 +355,7 @@ def _json_centre(ctx: CounterContext, url: str, key: bytes, caller: wire.Caller,
         read_timeout=float(ctx.settings.get(CENTRE_READ_TIMEOUT_SECONDS)),
         ca_file=ctx.settings.get(CENTRE_CA_FILE) or None,
         reachability=reachability,
+        max_reply_bytes=ctx.settings.get(CENTRE_MAX_REPLY_MIB) * 1024 * 1024,
     )
 
 

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from app.centre import wire
+from app.centre import http_limits, wire
 from app.centre.calllog import CallOutcomeKind, CallRecord, CallRecorder
 from app.centre.gateway import (
     Admission,
@@ -143,6 +143,7 @@ class JsonCentre(Centre):
         ca_file: str | None = None,
         reachability: Reachability | None = None,
         transport: httpx.BaseTransport | None = None,
+        max_reply_bytes: int = http_limits.DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
@@ -157,12 +158,16 @@ class JsonCentre(Centre):
         self._msgids = msgids
         self._recorder = recorder
         self.reachability = reachability or Reachability()
+        verify = _tls_context(ca_file) if parts.scheme == "https" else True
+        # One deadline per call (connect to the reply's last byte) and a size cap: `http_limits`.
+        self._deadline = connect_timeout + read_timeout
+        self._max_reply = max_reply_bytes
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            verify=_tls_context(ca_file) if parts.scheme == "https" else True,
-            transport=transport,
-            headers={"User-Agent": "wi-counter"},
+            verify=verify,
+            transport=transport if transport is not None else http_limits.bounded_transport(verify),
+            headers={"User-Agent": "wi-counter", **http_limits.ACCEPT_IDENTITY},
         )
         self._ping_timeout = httpx.Timeout(connect_timeout, connect=connect_timeout)
         self._session_lock = threading.Lock()
@@ -212,8 +217,15 @@ class JsonCentre(Centre):
         body = request.to_bytes(self._key)  # signed and serialised in one pass (wire.encode_signed)
         started, began = dt.datetime.now(dt.UTC), time.monotonic()
         try:
-            response = self._http.post(wire.API_PATH, content=body,
-                                       headers={"Content-Type": "application/json; charset=utf-8"})
+            with http_limits.deadline(self._deadline), self._http.stream(
+                    "POST", wire.API_PATH, content=body,
+                    headers={"Content-Type": "application/json; charset=utf-8"}) as response:
+                content = http_limits.read_capped(response, self._max_reply) if response.status_code == 200 else b""
+        except (http_limits.ReplyTooLarge, http_limits.ReplyEncoded) as exc:
+            self.reachability.mark(True)
+            text = f"{exc.message}，交易按结果未知处理"
+            self._record(msgid, operation, started, began, CallOutcomeKind.MALFORMED, data, message=text)
+            raise OutcomeUnknown(text, msgid) from exc
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # The connection was never made: nothing left this machine.
             text = f"无法连接结算中心（{self.base_url}）：{type(exc).__name__}"
@@ -234,10 +246,10 @@ class JsonCentre(Centre):
             self._record(msgid, operation, started, began, CallOutcomeKind.MALFORMED, data, message=text)
             raise OutcomeUnknown(text, msgid)
         try:
-            reply = wire.read_reply(response.content, self._key, msgid)
+            reply = wire.read_reply(content, self._key, msgid)
         except WireError as exc:
             text = f"结算中心应答无效：{exc.message}"
-            if _claimed_refusal(response.content) == ErrorCode.BAD_SIGNATURE.value:
+            if _claimed_refusal(content) == ErrorCode.BAD_SIGNATURE.value:
                 # Not verifiable, so not proof of anything; but the likely reason, worth saying.
                 text = ("结算中心报告报文签名验证失败：本机保存的结算中心密钥（centre-key）可能与中心登记的不符。"
                         "该应答无法验证，不能作为结果，交易按结果未知处理。")
@@ -341,7 +353,9 @@ class JsonCentre(Centre):
         The sandbox answers it; a real centre may answer 404, which still proves the link and the
         server are up. Only no connection or a 5xx (e.g. a proxy whose centre is down) is "unreachable"."""
         try:
-            response = self._http.get(HEALTH_PATH, timeout=self._ping_timeout)
+            with http_limits.deadline(2 * (self._ping_timeout.connect or 1.5)), \
+                    self._http.stream("GET", HEALTH_PATH, timeout=self._ping_timeout) as response:
+                pass  # the status is the answer: the body is never read
         except httpx.HTTPError as exc:
             text = f"无法连接结算中心（{self.base_url}）：{type(exc).__name__}"
             self.reachability.mark(False, text)

@@ -47,6 +47,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, insert, select, text, update
 from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.centre import wire
@@ -595,7 +596,11 @@ class Outbox:
             log.error("交易 %s 的应答属于另一笔交易（%s）：未入账、未冲正，待复核", entry_id, foreign)
             self._finish(entry_id, OutboxState.FAILED, FOREIGN, message)
             raise CentreRefused("FOREIGN_RESULT", message) from None
-        except LocalConflict as conflict:
+        except (LocalConflict, OverflowError, DataError) as error:
+            # An applied call the database cannot hold (a value out of a column's range) is a conflict
+            # too: reversed now, rather than left open to fail again on every resolve and new call.
+            conflict = error if isinstance(error, LocalConflict) else LocalConflict(
+                "结算中心应答的数值超出本机数据库的范围（数值过大或文字过长）")
             log.error("交易 %s 已在中心执行，但本机无法记录（%s）：冲正", entry_id, conflict)
             with self._sessions.begin() as session:
                 entry = session.get(OutboxEntry, entry_id)

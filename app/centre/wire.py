@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -22,6 +23,9 @@ from enum import Enum
 from typing import Any
 
 from app.errors import WiCounterError
+from app.textclean import clean, unsafe_in
+
+log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = "1.0"  # the envelope's `infver`
 API_PATH = "/api/v1/call"  # every transaction is a POST of one envelope here
@@ -602,10 +606,34 @@ def read_reply(body: bytes, key: bytes, expected_msgid: str) -> Reply:
     message = decode(body)
     if not signature_valid(message, key):
         raise WireError("中心应答的签名验证失败，应答不可信")
+    try:
+        cleaned = _clean_texts(message, "")  # after the signature (which covers what was sent), before any use
+    except RecursionError as exc:  # as deep as decode allows, but the walk starts deeper in the stack
+        raise WireError("报文嵌套层数过多") from exc
+    if cleaned:
+        log.warning("结算中心应答（报文编号 %s）的文字含控制字符或文字方向字符，已删除：%s", expected_msgid,
+                    "；".join(cleaned[:10]))
     reply = parse_reply(message)
     if reply.msgid != expected_msgid:
         raise WireError(f"中心应答的报文编号 {reply.msgid} 与请求 {expected_msgid} 不符")
     return reply
+
+
+def _clean_texts(value: Any, path: str) -> list[str]:
+    """Remove control and bidirectional characters from every string of `value` (in place); what was
+    removed where, as "output.person.name U+202E" (field paths only: never the text, which may be personal)."""
+    found: list[str] = []
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        where = f"{path}.{key}" if path and isinstance(key, str) else f"{path}[{key}]" if path else str(key)
+        if isinstance(item, str):
+            points = unsafe_in(item)
+            if points:
+                value[key] = clean(item)
+                found.append(f"{where} {'、'.join(points[:3])}")
+        elif isinstance(item, dict | list):
+            found.extend(_clean_texts(item, where))
+    return found
 
 
 # --- transaction outcomes (5101) --------------------------------------------------------

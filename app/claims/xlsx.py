@@ -41,6 +41,7 @@ from app.claims.forms import (
     form_table,
     header_fields,
 )
+from app.textclean import printable, starts_formula
 
 MONEY_FORMAT = "0.00"
 DATE_FORMAT = "yyyy-mm-dd"
@@ -198,8 +199,15 @@ def _header_row(sheet: Any, width: int, row_number: int, fields: Iterable[tuple[
 
 
 def _cell(sheet: Any, value: Cell, style: str) -> WriteOnlyCell:
+    if isinstance(value, str):
+        # Names and codes come from the HIS and the centre: no control character (openpyxl refuses them,
+        # which failed the whole export), no bidi override; and never a formula ("=HYPERLINK(…)").
+        value = printable(value)
     cell = WriteOnlyCell(sheet, value=value)
     cell.style = f"wi-{style}"
+    if isinstance(value, str) and starts_formula(value):
+        cell.data_type = "s"  # text, not the formula openpyxl makes of a leading "="
+        cell.quotePrefix = True  # and Excel keeps it text when the cell is edited
     if isinstance(value, Decimal):
         # openpyxl writes a Decimal through float ("%.16g"), which stores 9999.97 as 9999.969999999999
         # for about one amount in twenty. The cell stays a number cell; its stored text is the Decimal's.

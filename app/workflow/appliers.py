@@ -37,6 +37,7 @@ from app.centre.gateway import (
     from_json,
 )
 from app.centre.outbox import Applier, ForeignResult, LocalConflict
+from app.centre.plausibility import describe, settlement_problems
 from app.db.models import (
     ChargeLine,
     FullPaymentReceipt,
@@ -213,6 +214,9 @@ def apply_settlement(session: Session, entry: OutboxEntry, result: Any, counter_
     from app.workflow.admission import store_centre_verdict
 
     figures = _figures(result)
+    problems = settlement_problems(figures)
+    if problems:  # before anything is stored or printed; the outbox reverses it, the reason kept for review
+        raise LocalConflict(describe(problems))
     stay = _stay_of(session, entry, figures.registration_no)
     if stay is None:
         return  # a settlement made outside the workflow (no local stay)

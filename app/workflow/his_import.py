@@ -31,6 +31,7 @@ from app.db.models import ChargeCategory, ChargeLine, ChargeSource, HisImport, S
 from app.errors import ConfigurationError
 from app.operators import OperatorInfo, Permission, require
 from app.resources import resource_path
+from app.textclean import has_unsafe, unsafe_in
 from app.workflow.common import StayNotFound, WorkflowError
 
 FEN = Decimal("0.01")
@@ -60,6 +61,13 @@ _LARGEST = Decimal("1e9")  # quantities, prices and amounts beyond this are typi
 # Stays whose lines may still change (not settled, not cancelled, not paid in full awaiting 补登记).
 OPEN_STATUSES = (StayStatus.ADMITTED, StayStatus.PENDING_SETTLEMENT)
 HEADER_SEARCH_ROWS = 20  # a title or notes above the header row are allowed
+# Bounds on what one file may cost (issue 22): a real stay's export is far inside each (20,000 lines ≈ 3 MB).
+MiB = 1024 * 1024
+MAX_FILE_BYTES = 64 * MiB
+MAX_XLSX_UNPACKED_BYTES = 256 * MiB  # the sum of the zip's declared sizes, checked before openpyxl reads it
+MAX_ROWS = 100_000  # rows of the file, the header and notes included
+MAX_COLUMNS = 200
+MAX_NUMBER_CHARS = 32  # "-123456789.1234" is 15
 
 
 # --- the column mapping ----------------------------------------------------------------
@@ -225,6 +233,11 @@ class RowProblem:
         return f"{where}{column}：{self.message}"
 
 
+def _short(text: str, limit: int = 24) -> str:
+    """A cell's text as quoted in a message: a hostile cell is not echoed whole."""
+    return text if len(text) <= limit else f"{text[:limit]}…（共 {len(text)} 个字符）"
+
+
 class HisFileInvalid(WorkflowError):
     """The HIS file cannot be imported; `problems` lists every one (nothing was imported)."""
 
@@ -332,7 +345,11 @@ def _csv_rows(text: str, mapping: ColumnMapping, file_name: str) -> Iterator[tup
         for number, record in enumerate(reader, start=1):
             yield number, record
     except csv.Error as exc:
-        raise HisFileInvalid(file_name, [RowProblem(number + 1, None, f"CSV 格式错误：{exc}")]) from exc
+        if "field larger than field limit" in str(exc):
+            message = f"有一格超过 {csv.field_size_limit()} 个字符，不是费用明细。"
+        else:
+            message = "CSV 格式错误，无法分行分列（多为引号不成对）。"
+        raise HisFileInvalid(file_name, [RowProblem(number + 1, None, message)]) from exc
 
 
 def _xlsx_rows(data: bytes, file_name: str) -> Iterator[tuple[int, list[str]]]:
@@ -348,17 +365,29 @@ def _xlsx_rows(data: bytes, file_name: str) -> Iterator[tuple[int, list[str]]]:
     unreadable = (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError, OSError, ParseError,
                   zlib.error, EOFError)
     try:
+        # A zip bomb (1.5 MB packed, 16 GB unpacked) is refused by the sizes its directory declares;
+        # zipfile never inflates a member past its declared size (it fails the CRC instead).
+        unpacked = sum(info.file_size for info in zipfile.ZipFile(io.BytesIO(data)).infolist())
+        if unpacked > MAX_XLSX_UNPACKED_BYTES:
+            raise HisFileInvalid(file_name, [RowProblem(0, None, (
+                f"XLSX 文件解压后有 {unpacked // MiB} MiB，超过 {MAX_XLSX_UNPACKED_BYTES // MiB} MiB 的上限，"
+                "不像费用明细导出（可能是恶意构造的压缩文件）；请从 HIS 重新导出。"))])
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except unreadable as exc:
-        raise HisFileInvalid(file_name, [RowProblem(0, None, f"无法打开 XLSX 文件：{exc}")]) from exc
+        raise HisFileInvalid(file_name, [RowProblem(0, None, f"无法打开 XLSX 文件：{_short(str(exc), 80)}")]) from exc
     number = 0
     try:
         if not workbook.worksheets:
             return
-        for number, values in enumerate(workbook.worksheets[0].iter_rows(min_row=1, values_only=True), start=1):
+        sheet = workbook.worksheets[0]
+        # The sheet's declared size may claim XFD1048576: read at most one column and one row past the limits.
+        declared = sheet.max_column if isinstance(sheet.max_column, int) and sheet.max_column > 0 else MAX_COLUMNS + 1
+        rows = sheet.iter_rows(min_row=1, max_row=MAX_ROWS + 1, max_col=min(declared, MAX_COLUMNS + 1),
+                               values_only=True)
+        for number, values in enumerate(rows, start=1):
             yield number, [_cell_text(v) for v in values]
     except unreadable as exc:
-        raise HisFileInvalid(file_name, [RowProblem(number + 1, None, f"XLSX 内容无法读取：{exc}")]) from exc
+        raise HisFileInvalid(file_name, [RowProblem(number + 1, None, f"XLSX 内容无法读取：{_short(str(exc), 80)}")]) from exc
     finally:
         workbook.close()
 
@@ -376,9 +405,13 @@ def _detect_format(data: bytes, path: Path) -> str:
 def read_his_file(path: Path, mapping: ColumnMapping) -> ParsedHisFile:
     """Read and check the whole file; raises `HisFileInvalid` listing EVERY problem found."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # never more than the limit in memory
     except OSError as exc:
         raise HisFileInvalid(path.name, [RowProblem(0, None, f"无法读取文件：{exc.strerror or exc}")]) from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise HisFileInvalid(path.name, [RowProblem(0, None, (
+            f"文件超过 {MAX_FILE_BYTES // MiB} MiB 的上限，不像一次住院的费用明细；请按住院号和日期重新导出。"))])
     if not data.strip():
         raise HisFileInvalid(path.name, [RowProblem(0, None, "文件是空的。")])
     file_format = _detect_format(data, path)
@@ -452,6 +485,13 @@ class _Checker:
         width = max(positions.values()) + 1
         skip_words = self.mapping.skip_rows_starting_with
         for number, record in records:
+            if number > MAX_ROWS:
+                self.problems = [RowProblem(0, None, (
+                    f"文件超过 {MAX_ROWS} 行的上限，不像一次住院的费用明细；请按住院号和日期重新导出。"))]
+                raise HisFileInvalid(self.file_name, self.problems)
+            if len(record) > MAX_COLUMNS and any(cell.strip() for cell in record[MAX_COLUMNS:]):
+                self.problems = [RowProblem(number, None, f"超过 {MAX_COLUMNS} 列的上限，不像费用明细导出。")]
+                raise HisFileInvalid(self.file_name, self.problems)
             if not "".join(record).strip():
                 continue
             if skip_words and "".join(record).strip().startswith(skip_words):
@@ -482,21 +522,24 @@ class _Checker:
         if not text:
             self.problem(row, field_name, f"缺少{label}。")
             return None
+        if len(text) > MAX_NUMBER_CHARS:
+            self.problem(row, field_name, f"{label}“{_short(text)}”过长（最多 {MAX_NUMBER_CHARS} 个字符）。")
+            return None
         cleaned = text
         if not _NUMBER.fullmatch(cleaned):
             cleaned = text.replace("￥", "").replace("¥", "").strip()
             if _GROUPED_NUMBER.fullmatch(cleaned):
                 cleaned = cleaned.replace(",", "")
             if not _NUMBER.fullmatch(cleaned):
-                self.problem(row, field_name, f"{label}“{text}”不是数字。")
+                self.problem(row, field_name, f"{label}“{_short(text)}”不是数字。")
                 return None
         value = Decimal(cleaned)  # the pattern above admits only plain decimals
         if abs(value) >= _LARGEST:
-            self.problem(row, field_name, f"{label}“{text}”过大。")
+            self.problem(row, field_name, f"{label}“{_short(text)}”过大。")
             return None
         point = cleaned.find(".")
         if point >= 0 and len(cleaned) - point - 1 > places and value != value.quantize(Decimal(1).scaleb(-places)):
-            self.problem(row, field_name, f"{label}“{text}”最多 {places} 位小数。")
+            self.problem(row, field_name, f"{label}“{_short(text)}”最多 {places} 位小数。")
             return None
         return value
 
@@ -522,11 +565,18 @@ class _Checker:
             self._dates[text] = parsed
         if parsed is None:
             examples = "、".join(dt.date(2026, 3, 5).strftime(f) for f in self.mapping.date_formats[:3])
-            self.problem(row, "charged_on", f"费用日期“{text}”无法识别（应如 {examples}）。")
+            self.problem(row, "charged_on", f"费用日期“{_short(text)}”无法识别（应如 {examples}）。")
         return parsed
 
     def _row(self, row: int, cells: dict[str, str]) -> HisRow | None:
         before = len(self.problems)
+        if has_unsafe("".join(cells.values())):  # rare: look closer only then
+            for field_name, text in cells.items():
+                found = unsafe_in(text)
+                if found:
+                    self.problem(row, field_name, f"{FIELD_LABELS[field_name]}含有不可见的控制字符或文字方向字符"
+                                                  f"（{'、'.join(found[:3])}），请在 HIS 中改正后重新导出。")
+            return None
         if max(map(len, cells.values())) > _SHORTEST_LIMIT:  # rare: look closer only then
             for field_name, limit in MAX_LENGTHS.items():
                 if len(cells.get(field_name, "")) > limit:
@@ -545,7 +595,7 @@ class _Checker:
                 try:
                     category = ChargeCategory(word)
                 except ValueError:
-                    self.problem(row, "category", f"费用类别“{word}”未知（列映射“{self.mapping.name}”认得：{self.mapping.category_words()}）。")
+                    self.problem(row, "category", f"费用类别“{_short(word)}”未知（列映射“{self.mapping.name}”认得：{self.mapping.category_words()}）。")
         quantity = self._number(row, "quantity", cells["quantity"], 4)
         if quantity is not None and quantity == 0:
             self.problem(row, "quantity", "数量为 0。")
@@ -562,7 +612,9 @@ class _Checker:
         refund_of = cells.get("refund_of") or None
         if quantity is not None and unit_price is not None:
             expected = (quantity * unit_price).quantize(FEN, ROUND_HALF_UP)
-            if amount is None and "amount" not in cells:
+            if abs(expected) >= _LARGEST:  # each within bounds, their product not (it would overflow storage)
+                self.problem(row, "amount", f"金额（数量 × 单价 = {expected:.0f}）过大。")
+            elif amount is None and "amount" not in cells:
                 amount = expected
             elif amount is not None and amount != expected:
                 self.problem(row, "amount", f"金额 {amount} 与 数量 × 单价 = {quantity.normalize():f} × "
