@@ -69,16 +69,6 @@ IDENTIFICATION_KINDS = ("card", "ecard", "typed")
 _STORE_ATTEMPTS = 3  # a lost race on a unique key is retried: the rerun reads the winner's rows
 _PERSON_KEYS = {"card": PersonKey.CARD, "ecard": PersonKey.ECARD_TOKEN, "typed": PersonKey.SOCIAL_SECURITY_NUMBER}
 
-# Reasons that filing online on the spot can cure (`003 §5`): no filing, or one that does not fit.
-_FILING_CODES = frozenset({
-    "NO_FILING", "FILING_CANCELLED", "WRONG_DESTINATION", "CARE_NOT_COVERED", "FILING_NOT_YET_VALID",
-    "FILING_EXPIRED", "FILING_ALREADY_USED", "REFERRAL_WINDOW_PASSED",
-})
-FILE_ONLINE_STEP = "请工伤职工通过线上服务平台（如粤省事、广东人社）当场办理或变更异地就医备案，办好后重新读卡核验（003 §5）。"
-PAY_AND_CLAIM_STEP = "或由工伤职工（用人单位）先全额垫付医疗费用，出院后凭票据回参保地经办机构按规定报销（000 §15、003 §17）。"
-BACKFILE_STEP = ("急诊入院尚无备案：请提醒工伤职工在出院结算前向参保地经办机构补办备案，"
-                 "否则出院时不能直接结算，需回参保地报销（002 经办规程 §15）。")
-
 
 class FilingRefused(WorkflowError):
     """The filing check refused: `check` holds every reason (and what the worker can do next)."""
@@ -201,17 +191,12 @@ def mark_diagnoses(person: Person, recognition_no: str | None,
 
 
 def next_steps(verdict: Verdict) -> tuple[str, ...]:
-    """What the worker can do: file online on the spot, or pay and claim at home; the Jilin reminder."""
-    steps: list[str] = []
-    codes = set(verdict.codes)
-    blocking = {r.code for r in verdict.reasons if r.blocking}
-    if not verdict.allowed:
-        if blocking & _FILING_CODES:
-            steps.append(FILE_ONLINE_STEP)
-        steps.append(PAY_AND_CLAIM_STEP)
-    if "EMERGENCY_BACKFILE_REQUIRED" in codes and verdict.allowed:
-        steps.append(BACKFILE_STEP)
-    return tuple(steps)
+    """What the worker or the counter does next: each reason's step as the case's region words it at
+    this stage (the profile's `[next_steps]`, issue 23 §6), blocking reasons first, each step once.
+    No step is written here: a Guangdong app offered in Jilin, or "file now" at a Beijing discharge
+    (001 §17), was what a fixed list here got wrong."""
+    ordered = sorted(verdict.reasons, key=lambda reason: not reason.blocking)
+    return tuple(dict.fromkeys(reason.next_step for reason in ordered if reason.next_step))
 
 
 def check_result(verdict: Verdict, check_id: int | None) -> CheckResult:

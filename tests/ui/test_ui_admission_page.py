@@ -102,8 +102,14 @@ def test_a_wrong_city_filing_is_refused_with_every_reason_and_the_next_steps(
     assert page.outcome is not None and page.outcome.stay_id is None and not page.outcome.check.allowed
     reasons = page.verdict.reasons.text()
     assert "【不通过】" in reasons and "依据：" in reasons
-    assert all(reason.message in reasons and reason.source in reasons for reason in page.outcome.check.reasons)
-    assert page.verdict.next_steps.isVisible() and page.verdict.next_steps.text().startswith("下一步：")
+    check = page.outcome.check
+    # Each reason's fact beside its article; its next step listed once, under 下一步 (issue 23 §6).
+    assert all(reason.message.removesuffix(reason.next_step) in reasons and reason.source in reasons
+               for reason in check.reasons)
+    steps = page.verdict.next_steps.text()
+    assert page.verdict.next_steps.isVisible() and steps.startswith("下一步：")
+    assert all(step in steps and step not in reasons for step in check.next_steps)
+    assert "粤省事" in steps  # 郑军 is a Guangdong worker: the provincial online services (003 §5, §10)
     assert page.registration_label.text().startswith("未登记")
     assert _stays(centre_ctx, "ZY-UI-ADM-2") == []
 

@@ -30,9 +30,6 @@ from app.db.models import Filing as FilingRecord
 from app.errors import PermissionDenied
 from app.operators import OperatorInfo
 from app.workflow.admission import (
-    BACKFILE_STEP,
-    FILE_ONLINE_STEP,
-    PAY_AND_CLAIM_STEP,
     Identification,
     admit,
     look_up,
@@ -78,8 +75,10 @@ def test_wrong_city_is_refused_with_reasons_sources_and_next_steps(
     wrong = [r for r in check.reasons if r.code == "WRONG_DESTINATION"]
     assert len(wrong) == 1 and wrong[0].blocking and wrong[0].source == "003 §6"
     assert "广州市" in wrong[0].message and "湛江市" in wrong[0].message
-    assert check.next_steps == (FILE_ONLINE_STEP, PAY_AND_CLAIM_STEP)
-    assert "003 §5" in check.next_steps[0]
+    # The next step as Guangdong words it (issue 23 §6): change the filing online now, then re-check.
+    assert check.next_steps[0] == wrong[0].next_step
+    assert "粤省事" in check.next_steps[0] and "003 §6" in check.next_steps[0]
+    assert wrong[0].next_step not in check.reasons[0].message[: -len(wrong[0].next_step)]
 
     stored = _checks(counter)
     assert len(stored) == 1 and stored[0].id == check.check_id
@@ -135,7 +134,10 @@ def test_jilin_emergency_admission_proceeds_with_back_filing_reminder(
     assert outcome.check.allowed and outcome.registration_no is not None
     reminder = [r for r in outcome.check.reasons if r.code == "EMERGENCY_BACKFILE_REQUIRED"]
     assert len(reminder) == 1 and not reminder[0].blocking and reminder[0].source == "002 经办规程 §15"
-    assert outcome.check.next_steps == (BACKFILE_STEP,)
+    # Jilin's own step (002 经办规程 §15); no Guangdong app is offered outside Guangdong (issue 23 §6).
+    assert outcome.check.next_steps == (reminder[0].next_step,)
+    assert "补报备案" in reminder[0].next_step and "002 经办规程 §15" in reminder[0].next_step
+    assert not any("粤省事" in step for step in outcome.check.next_steps)
     with counter.transaction() as session:
         stay = session.get(Stay, outcome.stay_id)
         assert stay is not None and stay.emergency and stay.filing_id is None

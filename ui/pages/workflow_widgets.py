@@ -153,8 +153,11 @@ class VerdictPanel(QGroupBox):
         lines = []
         for reason in check.reasons:
             mark = tr("【不通过】") if reason.blocking else tr("【提示】")
+            # The step is listed once under 下一步; here only what is the case.
+            step = getattr(reason, "next_step", "")
+            fact = reason.message[: -len(step)] if step and reason.message.endswith(step) else reason.message
             lines.append(tr("{mark}{message}（依据：{source}）").format(
-                mark=mark, message=reason.message, source=reason.source or tr("未注明")))
+                mark=mark, message=fact, source=reason.source or tr("未注明")))
         if not lines:
             lines.append(tr("各项核验均通过。"))
         self.reasons.setText("\n".join(lines))
