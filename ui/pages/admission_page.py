@@ -19,6 +19,7 @@ from app.bootstrap import CounterContext
 from app.card_identity import CardIdentity
 from app.centre.ecard import ECARD_SOURCE
 from app.masking import mask_id_number
+from app.rules.case import place_name
 from app.operators import OperatorInfo, Permission
 from ui.current_patient import CurrentPatient, Patient
 from ui.operations import Executor, Operation
@@ -503,9 +504,9 @@ class AdmissionPage(QWidget):
         place = person.insured_place
         status = person.insurance_status or (self.tr("正常参保") if person.insurance_active else self.tr("未参保"))
         self.person_label.setText(self.tr(
-            "{name}　{sex}　社会保障号码 {masked}\n参保地：{province}{city}　参保状态：{status}　人员类别：{category}"
+            "{name}　{sex}　社会保障号码 {masked}\n参保地：{place}　参保状态：{status}　人员类别：{category}"
         ).format(name=person.name, sex=person.sex, masked=mask_id_number(person.social_security_number),
-                 province=getattr(place, "province", ""), city=getattr(place, "city", ""), status=status,
+                 place=place_name(getattr(place, "province", ""), getattr(place, "city", "")), status=status,
                  category=person.category))
         recognitions = []
         self.recognition.blockSignals(True)

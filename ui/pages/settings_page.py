@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, TypeAlias
 
+from app.rules.case import place_name
 from app.bootstrap import CounterContext
 from app.db.models import Role
 from app.errors import ConfigurationError, WiCounterError
@@ -374,7 +375,8 @@ class SettingsPage(QScrollArea):
         form.addRow(self.tr("机构编码："), _selectable(institution.code, box, "institutionCode"))
         form.addRow(
             self.tr("所在地："),
-            _selectable(f"{institution.province}{institution.city}（{institution.city_code}）", box, "institutionCity"),
+            _selectable(f"{place_name(institution.province, institution.city)}（{institution.city_code}）", box,
+                        "institutionCity"),
         )
         form.addRow(self.tr("医院等级："), _selectable(institution.level, box, "institutionLevel"))
         direct = self.tr("已开通") if institution.direct_settlement else self.tr("未开通")
