@@ -2,7 +2,8 @@
 
 Every action has a key: Ctrl+1 … Ctrl+8 for the pages (the 窗口 menu and the nav
 tooltips say which), arrow keys in the navigation list, Ctrl+L to lock (the next
-operator logs in), Ctrl+Q to quit, F12 for 下一位 (the next patient), F1 for 关于.
+operator logs in), Ctrl+Q to quit, F12 for 下一位 (the next patient), F2/F3/F4/F8 for
+读卡/扫码/登记/结算 from any page, F1 for help (the key map).
 
 The window owns the one current patient (`ui.current_patient`): the 读卡, 入院登记,
 费用与伤病分离 and 出院结算 pages follow it.
@@ -45,18 +46,22 @@ from ui.qt import (
     QCloseEvent,
     QColor,
     QCoreApplication,
+    QDialog,
     QFont,
     QHBoxLayout,
     QIcon,
     QKeySequence,
+    QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
     QPainter,
     QPixmap,
+    QPushButton,
     QStackedWidget,
     Qt,
+    QVBoxLayout,
     QWidget,
     Signal,
 )
@@ -375,11 +380,92 @@ class MainWindow(QMainWindow):
             window_menu.addAction(action)
             self.page_actions.append(action)
 
+        # The counter's F-keys, from any page (as in HIS modules); F9 (打印) and F12 (下一位) are
+        # the discharge page's and the 文件 menu's. Listed in the F1 help.
+        counter_menu = menu_bar.addMenu(self.tr("业务(&B)"))
+        self.counter_key_actions: list[QAction] = []
+        for text, key, slot in (
+            (self.tr("读卡(&C)"), Qt.Key.Key_F2, self.key_read_card),
+            (self.tr("扫码/查询(&Q)"), Qt.Key.Key_F3, self.key_look_up),
+            (self.tr("入院登记(&R)"), Qt.Key.Key_F4, self.key_register),
+            (self.tr("出院结算(&S)"), Qt.Key.Key_F8, self.key_settle),
+        ):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(key))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(slot)
+            counter_menu.addAction(action)
+            self.counter_key_actions.append(action)
+        counter_menu.addAction(self.next_patient_action)
+
         help_menu = menu_bar.addMenu(self.tr("帮助(&H)"))
+        self.help_action = QAction(self.tr("操作帮助(&K)"), self)
+        self.help_action.setShortcut(QKeySequence(Qt.Key.Key_F1))
+        self.help_action.triggered.connect(self.show_help)
+        help_menu.addAction(self.help_action)
         self.about_action = QAction(self.tr("关于(&A)"), self)
-        self.about_action.setShortcut(QKeySequence(Qt.Key.Key_F1))
         self.about_action.triggered.connect(self.show_about)
         help_menu.addAction(self.about_action)
+
+    # --- the counter's F-keys -----------------------------------------------------------
+
+    def key_read_card(self) -> None:
+        """F2: the 读卡 page, reading the card in the reader again."""
+        self.show_page(self.stack.indexOf(self.card_page))
+        self.card_page.read_button.click()
+
+    def key_look_up(self) -> None:
+        """F3: 入院登记, the cursor in the e-card field, ready for the scanner."""
+        self.show_page(self.stack.indexOf(self.admission_page))
+        self.admission_page.ecard_field.setFocus()
+        self.admission_page.ecard_field.selectAll()
+
+    def key_register(self) -> None:
+        """F4: 入院登记's 登记, only when the page allows it (the person just looked up, the form complete)."""
+        self.show_page(self.stack.indexOf(self.admission_page))
+        if self.admission_page.register_button.isEnabled():
+            self.admission_page.register_button.click()
+        else:
+            self.status.showMessage(self.tr("尚不能登记：请先读卡或扫码，再填写住院号、科别和诊断。"), 5000)
+
+    def key_settle(self) -> None:
+        """F8: 出院结算 for the current patient's stay; the 结算 button stays the clerk's own press,
+        after the figures and the pre-audit are on screen."""
+        self.show_page(self.stack.indexOf(self.discharge_page))
+        self.discharge_page.settle_button.setFocus()
+
+    def show_help(self) -> None:
+        """F1: the keys of the counter and where the guides are."""
+        dialog = QDialog(self)
+        dialog.setObjectName("helpDialog")
+        dialog.setWindowTitle(self.tr("操作帮助"))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        layout = QVBoxLayout(dialog)
+        keys = [
+            ("F1", self.tr("操作帮助（本页）")),
+            ("F2", self.tr("读卡：转到“读卡”页并重新读取读卡器中的社保卡")),
+            ("F3", self.tr("扫码/查询：转到“入院登记”，光标在电子社保卡扫码框")),
+            ("F4", self.tr("登记：办理入院登记（已识别患者并填好住院号、科别、诊断时）")),
+            ("F5", self.tr("刷新当前页")),
+            ("F8", self.tr("结算：转到“出院结算”，核对金额和预审后按回车结算")),
+            ("F9", self.tr("打印：在“出院结算”页打印结算单（两联）；在“费用与伤病分离”页为中心预结算")),
+            ("F12", self.tr("下一位：清除当前患者，接待下一位")),
+            ("Ctrl+1…8", self.tr("切换页面")),
+            ("Ctrl+L", self.tr("锁定/注销（换操作员）")),
+            ("Alt+字母", self.tr("按钮上带下划线的字母，例如 登记(R)、结算(S)")),
+        ]
+        table = QLabel("\n".join(f"{key}\t{text}" for key, text in keys), dialog)
+        table.setObjectName("helpKeys")
+        table.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(table)
+        guide = QLabel(self.tr("操作手册见程序目录 docs/ 下的说明文件；遇到问题请联系本院信息科。"), dialog)
+        guide.setWordWrap(True)
+        layout.addWidget(guide)
+        close = QPushButton(self.tr("关闭(&C)"), dialog)
+        close.setDefault(True)
+        close.clicked.connect(dialog.accept)
+        layout.addWidget(close)
+        dialog.open()
 
     # --- pages -----------------------------------------------------------------------
 
