@@ -28,9 +28,14 @@ SLIP_POINTS = (
     "slip.archived",  # PDF in place
 )
 
+# Between a workflow's own writes, where the outbox's points do not reach.
+WORKFLOW_POINTS = (
+    "admission.stay_stored",  # 入院登记: the stay written, its outbox entry not yet
+)
+
 CRASH_POINTS: tuple[str, ...] = tuple(
     f"{step}.{stage}" for step in OUTBOX_STEPS for stage in OUTBOX_STAGES
-) + SLIP_POINTS
+) + SLIP_POINTS + WORKFLOW_POINTS
 _KNOWN = frozenset(CRASH_POINTS)
 
 _passes: dict[str, int] = {}
