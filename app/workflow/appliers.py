@@ -229,6 +229,12 @@ def apply_settlement(session: Session, entry: OutboxEntry, result: Any, counter_
     computed = settlement_result(figures, charge_lines)
     if computed.total != figures.total or computed.fund_total != figures.fund_total:
         raise LocalConflict(f"中心结算合计 {figures.total} 与明细合计 {computed.total} 不符")
+    live = sum((line.amount for line in stay.charge_lines), Decimal("0.00"))
+    if live != figures.total:
+        # A line added (or refunded) while the settlement was on its way (issue 21 B4): recorded,
+        # it would stay outside the settlement for good. Not recorded: the outbox reverses it.
+        raise LocalConflict(f"结算期间费用明细有变动：中心按 {figures.total} 元结算，本机明细合计 {live} 元"
+                            f"（{len(stay.charge_lines)} 条）；请核对明细后重新结算")
     discharged = entry.request.get("discharged")
     if discharged and stay.discharged_on is None:
         stay.discharged_on = dt.date.fromisoformat(str(discharged))
