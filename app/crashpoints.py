@@ -19,7 +19,7 @@ CRASH_ENV = "WI_COUNTER_CRASH_AT"
 #   written  — the outbox entry committed, nothing sent yet;
 #   answered — the centre's verified answer came back, not applied locally yet;
 #   applied  — the answer and its local effect committed.
-OUTBOX_STEPS = ("admission", "fee_upload", "settlement", "cancellation", "claim_upload")
+OUTBOX_STEPS = ("admission", "fee_upload", "fee_cancel", "settlement", "cancellation", "claim_upload")
 OUTBOX_STAGES = ("written", "answered", "applied")
 # Slip printing (`app.slips.commit_issue`): the archive PDF is written to a temporary file first.
 SLIP_POINTS = (
@@ -71,6 +71,7 @@ def crash_point(name: str) -> None:
 _STEP_BY_OPERATION = {
     "admission": "admission",
     "fee_upload": "fee_upload",
+    "fee_cancel": "fee_cancel",
     "settlement": "settlement",
     "settlement_cancel": "cancellation",
     "claim_upload": "claim_upload",
