@@ -119,9 +119,11 @@ def settling_now(session: Session, stay_id: int) -> bool:
         return True
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
+        # pg_locks lists the whole server's locks: only this database's settling lock counts.
         return bool(session.execute(text(
             "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = :key "
-            "AND objid = :stay AND objsubid = 2 AND granted AND pid <> pg_backend_pid())"
+            "AND objid = :stay AND objsubid = 2 AND granted AND pid <> pg_backend_pid() "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
         ), {"key": _PG_SETTLING_LOCK, "stay": stay_id}).scalar())
     with _local_guard:
         lock = _local_locks.get((str(bind.engine.url), stay_id))
