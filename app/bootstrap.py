@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import __version__
-from app.db import migrate
+from app.db import migrate, preflight
 from app.db.engine import describe, make_engine, make_session_factory, sqlite_url
 from app.errors import ConfigurationError
 from app.logging_setup import configure_logging
@@ -71,7 +71,9 @@ def open_counter(
     db_url: str | None = None,
     console_log: bool = False,
     run_migrations: bool = True,
+    check_database: bool = True,
 ) -> CounterContext:
+    """Open the counter; `check_database=False` only for `db restore`, which replaces a refused file."""
     paths = resolve_paths(home, demo=demo)
     paths.create()
     settings = Settings.load(paths.settings_file)
@@ -79,7 +81,11 @@ def open_counter(
         paths.log_file, settings.get(LOG_LEVEL), settings.get(LOG_KEEP_FILES), console=console_log
     )
     log.info("wi-counter %s 启动%s，数据文件夹 %s", __version__, "（演示模式）" if demo else "", paths.data_dir)
-    engine = make_engine(database_url(paths, settings, db_url))
+    url = database_url(paths, settings, db_url)
+    if check_database:
+        # Before the engine exists: making it would create a missing file (issue 21 B2).
+        preflight.check_before_open(url, paths.config_dir, paths.backup_dir)
+    engine = make_engine(url)
     migration: migrate.MigrationResult | None = None
     if run_migrations:
         try:
@@ -90,6 +96,9 @@ def open_counter(
         except SQLAlchemyError as exc:
             engine.dispose()
             raise ConfigurationError(f"数据库升级失败（{describe(engine)}）：{exc}") from exc
+    database = preflight.sqlite_path(url)
+    if migration is not None and migration.to_revision is not None and database is not None:
+        preflight.record_database(paths.config_dir, database, in_use=True)
     context = CounterContext(paths, settings, engine, make_session_factory(engine), migration)
     # Without migrations (`db upgrade` migrates itself) a new or older demo database lacks tables:
     # the demo data is seeded by the next open that migrates.

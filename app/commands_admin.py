@@ -44,10 +44,11 @@ def _audit_help(args: argparse.Namespace) -> int:
     return 2
 
 
-def _open(args: argparse.Namespace, run_migrations: bool = True) -> Any:
+def _open(args: argparse.Namespace, run_migrations: bool = True, check_database: bool = True) -> Any:
     from app.bootstrap import open_counter
 
-    return open_counter(home=args.home, demo=args.demo, db_url=args.db, run_migrations=run_migrations)
+    return open_counter(home=args.home, demo=args.demo, db_url=args.db, run_migrations=run_migrations,
+                        check_database=check_database)
 
 
 def verify_command(args: argparse.Namespace) -> int:
@@ -91,8 +92,9 @@ def restore_command(args: argparse.Namespace) -> int:
     from app.db import backup
     from app.settings import BACKUP_KEEP
 
-    # Not migrated on opening: the current file is backed up as it is, then replaced.
-    context = _open(args, run_migrations=False)
+    # Not migrated on opening: the current file is backed up as it is, then replaced. Not checked
+    # either: a restore is what the start-up check tells IT to do with a missing or damaged file.
+    context = _open(args, run_migrations=False, check_database=False)
     try:
         if backup.sqlite_file(context.engine) is None:
             print(backup.postgres_instructions(context.engine))

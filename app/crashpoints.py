@@ -19,7 +19,7 @@ CRASH_ENV = "WI_COUNTER_CRASH_AT"
 #   written  — the outbox entry committed, nothing sent yet;
 #   answered — the centre's verified answer came back, not applied locally yet;
 #   applied  — the answer and its local effect committed.
-OUTBOX_STEPS = ("admission", "fee_upload", "settlement", "cancellation", "claim_upload")
+OUTBOX_STEPS = ("admission", "fee_upload", "fee_cancel", "settlement", "cancellation", "claim_upload")
 OUTBOX_STAGES = ("written", "answered", "applied")
 # Slip printing (`app.slips.commit_issue`): the archive PDF is written to a temporary file first.
 SLIP_POINTS = (
@@ -28,9 +28,14 @@ SLIP_POINTS = (
     "slip.archived",  # PDF in place
 )
 
+# Between a workflow's own writes, where the outbox's points do not reach.
+WORKFLOW_POINTS = (
+    "admission.stay_stored",  # 入院登记: the stay written, its outbox entry not yet
+)
+
 CRASH_POINTS: tuple[str, ...] = tuple(
     f"{step}.{stage}" for step in OUTBOX_STEPS for stage in OUTBOX_STAGES
-) + SLIP_POINTS
+) + SLIP_POINTS + WORKFLOW_POINTS
 _KNOWN = frozenset(CRASH_POINTS)
 
 _passes: dict[str, int] = {}
@@ -66,6 +71,7 @@ def crash_point(name: str) -> None:
 _STEP_BY_OPERATION = {
     "admission": "admission",
     "fee_upload": "fee_upload",
+    "fee_cancel": "fee_cancel",
     "settlement": "settlement",
     "settlement_cancel": "cancellation",
     "claim_upload": "claim_upload",

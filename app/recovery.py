@@ -5,7 +5,8 @@ left half done, and tell the clerk in one Chinese sentence what was recovered.
    recorded locally (补记: settlement, cancellation, 就医登记号, lines, claim chunks), what never
    reached it is voided there (作废).
 2. An admission voided that way leaves its stay without a 就医登记号: the stay is flagged as
-   registered offline, so the 住院一览's 补传 (`recheck_offline_admissions`) registers it again.
+   registered offline, so the 住院一览's 补传 (`recheck_offline_admissions`) registers it again;
+   so is a stay with no registration call waiting at all (a kill between 入院登记's commits).
 3. The slip archive: a print logged before the crash gets its archive file, an unlogged
    temporary file is removed (`app.slips.recover_archive`).
 4. A monthly claim left 上传中 is named, with the chunks the centre has: uploading again resumes.
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.centre.gateway import Operation
 from app.centre.outbox import FOREIGN, Resolution
@@ -128,12 +130,11 @@ def _flag_admissions_to_resend(ctx: CounterContext, resolutions: tuple[Resolutio
     that 补传 registers them again (`app.workflow.admission.recheck_offline_admissions`)."""
     msgids = [r.msgid for r in resolutions if r.operation == Operation.ADMISSION.value
               and r.state is OutboxState.FAILED]
-    if not msgids:
-        return ()
     flagged: list[int] = []
     with ctx.transaction() as session:
         stay_ids = set(session.scalars(select(OutboxEntry.stay_id).where(
-            OutboxEntry.msgid.in_(msgids), OutboxEntry.stay_id.is_not(None))))
+            OutboxEntry.msgid.in_(msgids), OutboxEntry.stay_id.is_not(None)))) if msgids else set()
+        stay_ids |= set(_half_done_admissions(session))
         for stay_id in sorted(i for i in stay_ids if i is not None):
             stay = session.get(Stay, stay_id)
             if stay is None or stay.registration_no is not None or stay.status is not StayStatus.ADMITTED:
@@ -142,6 +143,18 @@ def _flag_admissions_to_resend(ctx: CounterContext, resolutions: tuple[Resolutio
                 stay.registered_offline = True
             flagged.append(stay_id)
     return tuple(flagged)
+
+
+def _half_done_admissions(session: Session) -> list[int]:
+    """Stays admitted here with no 就医登记号, not flagged for 补传, and no registration call that
+    is waiting, queued or done (issue 21 B5): left by a kill between 入院登记's later commits (a
+    failed call and its queueing), or by a version that wrote the stay before its call."""
+    waiting = select(OutboxEntry.id).where(
+        OutboxEntry.stay_id == Stay.id, OutboxEntry.operation == Operation.ADMISSION.value,
+        OutboxEntry.state.in_([OutboxState.PENDING, OutboxState.SENT, OutboxState.SUCCEEDED]))
+    return list(session.scalars(select(Stay.id).where(
+        Stay.status == StayStatus.ADMITTED, Stay.registration_no.is_(None), Stay.registered_offline.is_(False),
+        ~waiting.exists()).order_by(Stay.id)))
 
 
 def _interrupted_claims(ctx: CounterContext) -> tuple[InterruptedClaim, ...]:

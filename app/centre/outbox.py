@@ -250,6 +250,15 @@ class Resolution:
 
 
 @dataclass(frozen=True)
+class WrittenCall:
+    """A call written by `Outbox.write_in` in the caller's transaction, to send after its commit."""
+
+    entry_id: int
+    msgid: str
+    operation: Operation
+
+
+@dataclass(frozen=True)
 class EntryView:
     """A read-only copy of an outbox entry (for `centre outbox` and the UI)."""
 
@@ -378,21 +387,55 @@ class Outbox:
 
     def _write(self, operation: Operation, request: dict[str, Any], stay_id: int | None,
                operator_id: int | None, reverses: str | None = None, *, fingerprint: str = "") -> tuple[int, str]:
-        now = dt.datetime.now(dt.UTC)
         with self._sessions.begin() as session:
-            seq, msgid = allocate_msgid(session, self.institution_code)
-            # Written as `sent` with our lease in the same commit that makes it durable: if the
-            # process dies before the request leaves, the resolver finds the msgid unknown and voids it.
-            # A Core insert: this runs for every state-changing call (100 a 10,000-line stay).
-            inserted = session.execute(insert(_OUTBOX).values(
-                seq=seq, msgid=msgid, txn_code=self.centre.transaction_code(operation), operation=operation.value,
-                counter_name=self.counter_name, stay_id=stay_id, operator_id=operator_id, request=request,
-                state=OutboxState.SENT, attempts=1, reverses_msgid=reverses, fingerprint=fingerprint or None,
-                lease_owner=self.owner, lease_until=now + self._lease, created_at=now, updated_at=now,
-            ).returning(_OUTBOX.c.id))
-            entry_id = int(inserted.scalar_one())
-            _mark_in_flight(msgid)
-            return entry_id, msgid
+            return self._insert(session, operation, request, stay_id, operator_id, reverses, fingerprint=fingerprint)
+
+    def _insert(self, session: Session, operation: Operation, request: dict[str, Any], stay_id: int | None,
+                operator_id: int | None, reverses: str | None = None, *, fingerprint: str = "") -> tuple[int, str]:
+        now = dt.datetime.now(dt.UTC)
+        seq, msgid = allocate_msgid(session, self.institution_code)
+        # Written as `sent` with our lease in the same commit that makes it durable: if the
+        # process dies before the request leaves, the resolver finds the msgid unknown and voids it.
+        # A Core insert: this runs for every state-changing call (100 a 10,000-line stay).
+        inserted = session.execute(insert(_OUTBOX).values(
+            seq=seq, msgid=msgid, txn_code=self.centre.transaction_code(operation), operation=operation.value,
+            counter_name=self.counter_name, stay_id=stay_id, operator_id=operator_id, request=request,
+            state=OutboxState.SENT, attempts=1, reverses_msgid=reverses, fingerprint=fingerprint or None,
+            lease_owner=self.owner, lease_until=now + self._lease, created_at=now, updated_at=now,
+        ).returning(_OUTBOX.c.id))
+        entry_id = int(inserted.scalar_one())
+        _mark_in_flight(msgid)
+        return entry_id, msgid
+
+    # --- a call written in the caller's transaction (issue 21 B5) ------------------------------
+
+    def prepare(self) -> None:
+        """What `call` does before writing, for `write_in`'s caller to do before its transaction:
+        no new work while an earlier outcome is unknown (OutboxNotClear), and a 终端号 for the msgid."""
+        self.require_clear()
+        self._ensure_registered()
+
+    def write_in(self, session: Session, operation: Operation, request: Any, *, stay_id: int | None = None,
+                 operator_id: int | None = None) -> WrittenCall:
+        """Write a call inside the caller's transaction, so that the local record it belongs to and
+        the call commit together or not at all (入院登记: the stay and its registration). Call
+        `prepare` before the transaction; after the commit send it with `send_written`, or
+        `release` it if the transaction rolled back. A process that dies before sending leaves it
+        `sent` with no answer: the resolver voids it, as for `call`."""
+        if not operation.changes_state:
+            raise ValueError(f"{operation} changes nothing: call the centre directly")
+        entry_id, msgid = self._insert(session, operation, to_json(request), stay_id, operator_id,
+                                       fingerprint=self.centre.fingerprint(operation, request))
+        return WrittenCall(entry_id, msgid, operation)
+
+    def send_written(self, written: WrittenCall, send: Callable[[str], R]) -> R:
+        """Send a call committed by `write_in`; as `call` after its write."""
+        outbox_point(written.operation.value, "written")
+        return self._send(written.entry_id, written.msgid, written.operation, send)
+
+    def release(self, written: WrittenCall) -> None:
+        """The transaction of `write_in` rolled back: the msgid was never recorded."""
+        _mark_landed(written.msgid)
 
     def _send(self, entry_id: int, msgid: str, operation: Operation, send: Callable[[str], R],
               queued: bool = False) -> R:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from app.db import migrate
+from app.db import migrate, preflight
 from app.errors import WiCounterError
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,22 @@ def check_backup_file(path: Path) -> str:
     return revision
 
 
+def _set_aside(database: Path, backup_dir: Path) -> Path:
+    """Move a damaged database file (and its WAL) into the backups folder; a new empty file takes its place."""
+    backup_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    target = backup_dir / f"{database.stem}-{stamp}-damaged.sqlite3"
+    shutil.move(database, target)
+    for suffix in ("-wal", "-shm"):
+        companion = database.with_name(database.name + suffix)
+        if companion.exists():
+            shutil.move(companion, target.with_name(target.name + suffix))
+    descriptor = os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.close(descriptor)
+    log.warning("已将损坏的数据库文件移到 %s", target)
+    return target
+
+
 def restore(engine: Engine, source: Path, backup_dir: Path, keep: int) -> RestoreResult:
     """Replace the SQLite database with a checked backup; the current one is backed up first, then migrated."""
     database = sqlite_file(engine)
@@ -132,7 +149,11 @@ def restore(engine: Engine, source: Path, backup_dir: Path, keep: int) -> Restor
         raise WiCounterError("不能用数据库文件本身恢复它自己。")
     backup_revision = check_backup_file(source)
     engine.dispose()  # this process holds no connection while the file is replaced
-    safety = migrate.backup_sqlite(database, backup_dir, "before-restore", keep)
+    if preflight.damage(database) is not None:
+        # SQLite cannot copy (or write into) a damaged file: it is moved aside whole for IT instead.
+        safety = _set_aside(database, backup_dir)
+    else:
+        safety = migrate.backup_sqlite(database, backup_dir, "before-restore", keep)
     reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
     try:
         live = sqlite3.connect(database)

@@ -25,7 +25,9 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.centre import wire
 from app.centre.gateway import (
+    Admission,
     AdmissionRequest,
+    CentreError,
     CentreRefused,
     CentreUnavailable,
     Filing,
@@ -37,7 +39,8 @@ from app.centre.gateway import (
     Recognition,
     StayDiagnosis,
 )
-from app.centre.outbox import CallVoided
+from app.centre.outbox import CallVoided, WrittenCall
+from app.crashpoints import crash_point
 from app.db.models import (
     Care,
     Diagnosis,
@@ -305,6 +308,15 @@ def admit(ctx: CounterContext, client: CentreClient, person: Person, form: Admis
     _check_form(form)
     marked = mark_diagnoses(person, form.recognition_no, form.diagnoses)
     counter = ctx.counter_name
+    # The stay and its registration call are written in one transaction (issue 21 B5): a kill
+    # between them can leave neither a stay the centre never hears of nor a call with no stay.
+    # An earlier call still unresolved: no call now; the stay is stored flagged for 补传 instead.
+    try:
+        client.outbox.prepare()
+        not_clear: OutboxNotClear | None = None
+    except OutboxNotClear as exc:
+        not_clear = exc
+    written: WrittenCall | None = None
     for attempt in range(1, _STORE_ATTEMPTS + 1):
         try:
             with ctx.transaction() as session:
@@ -328,15 +340,30 @@ def admit(ctx: CounterContext, client: CentreClient, person: Person, form: Admis
                                                         "diagnoses": [f"{d.code} {'因伤' if d.injury else '因病'}"
                                                                       for d in marked]})
                 stay_id, worker_id = stay.id, worker.id
+                request = admission_request(person, form, marked, recognition, filing)
+                crash_point("admission.stay_stored")
+                if not_clear is None:
+                    written = client.outbox.write_in(session, Operation.ADMISSION, request, stay_id=stay_id,
+                                                     operator_id=actor.id)
+                else:
+                    stay.registered_offline = True
             break
-        except IntegrityError as exc:
+        except BaseException as exc:
+            if written is not None:  # rolled back with the stay: never recorded, never sent
+                client.outbox.release(written)
+                written = None
+            if not isinstance(exc, IntegrityError):
+                raise
             # Another counter stored the same worker or 住院号 at the same moment, and committed
             # first: read again, and the 住院号 check below names who registered it.
             if attempt == _STORE_ATTEMPTS:
                 raise WorkflowError("入院登记与其他窗口同时写入，未能保存，请重试。") from exc
             log.info("入院登记与其他窗口同时写入（第 %d 次），重读后再试", attempt)
-    request = admission_request(person, form, marked, recognition, filing)
-    return _register(ctx, client, stay_id, worker_id, request, check, actor)
+    if written is None:
+        assert not_clear is not None
+        _queue_offline(ctx, client, stay_id, request, actor, not_clear)
+        return AdmissionOutcome(stay_id, None, check, True)
+    return _register(ctx, client, stay_id, worker_id, request, check, actor, written)
 
 
 def admission_request(person: Person, form: AdmissionForm, marked: Sequence[MarkedDiagnosis],
@@ -404,23 +431,47 @@ def _new_or_reopened_stay(session: Session, info: InstitutionInfo, worker: Worke
     return stay
 
 
-def _register(ctx: CounterContext, client: CentreClient, stay_id: int, worker_id: int, request: AdmissionRequest,
-              check: CheckResult, actor: OperatorInfo) -> AdmissionOutcome:
-    """Register with the centre; offline → queued for 补登记 and flagged for a re-check."""
+def _send_written(client: CentreClient, written: WrittenCall, request: AdmissionRequest, stay_id: int,
+                  actor: OperatorInfo) -> Admission:
     try:
-        admission = client.register_admission(request, stay_id=stay_id, operator_id=actor.id)
+        return client.outbox.send_written(written, lambda m: client.centre.register_admission(m, request))
+    except CentreRefused as exc:
+        if exc.code != wire.ErrorCode.NOT_SIGNED_IN.value:
+            raise
+        # The session lapsed (the refusal applied nothing): sign in and send once more, as the client does.
+        client.centre.sign_in()
+        return client.register_admission(request, stay_id=stay_id, operator_id=actor.id)
+
+
+def _queue_offline(ctx: CounterContext, client: CentreClient, stay_id: int, request: AdmissionRequest,
+                   actor: OperatorInfo, exc: CentreError) -> None:
+    # Flagged first: killed before the queue's commit, the flag alone has 补传 register it again.
+    with ctx.transaction() as session:
+        stay = session.get(Stay, stay_id)
+        assert stay is not None
+        stay.registered_offline = True
+        audit.record(session, "admission_queued_offline", operator_id=actor.id, counter_name=ctx.counter_name,
+                     entity_type="stay", entity_id=stay_id, detail={"error": exc.message})
+    client.queue(Operation.ADMISSION, request, stay_id=stay_id, operator_id=actor.id)
+    log.warning("结算中心不可用，住院登记 %s 已排队待补传：%s", stay_id, exc.message)
+
+
+def _register(ctx: CounterContext, client: CentreClient, stay_id: int, worker_id: int, request: AdmissionRequest,
+              check: CheckResult, actor: OperatorInfo, written: WrittenCall | None = None) -> AdmissionOutcome:
+    """Register with the centre (`written`: the call committed with the stay); offline → queued for
+    补登记 and flagged for a re-check."""
+    try:
+        if written is not None:
+            admission = _send_written(client, written, request, stay_id, actor)
+        else:
+            admission = client.register_admission(request, stay_id=stay_id, operator_id=actor.id)
     except OutcomeUnknown:
         # The resolver completes it (the applier stores the 就医登记号); flagged so that the
         # re-check registers it again should the call turn out not applied.
         _flag_offline(ctx, stay_id)
         raise
     except (CentreUnavailable, CallVoided, OutboxNotClear) as exc:
-        client.queue(Operation.ADMISSION, request, stay_id=stay_id, operator_id=actor.id)
-        _flag_offline(ctx, stay_id)
-        with ctx.transaction() as session:
-            audit.record(session, "admission_queued_offline", operator_id=actor.id, counter_name=ctx.counter_name,
-                         entity_type="stay", entity_id=stay_id, detail={"error": exc.message})
-        log.warning("结算中心不可用，住院登记 %s 已排队待补传：%s", stay_id, exc.message)
+        _queue_offline(ctx, client, stay_id, request, actor, exc)
         return AdmissionOutcome(stay_id, None, check, True)
     except CentreRefused as exc:
         # The centre judged otherwise (or the worker has an open registration): nothing was

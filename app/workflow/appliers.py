@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from app.centre.gateway import (
     Admission,
+    FeeCancelReceipt,
     FeeUploadReceipt,
     Operation,
     SettlementCancellation,
@@ -76,8 +77,8 @@ def workflow_appliers(counter_name: str) -> dict[Operation, Applier]:
     def cancellation(session: Session, entry: OutboxEntry, result: Any) -> None:
         apply_settlement_cancel(session, entry, result, counter_name)
 
-    return {Operation.ADMISSION: admission, Operation.FEE_UPLOAD: fee_upload, Operation.SETTLEMENT: settlement,
-            Operation.SETTLEMENT_CANCEL: cancellation}
+    return {Operation.ADMISSION: admission, Operation.FEE_UPLOAD: fee_upload, Operation.FEE_CANCEL: apply_fee_cancel,
+            Operation.SETTLEMENT: settlement, Operation.SETTLEMENT_CANCEL: cancellation}
 
 
 def open_workflow_centre(ctx: CounterContext, actor: OperatorInfo | None) -> CentreClient:
@@ -182,6 +183,20 @@ def apply_fee_upload(session: Session, entry: OutboxEntry, result: Any) -> None:
                     .values(uploaded_at=dt.datetime.now(dt.UTC), centre_line_no=cast(ChargeLine.seq, String(32))))
 
 
+def apply_fee_cancel(session: Session, entry: OutboxEntry, result: Any) -> None:
+    """2302 applied: the lines it cancelled are no longer held by the centre and go up again with the
+    next upload. In the outbox's transaction (issue 21 B3): an outcome learnt later (dropped reply,
+    kill) still reaches the lines, else every later settlement re-sent the same 2302 (3005)."""
+    if entry.stay_id is None:
+        return
+    receipt: FeeCancelReceipt = _as(FeeCancelReceipt, result)
+    seqs = sorted(receipt.cancelled)
+    for start in range(0, len(seqs), 500):  # bounded IN lists
+        session.execute(update(ChargeLine).where(
+            ChargeLine.stay_id == entry.stay_id, ChargeLine.seq.in_(seqs[start:start + 500]))
+            .values(uploaded_at=None, centre_line_no=None))
+
+
 # --- settlement -------------------------------------------------------------------------------------
 
 
@@ -229,6 +244,12 @@ def apply_settlement(session: Session, entry: OutboxEntry, result: Any, counter_
     computed = settlement_result(figures, charge_lines)
     if computed.total != figures.total or computed.fund_total != figures.fund_total:
         raise LocalConflict(f"中心结算合计 {figures.total} 与明细合计 {computed.total} 不符")
+    live = sum((line.amount for line in stay.charge_lines), Decimal("0.00"))
+    if live != figures.total:
+        # A line added (or refunded) while the settlement was on its way (issue 21 B4): recorded,
+        # it would stay outside the settlement for good. Not recorded: the outbox reverses it.
+        raise LocalConflict(f"结算期间费用明细有变动：中心按 {figures.total} 元结算，本机明细合计 {live} 元"
+                            f"（{len(stay.charge_lines)} 条）；请核对明细后重新结算")
     discharged = entry.request.get("discharged")
     if discharged and stay.discharged_on is None:
         stay.discharged_on = dt.date.fromisoformat(str(discharged))

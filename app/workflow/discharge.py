@@ -390,6 +390,13 @@ def _settle(ctx: CounterContext, client: CentreClient, stay_id: int, actor: Oper
             with ctx.transaction() as session:
                 store_centre_verdict(session, raw, worker_id=worker_id, stay_id=stay_id, check_date=centre_today(),
                                      actor_id=actor.id, counter_name=ctx.counter_name)
+        if exc.code == "LOCAL_CONFLICT":
+            # The centre's settlement did not cover the stay's lines and was reversed (issue 21 B4):
+            # on the trail for the reviewer, with the figures.
+            with ctx.transaction() as session:
+                audit.record(session, "settlement_not_recorded", operator_id=actor.id, counter_name=ctx.counter_name,
+                             entity_type="stay", entity_id=stay_id,
+                             detail={"message": exc.message, "expected_total": str(expected)})
         raise
     assert figures.settlement_id is not None
     with ctx.transaction() as session:

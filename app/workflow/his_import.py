@@ -33,6 +33,7 @@ from app.operators import OperatorInfo, Permission, require
 from app.resources import resource_path
 from app.textclean import has_unsafe, unsafe_in
 from app.workflow.common import StayNotFound, WorkflowError
+from app.workflow.stay_guard import refuse_while_settling
 
 FEN = Decimal("0.01")
 MAPPINGS_FOLDER = "his_mappings"
@@ -698,6 +699,7 @@ def open_stay(session: Session, stay_id: int, what: str, lock: bool = False) -> 
     if stay.status not in OPEN_STATUSES:
         labels = {StayStatus.SETTLED: "已结算", StayStatus.CANCELLED: "已撤销", StayStatus.PENDING_BACKFILL: "待补登记"}
         raise WorkflowError(f"该住院（住院号 {stay.admission_no}）{labels.get(stay.status, stay.status.value)}，不能再{what}。")
+    refuse_while_settling(session, stay_id)  # lines frozen while the settlement is on its way
     return stay
 
 

@@ -102,6 +102,41 @@ def one_counter_at_a_time(
     return guarded
 
 
+# --- a stay's lines frozen while it is being settled (issue 21 B4) ----------------------------------
+
+LINES_FROZEN = "结算正在进行，费用明细暂不能修改。请等结算完成（或撤销结算）后再改。"
+
+
+def settling_now(session: Session, stay_id: int) -> bool:
+    """True while a counter settles the stay: its settling lock is held (PostgreSQL: by any counter;
+    SQLite: by this process), or a settlement call of the stay is written and not yet answered."""
+    from app.centre.gateway import Operation
+    from app.db.models import OutboxState
+
+    if session.scalar(select(OutboxEntry.id).where(
+            OutboxEntry.stay_id == stay_id, OutboxEntry.operation == Operation.SETTLEMENT.value,
+            OutboxEntry.state.in_([OutboxState.SENT, OutboxState.PENDING])).limit(1)) is not None:
+        return True
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        # pg_locks lists the whole server's locks: only this database's settling lock counts.
+        return bool(session.execute(text(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = :key "
+            "AND objid = :stay AND objsubid = 2 AND granted AND pid <> pg_backend_pid() "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+        ), {"key": _PG_SETTLING_LOCK, "stay": stay_id}).scalar())
+    with _local_guard:
+        lock = _local_locks.get((str(bind.engine.url), stay_id))
+    return lock is not None and lock.locked()
+
+
+def refuse_while_settling(session: Session, stay_id: int) -> None:
+    """Adding, correcting or refunding a line while the stay's settlement is on its way would leave
+    the line outside the settlement (settled 228.00 with 10 lines while the stay had 11)."""
+    if settling_now(session, stay_id):
+        raise WorkflowError(LINES_FROZEN)
+
+
 # --- who did it -----------------------------------------------------------------------------------
 
 

@@ -60,7 +60,7 @@ from tests.workflow.stay_fixtures import ZHANG_WEI_CARD, add_lines, admit_worker
 
 pytestmark = pytest.mark.crash
 
-STEPS = ("admission", "fee_upload", "settlement", "cancellation", "claim_upload", "slip")
+STEPS = ("admission", "fee_upload", "fee_cancel", "settlement", "cancellation", "claim_upload", "slip")
 
 
 @dataclass
@@ -235,6 +235,17 @@ def print_slip(world: World, settlement_id: int) -> MarkKind:
 def walk_admission(world: World, stage: str) -> None:
     kill_at(world, f"admission.{stage}", "admit", ZHANG_WEI_CARD)
     report = restart(world)
+    if stage == "stay_stored":
+        # Killed between the stay and its outbox entry (issue 21 B5): one transaction, so nothing
+        # is left half done — no stay, nothing at the centre — and the 住院号 can be admitted.
+        assert report.summary == ""
+        assert stay_ids(world) == []
+        assert world.sandbox.summary()["registrations"]["open"] == 0
+        _, outcome = admit_worker(world.ctx, world.client, world.cashier, ZHANG_WEI_CARD, form("ZY-CRASH-1"))
+        assert outcome.stay_id is not None and outcome.registration_no is not None, outcome.check
+        assert world.sandbox.summary()["registrations"]["open"] == 1
+        assert_books_agree(world)
+        return
     [stay_id] = stay_ids(world)
     expected = {
         "written": "已恢复：作废未发出的请求 1 笔（入院登记 1）；住院登记 1 人次未取得就医登记号，已转为补传（联网后自动重新登记）",
@@ -270,6 +281,37 @@ def walk_fee_upload(world: World, stage: str) -> None:
     outcome = settle_stay(world.ctx, world.client, stay_id, world.cashier, centre_today())
     assert_matches_centre(world.ctx, world.client, outcome.settlement_id)
     assert world.sandbox.summary()["live_lines"] == 10
+    assert_books_agree(world)
+
+
+def walk_fee_cancel(world: World, stage: str) -> None:
+    """Issue 21 B3: a line changed after its upload is cancelled at the centre (2302) before the
+    settlement; whenever the outcome is learnt, the local lines follow it, so the stay settles."""
+    stay_id = admitted_with_lines(world)
+    upload_lines(world.ctx, world.client, stay_id, world.cashier)
+    with world.ctx.transaction() as session:
+        line = session.scalars(select(ChargeLine).where(ChargeLine.stay_id == stay_id, ChargeLine.seq == 1)).one()
+        # What the 伤病分离 service does to a line the centre holds: flag changed, marked for re-upload.
+        line.injury = False
+        line.injury_override_reason = "经核实为既往病"
+        line.override_approved_by = world.cashier.id
+        line.uploaded_at = None
+    kill_at(world, f"fee_cancel.{stage}", "settle", str(stay_id))
+    report = restart(world)
+    expected = {
+        "written": "已恢复：作废未发出的请求 1 笔（撤销费用明细 1）",
+        "answered": "已恢复：撤销费用明细 1 笔（中心已办理，已补记）",
+        "applied": "",
+    }[stage]
+    assert report.summary == expected
+    if stage != "written":  # written: the centre still holds line 1, marked here for re-upload
+        assert_books_agree(world)
+    assert world.sandbox.summary()["live_lines"] == (10 if stage == "written" else 9)
+    # The clerk settles again: the line is cancelled (once) if it still has to be, then sent again.
+    outcome = settle_stay(world.ctx, world.client, stay_id, world.cashier, centre_today())
+    assert_matches_centre(world.ctx, world.client, outcome.settlement_id)
+    assert world.sandbox.summary()["live_lines"] == 10
+    assert world.sandbox.summary()["settlements"]["live"] == 1
     assert_books_agree(world)
 
 
@@ -376,7 +418,8 @@ def walk_slip(world: World, stage: str) -> None:
 
 
 WALKS: dict[str, Callable[[World, str], None]] = {
-    "admission": walk_admission, "fee_upload": walk_fee_upload, "settlement": walk_settlement,
+    "admission": walk_admission, "fee_upload": walk_fee_upload, "fee_cancel": walk_fee_cancel,
+    "settlement": walk_settlement,
     "cancellation": walk_cancellation, "claim_upload": walk_claim_upload, "slip": walk_slip,
 }
 SLIP_STAGES = {"slip.before_log_commit": "written", "slip.logged": "answered", "slip.archived": "applied"}

@@ -31,6 +31,7 @@ from app.db.models import (
     StayStatus,
 )
 from app.operators import OperatorInfo
+from app.recovery import recover_at_start
 from app.workflow.admission import Identification, admit, look_up, recheck_offline_admissions
 from app.workflow.appliers import open_workflow_centre
 from app.workflow.common import WorkflowError
@@ -203,4 +204,40 @@ def test_offline_admission_is_sent_and_checked_again_when_the_link_returns(
         assert stored is not None and stored.inputs["recheck_of_offline_admission"] is True
         assert session.scalar(select(func.count()).select_from(OutboxEntry).where(
             OutboxEntry.state == OutboxState.PENDING)) == 0
+    assert sandbox.summary()["registrations"]["open"] == 1
+
+
+def test_an_admission_left_between_its_commits_is_found_by_recovery_and_registered_once(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, sandbox: SandboxProcess) -> None:
+    """Issue 21 B5: a kill after the registration call failed (unsent) and before it was queued leaves a
+    stay with no 就医登记号, no call waiting and no 补传 flag. Recovery finds it and flags it for 补传;
+    补传 registers it once."""
+    identification = Identification("card", ZHANG_WEI_CARD)
+    person = look_up(wf_client, identification, cashier)
+    _centre_goes_down(sandbox)
+    down = open_workflow_centre(counter, cashier)
+    try:
+        outcome = admit(counter, down, person, form("ZY-HALF-1"), cashier, identification)
+    finally:
+        down.close()
+    assert outcome.offline and outcome.stay_id is not None
+    with counter.transaction() as session:
+        # What the kill between the failed call's commit and the queueing's commit leaves behind.
+        queued = session.scalars(select(OutboxEntry).where(OutboxEntry.state == OutboxState.PENDING)).one()
+        session.delete(queued)
+        stay = session.get(Stay, outcome.stay_id)
+        assert stay is not None
+        stay.registered_offline = False
+    sandbox.wait_ready()
+    back = open_workflow_centre(counter, cashier)
+    try:
+        report = _retry_until_listening(lambda: recover_at_start(counter, back))
+        assert report.admissions_to_resend == (outcome.stay_id,)
+        assert "住院登记 1 人次未取得就医登记号，已转为补传" in report.summary
+        recheck_offline_admissions(counter, back, cashier)  # the clerk's 补传
+    finally:
+        back.close()
+    with counter.transaction() as session:
+        stay = session.get(Stay, outcome.stay_id)
+        assert stay is not None and stay.registration_no is not None and not stay.registered_offline
     assert sandbox.summary()["registrations"]["open"] == 1
