@@ -742,6 +742,14 @@ def import_his_file(session: Session, stay_id: int, parsed: ParsedHisFile, actor
                 f"明细流水号 {row.his_line_id} 已导入，HIS 中为 {row.his_code}，数量 {row.quantity.normalize():f}，"
                 f"金额 {row.amount}；本地为 {known[1]}，数量 {Decimal(known[2]).scaleb(-4).normalize():f}，"
                 f"金额 {Decimal(known[3]).scaleb(-2)}。本地明细未改动，如需请手工更正或退费。"))
+    # A charge before the admission: most often the admission was registered with the wrong date (the
+    # day at the counter, not the HIS's); the centre would refuse these lines at discharge (3005).
+    for row in new_rows:
+        if row.charged_on < stay.admitted_on:
+            problems.append(RowProblem(
+                row.row, FIELD_LABELS["charged_on"],
+                f"费用日期 {row.charged_on.isoformat()} 早于入院日期 {stay.admitted_on.isoformat()}——入院日期是否录错？"
+                "请与 HIS 核对入院日期；入院登记的日期有误的，请联系审核员处理后再导入。"))
     new_fingerprints = {row.fingerprint for row in new_rows}
     # Refunds of lines imported earlier: the original must be in the stay, same code, not over-refunded.
     earlier_ids = sorted({existing[ref][0] for ref in (line_id_fingerprint(r.refund_of_line_id) for r in new_rows

@@ -416,3 +416,19 @@ def test_a_line_stored_meanwhile_by_another_counter_stops_the_import_cleanly(
     monkeypatch.setattr(code_map, "match_codes", match_while_another_counter_imports)
     with pytest.raises(WorkflowError, match="另一窗口"):
         import_his_file(session, stay.id, parsed, clerk, COUNTER, "default")
+
+
+def test_charges_dated_before_the_admission_question_the_admission_date(
+        session: Session, stay: Stay, clerk: OperatorInfo, tmp_path: Path) -> None:
+    """Issue 20 §3: a stay registered with today's date while the HIS charges start days earlier could
+    not be settled (the centre refused the lines, 3005) and nobody said why. The import says it."""
+    stay.admitted_on = START
+    session.flush()
+    lines = his_samples.sample_lines(5, start=START - dt.timedelta(days=2), unmatched=0, refunds=0)
+    export = his_samples.write_csv(tmp_path / "early.csv", lines)
+    with pytest.raises(HisFileInvalid) as refused:
+        import_file(session, stay, clerk, export)
+    early = [p for p in refused.value.problems if "早于入院日期" in p.message]
+    assert early and all("入院日期是否录错" in p.message and START.isoformat() in p.message for p in early)
+    assert {p.column for p in early} == {"费用日期"}
+    assert line_count(session, stay) == 0  # nothing half-written
