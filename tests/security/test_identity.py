@@ -297,6 +297,8 @@ def test_reverse_without_a_reviewer_is_refused_before_the_centre_is_called(ctx: 
     # The centre's address is a closed port: a refusal must come before any call.
     before = rows(ctx)
     result = run_cli(home, "centre", "resolve", "--reverse", "DEMO-0001")
+    assert result.returncode == 1 and "请用 --operator 指定审核员" in result.stderr
+    result = run_cli(home, "centre", "resolve", "--reverse", "DEMO-0001", "--operator", "reviewer")
     assert result.returncode == 1 and "密码" in result.stderr
     result = run_cli(home, "centre", "resolve", "--reverse", "DEMO-0001", "--operator", "cashier", "--password-stdin",
                      stdin=DEMO_PASSWORD + "\n")
