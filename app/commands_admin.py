@@ -102,17 +102,15 @@ def restore_command(args: argparse.Namespace) -> int:
         if backup.sqlite_file(context.engine) is None:
             print(backup.postgres_instructions(context.engine))
             return 0
-        # Replacing the database is the administrator's: signed in, and audited in the database being
-        # replaced (kept in its safety backup) and in the restored one.
+        # Replacing the database is the administrator's (signed in on the database being replaced), and
+        # audited in the restored one. Its operators are the backup's own: the administrator is named, not
+        # linked by id. A refused file changes nothing, so nothing is written before the restore.
         actor = admin_signed_in(context, args, Permission.CHANGE_SETTINGS) \
             if migrate.current_revision(context.engine) is not None else None
-        detail = {"file": str(args.file), "admin": actor.login if actor is not None else None}
-        if migrate.current_revision(context.engine) is not None:
-            audit_admin(context, actor, "db_restore_started", "database", context.database_description, detail)
         result = backup.restore(context.engine, args.file, context.paths.backup_dir, context.settings.get(BACKUP_KEEP))
-        # The restored database's operators are its own: the administrator is named, not linked by id.
         audit_admin(context, None, "db_restored", "database", context.database_description,
-                    {**detail, "safety_backup": str(result.safety_backup)})
+                    {"file": str(args.file), "admin": actor.login if actor is not None else None,
+                     "safety_backup": str(result.safety_backup)})
     finally:
         context.close()
     print(f"恢复前的数据库已备份 / the database before restoring: {result.safety_backup}")
