@@ -316,7 +316,7 @@ def authenticate(session: Session, login: str, password: str, counter_name: str,
     operator.locked_until = None
     operator.last_login_at = now
     audit.record(session, "login", operator_id=operator.id, counter_name=counter_name,
-                 **({"detail": {"channel": channel}} if channel != "window" else {}))
+                 detail={"channel": channel} if channel != "window" else None)
     log.info("操作员 %s 登录", operator.login)
     return _signed_in(operator)
 

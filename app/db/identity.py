@@ -8,7 +8,7 @@ demo1234, goes only into a database marked `demo`: `--demo` refuses any other (`
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from app.db.models import DatabaseIdentity, utc_now
@@ -45,7 +45,7 @@ def mark(connection: Connection, kind: str) -> bool:
         raise ValueError(kind)
     if not _has_table(connection) or kind_of(connection) is not None:
         return False
-    connection.execute(DatabaseIdentity.__table__.insert().values(id=1, kind=kind, created_at=utc_now()))
+    connection.execute(insert(DatabaseIdentity).values(id=1, kind=kind, created_at=utc_now()))
     return True
 
 
