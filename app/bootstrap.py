@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import __version__
 from app.db import migrate, preflight
 from app.db.engine import describe, make_engine, make_session_factory, sqlite_url
+from app.db.identity import DEMO, SITE, check_demo_database
 from app.errors import ConfigurationError
 from app.logging_setup import configure_logging
 from app.paths import AppPaths, resolve_paths
@@ -86,10 +87,20 @@ def open_counter(
         # Before the engine exists: making it would create a missing file (issue 21 B2).
         preflight.check_before_open(url, paths.config_dir, paths.backup_dir)
     engine = make_engine(url)
+    if demo:  # demo data only ever goes into a database created as a demo (app.db.identity)
+        try:
+            check_demo_database(engine, url, sqlite_url(paths.default_database_file), describe(engine))
+        except OperationalError as exc:
+            engine.dispose()
+            raise ConfigurationError(f"无法连接数据库（{describe(engine)}）：{exc.orig}") from exc
+        except ConfigurationError:
+            engine.dispose()
+            raise
     migration: migrate.MigrationResult | None = None
     if run_migrations:
         try:
-            migration = migrate.upgrade(engine, backup_dir=paths.backup_dir, keep=settings.get(BACKUP_KEEP))
+            migration = migrate.upgrade(engine, backup_dir=paths.backup_dir, keep=settings.get(BACKUP_KEEP),
+                                        kind=DEMO if demo else SITE)
         except OperationalError as exc:
             engine.dispose()
             raise ConfigurationError(f"无法连接数据库（{describe(engine)}）：{exc.orig}") from exc

@@ -15,13 +15,18 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from app import __version__
+from app import __version__, commands_identity
+from app.commands_identity import add_operator_options
 from app.errors import WiCounterError
 from app.rules.case import InvalidCase
 from app.secret_store import KNOWN_SECRETS
 from app.settings import SLIP_PAPER
 
 Handler = Callable[[argparse.Namespace], int]
+
+ADMIN_HELP = "管理员登录名（须输入密码，记入审计日志） / administrator login (password asked for; audited)"
+ADMIN_SETTING_HELP = ("修改仅限管理员的设置项（加载代码或影响安全，如 card.vendor_library）时，管理员登录名（须输入密码，"
+                      "记入审计日志） / for an administrator's setting (loads code or weakens security): the admin's login")
 
 DESCRIPTION = """工伤联网结算窗口：读社保卡、核验备案、伤病分离、出院结算、打印结算单、月度结算。
 wi-counter: the work-injury insurance settlement counter of a hospital."""
@@ -56,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="子命令 / commands")
 
-    def command(name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+    def command(name: str, help_text: str, handler: Handler, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
         _common_options(sub, suppress=True)
         sub.set_defaults(handler=handler)
         return sub
@@ -89,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("revision", nargs="?", default="head", help="目标版本，默认最新 / target revision, default head")
     down = action(db_commands, "downgrade", "降级数据库结构 / migrate the schema down", _db_downgrade)
     down.add_argument("revision", help="目标版本（base 为空库） / target revision (base: empty)")
+    add_operator_options(down, ADMIN_HELP)
     action(db_commands, "current", "显示数据库结构版本 / show the schema revision", _db_current)
     from app import commands_admin  # audit verify; db backup / restore (issue 9)
 
@@ -100,20 +106,25 @@ def build_parser() -> argparse.ArgumentParser:
     set_parser = action(settings_commands, "set", "修改一项设置 / change one setting", _settings_set)
     set_parser.add_argument("key", help="设置项，如 counter.name / setting key, e.g. counter.name")
     set_parser.add_argument("value", help="新值 / new value")
+    add_operator_options(set_parser, ADMIN_SETTING_HELP)
     reset_parser = action(settings_commands, "reset", "恢复默认值 / back to the default", _settings_reset)
     reset_parser.add_argument("key", help="设置项 / setting key")
+    add_operator_options(reset_parser, ADMIN_SETTING_HELP)
 
     secret = command("secret", "系统密钥环中的密码和密钥 / passwords and keys in the OS keyring", _secret_status)
     secret_commands = secret.add_subparsers(dest="secret_command", metavar="ACTION")
     action(secret_commands, "status", "密钥存储和已存的密钥 / the store and what is stored", _secret_status)
     secret_set = action(secret_commands, "set", "保存一项密钥（从键盘或标准输入读取） / store one secret (read from the terminal or stdin)", _secret_set)
     secret_set.add_argument("name", choices=sorted(KNOWN_SECRETS), help="密钥名称 / secret name")
+    add_operator_options(secret_set, ADMIN_HELP)
     secret_delete = action(secret_commands, "delete", "删除一项密钥 / delete one secret", _secret_delete)
     secret_delete.add_argument("name", choices=sorted(KNOWN_SECRETS), help="密钥名称 / secret name")
+    add_operator_options(secret_delete, ADMIN_HELP)
 
-    operator = command("operator", "操作员 / operators", _operator_list)
+    operator = command("operator", "操作员 / operators", _operator_list, aliases=("operators",))
     operator_commands = operator.add_subparsers(dest="operator_command", metavar="ACTION")
     action(operator_commands, "list", "列出操作员 / list operators", _operator_list)
+    commands_identity.register_operators(operator_commands, action)
 
     # --- card commands (issue 3) ---
     card = command("card", "社保卡读卡器 / the social security card reader", _card_help)
@@ -149,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     centre_resolve = action(centre_commands, "resolve", "按报文编号查询并处理结果未确定的交易 / resolve open entries by msgid",
                             centre_cli.centre_resolve)
     centre_resolve.add_argument("--reverse", metavar="MSGID",
-                                help="冲正（撤销）此报文编号的交易 / reverse the call with this msgid")
+                                help="冲正（撤销）此报文编号的交易（审核员，须输入密码，记入审计日志）"
+                                     " / reverse the call with this msgid (a reviewer, with the password; audited)")
+    add_operator_options(centre_resolve, "冲正时的审核员登录名 / the reviewer's login, for --reverse")
     centre_reconcile = action(centre_commands, "reconcile", "与结算中心对账（总账、明细） / daily reconciliation with the centre",
                               centre_cli.centre_reconcile)
     centre_reconcile.add_argument("--date", metavar="YYYY-MM-DD", help="业务日期，默认今天 / business date, default today")
@@ -163,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                            centre_cli.centre_review)
     centre_review.add_argument("id", type=int, metavar="ID", help="差异编号（见 differences） / difference id")
     centre_review.add_argument("--note", required=True, help="处理情况，如：已补记、已冲正 / what was done")
-    centre_review.add_argument("--operator", metavar="LOGIN", help="审核员登录名 / reviewer login")
+    add_operator_options(centre_review, "审核员登录名（须输入密码） / reviewer login (password asked for)")
     centre_calls = action(centre_commands, "calls", "调用日志：每次与中心的交互及结果 / the call log", centre_cli.centre_calls)
     centre_calls.add_argument("--msgid", help="只看此报文编号 / only this msgid")
     centre_calls.add_argument("--limit", type=int, default=50, help="最近 N 条（默认 50） / the last N calls")
@@ -188,10 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
                            " / issue the slip of a stored settlement (archived and logged; later prints are 补打)", _slip)
     slip.add_argument("settlement_id", type=int, metavar="SETTLEMENT_ID", help="结算记录编号 / settlement id")
     slip.add_argument("--out", type=Path, metavar="OUT.pdf", help="另存一份 PDF 到此处 / also write the PDF here")
-    slip.add_argument("--operator", metavar="LOGIN",
-                      help="制单人（操作员登录名，记入打印记录）；默认取环境变量 WI_COUNTER_OPERATOR，"
-                           "只有一名在用操作员时取该操作员 / who issues it (operator login; logged); default: "
-                           "$WI_COUNTER_OPERATOR, or the only active operator")
+    add_operator_options(slip, "制单人（操作员登录名，须输入其密码，记入打印记录）；默认取环境变量 WI_COUNTER_OPERATOR，"
+                               "只有一名在用操作员时取该操作员 / who issues it (operator login, password asked for; "
+                               "logged); default: $WI_COUNTER_OPERATOR, or the only active operator")
     slip.add_argument("--paper", choices=SLIP_PAPER.choices,
                       help="纸张，默认取设置 slip.paper / paper, default: the setting slip.paper")
 
@@ -313,18 +325,17 @@ def _write_atomically(path: Path, content: bytes) -> None:
 
 
 def _slip(args: argparse.Namespace) -> int:
-    import os
-
+    from app.operators import Permission
     from app.settings import SLIP_ARCHIVE_DIR, SLIP_TEMPLATE
-    from app.slips import archive_folder, commit_issue, operator_by_login, prepare_slip
+    from app.slips import archive_folder, commit_issue, prepare_slip
     from printing.templates import render_slip  # reportlab is loaded only for a slip
 
     context = _open(args)
     try:
         settings = context.settings
         folder = archive_folder(settings.get(SLIP_ARCHIVE_DIR), context.paths.data_dir)
+        operator = commands_identity.signed_in(context, args, Permission.PRINT_SLIP, who="制单人")
         with context.transaction() as session:
-            operator = operator_by_login(session, args.operator or os.environ.get("WI_COUNTER_OPERATOR"))
             data = prepare_slip(session, args.settlement_id, operator)
             pdf = render_slip(data, settings.get(SLIP_TEMPLATE), args.paper or settings.get(SLIP_PAPER))
             printer = f"PDF 文件 {args.out}" if args.out is not None else "仅存档（PDF）"
@@ -362,7 +373,8 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     context = _open(args, run_migrations=False)
     try:
         result = migrate.upgrade(
-            context.engine, args.revision, backup_dir=context.paths.backup_dir, keep=context.settings.get(BACKUP_KEEP)
+            context.engine, args.revision, backup_dir=context.paths.backup_dir, keep=context.settings.get(BACKUP_KEEP),
+            kind="demo" if args.demo else "site",
         )
     finally:
         context.close()
@@ -378,8 +390,15 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 def _db_downgrade(args: argparse.Namespace) -> int:
     from app.db import migrate
 
+    from app.operators import Permission
+
     context = _open(args, run_migrations=False)
     try:
+        # Dropping tables (the audit trail's among them) is the administrator's, audited before it happens.
+        actor = _admin_if_ready(context, args, Permission.CHANGE_SETTINGS)
+        if actor is not False:
+            commands_identity.audit_admin(context, actor, "db_downgrade", "database", context.database_description,
+                                          {"from": migrate.current_revision(context.engine), "to": args.revision})
         result = migrate.downgrade(context.engine, args.revision)
     finally:
         context.close()
@@ -417,26 +436,49 @@ def _settings_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings_set(args: argparse.Namespace) -> int:
+def _admin_if_ready(context, args: argparse.Namespace, permission) -> object:  # type: ignore[no-untyped-def]
+    """The administrator signed in; None before the first start; False on a database with no tables yet."""
+    from app.db import migrate
+
+    if migrate.current_revision(context.engine) is None:
+        return False
+    return commands_identity.admin_signed_in(context, args, permission)
+
+
+def _change_setting(args: argparse.Namespace, reset: bool) -> int:
+    from app.operators import Permission
     from app.settings import Settings, setting_by_key
 
     settings = Settings.load(_settings_file(args))
     spec = setting_by_key(args.key)
-    settings.set(spec, spec.parse(args.value))
+    before = settings.get(spec)
+    value = spec.default if reset else spec.parse(args.value)
+    if spec.admin_only:
+        # Loads code or weakens security: the administrator's password, and an audit event, first.
+        context = _open(args)
+        try:
+            actor = commands_identity.admin_signed_in(context, args, Permission.CHANGE_SETTINGS)
+            settings = Settings.load(_settings_file(args))  # as it is now, after the sign-in
+            before = settings.get(spec)
+            commands_identity.audit_admin(context, actor, "setting_changed", "setting", spec.key,
+                                          {"key": spec.key, "from": before, "to": value})
+        finally:
+            context.close()
+    if reset:
+        settings.reset(spec)
+    else:
+        settings.set(spec, value)
     settings.save()
-    print(f"{spec.key} = {settings.get(spec)!r}    # {spec.label}")
+    print(f"{spec.key} = {settings.get(spec)!r}    # {spec.label}{'（默认 / default）' if reset else ''}")
     return 0
+
+
+def _settings_set(args: argparse.Namespace) -> int:
+    return _change_setting(args, reset=False)
 
 
 def _settings_reset(args: argparse.Namespace) -> int:
-    from app.settings import Settings, setting_by_key
-
-    settings = Settings.load(_settings_file(args))
-    spec = setting_by_key(args.key)
-    settings.reset(spec)
-    settings.save()
-    print(f"{spec.key} = {settings.get(spec)!r}    # {spec.label}（默认 / default）")
-    return 0
+    return _change_setting(args, reset=True)
 
 
 def _secret_status(args: argparse.Namespace) -> int:
@@ -452,19 +494,52 @@ def _secret_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _secret_set(args: argparse.Namespace) -> int:
-    import getpass
+def _secret_admin(args: argparse.Namespace, change: str) -> Callable[[bool], None]:
+    """Sign the administrator in for a change of a secret; returns `finish(done)`, which audits a change made.
 
+    The database's own password is the exception when the database cannot be opened without it
+    (a new site, or a changed password): nobody can sign in then, and a wrong one only locks the
+    counter out of its database."""
+    from app.secret_store import DATABASE_PASSWORD
+    from app.errors import ConfigurationError
+    from app.operators import Permission
+
+    try:
+        context = _open(args)
+    except ConfigurationError:
+        if args.name != DATABASE_PASSWORD:
+            raise
+        return lambda done: None
+    try:
+        actor = _admin_if_ready(context, args, Permission.CHANGE_SETTINGS)
+    except BaseException:
+        context.close()
+        raise
+
+    def finish(done: bool) -> None:
+        try:
+            if done and actor is not False:
+                commands_identity.audit_admin(context, actor, change, "secret", args.name, {"name": args.name})
+        finally:
+            context.close()
+    return finish
+
+
+def _secret_set(args: argparse.Namespace) -> int:
     from app import secret_store
 
-    if sys.stdin.isatty():
-        value = getpass.getpass(f"{KNOWN_SECRETS[args.name]}: ")
-    else:
-        value = sys.stdin.readline().rstrip("\r\n")
+    finish = _secret_admin(args, "secret_set")
+    try:
+        value = commands_identity.read_new_secret(args, f"{KNOWN_SECRETS[args.name]}: ")
+        if value:
+            secret_store.set_secret(args.name, value)
+    except BaseException:
+        finish(False)
+        raise
+    finish(bool(value))
     if not value:
         print("错误：密钥为空，未保存 / empty, nothing stored", file=sys.stderr)
         return 2
-    secret_store.set_secret(args.name, value)
     print(f"已保存到密钥环 / stored in the keyring: {args.name}")
     return 0
 
@@ -472,7 +547,13 @@ def _secret_set(args: argparse.Namespace) -> int:
 def _secret_delete(args: argparse.Namespace) -> int:
     from app import secret_store
 
-    secret_store.delete_secret(args.name)
+    finish = _secret_admin(args, "secret_deleted")
+    try:
+        secret_store.delete_secret(args.name)
+    except BaseException:
+        finish(False)
+        raise
+    finish(True)
     print(f"已删除 / deleted: {args.name}")
     return 0
 

@@ -37,6 +37,9 @@ def register_db(db_commands: Any, action: Callable[[Any, str, str, Handler], arg
                      " / restore the SQLite database from a backup (checked; the current one backed up first; migrated)",
                      restore_command)
     restore.add_argument("file", type=Path, metavar="FILE", help="备份文件 / backup file")
+    from app.commands_identity import add_operator_options
+
+    add_operator_options(restore, "管理员登录名（须输入密码，记入审计日志） / administrator login (password asked for; audited)")
 
 
 def _audit_help(args: argparse.Namespace) -> int:
@@ -89,7 +92,9 @@ def backup_command(args: argparse.Namespace) -> int:
 
 
 def restore_command(args: argparse.Namespace) -> int:
-    from app.db import backup
+    from app.commands_identity import admin_signed_in, audit_admin
+    from app.db import backup, migrate
+    from app.operators import Permission
     from app.settings import BACKUP_KEEP
 
     # Not migrated on opening: the current file is backed up as it is, then replaced. Not checked
@@ -99,7 +104,15 @@ def restore_command(args: argparse.Namespace) -> int:
         if backup.sqlite_file(context.engine) is None:
             print(backup.postgres_instructions(context.engine))
             return 0
+        # Replacing the database is the administrator's (signed in on the database being replaced), and
+        # audited in the restored one. Its operators are the backup's own: the administrator is named, not
+        # linked by id. A refused file changes nothing, so nothing is written before the restore.
+        actor = admin_signed_in(context, args, Permission.CHANGE_SETTINGS) \
+            if migrate.current_revision(context.engine) is not None else None
         result = backup.restore(context.engine, args.file, context.paths.backup_dir, context.settings.get(BACKUP_KEEP))
+        audit_admin(context, None, "db_restored", "database", context.database_description,
+                    {"file": str(args.file), "admin": actor.login if actor is not None else None,
+                     "safety_backup": str(result.safety_backup)})
     finally:
         context.close()
     print(f"恢复前的数据库已备份 / the database before restoring: {result.safety_backup}")

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.db.identity import require_demo
 from app.db.models import Institution, Operator, Role
 from app.resources import resource_path
 
@@ -27,7 +28,11 @@ def load_demo_data() -> dict[str, object]:
 
 
 def seed_demo(session: Session, counter_name: str) -> bool:
-    """Create the demo institution and operators if missing. Returns True when it added anything."""
+    """Create the demo institution and operators if missing. Returns True when it added anything.
+
+    Only into a database created as a demo: a site's database refuses (its operators would gain
+    the demo accounts and their public password)."""
+    require_demo(session, "当前数据库")
     data = load_demo_data()
     added = False
     institution = data["institution"]

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
+import hmac
 import logging
 import re
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field, replace
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -90,28 +93,64 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 
+# Minted once per process: an operator object proves a password was checked in *this* process.
+# Only `authenticate` (and the first run, which sets the administrator's password) mints proofs, so
+# code that builds an operator from a bare login name — as the command line once did — is refused
+# by `require` instead of acting in that person's name.
+_PROOF_KEY = secrets.token_bytes(32)
+
+NOT_SIGNED_IN = "操作员身份未经密码验证，操作未执行。请先登录（输入本人的密码）后再试。"
+
+
+def _proof(operator_id: int, login: str, role: Role) -> bytes:
+    return hmac.new(_PROOF_KEY, f"{operator_id}\x00{login}\x00{role.value}".encode(), hashlib.sha256).digest()
+
+
 @dataclass(frozen=True)
 class OperatorInfo:
-    """A logged-in operator, detached from any database session (safe to pass to the UI)."""
+    """An operator, detached from any database session (safe to pass to the UI).
+
+    Services act only for an operator who signed in: `authenticated` is true only for the objects
+    `authenticate` returns (their `proof` binds id, login and role); one built by hand, or with its
+    role or login changed, is refused by `require`."""
 
     id: int
     login: str
     display_name: str
     role: Role
+    proof: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def role_label(self) -> str:
         return self.role.label
+
+    @property
+    def authenticated(self) -> bool:
+        return hmac.compare_digest(self.proof, _proof(self.id, self.login, self.role))
 
     def can(self, permission: Permission) -> bool:
         return permission in ROLE_PERMISSIONS[self.role]
 
 
 def _info(operator: Operator) -> OperatorInfo:
+    """The operator as a record to show: it carries no proof of a login."""
     return OperatorInfo(operator.id, operator.login, operator.display_name, operator.role)
 
 
+def _signed_in(operator: Operator) -> OperatorInfo:
+    """The operator whose password was just checked (the only way to an authenticated object)."""
+    info = _info(operator)
+    return replace(info, proof=_proof(info.id, info.login, info.role))
+
+
+def require_signed_in(actor: OperatorInfo) -> None:
+    if not isinstance(actor, OperatorInfo) or not actor.authenticated:
+        raise AuthenticationError(NOT_SIGNED_IN)
+
+
 def require(actor: OperatorInfo, permission: Permission) -> None:
+    """The service's check: the operator signed in with a password, and the role allows the action."""
+    require_signed_in(actor)
     if not actor.can(permission):
         raise PermissionDenied(f"{actor.role_label}无权执行“{permission.label}”，请联系审核员或管理员。")
 
@@ -197,7 +236,7 @@ def complete_first_run(
         entity_type="institution", entity_id=institution.code,
         detail={"institution": institution.name, "admin": admin_login},
     )
-    return _info(admin)
+    return _signed_in(admin)  # the administrator has just chosen the password: signed in
 
 
 def create_operator(
@@ -231,7 +270,8 @@ def list_operators(session: Session) -> list[OperatorInfo]:
 _LOGIN_REFUSED = "登录名或密码错误"
 
 
-def _record_refusal(session: Session, operator_id: int | None, login: str, counter_name: str) -> None:
+def _record_refusal(session: Session, operator_id: int | None, login: str, counter_name: str,
+                    channel: str = "window") -> None:
     """Count the failure and audit it in a transaction of its own.
 
     The caller's transaction is rolled back by the error `authenticate` raises; the
@@ -245,18 +285,20 @@ def _record_refusal(session: Session, operator_id: int | None, login: str, count
                 operator.locked_until = utc_now() + LOCKOUT
                 operator.failed_logins = 0
         audit.record(independent, "login_refused", operator_id=operator_id, counter_name=counter_name,
-                     detail={"login": login})
+                     detail={"login": login, **({"channel": channel} if channel != "window" else {})})
 
 
-def authenticate(session: Session, login: str, password: str, counter_name: str) -> OperatorInfo:
+def authenticate(session: Session, login: str, password: str, counter_name: str,
+                 channel: str = "window") -> OperatorInfo:
     """Check a login. Failures are counted (and committed) whatever the caller does; after
-    too many the account is locked for a while. On success the caller commits."""
+    too many the account is locked for a while — the same count for the window and the command
+    line (`channel` "cli"). On success the caller commits."""
     operator = session.scalars(select(Operator).where(Operator.login == login)).first()
     now = utc_now()
     if operator is None or not operator.active:
         # Hash anyway so that a missing login takes as long as a wrong password.
         _hasher.hash(password)
-        _record_refusal(session, None, login, counter_name)
+        _record_refusal(session, None, login, counter_name, channel)
         raise AuthenticationError(_LOGIN_REFUSED)
     if operator.locked_until is not None and operator.locked_until > now:
         minutes = max(1, int((operator.locked_until - now).total_seconds() // 60) + 1)
@@ -266,16 +308,17 @@ def authenticate(session: Session, login: str, password: str, counter_name: str)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         operator_id = operator.id
         session.rollback()  # release our read before the independent write (SQLite allows one writer)
-        _record_refusal(session, operator_id, login, counter_name)
+        _record_refusal(session, operator_id, login, counter_name, channel)
         raise AuthenticationError(_LOGIN_REFUSED) from None
     if _hasher.check_needs_rehash(operator.password_hash):
         operator.password_hash = _hasher.hash(password)
     operator.failed_logins = 0
     operator.locked_until = None
     operator.last_login_at = now
-    audit.record(session, "login", operator_id=operator.id, counter_name=counter_name)
+    audit.record(session, "login", operator_id=operator.id, counter_name=counter_name,
+                 detail={"channel": channel} if channel != "window" else None)
     log.info("操作员 %s 登录", operator.login)
-    return _info(operator)
+    return _signed_in(operator)
 
 
 def change_password(session: Session, actor: OperatorInfo, old_password: str, new_password: str, counter_name: str) -> None:
@@ -289,3 +332,43 @@ def change_password(session: Session, actor: OperatorInfo, old_password: str, ne
     check_password_policy(new_password)
     operator.password_hash = _hasher.hash(new_password)
     audit.record(session, "password_changed", operator_id=actor.id, counter_name=counter_name)
+
+
+def _operator_named(session: Session, login: str) -> Operator:
+    operator = session.scalars(select(Operator).where(Operator.login == login)).first()
+    if operator is None:
+        raise WiCounterError(f"没有登录名为 {login} 的操作员")
+    return operator
+
+
+def set_operator_active(session: Session, actor: OperatorInfo, login: str, active: bool,
+                        counter_name: str) -> OperatorInfo:
+    """An administrator disables (or enables again) an operator; a disabled one cannot log in anywhere."""
+    require(actor, Permission.MANAGE_OPERATORS)
+    operator = _operator_named(session, login)
+    if not active:
+        if operator.id == actor.id:
+            raise WiCounterError("不能停用自己的账号；请由另一名管理员停用")
+        if operator.role is Role.ADMIN and operator.active:
+            admins = session.scalar(select(func.count()).select_from(Operator).where(
+                Operator.role == Role.ADMIN, Operator.active.is_(True))) or 0
+            if admins <= 1:
+                raise WiCounterError("不能停用唯一在用的管理员；请先创建另一名管理员")
+    if operator.active != active:
+        operator.active = active
+        audit.record(session, "operator_enabled" if active else "operator_disabled", operator_id=actor.id,
+                     counter_name=counter_name, entity_type="operator", entity_id=operator.id,
+                     detail={"login": operator.login})
+    return _info(operator)
+
+
+def reset_password(session: Session, actor: OperatorInfo, login: str, new_password: str, counter_name: str) -> None:
+    """An administrator sets a new password for an operator (who forgot it, or was locked out); audited."""
+    require(actor, Permission.MANAGE_OPERATORS)
+    operator = _operator_named(session, login)
+    check_password_policy(new_password)
+    operator.password_hash = _hasher.hash(new_password)
+    operator.failed_logins = 0
+    operator.locked_until = None
+    audit.record(session, "password_reset", operator_id=actor.id, counter_name=counter_name,
+                 entity_type="operator", entity_id=operator.id, detail={"login": operator.login})

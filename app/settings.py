@@ -39,6 +39,9 @@ class Setting(Generic[T]):
     choices: tuple[T, ...] | None = None
     minimum: int | None = None
     check: Callable[[T], str | None] | None = None  # returns a Chinese problem, or None
+    # Loads code, or weakens or redirects a security control: only an administrator changes it,
+    # with their password, audited (`wi-counter settings set`, the window's settings page).
+    admin_only: bool = False
 
     def validate(self, value: object) -> T:
         """Return `value` if it suits this setting, else raise a ConfigurationError in Chinese."""
@@ -112,6 +115,7 @@ DATABASE_URL: Setting[str] = Setting(
     "例如 postgresql+psycopg://wi_counter@db-server:5432/wi_counter（密码不写在这里）。"
     f"环境变量 {DB_URL_ENV} 优先。",
     check=_no_password_in_url,
+    admin_only=True,
 )
 COUNTER_NAME: Setting[str] = Setting(
     "counter.name", str, "1号窗口",
@@ -142,6 +146,7 @@ SESSION_IDLE_LOCK_MINUTES: Setting[int] = Setting(
     "无操作自动锁定（分钟）",
     "窗口无键盘、鼠标操作这么多分钟后自动锁定（同 Ctrl+L），需重新登录；0 为不自动锁定。",
     minimum=0,
+    admin_only=True,
 )
 
 # --- card reader settings (issue 3) ---
@@ -151,6 +156,7 @@ CARD_BACKEND: Setting[str] = Setting(
     "pcsc：通过系统智能卡服务直接读卡（第二代社保卡及无需 PSAM 的卡）；"
     "vendor：通过厂商读卡驱动库（iReadCardBas，需要 PSAM 的第三代社保卡）。",
     choices=("pcsc", "vendor"),
+    admin_only=True,
 )
 CARD_READER: Setting[str] = Setting(
     "card.reader", str, "",
@@ -161,6 +167,7 @@ CARD_VENDOR_LIBRARY: Setting[str] = Setting(
     "card.vendor_library", str, "",
     "厂商读卡驱动库",
     "读卡方式为 vendor 时，厂商提供的读卡驱动库（如 SSCardDriver.dll）的完整路径。",
+    admin_only=True,
 )
 CARD_VENDOR_ITYPE: Setting[int] = Setting(
     "card.vendor_itype", int, 3,
@@ -198,6 +205,7 @@ CENTRE_INTERFACE: Setting[str] = Setting(
     "本院所属结算中心使用的接口。目前提供 wi-counter-json（本程序的 JSON 接口，docs/centre-interface.md，"
     "演示结算中心即用此接口）；其他地区的接口将作为新的接口类型加入。",
     choices=("wi-counter-json",),
+    admin_only=True,
 )
 CENTRE_URL: Setting[str] = Setting(
     "centre.url", str, "http://127.0.0.1:8765",
@@ -205,6 +213,7 @@ CENTRE_URL: Setting[str] = Setting(
     "工伤联网结算中心接口的地址（https）。默认是本机的演示结算中心（wi-counter centre serve）。"
     "签名密钥不写在这里：用 wi-counter secret set centre-key 存入系统密钥环。",
     check=_centre_url_problem,
+    admin_only=True,
 )
 CENTRE_INSTITUTION_CODE: Setting[str] = Setting(
     "centre.institution_code", str, "",
@@ -234,6 +243,7 @@ CENTRE_CA_FILE: Setting[str] = Setting(
     "centre.ca_file", str, "",
     "结算中心证书颁发机构文件",
     "结算中心使用专用证书时，其 CA 证书文件（PEM）的路径；留空使用系统信任的证书。证书始终验证。",
+    admin_only=True,
 )
 CENTRE_PING_SECONDS: Setting[int] = Setting(
     "centre.ping_interval_seconds", int, 15,

@@ -185,13 +185,13 @@ def measure(home: Path, db_url: str, out_dir: Path) -> int:
     from app.claims.service import build_claim, claim_forms
     from app.claims.xlsx import workbook_bytes
     from app.db.models import ClaimEntry, MonthlyClaim, Operator
-    from app.operators import OperatorInfo
+    from tests.signed_in import signed_in
     from printing.claim_forms import render_pdf
 
     ctx = _open(home, db_url)
     with ctx.transaction() as session:
         record = session.scalars(select(Operator)).one()
-        reviewer = OperatorInfo(record.id, record.login, record.display_name, record.role)
+        reviewer = signed_in(record)
     builds: list[float] = []
     contents: list[float] = []
     forms = None

@@ -39,7 +39,7 @@ def main() -> int:
     from app.bootstrap import open_counter
     from app.centre import wire
     from app.db.models import Institution, Operator, Role
-    from app.operators import OperatorInfo
+    from tests.signed_in import signed_in
     from app.secret_store import CENTRE_KEY, set_secret
     from app.settings import CENTRE_READ_TIMEOUT_SECONDS, CENTRE_URL
     from app.workflow.admission import AdmissionForm, Identification, admit, look_up
@@ -62,7 +62,7 @@ def main() -> int:
                 clerk = Operator(login="bench", display_name="基准测试", role=Role.CASHIER, password_hash="-")
                 session.add(clerk)
                 session.flush()
-                actor = OperatorInfo(clerk.id, clerk.login, clerk.display_name, clerk.role)
+                actor = signed_in(clerk)
             client = open_workflow_centre(ctx, actor)
             today = wire.now().date()
             card = Identification("card", "A44080001")

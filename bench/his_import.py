@@ -42,6 +42,7 @@ from app.operators import OperatorInfo  # noqa: E402
 from app.workflow import his_samples  # noqa: E402
 from app.workflow.catalogue import seed_demo_catalogue  # noqa: E402
 from app.workflow.his_import import ParsedHisFile, import_his_file, load_mapping, read_his_file  # noqa: E402
+from tests.signed_in import signed_in  # noqa: E402
 
 ROUNDS = 5
 
@@ -58,7 +59,7 @@ def _stay(session: Session) -> tuple[int, OperatorInfo]:
                 admission_no="BENCH-0001", dept="骨科", admitted_on=dt.date(2026, 11, 1), created_by=clerk.id)
     session.add(stay)
     session.flush()
-    return stay.id, OperatorInfo(clerk.id, clerk.login, clerk.display_name, clerk.role)
+    return stay.id, signed_in(clerk)
 
 
 def _median_ms(run: Callable[[], object]) -> float:

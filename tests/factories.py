@@ -20,6 +20,7 @@ from app.db.models import (
     utc_now,
 )
 from app.rules.case import Case
+from tests.signed_in import TEST_PASSWORD_HASH
 
 
 def institution(session: Session) -> Institution:
@@ -31,7 +32,7 @@ def institution(session: Session) -> Institution:
 
 
 def operator(session: Session, login: str = "cashier", role: Role = Role.CASHIER) -> Operator:
-    record = Operator(login=login, display_name="张收款", role=role, password_hash="not-a-real-hash")
+    record = Operator(login=login, display_name="张收款", role=role, password_hash=TEST_PASSWORD_HASH)
     session.add(record)
     session.flush()
     return record

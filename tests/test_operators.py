@@ -100,8 +100,13 @@ def test_too_many_failures_lock_the_account_for_a_while(counter, admin) -> None:
 
 def test_roles_are_enforced_in_the_service(counter, admin) -> None:  # type: ignore[no-untyped-def]
     with counter.transaction() as session:
-        cashier = create_operator(session, admin, "cashier", "张收款", Role.CASHIER, "cashier pass", "1号窗口")
-        reviewer = create_operator(session, admin, "reviewer", "李审核", Role.REVIEWER, "reviewer pass", "1号窗口")
+        created = create_operator(session, admin, "cashier", "张收款", Role.CASHIER, "cashier pass", "1号窗口")
+        create_operator(session, admin, "reviewer", "李审核", Role.REVIEWER, "reviewer pass", "1号窗口")
+    with pytest.raises(AuthenticationError, match="未经密码验证"):  # the record of an operator is no login
+        require(created, Permission.SETTLE)
+    with counter.transaction() as session:
+        cashier = authenticate(session, "cashier", "cashier pass", "1号窗口")
+        reviewer = authenticate(session, "reviewer", "reviewer pass", "1号窗口")
     with counter.transaction() as session:
         with pytest.raises(PermissionDenied, match="收款员无权执行“管理操作员”"):
             create_operator(session, cashier, "other", "某某", Role.ADMIN, "other pass", "1号窗口")
@@ -123,3 +128,31 @@ def test_new_operators_are_validated(counter, admin) -> None:  # type: ignore[no
             create_operator(session, admin, "admin", "某", Role.CASHIER, "long enough", "1号窗口")
         with pytest.raises(WiCounterError, match="登录名"):
             create_operator(session, admin, "名字", "某", Role.CASHIER, "long enough", "1号窗口")
+
+
+def test_an_admin_disables_enables_and_resets_with_audit(counter, admin) -> None:  # type: ignore[no-untyped-def]
+    from app.operators import reset_password, set_operator_active
+
+    with counter.transaction() as session:
+        create_operator(session, admin, "cashier", "张收款", Role.CASHIER, "cashier pass", "1号窗口")
+        set_operator_active(session, admin, "cashier", False, "1号窗口")
+    with pytest.raises(AuthenticationError, match="登录名或密码错误"), counter.transaction() as session:
+        authenticate(session, "cashier", "cashier pass", "1号窗口")
+    with counter.transaction() as session:
+        set_operator_active(session, admin, "cashier", True, "1号窗口")
+    for _ in range(5):  # locked out…
+        with pytest.raises(AuthenticationError), counter.transaction() as session:
+            authenticate(session, "cashier", "forgotten", "1号窗口")
+    with counter.transaction() as session:  # …until an administrator sets a new password
+        reset_password(session, admin, "cashier", "brand-new-pass", "1号窗口")
+    with counter.transaction() as session:
+        cashier = authenticate(session, "cashier", "brand-new-pass", "1号窗口")
+        actions = [(e.action, e.operator_id) for e in session.scalars(select(AuditEvent).where(
+            AuditEvent.action.in_(("operator_disabled", "operator_enabled", "password_reset"))).order_by(AuditEvent.id))]
+    assert actions == [("operator_disabled", admin.id), ("operator_enabled", admin.id), ("password_reset", admin.id)]
+    with pytest.raises(PermissionDenied), counter.transaction() as session:
+        set_operator_active(session, cashier, "admin", False, "1号窗口")
+    with pytest.raises(WiCounterError, match="唯一在用的管理员|自己"), counter.transaction() as session:
+        set_operator_active(session, admin, "admin", False, "1号窗口")
+    with pytest.raises(WiCounterError, match="至少 8 位"), counter.transaction() as session:
+        reset_password(session, admin, "cashier", "short", "1号窗口")

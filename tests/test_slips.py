@@ -26,6 +26,7 @@ from app.db.models import (
     Stay,
     StayStatus,
 )
+from app.demo import DEMO_PASSWORD
 from app.errors import ImmutableRecordError
 from app.operators import OperatorInfo
 from app.slips import (
@@ -46,6 +47,8 @@ from app.slips import (
 )
 from tests import factories
 from tests.slip_reader import read_slip
+from tests.signed_in import signed_in
+from tests.signed_in import password_on_stdin
 
 CASES = Path(__file__).parent / "cases"
 SAMPLE = CASES / "guangdong-sample-slip.json"
@@ -66,7 +69,7 @@ def _clerk(session: Session, login: str = "cashier", name: str = "张收款", ro
     record = Operator(login=login, display_name=name, role=role, password_hash="not-a-real-hash")
     session.add(record)
     session.flush()
-    return OperatorInfo(record.id, record.login, record.display_name, record.role)
+    return signed_in(record)
 
 
 def test_record_settlement_stores_matrix_lines_and_totals(session: Session) -> None:
@@ -267,12 +270,15 @@ def _demo_settlement(home: Path) -> int:
         context.close()
 
 
-def test_cli_slip_issues_original_then_reprint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_slip_issues_original_then_reprint(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     settlement_id = _demo_settlement(home)
     first, second = tmp_path / "first.pdf", tmp_path / "second.pdf"
-    base = ["--home", str(home), "--demo"]
+    base = ["--home", str(home), "--demo", "--password-stdin"]
+    password_on_stdin(monkeypatch, DEMO_PASSWORD)
     assert main(["slip", str(settlement_id), "--out", str(first), "--operator", "cashier", *base]) == 0
+    password_on_stdin(monkeypatch, DEMO_PASSWORD)
     assert main(["slip", str(settlement_id), "--out", str(second), "--operator", "reviewer", *base]) == 0
     output = capsys.readouterr().out
     assert "补打（第 1 次）" in output
@@ -305,12 +311,15 @@ def test_cli_slip_issues_original_then_reprint(tmp_path: Path, capsys: pytest.Ca
         (PrintKind.ORIGINAL, "张收款", f"PDF 文件 {first}"), (PrintKind.REPRINT, "李审核", f"PDF 文件 {second}")]
 
 
-def test_cli_slip_refuses_unknown_operator_and_settlement(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_slip_refuses_unknown_operator_and_settlement(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     settlement_id = _demo_settlement(home)
-    base = ["--home", str(home), "--demo"]
+    base = ["--home", str(home), "--demo", "--password-stdin"]
+    password_on_stdin(monkeypatch, DEMO_PASSWORD)
     assert main(["slip", str(settlement_id), "--operator", "nobody", *base]) == 1
-    assert "没有名为 nobody 的在用操作员" in capsys.readouterr().err
+    assert "登录名或密码错误" in capsys.readouterr().err  # an unknown login: the same answer as a wrong password
+    password_on_stdin(monkeypatch, DEMO_PASSWORD)
     assert main(["slip", "999", "--operator", "cashier", *base]) == 1
     assert "没有编号为 999 的结算记录" in capsys.readouterr().err
 
@@ -320,12 +329,13 @@ def test_cli_slip_names_who_prints_when_several_operators_could(
 ) -> None:
     home = tmp_path / "home"
     settlement_id = _demo_settlement(home)
-    base = ["--home", str(home), "--demo"]
+    base = ["--home", str(home), "--demo", "--password-stdin"]
     monkeypatch.delenv("WI_COUNTER_OPERATOR", raising=False)
     assert main(["slip", str(settlement_id), *base]) == 1
     error = capsys.readouterr().err
     assert "请用 --operator 指定制单人" in error and "cashier" in error
     monkeypatch.setenv("WI_COUNTER_OPERATOR", "cashier")
+    password_on_stdin(monkeypatch, DEMO_PASSWORD)
     out = tmp_path / "slip.pdf"
     assert main(["slip", str(settlement_id), "--out", str(out), *base]) == 0
     assert "制单人：张收款" in "".join(read_slip(out.read_bytes()).copies[0].lines())

@@ -77,22 +77,14 @@ def centre_outbox(args: argparse.Namespace) -> int:
 
 def centre_resolve(args: argparse.Namespace) -> int:
     from app.centre.client import open_centre
-    from app.centre.gateway import CentreError
     from app.recovery import recover_at_start
 
     context = _open(args)
     try:
+        if args.reverse:
+            return _reverse(context, args)
         client = open_centre(context)
         try:
-            if args.reverse:
-                try:
-                    result = client.reverse(args.reverse)
-                except CentreError as exc:
-                    print(f"错误：{exc.message}")
-                    return 1
-                print(f"{args.reverse}: 冲正结果 / reversal outcome: {result.outcome.value}"
-                      f"{'' if result.changed else '（此前已处理 / already done）'}")
-                return 0
             # The start-up recovery (`app.recovery`): open entries by msgid, then what they leave behind.
             report = recover_at_start(context, client)
             resolutions = list(report.resolutions)
@@ -109,6 +101,44 @@ def centre_resolve(args: argparse.Namespace) -> int:
     if report.summary:
         print(report.summary)
     return 0 if not remaining else 1
+
+
+def _reverse(context: Any, args: argparse.Namespace) -> int:
+    """冲正: a reviewer's act, signed in with the password and audited before and after the call.
+
+    The local effect of a reversed settlement (its cancellation row, the stay back to 待结算, the
+    slip's 已撤销 mark) is applied with the outbox's completion, in its transaction
+    (`app.workflow.appliers.apply_reversal`)."""
+    from app import audit
+    from app.centre.client import open_centre
+    from app.centre.gateway import CentreError
+    from app.commands_identity import signed_in
+    from app.operators import Permission
+
+    actor = signed_in(context, args, Permission.CANCEL_SETTLEMENT, who="审核员")
+    with context.transaction() as session:
+        audit.record(session, "centre_reversal_requested", operator_id=actor.id, counter_name=context.counter_name,
+                     entity_type="outbox_entry", entity_id=args.reverse, detail={"msgid": args.reverse})
+    client = open_centre(context, (actor.login, actor.display_name))
+    try:
+        try:
+            result = client.reverse(args.reverse)
+        except CentreError as exc:
+            with context.transaction() as session:
+                audit.record(session, "centre_reversal_failed", operator_id=actor.id,
+                             counter_name=context.counter_name, entity_type="outbox_entry", entity_id=args.reverse,
+                             detail={"msgid": args.reverse, "error": exc.message})
+            print(f"错误：{exc.message}")
+            return 1
+    finally:
+        client.close()
+    with context.transaction() as session:
+        audit.record(session, "centre_reversal", operator_id=actor.id, counter_name=context.counter_name,
+                     entity_type="outbox_entry", entity_id=args.reverse,
+                     detail={"msgid": args.reverse, "outcome": result.outcome.value, "changed": result.changed})
+    print(f"{args.reverse}: 冲正结果 / reversal outcome: {result.outcome.value}"
+          f"{'' if result.changed else '（此前已处理 / already done）'}")
+    return 0
 
 
 def _amounts(amounts: dict[str, str] | None) -> str:
@@ -192,13 +222,14 @@ def centre_differences(args: argparse.Namespace) -> int:
 def centre_review(args: argparse.Namespace) -> int:
     """A reviewer records how a difference was dealt with."""
     from app.centre.reconciliation import review_difference
+    from app.commands_identity import signed_in
     from app.errors import WiCounterError
-    from app.workflow.commands_charges import _operator
+    from app.operators import Permission
 
     context = _open(args)
     try:
+        actor = signed_in(context, args, Permission.RECONCILE, who="审核员")
         with context.transaction() as session:
-            actor = _operator(session, args.operator)
             review_difference(session, args.id, actor, args.note, context.counter_name)
     except WiCounterError as exc:
         print(f"错误：{exc.message}")

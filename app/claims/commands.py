@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from app.workflow.commands_charges import OPERATOR_HELP
+from app.commands_identity import OPERATOR_HELP, add_operator_options, signed_in
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -31,17 +31,18 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
                    build_command)
     build.add_argument("--month", required=True, metavar="YYYY-MM", help="申报月份（结算日期所在月） / the month claimed")
     build.add_argument("--out", type=Path, metavar="DIR", help="写出结算表和明细表的文件夹 / folder for the forms")
-    build.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
+    add_operator_options(build)
     build.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     upload = action(actions, "upload", "分片上传月度结算申请（中断后再次运行即续传，不会重复）"
                                        " / upload the claim in chunks (run again to resume; never duplicates)",
                     upload_command)
     upload.add_argument("batch", metavar="BATCH", help="结算批次 / batch number")
-    upload.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
+    add_operator_options(upload)
     status = action(actions, "status", "查询审核结果，保存扣款及异议期限 / fetch the agency's answer and its deductions",
                     status_command)
     status.add_argument("batch", metavar="BATCH", help="结算批次 / batch number")
-    status.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
+    add_operator_options(status, "查询中心时的操作员登录名（须输入密码；--local 时不需要） / operator login when asking the "
+                                 "centre (password asked for; not with --local)")
     status.add_argument("--local", action="store_true", help="不联系中心，只显示本地记录 / do not ask the centre")
     status.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     listing = action(actions, "list", "列出月度结算申请 / list the claims", list_command)
@@ -54,7 +55,7 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
     dispute.add_argument("--statement", required=True, help="异议理由 / the hospital's statement")
     dispute.add_argument("--evidence", action="append", default=[], metavar="FILE",
                          help="证据材料文件名，可多次给出 / an evidence file name (repeatable)")
-    dispute.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
+    add_operator_options(dispute)
     demo_month = action(actions, "demo-month",
                         "演示模式：经沙箱结算中心为上月办理三笔结算（上月已有结算则不做） / demo only: settle three "
                         "stays last month through the sandbox centre", demo_month_command)
@@ -76,10 +77,11 @@ def _open(args: argparse.Namespace) -> Any:
     return open_counter(home=args.home, demo=args.demo, db_url=args.db)
 
 
-def _operator(session: Any, login: str | None) -> Any:
-    from app.workflow.commands_charges import _operator as operator_by_login
+def _signed_in(context: Any, args: argparse.Namespace) -> Any:
+    """The operator acting on the month's claim, signed in with the password (a reviewer's permission)."""
+    from app.operators import Permission
 
-    return operator_by_login(session, login)
+    return signed_in(context, args, Permission.BUILD_CLAIM)
 
 
 def _money(value: Decimal) -> str:
@@ -115,8 +117,7 @@ def build_command(args: argparse.Namespace) -> int:
         return 2
     context = _open(args)
     try:
-        with context.transaction() as session:
-            actor = _operator(session, args.operator)
+        actor = _signed_in(context, args)
         result = build_claim(context, args.month, actor)
         written: list[Path] = []
         if args.out is not None:
@@ -151,8 +152,8 @@ def upload_command(args: argparse.Namespace) -> int:
 
     context = _open(args)
     try:
+        actor = _signed_in(context, args)
         with context.transaction() as session:
-            actor = _operator(session, args.operator)
             claim_id = claim_by_batch(session, args.batch).id
         client = open_workflow_centre(context, actor)
         try:
@@ -181,10 +182,10 @@ def status_command(args: argparse.Namespace) -> int:
     try:
         calendar = load_calendar(context.paths.config_dir)
         with context.transaction() as session:
-            actor = _operator(session, args.operator)
             claim = claim_by_batch(session, args.batch)
             claim_id, status = claim.id, claim.status
         if not args.local and status not in (ClaimStatus.DRAFT, ClaimStatus.UPLOADING):
+            actor = _signed_in(context, args)  # the answer is fetched and stored in this operator's name
             client = open_workflow_centre(context, actor)
             try:
                 problems = fetch_answer(context, client, claim_id, actor, calendar=calendar).problems
@@ -245,15 +246,18 @@ def list_command(args: argparse.Namespace) -> int:
 
 def demo_month_command(args: argparse.Namespace) -> int:
     from app.claims.demo_month import seed_demo_month
+    from app.demo import DEMO_PASSWORD
+    from app.operators import authenticate
     from app.workflow.appliers import open_workflow_centre
 
     if not args.demo:
         print("错误：只用于演示模式（wi-counter --demo claims demo-month） / demo mode only", file=sys.stderr)
         return 2
-    context = _open(args)
+    context = _open(args)  # demo mode: opens only a database created as a demo (app.db.identity)
     try:
         with context.transaction() as session:
-            actor = _operator(session, args.operator)
+            # The demo's accounts share the published demo password; nowhere else is a login taken on trust.
+            actor = authenticate(session, args.operator, DEMO_PASSWORD, context.counter_name, channel="cli")
         client = open_workflow_centre(context, actor)
         try:
             settled = seed_demo_month(context, client, actor)
@@ -273,8 +277,8 @@ def dispute_command(args: argparse.Namespace) -> int:
     context = _open(args)
     try:
         calendar = load_calendar(context.paths.config_dir)
+        actor = _signed_in(context, args)
         with context.transaction() as session:
-            actor = _operator(session, args.operator)
             dispute = record_dispute(session, args.deduction_id, args.statement, args.evidence, actor,
                                      counter_name=context.counter_name, today=wire.now().date(), calendar=calendar)
     finally:

@@ -86,8 +86,11 @@ def backup_sqlite(database: Path, backup_dir: Path, label: str, keep: int) -> Pa
     return target
 
 
-def upgrade(engine: Engine, revision: str = "head", backup_dir: Path | None = None, keep: int = 20) -> MigrationResult:
-    """Bring the schema to `revision`, backing up a SQLite file first if anything will change."""
+def upgrade(engine: Engine, revision: str = "head", backup_dir: Path | None = None, keep: int = 20,
+            kind: str = "site") -> MigrationResult:
+    """Bring the schema to `revision`, backing up a SQLite file first if anything will change.
+
+    A database created here (empty before) is marked `kind` — a site's or a demo's (`app.db.identity`)."""
     before = current_revision(engine)
     target = head_revision() if revision == "head" else revision
     backup: Path | None = None
@@ -98,6 +101,10 @@ def upgrade(engine: Engine, revision: str = "head", backup_dir: Path | None = No
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
         command.upgrade(alembic_config(connection), revision)
+        if before is None:
+            from app.db.identity import mark
+
+            mark(connection, kind)  # in the creating transaction: no window without the marker
     after = current_revision(engine)
     if before != after:
         log.info("数据库结构已从 %s 升级到 %s", before or "空库", after)

@@ -206,6 +206,21 @@ class Institution(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
 
+class DatabaseIdentity(Base):
+    """What this database is, written once when it is created: a site's (`site`) or a demo's (`demo`).
+
+    Demo data (operators with the public password demo1234) goes only into a database marked
+    `demo` (`app.db.identity`), so `--demo` pointed at a site's database refuses instead of seeding it.
+    """
+
+    __tablename__ = "database_identity"
+    __table_args__ = (CheckConstraint("kind IN ('site', 'demo')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    kind: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
 class Operator(Base):
     """A person at the counter. `display_name` prints as 收款人 / 制单人 on the slip."""
 

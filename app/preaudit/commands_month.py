@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from app.workflow.commands_charges import OPERATOR_HELP
+from app.commands_identity import add_operator_options
 
 Handler = Callable[[argparse.Namespace], int]
 MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
@@ -37,7 +37,7 @@ def register(actions: Any, action: Callable[[Any, str, str, Handler], argparse.A
     switch.add_argument("--disable", action="store_true", help="停用 / switch off")
     switch.add_argument("--enable", action="store_true", help="启用 / switch on")
     adjust.add_argument("--reason", required=True, help="调整理由 / why")
-    adjust.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
+    add_operator_options(adjust)
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -138,13 +138,14 @@ def accuracy_command(args: argparse.Namespace) -> int:
 
 
 def adjust_command(args: argparse.Namespace) -> int:
+    from app.commands_identity import signed_in
+    from app.operators import Permission
     from app.preaudit.month import set_rule_enabled
-    from app.workflow.commands_charges import _operator
 
     context = _open(args)
     try:
+        actor = signed_in(context, args, Permission.BUILD_CLAIM)
         with context.transaction() as session:
-            actor = _operator(session, args.operator)
             path = set_rule_enabled(session, context.paths.config_dir, args.rule, bool(args.enable), actor,
                                     counter_name=context.counter_name, reason=args.reason)
     finally:

@@ -32,6 +32,8 @@ from app.centre.gateway import (
     FeeCancelReceipt,
     FeeUploadReceipt,
     Operation,
+    OutcomeState,
+    ReversalResult,
     SettlementCancellation,
     SettlementFigures,
     Verdict,
@@ -40,6 +42,7 @@ from app.centre.gateway import (
 from app.centre.outbox import Applier, ForeignResult, LocalConflict
 from app.centre.plausibility import describe, settlement_problems
 from app.db.models import (
+    AuditEvent,
     ChargeLine,
     FullPaymentReceipt,
     OutboxEntry,
@@ -77,8 +80,11 @@ def workflow_appliers(counter_name: str) -> dict[Operation, Applier]:
     def cancellation(session: Session, entry: OutboxEntry, result: Any) -> None:
         apply_settlement_cancel(session, entry, result, counter_name)
 
+    def reversal(session: Session, entry: OutboxEntry, result: Any) -> None:
+        apply_reversal(session, entry, result, counter_name)
+
     return {Operation.ADMISSION: admission, Operation.FEE_UPLOAD: fee_upload, Operation.FEE_CANCEL: apply_fee_cancel,
-            Operation.SETTLEMENT: settlement, Operation.SETTLEMENT_CANCEL: cancellation}
+            Operation.SETTLEMENT: settlement, Operation.SETTLEMENT_CANCEL: cancellation, Operation.REVERSAL: reversal}
 
 
 def open_workflow_centre(ctx: CounterContext, actor: OperatorInfo | None) -> CentreClient:
@@ -303,3 +309,41 @@ def apply_settlement_cancel(session: Session, entry: OutboxEntry, result: Any, c
     except SlipError as exc:
         raise LocalConflict(exc.message) from None
 
+
+
+# --- reversal (冲正) ---------------------------------------------------------------------------------
+
+
+def _reverser(session: Session, original_msgid: str) -> int | None:
+    """The reviewer who asked for this reversal (`wi-counter centre resolve --reverse` audits it first)."""
+    return session.scalars(select(AuditEvent.operator_id).where(
+        AuditEvent.action == "centre_reversal_requested", AuditEvent.entity_id == original_msgid,
+    ).order_by(AuditEvent.id.desc()).limit(1)).first()
+
+
+def apply_reversal(session: Session, entry: OutboxEntry, result: Any, counter_name: str) -> None:
+    """A settlement reversed at the centre is cancelled here too: the cancellation row, the stay back
+    to 待结算, the slip's 已撤销 mark — in the outbox's transaction, so the counter never shows 已结算
+    for a settlement the centre no longer has. Other reversals (an admission, fee lines) change no
+    local record yet."""
+    reversal: ReversalResult = _as(ReversalResult, result)
+    if OutcomeState(reversal.outcome) is not OutcomeState.REVERSED or entry.reverses_msgid is None:
+        return
+    original = session.scalars(select(Settlement).where(
+        Settlement.msgid == entry.reverses_msgid, Settlement.kind == SettlementKind.SETTLEMENT)).first()
+    if original is None:
+        return  # not a settlement, or one this counter never recorded
+    if session.scalars(select(Settlement.id).where(Settlement.reverses_id == original.id)).first() is not None:
+        return  # already cancelled here
+    stay = session.get(Stay, original.stay_id)
+    assert stay is not None
+    try:
+        record_cancellation(
+            session, original.id, operator_id=_reverser(session, entry.reverses_msgid) or _operator_id(entry, stay),
+            counter_name=counter_name, reason="冲正：结算中心已撤销该笔结算", msgid=entry.msgid,
+            cancelled_at=dt.datetime.now(dt.UTC),
+        )
+    except SlipError as exc:
+        # Never a LocalConflict here: the outbox would reverse the reversal. The reviewer sees it in the log
+        # and in the day-end reconciliation (本机有、中心无).
+        log.error("结算 %s 已在中心冲正，但本机无法记录撤销：%s", original.id, exc.message)

@@ -6,15 +6,16 @@ Registered by `app.cli` (its `command`/`action` helpers); the handlers import th
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.commands_identity import OPERATOR_HELP, add_operator_options, signed_in
+
+__all__ = ["OPERATOR_HELP", "register"]
+
 Handler = Callable[[argparse.Namespace], int]
-OPERATOR_HELP = ("操作员登录名（记入审计）；默认取环境变量 WI_COUNTER_OPERATOR，只有一名在用操作员时取该操作员"
-                 " / operator login (audited); default: $WI_COUNTER_OPERATOR, or the only active operator")
 
 
 def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
@@ -30,7 +31,7 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
     importing.add_argument("--mapping", metavar="NAME",
                            help="列映射名称（见 docs/his-import.md），默认取设置 his.mapping / column mapping name, "
                                 "default: the setting his.mapping")
-    importing.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
+    add_operator_options(importing)
     mapping = action(actions, "map",
                      "把 HIS 项目编码对照到目录编码（或确认为目录外自费），并重新对照未上传的明细"
                      " / map a HIS code to a catalogue code (or confirm it is outside the catalogue)",
@@ -41,7 +42,7 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
     target.add_argument("--self-pay", action="store_true",
                         help="确认为目录外项目（自费，须告知患者） / confirmed outside the catalogue (self-pay)")
     mapping.add_argument("--note", default="", help="备注 / note")
-    mapping.add_argument("--operator", metavar="LOGIN", help=OPERATOR_HELP)
+    add_operator_options(mapping)
     action(actions, "mappings", "列出可用的 HIS 列映射 / list the column mappings", mappings_command)
     catalogue = action(actions, "catalogue",
                        "本地目录：版本和条目数；--sync 从结算中心下载更新 / the local catalogue; --sync downloads "
@@ -60,28 +61,8 @@ def _open(args: argparse.Namespace) -> Any:
     return open_counter(home=args.home, demo=args.demo, db_url=args.db)
 
 
-def _operator(session: Any, login: str | None) -> Any:
-    from sqlalchemy import select
-
-    from app.db.models import Operator
-    from app.operators import OperatorInfo
-    from app.workflow.common import WorkflowError
-
-    login = login or os.environ.get("WI_COUNTER_OPERATOR")
-    if login is None:
-        active = session.scalars(select(Operator).where(Operator.active.is_(True)).order_by(Operator.login)).all()
-        if len(active) != 1:
-            names = "、".join(o.login for o in active) or "（无）"
-            raise WorkflowError(f"请用 --operator 指定操作员（在用操作员：{names}）。")
-        record = active[0]
-    else:
-        record = session.scalars(select(Operator).where(Operator.login == login)).first()
-    if record is None or not record.active:
-        raise WorkflowError(f"没有名为 {login} 的在用操作员。")
-    return OperatorInfo(record.id, record.login, record.display_name, record.role)
-
-
 def import_command(args: argparse.Namespace) -> int:
+    from app.operators import Permission
     from app.settings import HIS_MAPPING
     from app.workflow.his_import import HisFileInvalid, import_his_file, load_mapping, read_his_file
 
@@ -90,8 +71,8 @@ def import_command(args: argparse.Namespace) -> int:
         mapping = load_mapping(args.mapping or context.settings.get(HIS_MAPPING), context.paths.config_dir)
         try:
             parsed = read_his_file(args.file, mapping)
+            actor = signed_in(context, args, Permission.IMPORT_CHARGES)
             with context.transaction() as session:
-                actor = _operator(session, args.operator)
                 result = import_his_file(session, args.stay_id, parsed, actor, context.counter_name, mapping.name)
         except HisFileInvalid as exc:
             print(f"错误：HIS 文件 {exc.file_name} 有 {len(exc.problems)} 处问题，未导入任何明细：", file=sys.stderr)
@@ -108,12 +89,13 @@ def import_command(args: argparse.Namespace) -> int:
 
 
 def map_command(args: argparse.Namespace) -> int:
+    from app.operators import Permission
     from app.workflow.code_map import set_mapping
 
     context = _open(args)
     try:
+        actor = signed_in(context, args, Permission.IMPORT_CHARGES)
         with context.transaction() as session:
-            actor = _operator(session, args.operator)
             code = None if args.self_pay else args.catalogue_code
             changed = set_mapping(session, actor, context.counter_name, args.his_code, code, args.note)
     finally:

@@ -80,15 +80,30 @@ def test_outbox_lists_open_entries_and_resolve_settles_them(counter: CounterCont
 
 def test_resolve_reverse_undoes_an_applied_call(client: CentreClient, counter: CounterContext,
                                                 sandbox: SandboxProcess, db_url: str,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+                                                capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.db.models import AuditEvent, Operator, Role
+    from tests.signed_in import TEST_PASSWORD_HASH, password_on_stdin
+
+    with counter.transaction() as session:
+        reviewer = Operator(login="reviewer", display_name="李审核", role=Role.REVIEWER, password_hash=TEST_PASSWORD_HASH)
+        session.add(reviewer)
+        session.flush()
+        reviewer_id = reviewer.id
     admission = client.register_admission(admission_of())
     client.upload_fees(admission.registration_no, fee_lines(5), insured_region="440800")
     client.settle(SettlementRequest(admission.registration_no, centre_today()))
     with counter.transaction() as session:
         msgid = session.scalars(select(OutboxEntry.msgid).where(OutboxEntry.txn_code == "2304")).one()
-    assert main(["centre", "resolve", "--reverse", msgid, *home_args(counter, db_url)]) == 0
+    password_on_stdin(monkeypatch)
+    assert main(["centre", "resolve", "--reverse", msgid, "--operator", "reviewer", "--password-stdin",
+                 *home_args(counter, db_url)]) == 0
     assert "reversed" in capsys.readouterr().out
     assert sandbox.summary()["settlements"]["reversed"] == 1
+    with counter.transaction() as session:  # the reviewer's request and its outcome, in the audit trail
+        audited = [(e.action, e.operator_id, e.entity_id) for e in session.scalars(
+            select(AuditEvent).where(AuditEvent.action.like("centre_reversal%")).order_by(AuditEvent.id))]
+    assert audited == [("centre_reversal_requested", reviewer_id, msgid), ("centre_reversal", reviewer_id, msgid)]
 
 
 def test_the_signing_key_comes_from_the_keyring_or_in_demo_mode_from_the_sandbox(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from tests.workflow.stay_fixtures import (
     centre_today,
     form,
 )
+from tests.signed_in import password_on_stdin
 
 
 LIU_YANG_CARD = "K44080011"  # 刘洋: local
@@ -133,7 +134,8 @@ def test_every_kind_of_difference_is_found_by_msgid_and_listed_for_a_reviewer(
 
 def test_the_commands_reconcile_list_and_record_the_review(
         counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, reviewer: OperatorInfo,
-        sandbox: SandboxProcess, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+        sandbox: SandboxProcess, db_url: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     _settled(counter, wf_client, cashier, ZHANG_WEI_CARD, "ZY-REC-6")
     assert main(["centre", "reconcile", *home_args(counter, db_url)]) == 0
     out = capsys.readouterr().out
@@ -149,11 +151,16 @@ def test_the_commands_reconcile_list_and_record_the_review(
     out = capsys.readouterr().out
     difference_id = int(out.split("[", 1)[1].split("]", 1)[0])
     assert "待处理" in out
+    password_on_stdin(monkeypatch)
     assert main(["centre", "review", str(difference_id), "--note", "已通知中心", "--operator", "cashier",
-                 *home_args(counter, db_url)]) == 1
+                 "--password-stdin", *home_args(counter, db_url)]) == 1
     assert "无权" in capsys.readouterr().out
     assert main(["centre", "review", str(difference_id), "--note", "已通知中心", "--operator", "reviewer",
-                 *home_args(counter, db_url)]) == 0
+                 *home_args(counter, db_url)]) == 1  # the reviewer's name without the password
+    assert "密码" in capsys.readouterr().out
+    password_on_stdin(monkeypatch)
+    assert main(["centre", "review", str(difference_id), "--note", "已通知中心", "--operator", "reviewer",
+                 "--password-stdin", *home_args(counter, db_url)]) == 0
     assert main(["centre", "differences", *home_args(counter, db_url)]) == 0
     assert "没有待处理的对账差异" in capsys.readouterr().out
 

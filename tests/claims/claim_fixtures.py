@@ -24,6 +24,7 @@ from app.rules.case import parse_case
 from app.rules.settlement import compute
 from app.slips import record_cancellation, record_settlement
 from tests.rules.base_case import base_case, item
+from tests.signed_in import TEST_PASSWORD_HASH, signed_in
 
 PLACES = {
     "广州市": ("广东省", "440100"),
@@ -59,10 +60,10 @@ def clerks(ctx: CounterContext) -> Clerks:
         for login, name, role in (("cashier1", "张收款", Role.CASHIER), ("reviewer1", "李审核", Role.REVIEWER)):
             record = session.scalars(select(Operator).where(Operator.login == login)).first()
             if record is None:
-                record = Operator(login=login, display_name=name, role=role, password_hash="not-a-real-hash")
+                record = Operator(login=login, display_name=name, role=role, password_hash=TEST_PASSWORD_HASH)
                 session.add(record)
                 session.flush()
-            infos.append(OperatorInfo(record.id, record.login, record.display_name, record.role))
+            infos.append(signed_in(record))
     return Clerks(*infos)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from app.cli import main
 from app.db.models import Settlement, Stay, Worker
 from tests.claims.claim_fixtures import cancel, clerks, open_test_counter, seed_device_catalogue, settle_stay
+from tests.signed_in import password_on_stdin
 
 
 def _month(db_url: str) -> dict[str, object]:
@@ -52,11 +53,13 @@ def _total_row(sheet) -> list[object]:  # type: ignore[no-untyped-def]
 
 
 def test_build_writes_forms_that_agree_with_the_database(db_url: str, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     expected = _month(db_url)
     out = tmp_path / "forms"
+    password_on_stdin(monkeypatch)
     assert main(["--db", db_url, "claims", "build", "--month", "2026-11", "--out", str(out),
-                 "--operator", "reviewer1", "--json"]) == 0
+                 "--operator", "reviewer1", "--password-stdin", "--json"]) == 0
     built = json.loads(capsys.readouterr().out)
     assert built["person_times"] == expected["count"] == 5
     assert Decimal(built["total"]) == expected["total"] and Decimal(built["fund_total"]) == expected["fund"]
@@ -90,7 +93,9 @@ def test_build_writes_forms_that_agree_with_the_database(db_url: str, tmp_path: 
             assert id_number in text
 
     # Building again: the same claim, nothing added (000 §31).
-    assert main(["--db", db_url, "claims", "build", "--month", "2026-11", "--operator", "reviewer1", "--json"]) == 0
+    password_on_stdin(monkeypatch)
+    assert main(["--db", db_url, "claims", "build", "--month", "2026-11", "--operator", "reviewer1",
+                 "--password-stdin", "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["batch_no"] == batch and again["added"] == 0 and not again["created"]
     assert main(["--db", db_url, "claims", "list", "--json"]) == 0

@@ -82,7 +82,7 @@ def main(argv: Sequence[str]) -> int:
 
     from app.centre.outbox import allocate_msgid
     from app.db.models import Operator
-    from app.operators import OperatorInfo
+    from tests.signed_in import signed_in
     from app.settings import COUNTER_NAME
     from app.workflow.appliers import open_workflow_centre
     from tests.centre.client_fixtures import INSTITUTION, make_counter
@@ -91,7 +91,7 @@ def main(argv: Sequence[str]) -> int:
     ctx.settings.set(COUNTER_NAME, options.name)
     with ctx.transaction() as session:
         clerk = session.scalars(select(Operator).where(Operator.login == options.login)).one()
-        actor = OperatorInfo(clerk.id, clerk.login, clerk.display_name, clerk.role)
+        actor = signed_in(clerk)
     client = open_workflow_centre(ctx, actor)
     try:
         if options.action != "msgids":

@@ -32,6 +32,7 @@ from app.workflow.appliers import open_workflow_centre
 from tests.centre.client_fixtures import REPO, SandboxProcess, make_counter, sandbox  # noqa: F401 - fixture
 from tests.concurrency.counter_process import release, results_of
 from tests.workflow.stay_fixtures import ZHANG_WEI_CARD, add_lines, admit_worker, form
+from tests.signed_in import signed_in
 
 pytestmark = pytest.mark.postgres
 
@@ -52,7 +53,7 @@ def shared(tmp_path: Path, postgres_url: str, sandbox: SandboxProcess) -> Iterat
 def _clerk(ctx: CounterContext, login: str) -> OperatorInfo:
     with ctx.transaction() as session:
         record = session.scalars(select(Operator).where(Operator.login == login)).one()
-        return OperatorInfo(record.id, record.login, record.display_name, record.role)
+        return signed_in(record)
 
 
 def run_counters(tmp_path: Path, db_url: str, centre_url: str, jobs: list[tuple[str, str, list[str]]],

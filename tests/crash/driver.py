@@ -11,7 +11,7 @@ Actions (ARG):
   settle STAY_ID      出院结算 (upload, second check, settlement)
   cancel SETTLEMENT   a reviewer's 撤销结算
   claim CLAIM_ID      upload the monthly claim, two settlements a chunk
-  slip SETTLEMENT     `wi-counter slip SETTLEMENT --operator cashier` (archived and logged)
+  slip SETTLEMENT     `wi-counter slip SETTLEMENT --operator cashier --password-stdin` (archived and logged)
 """
 
 from __future__ import annotations
@@ -24,9 +24,13 @@ from tests.centre.counter_driver import _install_keyring
 
 def run(action: str, home: Path, db_url: str, arg: str) -> int:
     if action == "slip":
-        from app.cli import main as cli_main
+        import io
 
-        return cli_main(["slip", arg, "--home", str(home), "--db", db_url, "--operator", "cashier"])
+        from app.cli import main as cli_main
+        from tests.signed_in import TEST_PASSWORD
+
+        sys.stdin = io.StringIO(TEST_PASSWORD + "\n")  # the cashier signs in (tests.signed_in's password)
+        return cli_main(["slip", arg, "--home", str(home), "--db", db_url, "--operator", "cashier", "--password-stdin"])
 
     from app.bootstrap import open_counter
     from app.workflow.admission import centre_today
@@ -35,8 +39,9 @@ def run(action: str, home: Path, db_url: str, arg: str) -> int:
     ctx = open_counter(home=home, db_url=db_url)
     with ctx.transaction() as session:
         from app.slips import operator_by_login
+        from tests.signed_in import signed_in
 
-        clerk = operator_by_login(session, "reviewer" if action in ("cancel", "claim") else "cashier")
+        clerk = signed_in(operator_by_login(session, "reviewer" if action in ("cancel", "claim") else "cashier"))
     client = open_workflow_centre(ctx, clerk)
     try:
         if action == "admit":

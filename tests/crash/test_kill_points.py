@@ -57,6 +57,7 @@ from app.workflow.common import WorkflowError
 from app.workflow.discharge import cancel_settlement, settle_stay, upload_lines
 from tests.centre.client_fixtures import REPO, SANDBOX_KEY, SandboxProcess, make_counter, start_sandbox
 from tests.workflow.stay_fixtures import ZHANG_WEI_CARD, add_lines, admit_worker, assert_matches_centre, form
+from tests.signed_in import TEST_PASSWORD_HASH, signed_in
 
 pytestmark = pytest.mark.crash
 
@@ -80,10 +81,10 @@ class World:
 
 def _operator(ctx: CounterContext, login: str, name: str, role: Role) -> OperatorInfo:
     with ctx.transaction() as session:
-        record = Operator(login=login, display_name=name, role=role, password_hash="not-a-real-hash")
+        record = Operator(login=login, display_name=name, role=role, password_hash=TEST_PASSWORD_HASH)
         session.add(record)
         session.flush()
-        return OperatorInfo(record.id, record.login, record.display_name, record.role)
+        return signed_in(record)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from app.preaudit.month import (
 from app.preaudit.ruleset import PreauditConfigError, default_rules_path, site_ruleset
 from tests.claims.claim_fixtures import clerks, open_test_counter
 from tests.preaudit.month_fixtures import answered_month
+from tests.signed_in import password_on_stdin
 
 REASONS = load_agency_reasons()
 MONEY = Decimal
@@ -174,7 +175,8 @@ def test_the_reviewer_switches_a_rule_off_in_the_site_copy_and_a_cashier_is_refu
     assert site_ruleset(ctx.paths.config_dir).enabled("repeated_same_day")
 
 
-def test_the_command_line_predicts_compares_and_adjusts(ctx, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_line_predicts_compares_and_adjusts(ctx, db_url: str, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     answered_month(ctx, "2026-10", [("repeated_same_day", False), ("daily_limit", True)])
     with ctx.transaction() as session:  # an unpredicted deduction the reasons file maps to no rule
         entry_id = session.scalars(select(ClaimEntry.id)).one()  # the month's one claimed settlement
@@ -200,11 +202,16 @@ def test_the_command_line_predicts_compares_and_adjusts(ctx, db_url: str, capsys
     assert main(["--db", db_url, "claims", "predict", "2026-08"]) == 1
     assert "还没有月度结算申请" in capsys.readouterr().err
 
+    password_on_stdin(monkeypatch)
     assert main(["--db", db_url, "claims", "adjust-rule", "repeated_same_day", "--disable", "--reason", "不扣",
-                 "--operator", "cashier1"]) == 1
+                 "--operator", "cashier1", "--password-stdin"]) == 1
     assert "收款员无权" in capsys.readouterr().err
     assert main(["--db", db_url, "claims", "adjust-rule", "repeated_same_day", "--disable", "--reason", "不扣",
-                 "--operator", "reviewer1"]) == 0
+                 "--operator", "reviewer1"]) == 1  # the login name alone: refused
+    assert "密码" in capsys.readouterr().err and site_ruleset(ctx.paths.config_dir).enabled("repeated_same_day")
+    password_on_stdin(monkeypatch)
+    assert main(["--db", db_url, "claims", "adjust-rule", "repeated_same_day", "--disable", "--reason", "不扣",
+                 "--operator", "reviewer1", "--password-stdin"]) == 0
     assert not site_ruleset(ctx.paths.config_dir).enabled("repeated_same_day")
 
 

@@ -81,7 +81,7 @@ def test_restore_puts_the_backup_back_and_keeps_the_current_database(
     capsys.readouterr()
     assert main(["db", "restore", str(saved)]) == 0
     out = capsys.readouterr().out
-    assert _actions(_database(counter)) == ["before_backup"]
+    assert _actions(_database(counter)) == ["before_backup", "db_restored"]  # the restore itself is audited
     safety = next((counter / "backups").glob("wi-counter-*-before-restore.sqlite3"))
     assert str(safety) in out and _mode(safety) == 0o600
     assert _actions(safety) == ["before_backup", "after_backup"]

@@ -28,6 +28,7 @@ from app.workflow.admission import Identification, look_up
 from app.workflow.discharge import cancel_settlement
 from app.workflow.separation import approve_overrides
 from tests.claims.claim_fixtures import clerks, id_number, open_test_counter, settle_stay
+from tests.signed_in import signed_in
 
 TODAY = dt.date.today()
 LAST_MONTH = (TODAY.replace(day=1) - dt.timedelta(days=1)).replace(day=5)
@@ -125,7 +126,7 @@ def test_a_cashier_is_refused_and_nothing_is_written(ctx: CounterContext, world:
 def test_the_role_that_may_act_is_not_refused(ctx: CounterContext, world: dict[str, Any], name: str) -> None:
     permission, action = ACTIONS[name]
     who = world["who"]
-    actor = who.reviewer if who.reviewer.can(permission) else OperatorInfo(who.reviewer.id, "admin", "管理员", Role.ADMIN)
+    actor = who.reviewer if who.reviewer.can(permission) else signed_in(OperatorInfo(who.reviewer.id, "admin", "管理员", Role.ADMIN))
     try:
         action(ctx, world, actor)
     except PermissionDenied:  # pragma: no cover - the failure this test exists for

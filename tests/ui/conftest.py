@@ -17,6 +17,7 @@ from pytestqt.qtbot import QtBot
 from app.bootstrap import CounterContext, open_counter
 from app.institution import InstitutionInfo
 from app.operators import OperatorInfo, institution_info, list_operators
+from tests.signed_in import signed_in
 
 from devices.monitor import DEVICE_THREAD_NAME
 from ui.gc_policy import install_gui_gc_policy
@@ -95,7 +96,7 @@ def operator_of() -> Callable[[CounterContext, str], OperatorInfo]:
 
     def find(ctx: CounterContext, login: str) -> OperatorInfo:
         with ctx.transaction() as session:
-            return next(o for o in list_operators(session) if o.login == login)
+            return signed_in(next(o for o in list_operators(session) if o.login == login))
 
     return find
 

@@ -15,6 +15,7 @@ from app.operators import OperatorInfo
 from app.settings import CENTRE_URL
 from ui.qt import QLabel
 from ui.status_bar import CounterStatusBar
+from tests.signed_in import signed_in
 
 pytestmark = pytest.mark.gui
 
@@ -49,7 +50,7 @@ def test_a_counter_without_an_institution_says_not_configured(qtbot: QtBot, empt
     from app.db.models import Role
 
     # A real (non-demo) counter with no institution yet: the label says what is missing.
-    bar = CounterStatusBar(empty_ctx, OperatorInfo(id=1, login="admin", display_name="管理员", role=Role.ADMIN))
+    bar = CounterStatusBar(empty_ctx, signed_in(OperatorInfo(id=1, login="admin", display_name="管理员", role=Role.ADMIN)))
     qtbot.addWidget(bar)
     label = _centre_label(bar)
     qtbot.waitUntil(lambda: label.text() == "结算中心：未配置", timeout=5000)

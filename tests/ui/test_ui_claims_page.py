@@ -26,6 +26,7 @@ from tests.ui.workflow_fixtures import WAIT_MS, WindowFactory, make_window  # no
 from ui.pages.claims_chart import Bar
 from ui.pages.claims_page import ClaimsPage
 from ui.qt import Qt
+from tests.signed_in import signed_in
 
 pytestmark = pytest.mark.gui
 
@@ -405,7 +406,7 @@ def test_a_refused_build_is_said_on_the_page(qtbot: QtBot, demo_ctx: CounterCont
 def test_a_database_without_the_institution_is_said_not_crashed(qtbot: QtBot, empty_ctx: CounterContext) -> None:
     from app.db.models import Role
 
-    page = ClaimsPage(empty_ctx, OperatorInfo(1, "reviewer", "李审核", Role.REVIEWER), today=lambda: TODAY)
+    page = ClaimsPage(empty_ctx, signed_in(OperatorInfo(1, "reviewer", "李审核", Role.REVIEWER)), today=lambda: TODAY)
     qtbot.addWidget(page)
     page.show()
     qtbot.waitUntil(lambda: page.error_label.isVisible(), timeout=WAIT_MS)

@@ -16,6 +16,7 @@ from app.secret_store import describe_store
 from app.settings import ALL_SETTINGS, COUNTER_NAME, LOG_LEVEL, Setting, Settings
 from ui.pages.settings_page import SettingsPage
 from ui.qt import QCheckBox, QComboBox, QLabel, QLineEdit, QSpinBox, Qt, QWidget
+from tests.signed_in import signed_in
 
 pytestmark = pytest.mark.gui
 
@@ -73,7 +74,7 @@ def test_every_kind_of_setting_gets_its_widget(
 
     flag = Setting("printing.preview", bool, True, "打印前预览", "打印结算单前先显示预览。")
     monkeypatch.setattr(settings_page, "ALL_SETTINGS", (*ALL_SETTINGS, flag))
-    form = settings_page.SettingsForm(demo_ctx, OperatorInfo(1, "admin", "管理员", Role.ADMIN))
+    form = settings_page.SettingsForm(demo_ctx, signed_in(OperatorInfo(1, "admin", "管理员", Role.ADMIN)))
     qtbot.addWidget(form)
     box = form.fields["printing.preview"]
     assert isinstance(box, QCheckBox) and box.isChecked()

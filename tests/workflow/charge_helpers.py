@@ -17,6 +17,7 @@ from app.operators import OperatorInfo
 from app.workflow.catalogue import seed_demo_catalogue
 from app.workflow.his_import import ColumnMapping, ImportResult, import_his_file, load_mapping, read_his_file
 from tests import factories
+from tests.signed_in import signed_in
 
 START = dt.date(2026, 11, 2)
 COUNTER = "窗口1"
@@ -42,12 +43,12 @@ def stay(session: Session) -> Stay:
 def clerk(session: Session, stay: Stay) -> OperatorInfo:
     record = session.get(Operator, stay.created_by)
     assert record is not None
-    return OperatorInfo(record.id, record.login, record.display_name, record.role)
+    return signed_in(record)
 
 
 def other_operator(session: Session, login: str, role: Role) -> OperatorInfo:
     record = factories.operator(session, login=login, role=role)
-    return OperatorInfo(record.id, record.login, record.display_name, record.role)
+    return signed_in(record)
 
 
 @pytest.fixture

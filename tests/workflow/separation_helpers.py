@@ -38,6 +38,7 @@ from app.db.models import (
 )
 from app.operators import OperatorInfo
 from app.rules.case import Case, round_money
+from tests.signed_in import signed_in
 
 if TYPE_CHECKING:
     from app.bootstrap import CounterContext
@@ -53,7 +54,7 @@ def operator(session: Session, login: str, role: Role) -> OperatorInfo:
                           role=role, password_hash="not-a-real-hash")
         session.add(record)
         session.flush()
-    return OperatorInfo(record.id, record.login, record.display_name, record.role)
+    return signed_in(record)
 
 
 def store_case(session: Session, case: Case, created_by: int) -> int:

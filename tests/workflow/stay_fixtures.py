@@ -39,6 +39,7 @@ from tests.centre.client_fixtures import (  # noqa: F401 - fixtures re-exported
     counter,
     sandbox,
 )
+from tests.signed_in import TEST_PASSWORD_HASH, signed_in
 
 __all__ = [
     "SandboxProcess", "add_lines", "admit_worker", "assert_matches_centre", "cashier", "centre_today", "counter", "form", "reviewer",
@@ -54,10 +55,10 @@ ZHOU_QIANG_CARD = "K44060013"  # 周强: filing valid from today-40 to today-5
 
 def _operator(ctx: CounterContext, login: str, name: str, role: Role) -> OperatorInfo:
     with ctx.transaction() as session:
-        record = Operator(login=login, display_name=name, role=role, password_hash="not-a-real-hash")
+        record = Operator(login=login, display_name=name, role=role, password_hash=TEST_PASSWORD_HASH)
         session.add(record)
         session.flush()
-        return OperatorInfo(record.id, record.login, record.display_name, record.role)
+        return signed_in(record)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from app.bootstrap import CounterContext, open_counter
 from app.centre.client import CentreClient
 from app.db.models import Care, CatalogueItem, ChargeCategory, ChargeLine, Institution, Stay, Worker
-from app.operators import OperatorInfo
 from app.resources import resource_path
 from app.workflow import catalogue
 from app.workflow.catalogue import catalogue_entries, local_version, seed_demo_catalogue, sync_catalogue
@@ -28,6 +27,7 @@ from tests.centre.client_fixtures import (  # noqa: F401 - fixtures
     counter,
     sandbox,
 )
+from tests.signed_in import signed_in
 
 
 def _sandbox_entries() -> list[dict[str, object]]:
@@ -85,7 +85,7 @@ def _line_with_hospital_code(session: Session, his_code: str) -> int:
                 admission_no="ZY0001", dept="康复科", admitted_on=dt.date(2026, 11, 2), created_by=clerk.id)
     session.add(stay)
     session.flush()
-    actor = OperatorInfo(clerk.id, clerk.login, clerk.display_name, clerk.role)
+    actor = signed_in(clerk)
     line_id = add_line(session, actor, "窗口1", stay.id, his_code=his_code, name="新增康复评定", category=None,
                        quantity=Decimal("1"), unit_price=Decimal("80"), charged_on=dt.date(2026, 11, 3))
     assert session.get(ChargeLine, line_id).code is None  # type: ignore[union-attr]

@@ -34,6 +34,7 @@ from tests.workflow.charge_helpers import (  # noqa: F401 - fixtures
     session,
     stay,
 )
+from tests.signed_in import password_on_stdin
 
 HEADER = "明细流水号,项目编码,项目名称,费用类别,数量,单价,金额,费用日期"
 
@@ -128,7 +129,7 @@ def test_mapping_needs_the_import_permission(session: Session, clerk: OperatorIn
         set_mapping(session, clerk, COUNTER, "HZ-9001", "XM01AE01")
 
 
-def test_cli_import_and_map(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_import_and_map(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """`wi-counter charges import` lists every bad row (exit 2), imports the clean file, `charges map` re-matches."""
     from app.bootstrap import open_counter
 
@@ -143,17 +144,24 @@ def test_cli_import_and_map(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     bad = tmp_path / "bad.csv"
     bad.write_bytes(("\r\n".join([HEADER, "MX1,HZ-9001,院内制剂 消肿膏,西药,2,18.50,37.01,2026-11-02",
                                   "MX2,XB01AC06,阿司匹林肠溶片,西药,2,0.50,1.00,2026-11-31"]) + "\r\n").encode("gbk"))
-    assert main(["charges", "import", str(stay_id), str(bad), "--home", str(home)]) == 2
+    password_on_stdin(monkeypatch)
+    assert main(["charges", "import", str(stay_id), str(bad), "--home", str(home), "--password-stdin"]) == 2
     err = capsys.readouterr().err
     assert "2 处问题" in err and "第 2 行“金额”列" in err and "第 3 行“费用日期”列" in err
     good = tmp_path / "good.csv"
     good.write_bytes(bad.read_bytes().replace(b"37.01", b"37.00").replace(b"2026-11-31", b"2026-11-30"))
-    assert main(["charges", "import", str(stay_id), str(good), "--home", str(home)]) == 0
+    password_on_stdin(monkeypatch)  # the stay's cashier, the only operator: named by default, signed in
+    assert main(["charges", "import", str(stay_id), str(good), "--home", str(home), "--password-stdin"]) == 0
     out = capsys.readouterr().out
     assert "新增 2 条" in out and "未对照 1 条" in out
-    assert main(["charges", "map", "HZ-9001", "XM01AE01", "--home", str(home), "--operator", "cashier"]) == 0
+    password_on_stdin(monkeypatch)
+    assert main(["charges", "map", "HZ-9001", "XM01AE01", "--home", str(home), "--operator", "cashier",
+                 "--password-stdin"]) == 0
     assert "重新对照 1 条" in capsys.readouterr().out
-    assert main(["charges", "map", "HZ-9001", "--self-pay", "--home", str(home)]) == 0
+    assert main(["charges", "map", "HZ-9001", "--self-pay", "--home", str(home)]) == 1  # no password: nothing done
+    assert "密码" in capsys.readouterr().err
+    password_on_stdin(monkeypatch)
+    assert main(["charges", "map", "HZ-9001", "--self-pay", "--home", str(home), "--password-stdin"]) == 0
     ctx = open_counter(home=home)
     with ctx.transaction() as session:
         assert unmatched_lines(session, stay_id) == []
