@@ -1,7 +1,7 @@
 """What a database is — a site's or a demo's — written once, when it is created.
 
 `migrate.upgrade` writes the marker when it creates the schema in an empty database (the
-`database_identity` table, migration 0010). Demo data, whose operators share the public password
+`database_identity` table, migration 0011). Demo data, whose operators share the public password
 demo1234, goes only into a database marked `demo`: `--demo` refuses any other (`require_demo`), and
 `app.demo.seed_demo` refuses too. A database that predates the marker counts as a site's.
 """
@@ -28,7 +28,7 @@ def _has_table(connection: Connection) -> bool:
 
 
 def kind_of(connection: Connection) -> str | None:
-    """`site`, `demo`, or None (no marker: an older database, or a schema below migration 0010)."""
+    """`site`, `demo`, or None (no marker: an older database, or a schema below migration 0011)."""
     if not _has_table(connection):
         return None
     return connection.execute(select(DatabaseIdentity.kind).order_by(DatabaseIdentity.id).limit(1)).scalar()
