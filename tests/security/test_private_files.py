@@ -20,8 +20,10 @@ from app.bootstrap import CounterContext, open_counter
 from app.centre.ecard import ecard_lookup
 from app.cli import main
 from app.db.models import CentreCallLog, Settlement
+from app.demo import DEMO_PASSWORD
 from app.masking import mask_ids_in_text
 from tests.centre.client_fixtures import ZHANG_WEI, counter, sandbox  # noqa: F401 - fixtures
+from tests.signed_in import password_on_stdin
 from tests.test_slips import SAMPLE
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX's")
@@ -49,12 +51,14 @@ def _demo_settlement(home: Path) -> int:
 
 
 @posix_only
-def test_slip_out_and_the_preview_slip_are_user_only(umask: int, tmp_path: Path) -> None:
+def test_slip_out_and_the_preview_slip_are_user_only(umask: int, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     settlement_id = _demo_settlement(home)
     out = tmp_path / "出院" / "slip.pdf"  # its folder is created too
-    assert main(["slip", str(settlement_id), "--out", str(out), "--operator", "cashier", "--home", str(home),
-                 "--demo"]) == 0
+    password_on_stdin(monkeypatch, DEMO_PASSWORD)  # the demo cashier signs in (issue 22 §1)
+    assert main(["slip", str(settlement_id), "--out", str(out), "--operator", "cashier", "--password-stdin",
+                 "--home", str(home), "--demo"]) == 0
     assert _mode(out) == 0o600 and _mode(out.parent) == 0o700
     preview = tmp_path / "preview.pdf"
     assert main(["settle", str(SAMPLE), "--slip", str(preview)]) == 0

@@ -197,7 +197,8 @@ def test_the_whole_workflow_in_the_window(
     qtbot.waitUntil(lambda: admission.outcome is not None, timeout=CENTRE_WAIT_MS)
     assert admission.outcome is not None and admission.outcome.stay_id is None
     assert "【不通过】" in admission.verdict.reasons.text() and "依据：" in admission.verdict.reasons.text()
-    assert "003 §5" in admission.verdict.next_steps.text()  # file online on the spot
+    # Change the filing's place online on the spot, as Guangdong words it (003 §6, §12; issue 23 §6).
+    assert "粤省事" in admission.verdict.next_steps.text() and "003 §6" in admission.verdict.next_steps.text()
     card.remove()
     qtbot.waitUntil(lambda: admission.card_identity is None, timeout=WAIT_MS)
 
