@@ -11,6 +11,7 @@ the real services; the centre is the sandbox over HTTP.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
@@ -32,8 +33,8 @@ from tests.workflow.stay_fixtures import ZHANG_WEI_CARD
 from ui.main_window import MainWindow
 from ui.pages.charges_dialogs import OverrideDialog
 from ui.pages.charges_page import AWAITING_APPROVAL, ChargesPage
-from ui.qt import QApplication, QLineEdit, QPushButton, Qt, QTimer, QWidget
-from ui.reviewer_authorisation import ReviewerAuthorisationDialog
+from ui.qt import QApplication, QLineEdit, QPushButton, Qt, QTimer, QWidget, is_valid
+from ui.reviewer_authorisation import PendingApprovalsDialog, ReviewerAuthorisationDialog
 
 WAIT_MS = 15_000
 PASSWORD = "demo1234"  # the demo counter's operators
@@ -69,12 +70,15 @@ def _override_first_line(qtbot: QtBot, page: ChargesPage, type_text: TypeText, r
     return line_id
 
 
-def _modal_dialog(qtbot: QtBot) -> ReviewerAuthorisationDialog:
-    found: list[ReviewerAuthorisationDialog] = []
+D = TypeVar("D", bound=QWidget)
+
+
+def _modal(qtbot: QtBot, kind: type[D]) -> D:
+    found: list[D] = []
 
     def look() -> None:  # from a timer, as a clerk would meet it: whatever modal window is up
         widget = QApplication.activeModalWidget()
-        if isinstance(widget, ReviewerAuthorisationDialog) and widget.isVisible():
+        if isinstance(widget, kind) and widget.isVisible():
             found.append(widget)
 
     def seen() -> bool:
@@ -85,13 +89,17 @@ def _modal_dialog(qtbot: QtBot) -> ReviewerAuthorisationDialog:
     return found[0]
 
 
+def _closed(dialog: QWidget) -> bool:
+    return not is_valid(dialog) or not dialog.isVisible()  # deleted on close
+
+
 def _authorise(qtbot: QtBot, dialog: ReviewerAuthorisationDialog, login: str, password: str) -> None:
     dialog.login_edit.clear()
     dialog.password_edit.clear()
     qtbot.keyClicks(dialog.login_edit, login)
     qtbot.keyClicks(dialog.password_edit, password)
     _click(qtbot, dialog, "authoriseButton")
-    qtbot.waitUntil(lambda: not dialog.busy, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: _closed(dialog) or not dialog.busy, timeout=WAIT_MS)
 
 
 def _approver(ctx: CounterContext, line_id: int) -> int | None:
@@ -121,21 +129,26 @@ def test_a_reviewer_approves_a_cashiers_override_at_the_cashiers_window(
     line = next(line for line in page.workspace.lines if line.line_id == line_id)  # type: ignore[union-attr]
     assert line.awaiting_approval
 
-    # The 待审核 list: the lines waiting for a reviewer, the cashier's reason in a column of its own.
-    assert page.pending_button.text().startswith("待审核(1)")
-    _click(qtbot, page, "pendingButton")
-    qtbot.waitUntil(lambda: page.bucket_filter.currentData() == AWAITING_APPROVAL and not page.busy,
-                    timeout=WAIT_MS)
+    # The 待审核 filter of the lines table, and the 待审核 list: the cashier's reason in a column of its own.
+    page.set_filter(page.bucket_filter, AWAITING_APPROVAL)
     assert page.model.rowCount() == 1 and page.model.line(0).line_id == line_id
-    headers = [page.model.headerData(c, Qt.Orientation.Horizontal) for c in range(page.model.columnCount())]
-    reason_column = headers.index("改判理由")
-    assert page.model.data(page.model.index(0, reason_column)) == f"{REASON}（{cashier.display_name}）"
+    assert page.pending_button.text() == "待审核(1)"
+    _click(qtbot, page, "pendingButton")
+    listing = _modal(qtbot, PendingApprovalsDialog)
+    assert listing.table.rowCount() == 1
+    headers = [listing.table.horizontalHeaderItem(c).text() for c in range(listing.table.columnCount())]
+    assert listing.table.item(0, headers.index("改判理由")).text() == REASON
+    assert listing.table.item(0, headers.index("改判人")).text() == cashier.display_name
+    assert listing.table.item(0, headers.index("金额")).text() == money_text(line.amount)
     save_shot(window, "reviewer-authorisation", "charges-page-awaiting-1366x768.png")
+    save_shot(listing, "reviewer-authorisation", "pending-list.png")
+    _click(qtbot, listing, "quitButton")
+    qtbot.waitUntil(lambda: _closed(listing), timeout=WAIT_MS)
 
     # A cashier at the counter: 审核通过 is there and opens the 审核员授权 dialog (no logout).
     page.table.selectRow(0)
     _click(qtbot, page, "approveButton")
-    dialog = _modal_dialog(qtbot)
+    dialog = _modal(qtbot, ReviewerAuthorisationDialog)
     assert dialog.windowTitle() == "审核员授权"
     cells = [dialog.table.item(0, c).text() for c in range(dialog.table.columnCount())]
     assert str(line.seq) in cells and line.name in cells and money_text(line.amount) in cells
@@ -161,11 +174,11 @@ def test_a_reviewer_approves_a_cashiers_override_at_the_cashiers_window(
 
     # The reviewer's password: approved in the reviewer's name, the cashier still at the window.
     _authorise(qtbot, dialog, "reviewer", PASSWORD)
-    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: _closed(dialog), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: not page.busy and "已审核通过 1 条改判" in page.status_label.text(), timeout=WAIT_MS)
     assert _approver(ctx, line_id) == reviewer.id
     assert window.operator.login == "cashier"
-    assert page.pending_button.text().startswith("待审核(0)")
+    assert page.pending_button.text() == "待审核(0)"
     assert page.model.rowCount() == 0  # the 待审核 filter shows none left
     with ctx.transaction() as session:
         event = session.scalars(select(AuditEvent).where(AuditEvent.action == "classification_override_approved")
@@ -189,11 +202,11 @@ def test_cancelling_the_authorisation_changes_nothing(
     line_id = _override_first_line(qtbot, page, type_text, 1)
     page.table.selectAll()  # the selection holds lines not waiting too: only the waiting one is shown
     _click(qtbot, page, "approveButton")
-    dialog = _modal_dialog(qtbot)
+    dialog = _modal(qtbot, ReviewerAuthorisationDialog)
     assert dialog.table.rowCount() == 1
     _click(qtbot, dialog, "quitButton")
-    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: _closed(dialog), timeout=WAIT_MS)
     qtbot.wait(200)
     assert not page.busy
     assert _approver(ctx, line_id) is None
-    assert page.pending_button.text().startswith("待审核(1)")
+    assert page.pending_button.text() == "待审核(1)"
