@@ -206,6 +206,16 @@ def test_cancelling_the_authorisation_changes_nothing(
     assert dialog.table.rowCount() == 1
     _click(qtbot, dialog, "quitButton")
     qtbot.waitUntil(lambda: _closed(dialog), timeout=WAIT_MS)
+    # From the 待审核 list as well: 审核通过… there leads to the same 审核员授权.
+    _click(qtbot, page, "pendingButton")
+    listing = _modal(qtbot, PendingApprovalsDialog)
+    _click(qtbot, listing, "approveChosenButton")
+    dialog = _modal(qtbot, ReviewerAuthorisationDialog)
+    assert dialog.table.rowCount() == 1 and dialog.items[0].line_id == line_id
+    qtbot.keyClicks(dialog.login_edit, "reviewer")
+    qtbot.keyClicks(dialog.password_edit, PASSWORD)
+    _click(qtbot, dialog, "quitButton")
+    qtbot.waitUntil(lambda: _closed(dialog), timeout=WAIT_MS)
     qtbot.wait(200)
     assert not page.busy
     assert _approver(ctx, line_id) is None
