@@ -97,9 +97,10 @@ class ReviewerAuthorisationDialog(QDialog):
         self.items = tuple(items)
         layout = QVBoxLayout(self)
         layout.addWidget(heading(_tr("审核员授权"), self, "dialogTitle", 1.2))
-        layout.addWidget(QLabel(_tr("收款员 {name} 的改判须经审核员审核通过。请审核员核对下列明细和改判理由，"
-                                    "在此输入本人的登录名和密码（收款员无须退出登录）。").format(
-            name=cashier.display_name), self))
+        intro = QLabel(_tr("下列改判须经审核员审核通过。请审核员核对明细和改判理由，在此输入本人的登录名和密码"
+                           "（本窗口的操作员 {name} 无须退出登录）。").format(name=cashier.display_name), self)
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
         self.table = pending_table(self.items, self)
         self.table.setMinimumWidth(640)
         layout.addWidget(self.table, 1)

@@ -187,6 +187,10 @@ def test_a_reviewer_approves_a_cashiers_override_at_the_cashiers_window(
         assert event.operator_id == reviewer.id
         assert event.detail["at_session_of"] == "cashier"
         assert event.detail["seqs"] == str(line.seq)
+        login = session.scalars(select(AuditEvent).where(AuditEvent.action == "login",
+                                                         AuditEvent.operator_id == reviewer.id)
+                                .order_by(AuditEvent.id.desc())).first()
+        assert login is not None and login.detail == {"channel": "reviewer_authorisation"}
     save_shot(window, "reviewer-authorisation", "charges-page-approved-1366x768.png")
 
 
