@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from app import audit
 from app.centre.gateway import SettlementFigures, SettlementRequest
-from app.db.models import ChargeCategory, ChargeLine, HisCodeMap, Stay, StayStatus, Worker
+from app.db.models import ChargeCategory, ChargeLine, HisCodeMap, Operator, Stay, StayStatus, Worker
 from app.operators import OperatorInfo, Permission, require
 from app.rules.case import CATEGORIES, InvalidCase
 from app.rules.settlement import (
@@ -406,8 +406,12 @@ def override(session: Session, actor: OperatorInfo, counter_name: str, line_ids:
     return len(changed)
 
 
-def approve_overrides(session: Session, actor: OperatorInfo, counter_name: str, line_ids: Sequence[int]) -> int:
-    """A reviewer approves the overrides among the lines. Returns overrides approved."""
+def approve_overrides(session: Session, actor: OperatorInfo, counter_name: str, line_ids: Sequence[int],
+                      *, at_session_of: str | None = None) -> int:
+    """A reviewer approves the overrides among the lines. Returns overrides approved.
+
+    `at_session_of`: the login of the cashier at whose window the reviewer authorised it (审核员授权,
+    issue 20): the audit names the reviewer as the actor and that session besides."""
     require(actor, Permission.OVERRIDE_CLASSIFICATION)
     targets = _targets(session, line_ids, with_refunds=True)
     pending = [t for t in targets if t.override_by is not None and t.override_approved_by is None]
@@ -418,8 +422,37 @@ def approve_overrides(session: Session, actor: OperatorInfo, counter_name: str, 
             session.execute(update(_LINES).where(c.id.in_(ids[start:start + 500]))
                             .values(override_approved_by=actor.id))
         session.expire_all()
-        _audit(session, actor, counter_name, "classification_override_approved", pending, {})
+        _audit(session, actor, counter_name, "classification_override_approved", pending,
+               {"at_session_of": at_session_of} if at_session_of and at_session_of != actor.login else {})
     return len(pending)
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    """An override waiting for a reviewer, as the 审核员授权 dialog and the 待审核 list show it."""
+
+    line_id: int
+    seq: int
+    name: str
+    amount: Decimal
+    injury: bool | None  # what the line was set to
+    reason: str
+    overridden_by: str  # the display name of who overrode it
+    overridden_by_login: str
+
+
+def pending_approvals(session: Session, stay_id: int, line_ids: Sequence[int] | None = None) -> list[PendingApproval]:
+    """The stay's overrides not yet approved (of `line_ids` when given), in seq order, with who gave the reason."""
+    c = ChargeLine  # the mapped attributes: the amount is stored in fen, read back as Decimal yuan
+    query = (select(c.id, c.seq, c.name, c.amount, c.injury, c.injury_override_reason, Operator.display_name,
+                    Operator.login)
+             .join(Operator, Operator.id == c.override_by)
+             .where(c.stay_id == stay_id, c.override_by.is_not(None), c.override_approved_by.is_(None))
+             .order_by(c.seq))
+    chosen = set(line_ids) if line_ids is not None else None
+    return [PendingApproval(row.id, row.seq, row.name, row.amount, row.injury, row.injury_override_reason or "",
+                            row.display_name, row.login)
+            for row in session.execute(query) if chosen is None or row.id in chosen]
 
 
 def clear_override(session: Session, actor: OperatorInfo, counter_name: str, line_ids: Sequence[int]) -> int:

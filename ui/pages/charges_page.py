@@ -33,11 +33,13 @@ from app.workflow.separation import (
     UNCLASSIFIED,
     LineDifference,
     LineView,
+    PendingApproval,
     Workspace,
     approve_overrides,
     assign_diagnosis,
     clear_override,
     override,
+    pending_approvals,
     select_lines,
     workspace,
 )
@@ -89,6 +91,7 @@ if TYPE_CHECKING:
 OK_COLOUR = "#1b5e20"
 OPEN_STATUSES = (StayStatus.ADMITTED, StayStatus.PENDING_SETTLEMENT)
 ALL = "__all__"
+AWAITING_APPROVAL = "__awaiting__"  # the 分类 filter's 待审核: overrides waiting for a reviewer
 NO_DIAGNOSIS = "__none__"
 
 
@@ -205,6 +208,7 @@ class ChargesPage(QWidget):
         for bucket in BUCKETS:
             self.bucket_filter.addItem(self.tr(BUCKET_LABELS[bucket]), bucket)
         self.bucket_filter.addItem(self.tr("未分类"), UNCLASSIFIED)
+        self.bucket_filter.addItem(self.tr("待审核"), AWAITING_APPROVAL)
         self.date_check = QCheckBox(self.tr("日期"), self)
         self.date_check.setObjectName("dateFilterCheck")
         self.date_check.toggled.connect(self._apply_filters)
@@ -257,8 +261,14 @@ class ChargesPage(QWidget):
                                             actions)
         self.clear_override_button = self._button(self.tr("撤销改判"), "clearOverrideButton",
                                                   self.clear_selected_override, None, actions)
+        # A cashier's 审核通过 opens 审核员授权: the reviewer types their password here, no logout (issue 20).
         self.approve_button = self._button(self.tr("审核通过"), "approveButton", self.approve_selected, None, actions)
-        self.approve_button.setVisible(self._operator.can(Permission.OVERRIDE_CLASSIFICATION))
+        if not self._operator.can(Permission.OVERRIDE_CLASSIFICATION):
+            self.approve_button.setText(self.tr("审核通过（审核员授权）…"))
+        self.approve_button.setToolTip(self.tr("选中的明细中等待审核员审核的改判"))
+        self.pending_button = self._button(self.tr("待审核(0)"), "pendingButton", self.show_pending, None, actions)
+        self.pending_button.setToolTip(self.tr("本次住院等待审核员审核的改判及其理由"))
+        self._awaiting = 0
         self.informed_button = self._button(self.tr("已告知患者"), "informedButton", self.mark_selected_informed,
                                             None, actions)
         self.informed_button.setToolTip(self.tr("目录外项目须先告知患者（003 §15）"))
@@ -470,6 +480,8 @@ class ChargesPage(QWidget):
                 personal=money_text(preview.personal_total)))
         else:
             self.totals_label.clear()
+        self._awaiting = sum(1 for line in ws.lines if line.awaiting_approval) if ws is not None else 0
+        self.pending_button.setText(self.tr("待审核({n})").format(n=self._awaiting))
         self.problems_list.clear()
         for problem in (ws.problems if ws else ()):
             self.problems_list.addItem(problem)
@@ -507,6 +519,9 @@ class ChargesPage(QWidget):
         dept = self.dept_filter.currentData()
         group = self.group_filter.currentData()
         bucket = self.bucket_filter.currentData()
+        awaiting_only = bucket == AWAITING_APPROVAL
+        if awaiting_only:
+            bucket = ALL
         dated = self.date_check.isChecked()
         if diagnosis in (None, ALL) and dept in (None, ALL) and group in (None, ALL) and bucket in (None, ALL) \
                 and not dated:
@@ -521,6 +536,8 @@ class ChargesPage(QWidget):
                 date_to=to_date(self.date_to.date()) if dated else None))
             lines = [line for line in ws.lines if line.line_id in chosen
                      and (diagnosis != NO_DIAGNOSIS or not line.diagnosis_code)]
+        if awaiting_only:
+            lines = [line for line in lines if line.awaiting_approval]
         if self.likely_deducted_check.isChecked():
             flagged = self.model.findings
             lines = [line for line in lines if line.seq in flagged]
@@ -550,9 +567,10 @@ class ChargesPage(QWidget):
         ws = self.workspace
         open_stay = ws is not None and not ws.settled
         selected = bool(self.table.selectionModel().hasSelection()) if self.table.selectionModel() else False
-        for button in (self.assign_button, self.override_button, self.clear_override_button, self.approve_button,
-                       self.informed_button):
+        for button in (self.assign_button, self.override_button, self.clear_override_button, self.informed_button):
             button.setEnabled(idle and open_stay and selected)
+        self.approve_button.setEnabled(idle and open_stay and selected and self._awaiting > 0)
+        self.pending_button.setEnabled(idle and open_stay)
         for button in (self.import_button, self.add_button):
             button.setEnabled(idle and open_stay)
         single = selected and len(self.table.selectionModel().selectedRows()) == 1
@@ -629,12 +647,61 @@ class ChargesPage(QWidget):
         self._change(lambda s: clear_override(s, operator, ctx.counter_name, ids), self.tr("已撤销 {n} 条改判"))
 
     def approve_selected(self) -> None:
-        ids = self._need_selection()
-        if ids is None:
+        if self._need_selection() is None:
             return
+        ids = [line.line_id for line in self.selected_lines() if line.awaiting_approval]
+        if not ids:
+            self.error.show_error(self.tr("选中的明细中没有等待审核的改判。"))
+            return
+        self.approve(ids)
+
+    def approve(self, line_ids: list[int]) -> None:
+        """Approve the overrides: a reviewer signed in does it at once; a cashier's window asks for a
+        reviewer's login and password (审核员授权) and the service acts in that reviewer's name."""
         ctx, operator = self._ctx, self._operator
-        self._change(lambda s: approve_overrides(s, operator, ctx.counter_name, ids),
-                     self.tr("已审核通过 {n} 条改判"))
+        if operator.can(Permission.OVERRIDE_CLASSIFICATION):
+            self._change(lambda s: approve_overrides(s, operator, ctx.counter_name, line_ids),
+                         self.tr("已审核通过 {n} 条改判"))
+            return
+        stay_id = self.stay_id
+        if stay_id is None:
+            return
+        self._run(lambda session: pending_approvals(session, stay_id, line_ids), self._ask_reviewer)
+
+    def _ask_reviewer(self, items: list[PendingApproval]) -> None:
+        from ui.reviewer_authorisation import ReviewerAuthorisationDialog
+
+        if not items:
+            self.error.show_error(self.tr("选中的改判已不再等待审核（可能已由审核员审核），请刷新。"))
+            return
+        ctx, cashier = self._ctx, self._operator
+        ids = [item.line_id for item in items]
+        dialog = ReviewerAuthorisationDialog(ctx, items, cashier, self)
+
+        def approved() -> None:
+            reviewer = dialog.reviewer
+            assert reviewer is not None
+            self._change(lambda s: approve_overrides(s, reviewer, ctx.counter_name, ids, at_session_of=cashier.login),
+                         self.tr("审核员 {name} 已审核通过 ").format(name=reviewer.display_name)
+                         + self.tr("{n} 条改判"))
+
+        dialog.accepted.connect(approved)
+        self._open(dialog)
+
+    def show_pending(self) -> None:
+        """待审核: the stay's overrides waiting for a reviewer, with their reasons; approve from there."""
+        from ui.reviewer_authorisation import PendingApprovalsDialog
+
+        stay_id = self.stay_id
+        if stay_id is None:
+            return
+
+        def show(items: list[PendingApproval]) -> None:
+            dialog = PendingApprovalsDialog(items, self)
+            dialog.accepted.connect(lambda: self.approve(dialog.chosen_line_ids))
+            self._open(dialog)
+
+        self._run(lambda session: pending_approvals(session, stay_id), show)
 
     def mark_selected_informed(self) -> None:
         ids = [line.line_id for line in self.selected_lines() if line.out_of_catalogue]
