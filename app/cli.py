@@ -226,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     preaudit_cli.register(command, action)
 
+    # --- 日结 (issue 20 §10) ---
+    from app import commands_dayend
+
+    commands_dayend.register(command, action)
+
     return parser
 
 

@@ -49,6 +49,7 @@ class Permission(enum.StrEnum):
     MANUAL_IDENTIFICATION = "manual_identification"  # 审核：手工输入社会保障号码
     BUILD_CLAIM = "build_claim"  # 月度结算
     RECONCILE = "reconcile"  # 审核：处理对账差异
+    VIEW_OTHERS_DAY_END = "view_others_day_end"  # 审核：查看他人的日结单
     MANAGE_OPERATORS = "manage_operators"  # 管理操作员
     CHANGE_SETTINGS = "change_settings"  # 修改设置
 
@@ -69,6 +70,7 @@ _PERMISSION_LABELS = {
     Permission.MANUAL_IDENTIFICATION: "手工输入社会保障号码",
     Permission.BUILD_CLAIM: "月度结算申报",
     Permission.RECONCILE: "处理对账差异",
+    Permission.VIEW_OTHERS_DAY_END: "查看他人的日结单",
     Permission.MANAGE_OPERATORS: "管理操作员",
     Permission.CHANGE_SETTINGS: "修改设置",
 }
@@ -84,6 +86,7 @@ _REVIEWER = _CASHIER | {
     Permission.MANUAL_IDENTIFICATION,
     Permission.BUILD_CLAIM,
     Permission.RECONCILE,
+    Permission.VIEW_OTHERS_DAY_END,
 }
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.CASHIER: _CASHIER,

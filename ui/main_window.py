@@ -328,6 +328,16 @@ class MainWindow(QMainWindow):
         self.reconciliation_dialog = dialog
         return dialog
 
+    def open_day_end(self) -> QDialog:
+        """文件 → 日结…: the signed-in operator's 收款员日结单 for today, printable (issue 20 §10)."""
+        from ui.dayend_dialog import DayEndDialog
+
+        dialog = DayEndDialog(self._ctx, self.operator, self.print_station, self)
+        dialog.setModal(False)
+        dialog.show()
+        self.day_end_dialog = dialog
+        return dialog
+
     def open_stay(self, stay_id: int, status: str) -> None:
         """住院一览's double-click: the stay in the page that deals with it now."""
         if status == "admitted":  # charges are still coming in: the 费用与伤病分离 page
@@ -360,6 +370,9 @@ class MainWindow(QMainWindow):
         self.reconciliation_action = QAction(self.tr("日终对账(&D)…"), self)
         self.reconciliation_action.triggered.connect(self.open_reconciliation)
         file_menu.addAction(self.reconciliation_action)
+        self.day_end_action = QAction(self.tr("日结(&J)…"), self)
+        self.day_end_action.triggered.connect(self.open_day_end)
+        file_menu.addAction(self.day_end_action)
         file_menu.addSeparator()
         # Not QKeySequence.Quit: it has no key on Windows.
         self.quit_action = QAction(self.tr("退出(&X)"), self)
