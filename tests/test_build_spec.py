@@ -92,13 +92,14 @@ def test_windows_gets_a_windowed_program_and_a_console_one_with_icon_and_version
         info = program.kwargs["version"]
         assert type(info).__name__ == "VSVersionInfo" and f"'FileVersion', '{app.__version__}'" in repr(info)
         assert f"'OriginalFilename', '{program.kwargs['name']}.exe'" in repr(info)
+        assert ("X utf8_mode=1", None, "OPTION") in program.args[2]  # Chinese output on any code page
     coll = windows_spec["coll"]
     assert coll.args[:2] == (window, cli) and coll.kwargs["name"] == "wi-counter"  # one folder, one _internal/
 
 
 def test_linux_keeps_one_console_program(spec: dict[str, Any]) -> None:
     assert [(e.kwargs["name"], e.kwargs["console"]) for e in spec["EXECUTABLES"]] == [("wi-counter", True)]
-    assert spec["exe"].kwargs["icon"] is None and spec["coll"].args[0] is spec["exe"]
+    assert spec["exe"].kwargs["icon"] is None and spec["coll"].args[0] is spec["exe"] and spec["exe"].args[2] == []
 
 
 def test_every_keyring_backend_is_a_hidden_import(spec: dict[str, Any]) -> None:
