@@ -7,7 +7,9 @@
 ; user's own folders (%LOCALAPPDATA%\wi-counter, %APPDATA%\wi-counter), which neither an upgrade nor
 ; the uninstaller touches. Silent: `wi-counter-setup-X.exe /S [/D=C:\path]`, `uninstall.exe /S`.
 
-Unicode true
+; A 64-bit installer (the program is 64-bit; Debian's nsis carries the amd64 stubs, and Wine's
+; wine64 alone runs no 32-bit program).
+Target amd64-unicode
 ManifestDPIAware true
 SetCompressor zlib  ; lzma is ~20% smaller but takes minutes on the CI machine
 

@@ -57,7 +57,7 @@ done
 pip_quiet() { "$LINUX_PY" -m pip "$@" --quiet --disable-pip-version-check --progress-bar off </dev/null 2>&1 \
     | grep -v "^WARNING: Location '" >&2 || true; }
 
-export WINEPREFIX=$OUT/wineprefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" WINEARCH=win64
+export WINEPREFIX=$OUT/wineprefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d" WINEARCH=win64
 export QT_QPA_PLATFORM=offscreen
 winpath() { printf 'Z:%s' "${1//\//\\}"; }
 # Python under Wine needs pipes for its standard streams (not a terminal, not a file).
@@ -113,8 +113,8 @@ wine_py -c "import sys; print(sys.version)" >/dev/null || die "the Windows Pytho
 VERSION=$("$LINUX_PY" -c "import re,sys; print(re.search(r'__version__\s*=\s*\"([^\"]+)\"', open(sys.argv[1], encoding='utf-8').read()).group(1))" "$REPO/app/__init__.py")
 program=$DIST/wi-counter
 newer_source() {  # any source newer than $1?
-    [[ -n $(find "$REPO/app" "$REPO/ui" "$REPO/devices" "$REPO/printing" "$REPO/resources" "$REPO/build_spec" \
-        "$PYDIR/.stamp" -newer "$1" -not -path '*/__pycache__*' -print -quit 2>/dev/null) ]]
+    [[ -n $(find "$REPO/app" "$REPO/ui" "$REPO/devices" "$REPO/printing" "$REPO/resources" \
+        "$REPO/build_spec/wi-counter.spec" "$PYDIR/.stamp" -newer "$1" -not -path '*/__pycache__*' -print -quit 2>/dev/null) ]]
 }
 if [[ -f $program/wi-counter-cli.exe && -f $program/wi-counter.exe ]] && ! newer_source "$program/wi-counter-cli.exe"; then
     say "程序已是最新 / up to date: $program"

@@ -63,7 +63,7 @@ done
 
 WINE=${WINE:-$(command -v wine64 || command -v wine || echo /usr/lib/wine/wine64)}
 WINESERVER=${WINESERVER:-$(command -v wineserver || echo /usr/lib/wine/wineserver)}
-export WINEPREFIX=$OUT/check-prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" WINEARCH=win64
+export WINEPREFIX=$OUT/check-prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d" WINEARCH=win64
 unset WI_COUNTER_HOME WI_COUNTER_DB_URL DISPLAY
 DRIVE_C=$WINEPREFIX/drive_c
 PROGRAM_DIR="$DRIVE_C/Program Files/wi-counter"
