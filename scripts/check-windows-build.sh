@@ -88,11 +88,13 @@ rm -rf "$PROGRAM_DIR" "$USER_DIR/AppData/Local/wi-counter" "$USER_DIR/AppData/Ro
 
 # run OUT ERR PROGRAM ARGS…: a Windows program with piped standard streams; its exit code.
 run() {
-    local out=$1 err=$2
+    local out=$1 err=$2 status_file
     shift 2
-    true | "$WINE" "$@" 2> >(cat >"$err") | cat >"$out"
-    local status=${PIPESTATUS[1]}
-    wait $! 2>/dev/null || true  # the stderr copier
+    status_file=$(mktemp "$WORK/status.XXXXXX")
+    { true | { "$WINE" "$@" 2>&1 1>&3 3>&-; echo $? >"$status_file"; } | cat >"$err"; } 3>&1 | cat >"$out"
+    local status
+    status=$(cat "$status_file")
+    rm -f "$status_file"
     return "$status"
 }
 CLI="C:\\Program Files\\wi-counter\\wi-counter-cli.exe"

@@ -92,7 +92,7 @@ def test_windows_gets_a_windowed_program_and_a_console_one_with_icon_and_version
         info = program.kwargs["version"]
         assert type(info).__name__ == "VSVersionInfo" and f"'FileVersion', '{app.__version__}'" in repr(info)
         assert f"'OriginalFilename', '{program.kwargs['name']}.exe'" in repr(info)
-        assert ("X utf8_mode=1", None, "OPTION") in program.args[2]  # Chinese output on any code page
+        assert ("X utf8", None, "OPTION") in program.args[2]  # Chinese output on any code page
     coll = windows_spec["coll"]
     assert coll.args[:2] == (window, cli) and coll.kwargs["name"] == "wi-counter"  # one folder, one _internal/
 
