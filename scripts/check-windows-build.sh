@@ -97,10 +97,28 @@ run() {
     rm -f "$status_file"
     return "$status"
 }
+# start OUT ERR STATUS PROGRAM ARGS…: the same in the background; STATUS gets the exit code. A window
+# makes Wine start explorer.exe, which inherits the standard handles and keeps the pipes open, so a
+# window's end is read from STATUS, not from the pipes closing.
+start() {
+    local out=$1 err=$2 status=$3
+    shift 3
+    : >"$status"
+    { { true | { "$WINE" "$@" 2>&1 1>&3 3>&-; echo $? >"$status"; } | cat >"$err"; } 3>&1 | cat >"$out"; } &
+}
+# finished STATUS SECONDS: wait for it; its exit code (124 when it did not end in time).
+finished() {
+    local status=$1 i
+    for ((i = 0; i < $2 * 5; i++)); do
+        [[ -s $status ]] && return "$(cat "$status")"
+        sleep 0.2
+    done
+    return 124
+}
 CLI="C:\\Program Files\\wi-counter\\wi-counter-cli.exe"
 GUI="C:\\Program Files\\wi-counter\\wi-counter.exe"
 cli() { run "$WORK/out.txt" "$WORK/err.txt" "$CLI" "$@"; }
-show() { cat "$WORK/out.txt" "$WORK/err.txt" | tail -"${1:-15}"; }
+show() { cat "$WORK/out.txt" "$WORK/err.txt" | tail -n "${1:-15}"; }
 
 # --- 1. silent install -----------------------------------------------------------------------------
 "$WINE" "$(winpath "$INSTALLER")" /S </dev/null >"$WORK/install.txt" 2>&1 || fail "the silent install exited $?: $(cat "$WORK/install.txt")"
@@ -134,21 +152,23 @@ grep -q ": $head_revision" "$WORK/out.txt" || fail "db current is not at $head_r
 ok "db upgrade: $(head -1 "$WORK/out.txt" | tr -d '\r') (in %LOCALAPPDATA%\\wi-counter)"
 
 # --- 3. the sandbox centre, served by the Windows exe -------------------------------------------------
-true | "$WINE" "$CLI" --demo centre serve --host 127.0.0.1 --port 0 2>"$WORK/centre.err" | cat >"$WORK/centre.out" &
+: >"$WORK/centre.out"
+: >"$WORK/centre.err"
+run "$WORK/centre.out" "$WORK/centre.err" "$CLI" --demo centre serve --host 127.0.0.1 --port 0 &
 centre_url=""
 for _ in $(seq 150); do
-    centre_url=$(sed -n 's/.*sandbox centre: \(http:[^ ]*\) .*/\1/p' "$WORK/centre.out" | head -1 | tr -d '\r')
+    centre_url=$(sed -n 's/.*sandbox centre: \(http:[^ ]*\) .*/\1/p' "$WORK/centre.out" | head -1 | tr -d '\r' || true)
     [[ -n $centre_url ]] && break
     sleep 0.4
 done
-[[ -n $centre_url ]] || fail "the Windows sandbox centre printed no address: $(tail -15 "$WORK/centre.out" "$WORK/centre.err")"
+[[ -n $centre_url ]] || fail "the Windows sandbox centre printed no address: $(tail -n 15 "$WORK/centre.out" "$WORK/centre.err")"
 cli --demo settings set centre.url "$centre_url" || fail "settings set centre.url exited $?: $(show)"
 for _ in $(seq 30); do
     cli --demo centre status && grep -q "reachable" "$WORK/out.txt" && ! grep -q "unreachable" "$WORK/out.txt" && break
     sleep 1
 done
 grep -q "reachable" "$WORK/out.txt" && ! grep -q "unreachable" "$WORK/out.txt" \
-    || fail "the counter cannot reach the Windows sandbox centre: $(show; tail -5 "$WORK/centre.err")"
+    || fail "the counter cannot reach the Windows sandbox centre: $(show; tail -n 5 "$WORK/centre.err")"
 ok "sandbox centre served by wi-counter-cli.exe: $centre_url"
 cli --demo claims demo-month || fail "claims demo-month (settlements through the HTTP client) exited $?: $(show 20)"
 ok "settled through the centre's HTTP client: $(grep -m1 -E '结算|settle' "$WORK/out.txt" | tr -d '\r')"
@@ -157,12 +177,15 @@ ok "settled through the centre's HTTP client: $(grep -m1 -E '结算|settle' "$WO
 # Cold start of the windowed exe (offscreen; autologin as the demo cashier; the window quits once shown).
 gui_start=$(date +%s.%N)
 WI_COUNTER_AUTOLOGIN=cashier WI_COUNTER_EXIT_WHEN_SHOWN=1 QT_QPA_PLATFORM=offscreen \
-    run "$WORK/gui.out" "$WORK/gui.err" "$GUI" --demo || fail "wi-counter.exe (windowed) exited $?: $(tail -15 "$WORK/gui.err")"
+    start "$WORK/gui.out" "$WORK/gui.err" "$WORK/gui.status" "$GUI" --demo
+finished "$WORK/gui.status" 300 || fail "wi-counter.exe (windowed) exited $? before its main window showed"
 cold_start=$(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $gui_start }")
 # The windowed exe has no console: the marker is checked through the command-line exe.
 WI_COUNTER_AUTOLOGIN=cashier WI_COUNTER_EXIT_WHEN_SHOWN=1 QT_QPA_PLATFORM=offscreen \
-    run "$WORK/gui.out" "$WORK/gui.err" "$CLI" gui --demo || fail "gui --demo exited $?: $(tail -15 "$WORK/gui.err")"
-grep -q "^WI_COUNTER_SHOWN" "$WORK/gui.out" || fail "the window never showed: $(tail -15 "$WORK/gui.out" "$WORK/gui.err")"
+    start "$WORK/gui-cli.out" "$WORK/gui-cli.err" "$WORK/gui-cli.status" "$CLI" gui --demo
+finished "$WORK/gui-cli.status" 300 || fail "gui --demo exited $?: $(tail -n 15 "$WORK/gui-cli.err")"
+sleep 0.5
+grep -q "^WI_COUNTER_SHOWN" "$WORK/gui-cli.out" || fail "the window never showed: $(tail -n 15 "$WORK/gui-cli.out" "$WORK/gui-cli.err")"
 ok "wi-counter.exe started offscreen in demo mode to the main window (cold start ${cold_start%.*} s)"
 
 # On a virtual X display, drawn by Wine's display driver and Qt's Windows platform plug-in.
@@ -171,8 +194,7 @@ Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
 xvfb_pid=$!
 sleep 1
 DISPLAY=$display WI_COUNTER_AUTOLOGIN=cashier QT_QPA_PLATFORM=windows \
-    run "$WORK/screen.out" "$WORK/screen.err" "$GUI" --demo &
-gui_job=$!
+    start "$WORK/screen.out" "$WORK/screen.err" "$WORK/screen.status" "$GUI" --demo
 "$LINUX_PY" - "$display" "$WORK/screenshot.png" "$WORK/ocr" <<'EOF' || fail "the window's Chinese text was not rendered (build/windows/check/screenshot.png, ocr.txt)"
 import subprocess, sys, time
 from PIL import ImageGrab, ImageOps
@@ -199,7 +221,6 @@ sys.exit(0 if found else 1)
 EOF
 ok "screenshot of wi-counter.exe under Wine (build/windows/check/screenshot.png): Chinese text rendered"
 "$WINESERVER" -k 2>/dev/null || true  # the window and the centre
-wait "$gui_job" 2>/dev/null || true
 kill "$xvfb_pid" 2>/dev/null || true
 xvfb_pid=""
 
