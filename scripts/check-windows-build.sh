@@ -237,6 +237,7 @@ grep -q "张伟" "$WORK/out.txt" || fail "card read did not show 张伟: $(show)
 grep -q "440802198503151236" "$WORK/err.txt" && fail "the full ID number was printed to the log"
 ok "vendor driver: wi-counter-cli.exe read $(grep -m1 "张伟" "$WORK/out.txt" | tr -d '\r' | cut -c1-40) through iReadCardBas in a mingw-w64 DLL"
 
+"$WINESERVER" -k 2>/dev/null || true  # the sandbox centre (and any window) before uninstalling
 # --- 6. silent uninstall keeps the user's data ----------------------------------------------------------------
 data_files=$(find "$USER_DIR/AppData/Local/wi-counter" -type f | wc -l)
 "$WINE" "C:\\Program Files\\wi-counter\\uninstall.exe" /S </dev/null >"$WORK/uninstall.txt" 2>&1 || fail "the silent uninstall exited $?"
