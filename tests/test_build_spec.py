@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import types
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,7 @@ class _Recorder:
         self.datas: list[object] = []
 
 
-@pytest.fixture(scope="module")
-def spec() -> dict[str, Any]:
-    """The spec's names after running it, Analysis/PYZ/EXE/COLLECT recorded instead of run."""
+def _run_spec() -> dict[str, Any]:
     namespace: dict[str, Any] = {
         "__name__": "__main__", "__file__": str(SPEC), "SPECPATH": str(SPEC.parent),
         "Analysis": _Recorder, "PYZ": _Recorder, "EXE": _Recorder, "COLLECT": _Recorder,
@@ -58,6 +57,49 @@ def spec() -> dict[str, Any]:
     finally:
         sys.path[:] = saved_path
     return namespace
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    """The spec's names after running it, Analysis/PYZ/EXE/COLLECT recorded instead of run."""
+    return _run_spec()
+
+
+@pytest.fixture(scope="module")
+def windows_spec() -> dict[str, Any]:
+    """The spec as PyInstaller runs it on Windows (scripts/build-windows.sh, under Wine)."""
+    # PyInstaller's own modules, imported here first, read the real platform (win32 would want pywin32).
+    import PyInstaller.utils.hooks  # noqa: F401
+
+    with pytest.MonkeyPatch.context() as patch:
+        # versioninfo needs pefile (Windows only): its classes are recorded like the build steps.
+        recorder = types.ModuleType("PyInstaller.utils.win32.versioninfo")
+        for name in ("VSVersionInfo", "FixedFileInfo", "StringFileInfo", "StringTable", "StringStruct",
+                     "VarFileInfo", "VarStruct"):
+            setattr(recorder, name, type(name, (_Recorder,), {"__repr__": lambda self: repr((self.args, self.kwargs))}))
+        patch.setitem(sys.modules, "PyInstaller.utils.win32.versioninfo", recorder)
+        patch.setattr(sys, "platform", "win32")
+        return _run_spec()
+
+
+def test_windows_gets_a_windowed_program_and_a_console_one_with_icon_and_version(windows_spec: dict[str, Any]) -> None:
+    window, cli = windows_spec["EXECUTABLES"]
+    assert (window.kwargs["name"], window.kwargs["console"]) == ("wi-counter", False)  # no black window behind the GUI
+    assert (cli.kwargs["name"], cli.kwargs["console"]) == ("wi-counter-cli", True)
+    for program in (window, cli):
+        icon = Path(program.kwargs["icon"])
+        assert icon == REPO / "resources" / "icons" / "wi-counter.ico" and icon.read_bytes()[:4] == b"\0\0\1\0"
+        info = program.kwargs["version"]
+        assert type(info).__name__ == "VSVersionInfo" and f"'FileVersion', '{app.__version__}'" in repr(info)
+        assert f"'OriginalFilename', '{program.kwargs['name']}.exe'" in repr(info)
+        assert ("X utf8", None, "OPTION") in program.args[2]  # Chinese output on any code page
+    coll = windows_spec["coll"]
+    assert coll.args[:2] == (window, cli) and coll.kwargs["name"] == "wi-counter"  # one folder, one _internal/
+
+
+def test_linux_keeps_one_console_program(spec: dict[str, Any]) -> None:
+    assert [(e.kwargs["name"], e.kwargs["console"]) for e in spec["EXECUTABLES"]] == [("wi-counter", True)]
+    assert spec["exe"].kwargs["icon"] is None and spec["coll"].args[0] is spec["exe"] and spec["exe"].args[2] == []
 
 
 def test_every_keyring_backend_is_a_hidden_import(spec: dict[str, Any]) -> None:

@@ -37,6 +37,7 @@ from app.operators import (
     institution_info,
     needs_first_run,
 )
+from app.resources import resource_path
 from ui.first_run import FirstRunDialog
 from ui.gc_policy import install_gui_gc_policy
 from ui.login import LoginDialog
@@ -78,7 +79,22 @@ CJK_FONT_FAMILIES = (
     "WenQuanYi Micro Hei",
 )
 MIN_POINT_SIZE = 10.0
+# WenQuanYi Micro Hei, the font every printed slip embeds (printing/fonts.py), shipped in resources/.
+BUNDLED_CJK_FONT = ("fonts", "wqy-microhei.ttc")
 
+
+
+def load_bundled_cjk_font() -> None:
+    """Register the font the slips embed (resources/fonts/) with Qt, so a machine without a
+    Chinese font (Windows without YaHei, a domestic Linux desktop, Wine) draws text, not boxes;
+    an installed YaHei/Noto still wins (CJK_FONT_FAMILIES)."""
+    try:
+        path = resource_path(*BUNDLED_CJK_FONT)
+    except WiCounterError as exc:
+        log.warning("未加载程序自带的中文字体：%s", exc.message)
+        return
+    if QFontDatabase.addApplicationFont(str(path)) < 0:
+        log.warning("未加载程序自带的中文字体 %s（Qt 无法读取）", path.name)
 
 
 def configure_application(application: QApplication) -> None:
@@ -92,6 +108,7 @@ def configure_application(application: QApplication) -> None:
     translator = QTranslator(application)
     if translator.load(QLocale(), "qtbase", "_", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)):
         application.installTranslator(translator)
+    load_bundled_cjk_font()
     available = set(QFontDatabase.families())
     font = QFont(application.font())
     for family in CJK_FONT_FAMILIES:

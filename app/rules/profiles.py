@@ -113,7 +113,7 @@ def _parse(name: str, document: dict[str, Any]) -> Profile:
 
 @functools.cache
 def load_profile(name: str) -> Profile:
-    path = resource_path(PROFILE_DIR, f"{name}.toml")
+    path = resource_path(PROFILE_DIR) / f"{name}.toml"  # the folder is shipped; the name is the case file's
     if not path.is_file():
         raise ConfigurationError(f"没有名为 {name} 的地区政策；可用：{'、'.join(profile_names())}")
     with path.open("rb") as handle:

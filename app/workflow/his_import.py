@@ -151,7 +151,7 @@ def _load_mapping(name: str, config_dir: Path | None, seen: tuple[str, ...]) -> 
 
 
 def _find_shipped(name: str) -> Path | None:
-    candidate = resource_path(MAPPINGS_FOLDER, f"{name}.toml")
+    candidate = resource_path(MAPPINGS_FOLDER) / f"{name}.toml"  # the name is the site's setting
     return candidate if candidate.is_file() else None
 
 
