@@ -55,7 +55,7 @@ def _open(args: argparse.Namespace, run_migrations: bool = True, check_database:
 
 
 def verify_command(args: argparse.Namespace) -> int:
-    from app.audit import verify_trail
+    from app.audit import AUDIT_KEY_RESTORE_HINT, verify_trail
 
     context = _open(args)
     try:
@@ -65,6 +65,12 @@ def verify_command(args: argparse.Namespace) -> int:
         context.close()
     print(f"已校验 / checked: {report.checked} 条审计记录 / entries")
     print(f"链头 / head: {report.head_hash}（{report.head_count if report.head_count is not None else '?'} 条 / entries）")
+    if report.keyed_from is not None:
+        print(f"从记录 {report.keyed_from} 起以审计密钥签名（HMAC-SHA256）"
+              + (f"，之前 {report.unkeyed_before} 条为未加密钥的旧链（SHA-256）" if report.unkeyed_before else "")
+              + f" / keyed with the audit key from entry {report.keyed_from}")
+    elif report.checked:
+        print("审计日志尚未以审计密钥签名（旧式 SHA-256 链）/ the trail is not keyed yet")
     if report.intact:
         print("审计日志完整 / the audit trail is intact")
         return 0
@@ -73,6 +79,8 @@ def verify_command(args: argparse.Namespace) -> int:
         print(f"问题 / problem: {where}{problem.message}", file=sys.stderr)
     print(f"审计日志不完整：发现 {len(report.problems)} 处问题 / the audit trail has been tampered with",
           file=sys.stderr)
+    if report.key_missing and report.keyed_from is not None:
+        print(AUDIT_KEY_RESTORE_HINT, file=sys.stderr)
     return 1
 
 
