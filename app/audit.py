@@ -129,9 +129,10 @@ def _key_for_writing(trail_is_keyed: bool) -> bytes | None:
     return load_key()
 
 
-def key_missing() -> bool:
-    """True when the keyring lacks the audit key (status lines: the window, `secret status`)."""
-    return load_key() is None
+def trail_key_missing(session: Session) -> bool:
+    """True when the trail is keyed but this counter's keyring lacks the key (the window's status bar)."""
+    keyed_from = session.scalar(select(AuditHead.keyed_from).where(AuditHead.id == 1))
+    return keyed_from is not None and load_key() is None
 
 
 def record(

@@ -1,0 +1,47 @@
+"""The status bar says when this counter's keyring lacks the audit key of a keyed trail (issue 22 §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from app import audit
+from app.bootstrap import CounterContext
+from app.operators import OperatorInfo
+from app.secret_store import AUDIT_KEY, SERVICE
+from tests.conftest import MemoryKeyring
+from ui.qt import QLabel
+from ui.status_bar import CounterStatusBar
+
+pytestmark = pytest.mark.gui
+
+
+def _bar(qtbot: QtBot, ctx: CounterContext, operator: OperatorInfo) -> QLabel:
+    bar = CounterStatusBar(ctx, operator)
+    qtbot.addWidget(bar)
+    bar.show()
+    label = bar.findChild(QLabel, "auditKeyStatus")
+    assert label is not None
+    return label
+
+
+@pytest.mark.parametrize("key_present", [True, False])
+def test_a_missing_audit_key_is_shown_in_the_status_bar(
+    qtbot: QtBot, demo_ctx: CounterContext, operator_of: Callable[[CounterContext, str], OperatorInfo],
+    memory_keyring: MemoryKeyring, key_present: bool,
+) -> None:
+    with demo_ctx.transaction() as session:  # the trail is keyed (the key made on first use)
+        audit.record(session, "test_action", operator_id=None, counter_name="1号窗口")
+    if not key_present:
+        del memory_keyring.secrets[(SERVICE, AUDIT_KEY)]
+    label = _bar(qtbot, demo_ctx, operator_of(demo_ctx, "cashier"))
+    database = label.parent().findChild(QLabel, "databaseStatus")  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: "正常" in database.text(), timeout=5000)
+    if key_present:
+        qtbot.wait(200)
+        assert not label.isVisible()
+    else:
+        qtbot.waitUntil(label.isVisible, timeout=5000)
+        assert label.text() == "审计密钥缺失" and "密钥备份" in label.toolTip()
