@@ -33,9 +33,10 @@ import logging
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import AuditEvent, AuditHead, utc_now
@@ -259,6 +260,7 @@ class TrailReport:
     keyed_from: int | None = None  # the first event keyed with the audit key
     unkeyed_before: int = 0  # events of the old unkeyed chain before it
     key_missing: bool = False
+    last_event_id: int | None = None  # the head's
 
     @property
     def intact(self) -> bool:
@@ -292,7 +294,7 @@ def verify_trail(session: Session) -> TrailReport:
         if check.key_missing or (key is None and head is not None and head.keyed_from is not None):
             problems.append(ChainProblem(None, AUDIT_KEY_MISSING))
         return TrailReport(checked, head_hash, head_count, problems, check.first_keyed, check.unkeyed_before,
-                           key is None)
+                           key is None, head.last_event_id if head is not None else None)
 
     if head is None:
         problems.append(ChainProblem(None, "缺少链头记录（audit_head）：无法判断末尾记录是否被删除"))
@@ -318,3 +320,87 @@ def verify_trail(session: Session) -> TrailReport:
                 None, "链头签名不符：链头被绕过程序改写（末尾记录被删除、追加或替换），或在缺少审计密钥时写入",
             ))
     return report(head.last_hash, head.event_count)
+
+
+# --- the head anchored outside the database -----------------------------------------------
+# `audit verify` notes an intact keyed head in a file of the config folder (per database, signed with
+# the audit key, dated). A later verify compares: the anchored event must still be there with the same
+# hash and the trail no shorter, so a database replaced by an older copy of itself, or cut back together
+# with its head, is found. `db restore` (an administrator's, audited with the head it replaced) moves it.
+
+ANCHOR_FILE = "audit-anchors.json"
+
+
+@dataclass(frozen=True)
+class Anchor:
+    noted_on: str  # ISO date
+    event_id: int | None
+    hash: str
+    count: int
+
+
+def _anchor_mac(key: bytes, database: str, anchor: Anchor) -> str:
+    message = json.dumps({"anchor": [database, anchor.noted_on, anchor.event_id, anchor.hash, anchor.count]},
+                         ensure_ascii=False, separators=(",", ":"))
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def _read_anchors(config_dir: Path) -> dict[str, Any]:
+    path = config_dir / ANCHOR_FILE
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        return {"": None}  # unreadable: reported by check_anchor
+    return loaded if isinstance(loaded, dict) else {"": None}
+
+
+def note_anchor(config_dir: Path, database: str, report: TrailReport) -> None:
+    """Note an intact, keyed trail's head for this database (nothing without the key)."""
+    from app.private_files import write_private
+
+    key = load_key()
+    if key is None or not report.intact or report.keyed_from is None or report.head_count is None:
+        return
+    anchor = Anchor(dt.date.today().isoformat(), report.last_event_id, report.head_hash, report.head_count)
+    anchors = {k: v for k, v in _read_anchors(config_dir).items() if k}
+    anchors[database] = {"noted_on": anchor.noted_on, "event_id": anchor.event_id, "hash": anchor.hash,
+                         "count": anchor.count, "mac": _anchor_mac(key, database, anchor)}
+    write_private(config_dir / ANCHOR_FILE, json.dumps(anchors, ensure_ascii=False, indent=1).encode())
+
+
+def forget_anchor(config_dir: Path, database: str) -> None:
+    """After an administrator's restore (audited with the head it replaced), the next verify notes a new one."""
+    from app.private_files import write_private
+
+    anchors = {k: v for k, v in _read_anchors(config_dir).items() if k and k != database}
+    if (config_dir / ANCHOR_FILE).exists():
+        write_private(config_dir / ANCHOR_FILE, json.dumps(anchors, ensure_ascii=False, indent=1).encode())
+
+
+def check_anchor(session: Session, config_dir: Path, database: str) -> list[ChainProblem]:
+    """The trail against the head noted earlier for this database (none noted: nothing to compare)."""
+    anchors = _read_anchors(config_dir)
+    if "" in anchors:
+        return [ChainProblem(None, "审计锚点文件已损坏，无法与以前记下的链头比较")]
+    noted = anchors.get(database)
+    if noted is None:
+        return []
+    key = load_key()
+    try:
+        anchor = Anchor(str(noted["noted_on"]), noted["event_id"], str(noted["hash"]), int(noted["count"]))
+    except (KeyError, TypeError, ValueError):
+        return [ChainProblem(None, "审计锚点文件已损坏，无法与以前记下的链头比较")]
+    if key is None:
+        return []  # the missing key is reported by verify_trail
+    if not hmac.compare_digest(_anchor_mac(key, database, anchor), str(noted.get("mac", ""))):
+        return [ChainProblem(None, "审计锚点签名不符：锚点文件被改写")]
+    held = session.scalar(select(AuditEvent.hash).where(AuditEvent.id == anchor.event_id))
+    count = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+    if held != anchor.hash or count < anchor.count:
+        return [ChainProblem(anchor.event_id, (
+            f"审计日志与 {anchor.noted_on} 记下的链头（{anchor.count} 条，最后一条编号 {anchor.event_id}）不符："
+            f"现存 {count} 条{'' if held == anchor.hash else '，该条已不在或被改写'}；"
+            "数据库被换成了旧的副本或备份、末尾被截断或被整体改写"))]
+    return []

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, insert, text
@@ -173,5 +175,52 @@ def test_an_older_unkeyed_trail_still_verifies_and_keying_starts_after_it(
         code, out, err = _verify(engine, capsys)
         assert code == 1
         assert f"记录 / entry {ids[2]}：" in err
+    finally:
+        engine.dispose()
+
+
+def test_a_database_replaced_by_an_older_copy_of_itself_is_found_by_the_anchor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 22 §4: restoring an old copy (here: the file copied back behind the program) is not 'intact'."""
+    database = tmp_path / "site.sqlite3"
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        migrate.upgrade(engine)
+        _record(engine, 3)
+        engine.dispose()
+        older = tmp_path / "older-copy.sqlite3"
+        shutil.copyfile(database, older)
+        _record(engine, 2, start=3)
+        code, out, err = _verify(engine, capsys)
+        assert code == 0, err
+        assert "已记下链头" in out
+        engine.dispose()
+        shutil.copyfile(older, database)  # the older trail and its (genuinely signed) head
+        code, out, err = _verify(engine, capsys)
+        assert code == 1
+        assert "记下的链头（5 条" in err and "现存 3 条" in err
+    finally:
+        engine.dispose()
+
+
+def test_an_administrators_restore_is_audited_with_the_head_it_replaced(
+    isolated_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["db", "upgrade"]) == 0
+    engine = make_engine(f"sqlite:///{isolated_home / 'data' / 'wi-counter.sqlite3'}")
+    try:
+        _record(engine, 2)
+        saved = tmp_path / "saved.sqlite3"
+        assert main(["db", "backup", "--out", str(saved)]) == 0
+        _record(engine, 2, start=2)
+        assert main(["audit", "verify"]) == 0  # the head of 4 events noted
+        capsys.readouterr()
+        assert main(["db", "restore", str(saved)]) == 0
+        assert main(["audit", "verify"]) == 0, capsys.readouterr().err  # a restore is not an attack
+        with engine.connect() as connection:
+            detail = connection.execute(text(
+                "SELECT detail FROM audit_event WHERE action = 'db_restored'")).scalar_one()
+        assert '"event_count": 4' in detail
     finally:
         engine.dispose()
