@@ -224,3 +224,58 @@ def test_an_administrators_restore_is_audited_with_the_head_it_replaced(
         assert '"event_count": 4' in detail
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_counters_postgresql_role_cannot_change_the_trail(postgres_url: str) -> None:
+    """docs/postgres-roles.sql: an owner role migrates; the counters' role may only INSERT/SELECT the trail."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    suffix = uuid.uuid4().hex[:8]
+    owner, app_role = f"wi_owner_{suffix}", f"wi_app_{suffix}"
+    sql = (Path(__file__).parents[2] / "docs" / "postgres-roles.sql").read_text(encoding="utf-8")
+    sql = sql.replace("wi_counter_owner", owner).replace("wi_counter_app", app_role)
+    statements = [s.strip() for s in "\n".join(
+        line for line in sql.splitlines() if not line.lstrip().startswith("--")).split(";") if s.strip()]
+    create_roles, grants = statements[:2], statements[2:]
+    superuser = make_engine(postgres_url)
+    url = make_url(postgres_url)
+    try:
+        with superuser.begin() as connection:
+            for statement in create_roles:
+                connection.exec_driver_sql(statement)
+            connection.exec_driver_sql(f'ALTER DATABASE "{url.database}" OWNER TO {owner}')
+            connection.exec_driver_sql(f"ALTER SCHEMA public OWNER TO {owner}")
+        owner_engine = make_engine(url.set(username=owner, password="change-me-owner"))
+        migrate.upgrade(owner_engine)
+        with owner_engine.begin() as connection:
+            for statement in grants:
+                connection.exec_driver_sql(statement)
+        owner_engine.dispose()
+
+        counter = make_engine(url.set(username=app_role, password="change-me-app"))
+        try:
+            _record(counter, 3)  # the counter's own appends work
+            for statement in ("UPDATE audit_event SET action = 'x'", "DELETE FROM audit_event",
+                              "TRUNCATE audit_event", "ALTER TABLE audit_event DISABLE TRIGGER ALL",
+                              "DROP TRIGGER audit_event_append_only ON audit_event"):
+                with pytest.raises(DBAPIError, match="permission denied|must be owner|审计日志只可追加"):
+                    with counter.begin() as connection:
+                        connection.exec_driver_sql(statement)
+            with make_session_factory(counter)() as session:
+                assert audit.verify_trail(session).intact
+            # The counters' program runs as that role (opening the migrated database writes no schema).
+            assert main(["--db", counter.url.render_as_string(hide_password=False), "audit", "verify"]) == 0
+        finally:
+            counter.dispose()
+    finally:
+        with superuser.begin() as connection:
+            connection.exec_driver_sql(f'ALTER DATABASE "{url.database}" OWNER TO postgres')
+            connection.exec_driver_sql(f"DROP OWNED BY {owner}, {app_role} CASCADE")
+        with superuser.begin() as connection:
+            connection.exec_driver_sql(f"DROP ROLE IF EXISTS {app_role}")
+            connection.exec_driver_sql(f"DROP ROLE IF EXISTS {owner}")
+        superuser.dispose()
