@@ -308,9 +308,15 @@ def verify_trail(session: Session) -> TrailReport:
         problems.append(ChainProblem(
             None, f"记录条数与链头不符：链头记 {head.event_count} 条，现存 {checked} 条",
         ))
-    if head.keyed_from != check.first_keyed:
+    if head.keyed_from is None and check.first_keyed is not None:
         problems.append(ChainProblem(
-            None, f"链头记录的启用审计密钥位置（编号 {head.keyed_from}）与记录不符（编号 {check.first_keyed}）："
+            None, f"链头未记下启用审计密钥的位置，但记录 {check.first_keyed} 起已签名："
+                  "链头被重建或改写（降级到审计链头之前再升级，或绕过程序改写）",
+        ))
+    elif head.keyed_from != check.first_keyed:
+        problems.append(ChainProblem(
+            None, f"链头记录的启用审计密钥位置（编号 {head.keyed_from}）与记录不符"
+                  f"（{'没有签名记录' if check.first_keyed is None else f'编号 {check.first_keyed}'}）："
                   "签名记录被改写为未签名，或链头被改写",
         ))
     if head.keyed_from is not None and key is not None:

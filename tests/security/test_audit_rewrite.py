@@ -279,3 +279,26 @@ def test_the_counters_postgresql_role_cannot_change_the_trail(postgres_url: str)
             connection.exec_driver_sql(f"DROP ROLE IF EXISTS {app_role}")
             connection.exec_driver_sql(f"DROP ROLE IF EXISTS {owner}")
         superuser.dispose()
+
+
+def test_a_downgrade_and_upgrade_keeps_the_keyed_trail_verifiable(
+    engine: Engine, capsys: pytest.CaptureFixture[str],
+) -> None:
+    migrate.downgrade(engine, "0011")
+    migrate.upgrade(engine)
+    code, _out, err = _verify(engine, capsys)
+    assert code == 0, err
+
+
+def test_a_downgrade_below_the_audit_head_and_an_upgrade_is_not_intact(
+    engine: Engine, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 22 §4: downgrade below 0008 (triggers and head gone), delete, upgrade: no longer 'intact'."""
+    ids = _ids(engine)
+    migrate.downgrade(engine, "0007")
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM audit_event WHERE id >= :id"), {"id": ids[3]})
+    migrate.upgrade(engine)
+    code, _out, err = _verify(engine, capsys)
+    assert code == 1
+    assert f"链头未记下启用审计密钥的位置，但记录 {ids[0]} 起已签名" in err

@@ -23,14 +23,24 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _columns(table: str) -> set[str]:
+    return {column["name"] for column in sa.inspect(op.get_bind()).get_columns(table)}
+
+
 def upgrade() -> None:
-    # Plain ADD COLUMN (no batch copy): the append-only triggers of 0008 stay in place.
-    op.add_column('audit_event', sa.Column('hash_scheme', sa.String(length=16), nullable=True))
-    op.add_column('audit_head', sa.Column('keyed_from', sa.Integer(), nullable=True))
-    op.add_column('audit_head', sa.Column('head_mac', sa.String(length=64), nullable=True))
+    # Plain ADD COLUMN (no batch copy): the append-only triggers of 0008 stay in place. Columns kept by a
+    # downgrade (below) are found again, with the markers of the keyed events in them.
+    if "hash_scheme" not in _columns("audit_event"):
+        op.add_column('audit_event', sa.Column('hash_scheme', sa.String(length=16), nullable=True))
+    head = _columns("audit_head")
+    if "keyed_from" not in head:
+        op.add_column('audit_head', sa.Column('keyed_from', sa.Integer(), nullable=True))
+    if "head_mac" not in head:
+        op.add_column('audit_head', sa.Column('head_mac', sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
-    op.drop_column('audit_head', 'head_mac')
-    op.drop_column('audit_head', 'keyed_from')
-    op.drop_column('audit_event', 'hash_scheme')
+    # The columns stay: dropping the markers would leave every keyed event unverifiable after an upgrade.
+    # Older code never names them; the events it writes leave `hash_scheme` NULL, the old unkeyed chain,
+    # which `audit verify` reports as unsigned once keying had started (and the head as unsigned).
+    pass
