@@ -34,10 +34,12 @@ def _record(engine: Engine, count: int, start: int = 0) -> None:
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
+def engine(db_url: str, caplog: pytest.LogCaptureFixture) -> Iterator[Engine]:
     engine = make_engine(db_url)
     migrate.upgrade(engine)
-    _record(engine, 5)
+    with caplog.at_level(logging.DEBUG):
+        _record(engine, 5)  # the key is made here
+    assert "审计密钥" in caplog.text
     yield engine
     engine.dispose()
 
@@ -55,6 +57,7 @@ def _ids(engine: Engine) -> list[int]:
 
 def test_the_key_is_made_on_first_use_and_kept_only_in_the_keyring(
     engine: Engine, memory_keyring: MemoryKeyring, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     key = memory_keyring.secrets.get((SERVICE, AUDIT_KEY))
     assert key is not None and len(key) >= 64
@@ -62,6 +65,7 @@ def test_the_key_is_made_on_first_use_and_kept_only_in_the_keyring(
         dump = " ".join(str(row) for table in ("audit_event", "audit_head")
                         for row in connection.execute(text(f"SELECT * FROM {table}")))
     assert key not in dump
+    assert key not in caplog.text  # made and saved, never logged
     code, out, err = _verify(engine, capsys)
     assert code == 0, err
     first = _ids(engine)[0]
