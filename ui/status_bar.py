@@ -147,10 +147,13 @@ class CounterStatusBar(QStatusBar):
 
     def _database_ok(self, _: None) -> None:
         self._checking = False
-        Operation.transaction(self, self._ctx, trail_key_missing).success(self.audit_key_label.setVisible).run()
+        Operation.transaction(self, self._ctx, trail_key_missing).success(self._show_audit_key).run()
         self.database_label.setStyleSheet("")
         self.database_label.setText(self.tr("数据库：{database} 正常").format(database=self._ctx.database_description))
         self.database_label.setToolTip("")
+
+    def _show_audit_key(self, missing: bool) -> None:
+        self.audit_key_label.setVisible(missing)
 
     def _database_failed(self, error: BaseException) -> None:
         self._checking = False

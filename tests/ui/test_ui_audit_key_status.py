@@ -18,13 +18,13 @@ from ui.status_bar import CounterStatusBar
 pytestmark = pytest.mark.gui
 
 
-def _bar(qtbot: QtBot, ctx: CounterContext, operator: OperatorInfo) -> QLabel:
+def _labels(qtbot: QtBot, ctx: CounterContext, operator: OperatorInfo) -> tuple[CounterStatusBar, QLabel, QLabel]:
     bar = CounterStatusBar(ctx, operator)
     qtbot.addWidget(bar)
     bar.show()
-    label = bar.findChild(QLabel, "auditKeyStatus")
-    assert label is not None
-    return label
+    label, database = bar.findChild(QLabel, "auditKeyStatus"), bar.findChild(QLabel, "databaseStatus")
+    assert label is not None and database is not None
+    return bar, label, database
 
 
 @pytest.mark.parametrize("key_present", [True, False])
@@ -36,8 +36,7 @@ def test_a_missing_audit_key_is_shown_in_the_status_bar(
         audit.record(session, "test_action", operator_id=None, counter_name="1号窗口")
     if not key_present:
         del memory_keyring.secrets[(SERVICE, AUDIT_KEY)]
-    label = _bar(qtbot, demo_ctx, operator_of(demo_ctx, "cashier"))
-    database = label.parent().findChild(QLabel, "databaseStatus")  # type: ignore[union-attr]
+    _bar, label, database = _labels(qtbot, demo_ctx, operator_of(demo_ctx, "cashier"))
     qtbot.waitUntil(lambda: "正常" in database.text(), timeout=5000)
     if key_present:
         qtbot.wait(200)
