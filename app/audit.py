@@ -17,10 +17,10 @@ triggers (migration 0008) refuse UPDATE and DELETE.
 The key is made on first use (the first event of a trail not yet keyed). A counter whose
 keyring lacks it once the trail is keyed does not make a new one (the counters would then
 hold different keys): it writes the event unsigned (`sha256`), warns in the log, and
-`audit verify` and `wi-counter secret status` say the key is missing. Limitation: a trail
-cut back to an older state together with its head, from a copy of the database taken
-earlier, is not found from the database alone; the head `audit verify` prints, noted outside
-the database, is.
+`audit verify`, `wi-counter secret status` and the window's status bar say the key is missing.
+A trail replaced by an older copy of itself (trail and signed head together) is not found from
+the database alone: `audit verify` anchors the head in the config folder (`note_anchor`) and
+compares later trails with it (`check_anchor`).
 """
 
 from __future__ import annotations
