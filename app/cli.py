@@ -19,7 +19,7 @@ from app import __version__, commands_identity
 from app.commands_identity import add_operator_options
 from app.errors import WiCounterError
 from app.rules.case import InvalidCase
-from app.secret_store import KNOWN_SECRETS
+from app.secret_store import AUDIT_KEY, KNOWN_SECRETS
 from app.settings import SLIP_PAPER
 
 Handler = Callable[[argparse.Namespace], int]
@@ -496,6 +496,11 @@ def _secret_status(args: argparse.Namespace) -> int:
     for name, purpose in KNOWN_SECRETS.items():
         stored = secret_store.get_secret(name) is not None
         print(f"{name}\t{'已保存 / stored' if stored else '未保存 / not stored'}\t{purpose}")
+        if name == AUDIT_KEY and not stored:
+            from app.audit import AUDIT_KEY_RESTORE_HINT
+
+            print(f"  审计密钥未保存：尚未记过审计日志时会自动生成；审计日志已签名时请从本机构的密钥备份恢复。"
+                  f"{AUDIT_KEY_RESTORE_HINT}")
     return 0
 
 

@@ -55,25 +55,53 @@ def _open(args: argparse.Namespace, run_migrations: bool = True, check_database:
 
 
 def verify_command(args: argparse.Namespace) -> int:
-    from app.audit import verify_trail
+    from app.audit import AUDIT_KEY_RESTORE_HINT, check_anchor, note_anchor, verify_trail
 
     context = _open(args)
     try:
+        config_dir, database = context.paths.config_dir, context.database_description
         with context.sessions() as session:
             report = verify_trail(session)
+            report.problems.extend(check_anchor(session, config_dir, database))
+        note_anchor(config_dir, database, report)  # only an intact, keyed trail's head
     finally:
         context.close()
     print(f"已校验 / checked: {report.checked} 条审计记录 / entries")
     print(f"链头 / head: {report.head_hash}（{report.head_count if report.head_count is not None else '?'} 条 / entries）")
+    if report.keyed_from is not None:
+        print(f"从记录 {report.keyed_from} 起以审计密钥签名（HMAC-SHA256）"
+              + (f"，之前 {report.unkeyed_before} 条为未加密钥的旧链（SHA-256）" if report.unkeyed_before else "")
+              + f" / keyed with the audit key from entry {report.keyed_from}")
+    elif report.checked:
+        print("审计日志尚未以审计密钥签名（旧式 SHA-256 链）/ the trail is not keyed yet")
     if report.intact:
         print("审计日志完整 / the audit trail is intact")
+        if report.keyed_from is not None and not report.key_missing:
+            print("已记下链头（配置文件夹，带日期），以后的校验与之比较 / head anchored in the config folder")
         return 0
     for problem in report.problems:
         where = f"记录 / entry {problem.event_id}：" if problem.event_id is not None else ""
         print(f"问题 / problem: {where}{problem.message}", file=sys.stderr)
     print(f"审计日志不完整：发现 {len(report.problems)} 处问题 / the audit trail has been tampered with",
           file=sys.stderr)
+    if report.key_missing and report.keyed_from is not None:
+        print(AUDIT_KEY_RESTORE_HINT, file=sys.stderr)
     return 1
+
+
+def _head_of(context: Any) -> dict[str, Any] | None:
+    """The audit trail's head before a restore replaces it (None: a damaged or older database without one)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db.models import AuditHead
+
+    try:
+        with context.sessions() as session:
+            head = session.get(AuditHead, 1)
+            return None if head is None else {"last_event_id": head.last_event_id, "last_hash": head.last_hash,
+                                              "event_count": head.event_count}
+    except SQLAlchemyError:
+        return None
 
 
 def backup_command(args: argparse.Namespace) -> int:
@@ -92,6 +120,7 @@ def backup_command(args: argparse.Namespace) -> int:
 
 
 def restore_command(args: argparse.Namespace) -> int:
+    from app.audit import forget_anchor
     from app.commands_identity import admin_signed_in, audit_admin
     from app.db import backup, migrate
     from app.operators import Permission
@@ -109,10 +138,14 @@ def restore_command(args: argparse.Namespace) -> int:
         # linked by id. A refused file changes nothing, so nothing is written before the restore.
         actor = admin_signed_in(context, args, Permission.CHANGE_SETTINGS) \
             if migrate.current_revision(context.engine) is not None else None
+        previous_head = _head_of(context)
         result = backup.restore(context.engine, args.file, context.paths.backup_dir, context.settings.get(BACKUP_KEEP))
+        # The trail now is the backup's: the head it replaced goes into the audit, and the anchor noted for the
+        # replaced trail is dropped (the next `audit verify` notes the restored one).
         audit_admin(context, None, "db_restored", "database", context.database_description,
                     {"file": str(args.file), "admin": actor.login if actor is not None else None,
-                     "safety_backup": str(result.safety_backup)})
+                     "safety_backup": str(result.safety_backup), "previous_head": previous_head})
+        forget_anchor(context.paths.config_dir, context.database_description)
     finally:
         context.close()
     print(f"恢复前的数据库已备份 / the database before restoring: {result.safety_backup}")

@@ -22,9 +22,12 @@ SERVICE = "wi-counter"
 # The secrets the program knows, by name, with what each is for (shown by `wi-counter secret`).
 DATABASE_PASSWORD = "database"
 CENTRE_KEY = "centre-key"
+AUDIT_KEY = "audit-key"
 KNOWN_SECRETS: dict[str, str] = {
     DATABASE_PASSWORD: "共用 PostgreSQL 数据库的密码 / the shared PostgreSQL database's password",
     CENTRE_KEY: "结算中心分配给本机构的报文签名密钥（HMAC-SHA256） / the institution's signing key for the centre",
+    AUDIT_KEY: "本机构的审计日志密钥（HMAC-SHA256，首次记审计日志时生成；各窗口须相同，请备份）"
+               " / the institution's audit-trail key (made on first use; the same on every counter; back it up)",
 }
 
 NO_STORE_MESSAGE = (

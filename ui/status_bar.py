@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from app.audit import AUDIT_KEY_MISSING, trail_key_missing
 from app.bootstrap import CounterContext
 from app.centre.monitor import CentreLink, CentreMonitor, LinkState
 from app.operators import OperatorInfo
@@ -75,6 +76,14 @@ class CounterStatusBar(QStatusBar):
         self.database_label = self._permanent(
             "databaseStatus", self.tr("数据库：{database} 检查中…").format(database=ctx.database_description)
         )
+        # Shown only while the trail is keyed and this counter's keyring lacks the audit key (app.audit).
+        self.audit_key_label = QLabel(self.tr("审计密钥缺失"), self)
+        self.audit_key_label.setObjectName("auditKeyStatus")
+        self.audit_key_label.setContentsMargins(6, 0, 6, 0)
+        self.audit_key_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+        self.audit_key_label.setToolTip(AUDIT_KEY_MISSING)
+        self.addWidget(self.audit_key_label)
+        self.audit_key_label.hide()
         self.operator_label = self._permanent(
             "operatorStatus",
             self.tr("操作员：{name}（{role}）").format(name=operator.display_name, role=operator.role_label),
@@ -138,9 +147,13 @@ class CounterStatusBar(QStatusBar):
 
     def _database_ok(self, _: None) -> None:
         self._checking = False
+        Operation.transaction(self, self._ctx, trail_key_missing).success(self._show_audit_key).run()
         self.database_label.setStyleSheet("")
         self.database_label.setText(self.tr("数据库：{database} 正常").format(database=self._ctx.database_description))
         self.database_label.setToolTip("")
+
+    def _show_audit_key(self, missing: bool) -> None:
+        self.audit_key_label.setVisible(missing)
 
     def _database_failed(self, error: BaseException) -> None:
         self._checking = False

@@ -253,6 +253,8 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # How `hash` was made: NULL/"sha256" the old unkeyed chain, "hmac-sha256" keyed (migration 0012).
+    hash_scheme: Mapped[str | None] = mapped_column(String(16))
 
 
 class AuditHead(Base):
@@ -268,6 +270,8 @@ class AuditHead(Base):
     last_event_id: Mapped[int | None] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
     event_count: Mapped[int] = mapped_column(Integer)
+    keyed_from: Mapped[int | None] = mapped_column(Integer)  # the first event keyed with the audit key
+    head_mac: Mapped[str | None] = mapped_column(String(64))  # HMAC of the head with the audit key
 
 
 # --- people and their entitlements -------------------------------------------------

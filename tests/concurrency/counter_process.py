@@ -78,6 +78,10 @@ def main(argv: Sequence[str]) -> int:
     from tests.conftest import MemoryKeyring
 
     keyring.set_keyring(MemoryKeyring())
+    if os.environ.get("WI_TEST_AUDIT_KEY"):  # every counter holds the institution's audit key, as at a site
+        from app.secret_store import AUDIT_KEY, set_secret
+
+        set_secret(AUDIT_KEY, os.environ["WI_TEST_AUDIT_KEY"])
     from sqlalchemy import select
 
     from app.centre.outbox import allocate_msgid

@@ -61,7 +61,15 @@ def run_counters(tmp_path: Path, db_url: str, centre_url: str, jobs: list[tuple[
     """Start one process per (counter name, login, action + args); release them together; their results."""
     barrier = tmp_path / f"barrier-{len(list(tmp_path.glob('barrier-*')))}"
     barrier.mkdir()
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    import secrets
+
+    from app.secret_store import AUDIT_KEY, get_secret, set_secret
+
+    # The institution's audit key (made by the setup's first audit event, or now, as at the site's set-up),
+    # handed to every counter as the site's key backup would be.
+    if get_secret(AUDIT_KEY) is None:
+        set_secret(AUDIT_KEY, secrets.token_hex(32))
+    env = dict(os.environ, PYTHONPATH=str(REPO), WI_TEST_AUDIT_KEY=get_secret(AUDIT_KEY) or "")
     processes = []
     for number, (name, login, command) in enumerate(jobs):
         processes.append(subprocess.Popen(
