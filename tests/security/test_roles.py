@@ -25,6 +25,7 @@ from app.operators import OperatorInfo, Permission, ROLE_PERMISSIONS, create_ope
 from app.settings import COUNTER_NAME, Settings
 from app.settings_changes import save_setting_changes
 from app.workflow.admission import Identification, look_up
+from app.workflow.dayend import day_end_report
 from app.workflow.discharge import cancel_settlement
 from app.workflow.separation import approve_overrides
 from tests.claims.claim_fixtures import clerks, id_number, open_test_counter, settle_stay
@@ -101,7 +102,12 @@ ACTIONS: dict[str, tuple[Permission, Action]] = {
         s, actor, "newclerk", "王新", Role.CASHIER, "correct-horse-1", ctx.counter_name))),
     "change_settings": (Permission.CHANGE_SETTINGS, lambda ctx, w, actor: save_setting_changes(
         ctx.settings.path, {"counter.name": "9号窗口"}, actor)),
+    "view_others_day_end": (Permission.VIEW_OTHERS_DAY_END, _in_session(lambda s, ctx, w, actor: day_end_report(
+        s, actor, w["who"].reviewer.id if actor.id != w["who"].reviewer.id else w["who"].cashier.id, TODAY))),
 }
+
+# Where the service says more than the standard refusal (what the cashier may do instead).
+REFUSALS = {"view_others_day_end": "收款员只能查看本人的日结单；查看他人的日结单请由审核员或管理员办理。"}
 
 
 def test_a_cashier_has_none_of_these_permissions() -> None:
@@ -117,7 +123,7 @@ def test_a_cashier_is_refused_and_nothing_is_written(ctx: CounterContext, world:
     rows_before = _row_counts(ctx)
     with pytest.raises(PermissionDenied) as refused:
         action(ctx, world, world["who"].cashier)
-    assert refused.value.message == f"收款员无权执行“{permission.label}”，请联系审核员或管理员。"
+    assert refused.value.message == REFUSALS.get(name, f"收款员无权执行“{permission.label}”，请联系审核员或管理员。")
     assert _row_counts(ctx) == rows_before
     assert (ctx.settings.path.read_bytes() if ctx.settings.path.exists() else None) == settings_before
 
