@@ -20,8 +20,10 @@ import enum
 import logging
 import sys
 import threading
+import traceback
+import weakref
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -89,27 +91,35 @@ class TaskManager(QObject):
     def closed(self) -> bool:
         return self._closed
 
-    def submit(self, operation: Operation[T], executor: Executor, work: Callable[[], T]) -> Future[T]:
+    def submit(self, operation: Operation[T], executor: Executor) -> Future[T]:
         if self._closed:
             raise RuntimeError("TaskManager is shut down")
         pool = self._database if executor is Executor.DATABASE else self._background
+        # Only `_in_flight` (GUI thread) holds the operation strongly; the worker gets weak references.
+        # An operation's work and callbacks hold pages and their Python-owned Qt objects: had the worker
+        # dropped the last reference after the GUI thread delivered, they would be destroyed on the
+        # worker (`QObject::killTimer: Timers cannot be stopped from another thread`, then a crash).
         self._in_flight.add(operation)
-        future = pool.submit(work)
-        future.add_done_callback(partial(self._post, operation))
+        handle = weakref.ref(operation)
+        future = pool.submit(_run_on_worker, handle)
+        future.add_done_callback(partial(self._post, handle))
         return future
 
-    def _post(self, operation: Operation[Any], future: Future[Any]) -> None:
+    def _post(self, handle: weakref.ref[Operation[Any]], future: Future[Any]) -> None:
         # Runs on the worker (or on the GUI thread if the future was already done).
         if self._closed:
             return  # shut down: its Qt object may already be deleted, and nobody is waiting
         with self._closures_lock:
-            self._closures.append(partial(self._finish, operation, future))
+            self._closures.append(partial(self._finish, handle, future))
         try:
             self._closures_pending.emit()
         except RuntimeError:
             pass  # deleted between the check and the emit: nobody is waiting either
 
-    def _finish(self, operation: Operation[Any], future: Future[Any]) -> None:
+    def _finish(self, handle: weakref.ref[Operation[Any]], future: Future[Any]) -> None:
+        operation = handle()
+        if operation is None:
+            return
         self._in_flight.discard(operation)
         if self._closed:
             return  # results arriving after shutdown have no window to go to
@@ -135,6 +145,38 @@ class TaskManager(QObject):
         with self._closures_lock:
             self._closures.clear()
         self.deleteLater()
+
+
+def _run_on_worker(handle: weakref.ref[Operation[T]]) -> T:
+    """The worker's side of an operation: its work, holding nothing once it returns or raises."""
+    operation = handle()
+    if operation is None:
+        raise CancelledError()  # dropped at shutdown before it started
+    work = operation._work
+    del operation
+    try:
+        return work()
+    except BaseException as error:
+        # The error goes back to the GUI thread, but not its frames: a frame keeps its function (the
+        # work's closure) alive, and the worker may be the last to let go of the error. The stack
+        # travels as text, in a note the log prints with the error.
+        error.add_note("后台线程调用栈 / worker stack:\n" + "".join(traceback.format_exception(error)).rstrip())
+        _drop_frames(error)
+        raise
+    finally:
+        del work
+
+
+def _drop_frames(error: BaseException) -> None:
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        pending.extend((current.__cause__, current.__context__))
 
 
 _manager: TaskManager | None = None
@@ -235,7 +277,7 @@ class Operation(Generic[T]):
         """Start the work; call from the GUI thread. The future is for tests and shutdown only."""
         if not _on_gui_thread():
             raise RuntimeError("Operation.run() must be called on the GUI thread")
-        return task_manager().submit(self, self._executor, self._work)
+        return task_manager().submit(self, self._executor)
 
     def _deliver(self, future: Future[T]) -> None:
         if future.cancelled():

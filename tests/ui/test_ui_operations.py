@@ -183,3 +183,57 @@ def test_shutdown_finishes_queued_work_and_joins_threads(qtbot: QtBot) -> None:
     assert finished == [0, 1, 2]
     prefixes = (DATABASE_THREAD_PREFIX, BACKGROUND_THREAD_PREFIX)
     assert not [t for t in threading.enumerate() if t.name.startswith(prefixes)]
+
+
+class _Owned:
+    """Stands for a page's Python-owned Qt object (a timer without a parent): freed where its last
+    reference goes."""
+
+    def __init__(self, freed_on: list[str]) -> None:
+        self.timer = QTimer()
+        self._freed_on = freed_on
+
+    def __del__(self) -> None:
+        self._freed_on.append(threading.current_thread().name)
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["success", "failure"])
+def test_what_an_operation_holds_is_let_go_on_the_gui_thread(
+        qtbot: QtBot, tasks: TaskManager, fails: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20 §12: a full run died with `QObject::killTimer: Timers cannot be stopped from another
+    thread`. The worker dropped the last reference to an operation it had finished (its work, its
+    callbacks, the error's frames) after the GUI thread had delivered the result: a page's
+    Python-owned timer was destroyed on the database thread. Everything an operation holds must go
+    on the GUI thread, however the threads interleave."""
+    post = TaskManager._post
+
+    def descheduled_after_posting(self: TaskManager, *args: object) -> None:
+        post(self, *args)
+        time.sleep(0.1)  # the worker loses the CPU here: the GUI thread delivers first
+
+    monkeypatch.setattr(TaskManager, "_post", descheduled_after_posting)
+    for _ in range(5):  # the interleaving differs from run to run: try it many times
+        freed_on: list[str] = []
+        parent = QWidget()
+        delivered = threading.Event()
+        _start_holding(parent, _Owned(freed_on), fails, delivered)  # nothing here keeps the object
+        qtbot.waitUntil(delivered.is_set, timeout=5000)
+        qtbot.waitUntil(lambda: tasks.in_flight == 0, timeout=5000)
+        qtbot.waitUntil(lambda: bool(freed_on), timeout=5000)
+        assert freed_on == [threading.main_thread().name]
+        parent.deleteLater()
+
+
+def _start_holding(parent: QWidget, owned: _Owned, fails: bool, delivered: threading.Event) -> None:
+    """An operation whose work and callbacks are the only holders of `owned`."""
+
+    def work() -> int:
+        if owned and fails:
+            raise WiCounterError("结算中心无应答")
+        return 1
+
+    def done(_: object) -> None:
+        assert owned is not None
+        delivered.set()
+
+    Operation(parent, work).success(done).failure(done).run()
