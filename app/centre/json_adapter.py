@@ -125,6 +125,9 @@ def _tls_context(ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
+# What the clerk reads when the centre cannot be reached (issue 20 §8: no address, no exception class).
+UNREACHABLE_TEXT = "无法连接结算中心：请检查本机网络；仍不行请联系信息科核对结算中心地址（详细原因已写入日志）"
+
 class JsonCentre(Centre):
     """A centre that speaks the JSON interface. Thread-safe (httpx.Client is)."""
 
@@ -228,17 +231,21 @@ class JsonCentre(Centre):
             raise OutcomeUnknown(text, msgid) from exc
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # The connection was never made: nothing left this machine.
-            text = f"无法连接结算中心（{self.base_url}）：{type(exc).__name__}"
-            self.reachability.mark(False, text)
-            self._record(msgid, operation, started, began, CallOutcomeKind.UNREACHABLE, data, message=text)
-            raise CentreUnavailable(text) from exc
+            # The clerk reads what to do; the address and the cause go to the call log and the log.
+            detail = f"无法连接结算中心（{self.base_url}）：{type(exc).__name__}"
+            log.warning("%s", detail)
+            self.reachability.mark(False, UNREACHABLE_TEXT)
+            self._record(msgid, operation, started, began, CallOutcomeKind.UNREACHABLE, data, message=detail)
+            raise CentreUnavailable(UNREACHABLE_TEXT) from exc
         except httpx.TimeoutException as exc:
-            text = f"结算中心在规定时间内没有应答（{type(exc).__name__}）"
-            self._record(msgid, operation, started, began, CallOutcomeKind.TIMEOUT, data, message=text)
+            text = "结算中心在规定时间内没有应答"
+            self._record(msgid, operation, started, began, CallOutcomeKind.TIMEOUT, data,
+                         message=f"{text}（{type(exc).__name__}）")
             raise OutcomeUnknown(text, msgid) from exc
         except httpx.TransportError as exc:
-            text = f"与结算中心的连接中断，没有收到应答（{type(exc).__name__}）"
-            self._record(msgid, operation, started, began, CallOutcomeKind.DROPPED, data, message=text)
+            text = "与结算中心的连接中断，没有收到应答"
+            self._record(msgid, operation, started, began, CallOutcomeKind.DROPPED, data,
+                         message=f"{text}（{type(exc).__name__}）")
             raise OutcomeUnknown(text, msgid) from exc
         self.reachability.mark(True)
         if response.status_code != 200:
@@ -357,9 +364,9 @@ class JsonCentre(Centre):
                     self._http.stream("GET", HEALTH_PATH, timeout=self._ping_timeout) as response:
                 pass  # the status is the answer: the body is never read
         except httpx.HTTPError as exc:
-            text = f"无法连接结算中心（{self.base_url}）：{type(exc).__name__}"
-            self.reachability.mark(False, text)
-            raise CentreUnavailable(text) from exc
+            log.info("无法连接结算中心（%s）：%s", self.base_url, type(exc).__name__)
+            self.reachability.mark(False, UNREACHABLE_TEXT)
+            raise CentreUnavailable(UNREACHABLE_TEXT) from exc
         if response.status_code >= 500:
             text = f"结算中心应答 HTTP {response.status_code}（服务暂不可用）"
             self.reachability.mark(False, text)

@@ -196,3 +196,22 @@ def test_a_float_in_a_line_deduction_is_refused_before_it_is_read() -> None:
             centre.claim_status("YJ-H44080100001-202611")
     finally:
         centre.close()
+
+
+def test_an_unreachable_centre_is_told_in_a_clerks_words() -> None:
+    """Issue 20 §8: the clerk read `ConnectError` and the centre's URL. The cause and the address are
+    for the log and the call log; the message says what to do."""
+    import socket
+
+    with socket.socket() as probe:  # a loopback port with nobody listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    centre = JsonCentre(f"http://127.0.0.1:{port}", b"key", CALLER, lambda: "x")
+    try:
+        with pytest.raises(CentreUnavailable) as refused:
+            centre.ping()
+    finally:
+        centre.close()
+    message = refused.value.message
+    assert "无法连接结算中心" in message and "信息科" in message
+    assert "127.0.0.1" not in message and "http" not in message and "Error" not in message
