@@ -31,5 +31,6 @@ export QT_QPA_PLATFORM=offscreen
 cd "$REPO"
 printf '==> 运行测试 / running pytest %s\n' "$*" >&2
 # One test worker per core (WI_COUNTER_TEST_WORKERS to change, 0 for none); the PC/SC card tests
-# share the one vpcd reader, so they all go to one worker (xdist_group "pcsc", tests/conftest.py).
+# and the window tests (which watch the readers) share the one vpcd reader, so they all go to one
+# worker (xdist_group "pcsc", tests/conftest.py).
 exec "$VENV/bin/python" -m pytest -n "${WI_COUNTER_TEST_WORKERS:-auto}" --dist loadgroup "$@"

@@ -104,12 +104,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 # The PC/SC card tests share one pcscd and one vpcd reader port: under parallel workers
-# (scripts/test.sh runs pytest-xdist with --dist loadgroup) they all run in one worker.
+# (scripts/test.sh runs pytest-xdist with --dist loadgroup) they all run in one worker. So do the
+# window tests: a main window watches the machine's readers through pcscd and reads any card put
+# in, so one open beside a card test took that test's card (seen as wrong or failed reads).
 _PCSC_FIXTURES = frozenset({"pcscd", "vpcd_card"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        if fixtures & _PCSC_FIXTURES or "tests/devices/" in item.nodeid:
+        if fixtures & _PCSC_FIXTURES or item.nodeid.startswith(("tests/devices/", "tests/ui/")):
             item.add_marker(pytest.mark.xdist_group("pcsc"))
