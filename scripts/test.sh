@@ -5,7 +5,7 @@
 #
 #   bash scripts/test.sh                 # everything
 #   bash scripts/test.sh -q -k settle    # pytest arguments pass through
-#   WI_COUNTER_TEST_WORKERS=0 bash scripts/test.sh   # in this process only (no parallel workers)
+#   WI_COUNTER_TEST_WORKERS=auto bash scripts/test.sh   # parallel workers (faster; card tests flaky)
 #
 # The PostgreSQL server is left running for the next run (stop it: scripts/pg-test-server.sh stop).
 # To use a server of your own instead, set WI_COUNTER_TEST_PG_URL before running this script.
@@ -30,7 +30,8 @@ export QT_QPA_PLATFORM=offscreen
 
 cd "$REPO"
 printf '==> 运行测试 / running pytest %s\n' "$*" >&2
-# One test worker per core (WI_COUNTER_TEST_WORKERS to change, 0 for none); the PC/SC card tests
-# and the window tests (which watch the readers) share the one vpcd reader, so they all go to one
-# worker (xdist_group "pcsc", tests/conftest.py).
-exec "$VENV/bin/python" -m pytest -n "${WI_COUNTER_TEST_WORKERS:-auto}" --dist loadgroup "$@"
+# In this process by default: run beside other tests on a loaded 2-core machine, the PC/SC card
+# tests read wrong or no cards (3 of 4 parallel runs). WI_COUNTER_TEST_WORKERS=auto (or a number)
+# runs pytest-xdist workers, the card and window tests grouped on one (xdist_group "pcsc",
+# tests/conftest.py): about twice as fast, but not yet reliable for the card tests.
+exec "$VENV/bin/python" -m pytest -n "${WI_COUNTER_TEST_WORKERS:-0}" --dist loadgroup "$@"
