@@ -5,7 +5,7 @@
 #
 #   bash scripts/test.sh                 # everything
 #   bash scripts/test.sh -q -k settle    # pytest arguments pass through
-#   WI_COUNTER_TEST_WORKERS=auto bash scripts/test.sh   # parallel workers (faster; card tests flaky)
+#   WI_COUNTER_TEST_WORKERS=0 bash scripts/test.sh      # in this one process (no pytest-xdist workers)
 #
 # The PostgreSQL server is left running for the next run (stop it: scripts/pg-test-server.sh stop).
 # To use a server of your own instead, set WI_COUNTER_TEST_PG_URL before running this script.
@@ -30,8 +30,7 @@ export QT_QPA_PLATFORM=offscreen
 
 cd "$REPO"
 printf '==> 运行测试 / running pytest %s\n' "$*" >&2
-# In this process by default: run beside other tests on a loaded 2-core machine, the PC/SC card
-# tests read wrong or no cards (3 of 4 parallel runs). WI_COUNTER_TEST_WORKERS=auto (or a number)
-# runs pytest-xdist workers, the card and window tests grouped on one (xdist_group "pcsc",
-# tests/conftest.py): about twice as fast, but not yet reliable for the card tests.
-exec "$VENV/bin/python" -m pytest -n "${WI_COUNTER_TEST_WORKERS:-0}" --dist loadgroup "$@"
+# pytest-xdist workers, one per core by default (WI_COUNTER_TEST_WORKERS=0: this one process).
+# The card and window tests are grouped on one worker (xdist_group "pcsc", tests/conftest.py):
+# they share one pcscd and one virtual reader, and a main window reads any card put in.
+exec "$VENV/bin/python" -m pytest -n "${WI_COUNTER_TEST_WORKERS:-auto}" --dist loadgroup "$@"

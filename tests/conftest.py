@@ -110,8 +110,32 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 _PCSC_FIXTURES = frozenset({"pcscd", "vpcd_card"})
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist adds the group to the node id, or no group applies
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & _PCSC_FIXTURES or item.nodeid.startswith(("tests/devices/", "tests/ui/")):
             item.add_marker(pytest.mark.xdist_group("pcsc"))
+
+
+class _GroupingCheck:
+    """On an xdist worker, after xdist has renamed the grouped items: the rename must show.
+
+    pytest 9.2 stopped honouring the rename, so the card tests silently ran on two workers
+    against one reader and read each other's cards; this makes such a combination fail at once.
+    """
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if not getattr(config.option, "loadgroup", False):
+            return
+        ungrouped = [item.nodeid for item in items
+                     if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+        if ungrouped:
+            raise pytest.UsageError(
+                f"--dist loadgroup does not group with pytest {pytest.__version__}: "
+                f"{ungrouped[0]} would run beside the card tests (pin pytest as pyproject.toml says)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_GroupingCheck(), "wi-counter-grouping-check")

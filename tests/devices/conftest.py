@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from app.card_identity import CardError
 from devices.pcsc import PcscBackend
 from devices.transport import ReaderState
 from devices.virtual_card import VPCD_PORT, CardPerson, VirtualCard, VpcdCardClient
@@ -87,6 +88,24 @@ def wait_for_card(backend: PcscBackend, reader: str, present: bool, timeout: flo
 InsertCard = Callable[[CardPerson], VpcdCardClient]
 
 
+def fixture_backend(attempts: int = 3) -> PcscBackend:
+    """The fixture's own PC/SC context, made again if pcscd refuses one at that instant.
+
+    Seen once in a full CI run: pcscd up a moment before, then SCardEstablishContext answered
+    "Access denied." at the fixture's set-up. That is the test machine's pcscd (started with
+    --auto-exit), not the code under test, so the set-up tries again; the tests' own calls do not.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return PcscBackend()
+        except CardError:
+            if attempt == attempts:
+                raise
+            time.sleep(0.5)
+            ensure_pcscd()
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture
 def vpcd_card(pcscd: str) -> Iterator[InsertCard]:
     """Insert a virtual card into the vpcd reader (and wait until pcscd sees it).
@@ -95,7 +114,7 @@ def vpcd_card(pcscd: str) -> Iterator[InsertCard]:
     so the next test starts from an empty reader.
     """
     clients: list[VpcdCardClient] = []
-    backend = PcscBackend()
+    backend = fixture_backend()
     wait_for_card(backend, pcscd, present=False)
 
     def insert(person: CardPerson) -> VpcdCardClient:
