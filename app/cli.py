@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from app import __version__, commands_identity
+from app import __version__, cli_words, commands_identity
 from app.commands_identity import add_operator_options
 from app.errors import WiCounterError
 from app.rules.case import InvalidCase
@@ -53,6 +54,7 @@ def _common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    cli_words.install()  # before any parser exists: the help texts of -h and --version are made with it
     parser = argparse.ArgumentParser(
         prog="wi-counter", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -260,7 +262,25 @@ def _card_simulate(args: argparse.Namespace) -> int:
     return card_cli.simulate(args)
 
 
+NO_DISPLAY_TEXT = (
+    "错误：没有可用的图形显示，收费窗口无法打开。请在桌面会话中运行；远程登录时请用带图形转发的方式"
+    "（如 ssh -X），或只用命令行子命令。\n"
+    "error: no graphical display (DISPLAY / WAYLAND_DISPLAY unset), so the window cannot open."
+)
+
+
+def missing_display(environ: dict[str, str] | None = None, platform: str = sys.platform) -> bool:
+    """On Linux without X11 or Wayland (and no Qt platform chosen), Qt would abort in English (exit 134)."""
+    env = os.environ if environ is None else environ
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return False
+    return not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+
+
 def _run_gui(args: argparse.Namespace) -> int:
+    if missing_display():
+        print(NO_DISPLAY_TEXT, file=sys.stderr)
+        return 1
     from ui.main import run_gui  # Qt is loaded only for the window
 
     return run_gui(home=args.home, demo=args.demo, db_url=args.db)
@@ -595,3 +615,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception:  # noqa: BLE001 - the last guard: the console gets a number, the log the traceback
+        if os.environ.get("WI_COUNTER_TRACEBACK") == "1":
+            raise  # a developer asked for the raw traceback
+        return _unexpected_error()
+
+
+def _unexpected_error() -> int:
+    """An error no command foresaw: a number to quote on the console, the stack (IDs masked) in the log.
+
+    A traceback can carry a worker's ID number or name (issue 22 §7), so it never goes to the console.
+    """
+    import logging
+    import secrets
+
+    incident = secrets.token_hex(4).upper()
+    root = logging.getLogger()
+    logged = any(getattr(handler, "baseFilename", None) for handler in root.handlers)
+    if logged:
+        logging.getLogger(__name__).exception("命令行未处理的错误（编号 %s）", incident)
+    where = "详情已写入日志" if logged else "未能写入日志（日志尚未打开）"
+    print(f"错误：程序内部出错，本次操作未完成（编号 {incident}）。{where}；请把编号告诉信息科。\n"
+          f"error: internal error (incident {incident})", file=sys.stderr)
+    return 1
