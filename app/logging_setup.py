@@ -80,6 +80,9 @@ def configure_logging(log_file: Path, level: str = "INFO", keep_files: int = 10,
         setattr(handler, _HANDLER_MARK, True)
         root.addHandler(handler)
     root.setLevel(level_number(level))
+    # Alembic narrates every migration step at INFO; our own migrate.py says from which revision to
+    # which, so the steps are DEBUG detail (issue 24 §6).
+    logging.getLogger("alembic").setLevel(logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING)
     try:
         log_file.chmod(0o600)
     except OSError:

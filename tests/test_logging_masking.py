@@ -64,3 +64,23 @@ def test_trace_is_below_debug_and_off_by_default(log_file: Path) -> None:
 def test_log_file_is_private(log_file: Path) -> None:
     logging.getLogger("x").warning("hello")
     assert (log_file.stat().st_mode & 0o077) == 0
+
+
+@pytest.mark.parametrize(("level", "chatter_logged"), [("INFO", False), ("DEBUG", True)])
+def test_migration_chatter_is_debug_not_info(level: str, chatter_logged: bool, tmp_path: Path) -> None:
+    """Issue 24 §6: the log at INFO says what the database went from and to, not every Alembic step."""
+    from sqlalchemy import create_engine
+
+    from app.db.migrate import upgrade
+
+    path = tmp_path / "logs" / "wi-counter.log"
+    configure_logging(path, level)
+    try:
+        engine = create_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+        upgrade(engine)
+        engine.dispose()
+        text = path.read_text(encoding="utf-8")
+    finally:
+        configure_logging(tmp_path / "logs" / "after.log", "WARNING")
+    assert ("Running upgrade" in text) is chatter_logged
+    assert "升级到" in text  # our own line: from which revision to which
