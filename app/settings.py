@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-import tomli_w
+import tomlkit
+import tomlkit.exceptions
 
 from app.errors import ConfigurationError
 
@@ -450,7 +451,42 @@ class Settings:
         through a fresh temporary file (`app.private_files`): no symlink planted beside it is followed."""
         from app.private_files import write_private
 
-        write_private(self.path, tomli_w.dumps(_nest(self._values)).encode("utf-8"))
+        write_private(self.path, tomlkit.dumps(self._document()).encode("utf-8"))
+
+    def _document(self) -> tomlkit.TOMLDocument:
+        """The file as the site wrote it (comments, order, spacing), with our values put in.
+
+        tomlkit keeps what tomllib drops, so an IT person's notes survive every save (issue 24 §6).
+        """
+        document = tomlkit.document()
+        if self.path.exists():
+            try:
+                document = tomlkit.parse(self.path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomlkit.exceptions.TOMLKitError):
+                document = tomlkit.document()  # unreadable now: written afresh from the values
+        for key in _BY_KEY:
+            if key not in self._values:
+                _remove(document, key.split("."))
+        for key, value in self._values.items():
+            _put(document, key.split("."), value)
+        return document
+
+
+def _put(table: Any, path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        if part not in table or not isinstance(table[part], dict):
+            table[part] = tomlkit.table()
+        table = table[part]
+    table[path[-1]] = value
+
+
+def _remove(table: Any, path: list[str]) -> None:
+    for part in path[:-1]:
+        if part not in table or not isinstance(table[part], dict):
+            return
+        table = table[part]
+    if path[-1] in table:
+        del table[path[-1]]
 
 
 def _flatten(document: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -460,14 +496,3 @@ def _flatten(document: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, 
             yield from _flatten(value, f"{full}.")
         else:
             yield full, value
-
-
-def _nest(values: dict[str, Any]) -> dict[str, Any]:
-    nested: dict[str, Any] = {}
-    for key in sorted(values):
-        *tables, leaf = key.split(".")
-        node = nested
-        for table in tables:
-            node = node.setdefault(table, {})
-        node[leaf] = values[key]
-    return nested

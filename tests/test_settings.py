@@ -118,3 +118,30 @@ def test_only_sqlite_and_postgresql_urls_are_accepted() -> None:
     with pytest.raises(ConfigurationError, match="格式错误"):
         DATABASE_URL.validate("not a url")
     assert DATABASE_URL.validate("sqlite:////srv/wi/counter.sqlite3")
+
+
+def test_a_save_keeps_the_sites_comments_and_layout(tmp_path: Path) -> None:
+    """Issue 24 §6: the IT person's notes in the settings file survive the program writing it back."""
+    path = tmp_path / "settings.toml"
+    path.write_text(
+        "# 本院设置：由信息科维护，改动请登记\n"
+        "[centre]\n"
+        "url = \"https://centre.example.cn:8443\"  # 省平台正式地址\n"
+        "\n"
+        "# 收费窗口\n"
+        "[counter]\n"
+        "name = \"一号窗口\"\n",
+        encoding="utf-8")
+    settings = Settings.load(path)
+    settings.set(COUNTER_NAME, "二号窗口")
+    settings.save()
+    text = path.read_text(encoding="utf-8")
+    assert "# 本院设置：由信息科维护，改动请登记" in text
+    assert "# 省平台正式地址" in text and "# 收费窗口" in text
+    assert tomllib.loads(text)["counter"]["name"] == "二号窗口"
+    assert tomllib.loads(text)["centre"]["url"] == "https://centre.example.cn:8443"
+    settings.reset(COUNTER_NAME)
+    settings.save()
+    text = path.read_text(encoding="utf-8")
+    assert "name" not in tomllib.loads(text).get("counter", {})
+    assert "# 本院设置：由信息科维护，改动请登记" in text
