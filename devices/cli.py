@@ -116,3 +116,31 @@ def simulate(args: argparse.Namespace) -> int:
     finally:
         if client is not None:
             client.remove()
+
+
+def reader_finding(settings: Settings) -> tuple[str, str, str]:
+    """For `wi-counter doctor`: (level, what was found, what to do) about the reader and its card."""
+    from app.card_identity import CardError
+    from devices.backends import backend_from_settings
+
+    choice = backend_from_settings(settings)
+    try:
+        backend = choice.factory()
+    except CardError as exc:
+        return ("error", f"读卡服务不可用：{exc.message}",
+                "Windows：确认“Smart Card”服务已启动；Linux：安装并启动 pcscd（sudo systemctl start pcscd）")
+    try:
+        names = backend.list_readers()
+        if not names:
+            return ("error", "未检测到读卡器", "插好读卡器的 USB 线，装好厂商驱动后再试")
+        watched = choice.reader_name or names[0]
+        if choice.kind == "vendor":
+            return ("ok", f"厂商读卡库已加载（{watched}）；有无卡片须读卡时才知道", "")
+        states = {state.name: state.card_present for state in backend.wait_for_change([], 0)}
+    except CardError as exc:
+        return ("error", f"读卡器出错：{exc.message}", "重新插拔读卡器；仍不行请换一台")
+    finally:
+        backend.close()
+    if states.get(watched):
+        return ("ok", f"读卡器 {watched}，有卡", "")
+    return ("warning", f"读卡器 {watched}，没有卡", "插入一张社保卡再检查一次，确认能读到")
