@@ -32,7 +32,7 @@ from app.operators import (
     complete_first_run,
     create_operator,
 )
-from app.settings import CARD_VENDOR_LIBRARY, Settings
+from app.settings import CARD_VENDOR_LIBRARY, Settings, setting_by_key
 
 REPO = Path(__file__).resolve().parents[2]
 RULE = "repeated_same_day"
@@ -195,7 +195,7 @@ def forged_actions(ctx: CounterContext) -> dict[str, Any]:
                                                                     counter_name=ctx.counter_name, reason="冒名")),
         "create_operator": in_session(lambda s, actor: create_operator(
             s, actor, "intruder", "冒名者", Role.ADMIN, "correct-horse-9", ctx.counter_name)),
-        "change_settings": lambda actor: save_setting_changes(ctx.settings.path, {"counter.name": "冒名窗口"}, actor),
+        "change_settings": lambda actor: save_setting_changes(ctx, {"counter.name": "冒名窗口"}, actor),
     }
 
 
@@ -369,3 +369,22 @@ def test_a_database_knows_whether_it_was_created_as_a_demo(db_url: str, tmp_path
         site.close()
     with pytest.raises(ConfigurationError, match="不是演示数据库"):
         open_counter(home=tmp_path / "demo-home-3", demo=True, db_url=site_url)
+
+
+def test_a_setting_changed_in_the_window_is_audited_with_who_and_what(ctx: CounterContext) -> None:
+    """Issue 22 §1: the 设置 page's changes are in the audit trail like `settings set`'s (who, from, to)."""
+    from app.audit import verify_trail
+    from app.db.models import AuditEvent
+    from app.settings_changes import save_setting_changes
+
+    with ctx.transaction() as session:
+        admin = authenticate(session, "admin", DEMO_PASSWORD, ctx.counter_name)
+    before = ctx.settings.get(setting_by_key("counter.name"))
+    save_setting_changes(ctx, {"counter.name": "3号窗口"}, admin)
+    with ctx.transaction() as session:
+        event = session.scalars(select(AuditEvent).where(AuditEvent.action == "setting_changed")
+                                .order_by(AuditEvent.id.desc())).first()
+        assert event is not None and event.operator_id == admin.id
+        assert event.entity_id == "counter.name"
+        assert event.detail == {"key": "counter.name", "from": before, "to": "3号窗口"}
+        assert verify_trail(session).intact

@@ -101,7 +101,7 @@ ACTIONS: dict[str, tuple[Permission, Action]] = {
     "create_operator": (Permission.MANAGE_OPERATORS, _in_session(lambda s, ctx, w, actor: create_operator(
         s, actor, "newclerk", "王新", Role.CASHIER, "correct-horse-1", ctx.counter_name))),
     "change_settings": (Permission.CHANGE_SETTINGS, lambda ctx, w, actor: save_setting_changes(
-        ctx.settings.path, {"counter.name": "9号窗口"}, actor)),
+        ctx, {"counter.name": "9号窗口"}, actor)),
     "view_others_day_end": (Permission.VIEW_OTHERS_DAY_END, _in_session(lambda s, ctx, w, actor: day_end_report(
         s, actor, w["who"].reviewer.id if actor.id != w["who"].reviewer.id else w["who"].cashier.id, TODAY))),
 }

@@ -179,15 +179,15 @@ class SettingsForm(QGroupBox):
         if not changes:
             self.result_label.setText(self.tr("设置没有改动。"))
             return
-        path = self._ctx.settings.path
+        ctx = self._ctx
         actor = self._actor
 
         def write() -> dict[str, Any]:
-            save_setting_changes(path, changes, actor)  # the permission is checked there, not only here
+            save_setting_changes(ctx, changes, actor)  # permission checked and change audited there
             return changes
 
         self.save_button.setEnabled(False)
-        Operation(self, write, executor=Executor.BACKGROUND).success(self._saved).failure(self._failed).run()
+        Operation(self, write, executor=Executor.DATABASE).success(self._saved).failure(self._failed).run()
 
     def _saved(self, changes: dict[str, Any]) -> None:
         self.save_button.setEnabled(True)
