@@ -98,7 +98,7 @@ def draw_cell(c: Canvas, text: str, x0: float, y0: float, x1: float, y1: float, 
 
 
 def draw_money_table(c: Canvas, area: Area, data: SlipData, font: str, top_mm: float,
-                     column_edges: Sequence[float], remark: bool) -> float:
+                     column_edges: Sequence[float], remark: bool, row_mm: float = ROW_MM) -> float:
     """The bucket × category table: a heading row (the split corner 费别 / 项目, the five categories,
     合 计 and, with `remark`, 备 注), then the four buckets' rows; with `remark` the kind of settlement
     fills one 备注 cell down the four rows. Returns the table's bottom (mm from the area's top)."""
@@ -119,7 +119,7 @@ def draw_money_table(c: Canvas, area: Area, data: SlipData, font: str, top_mm: f
     first_row_mm = top_mm + HEADING_ROW_MM
     money_columns = len(cols) - (2 if remark else 1)
     for row, (bucket, label) in enumerate(zip(BUCKETS, ROW_LABELS, strict=True)):
-        r1, r0 = area.y(first_row_mm + row * ROW_MM), area.y(first_row_mm + (row + 1) * ROW_MM)
+        r1, r0 = area.y(first_row_mm + row * row_mm), area.y(first_row_mm + (row + 1) * row_mm)
         values = [money_text(data.cell(bucket, category)) for category in CATEGORIES]
         values.append(money_text(data.row_total(bucket)))
         for column in range(money_columns):
@@ -127,7 +127,7 @@ def draw_money_table(c: Canvas, area: Area, data: SlipData, font: str, top_mm: f
         draw_in_cell(c, label, cols[0], r0, cols[1], r1, font, SIZE_TABLE_LABEL)
         for column, value in enumerate(values, start=1):
             draw_in_cell(c, value, cols[column], r0, cols[column + 1], r1, font, SIZE_GRID, RIGHT)
-    bottom_mm = first_row_mm + len(BUCKETS) * ROW_MM
+    bottom_mm = first_row_mm + len(BUCKETS) * row_mm
     if remark:
         remark_top, remark_bottom = area.y(first_row_mm), area.y(bottom_mm)
         c.rect(cols[-2], remark_bottom, cols[-1] - cols[-2], remark_top - remark_bottom, stroke=1, fill=0)
