@@ -1,4 +1,4 @@
-"""The settlement slip's content (`003 附表3` and its kind), without Qt or PDF.
+"""The settlement slip's content (`003 附表3` and its kind; `004 附件6`'s fields for the cross-province slip), without Qt or PDF.
 
 `SlipData` is every field a slip prints, money as `Decimal`. It is built either from a
 case file and its computed settlement (the preview, `wi-counter settle --slip`) or from
