@@ -44,7 +44,8 @@ def record_case_stay(session: Session, case: Case, created_by: int) -> Stay:
     stay = Stay(worker_id=worker.id, institution_id=institution.id, profile=case.profile.name,
                 care=Care(case.stay.care), admission_no=case.stay.admission_no, dept=case.stay.dept,
                 registration_no=case.stay.registration_no, admitted_on=case.stay.admitted,
-                discharged_on=case.stay.discharged, status=StayStatus.PENDING_SETTLEMENT, created_by=created_by)
+                discharged_on=case.stay.discharged, emergency=case.stay.emergency,
+                status=StayStatus.PENDING_SETTLEMENT, created_by=created_by)
     session.add(stay)
     session.flush()
     for seq, diagnosis in enumerate(case.stay.diagnoses, start=1):

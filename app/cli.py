@@ -500,13 +500,13 @@ def _settle(args: argparse.Namespace) -> int:
         return _invalid_case(exc, args.json)
     print(json.dumps(result.as_json(), ensure_ascii=False, indent=2) if args.json else settlement_text(result))
     if args.slip is not None:
-        from app.settings import SLIP_TEMPLATE, Settings
+        from app.settings import Settings
         from app.slips import slip_from_case
         from printing.templates import render_slip  # reportlab is loaded only for a slip
 
         settings = Settings.load(_settings_file(args))
-        pdf = render_slip(slip_from_case(case, result), settings.get(SLIP_TEMPLATE),
-                          args.paper or settings.get(SLIP_PAPER))
+        # The case's profile picks the form: 附表3 in Guangdong, the cross-province slip in Beijing and the pilot.
+        pdf = render_slip(slip_from_case(case, result), paper=args.paper or settings.get(SLIP_PAPER))
         _write_atomically(args.slip, pdf)
         print(f"预结算单（非正式结算单）/ preview slip: {args.slip}", file=sys.stderr if args.json else sys.stdout)
     return 0
@@ -524,7 +524,7 @@ def _write_atomically(path: Path, content: bytes) -> None:
 
 def _slip(args: argparse.Namespace) -> int:
     from app.operators import Permission
-    from app.settings import SLIP_ARCHIVE_DIR, SLIP_TEMPLATE
+    from app.settings import SLIP_ARCHIVE_DIR
     from app.slips import archive_folder, commit_issue, prepare_slip
     from printing.templates import render_slip  # reportlab is loaded only for a slip
 
@@ -535,7 +535,7 @@ def _slip(args: argparse.Namespace) -> int:
         operator = commands_identity.signed_in(context, args, Permission.PRINT_SLIP, who="制单人")
         with context.transaction() as session:
             data = prepare_slip(session, args.settlement_id, operator)
-            pdf = render_slip(data, settings.get(SLIP_TEMPLATE), args.paper or settings.get(SLIP_PAPER))
+            pdf = render_slip(data, paper=args.paper or settings.get(SLIP_PAPER))
             printer = f"PDF 文件 {args.out}" if args.out is not None else "仅存档（PDF）"
             issued = commit_issue(session, data, pdf, operator_id=operator.id, printer=printer, folder=folder)
             if args.out is not None:

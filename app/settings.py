@@ -255,12 +255,8 @@ CENTRE_PING_SECONDS: Setting[int] = Setting(
 
 # --- slip and printing settings (issue 7) ---
 
-SLIP_TEMPLATE: Setting[str] = Setting(
-    "slip.template", str, "guangdong",
-    "结算单模板",
-    "打印的结算单样式。guangdong：《广东省工伤保险联网结算单》（粤人社规〔2021〕32号 附表3）。",
-    choices=("guangdong",),  # the names in printing.templates.TEMPLATES (tests/test_slip_pdf.py checks)
-)
+# The slip's form is no setting: each stay's policy profile names it (`slip_template`), so a Beijing
+# stay never prints Guangdong's 附表3 (issue 23 §12). A settings file's old `slip.template` is ignored.
 SLIP_PAPER: Setting[str] = Setting(
     "slip.paper", str, "A4",
     "结算单纸张",
@@ -370,7 +366,6 @@ ALL_SETTINGS: tuple[Setting[Any], ...] = (
     CENTRE_PING_SECONDS,
 
     # slip and printing (issue 7)
-    SLIP_TEMPLATE,
     SLIP_PAPER,
     SLIP_ARCHIVE_DIR,
     SLIP_PRINTER,

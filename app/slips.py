@@ -1,4 +1,4 @@
-"""The settlement slip's content (`003 附表3` and its kind), without Qt or PDF.
+"""The settlement slip's content (`003 附表3` and its kind; `004 附件6`'s fields for the cross-province slip), without Qt or PDF.
 
 `SlipData` is every field a slip prints, money as `Decimal`. It is built either from a
 case file and its computed settlement (the preview, `wi-counter settle --slip`) or from
@@ -36,6 +36,9 @@ from app.db.models import (
     Bucket,
     ChargeCategory,
     ChargeLine,
+    Diagnosis,
+    DiagnosisRole,
+    Filing,
     Institution,
     Operator,
     PrintKind,
@@ -49,9 +52,11 @@ from app.db.models import (
     Worker,
 )
 from app.errors import WiCounterError
+from app.idnumber import birth_date
 from app.masking import mask_id_number
 from app.operators import OperatorInfo, Permission, require
 from app.rules.case import CATEGORIES, Case, place_name, round_money
+from app.rules.profiles import load_profile
 from app.rules.settlement import BUCKET_LABELS, BUCKETS, CATEGORY_LABELS, FUND, SettlementResult
 
 log = logging.getLogger(__name__)
@@ -69,6 +74,15 @@ PAPERS = (PAPER_A4, PAPER_A5_LANDSCAPE)
 # prints what the centre returned.
 _BENEFIT_BY_CARE = {"medical": "医疗康复住院", "rehab": "医疗康复住院", "device": "辅助器具配置"}
 _BUSINESS_BY_CARE = {"medical": "工伤住院", "rehab": "工伤住院", "device": "辅助器具配置"}
+
+# The cross-province slip's fund line when the centre names no fund of its own: the work-injury
+# fund is the one fund that pays (`004 附件6` prints each fund under the name the insured place returns).
+WORK_INJURY_FUND = "工伤保险基金"
+
+# 入院方式 in the words of the 病案首页's 入院途径: an emergency mark, a referral filing (转诊转院), else 门诊.
+ADMISSION_EMERGENCY = "急诊"
+ADMISSION_REFERRAL = "其他医疗机构转入"
+ADMISSION_OUTPATIENT = "门诊"
 
 
 class SlipError(WiCounterError):
@@ -151,6 +165,15 @@ class SlipData:
     mark: SlipMark
     settlement_id: int | None = None
     cancelled_on: dt.date | None = None
+    # The cross-province slip's further fields (`004 附件6`); the Guangdong form does not print them.
+    template: str = "guangdong"  # the printed form (`printing.templates`), from the stay's profile
+    treatment_place: str = ""  # 就医地: the institution's province and city
+    age: int | None = None  # 年龄 on the admission day
+    admission_way: str = ""  # 入院方式
+    main_diagnosis: str = ""  # 主要诊断
+    other_diagnoses: str = ""  # 次要诊断, joined by 、
+    # The fund lines as the centre returned them (name, amount); empty: the work-injury fund pays all.
+    fund_lines: tuple[tuple[str, Decimal], ...] = ()
 
     def __post_init__(self) -> None:
         for bucket in BUCKETS:
@@ -158,6 +181,12 @@ class SlipData:
                 value = self.matrix[bucket][category]
                 if not isinstance(value, Decimal):
                     raise TypeError(f"slip amount {bucket}/{category} must be Decimal, got {value!r}")
+        for name, amount in self.fund_lines:
+            if not isinstance(amount, Decimal):
+                raise TypeError(f"slip fund line {name} must be Decimal, got {amount!r}")
+        if self.fund_lines and sum((round_money(a) for _, a in self.fund_lines), ZERO) != self.fund_total:
+            # The slip must add up: the funds' lines are the fund's part, no more, no less.
+            raise SlipError(f"基金支付明细合计与工伤保险基金支付金额 {money_text(self.fund_total)} 不符，不能打印结算单。")
 
     @property
     def stay_days(self) -> int | None:
@@ -186,6 +215,13 @@ class SlipData:
     @property
     def personal_total(self) -> Decimal:
         return self.total - self.fund_total
+
+    def fund_payments(self) -> tuple[tuple[str, Decimal], ...]:
+        """基金支付 line by line, as the centre returned them (`004 附件6` note); the work-injury fund's
+        whole part when it named none."""
+        if self.fund_lines:
+            return tuple((name, round_money(amount)) for name, amount in self.fund_lines)
+        return ((WORK_INJURY_FUND, self.fund_total),)
 
     def totals_sentence(self) -> str:
         return (f"合计本次：总费用 {money_text(self.total)} 元，工伤保险基金支付金额 {money_text(self.fund_total)} 元，"
@@ -222,6 +258,27 @@ def _place(province: str, city: str) -> str:
     return place_name(province, city)
 
 
+def _age(id_number: str, on: dt.date) -> int | None:
+    """Completed years on `on`, from the ID number's birth date (None when it carries none)."""
+    try:
+        born = birth_date(id_number)
+    except ValueError:
+        return None
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _admission_way(emergency: bool, filing_category: str | None) -> str:
+    if emergency:
+        return ADMISSION_EMERGENCY
+    return ADMISSION_REFERRAL if filing_category == "referral" else ADMISSION_OUTPATIENT
+
+
+def _diagnoses(diagnoses: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+    """主要诊断 (the first the HIS lists, as on the 病案首页) and the others as 次要诊断; names only."""
+    names = [name for _, name in diagnoses]
+    return (names[0], "、".join(names[1:])) if names else ("", "")
+
+
 def _copy_matrix(matrix: Mapping[str, Mapping[str, Decimal]]) -> dict[str, dict[str, Decimal]]:
     return {b: {c: round_money(matrix[b][c]) for c in CATEGORIES} for b in BUCKETS}
 
@@ -231,6 +288,7 @@ def _copy_matrix(matrix: Mapping[str, Mapping[str, Decimal]]) -> dict[str, dict[
 
 def slip_from_case(case: Case, result: SettlementResult, print_date: dt.date | None = None) -> SlipData:
     """The preview slip of a case file: marked 预结算（非正式结算单）, nobody signs it."""
+    main_diagnosis, other_diagnoses = _diagnoses(tuple((d.code, d.name) for d in case.stay.diagnoses))
     return SlipData(
         institution_name=case.institution.name,
         institution_place=case.institution.city,
@@ -255,6 +313,12 @@ def slip_from_case(case: Case, result: SettlementResult, print_date: dt.date | N
         issuer="",
         print_date=print_date or dt.date.today(),
         mark=PREVIEW,
+        template=case.profile.slip_template,
+        treatment_place=_place(case.institution.province, case.institution.city),
+        age=_age(case.worker.id_number, case.stay.admitted),
+        admission_way=_admission_way(case.stay.emergency, case.filing.category if case.filing else None),
+        main_diagnosis=main_diagnosis,
+        other_diagnoses=other_diagnoses,
     )
 
 
@@ -468,6 +532,8 @@ def slip_for_settlement(
         raise SlipError(f"结算记录 {settlement.id} 的金额表合计 {money_text(total)} 与结算总额 "
                         f"{money_text(settlement.total)} 不符，不能打印结算单，请联系管理员。")
     cancellation = _cancellation_of(session, settlement.id)
+    filing = session.get(Filing, stay.filing_id) if stay.filing_id is not None else None
+    main_diagnosis, other_diagnoses = _diagnoses(_stay_diagnoses(session, stay.id))
     return SlipData(
         institution_name=institution.name,
         institution_place=institution.city,
@@ -494,7 +560,21 @@ def slip_for_settlement(
         mark=next_mark(session, settlement.id),
         settlement_id=settlement.id,
         cancelled_on=cancellation.settled_on if cancellation is not None else None,
+        template=load_profile(stay.profile).slip_template,
+        treatment_place=_place(institution.province, institution.city),
+        age=_age(worker.social_security_number, stay.admitted_on),
+        admission_way=_admission_way(stay.emergency, filing.category.value if filing is not None else None),
+        main_diagnosis=main_diagnosis,
+        other_diagnoses=other_diagnoses,
     )
+
+
+def _stay_diagnoses(session: Session, stay_id: int) -> tuple[tuple[str, str], ...]:
+    """The stay's discharge diagnoses in the HIS's order (its admitting ones when it has none yet)."""
+    rows = session.execute(select(Diagnosis.role, Diagnosis.code, Diagnosis.name)
+                           .where(Diagnosis.stay_id == stay_id).order_by(Diagnosis.seq, Diagnosis.id)).all()
+    discharge = tuple((code, name) for role, code, name in rows if role is DiagnosisRole.DISCHARGE)
+    return discharge or tuple((code, name) for role, code, name in rows if role is DiagnosisRole.ADMITTING)
 
 
 def log_print(

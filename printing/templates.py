@@ -1,10 +1,10 @@
 """The slip templates, by name. A region's slip is one module; adding one is a new file here.
 
 Each template module exposes `NAME`, `DESCRIPTION` and `render(data: SlipData, paper: str) -> bytes`
-and prints the same `app.slips.SlipData`. The Guangdong slip (`003 附表3`) is the first;
-the national cross-province slip (cf. the older 住院结算单 of `004 附件6`) will be a new
-module beside it, registered in `_MODULES`, without edits inside the Guangdong one.
-The site picks its template with the setting `slip.template`.
+and prints the same `app.slips.SlipData`: the Guangdong slip (`003 附表3`), Jilin's (the same 省内
+layout, its own title and 备注) and the cross-province 工伤保险跨省异地就医费用结算单 of Beijing and
+the national pilot (`001 §35`, laid out after `004 附件6`). What they share is `printing.slip_layout`.
+The stay's policy profile picks the template (`slip_template`), carried by `SlipData.template`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from app.errors import ConfigurationError
 from app.slips import PAPER_A4, SlipData
-from printing import slip_guangdong
+from printing import slip_cross_province, slip_guangdong, slip_jilin
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class SlipTemplate:
     render: Callable[[SlipData, str], bytes]
 
 
-_MODULES = (slip_guangdong,)
+_MODULES = (slip_guangdong, slip_jilin, slip_cross_province)
 
 TEMPLATES: dict[str, SlipTemplate] = {
     module.NAME: SlipTemplate(module.NAME, module.DESCRIPTION, module.render) for module in _MODULES
@@ -39,6 +39,7 @@ def template(name: str) -> SlipTemplate:
         raise ConfigurationError(f"没有名为 {name} 的结算单模板；可用的模板：{known}") from None
 
 
-def render_slip(data: SlipData, template_name: str = slip_guangdong.NAME, paper: str = PAPER_A4) -> bytes:
-    """The slip's PDF (both copies), in the named template, on the given paper."""
-    return template(template_name).render(data, paper)
+def render_slip(data: SlipData, template_name: str | None = None, paper: str = PAPER_A4) -> bytes:
+    """The slip's PDF (both copies) on the given paper, in the template of the stay's profile
+    (`data.template`) unless one is named."""
+    return template(template_name or data.template).render(data, paper)

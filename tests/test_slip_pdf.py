@@ -20,7 +20,8 @@ import pytest
 
 from app.rules.case import read_case_file
 from app.rules.settlement import compute
-from app.settings import SLIP_PAPER, SLIP_TEMPLATE
+from app.rules.profiles import load_profile, profile_names
+from app.settings import SLIP_PAPER
 from app.slips import PAPERS, MarkKind, SlipData, SlipMark, slip_from_case
 from printing.templates import TEMPLATES, render_slip
 from tests.slip_reader import Copy, pdf_fonts, read_slip, to_png
@@ -270,8 +271,8 @@ def test_long_values_shrink_to_stay_inside_their_cells() -> None:
     assert copy.line_top("医疗机构名称：广西壮族自治区某某市第一人民医院附属康复医院") < copy.grid_top
 
 
-def test_templates_registry_matches_the_setting() -> None:
-    """The setting offers exactly the registered templates; papers likewise."""
-    assert SLIP_TEMPLATE.choices == tuple(TEMPLATES)
+def test_templates_registry_matches_the_profiles_and_the_paper_setting() -> None:
+    """Every profile names a registered template (the profile picks the form, issue 23 §12); the paper
+    setting offers exactly the papers the templates print on."""
+    assert {load_profile(name).slip_template for name in profile_names()} == set(TEMPLATES)
     assert SLIP_PAPER.choices == PAPERS
-    assert SLIP_TEMPLATE.default in TEMPLATES

@@ -358,9 +358,10 @@ def test_cli_settle_slip_of_an_invalid_case_writes_nothing(tmp_path: Path) -> No
     assert not out.exists()
 
 
-@pytest.mark.parametrize("name", ["guangdong-sample-slip", "settle-refunds"])
+@pytest.mark.parametrize("name", ["guangdong-sample-slip", "guangdong-on-the-spot-filed"])
 def test_stored_settlement_slip_reads_back_cell_by_cell(session: Session, name: str) -> None:
-    """A stored settlement prints the same figures as its case (`003 附表3`), with its signers."""
+    """A stored settlement prints the same figures as its case (`003 附表3`), with its signers. (A cross-province
+    stay prints the 001 §35 slip: `tests/test_slip_cross_province_pdf.py`.)"""
     import json
 
     from printing.templates import render_slip

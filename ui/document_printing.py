@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from app.bootstrap import CounterContext
 from app.operators import OperatorInfo
-from app.settings import SLIP_ARCHIVE_DIR, SLIP_PAPER, SLIP_PRINTER, SLIP_TEMPLATE, Settings
+from app.settings import SLIP_ARCHIVE_DIR, SLIP_PAPER, SLIP_PRINTER, Settings
 from app.slips import PAPER_A4, IssuedSlip, SlipData, archive_folder, commit_issue, prepare_slip
 from ui.operations import Executor, Operation
 from ui.pages.workflow_widgets import error_text
@@ -86,10 +86,11 @@ class SlipPrinted:
     printer: str
 
 
-def render_slip_pdf(data: SlipData, template: str, paper: str) -> bytes:
+def render_slip_pdf(data: SlipData, paper: str) -> bytes:
+    """The slip in its stay's form (the profile's template: 附表3, Jilin's, the cross-province slip)."""
     from printing.templates import render_slip  # reportlab and the font load on first use
 
-    return render_slip(data, template, paper)
+    return render_slip(data, paper=paper)
 
 
 def set_up_page(printer: QPrinter, paper: str, name: str) -> None:
@@ -249,11 +250,11 @@ class PrintStation(QObject):
                          done: Callable[[SlipPrinted], object], failed: Callable[[str], object]) -> None:
         """The settlement's slip as its next print (原件, 补打 n or 已撤销), rendered on the database
         thread, then printed as `print_slip`."""
-        template, paper = self._ctx.settings.get(SLIP_TEMPLATE), self._ctx.settings.get(SLIP_PAPER)
+        paper = self._ctx.settings.get(SLIP_PAPER)
 
         def work(session: Session) -> RenderedSlip:
             data = prepare_slip(session, settlement_id, operator)
-            return RenderedSlip(data, render_slip_pdf(data, template, paper))
+            return RenderedSlip(data, render_slip_pdf(data, paper))
 
         Operation.transaction(owner, self._ctx, work).success(
             lambda rendered: self.print_slip(owner, operator, rendered, choose=choose, done=done, failed=failed)

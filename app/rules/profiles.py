@@ -41,6 +41,7 @@ class Profile:
     monthly_claim_day: int
     detail_upload_working_days: int
     dispute_working_days: int
+    slip_template: str  # the printed slip's template (`printing.templates`): each region its own form
     sources: dict[str, str] = field(default_factory=dict)  # parameter name → article
     reason_sources: dict[str, str] = field(default_factory=dict)  # reason code → article
     # reason code (or "CODE.admission" / "CODE.discharge") → the clerk's next step in this region
@@ -72,6 +73,7 @@ _PARAMETERS: dict[str, type] = {
     "monthly_claim_day": int,
     "detail_upload_working_days": int,
     "dispute_working_days": int,
+    "slip_template": str,
 }
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from app.bootstrap import CounterContext
 from app.errors import WiCounterError
 from app.operators import OperatorInfo, Permission
-from app.settings import SLIP_PAPER, SLIP_TEMPLATE
+from app.settings import SLIP_PAPER
 from app.slips import IssuedSlip, SettlementSummary, SlipData, money_text, prepare_slip, recent_settlements
 from ui.document_printing import PrintStation, RenderedSlip, SlipPrinted, render_slip_pdf
 from ui.operations import Operation, show_failure
@@ -185,11 +185,11 @@ class SlipPage(QWidget):
         self.error_label.clear_error()
         self._set_print_enabled(False)
         operator = self._operator
-        template, paper = self._ctx.settings.get(SLIP_TEMPLATE), self._ctx.settings.get(SLIP_PAPER)
+        paper = self._ctx.settings.get(SLIP_PAPER)
 
         def work(session: Session) -> RenderedSlip:
             data = prepare_slip(session, settlement_id, operator)
-            return RenderedSlip(data, render_slip_pdf(data, template, paper))
+            return RenderedSlip(data, render_slip_pdf(data, paper))
 
         Operation.transaction(self, self._ctx, work).success(self._show_slip).failure(self._failed).run()
 
