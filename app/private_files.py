@@ -67,7 +67,7 @@ def _unwritable_by_others(path: Path) -> None:
 
 def write_private(path: Path, content: bytes) -> None:
     """Write `content` to `path` (0600, its folder created 0700): complete or not at all."""
-    private_dirs(path.parent)
+    private_dirs(path.parent, existing="keep")  # a folder made here is private; an existing one is not ours to change
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     temporary = Path(name)
     try:

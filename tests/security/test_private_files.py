@@ -144,3 +144,19 @@ def test_the_call_log_keeps_no_ecard_token_and_no_full_id(counter: CounterContex
     assert any(r.operation == "person_lookup" for r in rows)
     assert ZHANG_WEI_TOKEN not in stored and ZHANG_WEI not in stored
     assert "440802********1236" in stored  # masked, still useful to support
+
+
+@posix_only
+def test_writing_a_document_into_a_folder_the_clerk_chose_leaves_that_folder_alone(tmp_path: Path) -> None:
+    """`--slip /tmp/slip.pdf` made /tmp 0700 (as root: every other user and the PostgreSQL server lost /tmp).
+    The file is private; the existing folder it goes into is not ours to change."""
+    from app.private_files import write_private
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    write_private(shared / "slip.pdf", b"%PDF-1.4")
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert stat.S_IMODE((shared / "slip.pdf").stat().st_mode) == 0o600
+    write_private(shared / "new" / "slip.pdf", b"%PDF-1.4")  # a folder it had to make is private
+    assert stat.S_IMODE((shared / "new").stat().st_mode) == 0o700
