@@ -496,13 +496,21 @@ class ClaimsPage(QWidget):
         self._watch_generation += 1
         generation = self._watch_generation
 
-        def work(session: Session) -> list[Watched]:
-            return load_watch(ctx, session, today)
+        def work(session: Session) -> tuple[list[Watched], str]:
+            from app.claims.calendar import load_calendar
+            from app.claims.watch import calendar_warning
 
-        def show(watched: list[Watched]) -> None:
+            # The warning of a year without its 调休 arrangement stays as long as it is true.
+            return load_watch(ctx, session, today), calendar_warning(load_calendar(ctx.paths.config_dir), today) or ""
+
+        def show(found: tuple[list[Watched], str]) -> None:
             if generation == self._watch_generation:
+                watched, warning = found
                 self._show_deadlines(watched)
-                self.deadline_error.clear_error()
+                if warning:
+                    self.deadline_error.show_error(warning)
+                else:
+                    self.deadline_error.clear_error()
 
         Operation.transaction(self, ctx, work).success(show).failure(
             lambda error: self.deadline_error.show_error(
