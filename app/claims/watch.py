@@ -147,7 +147,7 @@ def _dispute_deadlines(session: Session, profile: Profile) -> list[Deadline]:
     ).all()
     source = profile.source_of("dispute_working_days")
     return [Deadline("dispute", f"{name} {item or '整笔结算'} 扣款 {amount} 元的异议", due, source, False)
-            for _id, due, amount, item, name in rows]
+            for _id, due, amount, item, name in rows if due is not None]
 
 
 def watch(session: Session, *, profile: Profile, calendar: WorkingCalendar, today: dt.date,
