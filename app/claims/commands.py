@@ -48,8 +48,9 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
     listing = action(actions, "list", "列出月度结算申请 / list the claims", list_command)
     listing.add_argument("--month", metavar="YYYY-MM", help="只列此月 / only this month")
     listing.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
-    dispute = action(actions, "dispute", "对一笔扣款提出异议（10 个工作日内，附证据文件名）"
-                                         " / dispute a deduction within 10 working days, naming the evidence files",
+    dispute = action(actions, "dispute", "对一笔扣款提出异议，附证据文件名（广东：经办机构推送之日起 10 个工作日内，003 §20）"
+                                         " / dispute a deduction, naming the evidence files (Guangdong: within 10 "
+                                         "working days of the agency's push)",
                      dispute_command)
     dispute.add_argument("deduction_id", type=int, metavar="DEDUCTION_ID", help="扣款编号（见 claims status） / deduction id")
     dispute.add_argument("--statement", required=True, help="异议理由 / the hospital's statement")
