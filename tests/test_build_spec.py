@@ -199,3 +199,14 @@ def test_the_virtual_keyboard_and_the_qml_it_needs_are_left_out(spec: dict[str, 
     kept = {Path(dest).name for dest, _source, _kind in spec["a"].binaries}
     assert kept == {"libQt6Widgets.so.6", "libQt6Pdf.so.6", "libqoffscreen.so",
                     "libibusplatforminputcontextplugin.so"}  # Chinese input (ibus) stays
+
+
+def test_the_holidays_package_travels_whole_enough(spec: dict[str, Any]) -> None:
+    """app.claims.calendar asks `holidays` for China by code: the registry imports the country module
+    by name, the version is read from the package's metadata, the Chinese names from its CN catalogue."""
+    analysis = spec["a"].kwargs
+    assert {"holidays.registry", "holidays.countries.china", "holidays.groups.chinese"} <= set(analysis["hiddenimports"])
+    datas = analysis["datas"]
+    assert any("holidays-" in Path(source).name and source.endswith(".dist-info") for source, _target in datas)
+    assert any(source.replace("\\", "/").endswith("zh_CN/LC_MESSAGES/CN.mo") and target.replace("\\", "/")
+               == "holidays/locale/zh_CN/LC_MESSAGES" for source, target in datas)

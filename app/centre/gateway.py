@@ -487,6 +487,8 @@ class ClaimStatusReport:
     entries: tuple[ClaimEntryStatus, ...]
     deduction_total: Decimal
     fund_settled_total: Decimal
+    # The day the agency pushed its audit (`003 §20`: the dispute window runs from it); None before.
+    audited: dt.date | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -799,10 +799,16 @@ def _claim_status(output: dict[str, Any]) -> ClaimStatusReport:
         summed = sum((getattr(entry, key) for entry in entries), Decimal("0.00"))
         if stated != summed:
             raise WireError(f"totals.{key} {stated} 不等于各条之和 {summed}")
+    status = _choice(output, "status", CLAIM_STATUSES)
+    audited = _optional_date(output, "audited")
+    if (status == "audited") != (audited is not None):
+        # The dispute window runs from the push (003 §20): an audit without its date cannot be counted.
+        raise WireError(f"audited 应{'为审核推送日期' if status == 'audited' else '为空（尚未审核）'}，实际为 "
+                        f"{output.get('audited')!r}")
     return ClaimStatusReport(
-        _text(output, "claim_no"), _text(output, "period"), _choice(output, "status", CLAIM_STATUSES),
+        _text(output, "claim_no"), _text(output, "period"), status,
         _int(output, "chunks"), _ints(output, "received_chunks"), entries,
-        _money(totals, "deduction"), _money(totals, "fund_settled"),
+        _money(totals, "deduction"), _money(totals, "fund_settled"), audited,
     )
 
 

@@ -7,13 +7,18 @@ TOML file a year (`resources/calendar/README.md`): the shipped files in `resourc
 replaced year by year by the files a site puts in `<config folder>/calendar/` — a new year
 needs no new release of the program.
 
-A year no file covers is computed on weekends alone; `missing_years` lets the window warn
-("2027 年节假日安排未导入") instead of silently guessing.
+A year no file covers still has its statutory holidays (全国年节及纪念日放假办法: 元旦, 春节 with
+除夕, 清明节, 劳动节, 端午节, 中秋节, 国庆节), computed by the `holidays` package, lunar dates
+included; only that year's 调休 swaps (the days off moved next to a holiday and the weekend days
+worked for them) are unknown. `missing_years` and `missing_years_message` say so wherever deadlines
+show, instead of silently guessing. A year's file, when there is one, is the whole truth for that
+year: the package is not consulted for it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import tempfile
@@ -22,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import holidays
 
 from app.errors import ConfigurationError
 from app.resources import resource_path
@@ -34,6 +41,22 @@ _FILE_KEYS = {"year", "source", "holiday"}
 _HOLIDAY_KEYS = {"name", "days", "from", "to", "workdays"}
 # A holiday period is a few days; a longer range is a typo (a wrong month), not a holiday.
 _LONGEST_PERIOD_DAYS = 31
+# The statutory holidays' names as the `holidays` package gives them in Chinese (全国年节及纪念日放假办法);
+# its other entries (休息日（由 … 调休）, 补假) are 调休 arrangements or its own guesses, not the law's.
+_STATUTORY_NAMES = frozenset({"元旦", "农历除夕", "春节", "清明节", "劳动节", "端午节", "中秋节", "国庆节"})
+
+
+@functools.cache
+def statutory_holidays(year: int) -> dict[dt.date, str]:
+    """The statutory holidays of `year` (no 调休): day → name, e.g. 2027-02-05 → 农历除夕."""
+    # observed=False: no substitute days of the package's own making; zh_CN: the law's names.
+    found = holidays.country_holidays("CN", years=year, observed=False, language="zh_CN")
+    days: dict[dt.date, str] = {}
+    for day in sorted(found):
+        names = [name for name in found.get_list(day) if name in _STATUTORY_NAMES]
+        if names:
+            days[day] = "、".join(names)
+    return days
 
 
 @dataclass(frozen=True)
@@ -58,24 +81,26 @@ class CalendarYear:
 
 @dataclass(frozen=True)
 class WorkingCalendar:
-    """Holidays and make-up workdays of the years covered; other years are weekends only."""
+    """Holidays and make-up workdays of the years covered by a file; other years have their
+    statutory holidays (`statutory_holidays`) and no 调休."""
 
     years: tuple[CalendarYear, ...] = ()
     holidays: Mapping[dt.date, str] = field(default_factory=dict)  # day off → holiday name
     workdays: frozenset[dt.date] = frozenset()  # weekend days that are working days
+    covered: frozenset[int] = frozenset()  # the years a file covers
 
     @classmethod
     def of(cls, years: Iterable[CalendarYear]) -> WorkingCalendar:
         ordered = tuple(sorted(years, key=lambda y: y.year))
-        holidays = {day: p.name for y in ordered for p in y.periods for day in p.days}
+        days_off = {day: p.name for y in ordered for p in y.periods for day in p.days}
         workdays = frozenset(day for y in ordered for p in y.periods for day in p.workdays)
-        return cls(years=ordered, holidays=holidays, workdays=workdays)
+        return cls(years=ordered, holidays=days_off, workdays=workdays, covered=frozenset(y.year for y in ordered))
 
     def year(self, year: int) -> CalendarYear | None:
         return next((y for y in self.years if y.year == year), None)
 
     def covers(self, year: int) -> bool:
-        return self.year(year) is not None
+        return year in self.covered
 
     def missing_years(self, start: int, end: int) -> list[int]:
         """The years from `start` to `end` (inclusive) that no file covers."""
@@ -84,10 +109,12 @@ class WorkingCalendar:
     def is_working_day(self, day: dt.date) -> bool:
         if day in self.workdays:
             return True
-        return day.weekday() < 5 and day not in self.holidays
+        return day.weekday() < 5 and self.holiday_name(day) is None
 
     def holiday_name(self, day: dt.date) -> str | None:
-        return self.holidays.get(day)
+        if self.covers(day.year):
+            return self.holidays.get(day)
+        return statutory_holidays(day.year).get(day)
 
     def add_working_days(self, start: dt.date, n: int) -> dt.date:
         """The n-th working day after `start` (start itself not counted).
@@ -116,6 +143,13 @@ class WorkingCalendar:
         return sum(1 for offset in range(1, (end - start).days + 1)
                    if self.is_working_day(start + dt.timedelta(days=offset)))
 
+    def first_working_day_on_or_after(self, day: dt.date) -> dt.date:
+        """Where a deadline on `day` really falls: a rest day moves it to the next working day
+        (民法典 第二百零三条: 期间的最后一日是法定休假日的，以法定休假日结束的次日为期间的最后一日)."""
+        while not self.is_working_day(day):
+            day += dt.timedelta(days=1)
+        return day
+
     def last_working_day_on_or_before(self, day: dt.date) -> dt.date:
         while not self.is_working_day(day):
             day -= dt.timedelta(days=1)
@@ -128,7 +162,8 @@ def missing_years_message(calendar: WorkingCalendar, start: int, end: int) -> st
     if not missing:
         return None
     years = "、".join(str(y) for y in missing)
-    return f"{years} 年节假日安排未导入，工作日暂按周末计算（wi-counter calendar import 导入）"
+    return (f"{years} 年的调休安排（国务院办公厅节假日安排通知）尚未导入：工作日暂按周末和法定节假日计算，"
+            f"调休未计入，截止日可能相差几天；通知发布后请管理员导入该年的节假日安排")
 
 
 # --- reading the files ---------------------------------------------------------------

@@ -1,5 +1,5 @@
 """`wi-counter claims build --month YYYY-MM [--out DIR]`, `claims upload BATCH`, `claims status BATCH`,
-`claims list`, `claims dispute DEDUCTION_ID`: the monthly claim from the command line.
+`claims list`, `claims dispute DEDUCTION_ID`, `claims deadlines`: the monthly claim from the command line.
 
 Registered in `app.cli`. Exit 0 done, 1 refused (the reason on stderr, in Chinese), 2 bad input.
 `build --out` writes the three forms as PDF and XLSX (`printing.claim_forms`, imported here
@@ -48,14 +48,19 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
     listing = action(actions, "list", "列出月度结算申请 / list the claims", list_command)
     listing.add_argument("--month", metavar="YYYY-MM", help="只列此月 / only this month")
     listing.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
-    dispute = action(actions, "dispute", "对一笔扣款提出异议（10 个工作日内，附证据文件名）"
-                                         " / dispute a deduction within 10 working days, naming the evidence files",
+    dispute = action(actions, "dispute", "对一笔扣款提出异议，附证据文件名（广东：经办机构推送之日起 10 个工作日内，003 §20）"
+                                         " / dispute a deduction, naming the evidence files (Guangdong: within 10 "
+                                         "working days of the agency's push)",
                      dispute_command)
     dispute.add_argument("deduction_id", type=int, metavar="DEDUCTION_ID", help="扣款编号（见 claims status） / deduction id")
     dispute.add_argument("--statement", required=True, help="异议理由 / the hospital's statement")
     dispute.add_argument("--evidence", action="append", default=[], metavar="FILE",
                          help="证据材料文件名，可多次给出 / an evidence file name (repeatable)")
     add_operator_options(dispute)
+    deadlines = action(actions, "deadlines", "列出未办的截止事项（月度申请、明细上传、扣款异议），及未导入调休安排的年份"
+                                             " / list the open deadlines, and the years without their 调休 arrangement",
+                       deadlines_command)
+    deadlines.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     demo_month = action(actions, "demo-month",
                         "演示模式：经沙箱结算中心为上月办理三笔结算（上月已有结算则不做） / demo only: settle three "
                         "stays last month through the sandbox centre", demo_month_command)
@@ -171,6 +176,7 @@ def upload_command(args: argparse.Namespace) -> int:
 def status_command(args: argparse.Namespace) -> int:
     from app.centre import wire
     from app.claims.calendar import load_calendar
+    from app.claims.watch import calendar_warning
     from app.claims.deductions import list_deductions
     from app.claims.service import claim_by_batch, claim_summary
     from app.claims.upload import fetch_answer
@@ -197,18 +203,23 @@ def status_command(args: argparse.Namespace) -> int:
             deductions = list_deductions(session, today=today, calendar=calendar, claim_id=claim_id)
     finally:
         context.close()
+    # The dispute days are working days: say so when a year they fall in lacks its 调休 arrangement.
+    warning = calendar_warning(calendar, today)
     if args.json:
-        print(json.dumps({**_summary_json(summary), "problems": list(problems), "deductions": [{
+        print(json.dumps({**_summary_json(summary), "problems": list(problems), "calendar_warning": warning,
+                          "deductions": [{
             "deduction_id": d.deduction_id, "name": d.name, "id_number": d.masked_id,
             "registration_no": d.registration_no, "line_no": d.line_no, "item_code": d.item_code,
             "item_name": d.item_name, "amount": _money(d.amount), "reason": d.reason,
-            "notified_on": d.notified_on.isoformat(), "dispute_due": d.dispute_due.isoformat(),
+            "notified_on": d.notified_on.isoformat(), "dispute_due": d.dispute_due.isoformat() if d.dispute_due else None,
             "working_days_left": d.working_days_left, "disputed": d.dispute is not None,
         } for d in deductions]}, ensure_ascii=False, indent=2))
         return 0
     _print_summary(summary)
     for problem in problems:
         print(f"  注意：{problem}")
+    if warning and deductions:
+        print(f"  注意：{warning}")
     if deductions:
         print(f"扣款明细 / deductions（{len(deductions)} 条）：")
     for d in deductions:
@@ -284,4 +295,41 @@ def dispute_command(args: argparse.Namespace) -> int:
     finally:
         context.close()
     print(f"已记录异议 / dispute recorded：证据 {'、'.join(dispute.evidence)}")
+    return 0
+
+
+def deadlines_command(args: argparse.Namespace) -> int:
+    """The open deadlines as the 月度结算 page lists them (`app.claims.watch`), by this counter's profile."""
+    from app.centre import wire
+    from app.claims.calendar import load_calendar
+    from app.claims.watch import calendar_warning, watch
+    from app.rules.profiles import load_profile
+    from app.settings import CLAIMS_PROFILE, CLAIMS_WARN_WORKING_DAYS
+
+    context = _open(args)
+    try:
+        calendar = load_calendar(context.paths.config_dir)
+        today = wire.now().date()
+        profile = load_profile(context.settings.get(CLAIMS_PROFILE))
+        with context.transaction() as session:
+            watched = watch(session, profile=profile, calendar=calendar, today=today,
+                            warn_working_days=context.settings.get(CLAIMS_WARN_WORKING_DAYS))
+    finally:
+        context.close()
+    warning = calendar_warning(calendar, today)
+    if args.json:
+        print(json.dumps({"today": today.isoformat(), "profile": profile.name, "calendar_warning": warning,
+                          "deadlines": [{"kind": w.deadline.kind, "subject": w.deadline.subject,
+                                         "due": w.deadline.due.isoformat(), "source": w.deadline.source,
+                                         "state": w.status.state, "working_days_left": w.status.working_days_left,
+                                         "message": w.status.message} for w in watched]},
+                         ensure_ascii=False, indent=2))
+        return 0
+    if warning:
+        print(f"注意：{warning}")
+    if not watched:
+        print("没有未办的截止事项 / no open deadlines")
+    for w in watched:
+        print(f"{w.deadline.due.isoformat()}\t{w.status.label}\t{w.deadline.subject}\t{w.deadline.source}\t"
+              f"{w.status.message}")
     return 0

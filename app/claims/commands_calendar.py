@@ -66,7 +66,7 @@ def _period_text(period: HolidayPeriod) -> str:
 
 
 def show_command(args: argparse.Namespace) -> int:
-    from app.claims.calendar import load_calendar, missing_years_message
+    from app.claims.calendar import load_calendar, missing_years_message, statutory_holidays
     from app.errors import ConfigurationError
 
     today = dt.date.today()
@@ -87,7 +87,10 @@ def show_command(args: argparse.Namespace) -> int:
         print(json.dumps(_as_json(calendar, year, chosen, years, warning), ensure_ascii=False, indent=2))
         return 0
     if chosen is None:
-        print(f"{warning} / {year} not covered: working days are weekdays only")
+        print(f"{warning} / {year}: no official 调休 arrangement; statutory holidays only")
+        print(f"{year} 年法定节假日（全国年节及纪念日放假办法） / statutory holidays of {year}:")
+        for day, name in statutory_holidays(year).items():
+            print(f"  {name}\t{_day(day)}")
     else:
         print(f"{year} 年节假日安排 / holidays of {year}")
         print(f"依据 / source: {chosen.source}")
@@ -98,7 +101,7 @@ def show_command(args: argparse.Namespace) -> int:
     for each in years:
         entry = calendar.year(each)
         if entry is None:
-            print(f"  {each}  未导入，按周末计算工作日 / not covered")
+            print(f"  {each}  调休安排未导入，按周末和法定节假日计算 / statutory holidays only")
         else:
             print(f"  {each}  已导入（{_origin(entry)}）  {entry.source}")
     return 0
@@ -109,8 +112,13 @@ def _as_json(calendar: WorkingCalendar, year: int, chosen: CalendarYear | None, 
     def origin(entry: CalendarYear) -> str:
         return "site" if entry.site else "shipped"
 
+    from app.claims.calendar import statutory_holidays
+
     document: dict[str, Any] = {"year": year, "covered": chosen is not None, "warning": warning}
-    if chosen is not None:
+    if chosen is None:
+        document["statutory"] = [{"day": day.isoformat(), "name": name}
+                                 for day, name in statutory_holidays(year).items()]
+    else:
         document |= {
             "source": chosen.source, "file": str(chosen.path), "origin": origin(chosen),
             "holidays": [{"name": p.name, "days": [d.isoformat() for d in p.days],

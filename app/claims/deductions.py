@@ -55,19 +55,21 @@ class DeductionView:
     item_name: str | None
     amount: Decimal
     reason: str
-    notified_on: dt.date
-    dispute_due: dt.date
-    working_days_left: int  # to the dispute deadline; negative once it has passed
+    notified_on: dt.date  # the agency's push (`003 §20`)
+    dispute_due: dt.date | None  # None: the seed sets no window (`002 经办规程 §23`)
+    working_days_left: int | None  # to the dispute deadline; negative once it has passed; None: no window
     dispute: DisputeView | None
 
     @property
     def disputable(self) -> bool:
-        return self.dispute is None and self.working_days_left >= 0
+        return self.dispute is None and (self.working_days_left is None or self.working_days_left >= 0)
 
     @property
     def deadline_text(self) -> str:
         if self.dispute is not None:
             return f"已于 {self.dispute.filed_at.astimezone():%Y-%m-%d} 提出异议"
+        if self.dispute_due is None or self.working_days_left is None:
+            return "本地区政策未规定异议期限"
         if self.working_days_left < 0:
             return f"异议期已过（{self.dispute_due:%Y-%m-%d} 截止）"
         if self.working_days_left == 0:
@@ -100,7 +102,8 @@ def list_deductions(session: Session, *, today: dt.date, calendar: WorkingCalend
             masked_id=mask_id_number(id_number), registration_no=registration_no, line_no=deduction.line_no,
             item_code=deduction.item_code, item_name=deduction.item_name, amount=deduction.amount,
             reason=deduction.reason, notified_on=deduction.notified_on, dispute_due=deduction.dispute_due,
-            working_days_left=calendar.working_days_between(today, deduction.dispute_due),
+            working_days_left=(None if deduction.dispute_due is None
+                               else calendar.working_days_between(today, deduction.dispute_due)),
             dispute=None if dispute is None else DisputeView(dispute.statement, tuple(dispute.evidence),
                                                              filer or "", dispute.filed_at),
         ))
@@ -127,8 +130,9 @@ def record_dispute(session: Session, deduction_id: int, statement: str, evidence
         raise ClaimError(f"没有编号为 {deduction_id} 的扣款记录")
     if session.scalars(select(DeductionDispute.id).where(DeductionDispute.deduction_id == deduction_id)).first():
         raise ClaimError("这笔扣款已经提出过异议")
-    if calendar.working_days_between(today, deduction.dispute_due) < 0:
-        raise ClaimError(f"这笔扣款的异议期限已于 {deduction.dispute_due:%Y-%m-%d} 截止（10 个工作日，003 §20），不能再提出异议")
+    if deduction.dispute_due is not None and calendar.working_days_between(today, deduction.dispute_due) < 0:
+        raise ClaimError(f"这笔扣款的异议期限已于 {deduction.dispute_due:%Y-%m-%d} 截止"
+                         f"（经办机构推送之日起 10 个工作日，003 §20），不能再提出异议")
     if not statement.strip():
         raise ClaimError("请填写异议理由（情况说明）")
     names = _evidence_names(evidence)

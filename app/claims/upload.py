@@ -8,7 +8,9 @@ failure, a cancel or a restart, uploading again continues where it stopped.
 
 Answer (3302): the agency's deductions, line by line, with their reasons; 基金结算金额 = 基金支付总额 −
 扣款金额 (`000 附件9`); each deduction's dispute deadline is 10 working days (the profile's
-`dispute_working_days`) from the day the counter first saw it (`003 §20`, `002 经办规程 §23`).
+`dispute_working_days`) from the day the agency pushed its audit, as the centre reports it (3302
+`audited`), not from the day the counter fetched it (`003 §20`); none where the seed sets no window
+(`002 经办规程 §23`).
 """
 
 from __future__ import annotations
@@ -171,7 +173,7 @@ class AnswerOutcome:
     claim: ClaimSummary
     centre_status: str
     deductions: int  # deduction lines stored
-    new_deductions: int  # first seen in this fetch (their dispute window starts today)
+    new_deductions: int  # first seen in this fetch (their dispute window starts at the agency's push)
     problems: tuple[str, ...]  # where the centre's answer and this counter's claim disagree
 
 
@@ -214,6 +216,8 @@ def _store_answer(session: Session, ctx: CounterContext, claim_id: int, report: 
         select(ClaimDeduction).join(ClaimEntry, ClaimEntry.id == ClaimDeduction.claim_entry_id)
         .where(ClaimEntry.claim_id == claim.id))}
     stored = new = 0
+    # 003 §20: the window runs from the agency's push; only a centre that gives no date falls back to today.
+    pushed = report.audited or today
     for status in report.entries:
         found = entries.get(_centre_id(status))
         if found is None:
@@ -238,10 +242,14 @@ def _store_answer(session: Session, ctx: CounterContext, claim_id: int, report: 
         for line_no, code, name, amount, reason in lines_spec:
             record = existing.pop((entry.id, line_no), None)
             if record is None:
-                record = ClaimDeduction(claim_entry_id=entry.id, line_no=line_no, notified_on=today,
-                                        dispute_due=dispute_deadline(profile, today, calendar))
+                record = ClaimDeduction(claim_entry_id=entry.id, line_no=line_no, notified_on=pushed,
+                                        dispute_due=dispute_deadline(profile, pushed, calendar))
                 session.add(record)
                 new += 1
+            elif pushed < record.notified_on:
+                # Stored before the push date was known (the day it was fetched): counted from the push.
+                record.notified_on = pushed
+                record.dispute_due = dispute_deadline(profile, pushed, calendar)
             record.charge_line_id = charge_lines.get(line_no)
             record.item_code, record.item_name = code, name
             record.amount, record.reason = amount, reason

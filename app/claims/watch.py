@@ -2,10 +2,13 @@
 
 - 月度结算申请: each ended month with settlements, due by the profile's day of the next month
   (Guangdong the 10th `003 §21`, Jilin the 5th `002 经办规程 §21`); done once nothing of the
-  month is left unclaimed and every claim of the month has gone up.
-- 结算明细上传: 5 working days after each discharge settlement (`000 §30`): a settlement whose
-  lines have not all gone up, and a stay paid in full (全额垫付) still waiting for 补登记.
-- 扣款异议: 10 working days from the day a deduction was notified (`003 §20`), until disputed.
+  month is left unclaimed and every claim of the month has gone up. Where the hospital has no
+  fixed day (及时, `000 §31`) the agency's 20th is listed instead, as the agency's date (`001 §33`).
+- 结算明细上传: 5 working days after each discharge settlement (`000 §30`), real time in Jilin
+  (`002 经办规程 §17`): a settlement whose lines have not all gone up, and a stay paid in full
+  (全额垫付) still waiting for 补登记.
+- 扣款异议: 10 working days from the agency's push (`003 §20`), until disputed; none where the
+  seed sets no window (`002 经办规程 §23`).
 
 `watch` returns every deadline that is open (not done), soonest first; the window warns of those
 `due_soon` or `overdue`.
@@ -23,6 +26,7 @@ from app.claims.calendar import WorkingCalendar, missing_years_message
 from app.claims.deadlines import (
     Deadline,
     DeadlineStatus,
+    agency_month_item,
     claim_deadline,
     detail_upload_deadline,
     month_label,
@@ -83,11 +87,17 @@ def _claim_deadlines(session: Session, profile: Profile, calendar: WorkingCalend
     deadlines = []
     for month in sorted(with_settlements):
         done = month not in unclaimed and month not in not_up
+        due = claim_deadline(profile, month, calendar)
+        if due is None:
+            # No hospital's day (及时, `000 §31`): the agency's date, for as long as the month is open.
+            agency = agency_month_item(profile, month, calendar)
+            if agency is not None and not done:
+                deadlines.append(agency)
+            continue
         subject = f"{month_label(month)} 月度结算申请"
         if month in unclaimed:
             subject += f"（{unclaimed[month]} 笔未申报）"
-        deadlines.append(Deadline("claim", subject, claim_deadline(profile, month, calendar),
-                                  profile.source_of("monthly_claim_day"), done))
+        deadlines.append(Deadline("claim", subject, due, profile.source_of("monthly_claim_day"), done))
     return deadlines
 
 
@@ -132,11 +142,12 @@ def _dispute_deadlines(session: Session, profile: Profile) -> list[Deadline]:
         .join(ClaimEntry, ClaimEntry.id == ClaimDeduction.claim_entry_id)
         .join(Settlement, Settlement.id == ClaimEntry.settlement_id)
         .join(Stay, Stay.id == Settlement.stay_id).join(Worker, Worker.id == Stay.worker_id)
-        .where(~exists().where(DeductionDispute.deduction_id == ClaimDeduction.id))
+        .where(~exists().where(DeductionDispute.deduction_id == ClaimDeduction.id),
+               ClaimDeduction.dispute_due.is_not(None))  # no window where the seed sets none
     ).all()
     source = profile.source_of("dispute_working_days")
     return [Deadline("dispute", f"{name} {item or '整笔结算'} 扣款 {amount} 元的异议", due, source, False)
-            for _id, due, amount, item, name in rows]
+            for _id, due, amount, item, name in rows if due is not None]
 
 
 def watch(session: Session, *, profile: Profile, calendar: WorkingCalendar, today: dt.date,

@@ -726,8 +726,9 @@ class ClaimDeduction(Base):
     """扣款: what the agency deducted from one claimed settlement, per charge line where it named one.
 
     `line_no` is the centre's line number (the charge line's seq); 0 when the deduction names no
-    line. The dispute window runs from `notified_on`, the day the counter first fetched it
-    (`003 §20`: 10 working days).
+    line. The dispute window runs from `notified_on`, the day the agency pushed its audit as the centre
+    reports it (`003 §20`: 10 working days), not the day the counter fetched it; `dispute_due` is None
+    where the seed sets no window (`002 经办规程 §23`).
     """
 
     __tablename__ = "claim_deduction"
@@ -742,7 +743,7 @@ class ClaimDeduction(Base):
     amount: Mapped[Decimal] = mapped_column("amount_fen", Money())
     reason: Mapped[str] = mapped_column(Text)
     notified_on: Mapped[dt.date] = mapped_column(Date)
-    dispute_due: Mapped[dt.date] = mapped_column(Date)
+    dispute_due: Mapped[dt.date | None] = mapped_column(Date)
     fetched_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
 

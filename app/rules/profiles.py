@@ -38,10 +38,14 @@ class Profile:
     on_the_spot_filing: bool
     long_term_validity_months: int
     referral_validity_months: int
-    monthly_claim_day: int
-    detail_upload_working_days: int
-    dispute_working_days: int
+    monthly_claim_day: int  # the hospital's day of the next month; 0: no fixed day (及时, `000 §31`)
+    detail_upload_working_days: int  # 0: real time (实时, `002 经办规程 §17`)
+    dispute_working_days: int  # 0: the seed sets no dispute window (`002 经办规程 §23`)
     slip_template: str  # the printed slip's template (`printing.templates`): each region its own form
+    # Optional (0 where the seed sets none): the agency's own monthly date, shown as the agency's
+    # (`000 §31`, `001 §33`); the days to complete the 病案首页 after settlement (`003 §16`).
+    agency_month_day: int = 0
+    medical_record_days: int = 0
     sources: dict[str, str] = field(default_factory=dict)  # parameter name → article
     reason_sources: dict[str, str] = field(default_factory=dict)  # reason code → article
     # reason code (or "CODE.admission" / "CODE.discharge") → the clerk's next step in this region
@@ -75,14 +79,21 @@ _PARAMETERS: dict[str, type] = {
     "dispute_working_days": int,
     "slip_template": str,
 }
+# Parameters only some regions' seeds set: absent means 0 (none).
+_OPTIONAL_PARAMETERS: dict[str, type] = {
+    "agency_month_day": int,
+    "medical_record_days": int,
+}
 
 
 def _parse(name: str, document: dict[str, Any]) -> Profile:
     where = f"地区政策文件 {name}.toml"
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for parameter, kind in _PARAMETERS.items():
+    for parameter, kind in (_PARAMETERS | _OPTIONAL_PARAMETERS).items():
         entry = document.get(parameter)
+        if entry is None and parameter in _OPTIONAL_PARAMETERS:
+            continue
         if not isinstance(entry, dict) or set(entry) != {"value", "source"}:
             raise ConfigurationError(f"{where}：参数 {parameter} 应写成 {{ value = …, source = \"…\" }}")
         if type(entry["value"]) is not kind or not isinstance(entry["source"], str) or not entry["source"]:

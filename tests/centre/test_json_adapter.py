@@ -126,7 +126,7 @@ def _claim_status_output() -> dict[str, Any]:
         "fund_total": "-90.00", "personal_total": "-10.00", "deduction": "-45.00", "deduction_reason": "更正：…",
         "fund_settled": "-45.00", "lines": []}
     return {"claim_no": "YJ-H44080100001-202611", "period": "2026-11", "status": "audited", "chunks": 1,
-            "received_chunks": [1], "entries": [settlement, correction],
+            "audited": "2026-12-03", "received_chunks": [1], "entries": [settlement, correction],
             "totals": {"count": 2, "total": "200.00", "fund_total": "190.00", "personal_total": "10.00",
                        "deduction": "18.00", "fund_settled": "172.00"}}
 
@@ -142,6 +142,7 @@ def _claim_status_from(output: dict[str, Any]) -> Any:
 def test_a_claim_status_with_a_correction_and_line_deductions_is_read_exactly() -> None:
     report = _claim_status_from(_claim_status_output())
     settlement, correction = report.entries
+    assert report.audited == dt.date(2026, 12, 3)  # the agency's push: the dispute window's start (003 §20)
     assert settlement.kind == "settlement" and settlement.cancellation_id == ""
     assert settlement.insured_place == "湛江市"
     assert settlement.admitted == dt.date(2026, 11, 20) and settlement.discharged == dt.date(2026, 11, 30)

@@ -34,3 +34,20 @@ def test_a_schema_1_database_is_upgraded_and_keeps_its_claims(tmp_path: Path) ->
         connection.close()
     # Opened again: already upgraded, nothing to do.
     store.connect(tmp_path).close()
+
+
+def test_a_claim_audited_before_the_push_date_was_kept_takes_its_receipt_date(tmp_path: Path) -> None:
+    """3302 reports the day the audit was pushed (`003 §20`); a database of schema 3 had no such
+    column: it gains it in place, a claim audited then taking the day it was received."""
+    connection = store.connect(tmp_path)
+    connection.execute("INSERT INTO claim (claim_no, institution, period, chunks, status, created_at) "
+                       "VALUES ('YJ-1', 'H44080100001', '2026-11', 1, 'audited', '2026-12-01 09:30:00'), "
+                       "('YJ-2', 'H44080100001', '2026-11', 2, 'receiving', '2026-12-02 09:30:00')")
+    connection.execute("ALTER TABLE claim DROP COLUMN audited")  # as schema 3 made it
+    connection.close()
+    connection = store.connect(tmp_path)
+    try:
+        rows = dict(connection.execute("SELECT claim_no, audited FROM claim").fetchall())
+        assert rows == {"YJ-1": "2026-12-01", "YJ-2": ""}
+    finally:
+        connection.close()

@@ -107,18 +107,25 @@ def test_between_is_antisymmetric(shipped: WorkingCalendar) -> None:
         assert shipped.working_days_between(start, shipped.add_working_days(start, n)) == n
 
 
-def test_year_not_covered_is_weekends_only(shipped: WorkingCalendar) -> None:
+def test_year_not_covered_has_its_statutory_holidays(shipped: WorkingCalendar) -> None:
+    """全国年节及纪念日放假办法: 2027's Spring Festival (除夕 5 Feb, 初一至初三 6–8 Feb) is known without a
+    file; only the 调休 swaps of 2027 are not, and the message says so."""
     assert not shipped.covers(2027)
     assert shipped.missing_years(2024, 2027) == [2027]
     assert shipped.missing_years(2023, 2026) == [2023]
-    # 2027's Spring Festival is unknown: 8 Feb 2027 (Mon) counts as a working day until a file says otherwise.
-    assert shipped.is_working_day(D(2027, 2, 8))
-    assert shipped.add_working_days(D(2027, 2, 5), 10) == D(2027, 2, 19)
+    assert not shipped.is_working_day(D(2027, 2, 8))  # 春节 初三, a Monday
+    assert shipped.holiday_name(D(2027, 2, 5)) == "农历除夕"
+    assert shipped.is_working_day(D(2027, 2, 9))  # a swap would make it a day off; unknown yet
+    # From Fri 5 Feb: [8 off], 9, 10, 11, 12, 15–19, 22 Feb.
+    assert shipped.add_working_days(D(2027, 2, 5), 10) == D(2027, 2, 22)
     assert missing_years_message(shipped, 2026, 2027) == (
-        "2027 年节假日安排未导入，工作日暂按周末计算（wi-counter calendar import 导入）")
+        "2027 年的调休安排（国务院办公厅节假日安排通知）尚未导入：工作日暂按周末和法定节假日计算，"
+        "调休未计入，截止日可能相差几天；通知发布后请管理员导入该年的节假日安排")
     assert missing_years_message(shipped, 2024, 2026) is None
-    empty = WorkingCalendar()
-    assert empty.is_working_day(D(2026, 2, 16)) and not empty.is_working_day(D(2026, 2, 14))
+    empty = WorkingCalendar()  # no file at all: statutory holidays only, no 调休
+    assert not empty.is_working_day(D(2026, 2, 16))  # 除夕 2026
+    assert not empty.is_working_day(D(2026, 2, 14))  # a Saturday, worked only by the 2026 notice
+    assert empty.is_working_day(D(2026, 2, 20))  # off only by the 2026 notice
 
 
 # --- the site's files -----------------------------------------------------------------

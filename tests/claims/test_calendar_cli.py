@@ -77,10 +77,15 @@ def test_show_json_and_coverage(capsys: pytest.CaptureFixture[str]) -> None:
 def test_show_a_year_not_covered(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "calendar", "show", "--year", "2030")
     assert code == 0
-    assert "2030 年节假日安排未导入" in out
-    assert "  2030  未导入" in out
+    assert "2030 年的调休安排（国务院办公厅节假日安排通知）尚未导入" in out
+    assert "  2030  调休安排未导入，按周末和法定节假日计算" in out
+    # 全国年节及纪念日放假办法: the statutory days are shown all the same (2030's 除夕 is 2 Feb).
+    assert "农历除夕\t2月2日" in out
     code, out, _ = run(capsys, "calendar", "show", "--year", "2030", "--json")
-    assert json.loads(out)["covered"] is False
+    document = json.loads(out)
+    assert document["covered"] is False
+    assert {"day": "2030-02-02", "name": "农历除夕"} in document["statutory"]
+    assert len(document["statutory"]) == 13  # 元旦 1, 春节 4, 清明 1, 劳动节 2, 端午 1, 中秋 1, 国庆 3
     code, _, err = run(capsys, "calendar", "show", "--year", "99")
     assert code == 2 and "年份应在 2000 至 2100 之间" in err
 

@@ -112,3 +112,35 @@ def test_bad_input_is_named(db_url: str, capsys: pytest.CaptureFixture[str]) -> 
     _month(db_url)
     assert main(["--db", db_url, "claims", "status", "NO-SUCH-BATCH", "--local", "--operator", "reviewer1"]) == 1
     assert "NO-SUCH-BATCH" in capsys.readouterr().err
+
+
+def test_deadlines_command_lists_the_agencys_date_and_the_years_without_their_arrangement(
+        db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`000 §31` / `001 §33`: in Beijing the hospital uploads promptly; the 20th is the district
+    agency's date, listed as the agency's and never overdue. The days counted reach 2027, whose 调休
+    arrangement is not imported: the output says so (DOMAIN "Uploads and their deadlines")."""
+    from app.centre import wire
+    from app.settings import CLAIMS_PROFILE
+
+    ctx = open_test_counter(db_url)
+    try:
+        who = clerks(ctx)
+        with ctx.transaction() as session:
+            settle_stay(session, who.cashier.id, settled=dt.date(2026, 11, 12))
+        ctx.settings.set(CLAIMS_PROFILE, "beijing-cross")
+        ctx.settings.save()
+    finally:
+        ctx.close()
+    monkeypatch.setattr(wire, "now", lambda: dt.datetime(2026, 12, 28, 10, 0, tzinfo=wire.CHINA_TZ))
+    assert main(["--db", db_url, "claims", "deadlines", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["profile"] == "beijing-cross"
+    assert "2027 年的调休安排" in listed["calendar_warning"]
+    (agency,) = [d for d in listed["deadlines"] if d["kind"] == "agency_month"]
+    # Sun 20 Dec 2026 → Mon 21 Dec (民法典 第二百零三条); seen on the 28th: the agency's date, not overdue.
+    assert (agency["due"], agency["state"], agency["source"]) == ("2026-12-21", "agency", "001 §33")
+    assert not [d for d in listed["deadlines"] if d["kind"] == "claim"]
+    assert main(["--db", db_url, "claims", "deadlines"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("注意：2027 年的调休安排")
+    assert "经办机构日期\t2026年11月 经办机构上传月度结算信息\t001 §33" in out

@@ -147,11 +147,12 @@ def test_the_watch_warns_of_an_unclaimed_month_and_an_open_dispute(ctx) -> None:
 
 
 def test_the_window_is_told_when_the_coming_deadlines_fall_in_a_year_without_its_holidays() -> None:
-    """Working days know the holidays only of the years imported; a December's deadlines reach into
-    January, so the warning names next year until its notice is imported."""
+    """Working days know the 调休 only of the years imported (the statutory holidays of any year are
+    known); a December's deadlines reach into January, so the warning names next year until its
+    notice is imported."""
     from app.claims.watch import calendar_warning
 
     calendar = load_calendar(None)
     assert calendar_warning(calendar, dt.date(2026, 6, 1)) is None
     warning = calendar_warning(calendar, dt.date(2026, 12, 3))
-    assert warning is not None and "2027" in warning and "calendar import" in warning
+    assert warning is not None and "2027 年的调休安排" in warning and "法定节假日" in warning

@@ -4,6 +4,7 @@ a stop, and the agency's answer with its per-line deductions stored (`000 §31`,
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -93,3 +94,26 @@ def test_last_months_claim_goes_up_through_a_fault_once_and_comes_back_audited(
         assert session.scalar(select(func.count(ClaimDeduction.id))) == answer.deductions
         (disputed,) = [d for d in list_deductions(session, today=centre_today(), calendar=calendar) if d.dispute]
         assert disputed.dispute.evidence == ("转床记录.pdf", "首页.pdf")
+
+
+def test_the_dispute_window_runs_from_the_agencys_push_not_from_the_fetch(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, reviewer: OperatorInfo) -> None:
+    """`003 §20`: the agency pushes its findings (线上推送) and the hospital answers within 10 working
+    days of that push. The counter that fetches the answer a week later still counts from the push
+    day the centre reports (3302 `audited`), never from its own fetch."""
+    assert seed_demo_month(counter, wf_client, cashier) == 3
+    pushed = centre_today()
+    claim = build_claim(counter, previous_month(pushed), reviewer, today=pushed).claim
+    assert upload_claim(counter, wf_client, claim.claim_id, reviewer).completed
+    report = wf_client.claim_status(claim.batch_no)
+    assert report.status == "audited" and report.audited == pushed  # the sandbox audits on receipt
+    fetched = pushed + dt.timedelta(days=7)
+    calendar = load_calendar(counter.paths.config_dir)
+    answer = fetch_answer(counter, wf_client, claim.claim_id, reviewer, today=fetched, calendar=calendar)
+    assert answer.new_deductions > 0
+    with counter.transaction() as session:
+        deductions = list_deductions(session, today=fetched, calendar=calendar, claim_id=claim.claim_id)
+    assert deductions
+    for deduction in deductions:
+        assert deduction.notified_on == pushed
+        assert deduction.dispute_due == calendar.add_working_days(pushed, 10)

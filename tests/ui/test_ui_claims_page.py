@@ -413,3 +413,29 @@ def test_a_database_without_the_institution_is_said_not_crashed(qtbot: QtBot, em
     assert page.error_label.text() == "未能读取月度结算：数据库中还没有登记本机构，不能生成月度结算申请"
     qtbot.waitUntil(lambda: page.deadline_summary.text() == "没有未办的截止事项。", timeout=WAIT_MS)
     assert not page.build_button.isEnabled() and page.busy is None
+
+
+def test_beijing_lists_the_agencys_20th_and_keeps_the_calendar_warning(
+        qtbot: QtBot, demo_ctx: CounterContext, operator_of: Operators) -> None:
+    """`000 §31` / `001 §33`: in Beijing the hospital uploads promptly (及时); the 20th is the district
+    agency's date, shown as such — never overdue, never a warning. The deadlines of December reach
+    2027, whose 调休 arrangement is not imported: the page says so, and still says so after the
+    hourly look at the deadlines."""
+    from app.settings import CLAIMS_PROFILE
+
+    demo_ctx.settings.set(CLAIMS_PROFILE, "beijing-cross")
+    _settle_month(demo_ctx, operator_of(demo_ctx, "cashier").id)
+    page = _page(qtbot, demo_ctx, operator_of(demo_ctx, "reviewer"))
+    qtbot.waitUntil(lambda: page.deadline_table.rowCount() == 2, timeout=WAIT_MS)
+    assert _deadline_rows(page) == [
+        ["2026-11-20", "经办机构日期，本院应及时申请", "2026年10月 经办机构上传月度结算信息", "001 §33"],
+        ["2026-12-21", "经办机构日期，本院应及时申请", "2026年11月 经办机构上传月度结算信息", "001 §33"],
+    ]
+    assert "经办机构于11月20日前上传月度结算信息" in page.deadline_table.item(0, 1).toolTip()
+    assert not page.deadline_table.item(0, 1).font().bold()
+    assert page.deadline_summary.text() == "未办事项 2 项：已逾期 0 项，即将到期 0 项。"
+    assert page.deadline_error.isVisible() and "2027 年的调休安排" in page.deadline_error.text()
+    page.check_deadlines()
+    qtbot.wait(300)
+    qtbot.waitUntil(lambda: page.deadline_table.rowCount() == 2, timeout=WAIT_MS)
+    assert page.deadline_error.isVisible() and "2027 年的调休安排" in page.deadline_error.text()

@@ -496,13 +496,21 @@ class ClaimsPage(QWidget):
         self._watch_generation += 1
         generation = self._watch_generation
 
-        def work(session: Session) -> list[Watched]:
-            return load_watch(ctx, session, today)
+        def work(session: Session) -> tuple[list[Watched], str]:
+            from app.claims.calendar import load_calendar
+            from app.claims.watch import calendar_warning
 
-        def show(watched: list[Watched]) -> None:
+            # The warning of a year without its 调休 arrangement stays as long as it is true.
+            return load_watch(ctx, session, today), calendar_warning(load_calendar(ctx.paths.config_dir), today) or ""
+
+        def show(found: tuple[list[Watched], str]) -> None:
             if generation == self._watch_generation:
+                watched, warning = found
                 self._show_deadlines(watched)
-                self.deadline_error.clear_error()
+                if warning:
+                    self.deadline_error.show_error(warning)
+                else:
+                    self.deadline_error.clear_error()
 
         Operation.transaction(self, ctx, work).success(show).failure(
             lambda error: self.deadline_error.show_error(
@@ -597,12 +605,15 @@ class ClaimsPage(QWidget):
         table = self.deadline_table
         table.setRowCount(len(watched))
         kinds = {"claim": self.tr("月度结算申请"), "detail_upload": self.tr("结算明细上传"),
-                 "dispute": self.tr("扣款异议")}
+                 "dispute": self.tr("扣款异议"), "medical_record": self.tr("病案首页补齐"),
+                 "agency_month": self.tr("经办机构上传月度结算信息")}
         today = self._today()
         for row, item in enumerate(watched):
             deadline, status = item.deadline, item.status
             colour = {"overdue": ERROR_COLOUR, "due_soon": NOTICE_COLOUR}.get(status.state)
-            if status.state == "overdue":
+            if status.state == "agency":  # the agency's date, not this hospital's (000 §31, 001 §33)
+                state = self.tr("经办机构日期，本院应及时申请")
+            elif status.state == "overdue":
                 state = self.tr("逾期 {n} 个工作日").format(n=-status.working_days_left) \
                     if status.working_days_left < 0 else self.tr("逾期")
             elif deadline.due == today:
@@ -648,7 +659,7 @@ class ClaimsPage(QWidget):
                 colour: str | None = OK_COLOUR
             elif not deduction.disputable:
                 colour = ERROR_COLOUR
-            elif deduction.working_days_left <= 3:
+            elif deduction.working_days_left is not None and deduction.working_days_left <= 3:
                 colour = NOTICE_COLOUR
             else:
                 colour = None
@@ -989,7 +1000,9 @@ class ClaimsPage(QWidget):
         elif deduction.dispute is not None:
             self.dispute_button.setToolTip(self.tr("这笔扣款已经提出过异议"))
         elif not deduction.disputable:
-            self.dispute_button.setToolTip(self.tr("异议期限已过，扣款成立（10 个工作日，003 §20）"))
+            self.dispute_button.setToolTip(self.tr("异议期限已过，扣款成立（经办机构推送之日起 10 个工作日，003 §20）"))
+        elif deduction.dispute_due is None:
+            self.dispute_button.setToolTip(self.tr("提出异议，附证据材料（本地区政策未规定异议期限）"))
         else:
             self.dispute_button.setToolTip(self.tr("在 {due} 前提出异议，附证据材料").format(
                 due=deduction.dispute_due.isoformat()))

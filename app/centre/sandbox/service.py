@@ -989,7 +989,9 @@ class SandboxCentre:
         if len(received) == chunks:
             self._audit(connection, claim_no)
             status = "submitted"
-            connection.execute("UPDATE claim SET status = 'audited' WHERE claim_no = ?", (claim_no,))
+            # The audit's findings are pushed today (003 §20: the hospital's 10 working days start here).
+            connection.execute("UPDATE claim SET status = 'audited', audited = ? WHERE claim_no = ?",
+                               (context.today.isoformat(), claim_no))
         context.effect = {"claim_no": claim_no, "chunk": chunk}
         return {"claim_no": claim_no, "chunks": chunks, "received_chunks": received, "status": status}
 
@@ -1195,7 +1197,7 @@ class SandboxCentre:
                 sums[key] += Decimal(entry[key])
         received = sorted({row["chunk"] for row in rows})
         return {"claim_no": claim_no, "period": claim["period"], "status": claim["status"], "chunks": claim["chunks"],
-                "received_chunks": received, "entries": entries,
+                "audited": claim["audited"] or None, "received_chunks": received, "entries": entries,
                 "totals": {"count": len(entries), **{k: _money_text(v) for k, v in sums.items()}}}
 
     # --- reconciliation -----------------------------------------------------------------

@@ -88,7 +88,8 @@ CREATE TABLE IF NOT EXISTS cancellation (
 CREATE INDEX IF NOT EXISTS cancellation_day ON cancellation (institution, business_date);
 CREATE TABLE IF NOT EXISTS claim (
     claim_no TEXT PRIMARY KEY, institution TEXT NOT NULL, period TEXT NOT NULL, chunks INTEGER NOT NULL,
-    status TEXT NOT NULL, created_at TEXT NOT NULL);
+    status TEXT NOT NULL, created_at TEXT NOT NULL,
+    audited TEXT NOT NULL DEFAULT '');  -- the business date the audit was pushed (003 §20), '' before
 CREATE TABLE IF NOT EXISTS claim_entry (
     id INTEGER PRIMARY KEY, claim_no TEXT NOT NULL, chunk INTEGER NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('settlement', 'cancellation')),
@@ -130,6 +131,7 @@ def connect(data_dir: Path) -> sqlite3.Connection:
         elif version != SCHEMA_VERSION:
             connection.close()
             raise StaleDatabase(version or "?")
+        _add_audit_date(connection)
     connection.executescript(SCHEMA)
     if version is None:
         set_meta(connection, "schema_version", SCHEMA_VERSION)
@@ -159,6 +161,15 @@ def _upgrade_from_2(connection: sqlite3.Connection) -> None:
         columns = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
         if columns and column not in columns:
             connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+
+
+def _add_audit_date(connection: sqlite3.Connection) -> None:
+    """A claim's audit (push) date, added to a database of schema 3 in place: a claim audited before
+    is taken as pushed the day it was received (its created_at's date)."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(claim)")}
+    if columns and "audited" not in columns:
+        connection.execute("ALTER TABLE claim ADD COLUMN audited TEXT NOT NULL DEFAULT ''")
+        connection.execute("UPDATE claim SET audited = substr(created_at, 1, 10) WHERE status = 'audited'")
 
 
 def remove(data_dir: Path) -> None:
