@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -225,3 +226,42 @@ def test_the_wrong_person_is_cancelled_and_the_right_one_registered_with_the_sam
         assert worker.name == "周强"
     assert sandbox.summary()["registrations"] == {"open": 2, "settled": 0, "cancelled": 1, "reversed": 0}
     assert len(_audit(counter, "stay_taken_over")) == 1
+
+
+def test_the_command_line_signs_the_reviewer_in_and_corrects_then_cancels(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, reviewer: OperatorInfo,
+        sandbox: SandboxProcess, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`wi-counter admission correct|cancel`: the reviewer's login *and* password (a claimed login alone,
+    or a cashier's password, does nothing)."""
+    from app.cli import main
+    from tests.signed_in import password_on_stdin
+
+    stay_id, old_number = _admitted(counter, wf_client, cashier)
+    common = ["--home", str(tmp_path / "counter-home"), "--db", db_url]
+    correct = ["admission", "correct", str(stay_id), "--admitted", RIGHT_DAY.isoformat(),
+               "--diagnosis", "S82.201=胫骨干骨折", "--diagnosis", "I10=原发性高血压", "--reason", "入院日期录错"]
+
+    assert main([*correct, *common, "--operator", "reviewer"]) == 1  # no password: nothing done
+    assert "密码" in capsys.readouterr().err
+    password_on_stdin(monkeypatch)
+    assert main([*correct, *common, "--operator", "cashier", "--password-stdin"]) == 1  # not a reviewer
+    capsys.readouterr()
+    assert _stay(counter, stay_id).registration_no == old_number
+
+    password_on_stdin(monkeypatch)
+    assert main([*correct, *common, "--operator", "reviewer", "--password-stdin"]) == 0
+    out = capsys.readouterr().out
+    stay = _stay(counter, stay_id)
+    assert stay.admitted_on == RIGHT_DAY and stay.registration_no != old_number
+    assert f"新就医登记号 {stay.registration_no}" in out and old_number in out
+    assert _audit(counter, "registration_corrected")[0].operator_id == reviewer.id
+
+    assert main(["admission", "correct", str(stay_id), "--reason", "x", *common]) == 2  # nothing to correct
+    capsys.readouterr()
+    password_on_stdin(monkeypatch)
+    assert main(["admission", "cancel", str(stay_id), "--reason", "登记错人", *common, "--operator", "reviewer",
+                 "--password-stdin"]) == 0
+    assert "已撤销" in capsys.readouterr().out
+    assert _stay(counter, stay_id).status is StayStatus.CANCELLED
+    assert sandbox.summary()["registrations"] == {"open": 0, "settled": 0, "cancelled": 2, "reversed": 0}
