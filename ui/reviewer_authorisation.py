@@ -124,13 +124,13 @@ class ReviewerAuthorisationDialog(QDialog):
             self.table.hide()
             self.amount_label.hide()
             rows = QFormLayout()
-            for label, value in summary:
+            for caption, value in summary:
                 shown = QLabel(value, self)
                 shown.setWordWrap(True)
                 shown.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
                 shown.setStyleSheet("font-weight: bold;")
                 self.summary_labels.append(shown)
-                rows.addRow(QLabel(label, self), shown)
+                rows.addRow(QLabel(caption, self), shown)
             layout.addLayout(rows)
             self.setMinimumWidth(560)  # the change reads on one line or two, not as a column of words
         form = QFormLayout()
