@@ -154,6 +154,9 @@ def test_the_readme_demo_mistake_is_corrected_in_the_window_and_the_stay_settles
     qtbot.waitUntil(lambda: page.correct_button.isEnabled(), timeout=WAIT_MS)
     assert "ZY-DEMO-1" in page.registration_stay_label.text() and old_number in page.registration_stay_label.text()
     assert page.correct_button.text() == "更正登记(&O)…" and page.cancel_registration_button.text() == "撤销登记(&Z)…"
+    label = page.registration_stay_label  # both lines shown once laid out (not clipped at 1366×768)
+    qtbot.waitUntil(lambda: label.height() >= label.sizeHint().height(), timeout=WAIT_MS)
+    assert page.correct_button.visibleRegion().boundingRect().size() == page.correct_button.size()  # no scrolling
     save_shot(window, SHOTS, "1-admission-page-1366x768.png")
     _click(qtbot, page.correct_button)
     dialog = _modal(qtbot, RegistrationChangeDialog)
@@ -227,6 +230,8 @@ def test_the_readme_demo_mistake_is_corrected_in_the_window_and_the_stay_settles
     page.current_patient.refresh_stay()
     qtbot.waitUntil(lambda: page.registration is None, timeout=WAIT_MS)  # no open stay any more
     assert not page.correct_button.isEnabled() and not page.cancel_registration_button.isEnabled()
+    assert "须先由审核员撤销结算" in page.registration_stay_label.text()
+    save_shot(window, SHOTS, "8-admission-page-settled-1366x768.png")
 
 
 def _authorise_as_reviewer(qtbot: QtBot) -> list[str]:

@@ -24,7 +24,12 @@ from app.db.models import AuditEvent, Diagnosis, DiagnosisRole, OutboxEntry, Out
 from app.errors import PermissionDenied
 from app.operators import OperatorInfo
 from app.workflow.admission import FilingRefused
-from app.workflow.admission_correction import cancel_registration, correct_registration, registration_view
+from app.workflow.admission_correction import (
+    RegistrationView,
+    cancel_registration,
+    correct_registration,
+    registration_view,
+)
 from app.workflow.appliers import open_workflow_centre
 from app.workflow.common import WorkflowError
 from app.workflow.discharge import cancel_settlement, settle_stay, upload_lines
@@ -191,7 +196,7 @@ def test_refused_once_lines_went_up_or_the_stay_was_settled(
     assert sandbox.summary()["registrations"]["cancelled"] == 0
 
 
-def _view(ctx: CounterContext, stay_id: int):  # type: ignore[no-untyped-def]
+def _view(ctx: CounterContext, stay_id: int) -> RegistrationView:
     with ctx.transaction() as session:
         return registration_view(session, stay_id)
 

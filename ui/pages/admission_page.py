@@ -883,7 +883,8 @@ class AdmissionPage(QWidget):
     def _show_registration(self, view: RegistrationView | None) -> None:
         self.registration = view
         if view is None:
-            self.registration_stay_label.setText(self.tr("当前患者没有未结算的住院登记。"))
+            self.registration_stay_label.setText(self.tr(
+                "当前患者没有未结算的住院登记。\n已结算的住院须先由审核员撤销结算，才能更正或撤销入院登记。"))
         else:
             self.registration_stay_label.setText(self.tr(
                 "{name}　住院号 {no}　入院日期 {date}\n就医登记号 {reg}").format(
