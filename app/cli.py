@@ -197,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     stays = command("stays", "住院一览：在院、待结算、已结算、已撤销、待补登记（身份证号已遮蔽） / the stays at a glance",
                     stays_cli.stays)
     stays_cli.add_arguments(stays)
+    from app.workflow import commands_admission  # 更正 / 撤销入院登记 (issue 20 §3)
+
+    commands_admission.register(command, action)
 
     # --- slip commands (issue 7) ---
     slip = command("slip", "打印已结算记录的结算单（存档并记入打印记录；再次打印为补打）"

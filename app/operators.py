@@ -47,6 +47,7 @@ class Permission(enum.StrEnum):
     OVERRIDE_CLASSIFICATION = "override_classification"  # 审核：改判伤病分离
     CANCEL_SETTLEMENT = "cancel_settlement"  # 审核：撤销结算
     MANUAL_IDENTIFICATION = "manual_identification"  # 审核：手工输入社会保障号码
+    CORRECT_REGISTRATION = "correct_registration"  # 审核：更正或撤销入院登记
     BUILD_CLAIM = "build_claim"  # 月度结算
     RECONCILE = "reconcile"  # 审核：处理对账差异
     VIEW_OTHERS_DAY_END = "view_others_day_end"  # 审核：查看他人的日结单
@@ -68,6 +69,7 @@ _PERMISSION_LABELS = {
     Permission.OVERRIDE_CLASSIFICATION: "改判伤病分离",
     Permission.CANCEL_SETTLEMENT: "撤销结算",
     Permission.MANUAL_IDENTIFICATION: "手工输入社会保障号码",
+    Permission.CORRECT_REGISTRATION: "更正或撤销入院登记",
     Permission.BUILD_CLAIM: "月度结算申报",
     Permission.RECONCILE: "处理对账差异",
     Permission.VIEW_OTHERS_DAY_END: "查看他人的日结单",
@@ -84,6 +86,7 @@ _REVIEWER = _CASHIER | {
     Permission.OVERRIDE_CLASSIFICATION,
     Permission.CANCEL_SETTLEMENT,
     Permission.MANUAL_IDENTIFICATION,
+    Permission.CORRECT_REGISTRATION,
     Permission.BUILD_CLAIM,
     Permission.RECONCILE,
     Permission.VIEW_OTHERS_DAY_END,

@@ -216,6 +216,7 @@ class MainWindow(QMainWindow):
         self.current_patient.changed.connect(self._patient_changed)
         self.admission_page.next_patient_requested.connect(self.next_patient)
         self.admission_page.admitted.connect(self._stay_admitted)
+        self.admission_page.registration_changed.connect(self._registration_changed)
         self.stays_page.open_requested.connect(self.open_stay)
         self.stays_page.changed.connect(lambda: self.discharge_page.reload())
         self.discharge_page.changed.connect(self.stays_page.reload)
@@ -279,6 +280,12 @@ class MainWindow(QMainWindow):
         self.stays_page.reload()
         self.charges_page.reload_stays()
         self.discharge_page.reload(select=stay_id)
+
+    def _registration_changed(self) -> None:
+        """A registration was corrected (new 就医登记号) or cancelled: the lists show it as it is now."""
+        self.stays_page.reload()
+        self.charges_page.reload_stays()
+        self.discharge_page.reload()
 
     def _centre_link_changed(self) -> None:
         link = self.status.centre_link

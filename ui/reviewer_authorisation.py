@@ -86,7 +86,11 @@ class ReviewerAuthorisationDialog(QDialog):
     """The reviewer's login and password for the overrides shown. `reviewer` is set once accepted."""
 
     def __init__(self, ctx: CounterContext, items: Sequence[PendingApproval], cashier: OperatorInfo,
-                 parent: QWidget | None = None, permission: Permission = Permission.OVERRIDE_CLASSIFICATION) -> None:
+                 parent: QWidget | None = None, permission: Permission = Permission.OVERRIDE_CLASSIFICATION,
+                 *, summary: Sequence[tuple[str, str]] = (), what: str | None = None) -> None:
+        """`items`: the overrides to approve. Or, for another act (更正 / 撤销入院登记), no items and a
+        `summary` of (label, value) rows the reviewer checks — the cashier's reason among them — and
+        `what` names the act in the introduction."""
         super().__init__(parent)
         self.setObjectName("reviewerAuthorisationDialog")
         self.setWindowTitle(_tr("审核员授权"))
@@ -97,8 +101,14 @@ class ReviewerAuthorisationDialog(QDialog):
         self.items = tuple(items)
         layout = QVBoxLayout(self)
         layout.addWidget(heading(_tr("审核员授权"), self, "dialogTitle", 1.2))
-        intro = QLabel(_tr("下列改判须经审核员审核通过。请审核员核对明细和改判理由，在此输入本人的登录名和密码"
-                           "（本窗口的操作员 {name} 无须退出登录）。").format(name=cashier.display_name), self)
+        if summary:
+            text = _tr("{what}须经审核员同意。请审核员核对下列内容和原因，在此输入本人的登录名和密码"
+                       "（本窗口的操作员 {name} 无须退出登录）。").format(what=what or permission.label,
+                                                                      name=cashier.display_name)
+        else:
+            text = _tr("下列改判须经审核员审核通过。请审核员核对明细和改判理由，在此输入本人的登录名和密码"
+                       "（本窗口的操作员 {name} 无须退出登录）。").format(name=cashier.display_name)
+        intro = QLabel(text, self)
         intro.setWordWrap(True)
         layout.addWidget(intro)
         self.table = pending_table(self.items, self)
@@ -109,6 +119,20 @@ class ReviewerAuthorisationDialog(QDialog):
         self.amount_label.setObjectName("amountLabel")
         self.amount_label.setStyleSheet("font-weight: bold;")
         layout.addWidget(self.amount_label)
+        self.summary_labels: list[QLabel] = []
+        if summary:
+            self.table.hide()
+            self.amount_label.hide()
+            rows = QFormLayout()
+            for caption, value in summary:
+                shown = QLabel(value, self)
+                shown.setWordWrap(True)
+                shown.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+                shown.setStyleSheet("font-weight: bold;")
+                self.summary_labels.append(shown)
+                rows.addRow(QLabel(caption, self), shown)
+            layout.addLayout(rows)
+            self.setMinimumWidth(560)  # the change reads on one line or two, not as a column of words
         form = QFormLayout()
         self.login_edit = QLineEdit(self)
         self.login_edit.setObjectName("reviewerLoginEdit")

@@ -330,7 +330,7 @@ def admit(ctx: CounterContext, client: CentreClient, person: Person, form: Admis
                                         actor_id=actor.id, counter_name=counter)
                     return AdmissionOutcome(None, None, check, False)
                 stay = _new_or_reopened_stay(session, info, worker, form, marked, person, recognition, filing,
-                                             identification, actor)
+                                             identification, actor, counter)
                 check = store_check(session, verdict=verdict, worker_id=worker.id, stay_id=stay.id, inputs=inputs,
                                     actor_id=actor.id, counter_name=counter)
                 audit.record(session, "stay_admitted", operator_id=actor.id, counter_name=counter, entity_type="stay",
@@ -389,7 +389,8 @@ def _form_json(form: AdmissionForm, marked: Sequence[MarkedDiagnosis]) -> dict[s
 
 def _new_or_reopened_stay(session: Session, info: InstitutionInfo, worker: Worker, form: AdmissionForm,
                           marked: Sequence[MarkedDiagnosis], person: Person, recognition: Recognition | None,
-                          filing: Filing | None, identification: Identification, actor: OperatorInfo) -> Stay:
+                          filing: Filing | None, identification: Identification, actor: OperatorInfo,
+                          counter_name: str) -> Stay:
     institution = session.scalars(select(Institution).where(Institution.code == info.code)).one()
     admission_no = form.admission_no.strip()
     recognition_record = facts.recognition_record(session, worker, recognition.decision_no if recognition else None)
@@ -397,11 +398,18 @@ def _new_or_reopened_stay(session: Session, info: InstitutionInfo, worker: Worke
     stay = session.scalars(select(Stay).where(Stay.institution_id == institution.id,
                                               Stay.admission_no == admission_no)).one_or_none()
     if stay is not None:
-        # A 住院号 whose registration the centre refused (stay 已撤销, no 就医登记号) may be admitted
-        # again, e.g. after the worker filed online on the spot; any other is a duplicate.
-        if stay.status is not StayStatus.CANCELLED or stay.registration_no is not None or stay.worker_id != worker.id:
+        # A 住院号 whose registration is 已撤销 without a 就医登记号 may be admitted again: the centre
+        # refused it (e.g. the worker then filed online on the spot), or a reviewer cancelled it
+        # (`admission_correction`: the wrong person — the 住院号 is the right person's). Any other is
+        # a duplicate. Another worker takes the row over; the audit keeps whose it was.
+        if stay.status is not StayStatus.CANCELLED or stay.registration_no is not None:
             raise WorkflowError(f"住院号 {admission_no} 已登记过（住院登记 {stay.id}，{admitted_by(session, stay)}），"
                                 "不能重复入院登记。")
+        if stay.worker_id != worker.id:
+            audit.record(session, "stay_taken_over", operator_id=actor.id, counter_name=counter_name,
+                         entity_type="stay", entity_id=stay.id,
+                         detail={"admission_no": admission_no, "previous_worker_id": stay.worker_id,
+                                 "worker_id": worker.id})
         stay.diagnoses.clear()
         session.flush()
     else:

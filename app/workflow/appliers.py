@@ -8,6 +8,8 @@ msgid (then `result` is the same domain value, read from the centre's 5101 answe
   centre's figures, through `app.slips.record_settlement`; a full-payment receipt waiting for
   补登记 is linked to it;
 - SETTLEMENT_CANCEL: the cancellation row (`app.slips.record_cancellation`); the stay → 待结算.
+- ADMISSION_CANCEL: the stay → 已撤销 without its 就医登记号 (kept in the audit); a reversal of it
+  gives the number back (`app.workflow.admission_correction`).
 
 Each applier is idempotent (keyed on the entry's msgid) and leaves calls made outside the
 workflow (no local stay: the centre's own tests, the command line) alone. When the counter
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from app.centre.gateway import (
     Admission,
+    AdmissionCancellation,
     FeeCancelReceipt,
     FeeUploadReceipt,
     Operation,
@@ -83,7 +86,11 @@ def workflow_appliers(counter_name: str) -> dict[Operation, Applier]:
     def reversal(session: Session, entry: OutboxEntry, result: Any) -> None:
         apply_reversal(session, entry, result, counter_name)
 
-    return {Operation.ADMISSION: admission, Operation.FEE_UPLOAD: fee_upload, Operation.FEE_CANCEL: apply_fee_cancel,
+    def admission_cancel(session: Session, entry: OutboxEntry, result: Any) -> None:
+        apply_admission_cancel(session, entry, result, counter_name)
+
+    return {Operation.ADMISSION: admission, Operation.ADMISSION_CANCEL: admission_cancel,
+            Operation.FEE_UPLOAD: fee_upload, Operation.FEE_CANCEL: apply_fee_cancel,
             Operation.SETTLEMENT: settlement, Operation.SETTLEMENT_CANCEL: cancellation, Operation.REVERSAL: reversal}
 
 
@@ -162,6 +169,27 @@ def apply_admission(session: Session, entry: OutboxEntry, result: Any, counter_n
     audit.record(session, "admission_registered", operator_id=operator_id, counter_name=counter_name,
                  entity_type="stay", entity_id=stay.id,
                  detail={"registration_no": admission.registration_no, "msgid": entry.msgid})
+
+
+def apply_admission_cancel(session: Session, entry: OutboxEntry, result: Any, counter_name: str) -> None:
+    """2404 applied: the stay is 已撤销 and its 就医登记号 is released (UNIQUE), so that a corrected
+    registration can take a new one and the 住院号 can be registered again."""
+    from app import audit
+
+    cancellation: AdmissionCancellation = _as(AdmissionCancellation, result)
+    stay = _stay_of(session, entry, cancellation.registration_no)
+    if stay is None:
+        return  # a cancellation made outside the workflow
+    if stay.registration_no != cancellation.registration_no:
+        if stay.registration_no is None and stay.status is StayStatus.CANCELLED:
+            return  # recorded already
+        raise ForeignResult(f"中心撤销的就医登记号 {cancellation.registration_no} 不是本次住院的 {stay.registration_no}")
+    stay.registration_no = None
+    stay.status = StayStatus.CANCELLED
+    audit.record(session, "admission_cancelled", operator_id=_operator_id(entry, stay), counter_name=counter_name,
+                 entity_type="stay", entity_id=stay.id,
+                 detail={"registration_no": cancellation.registration_no, "msgid": entry.msgid,
+                         "reason": entry.request.get("reason")})
 
 
 def _verdict_json(verdict: Verdict) -> dict[str, Any]:
@@ -321,13 +349,29 @@ def _reverser(session: Session, original_msgid: str) -> int | None:
     ).order_by(AuditEvent.id.desc()).limit(1)).first()
 
 
+def _reopen_admission(session: Session, original_msgid: str) -> bool:
+    """The original was a 撤销入院登记 of a stay here: the registration is open again at the centre."""
+    original = session.scalars(select(OutboxEntry).where(
+        OutboxEntry.msgid == original_msgid, OutboxEntry.operation == Operation.ADMISSION_CANCEL.value)).first()
+    if original is None:
+        return False
+    stay = session.get(Stay, original.stay_id) if original.stay_id is not None else None
+    number = str(original.request.get("registration_no") or "")
+    if stay is not None and stay.registration_no is None and number:
+        stay.registration_no = number
+        stay.status = StayStatus.PENDING_SETTLEMENT if stay.discharged_on else StayStatus.ADMITTED
+    return True
+
+
 def apply_reversal(session: Session, entry: OutboxEntry, result: Any, counter_name: str) -> None:
     """A settlement reversed at the centre is cancelled here too: the cancellation row, the stay back
     to 待结算, the slip's 已撤销 mark — in the outbox's transaction, so the counter never shows 已结算
-    for a settlement the centre no longer has. Other reversals (an admission, fee lines) change no
-    local record yet."""
+    for a settlement the centre no longer has. A reversed 撤销入院登记 gives the stay its 就医登记号
+    back. Other reversals (an admission, fee lines) change no local record yet."""
     reversal: ReversalResult = _as(ReversalResult, result)
     if OutcomeState(reversal.outcome) is not OutcomeState.REVERSED or entry.reverses_msgid is None:
+        return
+    if _reopen_admission(session, entry.reverses_msgid):
         return
     original = session.scalars(select(Settlement).where(
         Settlement.msgid == entry.reverses_msgid, Settlement.kind == SettlementKind.SETTLEMENT)).first()

@@ -749,7 +749,7 @@ def import_his_file(session: Session, stay_id: int, parsed: ParsedHisFile, actor
             problems.append(RowProblem(
                 row.row, FIELD_LABELS["charged_on"],
                 f"费用日期 {row.charged_on.isoformat()} 早于入院日期 {stay.admitted_on.isoformat()}——入院日期是否录错？"
-                "请与 HIS 核对入院日期；入院登记的日期有误的，请联系审核员处理后再导入。"))
+                "请与 HIS 核对入院日期；入院登记的日期有误的，请在“入院登记”页按“更正登记”（须审核员同意）更正后再导入。"))
     new_fingerprints = {row.fingerprint for row in new_rows}
     # Refunds of lines imported earlier: the original must be in the stay, same code, not over-refunded.
     earlier_ids = sorted({existing[ref][0] for ref in (line_id_fingerprint(r.refund_of_line_id) for r in new_rows

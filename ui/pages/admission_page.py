@@ -36,6 +36,7 @@ from ui.qt import (
     QCheckBox,
     QComboBox,
     QDateEdit,
+    QDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -54,7 +55,11 @@ from ui.qt import (
 from ui.widgets import ERROR_COLOUR, ErrorLabel, add_page_title, notice
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from app.centre.gateway import Person
+    from app.workflow.admission_correction import RegistrationView
+    from ui.pages.admission_dialogs import RegistrationChangeDialog
     from app.workflow.admission import AdmissionForm, AdmissionOutcome, CheckResult, Identification
 
 log = logging.getLogger(__name__)
@@ -76,6 +81,7 @@ class AdmissionPage(QWidget):
 
     admitted = Signal(int)
     next_patient_requested = Signal()
+    registration_changed = Signal()  # a registration was corrected or cancelled (the stay lists refresh)
 
     def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None, *,
                  current_patient: CurrentPatient | None = None) -> None:
@@ -106,6 +112,7 @@ class AdmissionPage(QWidget):
 
         left.addWidget(self._build_identification(body))
         left.addWidget(self._build_person(body))
+        left.addWidget(self._build_registration(body))
         left.addStretch(1)
         right.addWidget(self._build_form(body))
         self.verdict = VerdictPanel(self.tr("入院备案核验"), body, object_name="admissionVerdict")
@@ -318,6 +325,43 @@ class AdmissionPage(QWidget):
         layout.addWidget(self.offline_label)
         return box
 
+    def _build_registration(self, parent: QWidget) -> QGroupBox:
+        """更正 / 撤销 the current patient's registration (issue 20 §3): a reviewer's act, with a reason.
+        In the left column, which has the room at 1366×768; why it cannot be done is said here too."""
+        box = QGroupBox(self.tr("当前住院的入院登记"), parent)
+        layout = QVBoxLayout(box)
+        self.registration_stay_label = QLabel("", box)
+        self.registration_stay_label.setObjectName("registrationStay")
+        self.registration_stay_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.registration_stay_label)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.correct_button = QPushButton(self.tr("更正登记(&O)…"), box)
+        self.correct_button.setObjectName("correctRegistrationButton")
+        self.correct_button.setToolTip(self.tr("入院日期或入院诊断录错：经审核员同意，向结算中心更正"))
+        self.correct_button.clicked.connect(lambda: self.change_registration(cancel=False))
+        row.addWidget(self.correct_button)
+        self.cancel_registration_button = QPushButton(self.tr("撤销登记(&Z)…"), box)
+        self.cancel_registration_button.setObjectName("cancelRegistrationButton")
+        self.cancel_registration_button.setToolTip(self.tr("登记错人或不应登记：经审核员同意，向结算中心撤销"))
+        self.cancel_registration_button.clicked.connect(lambda: self.change_registration(cancel=True))
+        row.addWidget(self.cancel_registration_button)
+        layout.addLayout(row)
+        self.correction_status = QLabel("", box)  # what was done (or is being done), in the clerk's words
+        self.correction_status.setObjectName("correctionStatus")
+        self.correction_status.setWordWrap(True)
+        self.correction_status.setStyleSheet("font-weight: bold;")
+        self.correction_status.hide()
+        layout.addWidget(self.correction_status)
+        self.correction_message = ErrorLabel(box, "correctionMessage")
+        layout.addWidget(self.correction_message)
+        self.registration: RegistrationView | None = None  # the current patient's open stay's registration
+        self.last_dialog: QDialog | None = None
+        self._changing = False
+        self._said_for: str | None = None  # whose registration the status and message speak of
+        self._show_registration(None)
+        return box
+
     # --- identification -----------------------------------------------------------------------
 
     def set_card_identity(self, identity: CardIdentity | None) -> None:
@@ -458,6 +502,12 @@ class AdmissionPage(QWidget):
 
     def _patient_changed(self, patient: Patient | None) -> None:
         """The window's current patient changed (another page, 下一位): a different person is forgotten."""
+        if patient is None or patient.social_security_number != self._said_for:
+            # Another person (or nobody): what was said about the last one's registration goes.
+            self._said_for = None
+            self._say("")
+            self.correction_message.clear_error()
+        self._load_registration(patient.stay_id if patient is not None else None)
         person = self.person
         if person is None or (patient is not None and patient.social_security_number == person.social_security_number):
             return
@@ -792,6 +842,160 @@ class AdmissionPage(QWidget):
                 text = self.tr("结算中心无法连接：{detail}").format(detail=text)
             self.form_error.show_error(text)
         self._run_deferred_lookup()
+
+    # --- 更正 / 撤销入院登记 ------------------------------------------------------------------------------
+
+    def _load_registration(self, stay_id: int | None) -> None:
+        """The current patient's open stay's registration, and whether it can be corrected now."""
+        if stay_id is None:
+            self._show_registration(None)
+            return
+
+        def work(session: Session) -> RegistrationView:
+            from app.workflow.admission_correction import registration_view
+
+            return registration_view(session, stay_id)
+
+        patient = self.current_patient.patient
+        Operation.transaction(self, self._ctx, work).success(
+            lambda view: self._registration_loaded(view, patient)).failure(
+            lambda error: self._show_registration(None)).run()
+
+    def _registration_loaded(self, view: RegistrationView, patient: Patient | None) -> None:
+        if self.current_patient.patient is patient:  # still the same patient and stay
+            self._show_registration(view)
+            self._sync_form(view)
+
+    def _sync_form(self, view: RegistrationView) -> None:
+        """The registered form (read-only after 登记) shows the registration as it is now, corrected or not."""
+        if self.outcome is None or self.outcome.stay_id != view.stay_id or self.admission_no.isEnabled():
+            return
+        self.admitted_on.blockSignals(True)
+        self.admitted_on.setDate(to_qdate(view.admitted_on))
+        self.admitted_on.blockSignals(False)
+        if self.diagnosis_rows() != view.diagnoses:
+            self.diagnoses.setRowCount(0)
+            for code, name in view.diagnoses:
+                self.add_diagnosis(code, name)
+        self._mark_diagnoses()
+        self._preview_timer.stop()  # nothing to preview: the form is the registration's
+
+    def _show_registration(self, view: RegistrationView | None) -> None:
+        self.registration = view
+        if view is None:
+            self.registration_stay_label.setText(self.tr(
+                "当前患者没有未结算的住院登记。\n已结算的住院须先由审核员撤销结算，才能更正或撤销入院登记。"))
+        else:
+            self.registration_stay_label.setText(self.tr(
+                "{name}　住院号 {no}　入院日期 {date}\n就医登记号 {reg}").format(
+                name=view.name, no=view.admission_no, date=view.admitted_on.isoformat(),
+                reg=view.registration_no or self.tr("（待补传）")))
+        blocked = view is None or view.blocker is not None
+        for button in (self.correct_button, self.cancel_registration_button):
+            button.setEnabled(not blocked and not self._changing)
+        if view is not None and view.blocker:
+            self.correction_message.show_error(view.blocker)  # why not, and what to do: on the page
+
+    def change_registration(self, *, cancel: bool) -> None:
+        """更正登记 / 撤销登记: what and why (a dialog), a reviewer's approval, then the centre."""
+        from ui.pages.admission_dialogs import RegistrationChangeDialog
+
+        view = self.registration
+        if view is None or view.blocker or self._changing:
+            return
+        reviewer_here = self._operator.can(Permission.CORRECT_REGISTRATION)
+        dialog = RegistrationChangeDialog(view, cancel=cancel, next_is_authorisation=not reviewer_here, parent=self)
+        dialog.accepted.connect(lambda: self._change_asked(dialog))
+        self._open(dialog)
+
+    def _open(self, dialog: QDialog) -> None:
+        self.last_dialog = dialog
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()  # not exec(): no nested event loop
+
+    def _change_asked(self, dialog: RegistrationChangeDialog) -> None:
+        from ui.reviewer_authorisation import ReviewerAuthorisationDialog
+
+        cancel, reason = dialog.cancel, dialog.reason
+        admitted_on, diagnoses, stay_id = dialog.admitted_on, dialog.diagnoses, dialog.view.stay_id
+        if self._operator.can(Permission.CORRECT_REGISTRATION):
+            self._apply_change(stay_id, cancel, reason, admitted_on, diagnoses, self._operator)
+            return
+        what = self.tr("撤销入院登记") if cancel else self.tr("更正入院登记")
+        authorisation = ReviewerAuthorisationDialog(self._ctx, (), self._operator, self,
+                                                    Permission.CORRECT_REGISTRATION,
+                                                    summary=dialog.change_summary(), what=what)
+
+        def approved() -> None:
+            reviewer = authorisation.reviewer
+            assert reviewer is not None
+            self._apply_change(stay_id, cancel, reason, admitted_on, diagnoses, reviewer)
+
+        authorisation.accepted.connect(approved)
+        self._open(authorisation)
+
+    def _apply_change(self, stay_id: int, cancel: bool, reason: str, admitted_on: dt.date | None,
+                      diagnoses: tuple[tuple[str, str], ...] | None, reviewer: OperatorInfo) -> None:
+        ctx, cashier = self._ctx, self._operator
+        self._changing = True
+        self._show_registration(self.registration)
+        self.correction_message.clear_error()
+        self._say(self.tr("正在向结算中心撤销入院登记…") if cancel else self.tr("正在向结算中心更正入院登记…"))
+
+        def work() -> object:
+            from app.workflow.admission_correction import cancel_registration, correct_registration
+            from app.workflow.appliers import open_workflow_centre
+
+            client = open_workflow_centre(ctx, reviewer)
+            try:
+                if cancel:
+                    return cancel_registration(ctx, client, stay_id, reason, reviewer, cashier=cashier)
+                return correct_registration(ctx, client, stay_id, reason, reviewer, admitted_on=admitted_on,
+                                            diagnoses=diagnoses, cashier=cashier)
+            finally:
+                client.close()
+
+        Operation(self, work, executor=Executor.BACKGROUND).success(
+            lambda result: self._changed(result, cancel, reviewer)).failure(self._change_failed).run()
+
+    def _say(self, text: str) -> None:
+        patient = self.current_patient.patient
+        self._said_for = patient.social_security_number if patient is not None and text else None
+        self.correction_status.setText(text)
+        self.correction_status.setVisible(bool(text))
+
+    def _changed(self, result: object, cancel: bool, reviewer: OperatorInfo) -> None:
+        from app.workflow.admission_correction import CorrectionOutcome
+
+        self._changing = False
+        self.registration_label.setStyleSheet("")
+        if cancel:
+            self.registration_label.setText(self.tr("入院登记已撤销"))
+            self._say(self.tr("入院登记已撤销（审核员 {name}）。登记错人的：读取正确患者的社保卡，"
+                              "用同一住院号重新登记。").format(name=reviewer.display_name))
+        elif isinstance(result, CorrectionOutcome) and result.offline:
+            self.registration_label.setText(self.tr("已更正，就医登记号待联网后取得"))
+            self._say(self.tr("原登记已撤销；更正后的登记已脱机保存，联网后自动补传并取得新的就医登记号"
+                              "（审核员 {name}）。").format(name=reviewer.display_name))
+        elif isinstance(result, CorrectionOutcome):
+            self.registration_label.setText(self.tr("已登记　就医登记号：{no}").format(no=result.registration_no))
+            self._say(self.tr("已更正入院登记　新就医登记号：{new}（原 {old} 已撤销；审核员 {name}）").format(
+                new=result.registration_no, old=result.old_registration_no, name=reviewer.display_name))
+        self.current_patient.refresh_stay()  # every page shows the stay as it is now
+        patient = self.current_patient.patient
+        self._load_registration(patient.stay_id if patient is not None and not cancel else None)
+        self.registration_changed.emit()
+
+    def _change_failed(self, error: BaseException) -> None:
+        self._changing = False
+        self._say(self.tr("入院登记未改变。"))
+        self.correction_message.clear_error()
+        text = error_text(error)
+        if is_centre_unreachable(error):
+            text = self.tr("结算中心无法连接：{detail}").format(detail=text)
+        patient = self.current_patient.patient
+        self._load_registration(patient.stay_id if patient is not None else None)
+        self.correction_message.show_error(text)
 
     # --- state ----------------------------------------------------------------------------------------
 
