@@ -41,6 +41,8 @@ class Profile:
     monthly_claim_day: int
     detail_upload_working_days: int
     dispute_working_days: int
+    # 补登记 of a stay paid in full is due the day the fault clears (Guangdong, 003 §17); optional.
+    backfill_on_fault_cleared: bool = False
     sources: dict[str, str] = field(default_factory=dict)  # parameter name → article
     reason_sources: dict[str, str] = field(default_factory=dict)  # reason code → article
     # reason code (or "CODE.admission" / "CODE.discharge") → the clerk's next step in this region
@@ -75,6 +77,12 @@ _PARAMETERS: dict[str, type] = {
 }
 
 
+# Parameters a profile may leave out (the default holds where the region's seed says nothing).
+_OPTIONAL_PARAMETERS: dict[str, type] = {
+    "backfill_on_fault_cleared": bool,
+}
+
+
 def _parse(name: str, document: dict[str, Any]) -> Profile:
     where = f"地区政策文件 {name}.toml"
     values: dict[str, Any] = {}
@@ -85,6 +93,15 @@ def _parse(name: str, document: dict[str, Any]) -> Profile:
             raise ConfigurationError(f"{where}：参数 {parameter} 应写成 {{ value = …, source = \"…\" }}")
         if type(entry["value"]) is not kind or not isinstance(entry["source"], str) or not entry["source"]:
             raise ConfigurationError(f"{where}：参数 {parameter} 的值或出处不正确")
+        values[parameter] = entry["value"]
+        sources[parameter] = entry["source"]
+    for parameter, kind in _OPTIONAL_PARAMETERS.items():
+        if parameter not in document:
+            continue
+        entry = document[parameter]
+        if (not isinstance(entry, dict) or set(entry) != {"value", "source"} or type(entry["value"]) is not kind
+                or not isinstance(entry["source"], str) or not entry["source"]):
+            raise ConfigurationError(f"{where}：参数 {parameter} 应写成 {{ value = …, source = \"…\" }}")
         values[parameter] = entry["value"]
         sources[parameter] = entry["source"]
     reason_sources = document.get("reason_sources", {})

@@ -1,0 +1,38 @@
+"""全额垫付 as the seeds have it (issue 23 item 7, `003 §17`, `000 §34`): the day the fault cleared.
+
+`full_payment_receipt.fault_cleared_on`: the day the counter first reached the centre again after
+the receipt was issued; in Guangdong 补登记 is due that day (`003 §17`).
+
+Stays already paid in full are not rewritten: those still waiting for 补登记 follow the new flow
+as they are (补登记 sends them as paid in full, refunds nothing); those the old flow settled at
+补登记 (`settlement_id` set, the fund's part refunded at the window) are listed by
+`wi-counter stays old-full-payments` for a reviewer (`docs/full-payment.md`).
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0013'
+down_revision: str | None = '0012'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # Plain ADD COLUMN (no batch copy on SQLite): nothing else of the table changes.
+    columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("full_payment_receipt")}
+    if "fault_cleared_on" not in columns:
+        op.add_column('full_payment_receipt', sa.Column('fault_cleared_on', sa.Date(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('full_payment_receipt', schema=None) as batch_op:
+        batch_op.drop_column('fault_cleared_on')
