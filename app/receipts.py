@@ -20,9 +20,11 @@ from app.errors import WiCounterError
 from app.rules.settlement import CATEGORY_LABELS
 
 # Printed on the receipt, word for word the rule it rests on (`003 §17`).
-STATEMENT = ("结算时联网结算系统故障，本次住院医疗费用未能联网结算，由工伤职工全额垫付。"
-             "故障排除后，本院向省集中系统补登记并按联网结算退还工伤保险基金支付部分；"
-             "未能补登记结算的，由参保地经办机构按规定零星报销给付（003 §17）。")
+# The fund pays the hospital nothing for the stay and nothing is refunded at the window; the 补登记
+# only reports the stay as paid in full (000 §34, 001 §16: the insured place checks it was not settled directly).
+STATEMENT = ("结算时联网结算系统故障，本次住院医疗费用未能联网结算，由工伤职工全额垫付；工伤保险基金不向本院支付本次费用，"
+             "本院不退还任何款项。请凭本收据、住院费用清单和结算费用明细回参保地，"
+             "由参保地经办机构按规定零星报销给付（003 §17）。本院在故障排除后向结算中心补登记本次费用（标记为全额垫付）。")
 SOURCE = "003 §17"
 
 

@@ -46,6 +46,8 @@ def test_the_receipt_prints_two_copies_with_what_the_insured_place_needs(tmp_pat
     flat = "".join(text.split())
     assert flat.count("由参保地经办机构按规定零星报销给付（003§17）") == 2  # 003 §17
     assert flat.count("补登记") >= 2
+    # Nothing is handed back at the window; the fund pays the hospital nothing (003 §17, 000 §34).
+    assert "退还工伤保险基金支付部分" not in flat and flat.count("本院不退还任何款项") == 2
     if paper == "A4":
         to_png(tmp_path / "receipt.pdf", ARTEFACTS / "receipt-a4", dpi=60)
 
