@@ -581,6 +581,7 @@ class FullPaymentReceipt(Base):
     settlement_id: Mapped[int | None] = mapped_column(ForeignKey("settlement.id"))
     backfilled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     fault_cleared_on: Mapped[dt.date | None] = mapped_column(Date())  # the day the link came back (003 §17)
+    backfilled_by: Mapped[int | None] = mapped_column(ForeignKey("operator.id"))  # who did the 补登记
 
 
 # --- settlements -------------------------------------------------------------------

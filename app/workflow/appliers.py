@@ -302,6 +302,7 @@ def record_full_payment_registration(session: Session, stay_id: int, result: Any
     if receipt.receipt_no != registration.receipt_no:
         raise ForeignResult(f"中心补登记的收据号 {registration.receipt_no} 不是本次住院的 {receipt.receipt_no}")
     receipt.backfilled_at = dt.datetime.now(dt.UTC)
+    receipt.backfilled_by = operator_id
     if receipt.fault_cleared_on is None:
         receipt.fault_cleared_on = registration.registered
     stay = session.get(Stay, stay_id)

@@ -1,7 +1,8 @@
 """全额垫付 as the seeds have it (issue 23 item 7, `003 §17`, `000 §34`): the day the fault cleared.
 
 `full_payment_receipt.fault_cleared_on`: the day the counter first reached the centre again after
-the receipt was issued; in Guangdong 补登记 is due that day (`003 §17`).
+the receipt was issued; in Guangdong 补登记 is due that day (`003 §17`). `backfilled_by`: who did the
+补登记 (the 日结单 counts it; nothing is handed back).
 
 Stays already paid in full are not rewritten: those still waiting for 补登记 follow the new flow
 as they are (补登记 sends them as paid in full, refunds nothing); those the old flow settled at
@@ -31,8 +32,13 @@ def upgrade() -> None:
     columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("full_payment_receipt")}
     if "fault_cleared_on" not in columns:
         op.add_column('full_payment_receipt', sa.Column('fault_cleared_on', sa.Date(), nullable=True))
+    if "backfilled_by" not in columns:
+        # No FOREIGN KEY clause: SQLite cannot add one to an existing table without copying it; the
+        # model names operator.id and every writer sets it from a signed-in operator.
+        op.add_column('full_payment_receipt', sa.Column('backfilled_by', sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('full_payment_receipt', schema=None) as batch_op:
+        batch_op.drop_column('backfilled_by')
         batch_op.drop_column('fault_cleared_on')
