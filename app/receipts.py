@@ -49,6 +49,10 @@ class ReceiptData:
     issued_on: dt.date
     issuer: str
     statement: str = STATEMENT
+    # The settlement figures as the slip would show them, by the same rules (`app.rules.settlement`):
+    # what the insured place reimburses against (003 §17). None while lines cannot be settled yet.
+    fund_part: Decimal | None = None
+    personal_part: Decimal | None = None
 
     @property
     def stay_days(self) -> int | None:
@@ -79,6 +83,7 @@ def receipt_data(session: Session, receipt: FullPaymentReceipt) -> ReceiptData:
     issuer = session.get(Operator, receipt.issued_by)
     assert worker is not None and institution is not None
     place = _place(worker.insured_province, worker.insured_city)
+    figures = settlement_figures(session, stay.id)
     return ReceiptData(
         receipt_no=receipt.receipt_no,
         institution_name=institution.name,
@@ -94,7 +99,22 @@ def receipt_data(session: Session, receipt: FullPaymentReceipt) -> ReceiptData:
         amount=receipt.amount,
         issued_on=receipt.issued_at.astimezone().date(),
         issuer=issuer.display_name if issuer is not None else "",
+        fund_part=figures[0] if figures is not None else None,
+        personal_part=figures[1] if figures is not None else None,
     )
+
+
+def settlement_figures(session: Session, stay_id: int) -> tuple[Decimal, Decimal] | None:
+    """(fund part, personal part) of the stay as a direct settlement would have split it, by the
+    rules the centre uses; None when the lines cannot be settled yet (unclassified, no category)."""
+    from app.rules.settlement import compute
+    from app.workflow.case_builder import case_for_stay
+
+    try:
+        result = compute(case_for_stay(session, stay_id))
+    except WiCounterError:  # InvalidCase, or lines the rules cannot take yet
+        return None
+    return result.fund_total, result.personal_total
 
 
 # --- 住院费用清单: every line of the stay, what the insured place reimburses against ---------------

@@ -280,6 +280,9 @@ def test_centre_down_full_payment_then_backfill_refunds_nothing_and_settles_noth
     assert text.count("工伤保险医疗费用全额垫付收据") == 2 and "工伤职工收执" in text
     assert text.count("张伟") == 2 and text.count(f"人民币 {money_text(total)} 元") == 2 and number in text
     assert "".join(text.split()).count("由参保地经办机构按规定零星报销给付（003§17）") == 2
+    # The settlement figures as the slip would show them, for the claim at the insured place (003 §17).
+    assert "".join(text.split()).count("按结算单测算：工伤保险基金支付") == 2
+    assert "退还工伤保险基金支付部分" not in "".join(text.split())
     assert page.print_label.text() == f"已打印全额垫付收据 {number}（两联，PDF 文件 {printed}）。"
     to_png(printed, ARTEFACTS / "discharge" / "receipt-printed", dpi=60)
     save_shot(window, "discharge", "full-payment-receipt-1366x768.png")
