@@ -363,6 +363,10 @@ def settle_stay(ctx: CounterContext, client: CentreClient, stay_id: int, actor: 
         stay = _stay(session, stay_id)
         if stay.status not in _SETTLEABLE:
             raise WorkflowError("；".join(readiness(session, stay_id)) or "本次住院当前状态不能结算。")
+        if latest_receipt(session, stay_id) is not None:
+            # Taken in full once (even if the old flow's settlement was cancelled since): never settled
+            # directly, the insured place reimburses it (000 §34, 001 §16).
+            raise WorkflowError(paid_in_full_problem(session, stay_id))
         _check_discharge_date(session, stay, discharged_on)
         problems = readiness(session, stay_id)
         if problems:

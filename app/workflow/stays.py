@@ -150,6 +150,43 @@ def backfill_states(session: Session, stay_ids: list[int], today: dt.date) -> di
     return {stay_id: backfill_state(receipts.get(stay_id), profiles[stay_id], today) for stay_id in stay_ids}
 
 
+@dataclass(frozen=True)
+class OldFlowFullPayment:
+    """A stay paid in full that the old flow (before issue 23) settled directly at 补登记, handing the
+    fund's part back at the window. Listed for a reviewer (docs/full-payment.md); never rewritten."""
+
+    receipt_no: str
+    stay_id: int
+    name: str
+    masked_id: str
+    admission_no: str
+    paid_in_full: Decimal
+    settlement_id: int
+    centre_settlement_id: str
+    fund_handed_back: Decimal
+    backfilled_at: dt.datetime | None
+    claim_batch: str | None  # the monthly claim it is in, if any
+    cancelled: bool
+
+
+def old_flow_full_payments(session: Session) -> list[OldFlowFullPayment]:
+    from app.db.models import ClaimEntry, MonthlyClaim
+
+    cancel = aliased(Settlement)
+    rows = session.execute(
+        select(FullPaymentReceipt.receipt_no, Stay.id, Worker.name, Worker.social_security_number,
+               Stay.admission_no, FullPaymentReceipt.amount, Settlement.id, Settlement.centre_settlement_id,
+               Settlement.fund_total, FullPaymentReceipt.backfilled_at, MonthlyClaim.batch_no, cancel.id)
+        .join(Stay, Stay.id == FullPaymentReceipt.stay_id).join(Worker, Worker.id == Stay.worker_id)
+        .join(Settlement, Settlement.id == FullPaymentReceipt.settlement_id)
+        .outerjoin(cancel, cancel.reverses_id == Settlement.id)
+        .outerjoin(ClaimEntry, ClaimEntry.settlement_id == Settlement.id)
+        .outerjoin(MonthlyClaim, MonthlyClaim.id == ClaimEntry.claim_id)
+        .order_by(FullPaymentReceipt.id)).all()
+    return [OldFlowFullPayment(r[0], r[1], r[2], mask_id_number(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+                               r[11] is not None) for r in rows]
+
+
 # A stay still being dealt with at the counter: charges coming in, to settle, or to back-fill.
 OPEN_STAY_STATUSES = (StayStatus.ADMITTED, StayStatus.PENDING_SETTLEMENT, StayStatus.PENDING_BACKFILL)
 

@@ -9,6 +9,10 @@ fault clears (`003 §17`): shown as due that day, overdue after.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -26,6 +30,8 @@ from app.rules.profiles import load_profile
 from app.workflow.discharge import backfill, issue_full_payment, note_fault_cleared, upload_lines
 from app.workflow.stays import list_stays, open_stay_of_worker
 from tests.workflow.stay_fixtures import *  # noqa: F403
+
+REPO = Path(__file__).resolve().parents[2]
 from tests.workflow.stay_fixtures import (
     ZHANG_WEI_CARD,
     SandboxProcess,
@@ -137,3 +143,37 @@ def test_jilin_sets_no_same_day_deadline() -> None:
     assert load_profile("guangdong-intra").source_of("backfill_on_fault_cleared") == "003 §17"
     for name in ("jilin-intra", "beijing-cross", "national-cross"):
         assert not load_profile(name).backfill_on_fault_cleared
+
+
+def test_stays_the_old_flow_settled_at_backfill_are_listed_and_never_settled_again(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, sandbox: SandboxProcess,
+        db_url: str, tmp_path: Path) -> None:
+    """Before issue 23, 补登记 settled a stay paid in full and handed the fund's part back at the window.
+    Such a receipt (linked to its settlement) is listed for a reviewer (`wi-counter stays
+    --old-full-payments`, docs/full-payment.md); it is not 补登记'd again (003 §17)."""
+    from app.workflow.discharge import settle_stay
+    from app.workflow.stays import old_flow_full_payments
+
+    # The old flow, as its database rows were left: settled directly, then the receipt linked to it.
+    _, admitted = admit_worker(counter, wf_client, cashier, ZHANG_WEI_CARD, form("ZY-FP-OLD"))
+    assert admitted.stay_id is not None
+    add_lines(counter, admitted.stay_id, cashier, 4)
+    settled = settle_stay(counter, wf_client, admitted.stay_id, cashier, centre_today())
+    with counter.transaction() as session:
+        session.add(FullPaymentReceipt(receipt_no="QE2026010100000001", stay_id=admitted.stay_id,
+                                       amount=settled.total, issued_by=cashier.id, settlement_id=settled.settlement_id,
+                                       backfilled_at=dt.datetime.now(dt.UTC)))
+    with counter.transaction() as session:
+        [old] = old_flow_full_payments(session)
+    assert old.receipt_no == "QE2026010100000001" and old.settlement_id == settled.settlement_id
+    assert old.fund_handed_back == settled.fund_total and old.claim_batch is None and not old.cancelled
+    with pytest.raises(Exception, match="旧流程"):
+        backfill(counter, wf_client, admitted.stay_id, cashier)
+
+    # The one-off listing for the reviewer, on the command line (docs/full-payment.md).
+    env = dict(os.environ, WI_COUNTER_HOME=str(tmp_path / "counter-home"), PYTHONPATH=str(REPO))
+    listed = subprocess.run([sys.executable, "-m", "app", "--db", db_url, "stays", "--old-full-payments"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert "QE2026010100000001" in listed.stdout and "已退还基金支付部分" in listed.stdout
+    assert "440802198503151236" not in listed.stdout  # ID numbers masked
