@@ -123,6 +123,7 @@ def _detail_deadlines(session: Session, profile: Profile, calendar: WorkingCalen
                    FullPaymentReceipt.fault_cleared_on.is_not(None))
         ).all()
         for receipt_no, cleared_on, name in receipts:
+            assert cleared_on is not None  # the query's condition
             # 故障排除当日 (003 §17): the day itself, not moved to a working day.
             deadlines.append(Deadline("detail_upload", f"{name} 全额垫付 {receipt_no} 待补登记（故障排除当日）",
                                       cleared_on, profile.source_of("backfill_on_fault_cleared"), False))
