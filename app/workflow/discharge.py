@@ -498,8 +498,9 @@ def _receipt_no(session: Session, day: dt.date) -> str:
 
 def issue_full_payment(ctx: CounterContext, stay_id: int, actor: OperatorInfo, discharged_on: dt.date) -> int:
     """The centre is down at discharge (`003 §17`): the worker pays the whole stay (全额垫付) and
-    claims it at the insured place; the stay waits for 补登记 and is never settled directly. Returns the receipt's id. Refused while a settlement's outcome is
-    unknown (the centre may have settled it: paying in full too would be paying twice)."""
+    claims it at the insured place; the stay waits for 补登记 and is never settled directly.
+    Returns the receipt's id. Refused while a settlement's outcome is unknown (the centre may
+    have settled it: paying in full too would be paying twice)."""
     require(actor, Permission.SETTLE)
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
