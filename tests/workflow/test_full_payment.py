@@ -177,3 +177,33 @@ def test_stays_the_old_flow_settled_at_backfill_are_listed_and_never_settled_aga
     assert listed.returncode == 0, listed.stderr
     assert "QE2026010100000001" in listed.stdout and "已退还基金支付部分" in listed.stdout
     assert "440802198503151236" not in listed.stdout  # ID numbers masked
+
+
+def test_a_lost_backfill_reply_is_recorded_later_exactly_once(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, sandbox: SandboxProcess) -> None:
+    """2306 is never lost nor doubled: its outcome is asked by msgid (5101) and recorded once."""
+    from app.centre.client import open_centre
+    from app.centre.gateway import OutcomeUnknown
+
+    stay_id, receipt_id = _paid_in_full_stay(counter, wf_client, cashier)
+    sandbox.arm("drop_after_commit", "2306")
+    sandbox.arm("drop_after_commit", "5101", times=50)
+    with pytest.raises(OutcomeUnknown):
+        backfill(counter, wf_client, stay_id, cashier)
+    with counter.transaction() as session:
+        receipt = session.get(FullPaymentReceipt, receipt_id)
+        assert receipt is not None and receipt.backfilled_at is None
+    sandbox.admin("DELETE", "/admin/faults")
+    resolver = open_centre(counter)  # the status bar's resolver, the program's default appliers
+    try:
+        resolver.resolve_open()
+        resolver.resolve_open()
+    finally:
+        resolver.close()
+    with counter.transaction() as session:
+        receipt = session.get(FullPaymentReceipt, receipt_id)
+        assert receipt is not None and receipt.backfilled_at is not None and receipt.backfilled_by == cashier.id
+    assert sandbox.summary()["registrations"]["paid_in_full"] == 1
+    assert sandbox.summary()["settlements"]["live"] == 0
+    with pytest.raises(Exception, match="不会重复补登记"):
+        backfill(counter, wf_client, stay_id, cashier)
