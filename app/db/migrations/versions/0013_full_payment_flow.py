@@ -28,17 +28,19 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # Plain ADD COLUMN (no batch copy on SQLite): nothing else of the table changes.
     columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("full_payment_receipt")}
-    if "fault_cleared_on" not in columns:
-        op.add_column('full_payment_receipt', sa.Column('fault_cleared_on', sa.Date(), nullable=True))
-    if "backfilled_by" not in columns:
-        # No FOREIGN KEY clause: SQLite cannot add one to an existing table without copying it; the
-        # model names operator.id and every writer sets it from a signed-in operator.
-        op.add_column('full_payment_receipt', sa.Column('backfilled_by', sa.Integer(), nullable=True))
+    # SQLite copies the table to add the foreign key (batch mode); nothing references this table.
+    with op.batch_alter_table('full_payment_receipt', schema=None) as batch_op:
+        if "fault_cleared_on" not in columns:
+            batch_op.add_column(sa.Column('fault_cleared_on', sa.Date(), nullable=True))
+        if "backfilled_by" not in columns:
+            batch_op.add_column(sa.Column('backfilled_by', sa.Integer(), nullable=True))
+            batch_op.create_foreign_key(batch_op.f('fk_full_payment_receipt_backfilled_by_operator'), 'operator',
+                                        ['backfilled_by'], ['id'])
 
 
 def downgrade() -> None:
     with op.batch_alter_table('full_payment_receipt', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_full_payment_receipt_backfilled_by_operator'), type_='foreignkey')
         batch_op.drop_column('backfilled_by')
         batch_op.drop_column('fault_cleared_on')
