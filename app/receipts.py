@@ -20,9 +20,11 @@ from app.errors import WiCounterError
 from app.rules.settlement import CATEGORY_LABELS
 
 # Printed on the receipt, word for word the rule it rests on (`003 §17`).
-STATEMENT = ("结算时联网结算系统故障，本次住院医疗费用未能联网结算，由工伤职工全额垫付。"
-             "故障排除后，本院向省集中系统补登记并按联网结算退还工伤保险基金支付部分；"
-             "未能补登记结算的，由参保地经办机构按规定零星报销给付（003 §17）。")
+# The fund pays the hospital nothing for the stay and nothing is refunded at the window; the 补登记
+# only reports the stay as paid in full (000 §34, 001 §16: the insured place checks it was not settled directly).
+STATEMENT = ("结算时联网结算系统故障，本次住院医疗费用未能联网结算，由工伤职工全额垫付；工伤保险基金不向本院支付本次费用，"
+             "本院不退还任何款项。请凭本收据、住院费用清单和结算费用明细回参保地，"
+             "由参保地经办机构按规定零星报销给付（003 §17）。本院在故障排除后向结算中心补登记本次费用（标记为全额垫付）。")
 SOURCE = "003 §17"
 
 
@@ -47,6 +49,10 @@ class ReceiptData:
     issued_on: dt.date
     issuer: str
     statement: str = STATEMENT
+    # The settlement figures as the slip would show them, by the same rules (`app.rules.settlement`):
+    # what the insured place reimburses against (003 §17). None while lines cannot be settled yet.
+    fund_part: Decimal | None = None
+    personal_part: Decimal | None = None
 
     @property
     def stay_days(self) -> int | None:
@@ -77,6 +83,7 @@ def receipt_data(session: Session, receipt: FullPaymentReceipt) -> ReceiptData:
     issuer = session.get(Operator, receipt.issued_by)
     assert worker is not None and institution is not None
     place = _place(worker.insured_province, worker.insured_city)
+    figures = settlement_figures(session, stay.id)
     return ReceiptData(
         receipt_no=receipt.receipt_no,
         institution_name=institution.name,
@@ -92,7 +99,22 @@ def receipt_data(session: Session, receipt: FullPaymentReceipt) -> ReceiptData:
         amount=receipt.amount,
         issued_on=receipt.issued_at.astimezone().date(),
         issuer=issuer.display_name if issuer is not None else "",
+        fund_part=figures[0] if figures is not None else None,
+        personal_part=figures[1] if figures is not None else None,
     )
+
+
+def settlement_figures(session: Session, stay_id: int) -> tuple[Decimal, Decimal] | None:
+    """(fund part, personal part) of the stay as a direct settlement would have split it, by the
+    rules the centre uses; None when the lines cannot be settled yet (unclassified, no category)."""
+    from app.rules.settlement import compute
+    from app.workflow.case_builder import case_for_stay
+
+    try:
+        result = compute(case_for_stay(session, stay_id))
+    except WiCounterError:  # InvalidCase, or lines the rules cannot take yet
+        return None
+    return result.fund_total, result.personal_total
 
 
 # --- 住院费用清单: every line of the stay, what the insured place reimburses against ---------------

@@ -3,7 +3,8 @@
 Two copies like the slip (本院留存, 工伤职工收执), one A5-landscape area each: on A4 both share
 a sheet with a cut line, on A5 landscape each is its own sheet. Each copy: the title, the
 receipt number and date, the worker and the stay in a ruled grid, the amount paid in full,
-the statement of what happens next (补登记, else the insured place reimburses), the cashier
+the settlement figures as the slip would show them, the statement of what happens next (the
+insured place reimburses the worker; 补登记 reports the stay as paid in full), the cashier
 and the worker's signature. Embedded CJK font, as every printed document.
 """
 
@@ -68,10 +69,14 @@ def _draw_copy(c: Canvas, bottom: float, data: ReceiptData, copy_no: int, font: 
             c.rect(edges[column], y0, edges[column + 1] - edges[column], ROW, stroke=1, fill=0)
             draw_in_cell(c, text, edges[column], y0, edges[column + 1], y1, font, 9,
                          CENTRE if column % 2 == 0 else LEFT)
-    # 就医登记号 and the amount: one wide row each.
-    for index, (label, value, size) in enumerate((
-            ("就医登记号", data.registration_no or "（未取得：结算中心无法连接）", 9.0),
-            ("全额垫付金额", f"人民币 {money_text(data.amount)} 元（本次住院医疗费用总额）", 11.0))):
+    # 就医登记号, the amount and the settlement figures as the slip would show them: one wide row each.
+    figures = (f"按结算单测算：工伤保险基金支付 {money_text(data.fund_part)} 元，个人支付 "
+               f"{money_text(data.personal_part)} 元（未联网结算，基金未向本院支付）"
+               if data.fund_part is not None and data.personal_part is not None else "（见住院费用清单）")
+    wide = (("就医登记号", data.registration_no or "（未取得：结算中心无法连接）", 9.0),
+            ("全额垫付金额", f"人民币 {money_text(data.amount)} 元（本次住院医疗费用总额）", 11.0),
+            ("结算费用", figures, 9.0))
+    for index, (label, value, size) in enumerate(wide):
         y1 = top - (len(rows) + index) * ROW
         y0 = y1 - ROW
         c.rect(edges[0], y0, edges[1] - edges[0], ROW, stroke=1, fill=0)
@@ -79,7 +84,7 @@ def _draw_copy(c: Canvas, bottom: float, data: ReceiptData, copy_no: int, font: 
         draw_in_cell(c, label, edges[0], y0, edges[1], y1, font, 9, CENTRE)
         draw_in_cell(c, value, edges[1], y0, edges[-1], y1, font, size, LEFT, bold=index == 1)
 
-    text_top = top - (len(rows) + 2) * ROW - 6 * mm
+    text_top = top - (len(rows) + len(wide)) * ROW - 5 * mm
     size = 9.0
     for number, line in enumerate(wrap("说明：" + data.statement, font, size, CONTENT_WIDTH)):
         draw_text(c, MARGIN, text_top - number * size * 1.5, line, font, size)

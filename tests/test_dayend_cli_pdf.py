@@ -95,8 +95,8 @@ def test_the_pdf_lays_out_every_figure(tmp_path: Path) -> None:
         institution_name="湛江市第一人民医院", settlement_count=12, settlement_total=Decimal("45678.90"),
         settlement_fund=Decimal("40000.00"), settlement_personal=Decimal("5678.90"), cancellation_count=1,
         cancellation_refunded=Decimal("133.00"), full_payment_count=2, full_payment_amount=Decimal("9570.00"),
-        backfill_count=1, backfill_handed_back=Decimal("155.00"), reprint_count=3)
-    assert report.cash_total == Decimal("14960.90")  # 5678.90 + 9570.00 − 133.00 − 155.00
+        backfill_count=1, backfill_handed_back=Decimal("0.00"), reprint_count=3)
+    assert report.cash_total == Decimal("15115.90")  # 5678.90 + 9570.00 − 133.00; 补登记 hands nothing back (003 §17)
     path = tmp_path / "dayend.pdf"
     path.write_bytes(render(report, "一号窗口", dt.datetime(2026, 12, 7, 9, 30, tzinfo=dt.UTC)))
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
@@ -107,8 +107,9 @@ def test_the_pdf_lays_out_every_figure(tmp_path: Path) -> None:
     assert lines["联网结算（收取个人支付）"] == ["12", "5,678.90"]
     assert lines["全额垫付（全额收取）"] == ["2", "9,570.00"]
     assert lines["撤销结算（退还个人支付）"] == ["1", "-133.00"]
-    assert lines["补登记（退还基金支付部分）"] == ["1", "-155.00"]
+    assert lines["补登记（不退款，工伤职工回参保地报销）"] == ["1", "0.00"]
+    assert "退还基金支付部分" not in text
     assert lines["结算单补打"] == ["3"]
-    assert lines["应交现金合计"] == ["14,960.90"]
+    assert lines["应交现金合计"] == ["15,115.90"]
     assert "收款员签字：" in text and "财务签收：" in text
     assert f"打印时间：{dt.datetime(2026, 12, 7, 9, 30, tzinfo=dt.UTC).astimezone():%Y-%m-%d %H:%M}" in text

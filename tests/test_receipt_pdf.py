@@ -22,7 +22,8 @@ DATA = ReceiptData(
     receipt_no="QE2026120700000042", institution_name="湛江市第一人民医院", name="刘洋", sex="男",
     social_security_no="440802199001011234", insured_place="广东省湛江市", admission_no="ZY-2026-0042",
     registration_no="", dept="骨科", admitted_on=dt.date(2026, 11, 20), discharged_on=dt.date(2026, 12, 7),
-    amount=Decimal("9570.00"), issued_on=dt.date(2026, 12, 7), issuer="张收款")
+    amount=Decimal("9570.00"), issued_on=dt.date(2026, 12, 7), issuer="张收款",
+    fund_part=Decimal("8123.40"), personal_part=Decimal("1446.60"))
 
 
 def _text(pdf: bytes, tmp_path: Path) -> str:
@@ -46,6 +47,10 @@ def test_the_receipt_prints_two_copies_with_what_the_insured_place_needs(tmp_pat
     flat = "".join(text.split())
     assert flat.count("由参保地经办机构按规定零星报销给付（003§17）") == 2  # 003 §17
     assert flat.count("补登记") >= 2
+    # Nothing is handed back at the window; the fund pays the hospital nothing (003 §17, 000 §34).
+    assert "退还工伤保险基金支付部分" not in flat and flat.count("本院不退还任何款项") == 2
+    # The settlement figures as the slip would show them, for the insured place (003 §17).
+    assert flat.count("按结算单测算：工伤保险基金支付8123.40元，个人支付1446.60元") == 2
     if paper == "A4":
         to_png(tmp_path / "receipt.pdf", ARTEFACTS / "receipt-a4", dpi=60)
 

@@ -102,7 +102,7 @@ class DayEndDialog(QDialog):
         font.setBold(True)
         self.cash_label.setFont(font)
         layout.addWidget(self.cash_label)
-        note = QLabel(self.tr("应交现金 = 联网结算收取的个人支付 + 全额垫付收取 − 撤销结算退还 − 补登记退还基金支付部分。"
+        note = QLabel(self.tr("应交现金 = 联网结算收取的个人支付 + 全额垫付收取 − 撤销结算退还（补登记不退款，003 §17）。"
                               "打印后与现金一并上交财务。"), self)
         note.setWordWrap(True)
         layout.addWidget(note)

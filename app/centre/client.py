@@ -36,6 +36,8 @@ from app.centre.gateway import (
     FeeLine,
     FeeUpload,
     FeeUploadReceipt,
+    FullPaymentRegistration,
+    FullPaymentRegistrationRequest,
     Operation,
     Person,
     PersonKey,
@@ -197,6 +199,12 @@ class CentreClient:
                           operator_id: int | None = None) -> SettlementCancellation:
         return self._through_outbox(Operation.SETTLEMENT_CANCEL, request,
                                     lambda m: self.centre.cancel_settlement(m, request), stay_id, operator_id)
+
+    def register_full_payment(self, request: FullPaymentRegistrationRequest, *, stay_id: int | None = None,
+                              operator_id: int | None = None) -> FullPaymentRegistration:
+        """补登记 (`003 §17`): the stay paid in full goes to the centre as such; nothing is settled."""
+        return self._through_outbox(Operation.FULL_PAYMENT_REGISTRATION, request,
+                                    lambda m: self.centre.register_full_payment(m, request), stay_id, operator_id)
 
     def upload_claim(self, claim_no: str, period: str, settlement_ids: Sequence[str], *,
                      operator_id: int | None = None,

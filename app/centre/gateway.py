@@ -81,6 +81,7 @@ class Operation(enum.StrEnum):
     PRE_SETTLEMENT = "pre_settlement"
     SETTLEMENT = "settlement"
     SETTLEMENT_CANCEL = "settlement_cancel"
+    FULL_PAYMENT_REGISTRATION = "full_payment_registration"  # 补登记 of a stay paid in full (003 §17)
     REVERSAL = "reversal"
     OUTCOME_QUERY = "outcome_query"
     CLAIM_UPLOAD = "claim_upload"
@@ -100,6 +101,7 @@ class Operation(enum.StrEnum):
 _STATE_CHANGING = frozenset({
     Operation.ADMISSION, Operation.ADMISSION_CANCEL, Operation.FEE_UPLOAD, Operation.FEE_CANCEL,
     Operation.SETTLEMENT, Operation.SETTLEMENT_CANCEL, Operation.CLAIM_UPLOAD, Operation.REVERSAL,
+    Operation.FULL_PAYMENT_REGISTRATION,
 })
 
 _LABELS = {
@@ -115,6 +117,7 @@ _LABELS = {
     Operation.PRE_SETTLEMENT: "预结算",
     Operation.SETTLEMENT: "出院结算",
     Operation.SETTLEMENT_CANCEL: "撤销结算",
+    Operation.FULL_PAYMENT_REGISTRATION: "全额垫付补登记",
     Operation.REVERSAL: "冲正",
     Operation.OUTCOME_QUERY: "交易结果查询",
     Operation.CLAIM_UPLOAD: "月度结算申请上传",
@@ -391,6 +394,26 @@ class SettlementCancellation:
     personal_total: Decimal
 
 
+@dataclasses.dataclass(frozen=True)
+class FullPaymentRegistrationRequest:
+    """补登记 (`003 §17`): the stay's settlement information, marked as paid in full by the worker.
+    The centre records it so that the insured place sees it and reimburses once; it settles nothing."""
+
+    registration_no: str
+    receipt_no: str
+    paid_in_full: Decimal  # the whole stay, as the worker paid it (the uploaded lines' total)
+    discharged: dt.date
+    insured_region: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class FullPaymentRegistration:
+    registration_no: str
+    receipt_no: str
+    paid_in_full: Decimal
+    registered: dt.date  # the centre's business date of the 补登记
+
+
 # --- reversal and outcomes ---------------------------------------------------------------
 
 
@@ -636,6 +659,9 @@ class Centre(ABC):
 
     @abstractmethod
     def cancel_settlement(self, msgid: str, request: SettlementCancelRequest) -> SettlementCancellation: ...
+
+    @abstractmethod
+    def register_full_payment(self, msgid: str, request: FullPaymentRegistrationRequest) -> FullPaymentRegistration: ...
 
     @abstractmethod
     def upload_claim_chunk(self, msgid: str, chunk: ClaimChunk) -> ClaimReceipt: ...

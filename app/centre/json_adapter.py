@@ -63,6 +63,8 @@ from app.centre.gateway import (
     FeeUpload,
     FeeUploadReceipt,
     Filing,
+    FullPaymentRegistration,
+    FullPaymentRegistrationRequest,
     Operation,
     OutcomeState,
     OutcomeUnknown,
@@ -100,6 +102,7 @@ TRANSACTIONS: dict[Operation, Transaction] = {
     Operation.PRE_SETTLEMENT: Transaction.PRE_SETTLEMENT,
     Operation.SETTLEMENT: Transaction.SETTLEMENT,
     Operation.SETTLEMENT_CANCEL: Transaction.SETTLEMENT_CANCEL,
+    Operation.FULL_PAYMENT_REGISTRATION: Transaction.FULL_PAYMENT_REGISTRATION,
     Operation.REVERSAL: Transaction.REVERSAL,
     Operation.OUTCOME_QUERY: Transaction.OUTCOME_QUERY,
     Operation.CLAIM_UPLOAD: Transaction.CLAIM_UPLOAD,
@@ -424,6 +427,10 @@ class JsonCentre(Centre):
         return self._call(Operation.SETTLEMENT_CANCEL, _settlement_cancel_input(request), _settlement_cancellation,
                           msgid=msgid, insured_region=request.insured_region)
 
+    def register_full_payment(self, msgid: str, request: FullPaymentRegistrationRequest) -> FullPaymentRegistration:
+        return self._call(Operation.FULL_PAYMENT_REGISTRATION, _full_payment_input(request), _full_payment,
+                          msgid=msgid, insured_region=request.insured_region)
+
     def upload_claim_chunk(self, msgid: str, chunk: ClaimChunk) -> ClaimReceipt:
         if len(chunk.settlement_ids) > wire.MAX_CLAIM_SETTLEMENTS_PER_CHUNK:
             raise ValueError(f"每块最多 {wire.MAX_CLAIM_SETTLEMENTS_PER_CHUNK} 笔结算")
@@ -678,6 +685,16 @@ def _claim_chunk_input(chunk: ClaimChunk) -> dict[str, Any]:
             "settlement_ids": list(chunk.settlement_ids)}
 
 
+def _full_payment_input(request: FullPaymentRegistrationRequest) -> dict[str, Any]:
+    return {"registration_no": request.registration_no, "receipt_no": request.receipt_no,
+            "paid_in_full": wire.money(request.paid_in_full), "discharged": request.discharged.isoformat()}
+
+
+def _full_payment(output: dict[str, Any]) -> FullPaymentRegistration:
+    return FullPaymentRegistration(_text(output, "registration_no"), _text(output, "receipt_no"),
+                                   _money(output, "paid_in_full"), _date(output, "registered"))
+
+
 def _settlement_input(request: SettlementRequest) -> dict[str, Any]:
     data: dict[str, Any] = {"registration_no": request.registration_no, "discharged": request.discharged.isoformat()}
     if request.settled is not None:
@@ -866,6 +883,7 @@ _INPUTS: dict[Operation, Callable[[Any], dict[str, Any]]] = {
     Operation.FEE_CANCEL: _fee_cancel_input,
     Operation.SETTLEMENT: _settlement_input,
     Operation.SETTLEMENT_CANCEL: _settlement_cancel_input,
+    Operation.FULL_PAYMENT_REGISTRATION: _full_payment_input,
     Operation.CLAIM_UPLOAD: _claim_chunk_input,
 }
 
@@ -876,6 +894,7 @@ _PARSERS: dict[Operation, Callable[[dict[str, Any]], Any]] = {
     Operation.FEE_CANCEL: _fee_cancel_receipt,
     Operation.SETTLEMENT: _settlement,
     Operation.SETTLEMENT_CANCEL: _settlement_cancellation,
+    Operation.FULL_PAYMENT_REGISTRATION: _full_payment,
     Operation.CLAIM_UPLOAD: _claim_receipt,
     Operation.REVERSAL: _reversal,
 }

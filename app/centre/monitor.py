@@ -78,12 +78,29 @@ class CentreMonitor:
                 log.warning("处理未确定的结算中心交易时出错：%s", exc.message)
             if recovered:
                 log.warning("%s", recovered)
+            if status.reachable:
+                self._note_fault_cleared()
             if not status.reachable:
                 return CentreLink(LinkState.OFFLINE, status.url, status.error, status.open_entries, status.since,
                                   status.queued_entries, recovered)
             state = LinkState.ONLINE_WITH_OPEN if status.open_entries else LinkState.ONLINE
             return CentreLink(state, status.url, "", status.open_entries, status.since, status.queued_entries,
                               recovered)
+
+    def _note_fault_cleared(self) -> None:
+        """The centre answers: stays paid in full while it did not learn the day the fault cleared,
+        the day their 补登记 is due in Guangdong (`003 §17`)."""
+        from app.workflow.admission import centre_today
+        from app.workflow.discharge import note_fault_cleared
+
+        try:
+            with self._ctx.transaction() as session:
+                stamped = note_fault_cleared(session, centre_today())
+        except WiCounterError as exc:
+            log.warning("记录故障排除日期时出错：%s", exc.message)
+            return
+        if stamped:
+            log.info("结算中心已恢复：%d 张全额垫付收据待补登记（故障排除当日办理，003 §17）", stamped)
 
     def close(self) -> None:
         with self._lock:

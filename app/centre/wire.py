@@ -56,6 +56,7 @@ class Transaction(str, Enum):
     PRE_SETTLEMENT = "2303"
     SETTLEMENT = "2304"
     SETTLEMENT_CANCEL = "2305"
+    FULL_PAYMENT_REGISTRATION = "2306"
     REVERSAL = "2601"
     RECONCILE_TOTALS = "3201"
     RECONCILE_DETAILS = "3202"
@@ -97,6 +98,7 @@ _TRANSACTION_LABELS = {
     Transaction.PRE_SETTLEMENT: "预结算",
     Transaction.SETTLEMENT: "出院结算",
     Transaction.SETTLEMENT_CANCEL: "撤销结算",
+    Transaction.FULL_PAYMENT_REGISTRATION: "全额垫付补登记",
     Transaction.REVERSAL: "冲正交易",
     Transaction.RECONCILE_TOTALS: "对总账",
     Transaction.RECONCILE_DETAILS: "对明细账",
@@ -108,6 +110,7 @@ _TRANSACTION_LABELS = {
 STATE_CHANGING = frozenset({
     Transaction.ADMISSION, Transaction.ADMISSION_CANCEL, Transaction.FEE_UPLOAD, Transaction.FEE_CANCEL,
     Transaction.SETTLEMENT, Transaction.SETTLEMENT_CANCEL, Transaction.REVERSAL, Transaction.CLAIM_UPLOAD,
+    Transaction.FULL_PAYMENT_REGISTRATION,
 })
 REVERSIBLE = STATE_CHANGING - {Transaction.REVERSAL}
 SAFE_TO_REPEAT = frozenset(Transaction) - STATE_CHANGING | {Transaction.REVERSAL}

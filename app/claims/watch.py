@@ -5,8 +5,9 @@
   month is left unclaimed and every claim of the month has gone up. Where the hospital has no
   fixed day (及时, `000 §31`) the agency's 20th is listed instead, as the agency's date (`001 §33`).
 - 结算明细上传: 5 working days after each discharge settlement (`000 §30`), real time in Jilin
-  (`002 经办规程 §17`): a settlement whose lines have not all gone up, and a stay paid in full
-  (全额垫付) still waiting for 补登记.
+  (`002 经办规程 §17`): a settlement whose lines have not all gone up.
+- 补登记 of a stay paid in full (全额垫付): where the profile says so (Guangdong, `003 §17`), due the
+  day the fault cleared (the day the counter reached the centre again); not due before.
 - 扣款异议: 10 working days from the agency's push (`003 §20`), until disputed; none where the
   seed sets no window (`002 经办规程 §23`).
 
@@ -123,15 +124,18 @@ def _detail_deadlines(session: Session, profile: Profile, calendar: WorkingCalen
     for settlement_id, settled_on, name in not_uploaded:
         deadlines.append(Deadline("detail_upload", f"{name} 结算 {settlement_id} 的费用明细未上传",
                                   detail_upload_deadline(profile, settled_on, calendar), source, False))
-    receipts = session.execute(
-        select(FullPaymentReceipt.receipt_no, FullPaymentReceipt.issued_at, Worker.name)
-        .join(Stay, Stay.id == FullPaymentReceipt.stay_id).join(Worker, Worker.id == Stay.worker_id)
-        .where(FullPaymentReceipt.settlement_id.is_(None))
-    ).all()
-    for receipt_no, issued_at, name in receipts:
-        deadlines.append(Deadline("detail_upload", f"{name} 全额垫付 {receipt_no} 待补登记（003 §17）",
-                                  detail_upload_deadline(profile, issued_at.astimezone().date(), calendar),
-                                  source, False))
+    if profile.backfill_on_fault_cleared:
+        receipts = session.execute(
+            select(FullPaymentReceipt.receipt_no, FullPaymentReceipt.fault_cleared_on, Worker.name)
+            .join(Stay, Stay.id == FullPaymentReceipt.stay_id).join(Worker, Worker.id == Stay.worker_id)
+            .where(FullPaymentReceipt.settlement_id.is_(None), FullPaymentReceipt.backfilled_at.is_(None),
+                   FullPaymentReceipt.fault_cleared_on.is_not(None))
+        ).all()
+        for receipt_no, cleared_on, name in receipts:
+            assert cleared_on is not None  # the query's condition
+            # 故障排除当日 (003 §17): the day itself, not moved to a working day.
+            deadlines.append(Deadline("detail_upload", f"{name} 全额垫付 {receipt_no} 待补登记（故障排除当日）",
+                                      cleared_on, profile.source_of("backfill_on_fault_cleared"), False))
     return deadlines
 
 

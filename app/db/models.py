@@ -133,7 +133,9 @@ class StayStatus(enum.StrEnum):
     PENDING_SETTLEMENT = "pending_settlement"  # 待结算
     SETTLED = "settled"  # 已结算
     CANCELLED = "cancelled"  # 已撤销
-    PENDING_BACKFILL = "pending_backfill"  # 待补登记 (paid in full while the centre was down)
+    # 全额垫付 (paid in full while direct settlement could not go through, 003 §17): 待补登记 until the
+    # receipt's `backfilled_at`, then done. Never settled directly afterwards (000 §34, 001 §16).
+    PENDING_BACKFILL = "pending_backfill"
 
 
 class DiagnosisRole(enum.StrEnum):
@@ -559,8 +561,13 @@ class FilingCheck(Base):
 class FullPaymentReceipt(Base):
     """全额垫付: the centre was down at discharge, the worker paid in full (`003 §17`).
 
-    The stay waits for 补登记; once the centre settles it, `settlement_id` names the
-    settlement and the fund's part is refunded to the worker.
+    The insured place reimburses the worker; the fund pays the hospital nothing for the stay. The
+    stay waits for 补登记 (its settlement information, marked as paid in full, sent to the centre;
+    in Guangdong due the day the fault clears, `fault_cleared_on`); `backfilled_at` is when the
+    centre took it. Nothing is refunded at the window and the stay is never settled directly.
+
+    `settlement_id` is set only by the old flow (before issue 23), which settled the stay at 补登记
+    and refunded the fund's part at the window (`docs/full-payment.md`).
     """
 
     __tablename__ = "full_payment_receipt"
@@ -573,6 +580,8 @@ class FullPaymentReceipt(Base):
     issued_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
     settlement_id: Mapped[int | None] = mapped_column(ForeignKey("settlement.id"))
     backfilled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    fault_cleared_on: Mapped[dt.date | None] = mapped_column(Date())  # the day the link came back (003 §17)
+    backfilled_by: Mapped[int | None] = mapped_column(ForeignKey("operator.id"))  # who did the 补登记
 
 
 # --- settlements -------------------------------------------------------------------

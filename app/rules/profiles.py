@@ -46,6 +46,8 @@ class Profile:
     # (`000 §31`, `001 §33`); the days to complete the 病案首页 after settlement (`003 §16`).
     agency_month_day: int = 0
     medical_record_days: int = 0
+    # 补登记 of a stay paid in full is due the day the fault clears (Guangdong, 003 §17); optional.
+    backfill_on_fault_cleared: bool = False
     sources: dict[str, str] = field(default_factory=dict)  # parameter name → article
     reason_sources: dict[str, str] = field(default_factory=dict)  # reason code → article
     # reason code (or "CODE.admission" / "CODE.discharge") → the clerk's next step in this region
@@ -79,10 +81,11 @@ _PARAMETERS: dict[str, type] = {
     "dispute_working_days": int,
     "slip_template": str,
 }
-# Parameters only some regions' seeds set: absent means 0 (none).
+# Parameters only some regions' seeds set: absent means the field's default (0 / False: none).
 _OPTIONAL_PARAMETERS: dict[str, type] = {
     "agency_month_day": int,
     "medical_record_days": int,
+    "backfill_on_fault_cleared": bool,
 }
 
 

@@ -5,8 +5,9 @@ msgid (then `result` is the same domain value, read from the centre's 5101 answe
 - ADMISSION: the 就医登记号 onto the stay (+ the centre's verdict kept as a check);
 - FEE_UPLOAD: the uploaded lines marked `uploaded_at`;
 - SETTLEMENT: the local, immutable Settlement (matrix cells, one line per charge line) from the
-  centre's figures, through `app.slips.record_settlement`; a full-payment receipt waiting for
-  补登记 is linked to it;
+  centre's figures, through `app.slips.record_settlement`; never for a stay paid in full (the
+  outbox reverses such a settlement: `003 §17`, `000 §34`);
+- FULL_PAYMENT_REGISTRATION: 补登记 done, on the stay's 全额垫付 receipt (nothing refunded);
 - SETTLEMENT_CANCEL: the cancellation row (`app.slips.record_cancellation`); the stay → 待结算.
 - ADMISSION_CANCEL: the stay → 已撤销 without its 就医登记号 (kept in the audit); a reversal of it
   gives the number back (`app.workflow.admission_correction`).
@@ -34,6 +35,7 @@ from app.centre.gateway import (
     AdmissionCancellation,
     FeeCancelReceipt,
     FeeUploadReceipt,
+    FullPaymentRegistration,
     Operation,
     OutcomeState,
     ReversalResult,
@@ -89,9 +91,13 @@ def workflow_appliers(counter_name: str) -> dict[Operation, Applier]:
     def admission_cancel(session: Session, entry: OutboxEntry, result: Any) -> None:
         apply_admission_cancel(session, entry, result, counter_name)
 
+    def full_payment(session: Session, entry: OutboxEntry, result: Any) -> None:
+        apply_full_payment_registration(session, entry, result, counter_name)
+
     return {Operation.ADMISSION: admission, Operation.ADMISSION_CANCEL: admission_cancel,
             Operation.FEE_UPLOAD: fee_upload, Operation.FEE_CANCEL: apply_fee_cancel,
-            Operation.SETTLEMENT: settlement, Operation.SETTLEMENT_CANCEL: cancellation, Operation.REVERSAL: reversal}
+            Operation.SETTLEMENT: settlement, Operation.SETTLEMENT_CANCEL: cancellation, Operation.REVERSAL: reversal,
+            Operation.FULL_PAYMENT_REGISTRATION: full_payment}
 
 
 def open_workflow_centre(ctx: CounterContext, actor: OperatorInfo | None) -> CentreClient:
@@ -271,6 +277,11 @@ def apply_settlement(session: Session, entry: OutboxEntry, result: Any, counter_
         return  # a settlement made outside the workflow (no local stay)
     if session.scalars(select(Settlement.id).where(Settlement.msgid == entry.msgid)).first() is not None:
         return  # recorded already
+    paid = session.scalars(select(FullPaymentReceipt.receipt_no).where(FullPaymentReceipt.stay_id == stay.id)).first()
+    if paid is not None:
+        # The worker paid the stay in full and claims it at the insured place: a direct settlement
+        # too would pay it twice (000 §34, 001 §16). Not recorded: the outbox reverses it.
+        raise LocalConflict(f"本次住院已全额垫付（收据 {paid}），不能再联网结算；由工伤职工回参保地报销（003 §17）")
     if stay.registration_no is not None and stay.registration_no != figures.registration_no:
         # Another registration's settlement (another counter's call): never recorded here, never reversed.
         raise ForeignResult(f"中心结算的就医登记号 {figures.registration_no} 不是本次住院的 {stay.registration_no}")
@@ -300,16 +311,46 @@ def apply_settlement(session: Session, entry: OutboxEntry, result: Any, counter_
     if figures.verdict is not None:
         store_centre_verdict(session, _verdict_json(figures.verdict), worker_id=stay.worker_id, stay_id=stay.id,
                              check_date=figures.settled, actor_id=operator_id, counter_name=counter_name)
-    receipt = session.scalars(select(FullPaymentReceipt).where(
-        FullPaymentReceipt.stay_id == stay.id, FullPaymentReceipt.settlement_id.is_(None))).first()
-    if receipt is not None:
-        # 补登记 done (`003 §17`): the fund's part goes back to the worker who paid in full.
-        receipt.settlement_id = settlement.id
-        receipt.backfilled_at = dt.datetime.now(dt.UTC)
-        audit.record(session, "full_payment_backfilled", operator_id=operator_id, counter_name=counter_name,
-                     entity_type="full_payment_receipt", entity_id=receipt.id,
-                     detail={"receipt_no": receipt.receipt_no, "settlement_id": settlement.id,
-                             "refund_to_worker": str(figures.fund_total)})
+
+
+# --- 补登记 of a stay paid in full ---------------------------------------------------------------------
+
+
+def record_full_payment_registration(session: Session, stay_id: int, result: Any, operator_id: int | None,
+                                     counter_name: str) -> bool:
+    """补登记 done (`003 §17`): the stay's latest 全额垫付 receipt is marked; nothing is refunded at
+    the window and no settlement exists. Idempotent; returns True when it marked the receipt."""
+    from app import audit
+
+    registration: FullPaymentRegistration = _as(FullPaymentRegistration, result)
+    receipt = session.scalars(select(FullPaymentReceipt).where(FullPaymentReceipt.stay_id == stay_id)
+                              .order_by(FullPaymentReceipt.id.desc())).first()
+    if receipt is None or receipt.backfilled_at is not None:
+        return False
+    if receipt.receipt_no != registration.receipt_no:
+        raise ForeignResult(f"中心补登记的收据号 {registration.receipt_no} 不是本次住院的 {receipt.receipt_no}")
+    receipt.backfilled_at = dt.datetime.now(dt.UTC)
+    receipt.backfilled_by = operator_id
+    if receipt.fault_cleared_on is None:
+        receipt.fault_cleared_on = registration.registered
+    stay = session.get(Stay, stay_id)
+    audit.record(session, "full_payment_registered",
+                 operator_id=operator_id if operator_id is not None else (stay.created_by if stay else None),
+                 counter_name=counter_name, entity_type="full_payment_receipt", entity_id=receipt.id,
+                 detail={"stay_id": stay_id, "receipt_no": receipt.receipt_no,
+                         "paid_in_full": str(registration.paid_in_full),
+                         "registered_on": registration.registered.isoformat(), "refund_to_worker": "0.00"})
+    return True
+
+
+def apply_full_payment_registration(session: Session, entry: OutboxEntry, result: Any, counter_name: str) -> None:
+    registration: FullPaymentRegistration = _as(FullPaymentRegistration, result)
+    stay = _stay_of(session, entry, registration.registration_no)
+    if stay is None:
+        return  # made outside the workflow (no local stay)
+    if stay.registration_no is not None and stay.registration_no != registration.registration_no:
+        raise ForeignResult(f"中心补登记的就医登记号 {registration.registration_no} 不是本次住院的 {stay.registration_no}")
+    record_full_payment_registration(session, stay.id, registration, entry.operator_id, counter_name)
 
 
 # --- settlement cancellation ------------------------------------------------------------------------
@@ -372,6 +413,14 @@ def apply_reversal(session: Session, entry: OutboxEntry, result: Any, counter_na
     if OutcomeState(reversal.outcome) is not OutcomeState.REVERSED or entry.reverses_msgid is None:
         return
     if _reopen_admission(session, entry.reverses_msgid):
+        return
+    reversed_entry = session.scalars(select(OutboxEntry).where(OutboxEntry.msgid == entry.reverses_msgid)).first()
+    if (reversed_entry is not None and reversed_entry.operation == Operation.FULL_PAYMENT_REGISTRATION.value
+            and reversed_entry.stay_id is not None):
+        # The centre no longer holds the 补登记: the stay waits for it again.
+        session.execute(update(FullPaymentReceipt).where(
+            FullPaymentReceipt.stay_id == reversed_entry.stay_id, FullPaymentReceipt.settlement_id.is_(None))
+            .values(backfilled_at=None))
         return
     original = session.scalars(select(Settlement).where(
         Settlement.msgid == entry.reverses_msgid, Settlement.kind == SettlementKind.SETTLEMENT)).first()

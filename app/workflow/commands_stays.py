@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="按姓名、完整身份证号、住院号或就医登记号查找 / name, full ID number, 住院号 or 就医登记号")
     parser.add_argument("--limit", type=int, default=100, help="最多列出条数（默认 100） / at most N stays")
     parser.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    parser.add_argument("--old-full-payments", action="store_true",
+                        help="列出旧流程（补登记时联网结算并退还基金支付部分）处理过的全额垫付，供审核员核对"
+                             "（docs/full-payment.md） / stays paid in full that the old 补登记 settled")
 
 
 def stays(args: argparse.Namespace) -> int:
@@ -42,6 +45,8 @@ def stays(args: argparse.Namespace) -> int:
     if args.limit < 1:
         print("--limit 应为正整数 / --limit must be positive", file=sys.stderr)
         return 2
+    if args.old_full_payments:
+        return _old_full_payments(args)
     context = open_counter(home=args.home, demo=args.demo, db_url=args.db)
     try:
         with context.transaction() as session:
@@ -68,4 +73,37 @@ def stays(args: argparse.Namespace) -> int:
         print(f"{s.stay_id:>6}  {s.status_label:<4}  {s.name}  {s.masked_id}  住院号 {s.admission_no}  "
               f"就医登记号 {s.registration_no or '—'}  {s.dept}  入院 {s.admitted_on}"
               f"{'  出院 ' + str(s.discharged_on) if s.discharged_on else ''}{money}{offline}")
+    return 0
+
+
+def _old_full_payments(args: argparse.Namespace) -> int:
+    """The one-off listing of docs/full-payment.md: what the old 补登记 settled and handed back."""
+    from app.bootstrap import open_counter
+    from app.workflow.stays import old_flow_full_payments
+
+    context = open_counter(home=args.home, demo=args.demo, db_url=args.db)
+    try:
+        with context.transaction() as session:
+            rows = old_flow_full_payments(session)
+    finally:
+        context.close()
+    if args.json:
+        print(json.dumps([{
+            "receipt_no": r.receipt_no, "stay_id": r.stay_id, "name": r.name, "id_number": r.masked_id,
+            "admission_no": r.admission_no, "paid_in_full": str(r.paid_in_full), "settlement_id": r.settlement_id,
+            "centre_settlement_id": r.centre_settlement_id, "fund_handed_back": str(r.fund_handed_back),
+            "backfilled_at": r.backfilled_at.isoformat() if r.backfilled_at else None,
+            "claim_batch": r.claim_batch, "cancelled": r.cancelled,
+        } for r in rows], ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("没有旧流程处理过的全额垫付 / none")
+        return 0
+    print("旧流程（补登记时联网结算并退还基金支付部分）处理过的全额垫付：这些住院已直接结算，"
+          "请勿再让工伤职工回参保地报销；处理办法见 docs/full-payment.md。")
+    for r in rows:
+        state = "已撤销结算" if r.cancelled else (f"已列入月度申请 {r.claim_batch}" if r.claim_batch else "未申报")
+        print(f"{r.receipt_no}  {r.name}  {r.masked_id}  住院号 {r.admission_no}  全额垫付 {r.paid_in_full}  "
+              f"结算记录 {r.settlement_id}（中心 {r.centre_settlement_id}）  已退还基金支付部分 {r.fund_handed_back}  "
+              f"{state}")
     return 0

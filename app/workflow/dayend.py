@@ -2,8 +2,8 @@
 
 What the cashier hands in with the cash: the settlements they made (联网结算, the personal part
 collected), the cancellations they made (the personal part refunded), the 全额垫付 receipts they
-issued (the whole stay collected), the 补登记 they did (the fund's part handed back to the worker,
-`003 §17`) and the slips they reprinted (补打, from the print log). The day is the counter's local
+issued (the whole stay collected), the 补登记 they did (nothing handed back: the worker claims at the
+insured place, `003 §17`; only the old flow's 补登记 handed the fund's part back) and the slips they reprinted (补打, from the print log). The day is the counter's local
 date; the records keep UTC, so the day is turned into its UTC bounds.
 
 A cashier sees only their own report; a reviewer or administrator may see anyone's
@@ -50,9 +50,10 @@ class DayEndReport:
     cancellation_refunded: Decimal  # the personal part refunded to the workers
     full_payment_count: int  # 全额垫付 receipts issued
     full_payment_amount: Decimal  # collected in full
-    backfill_count: int  # 补登记
-    backfill_handed_back: Decimal  # the fund's part handed back to the workers
+    backfill_count: int  # 补登记 (nothing handed back: the worker claims at the insured place, 003 §17)
+    backfill_handed_back: Decimal  # the old flow only (before issue 23): the fund's part handed back
     reprint_count: int  # 补打 of slips
+    legacy_backfill_count: int = 0  # 补登记 of the old flow, which settled the stay and handed money back
 
     @property
     def collected(self) -> Decimal:
@@ -75,7 +76,9 @@ class DayEndReport:
             ("　　　　基金支付", "", _yuan(self.settlement_fund)),
             ("全额垫付（全额收取）", str(self.full_payment_count), _yuan(self.full_payment_amount)),
             ("撤销结算（退还个人支付）", str(self.cancellation_count), _yuan(-self.cancellation_refunded)),
-            ("补登记（退还基金支付部分）", str(self.backfill_count), _yuan(-self.backfill_handed_back)),
+            ("补登记（不退款，工伤职工回参保地报销）", str(self.backfill_count), _yuan(Decimal("0.00"))),
+            *([("旧流程补登记（已退还基金支付部分）", str(self.legacy_backfill_count), _yuan(-self.backfill_handed_back))]
+              if self.legacy_backfill_count else []),
             ("结算单补打", str(self.reprint_count), ""),
             ("应交现金合计", "", _yuan(self.cash_total)),
         ]
@@ -118,6 +121,9 @@ def day_end_report(session: Session, actor: OperatorInfo, operator_id: int, day:
     made = [s for s in settlements if s.kind is SettlementKind.SETTLEMENT and s.id not in backfilled]
     backfills = [s for s in settlements if s.kind is SettlementKind.SETTLEMENT and s.id in backfilled]
     cancellations = [s for s in settlements if s.kind is SettlementKind.CANCELLATION]
+    registered = session.scalars(select(FullPaymentReceipt.id).where(
+        FullPaymentReceipt.backfilled_by == operator_id, FullPaymentReceipt.settlement_id.is_(None),
+        FullPaymentReceipt.backfilled_at >= start, FullPaymentReceipt.backfilled_at < end)).all()
     receipts = session.scalars(select(FullPaymentReceipt).where(
         FullPaymentReceipt.issued_by == operator_id, FullPaymentReceipt.issued_at >= start,
         FullPaymentReceipt.issued_at < end)).all()
@@ -140,10 +146,11 @@ def day_end_report(session: Session, actor: OperatorInfo, operator_id: int, day:
         cancellation_refunded=-sum((s.personal_total for s in cancellations), ZERO),
         full_payment_count=len(receipts),
         full_payment_amount=sum((r.amount for r in receipts), ZERO),
-        backfill_count=len(backfills),
-        # 补登记: the worker paid everything; the fund's part is handed back (`003 §17`).
+        backfill_count=len(registered) + len(backfills),
+        # The old flow's 补登记 settled the stay and handed the fund's part back; today's hands nothing back.
         backfill_handed_back=sum((s.fund_total for s in backfills), ZERO),
         reprint_count=len(reprints),
+        legacy_backfill_count=len(backfills),
     )
 
 

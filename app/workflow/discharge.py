@@ -9,10 +9,12 @@
   whose reply was lost and that is resolved later by msgid is recorded exactly once too.
 - `cancel_settlement`: a reviewer; the centre's cancellation and the local reversing row; the
   stay goes back to 待结算 and can be settled again.
-- Centre down at discharge (`003 §17`): `issue_full_payment` hands the worker a 全额垫付 receipt
-  and puts the stay in 待补登记; `backfill` (补登记) settles it once the link is back — once only:
-  a stay already settled is refused politely, and the centre itself refuses a second settlement
-  of one registration.
+- Direct settlement cannot go through (`003 §17`, `000 §34`, `001 §16`): `issue_full_payment`
+  takes the whole stay from the worker (全额垫付 receipt) and puts the stay in 待补登记; the insured
+  place reimburses the worker, the fund pays the hospital nothing for the stay. `backfill` (补登记)
+  sends the stay's settlement information to the centre marked as paid in full once the link is
+  back (in Guangdong due the day the fault clears): it settles nothing, refunds nothing at the
+  window, and the stay is never settled directly afterwards (the centre refuses it too).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, cast, or_, select, update
+from sqlalchemy import String, cast, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -33,6 +35,7 @@ from app.centre.gateway import (
     CentreRefused,
     FeeCancelRequest,
     FeeLine,
+    FullPaymentRegistrationRequest,
     Operation,
     PersonKey,
     SettlementCancelRequest,
@@ -67,7 +70,7 @@ from app.workflow.admission import (
     store_centre_verdict,
     store_check,
 )
-from app.workflow.appliers import apply_settlement, apply_settlement_cancel
+from app.workflow.appliers import apply_settlement, apply_settlement_cancel, record_full_payment_registration
 from app.workflow.common import StayNotFound, WorkflowError
 from app.workflow.stay_guard import one_counter_at_a_time, settled_by
 
@@ -162,6 +165,26 @@ def _fee_lines(session: Session, stay: Stay, lines: list[Any]) -> list[FeeLine]:
     return fee_lines
 
 
+def latest_receipt(session: Session, stay_id: int) -> FullPaymentReceipt | None:
+    return session.scalars(select(FullPaymentReceipt).where(FullPaymentReceipt.stay_id == stay_id)
+                           .order_by(FullPaymentReceipt.id.desc())).first()
+
+
+# What the worker does with the receipt (003 §17; the insured place checks it was not settled directly,
+# 000 §34, 001 §16): said wherever 全额垫付 is, in the same words.
+CLAIM_AT_INSURED_PLACE = ("请工伤职工凭全额垫付收据、住院费用清单和结算单，回参保地经办机构申请报销"
+                          "（003 §17）")
+
+
+def paid_in_full_problem(session: Session, stay_id: int) -> str:
+    """Why a stay paid in full is not settled directly (`003 §17`, `000 §34`)."""
+    receipt = latest_receipt(session, stay_id)
+    number = f"（收据 {receipt.receipt_no}）" if receipt is not None else ""
+    done = "并已补登记" if receipt is not None and receipt.backfilled_at is not None else "，待补登记"
+    return (f"本次住院已全额垫付{number}{done}：不能再联网结算，窗口也不退还基金支付部分；"
+            f"{CLAIM_AT_INSURED_PLACE}。")
+
+
 def readiness(session: Session, stay_id: int) -> list[str]:
     """Why the stay cannot be settled yet, in Chinese (empty: ready)."""
     stay = _stay(session, stay_id)
@@ -174,7 +197,7 @@ def readiness(session: Session, stay_id: int) -> list[str]:
     elif stay.status is StayStatus.CANCELLED:
         problems.append("本次住院登记已撤销。")
     elif stay.status is StayStatus.PENDING_BACKFILL:
-        problems.append("本次住院已全额垫付，待补登记：请在结算中心恢复后办理补登记。")
+        problems.append(paid_in_full_problem(session, stay_id))
     if stay.registration_no is None:
         problems.append("尚未取得就医登记号：入院登记还未传到结算中心（联网恢复后补传）。"
                         if stay.registered_offline else "尚未在结算中心办理入院登记（无就医登记号）。")
@@ -340,6 +363,10 @@ def settle_stay(ctx: CounterContext, client: CentreClient, stay_id: int, actor: 
         stay = _stay(session, stay_id)
         if stay.status not in _SETTLEABLE:
             raise WorkflowError("；".join(readiness(session, stay_id)) or "本次住院当前状态不能结算。")
+        if latest_receipt(session, stay_id) is not None:
+            # Taken in full once (even if the old flow's settlement was cancelled since): never settled
+            # directly, the insured place reimburses it (000 §34, 001 §16).
+            raise WorkflowError(paid_in_full_problem(session, stay_id))
         _check_discharge_date(session, stay, discharged_on)
         problems = readiness(session, stay_id)
         if problems:
@@ -470,9 +497,10 @@ def _receipt_no(session: Session, day: dt.date) -> str:
 
 
 def issue_full_payment(ctx: CounterContext, stay_id: int, actor: OperatorInfo, discharged_on: dt.date) -> int:
-    """The centre is down at discharge (`003 §17`): the worker pays the whole stay (全额垫付), the
-    stay waits for 补登记. Returns the receipt's id. Refused while a settlement's outcome is
-    unknown (the centre may have settled it: paying in full too would be paying twice)."""
+    """The centre is down at discharge (`003 §17`): the worker pays the whole stay (全额垫付) and
+    claims it at the insured place; the stay waits for 补登记 and is never settled directly.
+    Returns the receipt's id. Refused while a settlement's outcome is unknown (the centre may
+    have settled it: paying in full too would be paying twice)."""
     require(actor, Permission.SETTLE)
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
@@ -488,7 +516,7 @@ def issue_full_payment(ctx: CounterContext, stay_id: int, actor: OperatorInfo, d
         amount = _stay_total(session, stay_id)
         if not _line_rows(session, stay_id):
             raise WorkflowError("没有费用明细，不能开具全额垫付收据。")
-        # Paid in full now, settled by 补登记 later: the pre-audit is dealt with at discharge all the same.
+        # The lines the 补登记 reports (and the 费用清单 the worker takes) are dealt with at discharge all the same.
         require_acknowledged(session, stay_id, counter_rules(ctx), discharged_on=discharged_on)
         receipt = FullPaymentReceipt(receipt_no=_receipt_no(session, centre_today()), stay_id=stay_id,
                                      amount=amount, issued_by=actor.id)
@@ -504,25 +532,57 @@ def issue_full_payment(ctx: CounterContext, stay_id: int, actor: OperatorInfo, d
 
 
 def stays_awaiting_backfill(session: Session) -> list[int]:
-    return list(session.scalars(select(Stay.id).where(Stay.status == StayStatus.PENDING_BACKFILL)
+    """Stays paid in full whose 补登记 is not done yet (never the old flow's, settled at 补登记)."""
+    waiting = exists().where(FullPaymentReceipt.stay_id == Stay.id, FullPaymentReceipt.backfilled_at.is_(None),
+                             FullPaymentReceipt.settlement_id.is_(None))
+    return list(session.scalars(select(Stay.id).where(Stay.status == StayStatus.PENDING_BACKFILL, waiting)
                                 .order_by(Stay.discharged_on, Stay.id)))
 
 
+def note_fault_cleared(session: Session, today: dt.date) -> int:
+    """The centre answers again: receipts waiting for 补登记 learn the day the fault cleared, the
+    day their 补登记 is due in Guangdong (`003 §17`). Returns how many were stamped."""
+    result = session.execute(update(FullPaymentReceipt).where(
+        FullPaymentReceipt.backfilled_at.is_(None), FullPaymentReceipt.settlement_id.is_(None),
+        FullPaymentReceipt.fault_cleared_on.is_(None)).values(fault_cleared_on=today))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class BackfillOutcome:
+    """补登记 done: the centre holds the stay as paid in full. Nothing is refunded at the window."""
+
+    stay_id: int
+    receipt_no: str
+    paid_in_full: Decimal
+    registered_on: dt.date
+    message: str  # what the clerk tells the worker (Chinese)
+    refund_to_worker: Decimal = ZERO  # always zero: the insured place reimburses (003 §17)
+
+
+def backfill_message(receipt_no: str, amount: Decimal) -> str:
+    return (f"已补登记：全额垫付收据 {receipt_no}（{amount} 元）的结算信息已报结算中心，标记为全额垫付。"
+            f"窗口不退还任何款项，工伤保险基金不向本院支付本次费用；{CLAIM_AT_INSURED_PLACE}。")
+
+
 @one_counter_at_a_time
-def backfill(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo) -> DischargeOutcome:
-    """补登记 once the link is back (`003 §17`): send what waited (a queued admission), upload,
-    check again, settle — once. A stay already settled is refused politely."""
+def backfill(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo) -> BackfillOutcome:
+    """补登记 once the link is back (`003 §17`): send what waited (a queued admission), upload the
+    lines, then the stay's settlement information marked as paid in full — once. Never a
+    settlement, never a refund at the window: the insured place reimburses the worker."""
     require(actor, Permission.SETTLE)
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
-        receipt = session.scalars(select(FullPaymentReceipt).where(FullPaymentReceipt.stay_id == stay_id)
-                                  .order_by(FullPaymentReceipt.id.desc())).first()
+        receipt = latest_receipt(session, stay_id)
         if receipt is None:
             raise WorkflowError("本次住院没有全额垫付收据，无需补登记。")
         if receipt.settlement_id is not None:
-            when = receipt.backfilled_at.astimezone().strftime("%Y-%m-%d %H:%M") if receipt.backfilled_at else ""
-            raise WorkflowError(f"全额垫付收据 {receipt.receipt_no} 已于 {when} 补登记结算"
-                                f"（结算记录 {receipt.settlement_id}），不会重复结算。")
+            raise WorkflowError(f"全额垫付收据 {receipt.receipt_no} 已按旧流程联网结算（结算记录 {receipt.settlement_id}），"
+                                "不再补登记；请审核员按 docs/full-payment.md 处理。")
+        if receipt.backfilled_at is not None:
+            when = receipt.backfilled_at.astimezone().strftime("%Y-%m-%d %H:%M")
+            raise WorkflowError(f"全额垫付收据 {receipt.receipt_no} 已于 {when} 补登记，不会重复补登记；"
+                                f"{CLAIM_AT_INSURED_PLACE}。")
         if stay.status is not StayStatus.PENDING_BACKFILL:
             raise WorkflowError("本次住院当前状态不是待补登记，不能补登记。")
         discharged_on = stay.discharged_on
@@ -537,21 +597,21 @@ def backfill(ctx: CounterContext, client: CentreClient, stay_id: int, actor: Ope
             if _stay(session, stay_id).registration_no is None:
                 raise WorkflowError("入院登记尚未在结算中心补传成功，请先办理入院登记补传（重新核验）。")
     with ctx.transaction() as session:
-        problems = [p for p in readiness(session, stay_id) if "待补登记" not in p]
+        note_fault_cleared(session, centre_today())  # the centre answered: the fault is cleared
+        stay = _stay(session, stay_id)
+        problems = [p for p in readiness(session, stay_id) if "全额垫付" not in p]
         if problems:
             raise WorkflowError("暂不能补登记：" + "；".join(problems))
-        require_acknowledged(session, stay_id, counter_rules(ctx), discharged_on=discharged_on)
-    try:
-        outcome = _settle(ctx, client, stay_id, actor, discharged_on, None)
-    except CentreRefused as exc:
-        if exc.code == "3003":  # the registration is settled: another counter's 补登记 came first
-            with ctx.transaction() as session:
-                if _stay(session, stay_id).status is StayStatus.SETTLED:
-                    raise WorkflowError("本次住院已由其他窗口补登记结算，不会重复结算。") from None
-        raise
+    upload_lines(ctx, client, stay_id, actor)  # the centre's figures are the uploaded lines'
     with ctx.transaction() as session:
-        audit.record(session, "stay_backfilled", operator_id=actor.id, counter_name=ctx.counter_name,
-                     entity_type="stay", entity_id=stay_id,
-                     detail={"settlement_id": outcome.settlement_id, "refund_to_worker": str(outcome.fund_total)})
-    return outcome
-
+        stay = _stay(session, stay_id)
+        receipt = latest_receipt(session, stay_id)
+        assert receipt is not None and stay.registration_no is not None
+        request = FullPaymentRegistrationRequest(stay.registration_no, receipt.receipt_no, receipt.amount,
+                                                 discharged_on, _insured_region(session, stay))
+    result = client.register_full_payment(request, stay_id=stay_id, operator_id=actor.id)
+    with ctx.transaction() as session:
+        # A client without the workflow's appliers: recorded here (idempotent).
+        record_full_payment_registration(session, stay_id, result, actor.id, ctx.counter_name)
+    return BackfillOutcome(stay_id, result.receipt_no, result.paid_in_full, result.registered,
+                           backfill_message(result.receipt_no, result.paid_in_full))

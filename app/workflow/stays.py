@@ -27,6 +27,7 @@ from app.db.models import (
     Worker,
 )
 from app.db.models import Filing as FilingRecord
+from app.errors import ConfigurationError
 from app.masking import mask_id_number
 from app.rules.case import place_name
 from app.workflow.common import StayNotFound
@@ -36,8 +37,9 @@ STATUS_LABELS: dict[StayStatus, str] = {
     StayStatus.PENDING_SETTLEMENT: "待结算",
     StayStatus.SETTLED: "已结算",
     StayStatus.CANCELLED: "已撤销",
-    StayStatus.PENDING_BACKFILL: "待补登记",
+    StayStatus.PENDING_BACKFILL: "待补登记",  # 全额垫付; once 补登记 is done: PAID_IN_FULL_LABEL
 }
+PAID_IN_FULL_LABEL = "已全额垫付（已补登记）"
 CARE_LABELS = {"medical": "就医", "rehab": "康复", "device": "辅助器具配置"}
 
 
@@ -57,6 +59,7 @@ class StaySummary:
     total: Decimal | None
     personal_total: Decimal | None
     registered_offline: bool
+    backfill_due: str = ""  # 全额垫付: 补登记 due today / overdue (Guangdong, 003 §17)
 
 
 def _in_force() -> Select[int, int, Decimal, Decimal]:
@@ -68,7 +71,7 @@ def _in_force() -> Select[int, int, Decimal, Decimal]:
 
 
 def list_stays(session: Session, *, status: StayStatus | None = None, search: str = "",
-               limit: int = 500, worker_ssn: str | None = None) -> list[StaySummary]:
+               limit: int = 500, worker_ssn: str | None = None, today: dt.date | None = None) -> list[StaySummary]:
     """Newest first. `search`: part of the name, a full ID number, a 住院号 or 就医登记号 (or part of one);
     `worker_ssn`: only this worker's stays."""
     live = _in_force().subquery()
@@ -91,11 +94,97 @@ def list_stays(session: Session, *, status: StayStatus | None = None, search: st
             conditions.append(Worker.social_security_number == text.upper())
         query = query.where(or_(*conditions))
     query = query.order_by(Stay.admitted_on.desc(), Stay.id.desc()).limit(limit)
+    rows = session.execute(query).all()
+    paid = backfill_states(session, [row[0] for row in rows if row[8] is StayStatus.PENDING_BACKFILL],
+                           today or dt.date.today())
     return [
         StaySummary(row[0], row[1], mask_id_number(row[2]), row[3], row[4], row[5], row[6], row[7], row[8],
-                    STATUS_LABELS[row[8]], row[9], row[10], row[11], row[12])
-        for row in session.execute(query).all()
+                    paid[row[0]].label if row[0] in paid else STATUS_LABELS[row[8]], row[9], row[10], row[11],
+                    row[12], paid[row[0]].due if row[0] in paid else "")
+        for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class BackfillState:
+    """A stay paid in full (`003 §17`): its 补登记 done or not, and when it is due."""
+
+    label: str  # the status as the list shows it
+    due: str  # in Guangdong: due today / overdue since the day the fault cleared ("" otherwise)
+    overdue: bool
+    due_today: bool
+
+
+def backfill_state(receipt: FullPaymentReceipt | None, profile_name: str, today: dt.date) -> BackfillState:
+    from app.rules.profiles import load_profile
+
+    if receipt is None:
+        return BackfillState(STATUS_LABELS[StayStatus.PENDING_BACKFILL], "", False, False)
+    if receipt.settlement_id is not None:  # the old flow settled it at 补登记 (docs/full-payment.md)
+        return BackfillState("已全额垫付（旧流程已联网结算）", "", False, False)
+    if receipt.backfilled_at is not None:
+        return BackfillState(PAID_IN_FULL_LABEL, "", False, False)
+    cleared = receipt.fault_cleared_on
+    try:
+        same_day = load_profile(profile_name).backfill_on_fault_cleared
+    except ConfigurationError:  # a profile no longer shipped: no deadline to show
+        same_day = False
+    if not same_day or cleared is None:
+        return BackfillState("待补登记", "", False, False)
+    if today <= cleared:
+        return BackfillState("待补登记（今日须办理）",
+                             f"故障已于 {cleared} 排除，今日须补登记（003 §17）", False, True)
+    return BackfillState("待补登记（已逾期）",
+                         f"补登记已逾期：应于故障排除当日 {cleared} 办理（003 §17）", True, False)
+
+
+def backfill_states(session: Session, stay_ids: list[int], today: dt.date) -> dict[int, BackfillState]:
+    """The 补登记 state of each stay paid in full among `stay_ids`."""
+    if not stay_ids:
+        return {}
+    receipts: dict[int, FullPaymentReceipt] = {}
+    for receipt in session.scalars(select(FullPaymentReceipt).where(FullPaymentReceipt.stay_id.in_(stay_ids))
+                                   .order_by(FullPaymentReceipt.id)):
+        receipts[receipt.stay_id] = receipt  # the latest wins
+    profiles = dict(session.execute(select(Stay.id, Stay.profile).where(Stay.id.in_(stay_ids))).all())
+    return {stay_id: backfill_state(receipts.get(stay_id), profiles[stay_id], today) for stay_id in stay_ids}
+
+
+@dataclass(frozen=True)
+class OldFlowFullPayment:
+    """A stay paid in full that the old flow (before issue 23) settled directly at 补登记, handing the
+    fund's part back at the window. Listed for a reviewer (docs/full-payment.md); never rewritten."""
+
+    receipt_no: str
+    stay_id: int
+    name: str
+    masked_id: str
+    admission_no: str
+    paid_in_full: Decimal
+    settlement_id: int
+    centre_settlement_id: str
+    fund_handed_back: Decimal
+    backfilled_at: dt.datetime | None
+    claim_batch: str | None  # the monthly claim it is in, if any
+    cancelled: bool
+
+
+def old_flow_full_payments(session: Session) -> list[OldFlowFullPayment]:
+    from app.db.models import ClaimEntry, MonthlyClaim
+
+    cancel = aliased(Settlement)
+    rows = session.execute(
+        select(FullPaymentReceipt.receipt_no, Stay.id, Worker.name, Worker.social_security_number,
+               Stay.admission_no, FullPaymentReceipt.amount, Settlement.id, Settlement.centre_settlement_id,
+               Settlement.fund_total, FullPaymentReceipt.backfilled_at, MonthlyClaim.batch_no, cancel.id)
+        .join(Stay, Stay.id == FullPaymentReceipt.stay_id).join(Worker, Worker.id == Stay.worker_id)
+        .join(Settlement, Settlement.id == FullPaymentReceipt.settlement_id)
+        .outerjoin(cancel, cancel.reverses_id == Settlement.id)
+        .outerjoin(ClaimEntry, ClaimEntry.settlement_id == Settlement.id)
+        .outerjoin(MonthlyClaim, MonthlyClaim.id == ClaimEntry.claim_id)
+        .order_by(FullPaymentReceipt.id)).all()
+    return [OldFlowFullPayment(r[0], r[1], r[2], mask_id_number(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+                               r[11] is not None) for r in rows]
 
 
 # A stay still being dealt with at the counter: charges coming in, to settle, or to back-fill.
@@ -106,7 +195,12 @@ def open_stay_of_worker(session: Session, social_security_number: str) -> StaySu
     """The worker's open stay (the newest, should there be more than one): the stay the window's pages
     show once the worker is identified (ui/current_patient.py)."""
     return next((stay for stay in list_stays(session, worker_ssn=social_security_number)
-                 if stay.status in OPEN_STAY_STATUSES), None)
+                 if stay.status in OPEN_STAY_STATUSES and _still_open(stay)), None)
+
+
+def _still_open(stay: StaySummary) -> bool:
+    # A stay paid in full is done at the counter once its 补登记 is (nothing is ever settled for it).
+    return stay.status is not StayStatus.PENDING_BACKFILL or stay.status_label.startswith("待补登记")
 
 
 def _escape(text: str) -> str:

@@ -214,5 +214,8 @@ class FakeCentre(Centre):
     def cancel_settlement(self, msgid: str, request: SettlementCancelRequest) -> SettlementCancellation:
         raise NotImplementedError
 
+    def register_full_payment(self, msgid: str, request: Any) -> Any:
+        raise NotImplementedError
+
     def upload_claim_chunk(self, msgid: str, chunk: ClaimChunk) -> ClaimReceipt:
         raise NotImplementedError

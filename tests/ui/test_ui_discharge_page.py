@@ -219,12 +219,13 @@ def _wait_for_centre(sandbox: SandboxProcess, timeout: float = 30) -> None:
     raise TimeoutError("the sandbox did not listen again")
 
 
-def test_centre_down_full_payment_then_backfill_settles_once(
+def test_centre_down_full_payment_then_backfill_refunds_nothing_and_settles_nothing(
     qtbot: QtBot, centre_ctx: CounterContext, make_window: WindowFactory, operator_of: OperatorOf,  # noqa: F811
     workflow_sandbox: SandboxProcess, tmp_path: Path,  # noqa: F811
 ) -> None:
     """全额垫付 while the centre is down (confirmed with the amount, its receipt printed), 补登记 when
-    it is back, never settled twice (003 §17)."""
+    it is back: nothing refunded at the window, nothing settled; the worker claims at the insured
+    place with the receipt (003 §17, 000 §34)."""
     cashier = operator_of(centre_ctx, "cashier")
     stay_id = admit_through_service(centre_ctx, cashier, ZHANG_WEI_CARD, "ZY-UI-DIS-2")
     add_charges(centre_ctx, cashier, stay_id)
@@ -251,6 +252,9 @@ def test_centre_down_full_payment_then_backfill_settles_once(
     assert box.defaultButton().text() == "取消"
     assert f"向患者收取医疗费总额 {money_text(total)} 元" in box.text()
     assert "003 §17" in box.informativeText()
+    assert "退还基金支付部分" not in box.informativeText() and "不退还任何款项" in box.informativeText()
+    assert "回参保地经办机构报销" in box.informativeText()
+    assert "退还基金支付部分" not in page.outage_label.text() and "回参保地" in page.outage_label.text()
     assert page.receipt is None and _status(page) is not StayStatus.PENDING_BACKFILL
 
     answer("全额垫付并打印收据")
@@ -276,6 +280,9 @@ def test_centre_down_full_payment_then_backfill_settles_once(
     assert text.count("工伤保险医疗费用全额垫付收据") == 2 and "工伤职工收执" in text
     assert text.count("张伟") == 2 and text.count(f"人民币 {money_text(total)} 元") == 2 and number in text
     assert "".join(text.split()).count("由参保地经办机构按规定零星报销给付（003§17）") == 2
+    # The settlement figures as the slip would show them, for the claim at the insured place (003 §17).
+    assert "".join(text.split()).count("按结算单测算：工伤保险基金支付") == 2
+    assert "退还工伤保险基金支付部分" not in "".join(text.split())
     assert page.print_label.text() == f"已打印全额垫付收据 {number}（两联，PDF 文件 {printed}）。"
     to_png(printed, ARTEFACTS / "discharge" / "receipt-printed", dpi=60)
     save_shot(window, "discharge", "full-payment-receipt-1366x768.png")
@@ -304,10 +311,20 @@ def test_centre_down_full_payment_then_backfill_settles_once(
     qtbot.waitUntil(lambda: page.backfill_button.isEnabled(), timeout=WAIT_MS)
     qtbot.mouseClick(page.backfill_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not page.busy, timeout=CENTRE_WAIT_MS)
-    assert page.outcome is not None, page.error_label.text()
-    qtbot.waitUntil(lambda: _status(page) is StayStatus.SETTLED, timeout=WAIT_MS)
-    assert not page.backfill_button.isEnabled()
-    assert _settlements(workflow_sandbox)["live"] == 1  # once, whatever was queued during the outage
+    assert page.backfill_outcome is not None, page.error_label.text()
+    # The big figure is what the worker paid and claims at the insured place; nothing goes back.
+    assert page.result_caption.text() == "已全额垫付（凭收据回参保地报销，窗口不退还）："
+    assert page.personal_amount.text() == f"{money_text(total)} 元"
+    assert page.fund_amount.text() == "0.00 元"
+    said = page.settlement_label.text() + page.progress_label.text()
+    assert "不退还任何款项" in said and "回参保地经办机构申请报销（003 §17）" in said
+    assert "退还患者" not in said and "退还基金支付部分" not in said
+    assert not page.backfill_button.isEnabled() and not page.settle_button.isEnabled()
+    qtbot.waitUntil(lambda: page.readiness_label.text().startswith("已全额垫付并已补登记"), timeout=WAIT_MS)
+    assert "不再联网结算" in page.readiness_label.text()
+    assert _status(page) is StayStatus.PENDING_BACKFILL  # paid in full for good: never settled directly
+    assert _settlements(workflow_sandbox)["live"] == 0  # the fund pays the hospital nothing (003 §17)
+    save_shot(window, "discharge", "backfilled-1366x768.png")
 
 
 def test_a_refused_second_check_shows_why_and_settles_nothing(

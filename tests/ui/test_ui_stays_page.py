@@ -125,3 +125,57 @@ def test_backfill_is_offered_only_when_the_link_is_back(
     qtbot.waitUntil(lambda: page.backfill_button.isVisible(), timeout=WAIT_MS)
     assert page.backfill_button.isEnabled()
     assert page.backfill_label.text().startswith("结算中心已恢复连接：1 次住院")
+
+
+def test_guangdong_backfill_shows_due_today_then_overdue(
+    qtbot: QtBot, centre_ctx: CounterContext, make_window: WindowFactory,  # noqa: F811
+    operator_of: Callable[[CounterContext, str], OperatorInfo],
+) -> None:
+    """003 §17: 故障排除当日 … 向省集中系统做补登记处理 — the list says due today the day the link came
+    back, overdue after; the offer says nothing is refunded."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from app.db.models import FullPaymentReceipt
+    from app.workflow.appliers import open_workflow_centre
+    from app.workflow.discharge import issue_full_payment
+    from tests.workflow.stay_fixtures import add_lines, admit_worker, centre_today, form
+
+    cashier = operator_of(centre_ctx, "cashier")
+    client = open_workflow_centre(centre_ctx, cashier)
+    try:  # 李娜: insured in 广州, filed for this hospital (guangdong-intra)
+        _, admitted = admit_worker(centre_ctx, client, cashier, "B44010002",
+                                   form("ZY-UI-LIST-GD", diagnoses=(("S62.300", "掌骨骨折"), ("I10", "原发性高血压"))))
+    finally:
+        client.close()
+    stay_id = admitted.stay_id
+    assert stay_id is not None
+    add_lines(centre_ctx, stay_id, cashier, 5, injury_code="S62.300")
+    issue_full_payment(centre_ctx, stay_id, cashier, centre_today())
+    window = make_window(centre_ctx, "cashier")
+    page = window.stays_page
+    window.show_page(window.page_titles.index("住院一览"))
+    # The window's first probe finds the centre answering: the fault is cleared today.
+    qtbot.waitUntil(lambda: window.status.centre_online is True, timeout=WAIT_MS)
+    page.set_centre_online(True)
+    page.reload()
+
+    def status_cell() -> str:
+        row = next((row for row, stay in enumerate(page.stays) if stay.stay_id == stay_id), None)
+        item = page.table.item(row, 7) if row is not None else None
+        return item.text() if item is not None else ""
+
+    qtbot.waitUntil(lambda: status_cell() == "待补登记（今日须办理）", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: page.backfill_button.isVisible(), timeout=WAIT_MS)
+    offer = page.backfill_label.text()
+    assert "今日须补登记（003 §17）" in offer and "不退还任何款项" in offer and "退还垫付款" not in offer
+    # A day later it is overdue.
+    with centre_ctx.transaction() as session:
+        session.execute(update(FullPaymentReceipt).where(FullPaymentReceipt.stay_id == stay_id)
+                        .values(fault_cleared_on=centre_today() - dt.timedelta(days=1)))
+    page.reload()
+    qtbot.waitUntil(lambda: status_cell() == "待补登记（已逾期）", timeout=WAIT_MS)
+    row = next(row for row, stay in enumerate(page.stays) if stay.stay_id == stay_id)
+    assert "补登记已逾期" in page.table.item(row, 7).toolTip()
+    assert "补登记已逾期" in page.backfill_label.text()

@@ -8,7 +8,7 @@ a reviewer, 003 §15), the stay is settled (upload, second check, settlement), t
 through Qt's real print dialog, the settlement cancelled by a reviewer (confirmed with the amounts)
 and settled again. 刘洋's discharge meets a centre that
 refuses connections (the sandbox's fault injection): 全额垫付 (confirmed, its receipt printed), 待补登记, and when the link is back
-the 住院一览 page offers 补登记, which settles once (003 §17).
+the 住院一览 page offers 补登记, which reports the stay as paid in full and settles nothing (003 §17).
 """
 
 from __future__ import annotations
@@ -335,9 +335,11 @@ def test_the_whole_workflow_in_the_window(
     qtbot.waitUntil(lambda: len(stays.last_backfill) == 1 and not stays.backfill_button.isVisible(),
                     timeout=CENTRE_WAIT_MS)
     assert stays.last_backfill[0].stay_id == liu
-    assert _stay_status(centre_ctx, liu) is StayStatus.SETTLED
-    assert _live_settlements(workflow_sandbox) == 2  # 张伟's second settlement and 刘洋's: nothing twice
+    # 补登记 reports 刘洋's stay as paid in full: never settled directly, nothing refunded (003 §17).
+    assert _stay_status(centre_ctx, liu) is StayStatus.PENDING_BACKFILL
+    assert stays.last_backfill[0].refund_to_worker == 0
+    assert _live_settlements(workflow_sandbox) == 1  # 张伟's second settlement only
     with centre_ctx.transaction() as session:
         statuses = dict(session.execute(select(Stay.admission_no, Stay.status)
                                         .where(Stay.admission_no.in_(["ZY-E2E-0", "ZY-E2E-1", "ZY-E2E-2"]))).all())
-    assert statuses == {"ZY-E2E-1": StayStatus.SETTLED, "ZY-E2E-2": StayStatus.SETTLED}  # 郑军: no stay
+    assert statuses == {"ZY-E2E-1": StayStatus.SETTLED, "ZY-E2E-2": StayStatus.PENDING_BACKFILL}  # 郑军: no stay

@@ -2,8 +2,8 @@
 sandbox centre over HTTP, on SQLite and PostgreSQL.
 
 Two cashiers settle, a reviewer cancels, one cashier issues a 全额垫付 receipt and the other
-does its 补登记 (`003 §17`: the fund's part is handed back); each report counts only its own
-operator's records, to the fen, and the cash to hand in is collected − refunded − handed back.
+does its 补登记 (`003 §17`: nothing is handed back, the worker claims at the insured place); each
+report counts only its own operator's records, to the fen, and the cash to hand in is collected − refunded.
 A cashier asking for another's report is refused; a reviewer may see anyone's.
 """
 
@@ -72,7 +72,7 @@ def test_day_end_counts_each_cashiers_own_records_to_the_fen(
     add_lines(counter, li_na.stay_id, cashier, 5, injury_code="S62.300")
     issue_full_payment(counter, li_na.stay_id, second_cashier, centre_today())
     backfilled = backfill(counter, wf_client, li_na.stay_id, cashier)
-    assert backfilled.total == Decimal("183.00") and backfilled.fund_total > 0
+    assert backfilled.paid_in_full == Decimal("183.00") and backfilled.refund_to_worker == 0
 
     with counter.transaction() as session:
         mine = day_end_report(session, cashier, cashier.id, _today())
@@ -84,9 +84,13 @@ def test_day_end_counts_each_cashiers_own_records_to_the_fen(
         1, Decimal("288.00"), Decimal("155.00"), Decimal("133.00"))
     assert (mine.cancellation_count, mine.cancellation_refunded) == (0, Decimal("0.00"))
     assert (mine.full_payment_count, mine.full_payment_amount) == (0, Decimal("0.00"))
-    assert (mine.backfill_count, mine.backfill_handed_back) == (1, backfilled.fund_total)
+    # 补登记 hands nothing back (003 §17): the cash is what was collected.
+    assert (mine.backfill_count, mine.backfill_handed_back) == (1, Decimal("0.00"))
     assert mine.reprint_count == 1
-    assert mine.cash_total == Decimal("133.00") - backfilled.fund_total
+    assert mine.cash_total == Decimal("133.00")
+    labels = [label for label, _, _ in mine.rows()]
+    assert "补登记（不退款，工伤职工回参保地报销）" in labels
+    assert not [label for label in labels if "退还基金支付部分" in label]
     assert mine.operator_name == "张收款" and mine.institution_name
 
     assert (theirs.settlement_count, theirs.settlement_total, theirs.settlement_personal) == (

@@ -1,7 +1,8 @@
 """When the centre is down (`003 §17`), with the sandbox's real fault injection, both databases.
 
 - At discharge: the worker pays in full (全额垫付 receipt), the stay waits for 补登记; when the
-  link is back the stay is settled once, and a second 补登记 is refused politely.
+  link is back 补登记 tells the centre it was paid in full — nothing is settled, nothing refunded,
+  a second 补登记 and a later direct settlement are refused (003 §17, 000 §34).
 - A settlement whose reply is lost and whose outcome cannot be asked at once is recorded later,
   by the resolver (any client the program opens), exactly once.
 - An admission made while the centre is unreachable is queued, sent and checked again when the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TypeVar
 
 import pytest
@@ -63,8 +65,11 @@ def _settlements(ctx: CounterContext, stay_id: int) -> int:
                    or 0)
 
 
-def test_full_payment_then_backfill_settles_exactly_once(
+def test_full_payment_then_backfill_registers_it_and_nothing_is_ever_settled(
         counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, sandbox: SandboxProcess) -> None:
+    """003 §17, 000 §34, 001 §16: the worker pays in full, the insured place reimburses the worker;
+    the fund pays the hospital nothing for the stay. 补登记 tells the centre the stay was paid in full
+    (the day the fault clears): it settles nothing and refunds nothing at the window."""
     _, admitted = admit_worker(counter, wf_client, cashier, ZHANG_WEI_CARD, form("ZY-O-1"))
     assert admitted.stay_id is not None
     stay_id = admitted.stay_id
@@ -87,7 +92,7 @@ def test_full_payment_then_backfill_settles_exactly_once(
             assert summary.status_label == "待补登记" and summary.masked_id == "440802********1236"
         with pytest.raises(WorkflowError, match="不能全额垫付"):
             issue_full_payment(counter, stay_id, cashier, centre_today())
-        with pytest.raises(CentreUnavailable):  # still down: nothing settled, still waiting
+        with pytest.raises(CentreUnavailable):  # still down: nothing registered, still waiting
             backfill(counter, down, stay_id, cashier)
         assert _settlements(counter, stay_id) == 0
     finally:
@@ -97,24 +102,33 @@ def test_full_payment_then_backfill_settles_exactly_once(
     back = open_workflow_centre(counter, cashier)
     try:
         outcome = _retry_until_listening(lambda: backfill(counter, back, stay_id, cashier))
-        assert outcome.total == total
-        assert_matches_centre(counter, back, outcome.settlement_id)
+        # Paid in full, and nothing goes back to the worker at the window (003 §17).
+        assert outcome.paid_in_full == total and outcome.refund_to_worker == Decimal("0.00")
+        assert "参保地" in outcome.message and "003 §17" in outcome.message
         with counter.transaction() as session:
             receipt = session.get(FullPaymentReceipt, receipt_id)
-            assert receipt is not None and receipt.settlement_id == outcome.settlement_id
-            assert receipt.backfilled_at is not None
+            assert receipt is not None and receipt.settlement_id is None and receipt.backfilled_at is not None
             stay = session.get(Stay, stay_id)
-            assert stay is not None and stay.status is StayStatus.SETTLED
+            assert stay is not None and stay.status is StayStatus.PENDING_BACKFILL  # paid in full, for good
             assert stays_awaiting_backfill(session) == []
+            [summary] = list_stays(session, status=StayStatus.PENDING_BACKFILL)
+            assert summary.status_label == "已全额垫付（已补登记）"
             actions = set(session.scalars(select(AuditEvent.action)))
-            assert {"full_payment_issued", "full_payment_backfilled", "stay_backfilled"} <= actions
+            assert {"full_payment_issued", "full_payment_registered"} <= actions
+            assert "full_payment_backfilled" not in actions
+        # The centre holds the stay as paid in full: no settlement, so nothing for a monthly claim.
+        centre = sandbox.summary()
+        assert centre["settlements"]["live"] == 0 and centre["registrations"]["paid_in_full"] == 1
         # A second 补登记 is refused politely; nothing is sent.
-        with pytest.raises(WorkflowError, match="不会重复结算"):
+        with pytest.raises(WorkflowError, match="不会重复补登记"):
             backfill(counter, back, stay_id, cashier)
+        # Never settled directly afterwards (000 §34: the insured place reimburses it).
+        with pytest.raises(WorkflowError, match="全额垫付.*不能再联网结算"):
+            settle_stay(counter, back, stay_id, cashier, centre_today())
     finally:
         back.close()
-    assert _settlements(counter, stay_id) == 1
-    assert sandbox.summary()["settlements"]["live"] == 1
+    assert _settlements(counter, stay_id) == 0
+    assert sandbox.summary()["settlements"]["live"] == 0
 
 
 def _retry_until_listening(call: Callable[[], T]) -> T:

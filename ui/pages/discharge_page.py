@@ -66,11 +66,11 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from app.preaudit.discharge_review import DischargeReview, ReviewItem
-    from app.workflow.discharge import DischargeOutcome
+    from app.workflow.discharge import BackfillOutcome, DischargeOutcome
     from app.workflow.stays import StaySummary
 
 SETTLEABLE = (StayStatus.ADMITTED, StayStatus.PENDING_SETTLEMENT)
-REVIEWED = (*SETTLEABLE, StayStatus.PENDING_BACKFILL)  # 补登记 settles too: the pre-audit holds it as well
+REVIEWED = (*SETTLEABLE, StayStatus.PENDING_BACKFILL)  # the lines 补登记 reports: the pre-audit holds them as well
 STAGE_NAMES = {
     "upload": "上传费用明细", "check": "出院备案复核", "discharge_check": "出院备案复核", "settle": "结算",
     "settlement": "结算",
@@ -108,6 +108,7 @@ class DischargePage(QWidget):
         self.centre_online: bool | None = None
         self.readiness_problems: list[str] = []
         self.outcome: DischargeOutcome | None = None
+        self.backfill_outcome: BackfillOutcome | None = None  # 补登记 done here (nothing refunded, 003 §17)
         self.settlement_id: int | None = None
         self.receipt: tuple[str, Decimal] | None = None
         self._shown_stay: int | None = None
@@ -256,7 +257,9 @@ class DischargePage(QWidget):
         outage = QGroupBox(self.tr("结算中心断网时"), body)
         outage_layout = QVBoxLayout(outage)
         self.outage_label = notice(self.tr(
-            "结算中心无法连接时，可先按医疗费总额全额收费并开具全额垫付收据；联网恢复后补登记，按联网结算退还基金支付部分。"),
+            "结算中心无法连接、不能直接结算时，按医疗费总额全额收费并开具全额垫付收据；工伤保险基金不向本院支付本次费用，"
+            "窗口不退还任何款项，工伤职工凭收据、住院费用清单和结算单回参保地经办机构报销。"
+            "故障排除当日向结算中心补登记（标记为全额垫付，003 §17）。"),
             outage, object_name="outageNotice")
         outage_layout.addWidget(self.outage_label)
         outage_buttons = QHBoxLayout()
@@ -365,12 +368,21 @@ class DischargePage(QWidget):
         self.fund_amount.set_amount(total - personal if total is not None and personal is not None else None)
         self.settlement_label.setText(self.tr("已结算（结算记录 {id}）").format(id=stay.settlement_id))
 
+    def _paid_in_full_text(self, stay: StaySummary) -> str:
+        """What a stay paid in full is, and what the worker does with the receipt (003 §17)."""
+        claim = self.tr("不再联网结算，窗口不退还任何款项；请工伤职工凭全额垫付收据、住院费用清单和结算单"
+                        "回参保地经办机构申请报销（003 §17）。")
+        if not stay.status_label.startswith("待补登记"):
+            return self.tr("已全额垫付并已补登记：") + claim
+        due = stay.backfill_due or self.tr("结算中心恢复连接后办理")
+        return self.tr("已全额垫付，等待补登记（{due}）；").format(due=due) + claim
+
     def _check_readiness(self, stay: StaySummary) -> None:
         if stay.status not in SETTLEABLE:
             self.readiness_problems = []
             self.readiness_label.setText({
                 StayStatus.SETTLED: self.tr("已结算。"),
-                StayStatus.PENDING_BACKFILL: self.tr("已全额垫付，等待补登记（结算中心恢复连接后办理）。"),
+                StayStatus.PENDING_BACKFILL: self._paid_in_full_text(stay),
                 StayStatus.CANCELLED: self.tr("已撤销。"),
             }.get(stay.status, stay.status_label))
             return
@@ -510,7 +522,8 @@ class DischargePage(QWidget):
             self.centre_online = False
             self.progress_label.setText("")
             self.error_label.show_error(self.tr(
-                "结算中心无法连接，未结算：{detail}\n可按“全额垫付”开具收据，联网恢复后补登记。").format(
+                "结算中心无法连接，未结算：{detail}\n可按“全额垫付”收取医疗费总额并开具收据，"
+                "由工伤职工凭收据回参保地报销；联网恢复后补登记（003 §17）。").format(
                 detail=error_text(error)))
             self.full_payment_button.setFocus()
         else:
@@ -608,8 +621,9 @@ class DischargePage(QWidget):
             self.tr("确认全额垫付"),
             self.tr("{name}（住院号 {no}）全额垫付：向患者收取医疗费总额 {amount} 元？").format(
                 name=stay.name, no=stay.admission_no, amount=money_text(amount)),
-            self.tr("结算中心无法连接，本次不联网结算。开具全额垫付收据（两联）并打印；住院转为“待补登记”，"
-                    "联网恢复后补登记，退还基金支付部分；未能补登记的，由参保地经办机构零星报销（003 §17）。"),
+            self.tr("结算中心无法连接，本次不联网结算，以后也不再联网结算。开具全额垫付收据（两联）并打印；"
+                    "工伤保险基金不向本院支付本次费用，窗口不退还任何款项，工伤职工凭收据、住院费用清单和结算单"
+                    "回参保地经办机构报销。住院转为“待补登记”，故障排除当日向结算中心补登记（003 §17）。"),
             self.tr("全额垫付并打印收据(&Q)"))
         stay = self.picker.current_stay()
         if not confirmed or stay is None or stay.stay_id != stay_id or self.busy:
@@ -642,7 +656,8 @@ class DischargePage(QWidget):
         self.fund_amount.set_amount(None)
         self.total_amount.set_amount(amount)
         self.settlement_label.setText(self.tr(
-            "已开具全额垫付收据 {no}。住院转为“待补登记”：联网恢复后按“补登记”办理，基金支付部分退还患者。"
+            "已开具全额垫付收据 {no}。请工伤职工凭收据、住院费用清单和结算单回参保地经办机构报销（003 §17）；"
+            "住院转为“待补登记”，故障排除当日办理补登记，不退还任何款项。"
         ).format(no=number))
         self.progress_label.setText("")
         self.print_receipt(stay_id)
@@ -662,7 +677,7 @@ class DischargePage(QWidget):
         stay_id = stay.stay_id
         ctx, operator = self._ctx, self._operator
 
-        def work() -> DischargeOutcome:
+        def work() -> BackfillOutcome:
             from app.workflow.appliers import open_workflow_centre
             from app.workflow.discharge import backfill
 
@@ -676,15 +691,20 @@ class DischargePage(QWidget):
         Operation(self, work, executor=Executor.BACKGROUND).success(self._backfilled).failure(
             self._backfill_failed).run()
 
-    def _backfilled(self, outcome: DischargeOutcome) -> None:
+    def _backfilled(self, outcome: BackfillOutcome) -> None:
         self._finish()
-        self.outcome = outcome
+        self.backfill_outcome = outcome
         self.centre_online = True
-        self.progress_label.setText(self.tr("补登记完成：已联网结算，请按基金支付金额退还患者垫付款。"))
-        self.verdict.show_check(outcome.check)
-        self._show_outcome(outcome)
-        self.result_caption.setText(self.tr("个人应付（已全额垫付，退还基金支付部分）："))
+        self.progress_label.setText(self.tr("补登记完成：不退还任何款项。"))
+        # The big figure: what the worker paid and takes to the insured place (003 §17).
+        self.result_caption.setText(self.tr("已全额垫付（凭收据回参保地报销，窗口不退还）："))
+        self.personal_amount.set_amount(outcome.paid_in_full)
+        self.fund_amount.set_amount(Decimal("0.00"))  # the fund pays the hospital nothing for the stay
+        self.total_amount.set_amount(outcome.paid_in_full)
+        self.settlement_label.setText(outcome.message)
+        self._update_buttons()
         self.changed.emit()
+        self.reload(select=outcome.stay_id)
         self.reload(select=outcome.stay_id)
 
     def _backfill_failed(self, error: BaseException) -> None:
@@ -842,6 +862,7 @@ class DischargePage(QWidget):
 
     def _clear_result(self) -> None:
         self.outcome = None
+        self.backfill_outcome = None
         self.settlement_id = None
         self.cancelled_id = None
         self.receipt = None
@@ -896,8 +917,12 @@ class DischargePage(QWidget):
             self.tr("仅在结算中心无法连接、不能结算时使用；联网正常时请直接结算") if status in SETTLEABLE else
             self.tr("该住院当前状态不能全额垫付"))
         self.discharged_on.setEnabled(idle and status in SETTLEABLE)
-        self.backfill_button.setEnabled(idle and status is StayStatus.PENDING_BACKFILL and self.centre_online is not False)
-        if status is not StayStatus.PENDING_BACKFILL:
+        waiting = (status is StayStatus.PENDING_BACKFILL and stay is not None and self.backfill_outcome is None
+                   and stay.status_label.startswith("待补登记"))
+        self.backfill_button.setEnabled(idle and waiting and self.centre_online is not False)
+        if status is StayStatus.PENDING_BACKFILL and not waiting:
+            self.backfill_button.setToolTip(self.tr("本次住院已补登记"))
+        elif status is not StayStatus.PENDING_BACKFILL:
             self.backfill_button.setToolTip(self.tr("只有“待补登记”（已全额垫付）的住院需要补登记"))
         elif self.centre_online is False:
             self.backfill_button.setToolTip(self.tr("结算中心恢复连接后才能补登记"))

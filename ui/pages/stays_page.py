@@ -16,6 +16,7 @@ from ui.operations import Executor, Operation
 from ui.pages.workflow_widgets import error_text
 from ui.qt import (
     QAbstractItemView,
+    QColor,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -30,13 +31,13 @@ from ui.qt import (
     QWidget,
     Signal,
 )
-from ui.widgets import ErrorLabel, add_page_title, notice
+from ui.widgets import ERROR_COLOUR, ErrorLabel, add_page_title, notice
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from app.workflow.admission import CheckResult
-    from app.workflow.discharge import DischargeOutcome
+    from app.workflow.discharge import BackfillOutcome
     from app.workflow.stays import StaySummary
 
 COLUMNS = ("姓名", "身份证号", "住院号", "就医登记号", "科别", "入院日期", "出院日期", "状态", "医疗费总额", "个人支付")
@@ -65,7 +66,7 @@ class StaysPage(QWidget):
         self.centre_online = False
         self._backfilling = False
         self._generation = 0
-        self.last_backfill: list[DischargeOutcome] = []
+        self.last_backfill: list[BackfillOutcome] = []
         self.last_recheck: list[CheckResult] | None = None
         self._rechecking = False
 
@@ -171,6 +172,10 @@ class StaysPage(QWidget):
             for column, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, stay.stay_id)
+                if column == 7 and stay.backfill_due:
+                    item.setToolTip(stay.backfill_due)  # 补登记 due today / overdue (003 §17)
+                    if "逾期" in stay.backfill_due:
+                        item.setForeground(QColor(ERROR_COLOUR))
                 if column >= 8:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, column, item)
@@ -248,9 +253,11 @@ class StaysPage(QWidget):
             self.backfill_button.hide()
             return
         if self.centre_online:
+            dues = [s.backfill_due for s in self.stays if s.stay_id in self.awaiting_backfill and s.backfill_due]
             self.backfill_label.setText(self.tr(
-                "结算中心已恢复连接：{count} 次住院在断网时全额垫付，等待补登记（补登记后按联网结算退还垫付款）。"
-            ).format(count=count))
+                "结算中心已恢复连接：{count} 次住院在断网时全额垫付，等待补登记（报结算中心，标记为全额垫付；"
+                "不退还任何款项，工伤职工凭收据回参保地报销，003 §17）。{due}"
+            ).format(count=count, due="；".join(dict.fromkeys(dues))))
             self.backfill_button.setVisible(True)
             can = self._operator.can(Permission.SETTLE)
             self.backfill_button.setEnabled(can and not self._backfilling)
@@ -270,11 +277,11 @@ class StaysPage(QWidget):
         self.backfill_button.setEnabled(False)
         self.backfill_label.setText(self.tr("正在补登记 {count} 次住院…").format(count=len(stay_ids)))
 
-        def work() -> tuple[list[DischargeOutcome], list[str]]:
+        def work() -> tuple[list[BackfillOutcome], list[str]]:
             from app.workflow.appliers import open_workflow_centre
             from app.workflow.discharge import backfill
 
-            done: list[DischargeOutcome] = []
+            done: list[BackfillOutcome] = []
             problems: list[str] = []
             client = open_workflow_centre(ctx, operator)
             try:
@@ -290,7 +297,7 @@ class StaysPage(QWidget):
         Operation(self, work, executor=Executor.BACKGROUND).success(self._backfilled).failure(
             self._backfill_failed).run()
 
-    def _backfilled(self, result: tuple[list[DischargeOutcome], list[str]]) -> None:
+    def _backfilled(self, result: tuple[list[BackfillOutcome], list[str]]) -> None:
         self._backfilling = False
         done, problems = result
         if problems:

@@ -403,7 +403,7 @@ def summary(connection: Any, institution: str) -> dict[str, Any]:
     return {
         "institution": institution,
         "registrations": {status: count(f"SELECT count(*) FROM registration WHERE institution = ? AND status = '{status}'")
-                          for status in ("open", "settled", "cancelled", "reversed")},
+                          for status in ("open", "settled", "cancelled", "reversed", "paid_in_full")},
         "live_lines": count("SELECT count(*) FROM fee_line f JOIN registration r USING (registration_no) "
                             "WHERE r.institution = ? AND f.live = 1"),
         "live_lines_total": money_sum("SELECT f.amount FROM fee_line f JOIN registration r USING (registration_no) "

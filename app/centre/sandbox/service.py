@@ -156,6 +156,7 @@ class SandboxCentre:
             Transaction.PRE_SETTLEMENT: self._pre_settlement,
             Transaction.SETTLEMENT: self._settlement,
             Transaction.SETTLEMENT_CANCEL: self._settlement_cancel,
+            Transaction.FULL_PAYMENT_REGISTRATION: self._full_payment_registration,
             Transaction.REVERSAL: self._reversal,
             Transaction.OUTCOME_QUERY: self._outcome_query,
             Transaction.CLAIM_UPLOAD: self._claim_upload,
@@ -756,6 +757,40 @@ class SandboxCentre:
         context.effect = {"settlement_id": settlement_id}
         return output
 
+    def _full_payment_registration(self, context: _Context) -> dict[str, Any]:
+        """补登记 (`003 §17`): the stay was paid in full by the worker while direct settlement could not go
+        through. Recorded so that the insured place sees it and reimburses the worker once; the fund
+        pays the institution nothing for it: no settlement, nothing a monthly claim can name, and the
+        registration can no longer be settled directly (2303/2304 refuse it)."""
+        data = context.request.data
+        connection = context.connection
+        registration = self._registration(context, data.get("registration_no"), "open")
+        receipt_no = _text(data, "receipt_no", max_length=32)
+        discharged = _date(data, "discharged")
+        assert discharged is not None
+        try:
+            paid = wire.parse_decimal(data.get("paid_in_full"), "paid_in_full")
+        except wire.WireError as exc:
+            raise Refusal(ErrorCode.MALFORMED_REQUEST, exc.message) from None
+        lines = self._live_lines(connection, registration["registration_no"])
+        if not lines:
+            raise Refusal(ErrorCode.REGISTRATION_STATE, "没有费用明细，不能补登记")
+        actual = sum((Decimal(line["amount"]) for line in lines), ZERO)
+        if paid != actual:
+            raise Refusal(ErrorCode.LINE_INVALID,
+                          f"全额垫付金额 {wire.money(paid)} 与中心已收明细合计 {wire.money(actual)} 不符")
+        connection.execute(
+            "INSERT INTO full_payment (registration_no, institution, receipt_no, paid_in_full, discharged, msgid, "
+            "business_date, time, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'live')",
+            (registration["registration_no"], context.institution["code"], receipt_no, wire.money(paid),
+             discharged.isoformat(), context.request.msgid, context.today.isoformat(),
+             wire.format_time(context.received)))
+        connection.execute("UPDATE registration SET status = 'paid_in_full' WHERE registration_no = ?",
+                           (registration["registration_no"],))
+        context.effect = {"registration_no": registration["registration_no"]}
+        return {"registration_no": registration["registration_no"], "receipt_no": receipt_no,
+                "paid_in_full": wire.money(paid), "fund_total": "0.00", "registered": context.today.isoformat()}
+
     def _settlement_row(self, context: _Context, settlement_id: Any) -> sqlite3.Row:
         if not isinstance(settlement_id, str):
             raise Refusal(ErrorCode.MALFORMED_REQUEST, "input.data.settlement_id 应为字符串")
@@ -916,6 +951,14 @@ class SandboxCentre:
             if settlement["consumed_filing"]:
                 connection.execute("UPDATE filing SET used_by_settlement = 1 WHERE id = ?",
                                    (settlement["consumed_filing"],))
+        elif infno is Transaction.FULL_PAYMENT_REGISTRATION:
+            registration = self._registration(context, effect["registration_no"])
+            if registration["status"] != "paid_in_full":
+                raise refuse(f"就医登记 {registration['registration_no']} 状态已变化，不能撤回补登记")
+            connection.execute("UPDATE full_payment SET status = 'reversed' WHERE registration_no = ? "
+                               "AND status = 'live'", (registration["registration_no"],))
+            connection.execute("UPDATE registration SET status = 'open' WHERE registration_no = ?",
+                               (registration["registration_no"],))
         elif infno is Transaction.CLAIM_UPLOAD:
             claim = connection.execute("SELECT * FROM claim WHERE claim_no = ?", (effect["claim_no"],)).fetchone()
             if claim["status"] != "receiving":
@@ -1251,7 +1294,8 @@ class SandboxCentre:
                 "total": len(records), "records": records[(page - 1) * size:page * size]}
 
 
-_STATUS_LABELS = {"open": "在院（未结算）", "settled": "已结算", "cancelled": "已撤销入院", "reversed": "已冲正"}
+_STATUS_LABELS = {"open": "在院（未结算）", "settled": "已结算", "cancelled": "已撤销入院", "reversed": "已冲正",
+                  "paid_in_full": "已全额垫付并补登记，不能直接结算（003 §17）"}
 
 
 def _claim_of(connection: sqlite3.Connection, settlement_id: str) -> sqlite3.Row | None:

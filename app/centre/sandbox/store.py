@@ -106,6 +106,12 @@ CREATE TABLE IF NOT EXISTS claim_line_deduction (
     code TEXT NOT NULL, name TEXT NOT NULL, date TEXT NOT NULL, amount TEXT NOT NULL, reason TEXT NOT NULL,
     rule TEXT NOT NULL);  -- per_day (one a day) or after_discharge
 CREATE INDEX IF NOT EXISTS claim_line_deduction_entry ON claim_line_deduction (entry_id, seq);
+-- 补登记 of a stay paid in full (003 §17): the insured place sees it; no settlement, nothing to claim.
+CREATE TABLE IF NOT EXISTS full_payment (
+    registration_no TEXT NOT NULL, institution TEXT NOT NULL, receipt_no TEXT NOT NULL,
+    paid_in_full TEXT NOT NULL, discharged TEXT NOT NULL, msgid TEXT NOT NULL, business_date TEXT NOT NULL,
+    time TEXT NOT NULL, status TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS full_payment_live ON full_payment (registration_no) WHERE status = 'live';
 """
 
 
