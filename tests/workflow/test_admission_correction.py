@@ -110,7 +110,7 @@ def test_a_wrong_admission_date_is_corrected_through_the_centre_and_the_stay_set
     assert stay.status in (StayStatus.ADMITTED, StayStatus.PENDING_SETTLEMENT)
     assert _admitting(counter, stay_id) == [("S82.201", True), ("I10", False)]  # diagnoses kept
     # Through the centre: the old registration cancelled (2404), the corrected one registered (2401).
-    assert sandbox.summary()["registrations"] == {"open": 1, "settled": 0, "cancelled": 1, "reversed": 0}
+    assert sandbox.summary()["registrations"] == {"open": 1, "settled": 0, "cancelled": 1, "reversed": 0, "paid_in_full": 0}
     with counter.transaction() as session:
         calls = [(e.operation, e.state, e.operator_id) for e in session.scalars(
             select(OutboxEntry).where(OutboxEntry.stay_id == stay_id).order_by(OutboxEntry.id))
@@ -213,7 +213,7 @@ def test_the_wrong_person_is_cancelled_and_the_right_one_registered_with_the_sam
                                cashier=cashier)
 
     assert view.status is StayStatus.CANCELLED and view.registration_no is None
-    assert sandbox.summary()["registrations"] == {"open": 0, "settled": 0, "cancelled": 1, "reversed": 0}
+    assert sandbox.summary()["registrations"] == {"open": 0, "settled": 0, "cancelled": 1, "reversed": 0, "paid_in_full": 0}
     cancelled = _audit(counter, "registration_cancelled")
     assert len(cancelled) == 1 and cancelled[0].operator_id == reviewer.id
     assert cancelled[0].detail["reason"] == "登记错人：住院号 ZY-ZQ-9 为周强"
@@ -229,7 +229,7 @@ def test_the_wrong_person_is_cancelled_and_the_right_one_registered_with_the_sam
         worker = session.scalars(select(Worker).join(Stay, Stay.worker_id == Worker.id)
                                  .where(Stay.id == right_stay)).one()
         assert worker.name == "周强"
-    assert sandbox.summary()["registrations"] == {"open": 2, "settled": 0, "cancelled": 1, "reversed": 0}
+    assert sandbox.summary()["registrations"] == {"open": 2, "settled": 0, "cancelled": 1, "reversed": 0, "paid_in_full": 0}
     assert len(_audit(counter, "stay_taken_over")) == 1
 
 
@@ -269,4 +269,4 @@ def test_the_command_line_signs_the_reviewer_in_and_corrects_then_cancels(
                  "--password-stdin"]) == 0
     assert "已撤销" in capsys.readouterr().out
     assert _stay(counter, stay_id).status is StayStatus.CANCELLED
-    assert sandbox.summary()["registrations"] == {"open": 0, "settled": 0, "cancelled": 2, "reversed": 0}
+    assert sandbox.summary()["registrations"] == {"open": 0, "settled": 0, "cancelled": 2, "reversed": 0, "paid_in_full": 0}
