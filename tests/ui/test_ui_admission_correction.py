@@ -272,7 +272,7 @@ def test_the_wrong_person_is_cancelled_in_the_window_and_the_right_one_registere
     assert "同一住院号重新登记" in page.correction_status.text()
     save_shot(window, SHOTS, "7-admission-page-cancelled-1366x768.png")
     assert _stay(centre_ctx, wrong_stay).status is StayStatus.CANCELLED
-    assert workflow_sandbox.summary()["registrations"] == {"open": 0, "settled": 0, "cancelled": 1, "reversed": 0}
+    assert workflow_sandbox.summary()["registrations"] == {"open": 0, "settled": 0, "cancelled": 1, "reversed": 0, "paid_in_full": 0}
 
     # 周强 (his filing: today-40 … today-5) takes the 住院号.
     qtbot.keyClicks(page.ecard_field, "ECARD-ZQ-3D6F0B77")
@@ -289,4 +289,4 @@ def test_the_wrong_person_is_cancelled_in_the_window_and_the_right_one_registere
     qtbot.waitUntil(lambda: page.outcome is not None, timeout=CENTRE_WAIT_MS)
     assert page.outcome is not None and page.outcome.registration_no, page.form_error.text()
     assert page.outcome.stay_id == wrong_stay  # the 住院号's row, now 周强's
-    assert workflow_sandbox.summary()["registrations"] == {"open": 1, "settled": 0, "cancelled": 1, "reversed": 0}
+    assert workflow_sandbox.summary()["registrations"] == {"open": 1, "settled": 0, "cancelled": 1, "reversed": 0, "paid_in_full": 0}
