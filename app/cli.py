@@ -294,27 +294,11 @@ def _run_gui(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     """What a hospital's IT person runs on a new counter (issue 24 §5): one line per check."""
-    import datetime as dt
-
     from app import doctor
-    from app.doctor import Finding, Level
+    from app.doctor import Level
 
     paths, settings = _paths_and_settings(args)
-    today = dt.date.today()
-    findings = doctor.run([
-        ("读卡器", lambda: _reader_finding(settings)),
-        ("结算中心", lambda: _centre_finding(settings)),
-        ("数据库", lambda: _database_finding(args, paths, settings)),
-        ("密钥环", _keyring_finding),
-        ("中心签名密钥", lambda: _centre_key_finding(paths.demo)),
-        ("审计密钥", _audit_key_finding),
-        ("打印机", _printer_finding),
-        ("测试页", lambda: _test_page_finding(paths.log_dir, settings)),
-        ("节假日安排", lambda: _calendar_finding(paths.config_dir, today)),
-        ("磁盘空间", lambda: doctor.check_disk(paths.data_dir)),
-        ("数据文件夹", lambda: doctor.check_writable("数据文件夹", paths.data_dir)),
-        ("日志文件夹", lambda: doctor.check_writable("日志文件夹", paths.log_dir)),
-    ])
+    findings = doctor.run(doctor.standard_checks(paths, settings, args.db, _outer_probes()))
     if args.json:
         print(json.dumps([finding.as_json() for finding in findings], ensure_ascii=False, indent=2))
     else:
@@ -324,7 +308,6 @@ def _doctor(args: argparse.Namespace) -> int:
         warnings = sum(1 for finding in findings if finding.level is Level.WARNING)
         print(f"共 {len(findings)} 项：错误 {errors}，注意 {warnings}。" if errors or warnings
               else f"共 {len(findings)} 项，全部正常。")
-    del Finding
     return doctor.exit_code(findings)
 
 
@@ -340,126 +323,18 @@ def _paths_and_settings(args: argparse.Namespace):  # type: ignore[no-untyped-de
     return paths, settings
 
 
-def _reader_finding(settings: object):  # type: ignore[no-untyped-def]
-    from app.doctor import Finding, Level
+def _outer_probes():  # type: ignore[no-untyped-def]
+    """The reader, the printers and the test page: the outer layers the doctor may not import itself."""
+    from app.doctor import OuterProbes
     from devices.cli import reader_finding
-
-    level, found, todo = reader_finding(settings)  # type: ignore[arg-type]
-    return Finding("读卡器", Level(level), found, todo)
-
-
-def _centre_finding(settings: object):  # type: ignore[no-untyped-def]
-    from app.doctor import check_centre
-    from app.settings import CENTRE_CA_FILE, CENTRE_URL
-
-    ca_file = settings.get(CENTRE_CA_FILE)  # type: ignore[attr-defined]
-    return check_centre(settings.get(CENTRE_URL), ca_file or True)  # type: ignore[attr-defined]
-
-
-def _database_finding(args: argparse.Namespace, paths: object, settings: object):  # type: ignore[no-untyped-def]
-    from app.bootstrap import database_url
-    from app.db import migrate
-    from app.db.engine import describe, make_engine
-    from app.doctor import check_database
-
-    from app.db.preflight import sqlite_path
-    from app.doctor import Finding, Level
-
-    url = database_url(paths, settings, args.db)  # type: ignore[arg-type]
-    database_file = sqlite_path(url)
-    if database_file is not None and not database_file.exists():
-        # Connecting would create an empty file, which the start-up check then questions.
-        return Finding("数据库", Level.WARNING, f"SQLite 数据库 {database_file} 尚未创建",
-                       "第一次打开收费窗口或运行 wi-counter db upgrade 时创建")
-    engine = make_engine(url)
-    try:
-        def connected() -> object:
-            with engine.connect() as connection:
-                connection.exec_driver_sql("SELECT 1")
-            return engine
-
-        return check_database(connected, lambda e: migrate.current_revision(e), migrate.head_revision(),  # type: ignore[arg-type]
-                              describe(engine))
-    finally:
-        engine.dispose()
-
-
-def _keyring_finding():  # type: ignore[no-untyped-def]
-    from app.doctor import check_keyring
-    from app.secret_store import describe_store, secure_store_available
-
-    return check_keyring(secure_store_available(), describe_store())
-
-
-def _secret_present(name: str) -> bool | None:
-    from app.secret_store import get_secret, secure_store_available
-
-    if not secure_store_available():
-        return None
-    return get_secret(name) is not None
-
-
-def _centre_key_finding(demo: bool):  # type: ignore[no-untyped-def]
-    from app.doctor import Finding, Level, check_secret
-    from app.secret_store import CENTRE_KEY
-
-    if demo:
-        return Finding("中心签名密钥", Level.OK, "演示模式使用演示中心的密钥")
-    return check_secret(CENTRE_KEY, "中心签名密钥", _secret_present(CENTRE_KEY),
-                        "向经办机构领取本院的签名密钥，用 wi-counter secret set centre-key 保存")
-
-
-def _audit_key_finding():  # type: ignore[no-untyped-def]
-    from app.doctor import Finding, Level, check_secret
-    from app.secret_store import AUDIT_KEY
-
-    present = _secret_present(AUDIT_KEY)
-    if present is False:
-        return Finding("审计密钥", Level.WARNING, "密钥环中还没有审计密钥（第一次记审计日志时自动生成）",
-                       "多个窗口共用数据库时，须从第一台窗口导出同一把密钥再导入本机（wi-counter secret set audit-key）")
-    return check_secret(AUDIT_KEY, "审计密钥", present, "从备份恢复审计密钥（wi-counter secret set audit-key）")
-
-
-def _printer_finding():  # type: ignore[no-untyped-def]
-    from app.doctor import Finding, Level
-
-    try:
-        from ui.printer_check import printers
-    except ImportError as exc:
-        return Finding("打印机", Level.WARNING, f"无法查询打印机（{exc}）", "在收费窗口中按 F9 打印一次试试")
-    default, names = printers()
-    if default:
-        return Finding("打印机", Level.OK, f"默认打印机：{default}（共 {len(names)} 台）")
-    if names:
-        return Finding("打印机", Level.WARNING, f"有 {len(names)} 台打印机，但没有默认打印机",
-                       "在系统设置中设一台默认打印机，或在窗口的“选择打印机”中选定")
-    return Finding("打印机", Level.WARNING, "本机没有安装打印机（结算单仍可存为 PDF）",
-                   "安装结算单打印机的驱动并设为默认")
-
-
-def _test_page_finding(log_dir: Path, settings: object):  # type: ignore[no-untyped-def]
-    import datetime as dt
-
-    from app.doctor import Finding, Level
-    from app.private_files import write_private
-    from app.settings import COUNTER_NAME
     from printing.test_page import render
 
-    content = render(settings.get(COUNTER_NAME), dt.datetime.now())  # type: ignore[attr-defined]
-    target = log_dir / "打印测试页.pdf"
-    write_private(target, content)
-    if b"/FontFile2" not in content:
-        return Finding("测试页", Level.ERROR, "测试页没有嵌入中文字体", "程序文件不完整，请重新安装")
-    return Finding("测试页", Level.OK, f"已生成 {target}（中文字体已嵌入），可打印出来量一量边距")
+    def printers() -> tuple[str | None, list[str]]:
+        from ui.printer_check import printers as qt_printers  # Qt's print system, as the window prints
 
+        return qt_printers()
 
-def _calendar_finding(config_dir: Path, today: object):  # type: ignore[no-untyped-def]
-    from app.claims.calendar import load_calendar, missing_years_message
-    from app.doctor import check_calendar
-
-    year = today.year  # type: ignore[attr-defined]
-    calendar = load_calendar(config_dir)
-    return check_calendar(missing_years_message(calendar, year, year + 1), (year, year + 1))
+    return OuterProbes(reader=reader_finding, printers=printers, test_page=render)
 
 
 def _invalid_case(exc: InvalidCase, as_json: bool) -> int:

@@ -19,6 +19,11 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.paths import AppPaths
+    from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -168,3 +173,137 @@ def check_writable(topic: str, folder: Path) -> Finding:
 def exit_code(findings: Iterable[Finding]) -> int:
     """1 when anything is an error: a script installing counters can stop there."""
     return 1 if any(finding.level is Level.ERROR for finding in findings) else 0
+
+
+# --- the standard list, as `wi-counter doctor` and the 设置 page run it ------------------------------
+
+
+@dataclass(frozen=True)
+class OuterProbes:
+    """What the front end hands in: the card reader (devices), the printers (Qt) and the test page (printing)."""
+
+    reader: Callable[[Settings], tuple[str, str, str]]  # (level, found, todo)
+    printers: Callable[[], tuple[str | None, list[str]]]  # (default printer, all printers)
+    test_page: Callable[[str, dt.datetime], bytes]  # (counter name, time) → PDF
+
+
+def standard_checks(paths: AppPaths, settings: Settings, db_override: str | None,
+                    probes: OuterProbes, today: dt.date | None = None) -> list[tuple[str, Check]]:
+    day = today or dt.date.today()
+    return [
+        ("读卡器", lambda: _reader(settings, probes)),
+        ("结算中心", lambda: _centre(settings)),
+        ("数据库", lambda: _database(paths, settings, db_override)),
+        ("密钥环", _keyring),
+        ("中心签名密钥", lambda: _centre_key(paths.demo)),
+        ("审计密钥", _audit_key),
+        ("打印机", lambda: _printer(probes)),
+        ("测试页", lambda: _test_page(paths.log_dir, settings, probes)),
+        ("节假日安排", lambda: _calendar(paths.config_dir, day)),
+        ("磁盘空间", lambda: check_disk(paths.data_dir)),
+        ("数据文件夹", lambda: check_writable("数据文件夹", paths.data_dir)),
+        ("日志文件夹", lambda: check_writable("日志文件夹", paths.log_dir)),
+    ]
+
+
+def _reader(settings: Settings, probes: OuterProbes) -> Finding:
+    level, found, todo = probes.reader(settings)
+    return Finding("读卡器", Level(level), found, todo)
+
+
+def _centre(settings: Settings) -> Finding:
+    from app.settings import CENTRE_CA_FILE, CENTRE_URL
+
+    ca_file = settings.get(CENTRE_CA_FILE)
+    return check_centre(settings.get(CENTRE_URL), ca_file or True)
+
+
+def _database(paths: AppPaths, settings: Settings, db_override: str | None) -> Finding:
+    from app.bootstrap import database_url
+    from app.db import migrate
+    from app.db.engine import describe, make_engine
+    from app.db.preflight import sqlite_path
+
+    url = database_url(paths, settings, db_override)
+    database_file = sqlite_path(url)
+    if database_file is not None and not database_file.exists():
+        # Connecting would create an empty file, which the start-up check then questions.
+        return Finding("数据库", Level.WARNING, f"SQLite 数据库 {database_file} 尚未创建",
+                       "第一次打开收费窗口或运行 wi-counter db upgrade 时创建")
+    engine = make_engine(url)
+    try:
+        def connected() -> object:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            return engine
+
+        return check_database(connected, lambda _: migrate.current_revision(engine), migrate.head_revision(),
+                              describe(engine))
+    finally:
+        engine.dispose()
+
+
+def _keyring() -> Finding:
+    from app.secret_store import describe_store, secure_store_available
+
+    return check_keyring(secure_store_available(), describe_store())
+
+
+def _secret_present(name: str) -> bool | None:
+    from app.secret_store import get_secret, secure_store_available
+
+    if not secure_store_available():
+        return None
+    return get_secret(name) is not None
+
+
+def _centre_key(demo: bool) -> Finding:
+    from app.secret_store import CENTRE_KEY
+
+    if demo:
+        return Finding("中心签名密钥", Level.OK, "演示模式使用演示中心的密钥")
+    return check_secret(CENTRE_KEY, "中心签名密钥", _secret_present(CENTRE_KEY),
+                        "向经办机构领取本院的签名密钥，用 wi-counter secret set centre-key 保存")
+
+
+def _audit_key() -> Finding:
+    from app.secret_store import AUDIT_KEY
+
+    present = _secret_present(AUDIT_KEY)
+    if present is False:
+        return Finding("审计密钥", Level.WARNING, "密钥环中还没有审计密钥（第一次记审计日志时自动生成）",
+                       "多个窗口共用数据库时，须从第一台窗口导出同一把密钥再导入本机（wi-counter secret set audit-key）")
+    return check_secret(AUDIT_KEY, "审计密钥", present, "从备份恢复审计密钥（wi-counter secret set audit-key）")
+
+
+def _printer(probes: OuterProbes) -> Finding:
+    try:
+        default, names = probes.printers()
+    except ImportError as exc:
+        return Finding("打印机", Level.WARNING, f"无法查询打印机（{exc}）", "在收费窗口中按 F9 打印一次试试")
+    if default:
+        return Finding("打印机", Level.OK, f"默认打印机：{default}（共 {len(names)} 台）")
+    if names:
+        return Finding("打印机", Level.WARNING, f"有 {len(names)} 台打印机，但没有默认打印机",
+                       "在系统设置中设一台默认打印机，或在窗口的“选择打印机”中选定")
+    return Finding("打印机", Level.WARNING, "本机没有安装打印机（结算单仍可存为 PDF）",
+                   "安装结算单打印机的驱动并设为默认")
+
+
+def _test_page(log_dir: Path, settings: Settings, probes: OuterProbes) -> Finding:
+    from app.private_files import write_private
+    from app.settings import COUNTER_NAME
+
+    content = probes.test_page(settings.get(COUNTER_NAME), dt.datetime.now())
+    target = log_dir / "打印测试页.pdf"
+    write_private(target, content)
+    if b"/FontFile2" not in content:
+        return Finding("测试页", Level.ERROR, "测试页没有嵌入中文字体", "程序文件不完整，请重新安装")
+    return Finding("测试页", Level.OK, f"已生成 {target}（中文字体已嵌入），可打印出来量一量边距")
+
+
+def _calendar(config_dir: Path, today: dt.date) -> Finding:
+    from app.claims.calendar import load_calendar, missing_years_message
+
+    calendar = load_calendar(config_dir)
+    return check_calendar(missing_years_message(calendar, today.year, today.year + 1), (today.year, today.year + 1))
