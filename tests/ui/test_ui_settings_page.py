@@ -235,3 +235,21 @@ def test_mismatched_passwords_for_new_operator(
     type_text(panel.confirm_edit, "x")
     qtbot.mouseClick(panel.add_button, Qt.MouseButton.LeftButton)
     assert panel.error_label.text() == "两次输入的密码不一致"
+
+
+def test_the_counter_check_runs_the_doctors_checks_on_the_page(page_for: Callable[[str], SettingsPage],
+                                                               qtbot: QtBot) -> None:
+    """Issue 24 §5: the same checks as `wi-counter doctor`, from the 设置 page, without blocking the window."""
+    from ui.qt import QPushButton
+
+    page = page_for("cashier")  # anyone at the counter may look; nothing is changed
+    button = page.findChild(QPushButton, "runDoctor")
+    assert button is not None and button.isEnabled() and "&" in button.text()
+    button.click()
+    result = _label(page, "doctorResult")
+    qtbot.waitUntil(lambda: "共 12 项" in result.text(), timeout=60_000)
+    text = result.text()
+    for topic in ("读卡器", "结算中心", "数据库", "密钥环", "打印机", "测试页", "节假日安排", "磁盘空间"):
+        assert topic in text
+    assert "正常" in text
+    assert button.isEnabled()

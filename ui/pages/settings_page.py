@@ -8,6 +8,8 @@ to the database happen off the GUI thread (`ui.operations`).
 
 from __future__ import annotations
 
+import html
+
 from typing import Any, TypeAlias
 
 from app.rules.case import place_name
@@ -351,6 +353,18 @@ class SettingsPage(QScrollArea):
         system_form.addRow(self.tr("数据文件夹："), _selectable(str(ctx.paths.data_dir), system, "dataDir"))
         system_form.addRow(self.tr("日志文件夹："), _selectable(str(ctx.paths.log_dir), system, "logDir"))
         system_form.addRow(self.tr("数据库："), _selectable(ctx.database_description, system, "databaseDescription"))
+        # The same checks as `wi-counter doctor` (issue 24 §5), for the IT person at a new counter.
+        self.doctor_button = QPushButton(self.tr("本机检查(&K)"), system)
+        self.doctor_button.setObjectName("runDoctor")
+        self.doctor_button.setToolTip(self.tr("检查读卡器、结算中心及时钟、数据库、密钥、打印机、节假日安排、磁盘空间"))
+        self.doctor_button.clicked.connect(self._run_doctor)
+        system_form.addRow(self.doctor_button)
+        self.doctor_result = QLabel(system)
+        self.doctor_result.setObjectName("doctorResult")
+        self.doctor_result.setWordWrap(True)
+        self.doctor_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        system_form.addRow(self.doctor_result)
+        self._ctx = ctx
         layout.addWidget(system)
 
         self.operators: OperatorsPanel | None = None
@@ -363,6 +377,39 @@ class SettingsPage(QScrollArea):
         Operation(self, _describe_secret_store, executor=Executor.BACKGROUND).success(
             self.secret_store_label.setText
         ).failure(lambda error: self.secret_store_label.setText(self.tr("无法检查：{error}").format(error=clerk_message(error)))).run()
+
+    def _run_doctor(self) -> None:
+        from app import doctor
+        from devices.cli import reader_finding
+        from printing.test_page import render
+        from ui.printer_check import printers
+
+        found_printers = printers()  # Qt's print system is asked on the GUI thread
+        probes = doctor.OuterProbes(reader=reader_finding, printers=lambda: found_printers, test_page=render)
+        checks = doctor.standard_checks(self._ctx.paths, self._ctx.settings, None, probes)
+        self.doctor_button.setEnabled(False)
+        self.doctor_result.setText(self.tr("检查中…"))
+        Operation(self, lambda: doctor.run(checks), executor=Executor.BACKGROUND).success(
+            self._doctor_done).failure(self._doctor_failed).run()
+
+    def _doctor_done(self, findings: list[Any]) -> None:
+        from app.doctor import Level
+
+        colours = {Level.OK: "#1b7a1b", Level.WARNING: "#9a6700", Level.ERROR: "#b3261e"}
+        rows = []
+        for finding in findings:
+            todo = f"<br>&nbsp;&nbsp;→ {html.escape(finding.todo)}" if finding.todo else ""
+            rows.append(f'<span style="color:{colours[finding.level]}"><b>[{finding.level.label}]</b></span> '
+                        f"{html.escape(finding.topic)}：{html.escape(finding.found)}{todo}")
+        errors = sum(1 for finding in findings if finding.level is Level.ERROR)
+        warnings = sum(1 for finding in findings if finding.level is Level.WARNING)
+        rows.append(self.tr("共 {n} 项：错误 {e}，注意 {w}。").format(n=len(findings), e=errors, w=warnings))
+        self.doctor_result.setText("<br>".join(rows))
+        self.doctor_button.setEnabled(True)
+
+    def _doctor_failed(self, error: BaseException) -> None:
+        self.doctor_result.setText(self.tr("检查未完成：{error}").format(error=clerk_message(error)))
+        self.doctor_button.setEnabled(True)
 
     def _institution_box(self, institution: InstitutionInfo | None, parent: QWidget) -> QGroupBox:
         box = QGroupBox(self.tr("本机构"), parent)
