@@ -105,16 +105,23 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 # The PC/SC card tests share one pcscd and one vpcd reader port: under parallel workers
 # (scripts/test.sh runs pytest-xdist with --dist loadgroup) they all run in one worker. So do the
-# window tests: a main window watches the machine's readers through pcscd and reads any card put
-# in, so one open beside a card test took that test's card (seen as wrong or failed reads).
+# window tests whose window watches the machine's readers through pcscd (a main window built from
+# the settings, whose default back end is PC/SC, reads any card put in: one open beside a card test
+# took that test's card). Window tests built by `make_window` read a mock reader and run anywhere.
 _PCSC_FIXTURES = frozenset({"pcscd", "vpcd_card"})
+_PCSC_WINDOW_FILES = frozenset({
+    "tests/ui/test_ui_card_page.py", "tests/ui/test_ui_dayend.py", "tests/ui/test_ui_font.py",
+    "tests/ui/test_ui_idle_lock.py", "tests/ui/test_ui_main_window.py", "tests/ui/test_ui_recovery.py",
+    "tests/ui/test_ui_session.py",
+})
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist adds the group to the node id, or no group applies
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        if fixtures & _PCSC_FIXTURES or item.nodeid.startswith(("tests/devices/", "tests/ui/")):
+        path = item.nodeid.split("::", 1)[0]
+        if fixtures & _PCSC_FIXTURES or path.startswith("tests/devices/") or path in _PCSC_WINDOW_FILES:
             item.add_marker(pytest.mark.xdist_group("pcsc"))
 
 
