@@ -85,3 +85,111 @@ def test_re_admitting_and_settling_the_same_stay_after_a_restore_never_settles_i
         _settle_new_stay(ctx, cashier, ZHANG_WEI_CARD, ADMISSION_NO)
     assert "恢复" in refused.value.message and "审核员" in refused.value.message
     assert centre.summary()["settlements"]["live"] == 1  # one stay, one live settlement at the centre
+
+
+def _run_cli(monkeypatch: pytest.MonkeyPatch, *arguments: str) -> int:
+    password_on_stdin(monkeypatch)
+    return main([*arguments, "--password-stdin"])
+
+
+def test_the_restore_lists_what_the_centre_holds_and_only_a_reviewer_lets_work_go_on(
+        restored: tuple[CounterContext, SandboxProcess], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    ctx, centre = restored
+    capsys.readouterr()
+    assert _run_cli(monkeypatch, "db", "restore-check", "--operator", "cashier") == 1  # differences unreviewed
+    listed = capsys.readouterr().out
+    assert ADMISSION_NO in listed and "本机账目中没有" in listed and "440802198503151236" not in listed  # masked
+    # A cashier may look, not acknowledge.
+    assert _run_cli(monkeypatch, "db", "restore-check", "--operator", "cashier", "--acknowledge", "看过了") == 1
+    assert "无权" in capsys.readouterr().err
+    cashier = _actor(ctx, "cashier")
+    with pytest.raises(WorkflowError, match="审核员"):
+        _settle_new_stay(ctx, cashier, ZHANG_WEI_CARD, "ZY-RESTORE-2")
+
+    assert _run_cli(monkeypatch, "db", "restore-check", "--operator", "reviewer",
+                    "--acknowledge", "已在中心核实：ZY-RESTORE-1 已结算，账目另行补记") == 0
+    with ctx.transaction() as session:
+        from app.db.models import AuditEvent
+        events = session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("restore_%"))).all()
+    assert events == ["restore_reconciled", "restore_differences_acknowledged"]
+
+    # The stay the centre holds is never admitted again; other work goes on.
+    with pytest.raises(WorkflowError, match=f"住院号 {ADMISSION_NO} 在结算中心已有就医登记"):
+        _settle_new_stay(ctx, cashier, ZHANG_WEI_CARD, ADMISSION_NO)
+    _settle_new_stay(ctx, cashier, ZHANG_WEI_CARD, "ZY-RESTORE-2")
+    assert centre.summary()["settlements"]["live"] == 2  # stay A once, the new stay once
+
+
+def test_a_restore_while_the_centre_is_down_keeps_work_waiting_until_the_centre_is_asked(
+        isolated_home: Path, sandbox: SandboxProcess,  # noqa: F811 - the fixture above
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.centre.client_fixtures import start_sandbox
+
+    ctx = make_counter(isolated_home, "", sandbox.url)
+    operators = _operators(ctx)
+    client = open_workflow_centre(ctx, operators["cashier"])
+    _, outcome = admit_worker(ctx, client, operators["cashier"], ZHANG_WEI_CARD, form(ADMISSION_NO))
+    client.close()
+    assert outcome.stay_id is not None
+    saved = backup.backup(ctx.engine, isolated_home / "backups")  # admitted, not yet settled
+    add_lines(ctx, outcome.stay_id, operators["cashier"], 4)
+    client = open_workflow_centre(ctx, operators["cashier"])
+    settle_stay(ctx, client, outcome.stay_id, operators["cashier"], centre_today())
+    client.close()
+    ctx.close()
+    sandbox.stop()
+    capsys.readouterr()
+
+    assert _run_cli(monkeypatch, "db", "restore", str(saved), "--operator", "admin") == 0
+    assert "未能与结算中心核对" in capsys.readouterr().err
+    ctx = make_counter(isolated_home, "", sandbox.url)
+    try:
+        cashier = _actor(ctx, "cashier")
+        client = open_workflow_centre(ctx, cashier)
+        try:
+            with pytest.raises(WorkflowError, match="尚未与本机账目核对"):  # the centre down: nothing is known
+                settle_stay(ctx, client, outcome.stay_id, cashier, centre_today())
+        finally:
+            client.close()
+        again = start_sandbox(sandbox.data, sandbox.port)
+        try:
+            client = open_workflow_centre(ctx, cashier)
+            try:
+                # The centre answers: the check runs before the work, and finds stay A settled there.
+                with pytest.raises(WorkflowError, match="审核员"):
+                    settle_stay(ctx, client, outcome.stay_id, cashier, centre_today())
+            finally:
+                client.close()
+            assert again.summary()["settlements"]["live"] == 1
+        finally:
+            again.stop()
+    finally:
+        ctx.close()
+    with_ctx = make_counter(isolated_home, "", sandbox.url)
+    try:
+        from app.workflow.restore_check import latest
+        with with_ctx.transaction() as session:
+            report = latest(session)
+        assert report is not None and [d["kind"] for d in report.differences] == ["settlement_missing", "lines_differ"]
+    finally:
+        with_ctx.close()
+
+
+def test_a_restore_of_books_the_centre_agrees_with_lets_work_go_on_at_once(
+        isolated_home: Path, sandbox: SandboxProcess,  # noqa: F811 - the fixture above
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    ctx = make_counter(isolated_home, "", sandbox.url)
+    operators = _operators(ctx)
+    _settle_new_stay(ctx, operators["cashier"], ZHANG_WEI_CARD, ADMISSION_NO)
+    saved = backup.backup(ctx.engine, isolated_home / "backups")  # after everything
+    ctx.close()
+    capsys.readouterr()
+    assert _run_cli(monkeypatch, "db", "restore", str(saved), "--operator", "admin") == 0
+    assert "已与结算中心核对" in capsys.readouterr().out
+    ctx = make_counter(isolated_home, "", sandbox.url)
+    try:
+        _settle_new_stay(ctx, _actor(ctx, "cashier"), ZHANG_WEI_CARD, "ZY-RESTORE-2")
+        assert sandbox.summary()["settlements"]["live"] == 2
+    finally:
+        ctx.close()
