@@ -46,6 +46,9 @@ def register_db(db_commands: Any, action: Callable[[Any, str, str, Handler], arg
                    restore_check_command)
     check.add_argument("--acknowledge", metavar="NOTE",
                        help="审核员确认已查看并处理差异（写明如何处理，记入审计日志） / reviewer: acknowledge, with a note")
+    check.add_argument("--restored", metavar="FILE",
+                       help="管理员：数据库已在本程序之外恢复（如 pg_restore），记下所用备份并与中心核对"
+                            " / administrator: the database was restored outside the program (pg_restore); check it")
     add_operator_options(check)
 
 
@@ -209,6 +212,17 @@ def _print_report(report: Any) -> None:
         print("审核员已确认这些差异。 / acknowledged by a reviewer")
 
 
+def _note_external_restore(context: Any, actor: Any, file: str) -> None:
+    """A restore done outside the program (pg_restore): the administrator says so, and the check is owed."""
+    from app import audit
+    from app.workflow.restore_check import note_restore
+
+    with context.transaction() as session:
+        check = note_restore(session, file)
+        audit.record(session, "db_restored_externally", operator_id=actor.id, counter_name=context.counter_name,
+                     entity_type="restore_check", entity_id=check.id, detail={"file": file})
+
+
 def restore_check_command(args: argparse.Namespace) -> int:
     from app.commands_identity import signed_in
     from app.operators import Permission
@@ -216,7 +230,10 @@ def restore_check_command(args: argparse.Namespace) -> int:
 
     context = _open(args)
     try:
-        actor = signed_in(context, args, Permission.RECONCILE if args.acknowledge else None)
+        permission = Permission.CHANGE_SETTINGS if args.restored else Permission.RECONCILE if args.acknowledge else None
+        actor = signed_in(context, args, permission)
+        if args.restored:
+            _note_external_restore(context, actor, args.restored)
         with context.transaction() as session:
             report = latest(session)
         if report is None:

@@ -193,3 +193,28 @@ def test_a_restore_of_books_the_centre_agrees_with_lets_work_go_on_at_once(
         assert sandbox.summary()["settlements"]["live"] == 2
     finally:
         ctx.close()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_database_restored_with_pg_restore_is_checked_once_the_administrator_says_so(
+        isolated_home: Path, tmp_path: Path, sandbox: SandboxProcess,  # noqa: F811 - the fixture above
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # The books before: stay A settled at the centre, not in the (restored) PostgreSQL books.
+    first = make_counter(tmp_path / "before", "", sandbox.url)
+    _settle_new_stay(first, _operators(first)["cashier"], ZHANG_WEI_CARD, ADMISSION_NO)
+    first.close()
+    ctx = make_counter(isolated_home, postgres_url, sandbox.url)
+    try:
+        _operators(ctx)
+        capsys.readouterr()
+        assert _run_cli(monkeypatch, "--db", postgres_url, "db", "restore-check", "--restored", "wi-counter.dump",
+                        "--operator", "cashier") == 1  # the administrator's
+        assert "无权" in capsys.readouterr().err
+        assert _run_cli(monkeypatch, "--db", postgres_url, "db", "restore-check", "--restored", "wi-counter.dump",
+                        "--operator", "admin") == 1
+        assert ADMISSION_NO in capsys.readouterr().out
+        with pytest.raises(WorkflowError, match="审核员"):
+            _settle_new_stay(ctx, _actor(ctx, "cashier"), ZHANG_WEI_CARD, ADMISSION_NO)
+        assert sandbox.summary()["settlements"]["live"] == 1
+    finally:
+        ctx.close()
