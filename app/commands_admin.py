@@ -40,6 +40,16 @@ def register_db(db_commands: Any, action: Callable[[Any, str, str, Handler], arg
     from app.commands_identity import add_operator_options
 
     add_operator_options(restore, "管理员登录名（须输入密码，记入审计日志） / administrator login (password asked for; audited)")
+    check = action(db_commands, "restore-check",
+                   "恢复备份后与结算中心核对（备份之后中心办理的登记、结算）；审核员确认差异后才能继续办理"
+                   " / after a restore: what the centre holds since the backup; a reviewer acknowledges the differences",
+                   restore_check_command)
+    check.add_argument("--acknowledge", metavar="NOTE",
+                       help="审核员确认已查看并处理差异（写明如何处理，记入审计日志） / reviewer: acknowledge, with a note")
+    check.add_argument("--restored", metavar="FILE",
+                       help="管理员：数据库已在本程序之外恢复（如 pg_restore），记下所用备份并与中心核对"
+                            " / administrator: the database was restored outside the program (pg_restore); check it")
+    add_operator_options(check)
 
 
 def _audit_help(args: argparse.Namespace) -> int:
@@ -120,11 +130,13 @@ def backup_command(args: argparse.Namespace) -> int:
 
 
 def restore_command(args: argparse.Namespace) -> int:
+    from app import audit
     from app.audit import forget_anchor
-    from app.commands_identity import admin_signed_in, audit_admin
+    from app.commands_identity import admin_signed_in
     from app.db import backup, migrate
     from app.operators import Permission
     from app.settings import BACKUP_KEEP
+    from app.workflow.restore_check import note_restore
 
     # Not migrated on opening: the current file is backed up as it is, then replaced. Not checked
     # either: a restore is what the start-up check tells IT to do with a missing or damaged file.
@@ -142,14 +154,101 @@ def restore_command(args: argparse.Namespace) -> int:
         result = backup.restore(context.engine, args.file, context.paths.backup_dir, context.settings.get(BACKUP_KEEP))
         # The trail now is the backup's: the head it replaced goes into the audit, and the anchor noted for the
         # replaced trail is dropped (the next `audit verify` notes the restored one).
-        audit_admin(context, None, "db_restored", "database", context.database_description,
-                    {"file": str(args.file), "admin": actor.login if actor is not None else None,
-                     "safety_backup": str(result.safety_backup), "previous_head": previous_head})
+        # The restored books know nothing done after the backup: a check against the centre is owed
+        # (issue 21 B2), written with the restore's audit entry so neither is without the other.
+        with context.transaction() as session:
+            audit.record(session, "db_restored", operator_id=None, counter_name=context.counter_name,
+                         entity_type="database", entity_id=context.database_description,
+                         detail={"file": str(args.file), "admin": actor.login if actor is not None else None,
+                                 "safety_backup": str(result.safety_backup), "previous_head": previous_head})
+            note_restore(session, str(args.file))
         forget_anchor(context.paths.config_dir, context.database_description)
+        print(f"恢复前的数据库已备份 / the database before restoring: {result.safety_backup}")
+        print(f"已从 {result.restored_from} 恢复 / restored")
+        if result.migrated:
+            print(f"数据库结构 / schema: {result.backup_revision} → {result.revision}")
+        _reconcile_restored(context, None)
     finally:
         context.close()
-    print(f"恢复前的数据库已备份 / the database before restoring: {result.safety_backup}")
-    print(f"已从 {result.restored_from} 恢复 / restored")
-    if result.migrated:
-        print(f"数据库结构 / schema: {result.backup_revision} → {result.revision}")
     return 0
+
+
+def _reconcile_restored(context: Any, actor: Any) -> Any:
+    """Ask the centre what it holds since the backup; print the outcome. None: not reached (work waits)."""
+    from app.centre.gateway import CentreError
+    from app.errors import WiCounterError
+    from app.workflow.appliers import open_workflow_centre
+    from app.workflow.restore_check import reconcile
+
+    try:
+        client = open_workflow_centre(context, actor)
+        try:
+            report = reconcile(context, client, actor)
+        finally:
+            client.close()
+    except (CentreError, WiCounterError) as exc:
+        print(f"未能与结算中心核对（{exc.message}）。核对完成并经审核员确认前，本机不能办理入院登记和结算；"
+              "中心可连接后运行 wi-counter db restore-check。"
+              " / not reconciled with the centre: admission and settlement wait for it", file=sys.stderr)
+        return None
+    _print_report(report)
+    return report
+
+
+def _print_report(report: Any) -> None:
+    if report is None:
+        return
+    if report.status == "clear":
+        print("已与结算中心核对：备份之后中心没有本机账目中缺少的登记或结算，可以继续办理。"
+              " / reconciled with the centre: nothing missing")
+        return
+    print(f"结算中心有 {len(report.differences)} 笔本机账目中没有或不一致的登记、结算 / differences with the centre:")
+    for difference in report.differences:
+        print(f"  - {difference['message']}")
+    if report.status == "differences":
+        print("审核员查看并在结算中心处理后，用 wi-counter db restore-check --acknowledge 说明 确认；"
+              "确认之前本机不能办理入院登记和结算。 / a reviewer must acknowledge before new work")
+    else:
+        print("审核员已确认这些差异。 / acknowledged by a reviewer")
+
+
+def _note_external_restore(context: Any, actor: Any, file: str) -> None:
+    """A restore done outside the program (pg_restore): the administrator says so, and the check is owed."""
+    from app import audit
+    from app.workflow.restore_check import note_restore
+
+    with context.transaction() as session:
+        check = note_restore(session, file)
+        audit.record(session, "db_restored_externally", operator_id=actor.id, counter_name=context.counter_name,
+                     entity_type="restore_check", entity_id=check.id, detail={"file": file})
+
+
+def restore_check_command(args: argparse.Namespace) -> int:
+    from app.commands_identity import signed_in
+    from app.operators import Permission
+    from app.workflow.restore_check import acknowledge, latest
+
+    context = _open(args)
+    try:
+        permission = Permission.CHANGE_SETTINGS if args.restored else Permission.RECONCILE if args.acknowledge else None
+        actor = signed_in(context, args, permission)
+        if args.restored:
+            _note_external_restore(context, actor, args.restored)
+        with context.transaction() as session:
+            report = latest(session)
+        if report is None:
+            print("本数据库没有从备份恢复过，无需核对。 / never restored: nothing to check")
+            return 0
+        if report.status == "pending":
+            report = _reconcile_restored(context, actor)
+            if report is None:
+                return 1
+        elif not args.acknowledge:
+            _print_report(report)
+        if args.acknowledge:
+            report = acknowledge(context, actor, args.acknowledge)
+            print(f"已确认恢复核对的 {len(report.differences)} 笔差异，可以继续办理；中心已有的住院号不能再次登记。"
+                  " / acknowledged")
+    finally:
+        context.close()
+    return 0 if report.status in ("clear", "acknowledged") else 1

@@ -88,6 +88,7 @@ class Operation(enum.StrEnum):
     CLAIM_STATUS = "claim_status"
     DAILY_TOTALS = "daily_totals"
     DAILY_DETAILS = "daily_details"
+    REGISTRATION_QUERY = "registration_query"  # what the centre holds since a time (after a restore)
 
     @property
     def changes_state(self) -> bool:
@@ -124,6 +125,7 @@ _LABELS = {
     Operation.CLAIM_STATUS: "月度结算申请审核结果查询",
     Operation.DAILY_TOTALS: "对总账",
     Operation.DAILY_DETAILS: "对明细账",
+    Operation.REGISTRATION_QUERY: "就诊信息查询",
 }
 
 
@@ -576,6 +578,42 @@ class DailyDetails:
     records: tuple[DailyRecord, ...]
 
 
+@dataclasses.dataclass(frozen=True)
+class CentreSettlementRecord:
+    """A settlement the centre holds (a reversed one never happened and is not listed)."""
+
+    settlement_id: str
+    status: str  # live, cancelled
+    cancellation_id: str
+    total: Decimal
+    fund_total: Decimal
+    personal_total: Decimal
+    time: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CentreRegistrationRecord:
+    """A registration of this institution as the centre holds it (5201), with its lines and settlements."""
+
+    registration_no: str
+    admission_no: str
+    social_security_number: str
+    admitted: dt.date
+    status: str  # open, settled, cancelled, paid_in_full
+    registered_at: str
+    line_count: int
+    line_total: Decimal
+    settlements: tuple[CentreSettlementRecord, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class RegistrationPage:
+    page: int
+    pages: int
+    total: int
+    records: tuple[CentreRegistrationRecord, ...]
+
+
 class Reachability:
     """The last known state of the link to the centre (any adapter), cached so the UI never waits for it."""
 
@@ -639,6 +677,13 @@ class Centre(ABC):
 
     @abstractmethod
     def daily_details(self, day: dt.date, page: int = 1, page_size: int = 500) -> DailyDetails: ...
+
+    def registrations_since(self, since: dt.datetime | None, page: int = 1,
+                            page_size: int = 200) -> RegistrationPage:
+        """This institution's registrations that anything happened to since `since` (None: all), as
+        the centre holds them. A centre without this query refuses; the caller then leaves the
+        differences to a reviewer."""
+        raise CentreRefused("1007", "结算中心不提供就诊信息查询")
 
     # State-changing: only through the outbox.
 

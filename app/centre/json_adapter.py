@@ -52,6 +52,8 @@ from app.centre.gateway import (
     ClaimLineDeduction,
     ClaimReceipt,
     ClaimStatusReport,
+    CentreRegistrationRecord,
+    CentreSettlementRecord,
     DailyDetails,
     DailyRecord,
     DailyTotals,
@@ -74,6 +76,7 @@ from app.centre.gateway import (
     Reachability,
     Reason,
     Recognition,
+    RegistrationPage,
     ReversalResult,
     SettledItem,
     SettlementCancellation,
@@ -109,6 +112,7 @@ TRANSACTIONS: dict[Operation, Transaction] = {
     Operation.CLAIM_STATUS: Transaction.CLAIM_STATUS,
     Operation.DAILY_TOTALS: Transaction.RECONCILE_TOTALS,
     Operation.DAILY_DETAILS: Transaction.RECONCILE_DETAILS,
+    Operation.REGISTRATION_QUERY: Transaction.REGISTRATION_QUERY,
 }
 OPERATIONS: dict[Transaction, Operation] = {t: o for o, t in TRANSACTIONS.items()}
 
@@ -398,6 +402,11 @@ class JsonCentre(Centre):
     def daily_details(self, day: dt.date, page: int = 1, page_size: int = 500) -> DailyDetails:
         data = {"date": day.isoformat(), "page": page, "page_size": page_size}
         return self._call(Operation.DAILY_DETAILS, data, _daily_details)
+
+    def registrations_since(self, since: dt.datetime | None, page: int = 1,
+                            page_size: int = 200) -> RegistrationPage:
+        data = {"since": wire.format_time(since) if since is not None else None, "page": page, "page_size": page_size}
+        return self._call(Operation.REGISTRATION_QUERY, data, _registration_page)
 
     # --- state-changing (through the outbox) ------------------------------------------------------
 
@@ -872,6 +881,21 @@ def _daily_details(output: dict[str, Any]) -> DailyDetails:
     )
     return DailyDetails(_date(output, "date"), _int(output, "page"), _int(output, "pages"), _int(output, "total"),
                         records)
+
+
+def _registration_page(output: dict[str, Any]) -> RegistrationPage:
+    records = tuple(
+        CentreRegistrationRecord(
+            _text(r, "registration_no"), _text(r, "admission_no"), _text(r, "social_security_number"),
+            _date(r, "admitted"), _text(r, "status"), _text(r, "registered_at"), _int(r, "line_count"),
+            _money(r, "line_total"),
+            tuple(CentreSettlementRecord(_text(s, "settlement_id"), _text(s, "status"),
+                                         _text(s, "cancellation_id"), _money(s, "total"), _money(s, "fund_total"),
+                                         _money(s, "personal_total"), _text(s, "time"))
+                  for s in _objects(r, "settlements")))
+        for r in _objects(output, "records")
+    )
+    return RegistrationPage(_int(output, "page"), _int(output, "pages"), _int(output, "total"), records)
 
 
 # The `input.data` of each state-changing call (reversal: `JsonCentre._reversal_input`), one builder

@@ -63,6 +63,7 @@ class Transaction(str, Enum):
     CLAIM_UPLOAD = "3301"
     CLAIM_STATUS = "3302"
     OUTCOME_QUERY = "5101"
+    REGISTRATION_QUERY = "5201"
 
     @property
     def label(self) -> str:
@@ -105,6 +106,7 @@ _TRANSACTION_LABELS = {
     Transaction.CLAIM_UPLOAD: "月度结算申请上传",
     Transaction.CLAIM_STATUS: "月度结算申请审核结果查询",
     Transaction.OUTCOME_QUERY: "交易结果查询",
+    Transaction.REGISTRATION_QUERY: "就诊信息查询",
 }
 
 STATE_CHANGING = frozenset({

@@ -44,8 +44,10 @@ def postgres_instructions(engine: Engine) -> str:
         "The database is PostgreSQL: back it up with pg_dump and restore it with pg_restore.\n"
         f"  备份 / backup:   pg_dump -h {host} -p {port} -U {user} -Fc -f wi-counter-{stamp}.dump {name}\n"
         f"  恢复 / restore:  pg_restore -h {host} -p {port} -U {user} --clean --if-exists -d {name} wi-counter-{stamp}.dump\n"
-        "  恢复前请关闭所有收费窗口；恢复后运行 wi-counter db upgrade。\n"
-        "  Close every counter before restoring; run wi-counter db upgrade afterwards."
+        "  恢复前请关闭所有收费窗口；恢复后运行 wi-counter db upgrade，再由管理员运行\n"
+        "  wi-counter db restore-check --restored 备份文件（与结算中心核对备份之后办理的登记、结算）。\n"
+        "  Close every counter before restoring; run wi-counter db upgrade afterwards, then (administrator)\n"
+        "  wi-counter db restore-check --restored FILE (reconcile with the centre)."
     )
 
 

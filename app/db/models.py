@@ -934,3 +934,27 @@ class ReconciliationDifference(Base):
     review_note: Mapped[str | None] = mapped_column(Text)
 
     reconciliation: Mapped[Reconciliation] = relationship(back_populates="differences")
+
+
+class RestoreCheck(Base):
+    """A `db restore`'s reconciliation with the centre (issue 21 B2): what the centre holds for this
+    institution since the backup's time, against the restored books.
+
+    While the newest check is `pending` (not yet compared: the centre not reached) or `differences`
+    (not yet seen by a reviewer), admission and settlement are refused; a reviewer's acknowledgement
+    (audited) lets work go on. The differences stay: a 住院号 the centre registered and the books lack
+    is never admitted again (it would be a second registration, and a second settlement, of one stay)."""
+
+    __tablename__ = "restore_check"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    restored_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    backup_file: Mapped[str] = mapped_column(String(512))
+    since: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())  # the newest call the backup knew of
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, clear, differences, acknowledged
+    checked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    # [{"kind", "registration_no", "admission_no", "settlement_id", "centre", "counter", "message"}]
+    differences: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("operator.id"))
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    acknowledgement_note: Mapped[str | None] = mapped_column(Text)

@@ -60,6 +60,7 @@ from app.operators import OperatorInfo, Permission, institution_info, require
 from app.rules.verdict import ADMISSION, Reason, Verdict, judge
 from app.workflow import facts
 from app.workflow.common import WorkflowError
+from app.workflow.restore_check import check_before_work
 from app.workflow.stay_guard import admitted_by
 
 if TYPE_CHECKING:
@@ -306,6 +307,8 @@ def admit(ctx: CounterContext, client: CentreClient, person: Person, form: Admis
     _check_identification(identification, actor)
     _check_same_person(person, identification)
     _check_form(form)
+    # Books restored from a backup: the centre may hold this 住院号 already (never registered twice).
+    check_before_work(ctx, client, actor, form.admission_no.strip())
     marked = mark_diagnoses(person, form.recognition_no, form.diagnoses)
     counter = ctx.counter_name
     # The stay and its registration call are written in one transaction (issue 21 B5): a kill

@@ -72,6 +72,7 @@ from app.workflow.admission import (
 )
 from app.workflow.appliers import apply_settlement, apply_settlement_cancel, record_full_payment_registration
 from app.workflow.common import StayNotFound, WorkflowError
+from app.workflow.restore_check import check_before_work
 from app.workflow.stay_guard import one_counter_at_a_time, settled_by
 
 if TYPE_CHECKING:
@@ -359,6 +360,7 @@ def settle_stay(ctx: CounterContext, client: CentreClient, stay_id: int, actor: 
     ready), or the centre's errors (CentreUnavailable: offer 全额垫付; OutcomeUnknown: the
     resolver records the settlement once the outcome is known)."""
     require(actor, Permission.SETTLE)
+    check_before_work(ctx, client, actor)  # books restored from a backup: not before the centre's are known
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
         if stay.status not in _SETTLEABLE:
@@ -571,6 +573,7 @@ def backfill(ctx: CounterContext, client: CentreClient, stay_id: int, actor: Ope
     lines, then the stay's settlement information marked as paid in full — once. Never a
     settlement, never a refund at the window: the insured place reimburses the worker."""
     require(actor, Permission.SETTLE)
+    check_before_work(ctx, client, actor)
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
         receipt = latest_receipt(session, stay_id)

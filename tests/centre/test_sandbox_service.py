@@ -716,3 +716,37 @@ def test_5101_says_whose_call_a_msgid_holds_and_2601_never_reverses_another_call
     done = counter.ok(T.REVERSAL, {"omsgid": request.msgid, "oinfno": "2401",
                                    "ofingerprint": wire.request_fingerprint(data)})
     assert done["outcome"] == "reversed"
+
+
+# --- 5201: what the centre holds since a time (a counter restored from a backup, issue 21 B2) ---------
+
+
+def test_registration_query_lists_what_was_touched_since_a_time_with_lines_and_settlements(counter: Counter) -> None:
+    earlier = _settle_one(counter, _ssn(counter, "刘洋"), [line(1)],
+                          diagnoses=[{"code": "T23.200", "name": "手部二度烧伤", "injury": True}])
+    counter.centre.connection.execute("UPDATE call SET received_at = '2020-01-01 08:00:00'")  # long before
+    cancelled = _settle_one(counter, ZHANG_WEI, [line(1), line(2)])
+    counter.ok(T.SETTLEMENT_CANCEL, {"settlement_id": cancelled, "reason": "错结"})
+    msgid = counter.msgid()
+    reversed_no = counter.send(counter.request(T.ADMISSION, {
+        "social_security_number": _ssn(counter, "宋涛"), "recognition_no": None, "filing_id": None, "care": "medical",
+        "admission_no": "ZY0002", "dept": "骨科", "admitted": day(-1), "emergency": False,
+        "third_party_liability": False, "diagnoses": [{"code": "S82.201", "name": "胫骨干骨折", "injury": True}]},
+        msgid=msgid)).output["registration_no"]
+    counter.ok(T.REVERSAL, {"omsgid": msgid, "oinfno": "2401"})  # never happened: not listed
+
+    since = counter.ok(T.REGISTRATION_QUERY, {"since": "2021-01-01 00:00:00"})
+    assert since["total"] == 1 and reversed_no not in json.dumps(since)
+    (record,) = since["records"]
+    assert (record["admission_no"], record["social_security_number"], record["status"]) == ("ZY0001", ZHANG_WEI, "open")
+    assert (record["line_count"], record["line_total"]) == (2, "2.00")
+    (settlement,) = record["settlements"]
+    assert (settlement["settlement_id"], settlement["status"]) == (cancelled, "cancelled")
+    assert settlement["cancellation_id"].startswith("CX")
+
+    everything = counter.ok(T.REGISTRATION_QUERY, {"since": None, "page_size": 1})
+    assert everything["total"] == 2 and everything["pages"] == 2
+    second = counter.ok(T.REGISTRATION_QUERY, {"since": None, "page": 2, "page_size": 1})
+    settled = [r for r in everything["records"] + second["records"] if r["status"] == "settled"]
+    assert [s["settlement_id"] for s in settled[0]["settlements"]] == [earlier]
+    counter.refused(T.REGISTRATION_QUERY, {"since": "yesterday"}, ErrorCode.MALFORMED_REQUEST)

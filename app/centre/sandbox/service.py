@@ -163,6 +163,7 @@ class SandboxCentre:
             Transaction.CLAIM_STATUS: self._claim_status,
             Transaction.RECONCILE_TOTALS: self._reconcile_totals,
             Transaction.RECONCILE_DETAILS: self._reconcile_details,
+            Transaction.REGISTRATION_QUERY: self._registration_query,
         }
 
     # --- the envelope ------------------------------------------------------------------
@@ -1292,6 +1293,57 @@ class SandboxCentre:
         records = self._day_records(context, day)
         return {"date": day.isoformat(), "page": page, "pages": max(1, -(-len(records) // size)),
                 "total": len(records), "records": records[(page - 1) * size:page * size]}
+
+    # --- 5201: what the centre holds for the institution since a time ---------------------------
+
+    def _registration_query(self, context: _Context) -> dict[str, Any]:
+        """Every registration of the institution that an applied call touched since `since` (null:
+        all), with its live lines and its settlements: what a counter restored from a backup must know."""
+        data = context.request.data
+        raw_since = data.get("since")
+        if raw_since is not None:
+            try:
+                wire.parse_time(raw_since, "since")
+            except wire.WireError as exc:
+                raise Refusal(ErrorCode.MALFORMED_REQUEST, exc.message) from exc
+        since = raw_since or ""
+        page, size = _page(data)
+        connection = context.connection
+        code = context.institution["code"]
+        # Every state-changing reply names its registration (a reversal: through its original's reply).
+        touched = connection.execute(
+            "SELECT json_extract(c.output, '$.registration_no') FROM call c WHERE c.institution = ? "
+            "AND c.received_at >= ? AND c.outcome IN ('applied', 'reversed') "
+            "UNION SELECT json_extract(o.output, '$.registration_no') FROM call c "
+            "JOIN call o ON o.msgid = json_extract(c.output, '$.omsgid') "
+            "WHERE c.institution = ? AND c.infno = ? AND c.received_at >= ?",
+            (code, since, code, Transaction.REVERSAL.value, since)).fetchall()
+        numbers = sorted({row[0] for row in touched if row[0]})
+        registrations = [row for row in (connection.execute(
+            "SELECT r.*, c.received_at FROM registration r LEFT JOIN call c ON c.msgid = r.msgid "
+            "WHERE r.registration_no = ? AND r.institution = ? AND r.status <> 'reversed'", (number, code)).fetchone()
+            for number in numbers) if row is not None]
+        records = []
+        for row in registrations[(page - 1) * size:page * size]:
+            totals = self._line_totals(connection, row["registration_no"])
+            settlements = []
+            for settlement in connection.execute(
+                    "SELECT s.*, c.cancellation_id FROM settlement s LEFT JOIN cancellation c "
+                    "ON c.settlement_id = s.settlement_id AND c.status = 'live' "
+                    "WHERE s.registration_no = ? AND s.status <> 'reversed' ORDER BY s.time",
+                    (row["registration_no"],)):
+                settlements.append({"settlement_id": settlement["settlement_id"],
+                                    "status": "cancelled" if settlement["cancellation_id"] else "live",
+                                    "cancellation_id": settlement["cancellation_id"] or "",
+                                    "total": settlement["total"], "fund_total": settlement["fund_total"],
+                                    "personal_total": settlement["personal_total"], "time": settlement["time"]})
+            records.append({"registration_no": row["registration_no"], "admission_no": row["admission_no"],
+                            "social_security_number": row["ssn"], "admitted": row["admitted"],
+                            "status": row["status"], "registered_at": row["received_at"] or "",
+                            "line_count": totals["line_count"], "line_total": totals["total"],
+                            "settlements": settlements})
+        return {"since": raw_since, "page": page, "pages": max(1, -(-len(registrations) // size)),
+                "total": len(registrations), "records": records}
 
 
 _STATUS_LABELS = {"open": "在院（未结算）", "settled": "已结算", "cancelled": "已撤销入院", "reversed": "已冲正",
