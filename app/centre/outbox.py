@@ -144,7 +144,7 @@ def next_sequence(session: Session) -> tuple[int, dt.datetime]:
         "INSERT INTO centre_msgid_counter (name, value) VALUES ('msgid', 1) "
         "ON CONFLICT (name) DO UPDATE SET value = centre_msgid_counter.value + 1 RETURNING value"
     )).scalar_one()
-    return int(number), dt.datetime.now(dt.UTC)
+    return int(number), wire.now().astimezone(dt.UTC)  # the counter process's one clock
 
 
 # Rows of centre_msgid_counter besides the sequence ('msgid'): the database's identity, the 终端号

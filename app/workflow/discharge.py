@@ -379,6 +379,9 @@ def settle_stay(ctx: CounterContext, client: CentreClient, stay_id: int, actor: 
 
 
 def _check_discharge_date(session: Session, stay: Stay, discharged_on: dt.date) -> None:
+    clock = wire.clock_problem()
+    if clock is not None:  # the dates would be this counter's, not the centre's (issue 21 B7)
+        raise WorkflowError(clock)
     if discharged_on < stay.admitted_on:
         raise WorkflowError(f"出院日期 {discharged_on} 早于入院日期 {stay.admitted_on}。")
     if discharged_on > centre_today():
