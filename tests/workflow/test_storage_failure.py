@@ -87,7 +87,8 @@ def fail_settlement_commit(counter: CounterContext, db_url: str) -> Iterator[Cal
 def _settlement_calls(sandbox: SandboxProcess) -> list[str]:
     connection = sqlite3.connect(sandbox.data / DATABASE_NAME)
     try:
-        return [row[0] for row in connection.execute("SELECT outcome FROM call WHERE infno = '2304'")]
+        rows = list(connection.execute("SELECT outcome, msgid, err_code, err_msg FROM call WHERE infno = '2304'"))
+        return [row[0] for row in rows]
     finally:
         connection.close()
 
