@@ -89,9 +89,12 @@ def counter_skew() -> dt.timedelta:
 
 @pytest.fixture(autouse=True)
 def counter_clock(monkeypatch: pytest.MonkeyPatch, centre_shift: dt.timedelta,
-                  counter_skew: dt.timedelta) -> None:
+                  counter_skew: dt.timedelta) -> Iterator[None]:
     """This counter's clock: the centre's, `counter_skew` off (the counter process's one clock)."""
     monkeypatch.setattr(wire, "now", lambda: _real_now() + centre_shift + counter_skew)
+    wire.CENTRE_CLOCK.forget()
+    yield
+    wire.CENTRE_CLOCK.forget()  # the next test's centre is not this moved one
 
 
 def _centre_time(centre_shift: dt.timedelta) -> dt.datetime:
