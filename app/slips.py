@@ -406,6 +406,7 @@ def record_cancellation(
     msgid: str,
     cancelled_at: dt.datetime,
     centre_settlement_id: str | None = None,
+    cancelled_on: dt.date | None = None,
 ) -> Settlement:
     """Cancel a settlement: a new row of kind cancellation with every amount negated.
 
@@ -427,7 +428,8 @@ def record_cancellation(
         centre_settlement_id=centre_settlement_id or original.centre_settlement_id,
         msgid=msgid,
         settlement_kind=original.settlement_kind,
-        settled_on=cancelled_at.astimezone().date(),
+        # The centre's business date where the caller knows it (issue 21 B7: one clock for the day-end).
+        settled_on=cancelled_on or cancelled_at.astimezone().date(),
         settled_at=cancelled_at,
         total=-original.total,
         fund_total=-original.fund_total,

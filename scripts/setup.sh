@@ -15,7 +15,8 @@
 # Debian/Ubuntu packages: build deps of pyscard (swig, libpcsclite-dev), the PC/SC daemon and the
 # virtual reader (vpcd), PostgreSQL for the tests, the Python venv/headers, a CJK font, the X11/EGL
 # libraries Qt 6 needs, pdftotext (poppler-utils) for slip tests, Xvfb, and openssl (the sandbox centre's
-# TLS test makes a self-signed certificate). Extend here.
+# TLS test makes a self-signed certificate), libfaketime (the sandbox centre's clock set around midnight in
+# the clock tests, tests/workflow/test_clock_midnight.py). Extend here.
 WI_COUNTER_APT_PACKAGES=(
     swig libpcsclite-dev pcscd vsmartcard-vpcd
     postgresql
@@ -26,6 +27,7 @@ WI_COUNTER_APT_PACKAGES=(
     libxcb-randr0 libxcb-render-util0 libxcb-image0
     poppler-utils xvfb
     openssl
+    libfaketime
 )
 
 # Bump to force a re-install on every machine (e.g. when the pip command below changes).

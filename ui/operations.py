@@ -27,6 +27,7 @@ from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from app.db.failures import cause, is_storage_failure
 from app.errors import WiCounterError
 from ui.qt import (
     QCoreApplication,
@@ -220,6 +221,10 @@ def clerk_message(error: BaseException) -> str:
     if isinstance(error, WiCounterError):
         return error.message
     log.error("意外错误", exc_info=(type(error), error, error.__traceback__))
+    if is_storage_failure(error):  # this counter's database, not a program error (issue 21 §8)
+        return QCoreApplication.translate(
+            "Operation", "{cause}，操作未完成，未保存的内容没有写入。请排除故障（清理磁盘空间或恢复数据库服务）后重试；"
+            "与结算中心的交易在下次办理或重新启动时会先按报文编号查询结果，不会重复办理。").format(cause=cause(error))
     return QCoreApplication.translate(
         "Operation", "发生了意外错误，操作未完成。详细信息已写入日志文件，请联系系统管理员。"
     )

@@ -269,6 +269,8 @@ class JsonCentre(Centre):
                         "该应答无法验证，不能作为结果，交易按结果未知处理。")
             self._record(msgid, operation, started, began, CallOutcomeKind.MALFORMED, data, message=text)
             raise OutcomeUnknown(text, msgid) from exc
+        # A verified reply tells the centre's time: dates the centre sets are read from its clock (issue 21 B7).
+        wire.CENTRE_CLOCK.observe(reply.respond_time, request.inf_time, wire.now())
         outcome = CallOutcomeKind.OK if reply.ok else CallOutcomeKind.REFUSED
         self._record(msgid, operation, started, began, outcome, data, reply)
         if reply.warn_msg:

@@ -66,6 +66,7 @@ from app.centre.gateway import (
     to_json,
 )
 from app.crashpoints import outbox_point
+from app.db import failures
 from app.db.models import OutboxEntry, OutboxState
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ def next_sequence(session: Session) -> tuple[int, dt.datetime]:
         "INSERT INTO centre_msgid_counter (name, value) VALUES ('msgid', 1) "
         "ON CONFLICT (name) DO UPDATE SET value = centre_msgid_counter.value + 1 RETURNING value"
     )).scalar_one()
-    return int(number), dt.datetime.now(dt.UTC)
+    return int(number), wire.now().astimezone(dt.UTC)  # the counter process's one clock
 
 
 # Rows of centre_msgid_counter besides the sequence ('msgid'): the database's identity, the 终端号
@@ -380,8 +381,14 @@ class Outbox:
             raise ValueError(f"{operation} changes nothing: call the centre directly")
         self.require_clear()
         self._ensure_registered()
-        entry_id, msgid = self._write(operation, to_json(request), stay_id, operator_id,
-                                      fingerprint=self.centre.fingerprint(operation, request))
+        try:
+            entry_id, msgid = self._write(operation, to_json(request), stay_id, operator_id,
+                                          fingerprint=self.centre.fingerprint(operation, request))
+        except Exception as exc:
+            if not failures.is_storage_failure(exc):
+                raise
+            log.error("交易（%s）未能写入本机数据库，未发送：%s", operation.label, failures.cause(exc), exc_info=True)
+            raise failures.not_sent(exc, operation.label) from exc
         outbox_point(operation.value, "written")
         return self._send(entry_id, msgid, operation, send)
 
@@ -442,6 +449,7 @@ class Outbox:
         # The call log's record of this exchange is written in the transaction that settles the
         # entry (one commit less per call), or on its own when the outcome stays unknown.
         calls: list[CallRecord] = []
+        answered = False
         try:
             try:
                 with self._collecting(calls):
@@ -467,9 +475,22 @@ class Outbox:
                 self._write_calls(calls)
                 raise
             outbox_point(operation.value, "answered")
+            answered = True
             completed = self._complete(entry_id, operation, result, "reply", calls)
             outbox_point(operation.value, "applied")
             return completed  # type: ignore[no-any-return]
+        except Exception as exc:
+            if not failures.is_storage_failure(exc):
+                raise
+            # The entry stays open under our lease: the next call (or the next start) first resolves
+            # it by its msgid, never sends the work again (issue 21 §8).
+            with self._lock:
+                self._dirty = True
+            log.error("交易 %s（%s）%s，本机数据库未能记录：%s", msgid, operation.label,
+                      "中心已办理" if answered else "已发送", failures.cause(exc), exc_info=True)
+            if answered:
+                raise failures.centre_done(exc, operation.label) from exc
+            raise failures.outcome_unrecorded(exc, operation.label) from exc
         finally:
             _mark_landed(msgid)
 

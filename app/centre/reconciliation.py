@@ -10,8 +10,10 @@
 3. The run and every difference are stored (audited) and listed for a reviewer, who records how
    each was dealt with.
 
-The counter's business day of a transaction is the day in its msgid (Beijing time, when it was
-issued): the centre's business date but for calls sent within seconds of midnight.
+The counter's business day of a transaction is the centre's business date: a settlement's
+`settled_on` as the centre returned it, a cancellation's as the centre's clock gave it when it was
+recorded (issue 21 B7) — never the day in the msgid, which is this counter's clock and may be the
+day before or after the centre's around midnight.
 """
 
 from __future__ import annotations
@@ -129,8 +131,7 @@ def _stamp(day: dt.date) -> str:
 
 def counter_books(session: Session, day: dt.date) -> tuple[list[Book], list[Book]]:
     """The counter's settlements and cancellations of `day`, and the outbox's successes it never booked."""
-    stamp = _stamp(day)
-    in_day = func.substr(Settlement.msgid, 13, 8) == stamp  # msgid = 12-digit code + yyyyMMddHHmmss + seq
+    in_day = Settlement.settled_on == day  # the centre's business date (module docstring)
     rows = session.execute(
         select(Settlement.kind, Settlement.msgid, Settlement.total, Settlement.fund_total,
                Settlement.personal_total, Settlement.stay_id, Stay.registration_no)
@@ -140,20 +141,37 @@ def counter_books(session: Session, day: dt.date) -> tuple[list[Book], list[Book
                    personal, stay_id, registration_no)
               for kind, msgid, total, fund, personal, stay_id, registration_no in rows]
     known = {book.msgid for book in booked}
+    # Unbooked successes: a settlement's reply names the centre's date; a cancellation's does not, so
+    # its msgid's day stands in (this counter's clock: at worst a neighbouring day around midnight).
+    stamps = [_stamp(day + dt.timedelta(days=shift)) for shift in (-1, 0, 1)]
     entries = session.execute(
         select(OutboxEntry.operation, OutboxEntry.msgid, OutboxEntry.response, OutboxEntry.stay_id)
         .where(OutboxEntry.operation.in_(list(_OPERATIONS)), OutboxEntry.state == OutboxState.SUCCEEDED,
-               func.substr(OutboxEntry.msgid, 13, 8) == stamp)
+               func.substr(OutboxEntry.msgid, 13, 8).in_(stamps))
     ).all()
     unbooked = []
     for operation, msgid, response, stay_id in entries:
         if msgid in known:
             continue
         reply = response or {}
+        if _business_day(msgid, reply) != day:
+            continue
         unbooked.append(Book(_OPERATIONS[operation], msgid, _decimal(reply.get("total")),
                              _decimal(reply.get("fund_total")), _decimal(reply.get("personal_total")), stay_id,
                              reply.get("registration_no")))
     return booked, unbooked
+
+
+def _business_day(msgid: str, reply: dict[str, Any]) -> dt.date | None:
+    """The centre's date of an outbox success: its reply's `settled`, else the msgid's day."""
+    for text in (reply.get("settled"), None):
+        try:
+            if text is not None:
+                return dt.date.fromisoformat(str(text))
+            return dt.datetime.strptime(msgid[12:20], "%Y%m%d").date()
+        except ValueError:
+            continue
+    return None
 
 
 def _decimal(value: object) -> Decimal:

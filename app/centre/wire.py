@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -350,7 +351,59 @@ def parse_time(value: Any, where: str) -> dt.datetime:
 
 
 def now() -> dt.datetime:
+    """This counter's clock (Beijing time): the one clock of the counter process (msgids, inf_time)."""
     return dt.datetime.now(CHINA_TZ)
+
+
+class CentreClock:
+    """The centre's time as its verified replies tell it (`respond_time`), as an offset to this
+    counter's clock (issue 21 B7): the business date of a discharge, a settlement or a day-end
+    reconciliation is the centre's, not that of a counter a few minutes off around midnight.
+    Before any reply is seen the offset is 0 (this counter's clock)."""
+
+    def __init__(self) -> None:
+        self._offset: dt.timedelta | None = None
+        self._lock = threading.Lock()
+
+    def observe(self, respond_time: dt.datetime, sent: dt.datetime, received: dt.datetime) -> None:
+        """`sent`/`received`: this counter's clock around the exchange; the reply was made in between."""
+        # respond_time is whole seconds: the reply was made within the second after it.
+        offset = respond_time + dt.timedelta(milliseconds=500) - (sent + (received - sent) / 2)
+        with self._lock:
+            self._offset = offset
+
+    @property
+    def offset(self) -> dt.timedelta | None:
+        """Centre minus counter, None while no reply was seen."""
+        with self._lock:
+            return self._offset
+
+    def now(self) -> dt.datetime:
+        offset = self.offset
+        return now() + (offset or dt.timedelta())
+
+    def forget(self) -> None:
+        with self._lock:
+            self._offset = None
+
+
+CENTRE_CLOCK = CentreClock()
+
+
+def centre_now() -> dt.datetime:
+    """The centre's time (Beijing): this counter's clock corrected by what the centre's replies said."""
+    return CENTRE_CLOCK.now()
+
+
+def clock_problem() -> str | None:
+    """A Chinese sentence when this counter's clock is further off the centre's than the centre
+    accepts (`CLOCK_SKEW_SECONDS`), else None."""
+    offset = CENTRE_CLOCK.offset
+    if offset is None or abs(offset.total_seconds()) <= CLOCK_SKEW_SECONDS:
+        return None
+    ahead = "慢" if offset.total_seconds() > 0 else "快"
+    return (f"本机时钟比结算中心{ahead} {abs(offset.total_seconds()):.0f} 秒，超过允许的 {CLOCK_SKEW_SECONDS} 秒："
+            "请检查本机时钟（与标准时间同步）后再办理。")
 
 
 # --- msgid ----------------------------------------------------------------------------

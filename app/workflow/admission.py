@@ -603,5 +603,6 @@ def stay_recognition_and_filing(session: Session, stay: Stay, person: Person,
 
 
 def centre_today() -> date:
-    """The centre's business date (Beijing time), which the checks at discharge are dated by."""
-    return wire.now().date()
+    """The centre's business date (Beijing time), which the checks at discharge are dated by: the
+    centre's clock as its replies tell it, not this counter's (issue 21 B7)."""
+    return wire.centre_now().date()

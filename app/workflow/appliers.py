@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import String, cast, select, update
 from sqlalchemy.orm import Session
 
+from app.centre import wire
 from app.centre.gateway import (
     Admission,
     AdmissionCancellation,
@@ -374,6 +375,7 @@ def apply_settlement_cancel(session: Session, entry: OutboxEntry, result: Any, c
             session, original.id, operator_id=_operator_id(entry, stay), counter_name=counter_name,
             reason=str(entry.request.get("reason") or "撤销结算"), msgid=entry.msgid,
             cancelled_at=dt.datetime.now(dt.UTC), centre_settlement_id=cancellation.cancellation_id,
+            cancelled_on=wire.centre_now().date(),  # the centre's business date, as its day-end counts it
         )
     except SlipError as exc:
         raise LocalConflict(exc.message) from None
@@ -434,7 +436,7 @@ def apply_reversal(session: Session, entry: OutboxEntry, result: Any, counter_na
         record_cancellation(
             session, original.id, operator_id=_reverser(session, entry.reverses_msgid) or _operator_id(entry, stay),
             counter_name=counter_name, reason="冲正：结算中心已撤销该笔结算", msgid=entry.msgid,
-            cancelled_at=dt.datetime.now(dt.UTC),
+            cancelled_at=dt.datetime.now(dt.UTC), cancelled_on=wire.centre_now().date(),
         )
     except SlipError as exc:
         # Never a LocalConflict here: the outbox would reverse the reversal. The reviewer sees it in the log

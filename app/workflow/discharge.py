@@ -359,6 +359,11 @@ def settle_stay(ctx: CounterContext, client: CentreClient, stay_id: int, actor: 
     """Upload, check again, settle. Raises FilingRefused (the check's reasons), WorkflowError (not
     ready), or the centre's errors (CentreUnavailable: offer 全额垫付; OutcomeUnknown: the
     resolver records the settlement once the outcome is known)."""
+    # An earlier call whose outcome this counter could not record (a dropped reply, a database that
+    # failed after the centre settled) is resolved by its msgid first: a stay the centre already
+    # settled is then seen as settled here, and no second 2304 is sent (issue 21 §8). (The resolver
+    # is the system's work, as the status bar's: no permission of the clerk's is needed for it.)
+    client.outbox.require_clear()
     require(actor, Permission.SETTLE)
     check_before_work(ctx, client, actor)  # books restored from a backup: not before the centre's are known
     with ctx.transaction() as session:
@@ -381,6 +386,9 @@ def settle_stay(ctx: CounterContext, client: CentreClient, stay_id: int, actor: 
 
 
 def _check_discharge_date(session: Session, stay: Stay, discharged_on: dt.date) -> None:
+    clock = wire.clock_problem()
+    if clock is not None:  # the dates would be this counter's, not the centre's (issue 21 B7)
+        raise WorkflowError(clock)
     if discharged_on < stay.admitted_on:
         raise WorkflowError(f"出院日期 {discharged_on} 早于入院日期 {stay.admitted_on}。")
     if discharged_on > centre_today():

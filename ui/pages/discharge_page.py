@@ -81,6 +81,13 @@ def _money(amount: Decimal | None) -> str:
     return money_text(amount) if amount is not None else "—"
 
 
+
+def _centre_today() -> dt.date:
+    """The discharge date offered: the centre's business date, not this machine's (issue 21 B7)."""
+    from app.workflow.admission import centre_today
+
+    return centre_today()
+
 class DischargePage(QWidget):
     """The 出院结算 page. Emits `print_requested(settlement_id)` for 预览 (the 结算单 page),
     `printed()` after a slip was printed and logged here, and `changed()` after a stay changed here
@@ -150,7 +157,7 @@ class DischargePage(QWidget):
         self.discharged_on.setObjectName("dischargedOn")
         self.discharged_on.setCalendarPopup(True)
         self.discharged_on.setDisplayFormat("yyyy-MM-dd")
-        self.discharged_on.setDate(to_qdate(dt.date.today()))
+        self.discharged_on.setDate(to_qdate(_centre_today()))
         date_label = QLabel(self.tr("出院日期(&D)："), stay_box)
         date_label.setBuddy(self.discharged_on)
         stay_form.addRow(date_label, self.discharged_on)
@@ -330,7 +337,7 @@ class DischargePage(QWidget):
             if stay is not None and stay.discharged_on is not None:
                 self.discharged_on.setDate(to_qdate(stay.discharged_on))
             else:
-                self.discharged_on.setDate(to_qdate(dt.date.today()))
+                self.discharged_on.setDate(to_qdate(_centre_today()))
         elif stay is not None and not self.busy and self._result_is_stale(stay):
             # The same stay, changed since (e.g. a reviewer cancelled the settlement at another counter).
             self._clear_result()
