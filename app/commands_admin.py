@@ -101,14 +101,14 @@ def verify_command(args: argparse.Namespace) -> int:
         print("审计日志尚未以审计密钥签名（旧式 SHA-256 链）/ the trail is not keyed yet")
     if anchors is not None:
         print(f"已与结算中心保存的 {len(anchors)} 个链头核对（日结时发送） / checked against the centre's anchors")
-    if report.intact and anchors is None:
-        print(f"未能与结算中心保存的链头核对：{why_not}。本机记录未发现问题，但不能断定审计日志未被改写；"
-              "请在结算中心可连通时再校验 / could not check the centre's anchors: not called intact")
-        return 3
     if report.intact:
-        print("审计日志完整 / the audit trail is intact")
         if report.keyed_from is not None and not report.key_missing:
             print("已记下链头（配置文件夹，带日期），以后的校验与之比较 / head anchored in the config folder")
+        if anchors is None:
+            print(f"未能与结算中心保存的链头核对：{why_not}。本机记录未发现问题，但不能断定审计日志未被改写；"
+                  "请在结算中心可连通时再校验 / could not check the centre's anchors: not called intact")
+            return 3
+        print("审计日志完整 / the audit trail is intact")
         return 0
     for problem in report.problems:
         where = f"记录 / entry {problem.event_id}：" if problem.event_id is not None else ""
