@@ -454,19 +454,47 @@ class CentreAnchor:
     received: str = ""
 
 
-def check_centre_anchors(session: Session, anchors: Iterable[CentreAnchor]) -> list[ChainProblem]:
-    """The trail against the heads the centre keeps (sent with the day-end reconciliations)."""
+def _restores(session: Session) -> list[tuple[dt.datetime, int]]:
+    """(when, the replaced head's count) of each keyed `db_restored` event (an unkeyed one proves nothing)."""
+    found = []
+    for occurred_at, detail in session.execute(select(AuditEvent.occurred_at, AuditEvent.detail).where(
+            AuditEvent.action == "db_restored", AuditEvent.hash_scheme == HMAC_SHA256)):
+        previous = (detail or {}).get("previous_head") or {}
+        if isinstance(previous.get("event_count"), int):
+            at = occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=dt.UTC)
+            found.append((at, int(previous["event_count"])))
+    return found
+
+
+def _superseded(anchor: CentreAnchor, restores: list[tuple[dt.datetime, int]]) -> bool:
+    """The anchor is of a trail an administrator's restore replaced (sent before it, within its head)."""
+    try:
+        received = dt.datetime.fromisoformat(anchor.received)
+    except ValueError:
+        return False
+    if received.tzinfo is None:
+        return False
+    return any(received < at and anchor.count <= count for at, count in restores)
+
+
+def check_centre_anchors(session: Session, anchors: Iterable[CentreAnchor]) -> tuple[list[ChainProblem], int]:
+    """The trail against the heads the centre keeps (sent with the day-end reconciliations): the problems,
+    and how many anchors were of a trail replaced by an administrator's (audited, keyed) restore."""
     key = load_key()
     count = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
-    problems = []
+    restores = _restores(session)
+    problems, superseded = [], 0
     for anchor in anchors:
         when = f"{anchor.received[:10]} " if anchor.received else ""
         said = f"与结算中心保存的链头（{anchor.count} 条，{when}{anchor.counter} 日结时发送）不符：现存 {count} 条"
-        if count < anchor.count:
+        held = mac_at(session, key, anchor.count) if key is not None else None
+        if key is not None and held is not None and hmac.compare_digest(held, anchor.mac):
+            continue
+        if _superseded(anchor, restores):
+            superseded += 1
+        elif count < anchor.count:
             problems.append(ChainProblem(None, f"审计日志{said}；末尾被截断，或数据库被换成了旧的副本或备份"))
         elif key is not None:  # without the key nothing keyed can be checked: verify_trail says so
-            held = mac_at(session, key, anchor.count)
-            if held is None or not hmac.compare_digest(held, anchor.mac):
-                problems.append(ChainProblem(None, f"审计日志{said}，第 {anchor.count} 条处的链头签名不同；"
-                                                   "该处之前的记录被改写、删除或插入"))
-    return problems
+            problems.append(ChainProblem(None, f"审计日志{said}，第 {anchor.count} 条处的链头签名不同；"
+                                               "该处之前的记录被改写、删除或插入"))
+    return problems, superseded

@@ -86,8 +86,10 @@ def verify_command(args: argparse.Namespace) -> int:
         with context.sessions() as session:
             report = verify_trail(session)
             report.problems.extend(check_anchor(session, config_dir, database))
+            superseded = 0
             if anchors is not None:
-                report.problems.extend(check_centre_anchors(session, anchors))
+                centre_problems, superseded = check_centre_anchors(session, anchors)
+                report.problems.extend(centre_problems)
         note_anchor(config_dir, database, report)  # only an intact, keyed trail's head
     finally:
         context.close()
@@ -100,7 +102,9 @@ def verify_command(args: argparse.Namespace) -> int:
     elif report.checked:
         print("审计日志尚未以审计密钥签名（旧式 SHA-256 链）/ the trail is not keyed yet")
     if anchors is not None:
-        print(f"已与结算中心保存的 {len(anchors)} 个链头核对（日结时发送） / checked against the centre's anchors")
+        print(f"已与结算中心保存的 {len(anchors)} 个链头核对（日结时发送） / checked against the centre's anchors"
+              + (f"；其中 {superseded} 个属于被管理员恢复备份所替换的日志（恢复已记入审计） / "
+                 f"{superseded} of a trail replaced by an audited restore" if superseded else ""))
     if report.intact:
         if report.keyed_from is not None and not report.key_missing:
             print("已记下链头（配置文件夹，带日期），以后的校验与之比较 / head anchored in the config folder")

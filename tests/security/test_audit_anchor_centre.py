@@ -130,3 +130,46 @@ def test_an_unreachable_centre_is_said_and_the_trail_is_not_called_intact(
     assert code == 3
     assert "审计日志完整" not in out
     assert "未能与结算中心保存的链头核对" in out + err
+
+
+def test_an_administrators_restore_supersedes_the_centres_anchors_of_the_replaced_trail(
+    counter: CounterContext, sandbox: SandboxProcess, db_url: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A restore (audited with the head it replaced, in the keyed trail) is not an attack: the anchors the
+    centre holds of the replaced trail no longer apply; the restored trail is anchored afresh."""
+    _record(counter, 2)
+    saved = tmp_path / "saved.sqlite3"
+    assert main(["db", "backup", "--out", str(saved), *_args(counter, db_url)]) == 0
+    _record(counter, 3, start=2)
+    _day_end(counter, db_url, capsys)
+    counter.engine.dispose()
+    assert main(["db", "restore", str(saved), *_args(counter, db_url)]) == 0
+    code, out, err = _verify(counter, db_url, capsys)
+    assert code == 0, err
+    assert "恢复" in out
+    _day_end(counter, db_url, capsys)
+    assert len(_centre_anchors(sandbox)) == 2
+    code, out, err = _verify(counter, db_url, capsys)
+    assert code == 0, err
+    assert "已与结算中心保存的 2 个链头核对" in out  # the restored trail's own anchor is checked too
+
+
+def test_a_trail_cut_back_and_anchored_again_is_still_held_to_the_longer_anchor(
+    counter: CounterContext, sandbox: SandboxProcess, db_url: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    database = tmp_path / "counter.sqlite3"
+    _record(counter, 2)
+    counter.engine.dispose()
+    older = tmp_path / "older.sqlite3"
+    shutil.copyfile(database, older)
+    _record(counter, 4, start=2)
+    _day_end(counter, db_url, capsys)
+    counter.engine.dispose()
+    shutil.copyfile(older, database)  # no restore in the trail: copied back behind the program
+    _forget_local_anchor(counter)
+    _day_end(counter, db_url, capsys)  # the next day-end anchors the shorter trail
+    code, out, err = _verify(counter, db_url, capsys)
+    assert code == 1, out
+    assert "结算中心保存的链头（6 条" in err

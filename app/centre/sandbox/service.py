@@ -1304,11 +1304,13 @@ class SandboxCentre:
 
     @staticmethod
     def _audit_anchors(connection: sqlite3.Connection, code: str) -> list[dict[str, Any]]:
-        """The latest anchor of each counter of the institution."""
+        """Of each counter of the institution: the anchor received last and the one with the most events
+        (a trail cut back and then anchored again is still held to the longer one)."""
         rows = connection.execute(
-            "SELECT counter, event_count, head_mac, received FROM audit_anchor a WHERE institution = ? AND "
-            "event_count = (SELECT MAX(event_count) FROM audit_anchor b WHERE b.institution = a.institution "
-            "AND b.counter = a.counter) ORDER BY counter", (code,))
+            "SELECT counter, event_count, head_mac, received FROM audit_anchor a WHERE institution = ? AND ("
+            "rowid = (SELECT MAX(rowid) FROM audit_anchor b WHERE b.institution = a.institution "
+            "AND b.counter = a.counter) OR event_count = (SELECT MAX(event_count) FROM audit_anchor c "
+            "WHERE c.institution = a.institution AND c.counter = a.counter)) ORDER BY counter, rowid", (code,))
         return [{"counter": r["counter"], "count": r["event_count"], "mac": r["head_mac"], "received": r["received"]}
                 for r in rows]
 
