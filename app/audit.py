@@ -410,3 +410,91 @@ def check_anchor(session: Session, config_dir: Path, database: str) -> list[Chai
             f"现存 {count} 条{'' if held == anchor.hash else '，该条已不在或被改写'}；"
             "数据库被换成了旧的副本或备份、末尾被截断或被整体改写"))]
     return []
+
+
+# --- the head anchored at the centre and on the 日结 ---------------------------------------------
+# The day-end reconciliation (3201) sends the head: the event count and the head's keyed MAC (never the
+# key); the centre keeps it per institution and counter, and the 日结单 prints the count and a short
+# fingerprint of the MAC. The MAC at any earlier count is recomputable from the chain (the event at that
+# position, its hash, the count and where keying started), so `audit verify` checks each anchor the
+# centre holds: a trail cut below an anchor, or rewritten before it, no longer gives the anchored MAC.
+
+
+def head_anchor(session: Session) -> tuple[int, str] | None:
+    """(event count, keyed head MAC) of the trail now; None when the head is not signed (no key)."""
+    row = session.execute(select(AuditHead.event_count, AuditHead.head_mac).where(AuditHead.id == 1)).first()
+    if row is None or row.head_mac is None:
+        return None
+    return int(row.event_count), str(row.head_mac)
+
+
+def mac_at(session: Session, key: bytes, count: int) -> str | None:
+    """The keyed head MAC the trail had when it held `count` events (None: fewer events, or not keyed then)."""
+    if count < 1:
+        return None
+    keyed_from = session.scalar(select(AuditHead.keyed_from).where(AuditHead.id == 1))
+    event = session.execute(select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id)
+                            .offset(count - 1).limit(1)).first()
+    if event is None or keyed_from is None:
+        return None
+    return _head_mac(key, event.id, event.hash, count, keyed_from)
+
+
+def fingerprint(mac: str) -> str:
+    """A short fingerprint of a head MAC to print and read aloud: the first 16 hex digits in fours."""
+    short = mac[:16].upper()
+    return "-".join(short[i:i + 4] for i in range(0, 16, 4))
+
+
+@dataclass(frozen=True)
+class CentreAnchor:
+    counter: str
+    count: int
+    mac: str
+    received: str = ""
+
+
+def _restores(session: Session) -> list[tuple[dt.datetime, int]]:
+    """(when, the replaced head's count) of each keyed `db_restored` event (an unkeyed one proves nothing)."""
+    found = []
+    for occurred_at, detail in session.execute(select(AuditEvent.occurred_at, AuditEvent.detail).where(
+            AuditEvent.action == "db_restored", AuditEvent.hash_scheme == HMAC_SHA256)):
+        previous = (detail or {}).get("previous_head") or {}
+        if isinstance(previous.get("event_count"), int):
+            at = occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=dt.UTC)
+            found.append((at, int(previous["event_count"])))
+    return found
+
+
+def _superseded(anchor: CentreAnchor, restores: list[tuple[dt.datetime, int]]) -> bool:
+    """The anchor is of a trail an administrator's restore replaced (sent before it, within its head)."""
+    try:
+        received = dt.datetime.fromisoformat(anchor.received)
+    except ValueError:
+        return False
+    if received.tzinfo is None:
+        return False
+    return any(received < at and anchor.count <= count for at, count in restores)
+
+
+def check_centre_anchors(session: Session, anchors: Iterable[CentreAnchor]) -> tuple[list[ChainProblem], int]:
+    """The trail against the heads the centre keeps (sent with the day-end reconciliations): the problems,
+    and how many anchors were of a trail replaced by an administrator's (audited, keyed) restore."""
+    key = load_key()
+    count = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+    restores = _restores(session)
+    problems, superseded = [], 0
+    for anchor in anchors:
+        when = f"{anchor.received[:10]} " if anchor.received else ""
+        said = f"与结算中心保存的链头（{anchor.count} 条，{when}{anchor.counter} 日结时发送）不符：现存 {count} 条"
+        held = mac_at(session, key, anchor.count) if key is not None else None
+        if key is not None and held is not None and hmac.compare_digest(held, anchor.mac):
+            continue
+        if _superseded(anchor, restores):
+            superseded += 1
+        elif count < anchor.count:
+            problems.append(ChainProblem(None, f"审计日志{said}；末尾被截断，或数据库被换成了旧的副本或备份"))
+        elif key is not None:  # without the key nothing keyed can be checked: verify_trail says so
+            problems.append(ChainProblem(None, f"审计日志{said}，第 {anchor.count} 条处的链头签名不同；"
+                                               "该处之前的记录被改写、删除或插入"))
+    return problems, superseded

@@ -662,6 +662,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except WiCounterError as exc:
+        from app.errors import AuthenticationError, PermissionDenied
+
+        if isinstance(exc, AuthenticationError | PermissionDenied):
+            _log_refusal(args, exc)
         print(f"错误：{exc.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -670,6 +674,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("WI_COUNTER_TRACEBACK") == "1":
             raise  # a developer asked for the raw traceback
         return _unexpected_error()
+
+
+def _log_refusal(args: argparse.Namespace, exc: WiCounterError) -> None:
+    """A command refused for the credential or the role, and who it was tried as (issue 24 §6).
+
+    The command's words only (not its values, which can be ID numbers); everything masked."""
+    import logging
+
+    from app.commands_identity import OPERATOR_ENV
+    from app.masking import mask_ids_in_text
+
+    words = [str(v) for k, v in vars(args).items() if (k == "command" or k.endswith("_command")) and isinstance(v, str)]
+    claimed = getattr(args, "operator", None) or os.environ.get(OPERATOR_ENV) or "（未指定）"
+    logging.getLogger(__name__).warning(mask_ids_in_text(
+        f"拒绝执行命令 {' '.join(words) or '?'}：以操作员 {claimed} 的名义，{exc.message}"))
 
 
 def _unexpected_error() -> int:

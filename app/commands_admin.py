@@ -64,15 +64,42 @@ def _open(args: argparse.Namespace, run_migrations: bool = True, check_database:
                         check_database=check_database)
 
 
+def _centre_anchors(context: Any) -> tuple[list[Any] | None, str]:
+    """The audit heads the centre keeps for this institution (3201's `audit_anchors`), or None and why not."""
+    from app.audit import CentreAnchor
+    from app.centre import wire
+    from app.centre.client import open_centre
+    from app.errors import WiCounterError
+
+    try:
+        client = open_centre(context, appliers={})
+        try:
+            totals = client.daily_totals(wire.now().date())
+        finally:
+            client.close()
+    except WiCounterError as exc:
+        return None, exc.message
+    except OSError as exc:  # the call log's or the TLS files' trouble: still not a check
+        return None, f"本机文件或网络出错（{exc.strerror or exc.__class__.__name__}）"
+    return [CentreAnchor(a.counter, a.count, a.mac, a.received) for a in totals.audit_anchors], ""
+
+
 def verify_command(args: argparse.Namespace) -> int:
-    from app.audit import AUDIT_KEY_RESTORE_HINT, check_anchor, note_anchor, verify_trail
+    """Exit 0 intact (checked against the centre's anchors too), 1 a problem, 3 none found here but the
+    centre's anchors could not be checked (issue 22 §4: not called intact)."""
+    from app.audit import AUDIT_KEY_RESTORE_HINT, check_anchor, check_centre_anchors, note_anchor, verify_trail
 
     context = _open(args)
     try:
         config_dir, database = context.paths.config_dir, context.database_description
+        anchors, why_not = _centre_anchors(context)
         with context.sessions() as session:
             report = verify_trail(session)
             report.problems.extend(check_anchor(session, config_dir, database))
+            superseded = 0
+            if anchors is not None:
+                centre_problems, superseded = check_centre_anchors(session, anchors)
+                report.problems.extend(centre_problems)
         note_anchor(config_dir, database, report)  # only an intact, keyed trail's head
     finally:
         context.close()
@@ -84,10 +111,18 @@ def verify_command(args: argparse.Namespace) -> int:
               + f" / keyed with the audit key from entry {report.keyed_from}")
     elif report.checked:
         print("审计日志尚未以审计密钥签名（旧式 SHA-256 链）/ the trail is not keyed yet")
+    if anchors is not None:
+        print(f"已与结算中心保存的 {len(anchors)} 个链头核对（日结时发送） / checked against the centre's anchors"
+              + (f"；其中 {superseded} 个属于被管理员恢复备份所替换的日志（恢复已记入审计） / "
+                 f"{superseded} of a trail replaced by an audited restore" if superseded else ""))
     if report.intact:
-        print("审计日志完整 / the audit trail is intact")
         if report.keyed_from is not None and not report.key_missing:
             print("已记下链头（配置文件夹，带日期），以后的校验与之比较 / head anchored in the config folder")
+        if anchors is None:
+            print(f"未能与结算中心保存的链头核对：{why_not}。本机记录未发现问题，但不能断定审计日志未被改写；"
+                  "请在结算中心可连通时再校验 / could not check the centre's anchors: not called intact")
+            return 3
+        print("审计日志完整 / the audit trail is intact")
         return 0
     for problem in report.problems:
         where = f"记录 / entry {problem.event_id}：" if problem.event_id is not None else ""

@@ -57,6 +57,8 @@ def dayend_command(args: argparse.Namespace) -> int:
     print(f"窗口：{counter_name}　收款员：{report.operator_name}（{report.operator_login}）　日期：{day.isoformat()}")
     for label, count, amount in report.rows():
         print(f"  {label:<16}{count:>6}{amount:>16}")
+    if report.audit_head_text:
+        print(report.audit_head_text)
     if args.pdf is not None:
         from printing.dayend import render  # reportlab only when a PDF is asked for
 

@@ -66,8 +66,10 @@ def render(report: DayEndReport, counter_name: str, printed_at: dt.datetime | No
                          bold=heading or total)
 
     note_top = top - len(rows) * ROW - 8 * mm
-    notes = ("说明：应交现金 = 联网结算收取的个人支付 + 全额垫付收取 − 撤销结算退还（补登记不退款，003 §17）。",
+    notes: tuple[str, ...] = ("说明：应交现金 = 联网结算收取的个人支付 + 全额垫付收取 − 撤销结算退还（补登记不退款，003 §17）。",
              "金额按本窗口数据库记录统计（本地日期），与实收现金核对无误后签字上交。")
+    if report.audit_head_text:  # anchors the audit trail on paper (issue 22 §4)
+        notes = (*notes, f"{report.audit_head_text}（打印时；与“wi-counter audit verify”核对）")
     for number, line in enumerate(notes):
         draw_text(c, MARGIN, note_top - number * 6 * mm, line, font, 9)
 

@@ -113,3 +113,39 @@ def test_the_pdf_lays_out_every_figure(tmp_path: Path) -> None:
     assert lines["应交现金合计"] == ["15,115.90"]
     assert "收款员签字：" in text and "财务签收：" in text
     assert f"打印时间：{dt.datetime(2026, 12, 7, 9, 30, tzinfo=dt.UTC).astimezone():%Y-%m-%d %H:%M}" in text
+
+
+def test_the_day_end_pdf_prints_the_audit_trails_head(tmp_path: Path) -> None:
+    """Issue 22 §4: the paper handed in with the cash anchors the audit trail: its count and a short
+    fingerprint of the keyed head MAC, the same the trail gives at that count. (In this process: a
+    separate one would not share the test's keyring, so its head would be unsigned.)"""
+    import re
+
+    from app import audit
+    from app.bootstrap import open_counter
+    from app.operators import authenticate
+    from app.workflow.dayend import day_end_report
+
+    home = tmp_path / "home"
+    day, _, _ = _demo_settlement(home)
+    context = open_counter(home=home, demo=True)
+    try:
+        with context.transaction() as session:
+            cashier = authenticate(session, "cashier", DEMO_PASSWORD, context.counter_name)
+        with context.transaction() as session:
+            report = day_end_report(session, cashier, cashier.id, day)
+        pdf = tmp_path / "日结.pdf"
+        pdf.write_bytes(render(report, context.counter_name))
+        text = _pdf_text(pdf)
+        found = re.search(r"审计链头：共 (\d+) 条记录，指纹 ([0-9A-F]{4}(?:-[0-9A-F]{4}){3})", text)
+        assert found is not None, text
+        count, printed = int(found.group(1)), found.group(2)
+        key = audit.load_key()
+        assert key is not None
+        with context.transaction() as session:
+            head = audit.head_anchor(session)
+            assert head is not None and head[0] == count  # the head when the report was made
+            mac = audit.mac_at(session, key, count)
+        assert mac == head[1] and audit.fingerprint(mac) == printed
+    finally:
+        context.close()

@@ -167,7 +167,8 @@ class DayEndDialog(QDialog):
         self.report = report
         self.header_label.setText(self.tr("{institution}　窗口：{counter}　收款员：{name}（{login}）　日期：{day}").format(
             institution=report.institution_name, counter=self._ctx.counter_name, name=report.operator_name,
-            login=report.operator_login, day=report.day.isoformat()))
+            login=report.operator_login, day=report.day.isoformat())
+            + (f"\n{report.audit_head_text}" if report.audit_head_text else ""))
         rows = report.rows()
         self.table.setRowCount(len(rows))
         for row, cells in enumerate(rows):

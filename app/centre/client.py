@@ -30,6 +30,7 @@ from app.centre.gateway import (
     ClaimReceipt,
     ClaimStatusReport,
     DailyDetails,
+    AuditAnchor,
     DailyTotals,
     FeeCancelReceipt,
     FeeCancelRequest,
@@ -139,8 +140,8 @@ class CentreClient:
     def claim_status(self, claim_no: str) -> ClaimStatusReport:
         return self.centre.claim_status(claim_no)
 
-    def daily_totals(self, day: dt.date) -> DailyTotals:
-        return self.centre.daily_totals(day)
+    def daily_totals(self, day: dt.date, audit_head: AuditAnchor | None = None) -> DailyTotals:
+        return self.centre.daily_totals(day, audit_head)
 
     def daily_details(self, day: dt.date, page: int = 1, page_size: int = 500) -> DailyDetails:
         return self.centre.daily_details(day, page, page_size)

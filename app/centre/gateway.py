@@ -549,11 +549,23 @@ class Totals:
 
 
 @dataclasses.dataclass(frozen=True)
+class AuditAnchor:
+    """The counter's audit trail head as the centre keeps it (issue 22 §4): how many events the trail
+    had and the keyed MAC of the head at that count. Never the key."""
+
+    counter: str
+    count: int
+    mac: str
+    received: str = ""  # when the centre received it (ISO), "" in a request
+
+
+@dataclasses.dataclass(frozen=True)
 class DailyTotals:
     day: dt.date
     settlements: Totals
     cancellations: Totals
     net: Totals
+    audit_anchors: tuple[AuditAnchor, ...] = ()  # the latest the centre holds of each counter of the institution
 
 
 @dataclasses.dataclass(frozen=True)
@@ -673,7 +685,8 @@ class Centre(ABC):
     def claim_status(self, claim_no: str) -> ClaimStatusReport: ...
 
     @abstractmethod
-    def daily_totals(self, day: dt.date) -> DailyTotals: ...
+    def daily_totals(self, day: dt.date, audit_head: AuditAnchor | None = None) -> DailyTotals:
+        """3201; `audit_head` (the day-end's) is kept by the centre as an anchor of the audit trail."""
 
     @abstractmethod
     def daily_details(self, day: dt.date, page: int = 1, page_size: int = 500) -> DailyDetails: ...

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import re
 import ssl
 import threading
 import time
@@ -36,6 +37,7 @@ import httpx
 from app.centre import http_limits, wire
 from app.centre.calllog import CallOutcomeKind, CallRecord, CallRecorder
 from app.centre.gateway import (
+    AuditAnchor,
     Admission,
     AdmissionCancellation,
     AdmissionCancelRequest,
@@ -398,8 +400,11 @@ class JsonCentre(Centre):
     def claim_status(self, claim_no: str) -> ClaimStatusReport:
         return self._call(Operation.CLAIM_STATUS, {"claim_no": claim_no}, _claim_status)
 
-    def daily_totals(self, day: dt.date) -> DailyTotals:
-        return self._call(Operation.DAILY_TOTALS, {"date": day.isoformat()}, _daily_totals)
+    def daily_totals(self, day: dt.date, audit_head: AuditAnchor | None = None) -> DailyTotals:
+        data: dict[str, Any] = {"date": day.isoformat()}
+        if audit_head is not None:  # additive: a centre that does not know it ignores it
+            data["audit_head"] = {"counter": audit_head.counter, "count": audit_head.count, "mac": audit_head.mac}
+        return self._call(Operation.DAILY_TOTALS, data, _daily_totals)
 
     def daily_details(self, day: dt.date, page: int = 1, page_size: int = 500) -> DailyDetails:
         data = {"date": day.isoformat(), "page": page, "page_size": page_size}
@@ -870,8 +875,20 @@ def _totals(data: dict[str, Any]) -> Totals:
 
 
 def _daily_totals(output: dict[str, Any]) -> DailyTotals:
+    # `audit_anchors` is additive: a centre without it holds no anchors.
+    anchors = tuple(_audit_anchor(a) for a in _list(output, "audit_anchors")) if "audit_anchors" in output else ()
     return DailyTotals(_date(output, "date"), _totals(_object(output, "settlements")),
-                       _totals(_object(output, "cancellations")), _totals(_object(output, "net")))
+                       _totals(_object(output, "cancellations")), _totals(_object(output, "net")), anchors)
+
+
+def _audit_anchor(data: Any) -> AuditAnchor:
+    mac, count = _text(data, "mac"), _int(data, "count")
+    if not _HEX64.fullmatch(mac) or count < 1:
+        raise WireError("audit_anchors 的 mac 应为 64 位十六进制，count 应为正数")
+    return AuditAnchor(_text(data, "counter"), count, mac, str(_get(data, "received") or ""))
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def _daily_details(output: dict[str, Any]) -> DailyDetails:

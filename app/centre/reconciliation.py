@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import audit
-from app.centre.gateway import DailyRecord, DailyTotals, Operation, Totals
+from app.centre.gateway import AuditAnchor, DailyRecord, DailyTotals, Operation, Totals
 from app.db.models import (
     OutboxEntry,
     OutboxState,
@@ -215,7 +215,12 @@ class DayEndReconciler:
         self.counter_name = counter_name
 
     def run(self, day: dt.date, operator: OperatorInfo | None = None, *, details: bool = False) -> DayResult:
-        centre_totals: DailyTotals = self.centre.daily_totals(day)
+        with self.sessions() as session:
+            head = audit.head_anchor(session)
+        # The audit trail's head goes with the day-end: the centre keeps it as an anchor outside this
+        # database (issue 22 §4), which `audit verify` checks the trail against.
+        anchor = AuditAnchor(self.counter_name, *head) if head is not None else None
+        centre_totals: DailyTotals = self.centre.daily_totals(day, anchor)
         with self.sessions() as session:
             booked, unbooked = counter_books(session, day)
         centre_side = {"settlement": SideTotals.from_centre(centre_totals.settlements),

@@ -19,7 +19,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import audit
 from app.db.models import (
+    AuditHead,
     FullPaymentReceipt,
     Operator,
     PrintKind,
@@ -54,6 +56,18 @@ class DayEndReport:
     backfill_handed_back: Decimal  # the old flow only (before issue 23): the fund's part handed back
     reprint_count: int  # 补打 of slips
     legacy_backfill_count: int = 0  # 补登记 of the old flow, which settled the stay and handed money back
+    # The audit trail's head when the report was made (issue 22 §4): on the paper handed in with the cash,
+    # an anchor of the trail outside the database. The fingerprint is of the keyed head MAC ("" unsigned).
+    audit_count: int | None = None
+    audit_fingerprint: str = ""
+
+    @property
+    def audit_head_text(self) -> str:
+        """The head as printed: the count and the fingerprint (or that it is unsigned)."""
+        if self.audit_count is None:
+            return ""
+        mark = f"指纹 {self.audit_fingerprint}" if self.audit_fingerprint else "未签名（本机缺少审计密钥）"
+        return f"审计链头：共 {self.audit_count} 条记录，{mark}"
 
     @property
     def collected(self) -> Decimal:
@@ -131,6 +145,7 @@ def day_end_report(session: Session, actor: OperatorInfo, operator_id: int, day:
         PrintLog.operator_id == operator_id, PrintLog.kind == PrintKind.REPRINT,
         PrintLog.printed_at >= start, PrintLog.printed_at < end)).all()
     institution = current_institution(session)
+    head = session.execute(select(AuditHead.event_count, AuditHead.head_mac).where(AuditHead.id == 1)).first()
     return DayEndReport(
         day=day,
         operator_id=operator.id,
@@ -151,6 +166,8 @@ def day_end_report(session: Session, actor: OperatorInfo, operator_id: int, day:
         backfill_handed_back=sum((s.fund_total for s in backfills), ZERO),
         reprint_count=len(reprints),
         legacy_backfill_count=len(backfills),
+        audit_count=int(head.event_count) if head is not None else None,
+        audit_fingerprint=audit.fingerprint(head.head_mac) if head is not None and head.head_mac else "",
     )
 
 

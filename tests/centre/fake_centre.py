@@ -27,6 +27,7 @@ from app.centre.gateway import (
     ClaimReceipt,
     ClaimStatusReport,
     DailyDetails,
+    AuditAnchor,
     DailyTotals,
     FeeCancelReceipt,
     FeeCancelRequest,
@@ -193,7 +194,7 @@ class FakeCentre(Centre):
     def claim_status(self, claim_no: str) -> ClaimStatusReport:
         raise NotImplementedError
 
-    def daily_totals(self, day: dt.date) -> DailyTotals:
+    def daily_totals(self, day: dt.date, audit_head: AuditAnchor | None = None) -> DailyTotals:
         raise NotImplementedError
 
     def daily_details(self, day: dt.date, page: int = 1, page_size: int = 500) -> DailyDetails:

@@ -1282,8 +1282,38 @@ class SandboxCentre:
             return {"count": count, **{key: wire.money(sum((Decimal(r[key]) for r in chosen), ZERO))
                                        for key in ("total", "fund_total", "personal_total")}}
 
+        code = context.institution["code"]
+        head = context.request.data.get("audit_head")
+        if head is not None:
+            self._keep_audit_anchor(context, code, day, head)
         return {"date": day.isoformat(), "settlements": totals(("settlement",)),
-                "cancellations": totals(("cancellation",)), "net": totals(("settlement", "cancellation"))}
+                "cancellations": totals(("cancellation",)), "net": totals(("settlement", "cancellation")),
+                "audit_anchors": self._audit_anchors(context.connection, code)}
+
+    def _keep_audit_anchor(self, context: _Context, code: str, day: dt.date, head: Any) -> None:
+        """The counter's audit head sent with its day-end: kept as it came (the same count again: the first)."""
+        if not isinstance(head, dict):
+            raise Refusal(ErrorCode.MALFORMED_REQUEST, "audit_head 应为对象")
+        counter = _text(head, "counter", max_length=64)
+        count, mac = head.get("count"), head.get("mac")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1 or not isinstance(mac, str) \
+                or re.fullmatch(r"[0-9a-f]{64}", mac) is None:
+            raise Refusal(ErrorCode.MALFORMED_REQUEST, "audit_head 的 count 应为正整数，mac 应为 64 位十六进制")
+        context.connection.execute(
+            "INSERT OR IGNORE INTO audit_anchor (institution, counter, event_count, head_mac, business_date, received) "
+            "VALUES (?, ?, ?, ?, ?, ?)", (code, counter, count, mac, day.isoformat(), context.received.isoformat()))
+
+    @staticmethod
+    def _audit_anchors(connection: sqlite3.Connection, code: str) -> list[dict[str, Any]]:
+        """Of each counter of the institution: the anchor received last and the one with the most events
+        (a trail cut back and then anchored again is still held to the longer one)."""
+        rows = connection.execute(
+            "SELECT counter, event_count, head_mac, received FROM audit_anchor a WHERE institution = ? AND ("
+            "rowid = (SELECT MAX(rowid) FROM audit_anchor b WHERE b.institution = a.institution "
+            "AND b.counter = a.counter) OR event_count = (SELECT MAX(event_count) FROM audit_anchor c "
+            "WHERE c.institution = a.institution AND c.counter = a.counter)) ORDER BY counter, rowid", (code,))
+        return [{"counter": r["counter"], "count": r["event_count"], "mac": r["head_mac"], "received": r["received"]}
+                for r in rows]
 
     def _reconcile_details(self, context: _Context) -> dict[str, Any]:
         data = context.request.data

@@ -112,6 +112,11 @@ CREATE TABLE IF NOT EXISTS full_payment (
     paid_in_full TEXT NOT NULL, discharged TEXT NOT NULL, msgid TEXT NOT NULL, business_date TEXT NOT NULL,
     time TEXT NOT NULL, status TEXT NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS full_payment_live ON full_payment (registration_no) WHERE status = 'live';
+-- The counters' audit trail heads sent with 3201 (issue 22 §4): anchors outside the counter's database.
+-- Additive: made in an existing data folder of this schema version too.
+CREATE TABLE IF NOT EXISTS audit_anchor (
+    institution TEXT NOT NULL, counter TEXT NOT NULL, event_count INTEGER NOT NULL, head_mac TEXT NOT NULL,
+    business_date TEXT NOT NULL, received TEXT NOT NULL, PRIMARY KEY (institution, counter, event_count));
 """
 
 
