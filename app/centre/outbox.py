@@ -461,7 +461,8 @@ class Outbox:
                 with self._lock:
                     self._dirty = True
                 log.warning("交易 %s（%s）结果未知：%s；立即按报文编号查询", msgid, operation.label, exc.message)
-                _mark_landed(msgid)
+                # Still ours while we query for it (until `finally`): with uploads in parallel another
+                # thread's `require_clear` would otherwise resolve — and void — it at the same time.
                 return self._settle_unknown(entry_id, msgid, exc)  # type: ignore[no-any-return]
             except BaseException:
                 self._write_calls(calls)

@@ -215,7 +215,8 @@ def _few(seqs: list[int]) -> str:
 
 def upload_lines(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo,
                  progress: Callable[[int, int], None] | None = None) -> int:
-    """Upload the lines not yet uploaded, 100 a call through the outbox; returns lines sent.
+    """Upload the lines not yet uploaded, 100 a call through the outbox, several calls in flight
+    (`CentreClient.upload_fees`); returns lines sent.
 
     The FEE_UPLOAD applier marks `uploaded_at` in the call's own transaction; they are marked
     here too (idempotent) for a client opened without the workflow's appliers."""
@@ -234,13 +235,10 @@ def upload_lines(ctx: CounterContext, client: CentreClient, stay_id: int, actor:
     total = len(fee_lines)
     if progress is not None:
         progress(0, total)
-    sent = 0
-    for start in range(0, total, UPLOAD_BATCH):
-        batch = fee_lines[start:start + UPLOAD_BATCH]
-        client.upload_fees(registration_no, batch, insured_region=region, stay_id=stay_id, operator_id=actor.id)
-        sent += len(batch)
-        if progress is not None:
-            progress(sent, total)
+    # 100 lines a call, several calls in flight (issue 25): `progress` as each call lands.
+    client.upload_fees(registration_no, fee_lines, insured_region=region, stay_id=stay_id, operator_id=actor.id,
+                       progress=None if progress is None else (lambda done: progress(done, total)))
+    sent = total
     if sent:
         with ctx.transaction() as session:
             # The FEE_UPLOAD applier marked them in each call's transaction; this sweep covers a
