@@ -69,6 +69,7 @@ from app.workflow.admission import (
 )
 from app.workflow.appliers import apply_settlement, apply_settlement_cancel
 from app.workflow.common import StayNotFound, WorkflowError
+from app.workflow.line_upload import uploading
 from app.workflow.stay_guard import one_counter_at_a_time, settled_by
 
 if TYPE_CHECKING:
@@ -221,6 +222,12 @@ def upload_lines(ctx: CounterContext, client: CentreClient, stay_id: int, actor:
     The FEE_UPLOAD applier marks `uploaded_at` in the call's own transaction; they are marked
     here too (idempotent) for a client opened without the workflow's appliers."""
     require(actor, Permission.SETTLE)
+    with uploading(ctx, stay_id):  # not side by side with the stay's upload during the stay (line_upload)
+        return _upload_pending(ctx, client, stay_id, actor, progress)
+
+
+def _upload_pending(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo,
+                    progress: Callable[[int, int], None] | None) -> int:
     _cancel_changed_lines(ctx, client, stay_id, actor)
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
