@@ -141,3 +141,29 @@ def test_a_call_held_past_the_timeout_is_voided_and_its_lines_sent_again_once(
     calls = {c["msgid"]: c["outcome"] for c in sandbox.admin("GET", "/admin/calls")["calls"]}
     assert calls[held.msgid] == "voided"
     assert_matches_centre(counter, wf_client, outcome.settlement_id)
+
+
+def test_calls_landing_meanwhile_never_look_unresolved_to_a_parallel_call(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, sandbox: SandboxProcess,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each call first checks that no earlier outcome is unknown. A call that landed between that
+    check's query and its look at the in-flight registry looked unknown and stopped the upload
+    (OutboxNotClear with nothing unknown at all). Checked before every call here, as after an
+    unknown outcome, and the registry looked at a little late, so that the window is met."""
+    from app.centre import outbox
+    from app.workflow.discharge import upload_lines
+
+    monkeypatch.setattr(outbox, "CLEAR_CHECK_SECONDS", 0.0)
+    looked_up = outbox.in_flight
+
+    def late_look(msgid: str) -> bool:
+        time.sleep(0.02)  # the calls in flight meanwhile land
+        return looked_up(msgid)
+
+    monkeypatch.setattr(outbox, "in_flight", late_look)
+    _, admitted = admit_worker(counter, wf_client, cashier, ZHANG_WEI_CARD, form("ZY-PAR-2"))
+    assert admitted.stay_id is not None
+    add_lines(counter, admitted.stay_id, cashier, 3998)  # 40 calls
+
+    assert upload_lines(counter, wf_client, admitted.stay_id, cashier) == 4000
+    assert sandbox.summary()["live_lines"] == 4000
