@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -206,8 +207,9 @@ def apply_fee_cancel(session: Session, entry: OutboxEntry, result: Any) -> None:
 # --- settlement -------------------------------------------------------------------------------------
 
 
-def settlement_result(figures: SettlementFigures, charge_lines: dict[int, ChargeLine]) -> SettlementResult:
-    """Map the centre's matrix and its items (by seq) onto the stay's charge lines.
+def settlement_result(figures: SettlementFigures, charge_lines: Mapping[int, Any]) -> SettlementResult:
+    """Map the centre's matrix and its items (by seq) onto the stay's charge lines (anything with
+    the line's `category` and `amount`: ORM objects or plain rows).
 
     The centre names each line's bucket, fund and personal parts; the category and amount are
     the line's own (the category as uploaded, the amount = fund + personal, checked)."""
@@ -246,16 +248,18 @@ def apply_settlement(session: Session, entry: OutboxEntry, result: Any, counter_
     if stay.registration_no is not None and stay.registration_no != figures.registration_no:
         # Another registration's settlement (another counter's call): never recorded here, never reversed.
         raise ForeignResult(f"中心结算的就医登记号 {figures.registration_no} 不是本次住院的 {stay.registration_no}")
-    charge_lines = {line.seq: line for line in stay.charge_lines}
+    # Plain rows, not ORM objects: this runs while the patient waits at the window (20,000 lines).
+    charge_lines = {row.seq: row for row in session.execute(
+        select(ChargeLine.seq, ChargeLine.category, ChargeLine.amount).where(ChargeLine.stay_id == stay.id))}
     computed = settlement_result(figures, charge_lines)
     if computed.total != figures.total or computed.fund_total != figures.fund_total:
         raise LocalConflict(f"中心结算合计 {figures.total} 与明细合计 {computed.total} 不符")
-    live = sum((line.amount for line in stay.charge_lines), Decimal("0.00"))
+    live = sum((line.amount for line in charge_lines.values()), Decimal("0.00"))
     if live != figures.total:
         # A line added (or refunded) while the settlement was on its way (issue 21 B4): recorded,
         # it would stay outside the settlement for good. Not recorded: the outbox reverses it.
         raise LocalConflict(f"结算期间费用明细有变动：中心按 {figures.total} 元结算，本机明细合计 {live} 元"
-                            f"（{len(stay.charge_lines)} 条）；请核对明细后重新结算")
+                            f"（{len(charge_lines)} 条）；请核对明细后重新结算")
     discharged = entry.request.get("discharged")
     if discharged and stay.discharged_on is None:
         stay.discharged_on = dt.date.fromisoformat(str(discharged))

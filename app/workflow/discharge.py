@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, cast, or_, select, update
+from sqlalchemy import String, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -142,7 +142,9 @@ def _line_rows(session: Session, stay_id: int, *, pending_only: bool = False) ->
 
 
 def _stay_total(session: Session, stay_id: int) -> Decimal:
-    return sum(session.scalars(select(ChargeLine.amount).where(ChargeLine.stay_id == stay_id)), ZERO)
+    # Summed by the database in integer fen (exact): the patient waits for this at the window.
+    total = session.scalar(select(func.sum(ChargeLine.amount)).where(ChargeLine.stay_id == stay_id))
+    return ZERO if total is None else Decimal(total).quantize(ZERO)
 
 
 def _fee_lines(session: Session, stay: Stay, lines: list[Any]) -> list[FeeLine]:
