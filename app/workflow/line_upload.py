@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, cast, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -122,8 +122,9 @@ def upload_ready_lines(ctx: CounterContext, client: CentreClient, stay_id: int, 
         total = len(fee_lines)
         client.upload_fees(registration_no, fee_lines, insured_region=region, stay_id=stay_id, operator_id=actor.id,
                            progress=None if progress is None else (lambda done: progress(done, total)))
+        # Each line is marked uploaded by the FEE_UPLOAD applier in its call's transaction, and only if
+        # it still reads as it was sent (the clerk may have changed it meanwhile: app.workflow.appliers).
         with ctx.transaction() as session:
-            _mark_uploaded(session, stay_id, [line.seq for line in fee_lines])
             audit.record(session, "charge_lines_uploaded", operator_id=actor.id, counter_name=ctx.counter_name,
                          entity_type="stay", entity_id=stay_id, detail={"lines": total, "during_stay": True})
         log.info("住院 %s：%s 条明细已上传，%s 条待定", stay_id, total, waiting)
@@ -134,17 +135,6 @@ def _region(session: Session, stay: Stay) -> str:
     from app.workflow.discharge import _insured_region
 
     return _insured_region(session, stay)
-
-
-def _mark_uploaded(session: Session, stay_id: int, seqs: list[int]) -> None:
-    """The FEE_UPLOAD applier marked them in each call's transaction; this covers a client opened
-    without the workflow's appliers (idempotent)."""
-    now = dt.datetime.now(dt.UTC)
-    for start in range(0, len(seqs), 500):  # bounded IN lists
-        session.execute(update(ChargeLine).where(
-            ChargeLine.stay_id == stay_id, ChargeLine.seq.in_(seqs[start:start + 500]),
-            ChargeLine.uploaded_at.is_(None), ChargeLine.centre_line_no.is_(None),
-        ).values(uploaded_at=now, centre_line_no=cast(ChargeLine.seq, String(32))))
 
 
 def stays_with_pending_lines(session: Session) -> list[int]:

@@ -6,6 +6,7 @@ line changed after its upload is cancelled at the centre and sent again, the 费
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from sqlalchemy import select
 
@@ -128,3 +129,36 @@ def test_the_daily_run_uploads_every_stay_in_hospital(
     assert done == {first: "上传 22 条", second: "上传 32 条"}
     assert sandbox.summary()["live_lines"] == 54
     assert upload_open_stays(counter, wf_client, cashier) == []  # nothing pending: no stay visited
+
+
+def test_a_line_changed_while_its_upload_is_in_flight_is_sent_again(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, sandbox: SandboxProcess) -> None:
+    """The background upload and the clerk's 伤病分离 run side by side: a line reclassified after its
+    upload was written but before the centre's answer was recorded must not be marked uploaded (the
+    centre holds the old flag): it is cancelled there and sent again."""
+    import threading
+
+    stay_id = _stay(counter, wf_client, cashier, lines=8)  # 10 lines: one call
+    sandbox.admin("POST", "/admin/latency", {"ms": 1500})
+    upload = threading.Thread(target=upload_ready_lines, args=(counter, wf_client, stay_id, cashier))
+    upload.start()
+    deadline = time.monotonic() + 10
+    while not _entries(counter, stay_id)[-1].operation == Operation.FEE_UPLOAD.value:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # Written and on its way: the clerk reclassifies line 2 (not uploaded yet, so a plain local change).
+    _change(counter, stay_id, 2, injury=False, injury_override_reason="经核实为既往病", override_approved_by=cashier.id)
+    upload.join()
+    sandbox.admin("POST", "/admin/latency", {"ms": 0})
+    with counter.transaction() as session:
+        line = session.scalars(select(ChargeLine).where(ChargeLine.stay_id == stay_id, ChargeLine.seq == 2)).one()
+        assert line.uploaded_at is None and line.centre_line_no is not None  # the centre holds the old one
+    assert _counts(counter, stay_id) == UploadCounts(9, 1, 0)
+
+    before = len(_entries(counter, stay_id))
+    assert upload_ready_lines(counter, wf_client, stay_id, cashier).sent == 1
+    new = _entries(counter, stay_id)[before:]
+    assert [e.operation for e in new] == [Operation.FEE_CANCEL.value, Operation.FEE_UPLOAD.value]
+    assert new[1].request["lines"][0]["seq"] == 2 and new[1].request["lines"][0]["injury"] is False
+    assert _counts(counter, stay_id) == UploadCounts(10, 0, 0)
+    assert sandbox.summary()["live_lines"] == 10
