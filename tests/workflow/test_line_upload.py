@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+import pytest
 from sqlalchemy import select
 
 from app.bootstrap import CounterContext
@@ -162,3 +163,24 @@ def test_a_line_changed_while_its_upload_is_in_flight_is_sent_again(
     assert new[1].request["lines"][0]["seq"] == 2 and new[1].request["lines"][0]["injury"] is False
     assert _counts(counter, stay_id) == UploadCounts(10, 0, 0)
     assert sandbox.summary()["live_lines"] == 10
+
+
+def test_the_daily_run_as_a_scheduled_command(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, sandbox: SandboxProcess,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`wi-counter charges upload --all` (a scheduled task when the window is not running) and one stay."""
+    from app.cli import main
+    from tests.signed_in import password_on_stdin
+
+    first = _stay(counter, wf_client, cashier, lines=20)
+    assert counter.paths.root is not None
+    home, db_url = str(counter.paths.root), counter.engine.url.render_as_string(hide_password=False)
+    password_on_stdin(monkeypatch)
+    assert main(["charges", "upload", "--all", "--home", home, "--db", db_url, "--operator", "cashier",
+                 "--password-stdin"]) == 0
+    assert f"住院 {first}：上传 22 条" in capsys.readouterr().out
+    assert sandbox.summary()["live_lines"] == 22
+    password_on_stdin(monkeypatch)
+    assert main(["charges", "upload", str(first), "--home", home, "--db", db_url, "--operator", "cashier",
+                 "--password-stdin"]) == 0
+    assert f"住院 {first}：上传 0 条" in capsys.readouterr().out
