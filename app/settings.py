@@ -265,9 +265,9 @@ CENTRE_UPLOAD_AFTER_IMPORT: Setting[bool] = Setting(
     "每次导入 HIS 费用后，在后台把已对照、已分类的明细上传结算中心；出院结算时只需上传剩余明细。",
 )
 CENTRE_UPLOAD_DAILY_AT: Setting[str] = Setting(
-    "centre.upload_daily_at", str, "02:00",
+    "centre.upload_daily_at", str, "",
     "每日定时上传时间",
-    "每天此时（时:分）把在院患者尚未上传的已分类明细上传结算中心（每日上传）；留空不定时上传。"
+    "每天此时（时:分，如 02:00）起，窗口把在院患者尚未上传的已分类明细上传结算中心（每日上传）；留空不定时上传。"
     "程序未运行时可用计划任务执行 wi-counter charges upload --all。",
     check=_daily_time_or_blank,
 )
