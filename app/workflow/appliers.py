@@ -208,7 +208,8 @@ def _still_as_sent(session: Session, stay: Stay, sent: Mapping[int, Mapping[str,
     from app.workflow.discharge import _diagnosis_injury
 
     injury_of = _diagnosis_injury(session, stay)
-    unchanged, changed = [], []
+    unchanged: list[int] = []
+    changed: list[int] = []
     rows = session.execute(select(
         ChargeLine.seq, ChargeLine.code, ChargeLine.his_code, ChargeLine.name, ChargeLine.category,
         ChargeLine.quantity, ChargeLine.unit_price, ChargeLine.amount, ChargeLine.charged_on, ChargeLine.diagnosis_code,

@@ -117,7 +117,7 @@ def upload_ready_lines(ctx: CounterContext, client: CentreClient, stay_id: int, 
             ready, waiting = ready_lines(session, stay, pending)
             fee_lines = _fee_lines(session, stay, ready)
             registration_no, region = stay.registration_no, _region(session, stay)
-        if not fee_lines:
+        if not fee_lines or registration_no is None:
             return LineUpload(stay_id, 0, waiting)
         total = len(fee_lines)
         client.upload_fees(registration_no, fee_lines, insured_region=region, stay_id=stay_id, operator_id=actor.id,
