@@ -253,6 +253,26 @@ CENTRE_PING_SECONDS: Setting[int] = Setting(
     minimum=2,
 )
 
+
+def _daily_time_or_blank(text: str) -> str | None:
+    if text.strip() and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text.strip()):
+        return "应为 时:分（24 小时制，如 02:30），或留空不定时上传"
+    return None
+
+
+CENTRE_UPLOAD_AFTER_IMPORT: Setting[bool] = Setting(
+    "centre.upload_after_import", bool, True,
+    "导入后上传费用明细",
+    "每次导入 HIS 费用后，在后台把已对照、已分类的明细上传结算中心；出院结算时只需上传剩余明细。",
+)
+CENTRE_UPLOAD_DAILY_AT: Setting[str] = Setting(
+    "centre.upload_daily_at", str, "",
+    "每日定时上传时间",
+    "每天此时（时:分，如 02:00）起，窗口把在院患者尚未上传的已分类明细上传结算中心（每日上传）；留空不定时上传。"
+    "程序未运行时可用计划任务执行 wi-counter charges upload --all。",
+    check=_daily_time_or_blank,
+)
+
 # --- slip and printing settings (issue 7) ---
 
 # The slip's form is no setting: each stay's policy profile names it (`slip_template`), so a Beijing
@@ -364,6 +384,8 @@ ALL_SETTINGS: tuple[Setting[Any], ...] = (
     CENTRE_MAX_REPLY_MIB,
     CENTRE_CA_FILE,
     CENTRE_PING_SECONDS,
+    CENTRE_UPLOAD_AFTER_IMPORT,  # lines up during the stay (issue 25)
+    CENTRE_UPLOAD_DAILY_AT,
 
     # slip and printing (issue 7)
     SLIP_PAPER,

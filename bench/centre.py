@@ -7,13 +7,14 @@ in-memory keyring), then prints, one line each:
     BENCH centre_person_lookup_median <ms> ms (goal < 20)
     BENCH centre_settlement_median <ms> ms (goal < 100)
     BENCH centre_upload_10000_lines <s> s (goal < 5)
-    BENCH centre_upload_to_bare_http_ratio <x> x (goal < 2)
+    BENCH centre_upload_to_bare_http_ratio <x> x (goal < 1.5)
 
 Every call goes the way the counter makes it: a msgid from the database sequence, signed,
 through the outbox when it changes state (written before it is sent), logged in the call log.
-The ratio compares the 10,000-line upload (100 lines a call) with bare HTTP posts of the same
-request bodies (same lines, signed, to a second stay) made in the same run, so it shows what
-the client adds on top of the wire; both are medians of three alternating runs. Exits non-zero only when it could not measure.
+The ratio compares the 10,000-line upload (100 lines a call, UPLOAD_PARALLEL calls in flight) with
+bare HTTP posts of the same request bodies (same lines, signed, to a second stay) made in the same
+run with as many posts in flight, so it shows what the client adds on top of the wire; both are
+medians of ROUNDS alternating runs. Exits non-zero only when it could not measure.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 import httpx  # noqa: E402
 import keyring  # noqa: E402
@@ -92,7 +95,7 @@ def main() -> int:
     from app import logging_setup  # noqa: F401 - the program's logging levels
     from app.bootstrap import open_counter
     from app.centre import wire
-    from app.centre.client import open_centre
+    from app.centre.client import UPLOAD_PARALLEL, open_centre
     from app.centre.gateway import AdmissionCancelRequest, AdmissionRequest, FeeLine, PersonKey, SettlementRequest, StayDiagnosis
     from app.db.models import Institution
     from app.secret_store import CENTRE_KEY, set_secret
@@ -148,7 +151,7 @@ def main() -> int:
                     started = time.perf_counter()
                     receipts = client.upload_fees(registration, stay_lines, insured_region="440800")
                     upload_runs.append(time.perf_counter() - started)
-                    if receipts[-1].line_count != LINES:
+                    if max(r.line_count for r in receipts) != LINES:
                         raise RuntimeError(f"the centre holds {receipts[-1].line_count} lines, not {LINES}")
                     # One open stay per person: close it before the next admission.
                     client.cancel_admission(AdmissionCancelRequest(registration, "基准测试"))
@@ -167,12 +170,15 @@ def main() -> int:
                         request = wire.Request(wire.Transaction.FEE_UPLOAD, client.outbox.read_msgid(),
                                                centre.caller, wire.now(), sign_no, "440800", data)  # type: ignore[attr-defined]
                         bodies.append(request.to_bytes(KEY.encode()))
-                    started = time.perf_counter()
-                    for body in bodies:
+                    def post(body: bytes) -> None:
                         response = bare.post(wire.API_PATH, content=body,
                                              headers={"Content-Type": "application/json; charset=utf-8"})
                         if response.status_code != 200 or b'"infcode":"0"' not in response.content:
                             raise RuntimeError(f"bare post refused: {response.content[:300]!r}")
+
+                    started = time.perf_counter()
+                    with ThreadPoolExecutor(UPLOAD_PARALLEL) as pool:  # as many in flight as the client
+                        list(pool.map(post, bodies))
                     bare_runs.append(time.perf_counter() - started)
                     client.cancel_admission(AdmissionCancelRequest(bare_registration, "基准测试"))
             upload_s, bare_s = statistics.median(upload_runs), statistics.median(bare_runs)
@@ -185,7 +191,7 @@ def main() -> int:
     print(f"BENCH centre_person_lookup_median {statistics.median(lookup_ms):.2f} ms (goal < 20)")
     print(f"BENCH centre_settlement_median {statistics.median(settle_ms):.2f} ms (goal < 100)")
     print(f"BENCH centre_upload_10000_lines {upload_s:.2f} s (goal < 5)")
-    print(f"BENCH centre_upload_to_bare_http_ratio {upload_s / bare_s:.2f} x (goal < 2)")
+    print(f"BENCH centre_upload_to_bare_http_ratio {upload_s / bare_s:.2f} x (goal < 1.5)")
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -31,6 +32,12 @@ _CALL_LOG = cast(Table, CentreCallLog.__table__)
 TOKEN_KEPT_AS = "（电子社保卡令牌，不记录）"
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_token_key(key: Any) -> bool:
+    # Asked for every key of every line of every call (20,000-line replies): the few key names cached.
+    return "token" in str(key).lower()
+
+
 def _kept(value: Any) -> Any:
     """What the call log keeps of a request or reply: ID numbers masked, e-card tokens dropped."""
     if isinstance(value, str):
@@ -39,7 +46,7 @@ def _kept(value: Any) -> Any:
         return [_kept(item) for item in value]
     if not isinstance(value, dict):
         return value
-    kept = {key: TOKEN_KEPT_AS if "token" in str(key).lower() else _kept(item) for key, item in value.items()}
+    kept = {key: TOKEN_KEPT_AS if _is_token_key(key) else _kept(item) for key, item in value.items()}
     if kept.get("by") == "ecard_token" and "value" in kept:  # a person lookup by e-card (1101)
         kept["value"] = TOKEN_KEPT_AS
     return kept

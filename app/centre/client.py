@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -26,6 +27,7 @@ from app.centre.gateway import (
     CataloguePage,
     Centre,
     CentreRefused,
+    CentreUnavailable,
     ClaimChunk,
     ClaimReceipt,
     ClaimStatusReport,
@@ -40,6 +42,7 @@ from app.centre.gateway import (
     FullPaymentRegistration,
     FullPaymentRegistrationRequest,
     Operation,
+    OutcomeUnknown,
     Person,
     PersonKey,
     Reachability,
@@ -63,6 +66,67 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 SYSTEM_OPERATOR = ("system", "系统（自动处理）")
+# Fee-upload calls in flight at once: a WAN's round trips overlap (issue 25); small, so that the
+# centre is not flooded and the counter's database writes (two per call) do not queue long.
+UPLOAD_PARALLEL = 6
+
+T = TypeVar("T")
+
+
+def run_bounded(items: Sequence[T], work: Callable[[T], R], parallel: int,
+                landed: Callable[[T, R], None] | None = None) -> list[R]:
+    """`work(item)` for every item, at most `parallel` at once; results in the items' order.
+
+    `landed(item, result)` runs on the calling thread as each finishes. On the first failure no
+    further item is started; those in flight finish, then the failure is raised (an unknown outcome
+    first: the clerk must hear that a call may have been applied)."""
+    if parallel <= 1 or len(items) <= 1:
+        results = []
+        for item in items:
+            result = work(item)
+            if landed is not None:
+                landed(item, result)
+            results.append(result)
+        return results
+    results_by_index: dict[int, R] = {}
+    failures: list[BaseException] = []
+    queue = iter(enumerate(items))
+    with ThreadPoolExecutor(max_workers=min(parallel, len(items)), thread_name_prefix="centre-upload") as pool:
+        running: dict[Future[R], tuple[int, T]] = {}
+
+        def start_next() -> None:
+            for index, item in queue:
+                running[pool.submit(work, item)] = (index, item)
+                return
+
+        for _ in range(min(parallel, len(items))):
+            start_next()
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                index, item = running.pop(future)
+                error = future.exception()
+                if error is not None:
+                    failures.append(error)
+                    continue
+                results_by_index[index] = future.result()
+                if landed is not None:
+                    landed(item, results_by_index[index])
+                if not failures:
+                    start_next()
+    if failures:
+        raise min(failures, key=_failure_rank)
+    return [results_by_index[index] for index in range(len(items))]
+
+
+def _failure_rank(error: BaseException) -> int:
+    if isinstance(error, OutcomeUnknown):
+        return 0
+    if isinstance(error, CentreRefused):
+        return 1
+    if isinstance(error, CentreUnavailable):
+        return 2
+    return 3
 
 
 @dataclass(frozen=True)
@@ -171,18 +235,42 @@ class CentreClient:
                                     lambda m: self.centre.cancel_admission(m, request), stay_id, operator_id)
 
     def upload_fees(self, registration_no: str, lines: Sequence[FeeLine], *, insured_region: str = "",
-                    stay_id: int | None = None, operator_id: int | None = None) -> list[FeeUploadReceipt]:
-        """Upload a stay's lines, at most 100 a call, each call through the outbox.
+                    stay_id: int | None = None, operator_id: int | None = None,
+                    parallel: int = UPLOAD_PARALLEL,
+                    progress: Callable[[int], None] | None = None) -> list[FeeUploadReceipt]:
+        """Upload a stay's lines, at most 100 a call, each call through the outbox with its own msgid;
+        up to `parallel` calls in flight at once (a WAN's round trips overlap, issue 25). Returns the
+        receipts in the order of the chunks; `progress(lines_done)` after each chunk lands.
 
-        A line already uploaded with the same content is accepted again without change, so an
-        interrupted upload is finished by calling this again with the same lines."""
-        receipts = []
-        for start in range(0, len(lines), wire.MAX_FEE_LINES_PER_CALL):
-            upload = FeeUpload(registration_no, tuple(lines[start:start + wire.MAX_FEE_LINES_PER_CALL]),
-                               insured_region)
-            receipts.append(self._through_outbox(
-                Operation.FEE_UPLOAD, upload, lambda m, u=upload: self.centre.upload_fees(m, u),  # type: ignore[misc]
-                stay_id, operator_id,
+        The centre takes chunks in any order, but a refund only after its original: refunds whose
+        original goes up in this same upload follow in a second wave. On the first failure no further
+        chunk is started; the ones in flight finish (each settled by the outbox), then the failure
+        is raised — an unknown outcome before a refusal before an unreachable centre. A line already
+        uploaded with the same content is accepted again without change, so an interrupted upload is
+        finished by calling this again with the lines not yet marked uploaded."""
+        size = wire.MAX_FEE_LINES_PER_CALL
+        here = {line.seq for line in lines}
+        later = [line for line in lines if line.refund_of is not None and line.refund_of in here]
+        later_seqs = {line.seq for line in later}
+        first = [line for line in lines if line.seq not in later_seqs]
+        receipts: list[FeeUploadReceipt] = []
+        done = 0
+
+        def landed(count: int) -> None:
+            nonlocal done
+            done += count
+            if progress is not None:
+                progress(done)
+
+        for wave in (first, later):
+            uploads = [FeeUpload(registration_no, tuple(wave[start:start + size]), insured_region)
+                       for start in range(0, len(wave), size)]
+            receipts.extend(run_bounded(
+                uploads,
+                lambda upload: self._through_outbox(
+                    Operation.FEE_UPLOAD, upload, lambda m: self.centre.upload_fees(m, upload), stay_id, operator_id),
+                parallel,
+                lambda upload, _receipt: landed(len(upload.lines)),
             ))
         return receipts
 

@@ -112,6 +112,13 @@ def in_flight(msgid: str) -> bool:
         return msgid in _IN_FLIGHT
 
 
+def _in_flight_now() -> frozenset[str]:
+    """The calls in flight now: taken before reading the outbox, so that a call that lands between
+    the read and the look at the registry is not taken for one whose outcome is unknown."""
+    with _IN_FLIGHT_LOCK:
+        return frozenset(_IN_FLIGHT)
+
+
 class LocalConflict(Exception):
     """The counter cannot record an applied call (its records changed meanwhile)."""
 
@@ -311,6 +318,9 @@ class Outbox:
         self._call_log = call_log
         self._lock = threading.Lock()
         self._dirty = True  # True: look at the outbox before the next call (start, unknown outcome)
+        # Bumped with each unknown outcome: a check that began before it must not clear `_dirty`
+        # (several calls run at once, issue 25).
+        self._dirty_generation = 0
         self._clear_checked = 0.0
         self._identity: CounterIdentity | None = None
         centre.identify(lambda: self.identity().counter_id, self.register_terminal)
@@ -468,8 +478,10 @@ class Outbox:
                 self._write_calls(calls)
                 with self._lock:
                     self._dirty = True
+                    self._dirty_generation += 1
                 log.warning("交易 %s（%s）结果未知：%s；立即按报文编号查询", msgid, operation.label, exc.message)
-                _mark_landed(msgid)
+                # Still ours while we query for it (until `finally`): with uploads in parallel another
+                # thread's `require_clear` would otherwise resolve — and void — it at the same time.
                 return self._settle_unknown(entry_id, msgid, exc)  # type: ignore[no-any-return]
             except BaseException:
                 self._write_calls(calls)
@@ -750,9 +762,10 @@ class Outbox:
     def _claimable(self, entry: OutboxEntry, now: dt.datetime) -> bool:
         return self._claimable_row(entry.msgid, entry.lease_owner, entry.lease_until, now)
 
-    def _claimable_row(self, msgid: str, owner: str | None, until: dt.datetime | None, now: dt.datetime) -> bool:
-        if in_flight(msgid):
-            return False  # this process is waiting on it, whichever outbox instance sent it
+    def _claimable_row(self, msgid: str, owner: str | None, until: dt.datetime | None, now: dt.datetime,
+                       busy: frozenset[str] = frozenset()) -> bool:
+        if msgid in busy or in_flight(msgid):
+            return False  # this process is waiting on it (or was when it was read), whichever outbox sent it
         if owner is None or until is None or until <= now:
             return True
         if owner == self.owner:
@@ -827,6 +840,23 @@ class Outbox:
     def _view(entry: OutboxEntry) -> Resolution:
         return Resolution(entry.msgid, entry.operation, entry.state, entry.resolution, entry.error or "")
 
+    def _unknown_outcomes(self) -> list[str]:
+        """The msgids of sent calls with no known outcome that no one in this process waits on (and
+        whose lease allows us to take them). Checked before every call: a narrow Core query,
+        usually answered "none"."""
+        busy = _in_flight_now()
+        with self._sessions.begin() as session:
+            rows = session.execute(select(_OUTBOX.c.msgid, _OUTBOX.c.lease_owner, _OUTBOX.c.lease_until)
+                                   .where(_OUTBOX.c.state.in_(UNKNOWN_STATES)).order_by(_OUTBOX.c.seq)).all()
+        now = dt.datetime.now(dt.UTC)
+        return [msgid for msgid, owner, until in rows if self._claimable_row(msgid, owner, until, now, busy)]
+
+    def _mark_clear(self, generation: int, checked: float) -> None:
+        with self._lock:
+            if self._dirty_generation == generation:  # no unknown outcome arrived meanwhile
+                self._dirty = False
+            self._clear_checked = checked
+
     def open_entries(self) -> list[EntryView]:
         with self._sessions.begin() as session:
             entries = session.scalars(
@@ -876,22 +906,14 @@ class Outbox:
         with self._lock:
             if not self._dirty and now_mono - self._clear_checked < CLEAR_CHECK_SECONDS:
                 return
-        with self._sessions.begin() as session:
-            # Checked before every call: a narrow Core query, usually answered "none".
-            rows = session.execute(select(_OUTBOX.c.msgid, _OUTBOX.c.lease_owner, _OUTBOX.c.lease_until)
-                                   .where(_OUTBOX.c.state.in_(UNKNOWN_STATES))).all()
-        now = dt.datetime.now(dt.UTC)
-        if not any(self._claimable_row(msgid, owner, until, now) for msgid, owner, until in rows):
-            with self._lock:
-                self._dirty, self._clear_checked = False, now_mono
+            generation = self._dirty_generation
+        if not self._unknown_outcomes():
+            self._mark_clear(generation, now_mono)
             return
         self.resolve_open()
-        with self._sessions.begin() as session:
-            entries = session.scalars(select(OutboxEntry).where(OutboxEntry.state.in_(UNKNOWN_STATES))).all()
-            still = [e.msgid for e in entries if self._claimable(e, dt.datetime.now(dt.UTC))]
+        still = self._unknown_outcomes()
         if not still:
-            with self._lock:
-                self._dirty, self._clear_checked = False, time.monotonic()
+            self._mark_clear(generation, time.monotonic())
             return
         if still:
             raise OutboxNotClear(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -215,13 +216,50 @@ def apply_fee_upload(session: Session, entry: OutboxEntry, result: Any) -> None:
     stay = session.get(Stay, entry.stay_id)
     if stay is not None and stay.registration_no and receipt.registration_no != stay.registration_no:
         raise ForeignResult(f"中心收下明细的就医登记号 {receipt.registration_no} 不是本次住院的 {stay.registration_no}")
-    seqs = [int(line["seq"]) for line in entry.request.get("lines", [])]
-    if not seqs or receipt.accepted + receipt.duplicates == 0:
+    sent = {int(line["seq"]): line for line in entry.request.get("lines", [])}
+    if not sent or receipt.accepted + receipt.duplicates == 0 or stay is None:
         return
+    unchanged, changed = _still_as_sent(session, stay, sent)
     # centre_line_no: the centre holds this seq (a later change must cancel it there first).
-    session.execute(update(ChargeLine).where(ChargeLine.stay_id == entry.stay_id, ChargeLine.seq.in_(seqs),
-                                             ChargeLine.uploaded_at.is_(None))
-                    .values(uploaded_at=dt.datetime.now(dt.UTC), centre_line_no=cast(ChargeLine.seq, String(32))))
+    if unchanged:
+        session.execute(update(ChargeLine).where(ChargeLine.stay_id == entry.stay_id, ChargeLine.seq.in_(unchanged),
+                                                 ChargeLine.uploaded_at.is_(None))
+                        .values(uploaded_at=dt.datetime.now(dt.UTC), centre_line_no=cast(ChargeLine.seq, String(32))))
+    if changed:
+        # Changed while the call was on its way (the upload runs in the background while the clerk
+        # classifies, issue 25): the centre holds the old content. Marked as changed after upload, so
+        # the next upload cancels it there (2302) and sends it again.
+        session.execute(update(ChargeLine).where(ChargeLine.stay_id == entry.stay_id, ChargeLine.seq.in_(changed),
+                                                 ChargeLine.uploaded_at.is_(None))
+                        .values(centre_line_no=cast(ChargeLine.seq, String(32))))
+
+
+_SENT_FIELDS = ("code", "name", "category", "quantity", "unit_price", "amount", "date", "diagnosis", "injury")
+
+
+def _still_as_sent(session: Session, stay: Stay, sent: Mapping[int, Mapping[str, Any]]) -> tuple[list[int], list[int]]:
+    """The uploaded seqs whose local line still reads as it was sent, and those changed since."""
+    from app.rules.classify import line_injury
+    from app.workflow.discharge import _diagnosis_injury
+
+    injury_of = _diagnosis_injury(session, stay)
+    unchanged: list[int] = []
+    changed: list[int] = []
+    rows = session.execute(select(
+        ChargeLine.seq, ChargeLine.code, ChargeLine.his_code, ChargeLine.name, ChargeLine.category,
+        ChargeLine.quantity, ChargeLine.unit_price, ChargeLine.amount, ChargeLine.charged_on, ChargeLine.diagnosis_code,
+        ChargeLine.injury,
+    ).where(ChargeLine.stay_id == stay.id, ChargeLine.seq.in_(sorted(sent)), ChargeLine.uploaded_at.is_(None))
+        .with_for_update())  # PostgreSQL: no change lands between this look and the marking
+    for row in rows:
+        now = {"code": row.code or row.his_code, "name": row.name,
+               "category": row.category.value if row.category is not None else None,
+               "quantity": str(row.quantity), "unit_price": str(row.unit_price), "amount": str(row.amount),
+               "date": row.charged_on.isoformat(), "diagnosis": row.diagnosis_code,
+               "injury": line_injury(row.injury, row.diagnosis_code, injury_of)}
+        line = sent[row.seq]
+        (unchanged if all(line.get(key) == now[key] for key in _SENT_FIELDS) else changed).append(row.seq)
+    return unchanged, changed
 
 
 def apply_fee_cancel(session: Session, entry: OutboxEntry, result: Any) -> None:
@@ -241,8 +279,9 @@ def apply_fee_cancel(session: Session, entry: OutboxEntry, result: Any) -> None:
 # --- settlement -------------------------------------------------------------------------------------
 
 
-def settlement_result(figures: SettlementFigures, charge_lines: dict[int, ChargeLine]) -> SettlementResult:
-    """Map the centre's matrix and its items (by seq) onto the stay's charge lines.
+def settlement_result(figures: SettlementFigures, charge_lines: Mapping[int, Any]) -> SettlementResult:
+    """Map the centre's matrix and its items (by seq) onto the stay's charge lines (anything with
+    the line's `category` and `amount`: ORM objects or plain rows).
 
     The centre names each line's bucket, fund and personal parts; the category and amount are
     the line's own (the category as uploaded, the amount = fund + personal, checked)."""
@@ -286,16 +325,18 @@ def apply_settlement(session: Session, entry: OutboxEntry, result: Any, counter_
     if stay.registration_no is not None and stay.registration_no != figures.registration_no:
         # Another registration's settlement (another counter's call): never recorded here, never reversed.
         raise ForeignResult(f"中心结算的就医登记号 {figures.registration_no} 不是本次住院的 {stay.registration_no}")
-    charge_lines = {line.seq: line for line in stay.charge_lines}
+    # Plain rows, not ORM objects: this runs while the patient waits at the window (20,000 lines).
+    charge_lines = {row.seq: row for row in session.execute(
+        select(ChargeLine.seq, ChargeLine.category, ChargeLine.amount).where(ChargeLine.stay_id == stay.id))}
     computed = settlement_result(figures, charge_lines)
     if computed.total != figures.total or computed.fund_total != figures.fund_total:
         raise LocalConflict(f"中心结算合计 {figures.total} 与明细合计 {computed.total} 不符")
-    live = sum((line.amount for line in stay.charge_lines), Decimal("0.00"))
+    live = sum((line.amount for line in charge_lines.values()), Decimal("0.00"))
     if live != figures.total:
         # A line added (or refunded) while the settlement was on its way (issue 21 B4): recorded,
         # it would stay outside the settlement for good. Not recorded: the outbox reverses it.
         raise LocalConflict(f"结算期间费用明细有变动：中心按 {figures.total} 元结算，本机明细合计 {live} 元"
-                            f"（{len(stay.charge_lines)} 条）；请核对明细后重新结算")
+                            f"（{len(charge_lines)} 条）；请核对明细后重新结算")
     discharged = entry.request.get("discharged")
     if discharged and stay.discharged_on is None:
         stay.discharged_on = dt.date.fromisoformat(str(discharged))

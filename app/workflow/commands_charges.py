@@ -43,6 +43,14 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
                         help="确认为目录外项目（自费，须告知患者） / confirmed outside the catalogue (self-pay)")
     mapping.add_argument("--note", default="", help="备注 / note")
     add_operator_options(mapping)
+    uploading = action(actions, "upload",
+                       "把已对照、已分类的明细上传结算中心（住院期间；每日上传可用计划任务执行 --all）"
+                       " / upload the final lines during the stay (a scheduled task runs --all daily)",
+                       upload_command)
+    which = uploading.add_mutually_exclusive_group(required=True)
+    which.add_argument("stay_id", type=int, nargs="?", metavar="STAY_ID", help="住院登记编号 / stay id")
+    which.add_argument("--all", action="store_true", help="所有在院患者 / every stay in hospital")
+    add_operator_options(uploading)
     action(actions, "mappings", "列出可用的 HIS 列映射 / list the column mappings", mappings_command)
     catalogue = action(actions, "catalogue",
                        "本地目录：版本和条目数；--sync 从结算中心下载更新 / the local catalogue; --sync downloads "
@@ -51,7 +59,7 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
 
 
 def _help(args: argparse.Namespace) -> int:
-    print("用法 / usage: wi-counter charges {import,map,mappings,catalogue}", file=sys.stderr)
+    print("用法 / usage: wi-counter charges {import,map,upload,mappings,catalogue}", file=sys.stderr)
     return 2
 
 
@@ -102,6 +110,39 @@ def map_command(args: argparse.Namespace) -> int:
         context.close()
     target = "目录外（自费）" if code is None else code
     print(f"{args.his_code} → {target}：重新对照 {changed} 条明细 / {changed} lines re-matched")
+    return 0
+
+
+def upload_command(args: argparse.Namespace) -> int:
+    """Lines up during the stay (issue 25): one stay, or every stay in hospital (the daily run)."""
+    from app.centre.gateway import CentreError
+    from app.operators import Permission
+    from app.workflow.appliers import open_workflow_centre
+    from app.workflow.line_upload import upload_open_stays, upload_ready_lines
+
+    context = _open(args)
+    try:
+        actor = signed_in(context, args, Permission.IMPORT_CHARGES)
+        client = open_workflow_centre(context, actor)
+        try:
+            if args.all:
+                done = upload_open_stays(context, client, actor)
+            else:
+                try:
+                    result = upload_ready_lines(context, client, args.stay_id, actor)
+                except CentreError as exc:
+                    print(f"错误：上传未完成：{exc.message}", file=sys.stderr)
+                    return 2
+                done = [(args.stay_id, f"上传 {result.sent} 条" + (f"，{result.waiting} 条待定" if result.waiting
+                                                                   else ""))]
+        finally:
+            client.close()
+    finally:
+        context.close()
+    for stay_id, outcome in done:
+        print(f"住院 {stay_id}：{outcome}")
+    if not done:
+        print("没有待上传的明细 / nothing to upload")
     return 0
 
 

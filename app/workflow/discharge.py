@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, cast, exists, or_, select, update
+from sqlalchemy import String, cast, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -72,6 +72,7 @@ from app.workflow.admission import (
 )
 from app.workflow.appliers import apply_settlement, apply_settlement_cancel, record_full_payment_registration
 from app.workflow.common import StayNotFound, WorkflowError
+from app.workflow.line_upload import uploading
 from app.workflow.restore_check import check_before_work
 from app.workflow.stay_guard import one_counter_at_a_time, settled_by
 
@@ -145,7 +146,9 @@ def _line_rows(session: Session, stay_id: int, *, pending_only: bool = False) ->
 
 
 def _stay_total(session: Session, stay_id: int) -> Decimal:
-    return sum(session.scalars(select(ChargeLine.amount).where(ChargeLine.stay_id == stay_id)), ZERO)
+    # Summed by the database in integer fen (exact): the patient waits for this at the window.
+    total = session.scalar(select(func.sum(ChargeLine.amount)).where(ChargeLine.stay_id == stay_id))
+    return ZERO if total is None else Decimal(total).quantize(ZERO)
 
 
 def _fee_lines(session: Session, stay: Stay, lines: list[Any]) -> list[FeeLine]:
@@ -239,11 +242,18 @@ def _few(seqs: list[int]) -> str:
 
 def upload_lines(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo,
                  progress: Callable[[int, int], None] | None = None) -> int:
-    """Upload the lines not yet uploaded, 100 a call through the outbox; returns lines sent.
+    """Upload the lines not yet uploaded, 100 a call through the outbox, several calls in flight
+    (`CentreClient.upload_fees`); returns lines sent.
 
     The FEE_UPLOAD applier marks `uploaded_at` in the call's own transaction; they are marked
     here too (idempotent) for a client opened without the workflow's appliers."""
     require(actor, Permission.SETTLE)
+    with uploading(ctx, stay_id):  # not side by side with the stay's upload during the stay (line_upload)
+        return _upload_pending(ctx, client, stay_id, actor, progress)
+
+
+def _upload_pending(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo,
+                    progress: Callable[[int, int], None] | None) -> int:
     _cancel_changed_lines(ctx, client, stay_id, actor)
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
@@ -258,13 +268,10 @@ def upload_lines(ctx: CounterContext, client: CentreClient, stay_id: int, actor:
     total = len(fee_lines)
     if progress is not None:
         progress(0, total)
-    sent = 0
-    for start in range(0, total, UPLOAD_BATCH):
-        batch = fee_lines[start:start + UPLOAD_BATCH]
-        client.upload_fees(registration_no, batch, insured_region=region, stay_id=stay_id, operator_id=actor.id)
-        sent += len(batch)
-        if progress is not None:
-            progress(sent, total)
+    # 100 lines a call, several calls in flight (issue 25): `progress` as each call lands.
+    client.upload_fees(registration_no, fee_lines, insured_region=region, stay_id=stay_id, operator_id=actor.id,
+                       progress=None if progress is None else (lambda done: progress(done, total)))
+    sent = total
     if sent:
         with ctx.transaction() as session:
             # The FEE_UPLOAD applier marked them in each call's transaction; this sweep covers a

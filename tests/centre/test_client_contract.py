@@ -160,7 +160,8 @@ def test_fee_lines_go_up_100_a_call_with_refunds_and_cancellations(client: Centr
     admission = client.register_admission(admission_of())
     receipts = client.upload_fees(admission.registration_no, fee_lines(250), insured_region="440800")
     assert [r.accepted for r in receipts] == [100, 100, 50]
-    assert receipts[-1].line_count == 250 and receipts[-1].total == Decimal("3750.00")
+    # Chunks land in any order (several in flight): the last to land saw all 250.
+    assert max((r.line_count, r.total) for r in receipts) == (250, Decimal("3750.00"))
     non_injury = [line for r in receipts for line in r.lines if line.non_injury]
     assert len(non_injury) == 50  # every fifth line is 因病 (伤病分离 flag false)
     # The same lines again: accepted without change (an interrupted upload can be finished).

@@ -12,6 +12,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 from collections.abc import Iterator
@@ -360,3 +361,57 @@ def test_refusing_connections_also_ends_kept_alive_ones(sandbox: SandboxProcess,
     connection.close()
     time.sleep(1.5)
     sandbox.wait_ready(5)
+
+
+# --- the WAN option (issue 25) ----------------------------------------------------------------------
+
+
+def _timed_lookup(client: RawClient) -> float:
+    started = time.monotonic()
+    client.ok(T.PERSON_LOOKUP, {"by": "social_security_number", "value": ZHANG_WEI})
+    return time.monotonic() - started
+
+
+def test_latency_option_delays_every_call_with_jitter_and_calls_wait_side_by_side(tmp_path: Path) -> None:
+    process = SandboxProcess(tmp_path / "data", extra=["--latency", "400", "--jitter", "50"]).start()
+    try:
+        assert process.admin("GET", "/admin/latency") == {"ms": 400.0, "jitter_ms": 50.0}
+        client = RawClient(process.url)
+        client.sign_in()
+        waits = [_timed_lookup(client) for _ in range(3)]
+        assert min(waits) >= 0.35, waits  # 400 ms less the jitter at most: every call waits
+        # Several calls in flight wait their round trips side by side, as on a real link: five at once
+        # take far less than five round trips one after another.
+        threads = [threading.Thread(target=_timed_lookup, args=(client,)) for _ in range(5)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert 0.35 <= time.monotonic() - started < 5 * 0.35
+        # The network's delay outlives a restart of the centre (a fault), as a real link's would.
+        process.arm("restart", "1101")
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            client.ok(T.PERSON_LOOKUP, {"by": "social_security_number", "value": ZHANG_WEI})
+        process.wait_ready()
+        assert process.admin("GET", "/admin/latency") == {"ms": 400.0, "jitter_ms": 50.0}
+    finally:
+        process.stop()
+
+
+def test_latency_set_and_cleared_at_run_time(sandbox: SandboxProcess, client: RawClient) -> None:
+    try:
+        assert sandbox.admin("POST", "/admin/latency", {"ms": 300}) == {"ms": 300.0, "jitter_ms": 0.0}
+        assert _timed_lookup(client) >= 0.3
+        with pytest.raises(urllib.error.HTTPError) as error:
+            sandbox.admin("POST", "/admin/latency", {"ms": -5})
+        assert error.value.code == 400 and "毫秒" in json.loads(error.value.read())["error"]
+        assert sandbox.admin("GET", "/admin/latency") == {"ms": 300.0, "jitter_ms": 0.0}  # unchanged
+    finally:
+        assert sandbox.admin("POST", "/admin/latency", {"ms": 0}) == {"ms": 0.0, "jitter_ms": 0.0}
+
+
+def test_a_bad_latency_option_is_explained(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "app", "centre", "serve", "--port", "0", "--data", str(tmp_path),
+                           "--latency", "-1"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "毫秒" in done.stderr

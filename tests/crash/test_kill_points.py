@@ -110,7 +110,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
 
 def kill_at(world: World, point: str, action: str, arg: str, passage: int = 1) -> None:
-    """Run the driver's step with the kill point set; it must die there, by SIGKILL."""
+    """Run the driver's step with the kill point set; it must die there (at its `passage`-th pass), by SIGKILL."""
     env = dict(os.environ, WI_TEST_CENTRE_KEY=SANDBOX_KEY, **{CRASH_ENV: f"{point}#{passage}"})
     done = subprocess.run([sys.executable, "-m", "tests.crash.driver", action, str(world.home), world.db_url, arg],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
@@ -435,3 +435,36 @@ def test_killed_at_the_point_and_restarted_the_books_agree(point: str, world: Wo
 def test_every_step_has_its_points() -> None:
     assert {point.partition(".")[0] for point in CRASH_POINTS} == set(STEPS) == set(WALKS)
     assert set(SLIP_STAGES) <= set(CRASH_POINTS)
+
+
+# --- killed with several upload calls in flight (issue 25 §2) -------------------------------------------
+
+
+@pytest.mark.parametrize("point", ["fee_upload.written#5", "fee_upload.answered#4", "fee_upload.applied#3"])
+def test_killed_mid_parallel_upload_every_line_lands_once(point: str, world: World) -> None:
+    """1,010 lines, eleven calls, several in flight over a 50 ms link when the process dies: those
+    written and unsent are voided, those the centre applied are recorded (the reply was lost with the
+    process), the rest go up at the settlement — every line once."""
+    world.sandbox.admin("POST", "/admin/latency", {"ms": 50, "jitter_ms": 10})
+    _, outcome = admit_worker(world.ctx, world.client, world.cashier, ZHANG_WEI_CARD, form("ZY-CRASH-1"))
+    assert outcome.stay_id is not None and outcome.registration_no is not None, outcome.check
+    stay_id = outcome.stay_id
+    add_lines(world.ctx, stay_id, world.cashier, 1008)
+    name, _, passage = point.partition("#")
+    kill_at(world, name, "upload", str(stay_id), passage=int(passage))
+    with world.ctx.transaction() as session:
+        in_flight = session.scalar(select(func.count()).select_from(OutboxEntry).where(
+            OutboxEntry.state == OutboxState.SENT))
+    assert in_flight >= 1  # the kill left calls with no known outcome
+    report = restart(world)
+    assert "已恢复" in report.summary
+    assert_books_agree(world)
+    settled_outcome = settle_stay(world.ctx, world.client, stay_id, world.cashier, centre_today())
+    assert_matches_centre(world.ctx, world.client, settled_outcome.settlement_id)
+    assert_books_agree(world)
+    assert world.sandbox.summary()["live_lines"] == 1010
+    with world.ctx.transaction() as session:
+        applied = session.scalars(select(OutboxEntry.request).where(
+            OutboxEntry.operation == Operation.FEE_UPLOAD.value, OutboxEntry.state == OutboxState.SUCCEEDED)).all()
+    seqs = sorted(int(line["seq"]) for request in applied for line in request["lines"])
+    assert seqs == list(range(1, 1011))  # each line in exactly one applied call

@@ -346,3 +346,44 @@ def test_lines_by_hand_correct_refund_and_the_duty_to_inform(
     assert all(line.match_status == "self_pay" for line in page.workspace.lines if line.his_code == his_code)
     problems = [page.problems_list.item(i).text() for i in range(page.problems_list.count())]
     assert not any("尚未对照目录" in p for p in problems)
+
+
+def test_imported_lines_go_up_in_the_background_and_the_page_counts_them(
+        qtbot: QtBot, tmp_path: Path, counter: CounterContext, sandbox_centre: SandboxProcess,
+        operator_of: Callable[[CounterContext, str], OperatorInfo]) -> None:
+    """Issue 25: after an import the final lines go up through the outbox while the clerk works on; the
+    page shows what the centre holds, what waits (unmatched, 003 §27) and what it refused. The daily
+    run (centre.upload_daily_at) sends what became final since."""
+    from app.settings import CENTRE_UPLOAD_DAILY_AT
+    from app.workflow.line_upload import upload_counts
+
+    stay_id = _admitted_stay(counter, 0, "ZY-UI-25")
+    page = _page(qtbot, counter, operator_of(counter, "cashier"), stay_id)
+    page.choose_file = lambda: str(write_csv(tmp_path / "住院费用.csv", sample_lines(60, start=centre_today(), days=1)))
+    _click(qtbot, page, "importButton")
+    qtbot.waitUntil(lambda: page.model.rowCount() == 60 and not page.busy and page.uploads_running == 0,
+                    timeout=TIMEOUT)
+    with counter.transaction() as session:
+        counts = upload_counts(session, stay_id)
+    assert counts.uploaded > 0 and counts.pending > 0 and counts.uploaded + counts.pending == 60
+    assert sandbox_centre.summary()["live_lines"] == counts.uploaded
+    expected = f"结算中心：已上传 {counts.uploaded} 条，待上传 {counts.pending} 条"
+    qtbot.waitUntil(lambda: page.upload_label.text() == expected, timeout=TIMEOUT)
+    assert "已上传结算中心" in page.status_label.text()
+
+    # The unmatched codes are confirmed outside the catalogue: the daily run sends their lines, once a day.
+    with counter.transaction() as session:
+        clerk = operator(session, "cashier", Role.CASHIER)
+        for his_code in ("HZ-9001", "HZ-9002", "HZ-9003"):
+            set_mapping(session, clerk, "1号窗口", his_code, None)
+    counter.settings.set(CENTRE_UPLOAD_DAILY_AT, "02:00")
+    assert not page.upload_daily_if_due(dt.datetime.combine(centre_today(), dt.time(1, 59)))
+    assert page.upload_daily_if_due(dt.datetime.combine(centre_today(), dt.time(2, 0)))
+    qtbot.waitUntil(lambda: page.uploads_running == 0, timeout=TIMEOUT)
+    assert not page.upload_daily_if_due(dt.datetime.combine(centre_today(), dt.time(23, 0)))  # once a day
+    with counter.transaction() as session:
+        after = upload_counts(session, stay_id)
+    assert after.uploaded > counts.uploaded and after.uploaded + after.pending == 60
+    assert sandbox_centre.summary()["live_lines"] == after.uploaded
+    expected = f"结算中心：已上传 {after.uploaded} 条，待上传 {after.pending} 条"
+    qtbot.waitUntil(lambda: page.upload_label.text() == expected, timeout=TIMEOUT)

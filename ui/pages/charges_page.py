@@ -164,6 +164,13 @@ class ChargesPage(QWidget):
         self._built = True
         self._update_buttons()
         settle_long_lived_objects()
+        self.uploads_running = 0  # background uploads in flight (tests wait for 0)
+        self._daily_done: dt.date | None = None
+        # The site's daily upload (centre.upload_daily_at): looked at every minute while the window runs.
+        self._daily_timer = QTimer(self)
+        self._daily_timer.setInterval(60_000)
+        self._daily_timer.timeout.connect(self.upload_daily_if_due)
+        self._daily_timer.start()
         self.reload_stays()
 
     # --- layout ----------------------------------------------------------------------------------
@@ -319,6 +326,11 @@ class ChargesPage(QWidget):
         splitter.setSizes([620, 300])  # the lines get the room; the preview keeps its natural height
         layout.addWidget(splitter, 1)
 
+        # Lines go up during the stay (issue 25): what the centre holds, what waits, what it refused.
+        self.upload_label = QLabel(self)
+        self.upload_label.setObjectName("uploadCounts")
+        self.upload_label.setWordWrap(True)
+        layout.addWidget(self.upload_label)
         self.status_label = QLabel(self)
         self.status_label.setObjectName("statusLabel")
         layout.addWidget(self.status_label)
@@ -488,6 +500,7 @@ class ChargesPage(QWidget):
         if ws is not None and not ws.problems:
             self.problems_list.addItem(self.tr("没有待处理的问题。"))
         self._update_buttons()
+        self.load_upload_counts()
 
     def _fill_filter(self, combo: QComboBox, entries: list[tuple[str, str]]) -> None:
         current = combo.currentData()
@@ -755,6 +768,10 @@ class ChargesPage(QWidget):
                 file=path.name, rows=imported.rows, added=imported.added, present=imported.already_present,
                 unmatched=imported.unmatched))
             self.changed.emit()
+            from app.settings import CENTRE_UPLOAD_AFTER_IMPORT
+
+            if imported.added and ctx.settings.get(CENTRE_UPLOAD_AFTER_IMPORT):
+                self.upload_in_background(stay_id)
 
         def failed(error: BaseException) -> None:
             from app.workflow.his_import import HisFileInvalid
@@ -766,6 +783,93 @@ class ChargesPage(QWidget):
             self._show_error(error)
 
         self._run(work, done, failed)
+
+    # --- lines up during the stay (issue 25) ---------------------------------------------------------
+
+    def load_upload_counts(self) -> None:
+        stay_id = self.stay_id
+        if stay_id is None:
+            self.upload_label.clear()
+            return
+
+        def show(counts: Any) -> None:
+            if stay_id != self.stay_id:
+                return
+            text = self.tr("结算中心：已上传 {uploaded} 条，待上传 {pending} 条").format(
+                uploaded=counts.uploaded, pending=counts.pending)
+            if counts.refused:
+                text += self.tr("，被拒 {refused} 条（请查看原因并修改后重新上传）").format(refused=counts.refused)
+            self.upload_label.setText(text)
+            self.upload_label.setStyleSheet(f"color: {ERROR_COLOUR};" if counts.refused else "")
+
+        def counts(session: Session) -> Any:
+            from app.workflow.line_upload import upload_counts
+
+            return upload_counts(session, stay_id)
+
+        Operation.transaction(self, self._ctx, counts).success(show).failure(lambda _error: None).run()
+
+    def upload_in_background(self, stay_id: int) -> None:
+        """The stay's final lines up through the outbox, off the GUI thread; the page stays usable."""
+        ctx, operator = self._ctx, self._operator
+
+        def work() -> Any:
+            from app.workflow.appliers import open_workflow_centre
+            from app.workflow.line_upload import upload_ready_lines
+
+            client = open_workflow_centre(ctx, operator)
+            try:
+                return upload_ready_lines(ctx, client, stay_id, operator)
+            finally:
+                client.close()
+
+        def done(result: Any) -> None:
+            self.uploads_running -= 1
+            if result.sent:
+                self.status_label.setText(self.status_label.text() + self.tr("；已上传结算中心 {n} 条").format(
+                    n=result.sent))
+            self.load_upload_counts()
+
+        def failed(error: BaseException) -> None:
+            # In the background: no dialog; the lines stay pending and go up with the next upload.
+            self.uploads_running -= 1
+            self.status_label.setText(self.status_label.text() + self.tr("；上传结算中心未完成：{why}").format(
+                why=clerk_message(error)))
+            self.load_upload_counts()
+
+        self.uploads_running += 1
+        Operation(self, work, executor=Executor.BACKGROUND).success(done).failure(failed).run()
+
+    def upload_daily_if_due(self, now: dt.datetime | None = None) -> bool:
+        """The site's daily upload (`centre.upload_daily_at`): once a day, at or after that time, every
+        stay in hospital. Returns True when it started."""
+        from app.settings import CENTRE_UPLOAD_DAILY_AT
+
+        at = self._ctx.settings.get(CENTRE_UPLOAD_DAILY_AT).strip()
+        now = now or dt.datetime.now()
+        if not at or self._daily_done == now.date() or now.strftime("%H:%M") < at:
+            return False
+        self._daily_done = now.date()
+        ctx, operator = self._ctx, self._operator
+
+        def work() -> Any:
+            from app.workflow.appliers import open_workflow_centre
+            from app.workflow.line_upload import upload_open_stays
+
+            client = open_workflow_centre(ctx, operator)
+            try:
+                return upload_open_stays(ctx, client, operator)
+            finally:
+                client.close()
+
+        def finished(_result: Any) -> None:
+            self.uploads_running -= 1
+            self.load_upload_counts()
+
+        self.uploads_running += 1
+        Operation(self, work, executor=Executor.BACKGROUND).success(finished).failure(
+            lambda _error: finished(None)).run()
+        return True
 
     def add_line(self) -> None:
         if self.workspace is None or self.stay_id is None:

@@ -31,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="TLS 证书 / TLS certificate (PEM)")
     parser.add_argument("--tls-key", type=Path, metavar="PEM", help="TLS 私钥 / TLS private key (PEM)")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC", help=FAULT_HELP)
+    parser.add_argument("--latency", type=float, default=0.0, metavar="MS",
+                        help="每次调用的往返延迟（毫秒），模拟广域网 / every call waits MS milliseconds in all "
+                             "(half each way), like a WAN (default 0)")
+    parser.add_argument("--jitter", type=float, default=0.0, metavar="MS",
+                        help="延迟的随机抖动（±毫秒） / jitter: each call's delay varies by up to ± MS (default 0)")
     parser.add_argument("--reset", action="store_true",
                         help="删除沙箱数据库，重新生成演示数据 / delete the sandbox database and seed the demo data anew")
     # What the supervisor starts in the PyInstaller build, where `python -m` does not exist:
@@ -51,9 +56,11 @@ def serve(args: argparse.Namespace) -> int:
             argv += ["--tls-cert", str(args.tls_cert), "--tls-key", str(args.tls_key)]
         for fault in args.fault:
             argv += ["--fault", fault]
+        argv += ["--latency", str(args.latency), "--jitter", str(args.jitter)]
         return serve_one(argv)
     try:
-        return supervise(args.host, args.port, data_dir, args.tls_cert, args.tls_key, args.fault, args.reset)
+        return supervise(args.host, args.port, data_dir, args.tls_cert, args.tls_key, args.fault, args.reset,
+                         args.latency, args.jitter)
     except SandboxError as exc:
         print(f"错误：{exc.message}", file=sys.stderr)
         return 2

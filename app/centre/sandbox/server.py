@@ -18,6 +18,7 @@ import ipaddress
 import json
 import logging
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -46,6 +47,31 @@ KEY_ENV = "WI_COUNTER_SANDBOX_KEY"  # the signing key of every institution (test
 FAULT_KINDS = ("delay", "error", "drop_after_commit", "malformed", "refuse_connections", "restart")
 MALFORMED_BODY = b'{"infcode": "0", "output": {"settlement_id": "JS'  # cut short, as a broken proxy would
 PARENT_CHECK_SECONDS = 0.5
+MAX_LATENCY_MS = 10_000.0
+
+
+@dataclass
+class Latency:
+    """A WAN between counter and centre (issue 25): every call to the interface waits `ms` (give or take
+    up to `jitter_ms`, uniformly) in all, half on the way in and half on the way out, as a link of
+    that round-trip time would. Calls wait side by side: several in flight each wait their own."""
+
+    ms: float = 0.0
+    jitter_ms: float = 0.0
+
+    def round_trip(self, rng: random.Random) -> float:
+        """This call's round trip in seconds (never below zero)."""
+        if self.ms <= 0 and self.jitter_ms <= 0:
+            return 0.0
+        return max(0.0, self.ms + rng.uniform(-self.jitter_ms, self.jitter_ms)) / 1000
+
+
+def parse_latency(ms: Any, jitter_ms: Any = 0) -> Latency:
+    """The latency from the option or the admin call; SandboxError naming what is wrong."""
+    for name, value in (("ms", ms), ("jitter_ms", jitter_ms)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_LATENCY_MS:
+            raise SandboxError(f"{name} 应为 0 到 {MAX_LATENCY_MS:.0f} 之间的毫秒数")
+    return Latency(float(ms), float(jitter_ms))
 
 
 class SandboxError(WiCounterError):
@@ -168,7 +194,7 @@ def _is_loopback_peer(request: web.Request) -> bool:
 
 class SandboxServer:
     def __init__(self, data_dir: Path, host: str, port: int, ssl_context: ssl.SSLContext | None = None,
-                 faults: Sequence[Fault] = ()) -> None:
+                 faults: Sequence[Fault] = (), latency: Latency | None = None) -> None:
         self.data_dir = data_dir
         self.host = host
         self.port = port
@@ -188,6 +214,8 @@ class SandboxServer:
         for fault in faults:
             if fault.kind != "refuse_connections":
                 self.faults.arm(fault)
+        self.latency = latency or Latency()
+        self._rng = random.Random()
         self.started_at = wire.now()
         self.runner: web.AppRunner | None = None
         self.listener: asyncio.base_events.Server | None = None
@@ -206,6 +234,8 @@ class SandboxServer:
             web.post("/admin/filings", self.admin_filing),
             web.post("/admin/catalogue", self.admin_catalogue),
             web.post("/admin/hand-audit", self.admin_hand_audit),
+            web.post("/admin/latency", self.admin_latency),
+            web.get("/admin/latency", self.admin_latency_show),
         ])
         return application
 
@@ -213,6 +243,15 @@ class SandboxServer:
 
     async def call(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        trip = self.latency.round_trip(self._rng)
+        if trip:
+            await asyncio.sleep(trip / 2)  # the request's way in
+        response = await self._answer(request, body)
+        if trip:
+            await asyncio.sleep(trip / 2)  # the reply's way out
+        return response
+
+    async def _answer(self, request: web.Request, body: bytes) -> web.StreamResponse:
         try:
             message = wire.decode(body)
         except wire.WireError:
@@ -321,6 +360,22 @@ class SandboxServer:
         except ValueError as exc:
             return self._bad(f"应为 {{\"entries\": [...]}}：{exc}")
         return web.json_response({"version": version})
+
+    async def admin_latency(self, request: web.Request) -> web.Response:
+        self._admin_only(request)
+        try:
+            data = await request.json()
+            if not isinstance(data, dict) or set(data) - {"ms", "jitter_ms"}:
+                raise SandboxError("应为 {\"ms\": 毫秒, \"jitter_ms\": 毫秒}")
+            self.latency = parse_latency(data.get("ms", 0), data.get("jitter_ms", 0))
+        except (SandboxError, json.JSONDecodeError, ValueError) as exc:
+            return self._bad(getattr(exc, "message", str(exc)))
+        log.warning("sandbox latency: %.0f ms per call, jitter %.0f ms", self.latency.ms, self.latency.jitter_ms)
+        return web.json_response(asdict(self.latency))
+
+    async def admin_latency_show(self, request: web.Request) -> web.Response:
+        self._admin_only(request)
+        return web.json_response(asdict(self.latency))
 
     async def admin_hand_audit(self, request: web.Request) -> web.Response:
         self._admin_only(request)
@@ -510,16 +565,25 @@ def _child_arguments(args: argparse.Namespace, port: int, first: bool) -> list[s
     command += ["--host", args.host, "--port", str(port), "--data", str(args.data)]
     if args.tls_cert:
         command += ["--tls-cert", str(args.tls_cert), "--tls-key", str(args.tls_key)]
+    if args.latency_ms or args.jitter_ms:  # the network's delay outlives a restart of the centre
+        command += ["--latency", _number(args.latency_ms), "--jitter", _number(args.jitter_ms)]
     if first:  # faults armed at start belong to the first run; a restart forgets them, as a real one would
         for fault in args.fault or []:
             command += ["--fault", fault]
     return command
 
 
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
 def supervise(host: str, port: int, data_dir: Path, tls_cert: Path | None = None, tls_key: Path | None = None,
-              faults: Sequence[str] = (), reset: bool = False) -> int:
-    """Run the sandbox in a child process; start it again when it exits asking for a restart."""
+              faults: Sequence[str] = (), reset: bool = False, latency_ms: float = 0.0,
+              jitter_ms: float = 0.0) -> int:
+    """Run the sandbox in a child process; start it again when it exits asking for a restart.
+    `latency_ms` / `jitter_ms`: every call waits that long, as over a WAN (`Latency`)."""
     check_bind(host, tls_cert, tls_key)
+    parse_latency(latency_ms, jitter_ms)
     for text in faults:
         parse_fault_option(text)
     if reset:
@@ -528,7 +592,8 @@ def supervise(host: str, port: int, data_dir: Path, tls_cert: Path | None = None
     print(f"签名密钥 / signing keys: {keys}", file=sys.stderr, flush=True)
     if port == 0:
         port = free_port(host)
-    args = argparse.Namespace(host=host, data=data_dir, tls_cert=tls_cert, tls_key=tls_key, fault=list(faults))
+    args = argparse.Namespace(host=host, data=data_dir, tls_cert=tls_cert, tls_key=tls_key, fault=list(faults),
+                              latency_ms=latency_ms, jitter_ms=jitter_ms)
     scheme = "https" if tls_cert else "http"
     print(f"沙箱结算中心 / sandbox centre: {scheme}://{_url_host(host)}:{port}  数据 / data: {data_dir}", flush=True)
     stopping = False
@@ -570,13 +635,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tls-cert", type=Path)
     parser.add_argument("--tls-key", type=Path)
     parser.add_argument("--fault", action="append", default=[])
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--jitter", type=float, default=0.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox %(levelname)s %(message)s",
                         stream=sys.stderr)
     try:
         context = check_bind(args.host, args.tls_cert, args.tls_key)
         faults = [parse_fault_option(text) for text in args.fault]
-        server = SandboxServer(args.data, args.host, args.port, context, faults)
+        server = SandboxServer(args.data, args.host, args.port, context, faults,
+                               parse_latency(args.latency, args.jitter))
     except WiCounterError as exc:
         print(f"错误：{exc.message}", file=sys.stderr)
         return 2
