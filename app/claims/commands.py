@@ -283,19 +283,34 @@ def demo_month_command(args: argparse.Namespace) -> int:
 def dispute_command(args: argparse.Namespace) -> int:
     from app.centre import wire
     from app.claims.calendar import load_calendar
-    from app.claims.deductions import record_dispute
+    from app.claims.deductions import file_dispute
+    from app.workflow.appliers import open_workflow_centre
 
     context = _open(args)
     try:
         calendar = load_calendar(context.paths.config_dir)
         actor = _signed_in(context, args)
-        with context.transaction() as session:
-            dispute = record_dispute(session, args.deduction_id, args.statement, args.evidence, actor,
-                                     counter_name=context.counter_name, today=wire.now().date(), calendar=calendar)
+        client = open_workflow_centre(context, actor)
+        try:
+            # 003 §20: sent online with the evidence files' names and SHA-256 (the files stay here).
+            dispute = file_dispute(context, client, args.deduction_id, args.statement, args.evidence, actor,
+                                   today=wire.now().date(), calendar=calendar)
+        finally:
+            client.close()
     finally:
         context.close()
-    print(f"已记录异议 / dispute recorded：证据 {'、'.join(dispute.evidence)}")
-    return 0
+    evidence = "、".join(dispute.evidence)
+    if dispute.state == "submitted":
+        print(f"异议已提交经办机构 / dispute submitted（中心编号 {dispute.centre_dispute_id}）：证据 {evidence}")
+        return 0
+    if dispute.state == "local":
+        print(f"已在本院记录异议 / dispute recorded locally（本地区未规定网上异议，请按经办机构要求送交材料）：证据 {evidence}")
+        return 0
+    if dispute.state == "refused":
+        print(f"异议未被受理 / dispute refused：{dispute.refusal}。请修改后重新提交。", file=sys.stderr)
+        return 1
+    print("异议尚未送达经办机构 / dispute pending：已在本院记录，联网恢复后请再次执行本命令提交。", file=sys.stderr)
+    return 1
 
 
 def deadlines_command(args: argparse.Namespace) -> int:
