@@ -133,3 +133,27 @@ def test_a_missing_evidence_file_is_named(counter: CounterContext, wf_client: Ce
     with pytest.raises(ClaimError, match="找不到证据文件"):
         file_dispute(counter, wf_client, bed.deduction_id, "转床所致", [str(tmp_path / "无此文件.pdf")], reviewer,
                      today=centre_today(), calendar=load_calendar(counter.paths.config_dir))
+
+
+def test_the_command_line_says_submitted_only_when_the_centre_accepted(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, reviewer: OperatorInfo,
+        sandbox, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`wi-counter claims dispute` (`003 §20`): refused → says so, exit 1; accepted → 已提交, exit 0."""
+    from app.cli import main
+    from tests.signed_in import password_on_stdin
+
+    claim_id, _batch_no = _answered_claim(counter, wf_client, cashier, reviewer)
+    bed = _deduction(counter, claim_id)
+    files = _evidence(tmp_path)
+    command = ["claims", "dispute", str(bed.deduction_id), "--statement", "转床所致",
+               *[arg for f in files for arg in ("--evidence", str(f))],
+               "--home", str(tmp_path / "counter-home"), "--db", db_url, "--operator", "reviewer", "--password-stdin"]
+    sandbox.arm("error", wire.Transaction.DEDUCTION_DISPUTE.value, err_code="4004")
+    password_on_stdin(monkeypatch)
+    assert main(command) == 1
+    out = capsys.readouterr()
+    assert "未被受理" in out.err and "已提交" not in out.out
+    password_on_stdin(monkeypatch)
+    assert main(command) == 0
+    assert "异议已提交经办机构" in capsys.readouterr().out
