@@ -1594,7 +1594,8 @@ _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 def list_disputes(connection: sqlite3.Connection, claim_no: str | None = None) -> list[dict[str, Any]]:
     """The disputes the centre holds (admin view), evidence as sent."""
-    query, args = "SELECT * FROM dispute", ()
+    query = "SELECT * FROM dispute"
+    args: tuple[str, ...] = ()
     if claim_no:
         query, args = query + " WHERE claim_no = ?", (claim_no,)
     return [{**dict(row), "evidence": json.loads(row["evidence"])}
