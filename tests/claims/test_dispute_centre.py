@@ -7,6 +7,7 @@ Real sandbox centre over HTTP."""
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,8 @@ def test_an_unreachable_centre_leaves_the_dispute_pending_not_submitted(
     claim_id, _batch_no = _answered_claim(counter, wf_client, cashier, reviewer)
     bed = _deduction(counter, claim_id)
     files = [str(f) for f in _evidence(tmp_path)]
-    sandbox.arm("refuse_connections", seconds=3)
+    sandbox.arm("refuse_connections", seconds=10)  # long enough on a loaded machine
+    time.sleep(0.3)  # the sandbox stops listening right after answering the admin call
     view = file_dispute(counter, wf_client, bed.deduction_id, "转床所致", files, reviewer,
                         today=centre_today(), calendar=load_calendar(counter.paths.config_dir))
     assert view.state == "pending"

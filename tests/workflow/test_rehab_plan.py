@@ -6,6 +6,7 @@ Real sandbox centre over HTTP."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,8 @@ def test_a_plan_the_centre_could_not_take_is_recorded_but_not_uploaded(
         counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, sandbox: SandboxProcess) -> None:
     """`000 §30`: only a plan the centre holds counts; readiness says it still has to go up."""
     stay_id, _ = _rehab_stay(counter, wf_client, cashier)
-    sandbox.arm("refuse_connections", seconds=3)
+    sandbox.arm("refuse_connections", seconds=10)  # long enough on a loaded machine
+    time.sleep(0.3)  # the sandbox stops listening right after answering the admin call
     plan = record_rehab_plan(counter, wf_client, stay_id, "KF-2026-002", "运动疗法", centre_today(), cashier,
                              today=centre_today())
     assert not plan.uploaded and "重新上传" in plan.refusal
