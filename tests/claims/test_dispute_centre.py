@@ -159,3 +159,22 @@ def test_the_command_line_says_submitted_only_when_the_centre_accepted(
     password_on_stdin(monkeypatch)
     assert main(command) == 0
     assert "异议已提交经办机构" in capsys.readouterr().out
+
+
+def test_where_the_seed_sets_no_window_nothing_is_sent(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, reviewer: OperatorInfo,
+        sandbox, tmp_path: Path) -> None:
+    """`002 经办规程 §23` (Jilin), Beijing, the national pilot: no dispute window, so no online dispute;
+    recorded at the hospital only (the deduction stored as a no-window region stores it)."""
+    from app.db.models import ClaimDeduction
+
+    claim_id, batch_no = _answered_claim(counter, wf_client, cashier, reviewer)
+    bed = _deduction(counter, claim_id)
+    with counter.transaction() as session:
+        session.get(ClaimDeduction, bed.deduction_id).dispute_due = None  # type: ignore[union-attr]
+    view = file_dispute(counter, wf_client, bed.deduction_id, "转床所致", [str(f) for f in _evidence(tmp_path)],
+                        reviewer, today=centre_today(), calendar=load_calendar(counter.paths.config_dir))
+    assert view.state == "local"
+    assert sandbox.admin("GET", f"/admin/disputes?claim_no={batch_no}")["disputes"] == []
+    shown = _deduction(counter, claim_id, bed.deduction_id).deadline_text
+    assert "本院记录" in shown and "已提交" not in shown
