@@ -178,3 +178,17 @@ def test_where_the_seed_sets_no_window_nothing_is_sent(
     assert sandbox.admin("GET", f"/admin/disputes?claim_no={batch_no}")["disputes"] == []
     shown = _deduction(counter, claim_id, bed.deduction_id).deadline_text
     assert "本院记录" in shown and "已提交" not in shown
+
+
+def test_a_lost_reply_is_resolved_by_msgid_and_the_dispute_is_submitted_once(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, reviewer: OperatorInfo,
+        sandbox, tmp_path: Path) -> None:
+    """`003 §20` through the outbox: the centre applied the dispute and the reply was lost; the outcome
+    is resolved by msgid (5101) and the applier records it as 已提交 — never sent twice."""
+    claim_id, batch_no = _answered_claim(counter, wf_client, cashier, reviewer)
+    bed = _deduction(counter, claim_id)
+    sandbox.arm("drop_after_commit", wire.Transaction.DEDUCTION_DISPUTE.value)
+    view = file_dispute(counter, wf_client, bed.deduction_id, "转床所致", [str(f) for f in _evidence(tmp_path)],
+                        reviewer, today=centre_today(), calendar=load_calendar(counter.paths.config_dir))
+    assert view.state == "submitted" and view.centre_dispute_id
+    assert len(sandbox.admin("GET", f"/admin/disputes?claim_no={batch_no}")["disputes"]) == 1
