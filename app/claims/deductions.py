@@ -184,6 +184,9 @@ def record_dispute(session: Session, deduction_id: int, statement: str, evidence
     earlier = session.scalars(select(DeductionDispute).where(DeductionDispute.deduction_id == deduction_id)).first()
     if earlier is not None and earlier.state not in ("pending", "refused"):
         raise ClaimError("这笔扣款已经提出过异议")
+    if earlier is not None and _in_flight(session, earlier.id):
+        # The centre may hold the earlier one: replacing it now could leave two versions (003 §20).
+        raise ClaimError("上次提交的异议结果尚未确认，请待结算中心连通、结果确认后再看（必要时请审核员处理未完成的交易）")
     if deduction.dispute_due is not None and calendar.working_days_between(today, deduction.dispute_due) < 0:
         raise ClaimError(f"这笔扣款的异议期限已于 {deduction.dispute_due:%Y-%m-%d} 截止"
                          f"（经办机构推送之日起 10 个工作日，003 §20），不能再提出异议")
@@ -209,6 +212,17 @@ def record_dispute(session: Session, deduction_id: int, statement: str, evidence
                  detail={"amount": str(deduction.amount), "evidence": names, "sha256": hashes or [],
                          "state": state, "again": earlier is not None})
     return _view(dispute, operator.display_name)
+
+
+def _in_flight(session: Session, dispute_id: int) -> bool:
+    """A 3303 of this dispute whose outcome is not known yet (written or sent, no answer)."""
+    from app.db.models import OutboxEntry, OutboxState
+
+    reference = dispute_reference(dispute_id)
+    requests = session.scalars(select(OutboxEntry.request).where(
+        OutboxEntry.operation == "deduction_dispute",
+        OutboxEntry.state.in_([OutboxState.PENDING, OutboxState.SENT])))
+    return any(isinstance(request, dict) and request.get("dispute_ref") == reference for request in requests)
 
 
 def _hash_files(paths: list[str]) -> list[str]:
