@@ -200,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.workflow import commands_admission  # 更正 / 撤销入院登记 (issue 20 §3)
 
     commands_admission.register(command, action)
+    from app.workflow import commands_rehab  # 康复方案 before the discharge settlement (000 §30)
+
+    commands_rehab.register(command, action)
 
     # --- slip commands (issue 7) ---
     slip = command("slip", "打印已结算记录的结算单（存档并记入打印记录；再次打印为补打）"

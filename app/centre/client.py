@@ -33,6 +33,8 @@ from app.centre.gateway import (
     ClaimStatusReport,
     DailyDetails,
     AuditAnchor,
+    DisputeReceipt,
+    DisputeRequest,
     DailyTotals,
     FeeCancelReceipt,
     FeeCancelRequest,
@@ -46,6 +48,8 @@ from app.centre.gateway import (
     Person,
     PersonKey,
     Reachability,
+    RehabPlanReceipt,
+    RehabPlanRequest,
     ReversalResult,
     SettlementCancellation,
     SettlementCancelRequest,
@@ -294,6 +298,17 @@ class CentreClient:
         """补登记 (`003 §17`): the stay paid in full goes to the centre as such; nothing is settled."""
         return self._through_outbox(Operation.FULL_PAYMENT_REGISTRATION, request,
                                     lambda m: self.centre.register_full_payment(m, request), stay_id, operator_id)
+
+    def submit_dispute(self, request: DisputeRequest, *, operator_id: int | None = None) -> DisputeReceipt:
+        """异议 (`003 §20`): the dispute of one deduction, with its evidence's hashes, to the agency."""
+        return self._through_outbox(Operation.DEDUCTION_DISPUTE, request,
+                                    lambda m: self.centre.submit_dispute(m, request), None, operator_id)
+
+    def upload_rehab_plan(self, request: RehabPlanRequest, *, stay_id: int | None = None,
+                          operator_id: int | None = None) -> RehabPlanReceipt:
+        """康复方案 (`000 §30`): up before a rehab stay's discharge settlement."""
+        return self._through_outbox(Operation.REHAB_PLAN, request,
+                                    lambda m: self.centre.upload_rehab_plan(m, request), stay_id, operator_id)
 
     def upload_claim(self, claim_no: str, period: str, settlement_ids: Sequence[str], *,
                      operator_id: int | None = None,

@@ -82,10 +82,12 @@ class Operation(enum.StrEnum):
     SETTLEMENT = "settlement"
     SETTLEMENT_CANCEL = "settlement_cancel"
     FULL_PAYMENT_REGISTRATION = "full_payment_registration"  # 补登记 of a stay paid in full (003 §17)
+    REHAB_PLAN = "rehab_plan"  # 康复方案 up before a rehab stay's discharge settlement (000 §30)
     REVERSAL = "reversal"
     OUTCOME_QUERY = "outcome_query"
     CLAIM_UPLOAD = "claim_upload"
     CLAIM_STATUS = "claim_status"
+    DEDUCTION_DISPUTE = "deduction_dispute"  # 异议 of a deduction, with its evidence's hashes (003 §20)
     DAILY_TOTALS = "daily_totals"
     DAILY_DETAILS = "daily_details"
     REGISTRATION_QUERY = "registration_query"  # what the centre holds since a time (after a restore)
@@ -102,7 +104,7 @@ class Operation(enum.StrEnum):
 _STATE_CHANGING = frozenset({
     Operation.ADMISSION, Operation.ADMISSION_CANCEL, Operation.FEE_UPLOAD, Operation.FEE_CANCEL,
     Operation.SETTLEMENT, Operation.SETTLEMENT_CANCEL, Operation.CLAIM_UPLOAD, Operation.REVERSAL,
-    Operation.FULL_PAYMENT_REGISTRATION,
+    Operation.FULL_PAYMENT_REGISTRATION, Operation.DEDUCTION_DISPUTE, Operation.REHAB_PLAN,
 })
 
 _LABELS = {
@@ -119,10 +121,12 @@ _LABELS = {
     Operation.SETTLEMENT: "出院结算",
     Operation.SETTLEMENT_CANCEL: "撤销结算",
     Operation.FULL_PAYMENT_REGISTRATION: "全额垫付补登记",
+    Operation.REHAB_PLAN: "康复方案上传",
     Operation.REVERSAL: "冲正",
     Operation.OUTCOME_QUERY: "交易结果查询",
     Operation.CLAIM_UPLOAD: "月度结算申请上传",
     Operation.CLAIM_STATUS: "月度结算申请审核结果查询",
+    Operation.DEDUCTION_DISPUTE: "扣款异议提交",
     Operation.DAILY_TOTALS: "对总账",
     Operation.DAILY_DETAILS: "对明细账",
     Operation.REGISTRATION_QUERY: "就诊信息查询",
@@ -416,6 +420,26 @@ class FullPaymentRegistration:
     registered: dt.date  # the centre's business date of the 补登记
 
 
+@dataclasses.dataclass(frozen=True)
+class RehabPlanRequest:
+    """康复方案 (`000 §30`): the rehab plan of a rehab stay, up before its discharge settlement. The
+    document itself stays at the hospital; the centre gets its reference, summary and date."""
+
+    registration_no: str
+    document_no: str  # the plan's reference (编号) in the hospital's records
+    summary: str
+    drawn_up: dt.date  # the plan's date
+    insured_region: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class RehabPlanReceipt:
+    registration_no: str
+    document_no: str
+    drawn_up: dt.date
+    received: dt.date  # the centre's business date
+
+
 # --- reversal and outcomes ---------------------------------------------------------------
 
 
@@ -478,6 +502,50 @@ class ClaimLineDeduction:
 
 
 @dataclasses.dataclass(frozen=True)
+class DisputeAnswer:
+    """The centre's record of a dispute of one deduction, with the agency's answer once given (3302)."""
+
+    dispute_id: str
+    dispute_ref: str  # the hospital's own number, as sent
+    settlement_id: str
+    seq: int  # 0: the deduction named no line
+    status: str  # received (受理，待答复), upheld (异议成立), rejected (异议不成立)
+    answer: str = ""
+    answered: dt.date | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class EvidenceFile:
+    name: str  # the file's name only (the folder is the hospital's)
+    sha256: str  # hex; the agency matches the file it receives against it
+
+
+@dataclasses.dataclass(frozen=True)
+class DisputeRequest:
+    """异议 (`003 §20`): the hospital disputes one deduction of an audited claim, with its statement
+    and the evidence files' names and hashes (the files go to the agency by its own channel)."""
+
+    claim_no: str
+    settlement_id: str
+    seq: int  # the deducted line's seq; 0: the deduction names no line
+    amount: Decimal
+    statement: str
+    evidence: tuple[EvidenceFile, ...]
+    dispute_ref: str  # the hospital's own number for the dispute (本院异议编号)
+
+
+@dataclasses.dataclass(frozen=True)
+class DisputeReceipt:
+    dispute_id: str  # the centre's number
+    dispute_ref: str
+    claim_no: str
+    settlement_id: str
+    seq: int
+    status: str  # received
+    received: dt.date
+
+
+@dataclasses.dataclass(frozen=True)
 class ClaimEntryStatus:
     """One entry of a claim: a settlement, or a correction (the cancellation of a settlement claimed
     in an earlier claim: amounts and deduction the original's negated, `lines` empty)."""
@@ -514,6 +582,7 @@ class ClaimStatusReport:
     fund_settled_total: Decimal
     # The day the agency pushed its audit (`003 §20`: the dispute window runs from it); None before.
     audited: dt.date | None = None
+    disputes: tuple[DisputeAnswer, ...] = ()  # the hospital's disputes the centre holds, with answers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -720,6 +789,14 @@ class Centre(ABC):
 
     @abstractmethod
     def register_full_payment(self, msgid: str, request: FullPaymentRegistrationRequest) -> FullPaymentRegistration: ...
+
+    def submit_dispute(self, msgid: str, request: DisputeRequest) -> DisputeReceipt:
+        """异议 (`003 §20`); a centre that takes no disputes online refuses it."""
+        raise CentreRefused("UNSUPPORTED", "此结算中心不受理网上扣款异议，请按经办机构要求送交材料")
+
+    def upload_rehab_plan(self, msgid: str, request: RehabPlanRequest) -> RehabPlanReceipt:
+        """康复方案 (`000 §30`); a centre that takes none refuses it."""
+        raise CentreRefused("UNSUPPORTED", "此结算中心不受理康复方案上传")
 
     @abstractmethod
     def upload_claim_chunk(self, msgid: str, chunk: ClaimChunk) -> ClaimReceipt: ...

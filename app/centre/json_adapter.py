@@ -56,6 +56,11 @@ from app.centre.gateway import (
     ClaimStatusReport,
     CentreRegistrationRecord,
     CentreSettlementRecord,
+    DisputeAnswer,
+    DisputeReceipt,
+    DisputeRequest,
+    RehabPlanReceipt,
+    RehabPlanRequest,
     DailyDetails,
     DailyRecord,
     DailyTotals,
@@ -112,6 +117,8 @@ TRANSACTIONS: dict[Operation, Transaction] = {
     Operation.OUTCOME_QUERY: Transaction.OUTCOME_QUERY,
     Operation.CLAIM_UPLOAD: Transaction.CLAIM_UPLOAD,
     Operation.CLAIM_STATUS: Transaction.CLAIM_STATUS,
+    Operation.DEDUCTION_DISPUTE: Transaction.DEDUCTION_DISPUTE,
+    Operation.REHAB_PLAN: Transaction.REHAB_PLAN,
     Operation.DAILY_TOTALS: Transaction.RECONCILE_TOTALS,
     Operation.DAILY_DETAILS: Transaction.RECONCILE_DETAILS,
     Operation.REGISTRATION_QUERY: Transaction.REGISTRATION_QUERY,
@@ -447,6 +454,13 @@ class JsonCentre(Centre):
         return self._call(Operation.FULL_PAYMENT_REGISTRATION, _full_payment_input(request), _full_payment,
                           msgid=msgid, insured_region=request.insured_region)
 
+    def submit_dispute(self, msgid: str, request: DisputeRequest) -> DisputeReceipt:
+        return self._call(Operation.DEDUCTION_DISPUTE, _dispute_input(request), _dispute_receipt, msgid=msgid)
+
+    def upload_rehab_plan(self, msgid: str, request: RehabPlanRequest) -> RehabPlanReceipt:
+        return self._call(Operation.REHAB_PLAN, _rehab_plan_input(request), _rehab_plan_receipt, msgid=msgid,
+                          insured_region=request.insured_region)
+
     def upload_claim_chunk(self, msgid: str, chunk: ClaimChunk) -> ClaimReceipt:
         if len(chunk.settlement_ids) > wire.MAX_CLAIM_SETTLEMENTS_PER_CHUNK:
             raise ValueError(f"每块最多 {wire.MAX_CLAIM_SETTLEMENTS_PER_CHUNK} 笔结算")
@@ -711,6 +725,41 @@ def _full_payment(output: dict[str, Any]) -> FullPaymentRegistration:
                                    _money(output, "paid_in_full"), _date(output, "registered"))
 
 
+DISPUTE_STATUSES = ("received", "upheld", "rejected")
+
+
+def _dispute_input(request: DisputeRequest) -> dict[str, Any]:
+    return {"claim_no": request.claim_no, "settlement_id": request.settlement_id, "seq": request.seq,
+            "amount": wire.money(request.amount), "statement": request.statement, "dispute_ref": request.dispute_ref,
+            "evidence": [{"name": f.name, "sha256": f.sha256} for f in request.evidence]}
+
+
+def _dispute_receipt(output: dict[str, Any]) -> DisputeReceipt:
+    return DisputeReceipt(_text(output, "dispute_id"), _text(output, "dispute_ref"), _text(output, "claim_no"),
+                          _text(output, "settlement_id"), _int(output, "seq"),
+                          _choice(output, "status", DISPUTE_STATUSES), _date(output, "received"))
+
+
+def _dispute_answer(data: dict[str, Any]) -> DisputeAnswer:
+    status = _choice(data, "status", DISPUTE_STATUSES)
+    answered = _optional_date(data, "answered")
+    if (status == "received") != (answered is None):
+        raise WireError(f"answered 应{'为空（尚未答复）' if status == 'received' else '为答复日期'}，"
+                        f"实际为 {data.get('answered')!r}")
+    return DisputeAnswer(_text(data, "dispute_id"), _text(data, "dispute_ref"), _text(data, "settlement_id"),
+                         _int(data, "seq"), status, _text(data, "answer"), answered)
+
+
+def _rehab_plan_input(request: RehabPlanRequest) -> dict[str, Any]:
+    return {"registration_no": request.registration_no, "document_no": request.document_no,
+            "summary": request.summary, "drawn_up": request.drawn_up.isoformat()}
+
+
+def _rehab_plan_receipt(output: dict[str, Any]) -> RehabPlanReceipt:
+    return RehabPlanReceipt(_text(output, "registration_no"), _text(output, "document_no"),
+                            _date(output, "drawn_up"), _date(output, "received"))
+
+
 def _settlement_input(request: SettlementRequest) -> dict[str, Any]:
     data: dict[str, Any] = {"registration_no": request.registration_no, "discharged": request.discharged.isoformat()}
     if request.settled is not None:
@@ -838,10 +887,13 @@ def _claim_status(output: dict[str, Any]) -> ClaimStatusReport:
         # The dispute window runs from the push (003 §20): an audit without its date cannot be counted.
         raise WireError(f"audited 应{'为审核推送日期' if status == 'audited' else '为空（尚未审核）'}，实际为 "
                         f"{output.get('audited')!r}")
+    # Older centres send no `disputes`: none held.
+    disputes = tuple(_within(f"disputes[{index}]", _dispute_answer, item)
+                     for index, item in enumerate(_objects(output, "disputes") if "disputes" in output else []))
     return ClaimStatusReport(
         _text(output, "claim_no"), _text(output, "period"), status,
         _int(output, "chunks"), _ints(output, "received_chunks"), entries,
-        _money(totals, "deduction"), _money(totals, "fund_settled"), audited,
+        _money(totals, "deduction"), _money(totals, "fund_settled"), audited, disputes,
     )
 
 
@@ -928,6 +980,8 @@ _INPUTS: dict[Operation, Callable[[Any], dict[str, Any]]] = {
     Operation.SETTLEMENT_CANCEL: _settlement_cancel_input,
     Operation.FULL_PAYMENT_REGISTRATION: _full_payment_input,
     Operation.CLAIM_UPLOAD: _claim_chunk_input,
+    Operation.DEDUCTION_DISPUTE: _dispute_input,
+    Operation.REHAB_PLAN: _rehab_plan_input,
 }
 
 _PARSERS: dict[Operation, Callable[[dict[str, Any]], Any]] = {
@@ -939,6 +993,8 @@ _PARSERS: dict[Operation, Callable[[dict[str, Any]], Any]] = {
     Operation.SETTLEMENT_CANCEL: _settlement_cancellation,
     Operation.FULL_PAYMENT_REGISTRATION: _full_payment,
     Operation.CLAIM_UPLOAD: _claim_receipt,
+    Operation.DEDUCTION_DISPUTE: _dispute_receipt,
+    Operation.REHAB_PLAN: _rehab_plan_receipt,
     Operation.REVERSAL: _reversal,
 }
 

@@ -58,11 +58,13 @@ class Transaction(str, Enum):
     SETTLEMENT = "2304"
     SETTLEMENT_CANCEL = "2305"
     FULL_PAYMENT_REGISTRATION = "2306"
+    REHAB_PLAN = "2307"
     REVERSAL = "2601"
     RECONCILE_TOTALS = "3201"
     RECONCILE_DETAILS = "3202"
     CLAIM_UPLOAD = "3301"
     CLAIM_STATUS = "3302"
+    DEDUCTION_DISPUTE = "3303"
     OUTCOME_QUERY = "5101"
     REGISTRATION_QUERY = "5201"
 
@@ -101,11 +103,13 @@ _TRANSACTION_LABELS = {
     Transaction.SETTLEMENT: "出院结算",
     Transaction.SETTLEMENT_CANCEL: "撤销结算",
     Transaction.FULL_PAYMENT_REGISTRATION: "全额垫付补登记",
+    Transaction.REHAB_PLAN: "康复方案上传",
     Transaction.REVERSAL: "冲正交易",
     Transaction.RECONCILE_TOTALS: "对总账",
     Transaction.RECONCILE_DETAILS: "对明细账",
     Transaction.CLAIM_UPLOAD: "月度结算申请上传",
     Transaction.CLAIM_STATUS: "月度结算申请审核结果查询",
+    Transaction.DEDUCTION_DISPUTE: "扣款异议提交",
     Transaction.OUTCOME_QUERY: "交易结果查询",
     Transaction.REGISTRATION_QUERY: "就诊信息查询",
 }
@@ -113,7 +117,7 @@ _TRANSACTION_LABELS = {
 STATE_CHANGING = frozenset({
     Transaction.ADMISSION, Transaction.ADMISSION_CANCEL, Transaction.FEE_UPLOAD, Transaction.FEE_CANCEL,
     Transaction.SETTLEMENT, Transaction.SETTLEMENT_CANCEL, Transaction.REVERSAL, Transaction.CLAIM_UPLOAD,
-    Transaction.FULL_PAYMENT_REGISTRATION,
+    Transaction.FULL_PAYMENT_REGISTRATION, Transaction.DEDUCTION_DISPUTE, Transaction.REHAB_PLAN,
 })
 REVERSIBLE = STATE_CHANGING - {Transaction.REVERSAL}
 SAFE_TO_REPEAT = frozenset(Transaction) - STATE_CHANGING | {Transaction.REVERSAL}
@@ -151,9 +155,11 @@ class ErrorCode(str, Enum):
     UNCLASSIFIED_LINES = "3007"
     SETTLEMENT_NOT_FOUND = "3008"
     SETTLEMENT_STATE = "3009"
+    REHAB_PLAN_MISSING = "3010"
     CLAIM_INVALID = "4001"
     CLAIM_NOT_FOUND = "4002"
     ALREADY_CLAIMED = "4003"
+    DISPUTE_INVALID = "4004"
     NOT_REVERSIBLE = "5001"
     CENTRE_BUSY = "9001"
     INTERNAL_ERROR = "9999"
@@ -191,9 +197,11 @@ _ERROR_MESSAGES = {
     ErrorCode.UNCLASSIFIED_LINES: "有费用明细未区分伤病（伤病分离），不能结算",
     ErrorCode.SETTLEMENT_NOT_FOUND: "中心没有此结算记录",
     ErrorCode.SETTLEMENT_STATE: "结算记录当前状态不允许此操作（已撤销或已申报）",
+    ErrorCode.REHAB_PLAN_MISSING: "康复住院尚未上传康复方案，不能出院结算",
     ErrorCode.CLAIM_INVALID: "月度结算申请有误",
     ErrorCode.CLAIM_NOT_FOUND: "中心没有此月度结算申请",
     ErrorCode.ALREADY_CLAIMED: "结算记录已在其他月度申请中申报",
+    ErrorCode.DISPUTE_INVALID: "扣款异议有误，经办机构未受理",
     ErrorCode.NOT_REVERSIBLE: "原交易不能冲正",
     ErrorCode.CENTRE_BUSY: "中心暂时无法处理，请稍后重试",
     ErrorCode.INTERNAL_ERROR: "中心内部错误，交易未执行",

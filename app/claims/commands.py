@@ -48,14 +48,16 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
     listing = action(actions, "list", "列出月度结算申请 / list the claims", list_command)
     listing.add_argument("--month", metavar="YYYY-MM", help="只列此月 / only this month")
     listing.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
-    dispute = action(actions, "dispute", "对一笔扣款提出异议，附证据文件名（广东：经办机构推送之日起 10 个工作日内，003 §20）"
-                                         " / dispute a deduction, naming the evidence files (Guangdong: within 10 "
-                                         "working days of the agency's push)",
+    dispute = action(actions, "dispute", "对一笔扣款提出异议，网上报送异议理由和证据文件的文件名及校验值（广东：经办机构推送之日起"
+                                         " 10 个工作日内，003 §20）；未受理的异议再执行一次即重新提交"
+                                         " / dispute a deduction online with the evidence files' names and SHA-256 "
+                                         "(Guangdong: within 10 working days of the agency's push); run again to resend",
                      dispute_command)
     dispute.add_argument("deduction_id", type=int, metavar="DEDUCTION_ID", help="扣款编号（见 claims status） / deduction id")
     dispute.add_argument("--statement", required=True, help="异议理由 / the hospital's statement")
     dispute.add_argument("--evidence", action="append", default=[], metavar="FILE",
-                         help="证据材料文件名，可多次给出 / an evidence file name (repeatable)")
+                         help="证据材料文件（读取其校验值，文件本身不上传），可多次给出 / an evidence file (hashed, not "
+                              "sent; repeatable)")
     add_operator_options(dispute)
     deadlines = action(actions, "deadlines", "列出未办的截止事项（月度申请、明细上传、扣款异议），及未导入调休安排的年份"
                                              " / list the open deadlines, and the years without their 调休 arrangement",
@@ -213,6 +215,10 @@ def status_command(args: argparse.Namespace) -> int:
             "item_name": d.item_name, "amount": _money(d.amount), "reason": d.reason,
             "notified_on": d.notified_on.isoformat(), "dispute_due": d.dispute_due.isoformat() if d.dispute_due else None,
             "working_days_left": d.working_days_left, "disputed": d.dispute is not None,
+            "dispute_state": d.dispute.state if d.dispute else None,
+            "dispute_answer": ({"status": d.dispute.answer_status, "answer": d.dispute.answer,
+                                "answered": d.dispute.answered_on.isoformat() if d.dispute.answered_on else None}
+                               if d.dispute and d.dispute.answer_status else None),
         } for d in deductions]}, ensure_ascii=False, indent=2))
         return 0
     _print_summary(summary)
@@ -283,19 +289,38 @@ def demo_month_command(args: argparse.Namespace) -> int:
 def dispute_command(args: argparse.Namespace) -> int:
     from app.centre import wire
     from app.claims.calendar import load_calendar
-    from app.claims.deductions import record_dispute
+    from app.claims.deductions import file_dispute
+    from app.errors import WiCounterError
+    from app.workflow.appliers import open_workflow_centre
 
     context = _open(args)
     try:
         calendar = load_calendar(context.paths.config_dir)
         actor = _signed_in(context, args)
-        with context.transaction() as session:
-            dispute = record_dispute(session, args.deduction_id, args.statement, args.evidence, actor,
-                                     counter_name=context.counter_name, today=wire.now().date(), calendar=calendar)
+        client = open_workflow_centre(context, actor)
+        try:
+            # 003 §20: sent online with the evidence files' names and SHA-256 (the files stay here).
+            dispute = file_dispute(context, client, args.deduction_id, args.statement, args.evidence, actor,
+                                   today=wire.now().date(), calendar=calendar)
+        except WiCounterError as exc:
+            print(f"错误：{exc.message}", file=sys.stderr)
+            return 1
+        finally:
+            client.close()
     finally:
         context.close()
-    print(f"已记录异议 / dispute recorded：证据 {'、'.join(dispute.evidence)}")
-    return 0
+    evidence = "、".join(dispute.evidence)
+    if dispute.state == "submitted":
+        print(f"异议已提交经办机构 / dispute submitted（中心编号 {dispute.centre_dispute_id}）：证据 {evidence}")
+        return 0
+    if dispute.state == "local":
+        print(f"已在本院记录异议 / dispute recorded locally（本地区未规定网上异议，请按经办机构要求送交材料）：证据 {evidence}")
+        return 0
+    if dispute.state == "refused":
+        print(f"异议未被受理 / dispute refused：{dispute.refusal}。请修改后重新提交。", file=sys.stderr)
+        return 1
+    print("异议尚未送达经办机构 / dispute pending：已在本院记录，联网恢复后请再次执行本命令提交。", file=sys.stderr)
+    return 1
 
 
 def deadlines_command(args: argparse.Namespace) -> int:

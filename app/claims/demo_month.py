@@ -32,6 +32,7 @@ from app.operators import OperatorInfo
 from app.workflow.admission import AdmissionForm, Identification, admit, centre_today, look_up
 from app.workflow.common import WorkflowError
 from app.workflow.discharge import upload_lines
+from app.workflow.rehab_plan import record_rehab_plan
 
 # name → (card number, care)
 DEMO_PEOPLE: dict[str, tuple[str, str]] = {
@@ -88,6 +89,13 @@ def settle_last_month(ctx: CounterContext, client: CentreClient, actor: Operator
             Diagnosis.stay_id == outcome.stay_id, Diagnosis.injury.is_(True))).first() or injury.code
         session.add_all(_lines(outcome.stay_id, injury_code, admitted, actor, bed_twice))
     upload_lines(ctx, client, outcome.stay_id, actor)
+    if care == "rehab":
+        # 000 §30: the rehab plan goes up before the discharge settlement.
+        plan = record_rehab_plan(ctx, client, outcome.stay_id, f"KF-{card}-{settled:%Y%m}",
+                                 "康复评定后制定：运动疗法、作业疗法，每日一次，为期两周", admitted, actor,
+                                 today=today or centre_today())
+        if not plan.uploaded:
+            raise WorkflowError(f"{name} 的康复方案未能上传：{plan.refusal}")
     figures = client.settle(SettlementRequest(outcome.registration_no, settled, settled),
                             stay_id=outcome.stay_id, operator_id=actor.id)
     with ctx.transaction() as session:

@@ -32,6 +32,7 @@ from app.centre.client import CentreClient
 from app.centre.gateway import CentreError, ClaimEntryStatus, ClaimStatusReport, OutcomeUnknown, OutboxNotClear
 from app.claims.calendar import WorkingCalendar, load_calendar
 from app.claims.deadlines import dispute_deadline
+from app.claims.deductions import store_dispute_answers
 from app.claims.service import (
     ClaimError,
     ClaimSummary,
@@ -262,6 +263,9 @@ def _store_answer(session: Session, ctx: CounterContext, claim_id: int, report: 
     _refresh_totals(session, claim)
     if report.deduction_total != claim.deduction_total:
         problems.append(f"扣款合计：中心 {report.deduction_total}，本院按明细合计 {claim.deduction_total}")
+    # The agency's answers to the hospital's disputes (003 §20), and disputes it holds that this
+    # counter had not yet seen accepted (a lost reply).
+    store_dispute_answers(session, report.disputes, ctx.counter_name, operator)
     claim.centre_status = report.status
     if report.status == "audited":
         claim.status = ClaimStatus.ANSWERED

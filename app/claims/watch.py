@@ -146,7 +146,9 @@ def _dispute_deadlines(session: Session, profile: Profile) -> list[Deadline]:
         .join(ClaimEntry, ClaimEntry.id == ClaimDeduction.claim_entry_id)
         .join(Settlement, Settlement.id == ClaimEntry.settlement_id)
         .join(Stay, Stay.id == Settlement.stay_id).join(Worker, Worker.id == Stay.worker_id)
-        .where(~exists().where(DeductionDispute.deduction_id == ClaimDeduction.id),
+        # Only a dispute the agency received ends the deadline (003 §20): pending or refused ones do not.
+        .where(~exists().where(DeductionDispute.deduction_id == ClaimDeduction.id,
+                               DeductionDispute.state.in_(("submitted", "local"))),
                ClaimDeduction.dispute_due.is_not(None))  # no window where the seed sets none
     ).all()
     source = profile.source_of("dispute_working_days")

@@ -767,6 +767,34 @@ class DeductionDispute(Base):
     evidence: Mapped[list[str]] = mapped_column(JSON)
     filed_by: Mapped[int] = mapped_column(ForeignKey("operator.id"))
     filed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    # Sent to the agency as 3303 (`003 §20`: online): the files' SHA-256, in `evidence`'s order.
+    evidence_sha256: Mapped[list[str] | None] = mapped_column(JSON)
+    # pending (not yet accepted: unsent, unknown or unreachable), submitted (the centre accepted it),
+    # refused (the centre refused it: `refusal` says why), local (no window in this region: not sent).
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    refusal: Mapped[str | None] = mapped_column(Text)
+    centre_dispute_id: Mapped[str | None] = mapped_column(String(40))
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    # The agency's answer (3302): upheld (异议成立) / rejected (异议不成立), its text and date.
+    answer_status: Mapped[str | None] = mapped_column(String(16))
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class RehabPlan(Base):
+    """康复方案 of a rehab stay (`000 §30`): goes up to the centre before the discharge settlement. The
+    document stays in the hospital's records; kept here: its reference, a summary and its date."""
+
+    __tablename__ = "rehab_plan"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stay_id: Mapped[int] = mapped_column(ForeignKey("stay.id"), index=True)
+    document_no: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text)
+    drawn_up: Mapped[dt.date] = mapped_column(Date)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("operator.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    uploaded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())  # the centre accepted it (2307)
 
 
 # --- pre-audit (预审, issue 10) ---------------------------------------------------------

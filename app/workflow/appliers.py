@@ -8,6 +8,8 @@ msgid (then `result` is the same domain value, read from the centre's 5101 answe
   centre's figures, through `app.slips.record_settlement`; never for a stay paid in full (the
   outbox reverses such a settlement: `003 §17`, `000 §34`);
 - FULL_PAYMENT_REGISTRATION: 补登记 done, on the stay's 全额垫付 receipt (nothing refunded);
+- DEDUCTION_DISPUTE: the dispute 已提交 with the centre's number (`app.claims.deductions`, `003 §20`);
+- REHAB_PLAN: the stay's 康复方案 marked uploaded (`app.workflow.rehab_plan`, `000 §30`);
 - SETTLEMENT_CANCEL: the cancellation row (`app.slips.record_cancellation`); the stay → 待结算.
 - ADMISSION_CANCEL: the stay → 已撤销 without its 就医登记号 (kept in the audit); a reversal of it
   gives the number back (`app.workflow.admission_correction`).
@@ -96,7 +98,18 @@ def workflow_appliers(counter_name: str) -> dict[Operation, Applier]:
     def full_payment(session: Session, entry: OutboxEntry, result: Any) -> None:
         apply_full_payment_registration(session, entry, result, counter_name)
 
-    return {Operation.ADMISSION: admission, Operation.ADMISSION_CANCEL: admission_cancel,
+    def dispute(session: Session, entry: OutboxEntry, result: Any) -> None:
+        from app.claims.deductions import apply_dispute
+
+        apply_dispute(session, entry, result, counter_name)
+
+    def rehab_plan(session: Session, entry: OutboxEntry, result: Any) -> None:
+        from app.workflow.rehab_plan import apply_rehab_plan
+
+        apply_rehab_plan(session, entry, result, counter_name)
+
+    return {Operation.DEDUCTION_DISPUTE: dispute, Operation.REHAB_PLAN: rehab_plan,
+            Operation.ADMISSION: admission, Operation.ADMISSION_CANCEL: admission_cancel,
             Operation.FEE_UPLOAD: fee_upload, Operation.FEE_CANCEL: apply_fee_cancel,
             Operation.SETTLEMENT: settlement, Operation.SETTLEMENT_CANCEL: cancellation, Operation.REVERSAL: reversal,
             Operation.FULL_PAYMENT_REGISTRATION: full_payment}

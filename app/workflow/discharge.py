@@ -70,6 +70,7 @@ from app.workflow.admission import (
     store_centre_verdict,
     store_check,
 )
+from app.workflow.rehab_plan import plan_problem
 from app.workflow.appliers import apply_settlement, apply_settlement_cancel, record_full_payment_registration
 from app.workflow.common import StayNotFound, WorkflowError
 from app.workflow.line_upload import uploading
@@ -205,6 +206,11 @@ def readiness(session: Session, stay_id: int) -> list[str]:
     if stay.registration_no is None:
         problems.append("尚未取得就医登记号：入院登记还未传到结算中心（联网恢复后补传）。"
                         if stay.registered_offline else "尚未在结算中心办理入院登记（无就医登记号）。")
+    if stay.status in _SETTLEABLE:
+        # 000 §30: a rehab stay's plan goes up before the discharge settlement.
+        missing_plan = plan_problem(session, stay)
+        if missing_plan:
+            problems.append(missing_plan)
     lines = _line_rows(session, stay_id)
     if not lines:
         problems.append("没有费用明细，请先导入或录入费用。")
@@ -617,7 +623,8 @@ def backfill(ctx: CounterContext, client: CentreClient, stay_id: int, actor: Ope
     with ctx.transaction() as session:
         note_fault_cleared(session, centre_today())  # the centre answered: the fault is cleared
         stay = _stay(session, stay_id)
-        problems = [p for p in readiness(session, stay_id) if "全额垫付" not in p]
+        # 补登记 reports a stay paid in full; it settles nothing, so no rehab plan is asked for it.
+        problems = [p for p in readiness(session, stay_id) if "全额垫付" not in p and "康复方案" not in p]
         if problems:
             raise WorkflowError("暂不能补登记：" + "；".join(problems))
     upload_lines(ctx, client, stay_id, actor)  # the centre's figures are the uploaded lines'

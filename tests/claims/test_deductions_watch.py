@@ -76,6 +76,14 @@ def test_a_dispute_within_ten_working_days_keeps_only_the_evidence_names(ctx) ->
     with ctx.transaction() as session:
         dispute = session.scalars(select(DeductionDispute)).one()
         assert dispute.evidence == ["转床记录.pdf", "片子.jpg"]
+        assert dispute.state == "pending"  # recorded; not yet accepted by the centre (3303)
+        # Not yet accepted: recording it again replaces it (to be sent again), one dispute per deduction.
+        record_dispute(session, deduction_id, "再次", ["b.pdf"], who.reviewer, counter_name="1号窗口",
+                       today=today, calendar=calendar)
+        dispute = session.scalars(select(DeductionDispute)).one()
+        assert (dispute.statement, dispute.evidence) == ("再次", ["b.pdf"])
+        dispute.state = "submitted"  # as the 3303 applier records the centre's acceptance
+    with ctx.transaction() as session:
         with pytest.raises(ClaimError, match="已经提出过"):
             record_dispute(session, deduction_id, "再次", ["b.pdf"], who.reviewer, counter_name="1号窗口",
                            today=today, calendar=calendar)

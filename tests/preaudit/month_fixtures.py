@@ -33,6 +33,7 @@ from app.db.models import (
     MonthlyClaim,
     PreauditPrediction,
     Settlement,
+    Stay,
 )
 from app.operators import OperatorInfo
 from app.workflow.admission import AdmissionForm, Identification, admit, centre_today, look_up
@@ -88,6 +89,13 @@ def settle_admitted(ctx: CounterContext, client: CentreClient, actor: OperatorIn
     """Upload the stay's lines and settle it with the centre; the local settlement's id.
     (The one place that settles: adapt here when settling needs acknowledged findings.)"""
     upload_lines(ctx, client, stay_id, actor)
+    with ctx.transaction() as session:
+        rehab = session.get(Stay, stay_id).care == "rehab"  # type: ignore[union-attr]
+    if rehab:  # 000 §30: the rehab plan goes up before the discharge settlement
+        from app.workflow.rehab_plan import record_rehab_plan
+
+        assert record_rehab_plan(ctx, client, stay_id, f"KF-{stay_id}", "运动疗法", settled, actor,
+                                 today=centre_today()).uploaded
     figures = client.settle(SettlementRequest(registration_no, settled, settled), stay_id=stay_id, operator_id=actor.id)
     with ctx.transaction() as session:
         settlement_id = session.scalars(select(Settlement.id).where(

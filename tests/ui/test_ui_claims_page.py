@@ -232,8 +232,10 @@ def _deductions(ctx: CounterContext, reviewer: OperatorInfo) -> tuple[int, int]:
 
 def test_deductions_and_a_dispute(
     qtbot: QtBot, demo_ctx: CounterContext, operator_of: Operators,
-    type_text: Callable[[object, str], None],
+    type_text: Callable[[object, str], None], tmp_path: Path,
 ) -> None:
+    """`003 §20`: the dispute is recorded and sent online; with the centre unreachable (this demo
+    counter has no sandbox running) it is 待提交, never shown as 已提交, and stays a deadline."""
     _settle_month(demo_ctx, operator_of(demo_ctx, "cashier").id)
     reviewer = operator_of(demo_ctx, "reviewer")
     open_id, closed_id = _deductions(demo_ctx, reviewer)
@@ -268,7 +270,10 @@ def test_deductions_and_a_dispute(
     type_text(dialog.statement_edit, "患者伤后高血压加重，用药见医嘱")
     qtbot.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
     assert dialog.error_label.text() == "请至少附上一份证据材料。"
-    dialog.choose_files = lambda: ["/home/clerk/病案/病案首页.pdf", "C:\\影像\\CT-0312.jpg"]
+    front_page, ct = tmp_path / "病案首页.pdf", tmp_path / "CT-0312.jpg"
+    front_page.write_bytes(b"%PDF-1.4 front page")
+    ct.write_bytes(b"JPEG CT")
+    dialog.choose_files = lambda: [str(front_page), str(ct)]
     qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
     assert [dialog.evidence_list.item(i).text() for i in range(dialog.evidence_list.count())] == [
         "病案首页.pdf", "CT-0312.jpg"]
@@ -279,14 +284,15 @@ def test_deductions_and_a_dispute(
         assert (dispute.deduction_id, dispute.evidence, dispute.filed_by) == (
             open_id, ["病案首页.pdf", "CT-0312.jpg"], reviewer.id)
         assert dispute.statement == "患者伤后高血压加重，用药见医嘱"
-    assert page.message_label.text().startswith("已记录异议（")
+        assert dispute.state == "pending"  # the centre never received it
+    assert "尚未送达经办机构" in page.message_label.text() and "已提交" not in page.message_label.text()
     qtbot.waitUntil(lambda: any(d.dispute is not None for d in page.deductions), timeout=WAIT_MS)
     page.select_deduction(open_id)
-    assert not page.dispute_button.isEnabled() and page.dispute_button.toolTip() == "这笔扣款已经提出过异议"
+    # Not received: it may be sent again, and it is still a deadline to meet.
+    assert page.dispute_button.isEnabled() and page.dispute_button.toolTip() == "异议尚未被经办机构受理，可重新提交"
     row = next(r for r in range(2) if table.item(r, 3).text().startswith("阿司匹林"))
-    assert table.item(row, 6).text().startswith("已于 ")
-    # Disputed: no longer a deadline.
-    assert not any("阿司匹林" in row[2] for row in _deadline_rows(page))
+    assert "待提交" in table.item(row, 6).text() and "已提交" not in table.item(row, 6).text()
+    assert any("阿司匹林" in row[2] for row in _deadline_rows(page))
 
 
 class FakeCentre:

@@ -45,6 +45,7 @@ class DisputeDialog(QDialog):
         self.resize(560, 460)
         self.deduction = deduction
         self._evidence: list[str] = []
+        self._names: list[str] = []  # shown; `_evidence` keeps the paths, in the same order
         # The file dialog's answer (tests replace it).
         self.choose_files: Callable[[], list[str]] = self._choose_files_with_dialog
 
@@ -73,7 +74,8 @@ class DisputeDialog(QDialog):
         layout.addWidget(statement_label)
         layout.addWidget(self.statement_edit, 1)
 
-        evidence_label = QLabel(self.tr("证据材料（病案材料、影像资料、情况说明等；只记录文件名）："), self)
+        evidence_label = QLabel(self.tr("证据材料（病案材料、影像资料、情况说明等；向经办机构报送文件名和校验值，"
+                                        "文件本身按经办机构要求送交）："), self)
         evidence_label.setWordWrap(True)
         layout.addWidget(evidence_label)
         evidence_row = QHBoxLayout()
@@ -111,16 +113,18 @@ class DisputeDialog(QDialog):
 
     def add_evidence(self, paths: Sequence[str]) -> None:
         for raw in paths:
-            # Only the name: the folder belongs to this PC; the agency receives the files themselves.
+            # The list shows the name; the path is kept to take the file's SHA-256 when it is sent (003 §20).
             name = Path(str(raw).replace("\\", "/")).name.strip()
-            if name and name not in self._evidence:
-                self._evidence.append(name)
+            if name and name not in self._names:
+                self._names.append(name)
+                self._evidence.append(str(raw))
                 self.evidence_list.addItem(name)
 
     def remove_selected(self) -> None:
         row = self.evidence_list.currentRow()
         if 0 <= row < len(self._evidence):
             del self._evidence[row]
+            del self._names[row]
             self.evidence_list.takeItem(row)
 
     def statement(self) -> str:

@@ -655,7 +655,7 @@ class ClaimsPage(QWidget):
             item_name = deduction.item_name or self.tr("整笔结算")
             if deduction.line_no:
                 item_name += self.tr("（明细 {n}）").format(n=deduction.line_no)
-            if deduction.dispute is not None:
+            if deduction.dispute is not None and not deduction.dispute.resendable:
                 colour: str | None = OK_COLOUR
             elif not deduction.disputable:
                 colour = ERROR_COLOUR
@@ -913,27 +913,42 @@ class ClaimsPage(QWidget):
         dialog.deleteLater()
 
     def submit_dispute(self, dialog: DisputeDialog) -> None:
+        """Recorded, then sent to the agency (3303, `003 §20`) off the GUI thread."""
         statement, evidence = dialog.statement(), dialog.evidence()
         deduction_id = dialog.deduction.deduction_id
-        ctx, operator, today = self._ctx, self._operator, self._today()
+        ctx, operator, today, open_client = self._ctx, self._operator, self._today(), self._open_client
 
-        def work(session: Session) -> DisputeView:
+        def work() -> DisputeView:
             from app.claims.calendar import load_calendar
-            from app.claims.deductions import record_dispute
+            from app.claims.deductions import file_dispute
 
-            return record_dispute(session, deduction_id, statement, evidence, operator,
-                                  counter_name=ctx.counter_name, today=today,
-                                  calendar=load_calendar(ctx.paths.config_dir))
+            client = open_client(ctx, operator)
+            try:
+                return file_dispute(ctx, client, deduction_id, statement, evidence, operator, today=today,
+                                    calendar=load_calendar(ctx.paths.config_dir))
+            finally:
+                client.close()
 
         dialog.set_busy(True)
-        Operation.transaction(dialog, ctx, work).success(lambda view: self._disputed(dialog, view)).failure(
-            lambda error: dialog.failed(error_text(error))).run()
+        Operation(dialog, work, executor=Executor.BACKGROUND).success(
+            lambda view: self._disputed(dialog, view)).failure(lambda error: dialog.failed(error_text(error))).run()
 
     def _disputed(self, dialog: DisputeDialog, view: DisputeView) -> None:
         dialog.accept()
-        self.message_label.setText(self.tr("已记录异议（{name} {item}，{amount} 元），证据：{evidence}。").format(
+        what = self.tr("{name} {item}，{amount} 元").format(
             name=dialog.deduction.name, item=dialog.deduction.item_name or self.tr("整笔结算"),
-            amount=money_text(dialog.deduction.amount), evidence="、".join(view.evidence)))
+            amount=money_text(dialog.deduction.amount))
+        evidence = "、".join(view.evidence)
+        if view.state == "submitted":
+            text = self.tr("异议已提交经办机构（{what}），证据：{evidence}。").format(what=what, evidence=evidence)
+        elif view.state == "local":
+            text = self.tr("已在本院记录异议（{what}）；本地区未规定网上异议，请按经办机构要求送交材料。").format(what=what)
+        elif view.state == "refused":
+            text = self.tr("异议未被受理（{what}）：{reason}。请修改后重新提交。").format(what=what, reason=view.refusal)
+        else:
+            text = self.tr("异议已在本院记录，但尚未送达经办机构（{what}）：结算中心暂时连不上，联网后请选中这笔扣款重新提交。"
+                           ).format(what=what)
+        self.message_label.setText(text)
         self.changed.emit()
         self.reload()
 
@@ -997,8 +1012,10 @@ class ClaimsPage(QWidget):
         self.dispute_button.setEnabled(idle and deduction is not None and deduction.disputable)
         if deduction is None:
             self.dispute_button.setToolTip(self.tr("请先在扣款明细中选择一笔扣款"))
-        elif deduction.dispute is not None:
+        elif deduction.dispute is not None and not deduction.dispute.resendable:
             self.dispute_button.setToolTip(self.tr("这笔扣款已经提出过异议"))
+        elif deduction.dispute is not None and deduction.disputable:
+            self.dispute_button.setToolTip(self.tr("异议尚未被经办机构受理，可重新提交"))
         elif not deduction.disputable:
             self.dispute_button.setToolTip(self.tr("异议期限已过，扣款成立（经办机构推送之日起 10 个工作日，003 §20）"))
         elif deduction.dispute_due is None:

@@ -37,6 +37,7 @@ from ui.pages.workflow_widgets import (
     two_columns,
 )
 from ui.pages.preaudit_widgets import SEVERITY_COLOURS, AcknowledgeDialog, item_text
+from ui.pages.rehab_plan_dialog import RehabPlanDialog
 from ui.qt import (
     QAbstractItemView,
     QBrush,
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     from app.preaudit.discharge_review import DischargeReview, ReviewItem
     from app.workflow.discharge import BackfillOutcome, DischargeOutcome
     from app.workflow.stays import StaySummary
+    from app.workflow.rehab_plan import RehabPlanView
 
 SETTLEABLE = (StayStatus.ADMITTED, StayStatus.PENDING_SETTLEMENT)
 REVIEWED = (*SETTLEABLE, StayStatus.PENDING_BACKFILL)  # the lines 补登记 reports: the pre-audit holds them as well
@@ -175,6 +177,14 @@ class DischargePage(QWidget):
         self.settle_button.setDefault(True)
         self.settle_button.clicked.connect(self.settle)
         buttons.addWidget(self.settle_button)
+        # 000 §30: a rehab stay's plan goes up before the settlement; offered when readiness names it.
+        self.rehab_plan_button = QPushButton(self.tr("康复方案(&K)…"), ready_box)
+        self.rehab_plan_button.setObjectName("rehabPlanButton")
+        self.rehab_plan_button.setToolTip(self.tr("录入并上传康复方案（康复住院出院结算前，000 §30）"))
+        self.rehab_plan_button.clicked.connect(self.open_rehab_plan)
+        self.rehab_plan_button.hide()
+        buttons.addWidget(self.rehab_plan_button)
+        self.rehab_plan_dialog: RehabPlanDialog | None = None
         buttons.addStretch(1)
         ready_layout.addLayout(buttons)
         self.progress = QProgressBar(ready_box)
@@ -433,6 +443,59 @@ class DischargePage(QWidget):
         else:
             self.readiness_label.setText(self.tr("可以结算：按“结算”上传费用明细、复核备案并结算。"))
             self.readiness_label.setStyleSheet("")
+
+    # --- 康复方案 (000 §30) ---------------------------------------------------------------------------
+
+    def _plan_missing(self) -> bool:
+        return any("康复方案" in problem for problem in self.readiness_problems)
+
+    def open_rehab_plan(self) -> None:
+        stay = self.picker.current_stay()
+        if stay is None or self.busy or not self._plan_missing():
+            return
+        dialog = RehabPlanDialog(dt.date.today(), self)
+        dialog.submitted.connect(lambda: self._submit_rehab_plan(dialog, stay.stay_id))
+        dialog.finished.connect(lambda _result: self._rehab_plan_closed(dialog))
+        self.rehab_plan_dialog = dialog
+        dialog.open()
+
+    def _rehab_plan_closed(self, dialog: RehabPlanDialog) -> None:
+        if self.rehab_plan_dialog is dialog:
+            self.rehab_plan_dialog = None
+        dialog.deleteLater()
+
+    def _submit_rehab_plan(self, dialog: RehabPlanDialog, stay_id: int) -> None:
+        ctx, operator = self._ctx, self._operator
+        document_no, summary, drawn_up = dialog.document_no(), dialog.summary(), dialog.drawn_up()
+
+        def work() -> RehabPlanView:
+            from app.workflow.appliers import open_workflow_centre
+            from app.workflow.rehab_plan import record_rehab_plan
+
+            client = open_workflow_centre(ctx, operator)
+            try:
+                return record_rehab_plan(ctx, client, stay_id, document_no, summary, drawn_up, operator,
+                                         today=dt.date.today())
+            finally:
+                client.close()
+
+        def done(plan: RehabPlanView) -> None:
+            if plan.uploaded:
+                dialog.accept()
+                self._note(self.tr("康复方案 {no} 已上传到结算中心。").format(no=plan.document_no))
+            else:
+                dialog.failed(plan.refusal)
+            stay = self.picker.current_stay()
+            if stay is not None and stay.stay_id == stay_id:
+                self._check_readiness(stay)
+
+        dialog.set_busy(True)
+        Operation(dialog, work, executor=Executor.BACKGROUND).success(done).failure(
+            lambda error: dialog.failed(error_text(error))).run()
+
+    def _note(self, text: str) -> None:
+        self.error_label.clear_error()
+        self.progress_label.setText(text)
 
     # --- settling ----------------------------------------------------------------------------------
 
@@ -889,6 +952,9 @@ class DischargePage(QWidget):
         reviewed = self.review is not None and self.review.ready
         self.settle_button.setEnabled(idle and status in SETTLEABLE and not self.readiness_problems and not done_here
                                       and reviewed)
+        plan_offered = status in SETTLEABLE and self._plan_missing() and not done_here
+        self.rehab_plan_button.setVisible(plan_offered)
+        self.rehab_plan_button.setEnabled(idle and plan_offered and self._operator.can(Permission.SETTLE))
         self.settle_button.setToolTip("" if reviewed or status not in SETTLEABLE else
                                       self.tr("预审提示尚未全部确认：请修正费用明细，或填写原因确认后再结算"))
         pending = self.review is not None and bool(self.review.pending)

@@ -36,7 +36,7 @@ from aiohttp import web
 
 from app.centre import wire
 from app.centre.sandbox import seed, store
-from app.centre.sandbox.service import SandboxCentre, set_hand_audit
+from app.centre.sandbox.service import SandboxCentre, answer_dispute, list_disputes, set_hand_audit
 from app.centre.wire import ErrorCode, Outcome, Transaction
 from app.errors import ConfigurationError, WiCounterError
 
@@ -236,6 +236,8 @@ class SandboxServer:
             web.post("/admin/hand-audit", self.admin_hand_audit),
             web.post("/admin/latency", self.admin_latency),
             web.get("/admin/latency", self.admin_latency_show),
+            web.get("/admin/disputes", self.admin_disputes),
+            web.post("/admin/disputes/answer", self.admin_answer_dispute),
         ])
         return application
 
@@ -385,6 +387,19 @@ class SandboxServer:
         except (ValueError, json.JSONDecodeError) as exc:
             return self._bad(f"应为 {{\"items\": [{{\"code\": …, \"reason\": …}}]}}：{exc}")
         return web.json_response({"items": [{"code": code, "reason": reason} for code, reason in judged.items()]})
+
+    async def admin_disputes(self, request: web.Request) -> web.Response:
+        self._admin_only(request)
+        return web.json_response({"disputes": list_disputes(self.connection, request.query.get("claim_no"))})
+
+    async def admin_answer_dispute(self, request: web.Request) -> web.Response:
+        self._admin_only(request)
+        try:
+            data = await request.json()
+            answered = answer_dispute(self.connection, data, wire.now().date())
+        except (ValueError, json.JSONDecodeError) as exc:
+            return self._bad(str(exc))
+        return web.json_response(answered)
 
     # --- listening ------------------------------------------------------------------
 

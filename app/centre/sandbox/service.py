@@ -161,6 +161,8 @@ class SandboxCentre:
             Transaction.OUTCOME_QUERY: self._outcome_query,
             Transaction.CLAIM_UPLOAD: self._claim_upload,
             Transaction.CLAIM_STATUS: self._claim_status,
+            Transaction.DEDUCTION_DISPUTE: self._deduction_dispute,
+            Transaction.REHAB_PLAN: self._rehab_plan,
             Transaction.RECONCILE_TOTALS: self._reconcile_totals,
             Transaction.RECONCILE_DETAILS: self._reconcile_details,
             Transaction.REGISTRATION_QUERY: self._registration_query,
@@ -737,6 +739,12 @@ class SandboxCentre:
     def _settlement(self, context: _Context) -> dict[str, Any]:
         registration, case, output, discharged, settled = self._settle(context)
         connection = context.connection
+        if registration["care"] == "rehab" and not connection.execute(
+                "SELECT 1 FROM rehab_plan WHERE registration_no = ? AND status = 'live'",
+                (registration["registration_no"],)).fetchone():
+            # 000 §30: the rehab plan goes up before the discharge settlement.
+            raise Refusal(ErrorCode.REHAB_PLAN_MISSING, f"就医登记 {registration['registration_no']} 是康复住院，"
+                          "尚未上传康复方案，不能出院结算")
         number = store.next_number(connection, "settlement")
         settlement_id = f"JS{context.institution['city_code']}{context.received:%Y%m%d}{number:06d}"
         consumed = None
@@ -791,6 +799,36 @@ class SandboxCentre:
         context.effect = {"registration_no": registration["registration_no"]}
         return {"registration_no": registration["registration_no"], "receipt_no": receipt_no,
                 "paid_in_full": wire.money(paid), "fund_total": "0.00", "registered": context.today.isoformat()}
+
+    def _rehab_plan(self, context: _Context) -> dict[str, Any]:
+        """康复方案 (`000 §30`): a rehab stay's plan, before its discharge settlement. A newer plan
+        replaces the one before (the latest is the one in force)."""
+        data = context.request.data
+        connection = context.connection
+        registration = self._registration(context, data.get("registration_no"), "open")
+        if registration["care"] != "rehab":
+            raise Refusal(ErrorCode.REGISTRATION_STATE,
+                          f"就医登记 {registration['registration_no']} 不是康复住院，无需康复方案")
+        document_no = _text(data, "document_no", max_length=64)
+        summary = _text(data, "summary", max_length=2000)
+        drawn_up = _date(data, "drawn_up")
+        assert drawn_up is not None
+        if drawn_up > context.today:
+            raise Refusal(ErrorCode.MALFORMED_REQUEST, f"康复方案日期 {drawn_up} 晚于今天")
+        previous = [row["rowid"] for row in connection.execute(
+            "SELECT rowid FROM rehab_plan WHERE registration_no = ? AND status = 'live'",
+            (registration["registration_no"],))]
+        connection.execute("UPDATE rehab_plan SET status = 'replaced' WHERE registration_no = ? AND status = 'live'",
+                           (registration["registration_no"],))
+        cursor = connection.execute(
+            "INSERT INTO rehab_plan (registration_no, institution, document_no, summary, drawn_up, msgid, "
+            "business_date, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'live')",
+            (registration["registration_no"], context.institution["code"], document_no, summary,
+             drawn_up.isoformat(), context.request.msgid, context.today.isoformat()))
+        context.effect = {"registration_no": registration["registration_no"], "rowid": cursor.lastrowid,
+                          "replaced": previous}
+        return {"registration_no": registration["registration_no"], "document_no": document_no,
+                "drawn_up": drawn_up.isoformat(), "received": context.today.isoformat()}
 
     def _settlement_row(self, context: _Context, settlement_id: Any) -> sqlite3.Row:
         if not isinstance(settlement_id, str):
@@ -960,6 +998,19 @@ class SandboxCentre:
                                "AND status = 'live'", (registration["registration_no"],))
             connection.execute("UPDATE registration SET status = 'open' WHERE registration_no = ?",
                                (registration["registration_no"],))
+        elif infno is Transaction.DEDUCTION_DISPUTE:
+            dispute = connection.execute("SELECT * FROM dispute WHERE dispute_id = ?",
+                                         (effect["dispute_id"],)).fetchone()
+            if dispute["status"] != "received":
+                raise refuse(f"异议 {dispute['dispute_id']} 经办机构已答复，不能撤回")
+            connection.execute("UPDATE dispute SET status = 'withdrawn' WHERE dispute_id = ?", (dispute["dispute_id"],))
+        elif infno is Transaction.REHAB_PLAN:
+            registration = self._registration(context, effect["registration_no"])
+            if registration["status"] != "open":
+                raise refuse(f"就医登记 {registration['registration_no']} 已结算，不能撤回康复方案")
+            connection.execute("UPDATE rehab_plan SET status = 'reversed' WHERE rowid = ?", (effect["rowid"],))
+            for rowid in effect["replaced"]:
+                connection.execute("UPDATE rehab_plan SET status = 'live' WHERE rowid = ?", (rowid,))
         elif infno is Transaction.CLAIM_UPLOAD:
             claim = connection.execute("SELECT * FROM claim WHERE claim_no = ?", (effect["claim_no"],)).fetchone()
             if claim["status"] != "receiving":
@@ -1240,9 +1291,80 @@ class SandboxCentre:
             for key in sums:
                 sums[key] += Decimal(entry[key])
         received = sorted({row["chunk"] for row in rows})
+        disputes = [
+            {"dispute_id": row["dispute_id"], "dispute_ref": row["dispute_ref"], "settlement_id": row["settlement_id"],
+             "seq": row["seq"], "status": row["status"], "answer": row["answer"], "answered": row["answered"] or None}
+            for row in connection.execute("SELECT * FROM dispute WHERE claim_no = ? AND status <> 'withdrawn' "
+                                          "ORDER BY dispute_id", (claim_no,))]
         return {"claim_no": claim_no, "period": claim["period"], "status": claim["status"], "chunks": claim["chunks"],
                 "audited": claim["audited"] or None, "received_chunks": received, "entries": entries,
-                "totals": {"count": len(entries), **{k: _money_text(v) for k, v in sums.items()}}}
+                "totals": {"count": len(entries), **{k: _money_text(v) for k, v in sums.items()}},
+                "disputes": disputes}
+
+    def _deduction_dispute(self, context: _Context) -> dict[str, Any]:
+        """异议 (`003 §20`): the hospital disputes one deduction of an audited claim online, with its
+        statement and the evidence files' names and SHA-256 (the files reach the agency by its own
+        channel and are matched against them). Only where the stay's profile sets a dispute window."""
+        data = context.request.data
+        connection = context.connection
+        claim_no = _text(data, "claim_no", max_length=40)
+        settlement_id = _text(data, "settlement_id", max_length=40)
+        statement = _text(data, "statement", max_length=2000)
+        dispute_ref = _text(data, "dispute_ref", max_length=40)
+        seq = data.get("seq")
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise Refusal(ErrorCode.MALFORMED_REQUEST, "input.data.seq 应为非负整数")
+        try:
+            amount = wire.parse_decimal(data.get("amount"), "amount")
+        except wire.WireError as exc:
+            raise Refusal(ErrorCode.MALFORMED_REQUEST, exc.message) from None
+        evidence = data.get("evidence")
+        if not isinstance(evidence, list) or not evidence or len(evidence) > 50 or not all(
+                isinstance(f, dict) and set(f) == {"name", "sha256"} and isinstance(f["name"], str)
+                and f["name"].strip() and isinstance(f["sha256"], str) and _SHA256.fullmatch(f["sha256"])
+                for f in evidence):
+            raise Refusal(ErrorCode.MALFORMED_REQUEST,
+                          "input.data.evidence 应为 1 至 50 个 {\"name\": 文件名, \"sha256\": 64位十六进制}")
+        claim = connection.execute("SELECT * FROM claim WHERE claim_no = ? AND institution = ?",
+                                   (claim_no, context.institution["code"])).fetchone()
+        if claim is None:
+            raise Refusal(ErrorCode.CLAIM_NOT_FOUND, claim_no)
+        if claim["status"] != "audited":
+            raise Refusal(ErrorCode.DISPUTE_INVALID, f"月度申请 {claim_no} 尚未审核，没有可异议的扣款")
+        entry = connection.execute(
+            "SELECT e.*, r.profile FROM claim_entry e JOIN settlement s ON s.settlement_id = e.settlement_id "
+            "JOIN registration r ON r.registration_no = s.registration_no "
+            "WHERE e.claim_no = ? AND e.settlement_id = ? AND e.kind = 'settlement' AND e.live = 1",
+            (claim_no, settlement_id)).fetchone()
+        if entry is None:
+            raise Refusal(ErrorCode.DISPUTE_INVALID, f"月度申请 {claim_no} 中没有结算 {settlement_id}")
+        if load_profile(entry["profile"]).dispute_working_days == 0:
+            raise Refusal(ErrorCode.DISPUTE_INVALID, "本地区政策未规定网上异议，请按经办机构要求送交材料")
+        if seq:
+            deducted = [Decimal(row["amount"]) for row in connection.execute(
+                "SELECT amount FROM claim_line_deduction WHERE entry_id = ? AND seq = ?", (entry["id"], seq))]
+        else:
+            deducted = [Decimal(entry["deduction"])] if Decimal(entry["deduction"]) else []
+        if not deducted:
+            raise Refusal(ErrorCode.DISPUTE_INVALID, f"结算 {settlement_id} 明细 {seq} 没有扣款")
+        if amount != sum(deducted, ZERO):
+            raise Refusal(ErrorCode.DISPUTE_INVALID,
+                          f"异议金额 {wire.money(amount)} 与扣款金额 {wire.money(sum(deducted, ZERO))} 不符")
+        if connection.execute("SELECT 1 FROM dispute WHERE claim_no = ? AND settlement_id = ? AND seq = ? "
+                              "AND status <> 'withdrawn'", (claim_no, settlement_id, seq)).fetchone():
+            raise Refusal(ErrorCode.DISPUTE_INVALID, "这笔扣款已经提出过异议")
+        number = store.next_number(connection, "dispute")
+        dispute_id = f"YY{context.institution['city_code']}{context.received:%Y%m%d}{number:06d}"
+        connection.execute(
+            "INSERT INTO dispute (dispute_id, institution, claim_no, settlement_id, seq, amount, statement, evidence, "
+            "dispute_ref, msgid, received, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received')",
+            (dispute_id, context.institution["code"], claim_no, settlement_id, seq, wire.money(amount), statement,
+             json.dumps([{"name": f["name"], "sha256": f["sha256"].lower()} for f in evidence], ensure_ascii=False),
+             dispute_ref, context.request.msgid, context.today.isoformat()))
+        context.effect = {"dispute_id": dispute_id}
+        return {"dispute_id": dispute_id, "dispute_ref": dispute_ref, "claim_no": claim_no,
+                "settlement_id": settlement_id, "seq": seq, "status": "received",
+                "received": context.today.isoformat()}
 
     # --- reconciliation -----------------------------------------------------------------
 
@@ -1547,6 +1669,35 @@ def _line_reply(line: dict[str, Any], entry: sqlite3.Row | None) -> dict[str, An
             "max_pay": entry["max_pay"] if entry is not None else None,
             "over_limit_amount": wire.money(over), "self_pay_amount": wire.money(self_pay),
             "non_injury": line["injury"] is False, "note": "；".join(notes)}
+
+
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def list_disputes(connection: sqlite3.Connection, claim_no: str | None = None) -> list[dict[str, Any]]:
+    """The disputes the centre holds (admin view), evidence as sent."""
+    query = "SELECT * FROM dispute"
+    args: tuple[str, ...] = ()
+    if claim_no:
+        query, args = query + " WHERE claim_no = ?", (claim_no,)
+    return [{**dict(row), "evidence": json.loads(row["evidence"])}
+            for row in connection.execute(query + " ORDER BY dispute_id", args)]
+
+
+def answer_dispute(connection: sqlite3.Connection, data: Any, today: dt.date) -> dict[str, Any]:
+    """The agency's answer to a dispute (`003 §20`): `{"dispute_id": …, "decision": "upheld" | "rejected",
+    "answer": "…"}`. The answer is returned by 3302; the deduction's amount is not changed here."""
+    if (not isinstance(data, dict) or not isinstance(data.get("dispute_id"), str)
+            or data.get("decision") not in ("upheld", "rejected")
+            or not isinstance(data.get("answer"), str) or not data["answer"].strip()):
+        raise ValueError("应为 {\"dispute_id\": …, \"decision\": \"upheld\" | \"rejected\", \"answer\": 答复}")
+    with store.transaction(connection):
+        row = connection.execute("SELECT * FROM dispute WHERE dispute_id = ?", (data["dispute_id"],)).fetchone()
+        if row is None or row["status"] == "withdrawn":
+            raise ValueError(f"没有异议 {data['dispute_id']}")
+        connection.execute("UPDATE dispute SET status = ?, answer = ?, answered = ? WHERE dispute_id = ?",
+                           (data["decision"], data["answer"].strip(), today.isoformat(), data["dispute_id"]))
+    return {"dispute_id": data["dispute_id"], "status": data["decision"], "answered": today.isoformat()}
 
 
 HAND_AUDIT_META = "hand_audit"

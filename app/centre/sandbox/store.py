@@ -117,6 +117,19 @@ CREATE UNIQUE INDEX IF NOT EXISTS full_payment_live ON full_payment (registratio
 CREATE TABLE IF NOT EXISTS audit_anchor (
     institution TEXT NOT NULL, counter TEXT NOT NULL, event_count INTEGER NOT NULL, head_mac TEXT NOT NULL,
     business_date TEXT NOT NULL, received TEXT NOT NULL, PRIMARY KEY (institution, counter, event_count));
+-- 异议 of a deduction (003 §20): the statement and the evidence's names and SHA-256 (JSON), the answer.
+CREATE TABLE IF NOT EXISTS dispute (
+    dispute_id TEXT PRIMARY KEY, institution TEXT NOT NULL, claim_no TEXT NOT NULL, settlement_id TEXT NOT NULL,
+    seq INTEGER NOT NULL, amount TEXT NOT NULL, statement TEXT NOT NULL, evidence TEXT NOT NULL,
+    dispute_ref TEXT NOT NULL, msgid TEXT NOT NULL, received TEXT NOT NULL,
+    status TEXT NOT NULL,  -- received, upheld, rejected; withdrawn (reversed by 2601)
+    answer TEXT NOT NULL DEFAULT '', answered TEXT NOT NULL DEFAULT '');
+CREATE UNIQUE INDEX IF NOT EXISTS dispute_live ON dispute (claim_no, settlement_id, seq) WHERE status <> 'withdrawn';
+-- 康复方案 of a rehab stay (000 §30): up before its discharge settlement.
+CREATE TABLE IF NOT EXISTS rehab_plan (
+    registration_no TEXT NOT NULL, institution TEXT NOT NULL, document_no TEXT NOT NULL, summary TEXT NOT NULL,
+    drawn_up TEXT NOT NULL, msgid TEXT NOT NULL, business_date TEXT NOT NULL, status TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS rehab_plan_registration ON rehab_plan (registration_no, status);
 """
 
 
