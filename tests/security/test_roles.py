@@ -26,6 +26,7 @@ from app.settings import COUNTER_NAME, Settings
 from app.settings_changes import save_setting_changes
 from app.workflow.admission import Identification, look_up
 from app.workflow.dayend import day_end_report
+from app.workflow.admission_correction import cancel_registration
 from app.workflow.discharge import cancel_settlement
 from app.workflow.separation import approve_overrides
 from tests.claims.claim_fixtures import clerks, id_number, open_test_counter, settle_stay
@@ -57,10 +58,11 @@ def world(ctx: CounterContext) -> dict[str, Any]:
         settlement = settle_stay(session, who.cashier.id, settled=LAST_MONTH)
         line_id = session.scalars(select(ChargeLine.id).where(ChargeLine.stay_id == settlement.stay_id)).first()
         settlement_id = settlement.id
+        stay_id = settlement.stay_id
     claim = build_claim(ctx, f"{LAST_MONTH:%Y-%m}", who.reviewer)
     with ctx.transaction() as session:
         claim_id = session.scalars(select(MonthlyClaim.id)).one()
-    return {"who": who, "settlement_id": settlement_id, "line_id": line_id, "claim_id": claim_id,
+    return {"who": who, "settlement_id": settlement_id, "stay_id": stay_id, "line_id": line_id, "claim_id": claim_id,
             "month": f"{LAST_MONTH:%Y-%m}", "build": claim}
 
 
@@ -82,6 +84,8 @@ def _in_session(call: Callable[..., object]) -> Action:
 
 # Each reviewer / administrator action, with the permission it needs and the label the clerk reads.
 ACTIONS: dict[str, tuple[Permission, Action]] = {
+    "cancel_registration": (Permission.CORRECT_REGISTRATION, lambda ctx, w, actor: cancel_registration(
+        ctx, NoCentre(), w["stay_id"], "登记错了人", actor)),  # type: ignore[arg-type]
     "cancel_settlement": (Permission.CANCEL_SETTLEMENT, lambda ctx, w, actor: cancel_settlement(
         ctx, NoCentre(), w["settlement_id"], actor, "结算金额有误")),  # type: ignore[arg-type]
     "approve_override": (Permission.OVERRIDE_CLASSIFICATION, _in_session(lambda s, ctx, w, actor: approve_overrides(
