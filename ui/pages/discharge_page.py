@@ -184,8 +184,6 @@ class DischargePage(QWidget):
         left.addWidget(ready_box)
         left.addWidget(self._preaudit_box(body))
 
-        self.verdict = VerdictPanel(self.tr("出院备案复核"), body, object_name="dischargeVerdict")
-        left.addWidget(self.verdict)
         left.addStretch(1)
 
         # --- right: what to collect, print, cancel; outage
@@ -234,6 +232,10 @@ class DischargePage(QWidget):
         self.print_shortcut = QShortcut(QKeySequence(Qt.Key.Key_F9), self)
         self.print_shortcut.activated.connect(lambda: self.print_document(choose=False))
         right.addWidget(result)
+        # The verdict and its next step beside the amount, not at the foot of the long left column
+        # where a 1366×768 screen cut it off (issue 20 §5).
+        self.verdict = VerdictPanel(self.tr("出院备案复核"), body, object_name="dischargeVerdict")
+        right.addWidget(self.verdict)
 
         cancel_box = QGroupBox(self.tr("撤销结算（审核员）"), body)
         cancel_layout = QFormLayout(cancel_box)
