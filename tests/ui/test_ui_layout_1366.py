@@ -28,7 +28,7 @@ from tests.ui.workflow_fixtures import (  # noqa: F401 - fixtures
 from tests.workflow.stay_fixtures import ZHANG_WEI_CARD, ZHOU_QIANG_CARD
 from ui.pages.charges_model import BUCKET_COLUMN
 from ui.main_window import MainWindow
-from ui.qt import QAbstractItemView, QApplication, QFontMetrics, QHeaderView, QRect, QWidget
+from ui.qt import QAbstractItemView, QApplication, QFontMetrics, QHeaderView, QRect, Qt, QWidget
 
 pytestmark = pytest.mark.gui
 OperatorOf = Callable[[CounterContext, str], OperatorInfo]
@@ -77,9 +77,17 @@ def clipped_headers(header: QHeaderView) -> list[str]:
         if header.isSectionHidden(section):
             continue
         text = str(model.headerData(section, header.orientation()) or "")
+        lines = text.split("\n")
         width = header.sectionSize(section)
         left = header.sectionViewportPosition(section)
-        if metrics.horizontalAdvance(text) + 4 > width or left < 0 or left + width > header.viewport().width():
+        if header.orientation() == Qt.Orientation.Vertical:  # rows: the header's width, the row's height
+            width, left = header.width(), 0
+            if len(lines) * metrics.lineSpacing() > header.sectionSize(section):
+                clipped.append(text)
+        elif len(lines) * metrics.lineSpacing() > header.height():
+            clipped.append(text)
+        if max(metrics.horizontalAdvance(line) for line in lines) + 4 > width or left < 0 \
+                or left + width > max(header.viewport().width(), width):
             clipped.append(text)
     return clipped
 

@@ -60,7 +60,7 @@ from ui.qt import (
     QWidget,
     Signal,
 )
-from ui.widgets import ERROR_COLOUR, ErrorLabel, add_page_title, notice
+from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR, ErrorLabel, add_page_title, notice
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -1038,7 +1038,8 @@ class DischargePage(QWidget):
             for column, text in enumerate(cells):
                 cell = QTableWidgetItem(text)
                 cell.setToolTip(item_text(item))
-                if column in (1, 2):
+                # The risk in the severity's colour; an amount only when there is one (¥0.00 is no warning).
+                if column == 1 or (column == 2 and item.finding.amount_at_risk > 0):
                     cell.setForeground(QBrush(QColor(SEVERITY_COLOURS.get(item.severity, ERROR_COLOUR))))
                 self.preaudit_table.setItem(row, column, cell)
         if review is None:
@@ -1047,6 +1048,15 @@ class DischargePage(QWidget):
         elif not review.items:
             self.preaudit_summary.setText(self.tr("预审未发现可能被扣款的问题。"))
             self.preaudit_summary.setStyleSheet("")
+        elif review.total_at_risk == 0:
+            # Findings that put no fund money at risk (e.g. a self-pay item not yet explained to the
+            # patient): still to be confirmed, but no deduction to warn about in red.
+            pending = len(review.pending)
+            self.preaudit_summary.setText(self.tr(
+                "发现 {n} 项需要注意，预计不会扣款；{pending} 项待确认：填写原因确认后再结算。").format(
+                n=len(review.items), pending=pending) if pending else self.tr(
+                "发现 {n} 项需要注意，预计不会扣款；均已确认，可以结算。").format(n=len(review.items)))
+            self.preaudit_summary.setStyleSheet(f"color: {NOTICE_COLOUR};" if pending else "")
         else:
             pending = len(review.pending)
             self.preaudit_summary.setText(self.tr(

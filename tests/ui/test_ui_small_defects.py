@@ -1,0 +1,76 @@
+"""Small defects seen on the clerk's walk (issue 20 §11): each shown through the real window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from app.bootstrap import CounterContext
+from app.operators import OperatorInfo
+from app.preaudit.discharge_review import DischargeReview, ReviewItem
+from app.preaudit.model import Finding
+from tests.ui.workflow_fixtures import WAIT_MS, WindowFactory, centre_ctx, make_window, workflow_sandbox  # noqa: F401
+from ui.widgets import ERROR_COLOUR
+
+pytestmark = pytest.mark.gui
+OperatorOf = Callable[[CounterContext, str], OperatorInfo]
+
+
+def _zero_review(stay_id: int) -> DischargeReview:
+    """A self-pay item without the patient's consent: a risk, but not the fund's money (0.00)."""
+    finding = Finding(seq=3, rule="out_of_catalogue_uninformed", message="目录外项目未告知患者",
+                      source="003 §15", amount_at_risk=Decimal("0.00"), advice="告知患者并记录")
+    return DischargeReview(stay_id=stay_id, items=(ReviewItem(finding, "目录外项目未告知", "high", "高", None),))
+
+
+def test_a_predicted_deduction_of_zero_is_not_a_red_warning(
+    qtbot: QtBot, demo_ctx: CounterContext, make_window: WindowFactory,  # noqa: F811
+) -> None:
+    """预计扣款 ¥0.00 was shown in red on 出院结算 and 费用与伤病分离: zero is not a warning."""
+    window = make_window(demo_ctx, "cashier")
+    discharge = window.discharge_page
+    discharge._review_generation = 1
+    discharge._show_review(_zero_review(1), None, 1)
+    amount = discharge.preaudit_table.item(0, 2)
+    assert amount.text() == "¥0.00"
+    assert amount.foreground().color().name() != ERROR_COLOUR
+    assert ERROR_COLOUR not in discharge.preaudit_summary.styleSheet()
+    assert "¥0.00" not in discharge.preaudit_summary.text()
+    assert "待确认" in discharge.preaudit_summary.text()  # still to be confirmed before settling
+
+    charges = window.charges_page
+    charges._review_generation = 1
+    charges.stay_id = 1
+    charges._show_review(_zero_review(1), 1)
+    assert ERROR_COLOUR not in charges.preaudit_label.styleSheet()
+    assert "¥0.00" not in charges.preaudit_label.text()
+
+
+def test_the_matrix_total_says_what_it_leaves_out(
+    qtbot: QtBot, centre_ctx: CounterContext, make_window: WindowFactory, operator_of: OperatorOf,  # noqa: F811
+) -> None:
+    """A line with a hospital-only code is not classified yet: the matrix total leaves it out, and says so."""
+    import datetime as dt
+
+    from app.workflow.charges import add_line
+    from tests.centre.client_fixtures import centre_today
+    from tests.ui.workflow_fixtures import add_charges, admit_through_service
+    from tests.workflow.stay_fixtures import ZHANG_WEI_CARD
+
+    cashier = operator_of(centre_ctx, "cashier")
+    stay_id = admit_through_service(centre_ctx, cashier, ZHANG_WEI_CARD, "ZY-SMALL-1")
+    add_charges(centre_ctx, cashier, stay_id)
+    with centre_ctx.transaction() as session:
+        add_line(session, cashier, "窗口1", stay_id, his_code="HOSP-ONLY-77", name="院内自制敷料", category=None,
+                 quantity=Decimal("2"), unit_price=Decimal("2.80"), charged_on=centre_today() - dt.timedelta(days=1),
+                 diagnosis_code="S82.101", reason="HIS 漏传")
+    window = make_window(centre_ctx, "cashier")
+    page = window.charges_page
+    window.show_page(window.page_titles.index("费用与伤病分离"))
+    page.open_stay(stay_id)
+    qtbot.waitUntil(lambda: page.workspace is not None and page.workspace.stay_id == stay_id, timeout=WAIT_MS)
+    assert any(line.bucket is None for line in page.workspace.lines)
+    assert "另有 1 条未分类明细共 5.60 元未计入合计" in page.totals_label.text()
