@@ -74,3 +74,58 @@ def test_the_matrix_total_says_what_it_leaves_out(
     qtbot.waitUntil(lambda: page.workspace is not None and page.workspace.stay_id == stay_id, timeout=WAIT_MS)
     assert any(line.bucket is None for line in page.workspace.lines)
     assert "另有 1 条未分类明细共 5.60 元未计入合计" in page.totals_label.text()
+
+
+def test_manual_entry_refuses_no_reason_no_diagnosis_and_a_date_before_admission(
+    qtbot: QtBot, demo_ctx: CounterContext, operator_of: OperatorOf,
+) -> None:
+    """手工录入 took a line with no reason, no diagnosis and a date before the admission: each is
+    refused in Chinese naming the field, in the dialog, and by the charges service."""
+    import datetime as dt
+
+    from app.db.models import Role
+    from app.workflow.charges import add_line
+    from app.workflow.common import WorkflowError
+    from tests.workflow.separation_helpers import add_lines, operator, zhang_wei_stay
+    from ui.pages.charges_dialogs import ManualLineDialog
+    from ui.pages.charges_page import ChargesPage
+    from ui.pages.workflow_widgets import to_qdate
+    from ui.qt import QPushButton, Qt
+
+    with demo_ctx.transaction() as session:
+        clerk = operator(session, "cashier2", Role.CASHIER)
+        stay_id = zhang_wei_stay(session, clerk.id, admitted=dt.date(2026, 11, 1), admission_no="ZY-SMALL-HAND")
+        add_lines(session, stay_id, 3, clerk.id, day=dt.date(2026, 11, 2))
+    actor = operator_of(demo_ctx, "cashier2")
+    page = ChargesPage(demo_ctx, actor)
+    qtbot.addWidget(page)
+    page.show()
+    page.open_stay(stay_id)
+    qtbot.waitUntil(lambda: page.workspace is not None and not page.busy, timeout=WAIT_MS)
+    qtbot.mouseClick(page.findChild(QPushButton, "addLineButton"), Qt.MouseButton.LeftButton)
+    dialog = page.last_dialog
+    assert isinstance(dialog, ManualLineDialog)
+    dialog.his_code.setText("XB01AC06")
+    dialog.name.setText("阿司匹林肠溶片")
+    dialog.unit_price.setText("0.50")
+    dialog.charged_on.setDate(to_qdate(dt.date(2026, 11, 3)))
+    accept = dialog.findChild(QPushButton, "acceptButton")
+
+    qtbot.mouseClick(accept, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible() and "理由" in dialog.error.text()
+    dialog.reason.setText("HIS 漏传")
+    qtbot.mouseClick(accept, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible() and "关联诊断" in dialog.error.text()
+    dialog.diagnosis.setCurrentIndex(dialog.diagnosis.findData("S82.201"))
+    dialog.charged_on.setDate(to_qdate(dt.date(2026, 10, 30)))
+    qtbot.mouseClick(accept, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible() and "费用日期" in dialog.error.text() and "2026-11-01" in dialog.error.text()
+
+    # The service refuses the same, whoever calls it.
+    values = dict(his_code="XB01AC06", name="阿司匹林肠溶片", category=None, quantity=Decimal("1"),
+                  unit_price=Decimal("0.5"), charged_on=dt.date(2026, 11, 3), diagnosis_code="S82.201",
+                  reason="HIS 漏传")
+    for field, bad, word in (("reason", " ", "理由"), ("diagnosis_code", None, "关联诊断"),
+                             ("charged_on", dt.date(2026, 10, 30), "费用日期")):
+        with pytest.raises(WorkflowError, match=word), demo_ctx.transaction() as session:
+            add_line(session, actor, "窗口1", stay_id, **{**values, field: bad})  # type: ignore[arg-type]

@@ -793,7 +793,8 @@ class ChargesPage(QWidget):
     def add_line(self) -> None:
         if self.workspace is None or self.stay_id is None:
             return
-        dialog = ManualLineDialog(self.workspace.diagnoses, dt.date.today(), self)
+        dialog = ManualLineDialog(self.workspace.diagnoses, dt.date.today(), self,
+                                  admitted_on=self.workspace.admitted_on)
         stay_id, ctx, operator = self.stay_id, self._ctx, self._operator
 
         def save() -> None:
