@@ -129,3 +129,31 @@ def test_manual_entry_refuses_no_reason_no_diagnosis_and_a_date_before_admission
                              ("charged_on", dt.date(2026, 10, 30), "费用日期")):
         with pytest.raises(WorkflowError, match=word), demo_ctx.transaction() as session:
             add_line(session, actor, "窗口1", stay_id, **{**values, field: bad})  # type: ignore[arg-type]
+
+
+def test_a_settled_stay_reopened_shows_the_check_that_was_done(
+    qtbot: QtBot, centre_ctx: CounterContext, make_window: WindowFactory, operator_of: OperatorOf,  # noqa: F811
+) -> None:
+    """A settled stay opened again (a new window, the next day) showed 出院备案复核 尚未核验."""
+    from tests.ui.workflow_fixtures import CENTRE_WAIT_MS, add_charges, admit_through_service
+    from tests.workflow.stay_fixtures import ZHANG_WEI_CARD
+
+    cashier = operator_of(centre_ctx, "cashier")
+    stay_id = admit_through_service(centre_ctx, cashier, ZHANG_WEI_CARD, "ZY-SMALL-2")
+    add_charges(centre_ctx, cashier, stay_id)
+    first = make_window(centre_ctx, "cashier")
+    page = first.discharge_page
+    page.open_stay(stay_id)
+    qtbot.waitUntil(lambda: page.settle_button.isEnabled(), timeout=WAIT_MS)
+    page.settle_button.click()
+    qtbot.waitUntil(lambda: not page.busy, timeout=CENTRE_WAIT_MS)
+    assert page.outcome is not None and page.verdict.headline.text().startswith("准予联网结算")
+    first.close()
+
+    again = make_window(centre_ctx, "cashier").discharge_page
+    again.open_stay(stay_id)
+    qtbot.waitUntil(lambda: again.picker.current_stay_id() == stay_id and again.settlement_id is not None,
+                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: again.verdict.check is not None, timeout=WAIT_MS)
+    assert again.verdict.headline.text().startswith("准予联网结算"), again.verdict.headline.text()
+    assert "核验于" in again.verdict.reasons.text()

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from app.preaudit.discharge_review import DischargeReview, ReviewItem
+    from app.workflow.admission import CheckResult
     from app.workflow.discharge import BackfillOutcome, DischargeOutcome
     from app.workflow.stays import StaySummary
 
@@ -369,6 +370,36 @@ class DischargePage(QWidget):
         self.total_amount.set_amount(total)
         self.fund_amount.set_amount(total - personal if total is not None and personal is not None else None)
         self.settlement_label.setText(self.tr("已结算（结算记录 {id}）").format(id=stay.settlement_id))
+        self._show_stored_check(stay.stay_id)
+
+    def _show_stored_check(self, stay_id: int) -> None:
+        """A settled stay opened again shows the discharge check it was settled on (it said 尚未核验)."""
+        def work(session: Session) -> tuple[CheckResult, dt.date] | None:
+            from sqlalchemy import select
+
+            from app.db.models import FilingCheck
+            from app.rules.verdict import Reason, Verdict
+            from app.workflow.admission import check_result
+
+            row = session.scalars(select(FilingCheck).where(FilingCheck.stay_id == stay_id,
+                                                            FilingCheck.stage == "discharge")
+                                  .order_by(FilingCheck.id.desc()).limit(1)).first()
+            if row is None:
+                return None
+            reasons = tuple(Reason(str(r.get("code", "")), bool(r.get("blocking")), str(r.get("message", "")),
+                                   str(r.get("source", ""))) for r in row.reasons)
+            verdict = Verdict(row.stage, row.settlement_kind, row.check_date, reasons)
+            return check_result(verdict, row.id), row.check_date
+
+        def show(found: tuple[CheckResult, dt.date] | None) -> None:
+            if found is None or self._shown_stay != stay_id or self.verdict.check is not None:
+                return
+            check, checked_on = found
+            self.verdict.show_check(check)
+            self.verdict.reasons.setText(self.verdict.reasons.text() + "\n" + self.tr(
+                "核验于 {date}（结算时）").format(date=checked_on.isoformat()))
+
+        Operation.transaction(self, self._ctx, work).success(show).run()
 
     def _paid_in_full_text(self, stay: StaySummary) -> str:
         """What a stay paid in full is, and what the worker does with the receipt (003 §17)."""
