@@ -157,3 +157,34 @@ def test_a_settled_stay_reopened_shows_the_check_that_was_done(
     qtbot.waitUntil(lambda: again.verdict.check is not None, timeout=WAIT_MS)
     assert again.verdict.headline.text().startswith("准予联网结算"), again.verdict.headline.text()
     assert "核验于" in again.verdict.reasons.text()
+
+
+def test_the_monthly_claim_upload_asks_first(
+    qtbot: QtBot, demo_ctx: CounterContext, operator_of: OperatorOf,
+) -> None:
+    """上传 sent the month's claim to the agency on one click: now it asks, naming the batch and the
+    amounts; 取消 (the default) sends nothing."""
+    from app.claims.service import build_claim
+    from app.slips import money_text
+    from tests.ui.print_dialogs import answer
+    from tests.ui.test_ui_claims_page import LAST_MONTH, TODAY, FakeCentre, _page, _settle_month
+    from ui.qt import Qt
+
+    _settle_month(demo_ctx, operator_of(demo_ctx, "cashier").id)
+    reviewer = operator_of(demo_ctx, "reviewer")
+    claim = build_claim(demo_ctx, LAST_MONTH, reviewer, today=TODAY).claim
+    centre = FakeCentre(chunks=1)
+    page = _page(qtbot, demo_ctx, reviewer, open_client=lambda ctx, operator: centre)
+    qtbot.waitUntil(lambda: page.claim is not None, timeout=WAIT_MS)
+
+    asked = answer("取消")
+    qtbot.mouseClick(page.upload_button, Qt.MouseButton.LeftButton)
+    [box] = asked.seen
+    text = box.text() + box.informativeText()
+    assert claim.batch_no in text and money_text(claim.fund_total) in text and f"{claim.person_times} 人次" in text
+    qtbot.wait(200)
+    assert centre.calls == [] and page.busy is None
+
+    answer("上传")
+    qtbot.mouseClick(page.upload_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.last_upload is not None and page.last_upload.completed, timeout=WAIT_MS)

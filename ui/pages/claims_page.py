@@ -52,6 +52,7 @@ from ui.qt import (
     QHeaderView,
     QKeySequence,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -786,6 +787,8 @@ class ClaimsPage(QWidget):
             return
         if claim.status not in (ClaimStatus.DRAFT, ClaimStatus.UPLOADING):
             return
+        if claim.status is ClaimStatus.DRAFT and not self._confirm_upload(claim):
+            return  # a resumed upload was confirmed when it started
         claim_id = claim.claim_id
         ctx, operator, relay, stop, open_client = self._ctx, self._operator, self.relay, self._stop, self._open_client
         stop.clear()
@@ -811,6 +814,24 @@ class ClaimsPage(QWidget):
         self.relay.start()
         Operation(self, work, executor=Executor.BACKGROUND).success(self._uploaded).failure(
             self._upload_failed).run()
+
+    def _confirm_upload(self, claim: ClaimSummary) -> bool:
+        """Sending the month's claim to the agency is not undone from the window: ask first, with the
+        batch and the amounts; 取消 is the default (issue 20 §11)."""
+        box = QMessageBox(QMessageBox.Icon.Question, self.tr("上传月度结算申请"),
+                          self.tr("将结算批次 {batch}（{month}）上传给经办机构审核？").format(
+                              batch=claim.batch_no, month=claim.month), QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("uploadConfirmation")
+        box.setInformativeText(self.tr(
+            "{times} 人次，医疗费总额 {total} 元，申请基金支付 {fund} 元。上传后不能在窗口撤回。").format(
+            times=claim.person_times, total=money_text(claim.total), fund=money_text(claim.fund_total)))
+        send = box.addButton(self.tr("上传"), QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton(self.tr("取消"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        box.exec()
+        box.deleteLater()
+        return box.clickedButton() is send
 
     def cancel_upload(self) -> None:
         if self.busy != "upload":
