@@ -188,3 +188,30 @@ def test_the_monthly_claim_upload_asks_first(
     answer("上传")
     qtbot.mouseClick(page.upload_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: page.last_upload is not None and page.last_upload.completed, timeout=WAIT_MS)
+
+
+def test_the_card_page_shows_the_recognition_and_the_filing(
+    qtbot: QtBot, centre_ctx: CounterContext, make_window: WindowFactory,  # noqa: F811
+) -> None:
+    """The 读卡 page showed who, but not the 工伤认定 or the 备案 the centre holds; an unknown token
+    clears them with the person."""
+    from tests.ui.workflow_fixtures import CENTRE_WAIT_MS
+    from ui.qt import Qt
+
+    window = make_window(centre_ctx, "cashier")
+    card_page = window.card_page
+    qtbot.keyClicks(card_page.scan_field, "ECARD-ZW-7F3A9C21")  # 张伟: local, filed at this hospital
+    qtbot.keyClick(card_page.scan_field, Qt.Key.Key_Return)
+    admission = window.admission_page
+    qtbot.waitUntil(lambda: admission.person is not None, timeout=CENTRE_WAIT_MS)
+    person = admission.person
+    assert person is not None and person.recognitions and person.filings
+    text = card_page.centre_label.text()
+    assert card_page.centre_label.isVisible()
+    assert "工伤认定" in text and person.recognitions[0].decision_no in text
+    assert "备案" in text and person.filings[0].id in text
+
+    qtbot.keyClicks(card_page.scan_field, "ECARD-XX-00000000")
+    qtbot.keyClick(card_page.scan_field, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: admission.person is None, timeout=CENTRE_WAIT_MS)
+    assert person.recognitions[0].decision_no not in card_page.centre_label.text()
