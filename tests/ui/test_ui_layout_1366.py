@@ -105,7 +105,7 @@ def test_screenshots_of_every_page(
     for index, title in enumerate(window.page_titles):
         window.show_page(index)
         qtbot.wait(800)
-        save_shot(window, SHOTS, f"before-{index}-{title}.png")
+        save_shot(window, SHOTS, f"page-{index}-{title}.png")
 
 
 def test_screenshots_settled(
@@ -123,11 +123,11 @@ def test_screenshots_settled(
     page.settle_button.click()
     qtbot.waitUntil(lambda: not page.busy, timeout=CENTRE_WAIT_MS)
     qtbot.wait(500)
-    save_shot(window, SHOTS, "before-settled-出院结算.png")
+    save_shot(window, SHOTS, "settled-出院结算.png")
     window.show_page(window.page_titles.index("结算单"))
     window.slip_page.reload()
     qtbot.wait(800)
-    save_shot(window, SHOTS, "before-settled-结算单.png")
+    save_shot(window, SHOTS, "settled-结算单.png")
 
 
 def _settled_window(qtbot: QtBot, ctx: CounterContext, make_window: WindowFactory, operator_of: OperatorOf,
@@ -198,3 +198,31 @@ def test_slip_list_shows_the_status_column(
     qtbot.wait(200)
     save_shot(window, SHOTS, "结算单.png")
     assert clipped_headers(page.table.horizontalHeader()) == []
+
+
+def test_deduction_reasons_are_read_in_a_detail_pane(
+    qtbot: QtBot, demo_ctx: CounterContext, make_window: WindowFactory, operator_of: OperatorOf,  # noqa: F811
+) -> None:
+    """月度结算: a deduction's reason was cut in its column (the whole text only in a tooltip)."""
+    from tests.ui.test_ui_claims_page import TODAY, _deductions, _settle_month
+    from ui.pages.claims_page import ClaimsPage
+
+    _settle_month(demo_ctx, operator_of(demo_ctx, "cashier").id)
+    reviewer = operator_of(demo_ctx, "reviewer")
+    open_id, _closed = _deductions(demo_ctx, reviewer)
+    window = make_window(demo_ctx, "reviewer")
+    _maximised(qtbot, window)
+    # The window's own page, on the tests' fixed day (the deductions' month).
+    index = window.page_titles.index("月度结算")
+    page = ClaimsPage(demo_ctx, reviewer, today=lambda: TODAY)
+    window.stack.removeWidget(window.claims_page)
+    window.stack.insertWidget(index, page)
+    window.show_page(index)
+    qtbot.waitUntil(lambda: len(page.deductions) == 2 and page.busy is None, timeout=WAIT_MS)
+    assert page.select_deduction(open_id)
+    qtbot.wait(200)
+    save_shot(window, SHOTS, "月度结算-扣款.png")
+    chosen = page.selected_deduction()
+    assert chosen is not None
+    assert chosen.reason in page.deduction_detail.text() and fully_visible(page.deduction_detail)
+    assert clipped_headers(page.deduction_table.horizontalHeader()) == []

@@ -217,7 +217,7 @@ class ClaimsPage(QWidget):
                 "只读：生成、导出、上传月度结算申请，查询审核结果和提出扣款异议由审核员办理。"), self,
                 object_name="claimsReadOnly"))
 
-        scroll = QScrollArea(self)
+        scroll = self._scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         outer.addWidget(scroll, 1)
@@ -230,6 +230,9 @@ class ClaimsPage(QWidget):
 
         top.addWidget(self._build_claim_box(body), 4)
         top.addWidget(self._build_deadline_box(body), 5)  # the wider: its lines say what is due
+        # The deductions (a dispute has a deadline) right under the claim, where a 1366×768 screen shows
+        # them and the chosen one's reason; the predictions and the charts below (issue 20 §5).
+        rows.addWidget(self._build_deduction_box(body))
 
         # 预审 (issue 10, part B): the claim's predicted deductions, then what the agency's answer taught.
         self.preaudit_box = PreauditBox(ctx, operator, body)
@@ -244,8 +247,6 @@ class ClaimsPage(QWidget):
         chart_row.addWidget(self.category_chart, 1, Qt.AlignmentFlag.AlignTop)
         chart_row.addWidget(self.place_chart, 1, Qt.AlignmentFlag.AlignTop)
         rows.addWidget(charts)
-
-        rows.addWidget(self._build_deduction_box(body))
         rows.addStretch(1)
 
         self.month_combo.currentIndexChanged.connect(lambda _index: self._month_changed())
@@ -393,6 +394,13 @@ class ClaimsPage(QWidget):
         header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)  # 扣款原因 takes the rest
         _fit_table(self.deduction_table, 2, 10)
         layout.addWidget(self.deduction_table)
+        # The chosen deduction in full: its reason is read here, not only in a cut cell's tooltip (issue 20 §5).
+        self.deduction_detail = QLabel(self.tr("选中一笔扣款，在此查看完整的扣款原因。"), box)
+        self.deduction_detail.setObjectName("deductionDetail")
+        self.deduction_detail.setWordWrap(True)
+        self.deduction_detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.deduction_detail)
+        self.deduction_table.itemSelectionChanged.connect(self._show_deduction_detail)
         row = QHBoxLayout()
         self.deduction_count = QLabel("", box)
         self.deduction_count.setObjectName("deductionCount")
@@ -688,6 +696,20 @@ class ClaimsPage(QWidget):
         self.deduction_count.setText(
             self.tr("共 {n} 笔扣款，合计 {total} 元").format(n=len(deductions), total=money_text(total))
             if deductions else self.tr("本月申报批次没有扣款（或尚未查询审核结果）。"))
+
+    def _show_deduction_detail(self) -> None:
+        deduction = self.selected_deduction()
+        if deduction is None:
+            self.deduction_detail.setText(self.tr("选中一笔扣款，在此查看完整的扣款原因。"))
+            return
+        text = self.tr("{name}　{item}　扣款 {amount} 元\n扣款原因：{reason}\n异议期限：{deadline}").format(
+            name=deduction.name, item=deduction.item_name or self.tr("整笔结算"), amount=money_text(deduction.amount),
+            reason=deduction.reason, deadline=deduction.deadline_text)
+        if deduction.dispute is not None:
+            text += "\n" + self.tr("异议：{statement}").format(statement=deduction.dispute.statement)
+        self.deduction_detail.setText(text)
+        # The deductions sit low on a 1366×768 page: the chosen one's detail is brought into view.
+        QTimer.singleShot(0, lambda: self._scroll.ensureWidgetVisible(self.deduction_detail, 0, 8))
 
     def selected_deduction(self) -> DeductionView | None:
         rows = self.deduction_table.selectionModel().selectedRows() if self.deduction_table.selectionModel() else []
