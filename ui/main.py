@@ -97,6 +97,44 @@ def load_bundled_cjk_font() -> None:
         log.warning("未加载程序自带的中文字体 %s（Qt 无法读取）", path.name)
 
 
+class _QtCatalogueGaps(QTranslator):
+    """The few strings of Qt's own dialogs that qtbase's zh_CN catalogue leaves in English (the
+    file dialog's Look in / Files of type, seen by a clerk importing a HIS file)."""
+
+    STRINGS = {
+        ("QFileDialog", "&Look in:"): "查找范围(&L)：",
+        ("QFileDialog", "Files of &type:"): "文件类型(&T)：",
+        ("QFileDialog", "Look in:"): "查找范围：",
+        ("QFileDialog", "Files of type:"): "文件类型：",
+    }
+
+    def translate(self, context: str, source: str, disambiguation: str | None = None,  # noqa: D102
+                  n: int = -1) -> str | None:
+        # None (a null string) lets Qt ask the next catalogue; "" would be taken as the translation.
+        return self.STRINGS.get((context, source))
+
+    def isEmpty(self) -> bool:  # noqa: N802
+        return False
+
+
+def install_qt_translations(application: QApplication) -> list[QTranslator]:
+    """Qt's own strings (确定, 取消, the file dialog, context menus) in Chinese, from the zh_CN
+    qtbase catalogue in PySide6's translations folder; ours are written in Chinese. Returns the
+    translators installed."""
+    installed: list[QTranslator] = []
+    translator = QTranslator(application)
+    folder = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
+    if translator.load(QLocale(QLocale.Language.Chinese, QLocale.Country.China), "qtbase", "_", folder):
+        application.installTranslator(translator)
+        installed.append(translator)
+    else:
+        log.warning("未找到 Qt 的中文翻译（%s 中的 qtbase_zh_CN），Qt 自带的对话框将显示英文", folder)
+    gaps = _QtCatalogueGaps(application)
+    application.installTranslator(gaps)  # installed last, asked first: only its own strings
+    installed.append(gaps)
+    return installed
+
+
 def configure_application(application: QApplication) -> None:
     """Name, Chinese locale and translations, and a font that has the Chinese glyphs."""
     application.setApplicationName("wi-counter")
@@ -104,10 +142,7 @@ def configure_application(application: QApplication) -> None:
     # Before any worker thread starts: Qt objects in reference cycles die on the GUI thread only.
     install_gui_gc_policy(application)
     QLocale.setDefault(QLocale(QLocale.Language.Chinese, QLocale.Country.China))
-    # Qt's own strings (确定, 取消, context menus) in Chinese; ours are written in Chinese.
-    translator = QTranslator(application)
-    if translator.load(QLocale(), "qtbase", "_", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)):
-        application.installTranslator(translator)
+    install_qt_translations(application)
     load_bundled_cjk_font()
     available = set(QFontDatabase.families())
     font = QFont(application.font())

@@ -16,7 +16,7 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from app import audit
-from app.db.models import ChargeCategory, ChargeLine, ChargeSource
+from app.db.models import ChargeCategory, ChargeLine, ChargeSource, Stay
 from app.operators import OperatorInfo, Permission, require
 from app.workflow.catalogue import catalogue_categories
 from app.workflow.code_map import match_codes
@@ -92,6 +92,7 @@ def add_line(session: Session, actor: OperatorInfo, counter_name: str, stay_id: 
         raise WorkflowError("数量应大于 0（退费请用“退费”）。")
     if unit_price < 0:
         raise WorkflowError("单价不能为负。")
+    _check_manual_entry(stay, reason, diagnosis_code, charged_on)
     code, category = _catalogue_code_and_category(session, code_text, category)
     line = ChargeLine(stay_id=stay.id, seq=next_seq(session, stay.id), his_code=code_text, code=code, name=name_text,
                       category=category, quantity=quantity, unit_price=unit_price,
@@ -105,6 +106,18 @@ def add_line(session: Session, actor: OperatorInfo, counter_name: str, stay_id: 
                  entity_type="charge_line", entity_id=line.id,
                  detail={"stay_id": stay.id, "reason": reason.strip() or None, "after": _snapshot(line)})
     return line.id
+
+
+def _check_manual_entry(stay: Stay, reason: str, diagnosis_code: str | None, charged_on: dt.date) -> None:
+    """A line entered by hand says why, follows a diagnosis (伤病分离 needs one, 003 §15) and is
+    not dated before the admission (issue 20 §11: all three used to go through)."""
+    if not reason.strip():
+        raise WorkflowError("手工录入须填写理由（为什么医院信息系统没有这条明细），理由记入审计。")
+    if not (diagnosis_code or "").strip():
+        raise WorkflowError("手工录入须选择关联诊断：伤病分离按诊断判断这条明细是否属于工伤。")
+    if charged_on < stay.admitted_on:
+        raise WorkflowError(f"费用日期 {charged_on.isoformat()} 早于入院日期 {stay.admitted_on.isoformat()}："
+                            "请核对费用日期，或先更正入院日期。")
 
 
 def _line(session: Session, line_id: int) -> ChargeLine:

@@ -134,6 +134,7 @@ class Workspace:
     title: str = ""  # 姓名 · 住院号 · 科别, for the page's header
     settled: bool = False  # the stay is settled (or paid in full): its lines no longer change
     unclassified: tuple[int, ...] = field(default=())  # seqs
+    admitted_on: dt.date | None = None  # a line entered by hand may not be dated before it
 
     @property
     def depts(self) -> list[str]:
@@ -249,11 +250,11 @@ def _workspace(session: Session, stay_id: int) -> Workspace:
     if uninformed:
         problems.append(f"{len(uninformed)} 条目录外（自费）明细尚未确认已告知患者（003 §15）：seq {_seq_list(uninformed)}")
 
-    stay = session.execute(select(Stay.admission_no, Stay.dept, Stay.status, Worker.name)
+    stay = session.execute(select(Stay.admission_no, Stay.dept, Stay.status, Stay.admitted_on, Worker.name)
                            .join(Worker, Worker.id == Stay.worker_id).where(Stay.id == stay_id)).one()
     title = f"{stay.name} · 住院号 {stay.admission_no} · {stay.dept}"
     return Workspace(stay_id, diagnoses, tuple(views), preview, tuple(problems), title,
-                     StayStatus(stay.status) in _FROZEN, records.unclassified)
+                     StayStatus(stay.status) in _FROZEN, records.unclassified, stay.admitted_on)
 
 
 def _diagnosis_order(records: StayRecords) -> list[str]:

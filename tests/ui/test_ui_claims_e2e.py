@@ -14,6 +14,7 @@ from app.bootstrap import CounterContext
 from app.claims.demo_month import seed_demo_month
 from app.operators import OperatorInfo
 from app.workflow.appliers import open_workflow_centre
+from tests.ui.print_dialogs import answer
 from tests.ui.workflow_fixtures import CENTRE_WAIT_MS, centre_ctx, workflow_sandbox  # noqa: F401 - fixtures
 from ui.pages.claims_page import ClaimsPage
 from ui.qt import Qt
@@ -44,6 +45,7 @@ def test_a_reviewer_claims_last_month_and_sees_the_deduction(
     batch = page.claim.batch_no
 
     assert page.upload_button.isEnabled()
+    answer("上传")  # the confirmation, with the batch and the amounts
     qtbot.mouseClick(page.upload_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: page.last_upload is not None and page.busy is None, timeout=CENTRE_WAIT_MS)
     assert page.last_upload is not None and page.last_upload.completed

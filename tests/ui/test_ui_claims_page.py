@@ -22,6 +22,7 @@ from app.db.models import ClaimDeduction, ClaimEntry, ClaimStatus, DeductionDisp
 from app.operators import OperatorInfo
 from app.slips import money_text
 from tests.claims.claim_fixtures import seed_device_catalogue, settle_stay
+from tests.ui.print_dialogs import answer
 from tests.ui.workflow_fixtures import WAIT_MS, WindowFactory, make_window  # noqa: F401 - fixtures
 from ui.pages.claims_chart import Bar
 from ui.pages.claims_page import ClaimsPage
@@ -354,6 +355,7 @@ def test_upload_progress_cancel_resume_and_answer(
     page = _page(qtbot, demo_ctx, reviewer, open_client=open_client)
     qtbot.waitUntil(lambda: page.claim is not None, timeout=WAIT_MS)
     assert page.upload_button.text() == "上传(&U)" and page.upload_button.isEnabled()
+    answer("上传")  # the confirmation (issue 20 §11); 继续上传 below does not ask again
     qtbot.mouseClick(page.upload_button, Qt.MouseButton.LeftButton)
     assert centre.paused.wait(10)
     qtbot.waitUntil(lambda: page.progress_label.text() == "分片 2/4", timeout=WAIT_MS)

@@ -87,7 +87,8 @@ def _line_with_hospital_code(session: Session, his_code: str) -> int:
     session.flush()
     actor = signed_in(clerk)
     line_id = add_line(session, actor, "窗口1", stay.id, his_code=his_code, name="新增康复评定", category=None,
-                       quantity=Decimal("1"), unit_price=Decimal("80"), charged_on=dt.date(2026, 11, 3))
+                       quantity=Decimal("1"), unit_price=Decimal("80"), charged_on=dt.date(2026, 11, 3),
+                       diagnosis_code="S82.201", reason="HIS 漏传")
     assert session.get(ChargeLine, line_id).code is None  # type: ignore[union-attr]
     return line_id
 

@@ -404,7 +404,8 @@ def test_a_line_stored_meanwhile_by_another_counter_stops_the_import_cleanly(
 
     def match_while_another_counter_imports(session_: Session, codes: object) -> object:
         line_id = add_line(session_, clerk, "窗口2", stay.id, his_code="XB01AC06", name="阿司匹林肠溶片", category=None,
-                           quantity=Decimal("1"), unit_price=Decimal("0.5"), charged_on=START)
+                           quantity=Decimal("1"), unit_price=Decimal("0.5"), charged_on=START,
+                           diagnosis_code="S82.201", reason="HIS 漏传")
         from app.db.models import ChargeLine
 
         line = session_.get(ChargeLine, line_id)

@@ -81,6 +81,7 @@ class AdmissionPage(QWidget):
 
     admitted = Signal(int)
     next_patient_requested = Signal()
+    person_changed = Signal(object)  # the centre's Person just looked up, or None (the 读卡 page shows it)
     registration_changed = Signal()  # a registration was corrected or cancelled (the stay lists refresh)
 
     def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None, *,
@@ -490,6 +491,7 @@ class AdmissionPage(QWidget):
         self.person = person
         self.identification = identification
         self._found_generation = generation
+        self.person_changed.emit(person)
         self.current_patient.set_worker(person.social_security_number, person.name)
         self.outcome = None
         self.registration_label.setText(self.tr("尚未登记"))
@@ -536,6 +538,7 @@ class AdmissionPage(QWidget):
     def _forget_person(self) -> None:
         """No one on the page: the person, their recognitions and filings, the form, the verdict."""
         self.person = None
+        self.person_changed.emit(None)
         self.identification = None
         self._found_generation = -1
         self._preview_timer.stop()

@@ -35,6 +35,7 @@ from ui.qt import (
 from ui.widgets import ERROR_COLOUR, ErrorLabel, add_page_title, notice
 
 if TYPE_CHECKING:
+    from app.centre.gateway import Person
     from ui.current_patient import CurrentPatient, Patient
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,13 @@ class CardPage(QWidget):
         font.setBold(True)
         self.patient_label.setFont(font)
         layout.addWidget(self.patient_label)
+        # What the centre holds for that person: 工伤认定 and 备案 (issue 20 §11: not shown here).
+        self.centre_label = QLabel("", self)
+        self.centre_label.setObjectName("centrePersonStatus")
+        self.centre_label.setWordWrap(True)
+        self.centre_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.centre_label)
+        self.show_centre_person(None)
         self._show_patient(current_patient.patient if current_patient is not None else None)
         if current_patient is not None:
             current_patient.changed.connect(self._show_patient)
@@ -201,6 +209,32 @@ class CardPage(QWidget):
         self.error_label.clear_error()
         self.warning_label.clear_error()
         self.ecard_message.hide()
+
+    def show_centre_person(self, person: Person | None) -> None:
+        """The centre's 工伤认定 and 备案 of the person just looked up (None: nobody, cleared)."""
+        if person is None:
+            self.centre_label.setText(self.tr("工伤认定 / 备案：读卡或扫码后由结算中心查询"))
+            return
+        today = dt.date.today()
+        recognitions = [self.tr("{no}（{kind}，受伤日期 {date}）").format(
+            no=r.decision_no, kind=r.kind, date=r.injury_date) for r in person.recognitions]
+        filings = []
+        for filing in person.filings:
+            if filing.status != "active":
+                state = self.tr("已撤销或终止")
+            elif filing.valid_to is not None and filing.valid_to < today:
+                state = self.tr("已过期")
+            elif filing.valid_from > today:
+                state = self.tr("尚未生效")
+            else:
+                state = self.tr("有效")
+            end = filing.valid_to.isoformat() if filing.valid_to else self.tr("条件消失时")
+            filings.append(self.tr("{id}，就医地 {city}，{start} 至 {end}，{state}").format(
+                id=filing.id, city=filing.destination.city, start=filing.valid_from.isoformat(), end=end,
+                state=state))
+        self.centre_label.setText(self.tr("工伤认定：{recognitions}\n备案：{filings}").format(
+            recognitions="；".join(recognitions) or self.tr("结算中心无工伤认定记录"),
+            filings="；".join(filings) or self.tr("无备案")))
 
     def _show_patient(self, patient: Patient | None) -> None:
         if patient is None:

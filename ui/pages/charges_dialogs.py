@@ -209,9 +209,10 @@ class ManualLineDialog(QDialog):
     """手工录入 a line (or 更正 one: the same form filled with the line, only changes are sent)."""
 
     def __init__(self, diagnoses: Sequence[StayDiagnosisView], today: dt.date, parent: QWidget | None = None,
-                 line: LineView | None = None) -> None:
+                 line: LineView | None = None, admitted_on: dt.date | None = None) -> None:
         super().__init__(parent)
         self.original = line
+        self.admitted_on = admitted_on
         self.setObjectName("correctLineDialog" if line else "manualLineDialog")
         self.setWindowTitle(_tr("更正第 {seq} 条明细").format(seq=line.seq) if line else _tr("手工录入明细"))
         layout = QVBoxLayout(self)
@@ -274,6 +275,15 @@ class ManualLineDialog(QDialog):
                 raise ValueError(_tr("单价不能为负数；退费请用“退费”。"))
             if self.original is not None and not self.reason.text().strip():
                 raise ValueError(_tr("更正明细须填写理由。"))
+            if self.original is None:  # 手工录入: the charges service refuses the same (issue 20 §11)
+                if not self.reason.text().strip():
+                    raise ValueError(_tr("请填写理由：为什么医院信息系统没有这条明细（记入审计）。"))
+                if not self.diagnosis.currentData():
+                    raise ValueError(_tr("请选择关联诊断：伤病分离按诊断判断这条明细是否属于工伤。"))
+                charged_on = to_date(self.charged_on.date())
+                if self.admitted_on is not None and charged_on < self.admitted_on:
+                    raise ValueError(_tr("费用日期 {day} 早于入院日期 {admitted}：请核对费用日期。").format(
+                        day=charged_on.isoformat(), admitted=self.admitted_on.isoformat()))
         except ValueError as exc:
             self.error.show_error(str(exc))  # our own Chinese validation text
             return

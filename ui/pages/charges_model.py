@@ -224,7 +224,13 @@ def configure_lines_view(view: QAbstractItemView, header: QHeaderView, vertical:
     # The 预审 badge is shown beside 金额, where the clerk looks, not past the right edge (the model's
     # column order stays as is).
     header.moveSection(header.visualIndex(PREAUDIT_COLUMN), AMOUNT_COLUMN + 1)
+    # 分类 right after them: at 1366×768 it was past the right edge (issue 20 §5).
+    header.moveSection(header.visualIndex(BUCKET_COLUMN), AMOUNT_COLUMN + 2)
     header.setStretchLastSection(False)
+
+
+def _two_lines(label: str) -> str:
+    return f"{label[:4]}\n{label[4:]}" if len(label) > 4 else label
 
 
 class MatrixPreview(QTableWidget):
@@ -233,16 +239,18 @@ class MatrixPreview(QTableWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(len(BUCKETS) + 1, len(CATEGORIES) + 1, parent)
         self.setObjectName("matrixPreview")
-        self.setHorizontalHeaderLabels([_tr(CATEGORY_LABELS[c]) for c in CATEGORIES] + [_tr("合计")])
+        # Two-line headers (康复服务 / 项目费用): six columns fit a 1366×768 window unclipped.
+        self.setHorizontalHeaderLabels([_two_lines(_tr(CATEGORY_LABELS[c])) for c in CATEGORIES] + [_tr("合计")])
         self.setVerticalHeaderLabels([_tr(BUCKET_LABELS[b]) for b in BUCKETS] + [_tr("合计")])
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)  # compact rows
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         rows = self.verticalHeader().defaultSectionSize() * self.rowCount()
-        self.setFixedHeight(rows + self.horizontalHeader().sizeHint().height() + 2 * self.frameWidth() + 2)
+        self.setFixedHeight(rows + self.horizontalHeader().sizeHint().height() + 2 * self.frameWidth() + 4)
         self.show_result(None)
 
     def show_result(self, result: SettlementResult | None) -> None:

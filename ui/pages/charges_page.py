@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -71,6 +72,7 @@ from ui.qt import (
     QListWidget,
     QPushButton,
     QShowEvent,
+    QGridLayout,
     QSizePolicy,
     QSplitter,
     Qt,
@@ -79,7 +81,7 @@ from ui.qt import (
     QWidget,
     Signal,
 )
-from ui.widgets import ERROR_COLOUR, ErrorLabel, heading
+from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR, ErrorLabel, heading
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -256,10 +258,14 @@ class ChargesPage(QWidget):
         lower = QWidget(splitter)
         lower_layout = QHBoxLayout(lower)
         lower_layout.setContentsMargins(0, 4, 0, 0)
-        actions = QVBoxLayout()
+        # The actions in two columns, the preview compact: the lines table keeps 15 rows or more
+        # on a 1366×768 screen (issue 20 §5).
+        action_column = QVBoxLayout()
         self.selection_label = QLabel(self.tr("未选择明细"), lower)
         self.selection_label.setObjectName("selectionLabel")
-        actions.addWidget(self.selection_label)
+        action_column.addWidget(self.selection_label)
+        actions = _TwoColumns()
+        action_column.addLayout(actions)
         self.select_all_button = self._button(self.tr("全选筛选结果"), "selectAllButton", self.table.selectAll,
                                               None, actions)
         self.assign_button = self._button(self.tr("归入诊断…"), "assignButton", self.assign_selected, "Ctrl+D",
@@ -279,8 +285,8 @@ class ChargesPage(QWidget):
         self.informed_button = self._button(self.tr("已告知患者"), "informedButton", self.mark_selected_informed,
                                             None, actions)
         self.informed_button.setToolTip(self.tr("目录外项目须先告知患者（003 §15）"))
-        actions.addStretch(1)
-        lower_layout.addLayout(actions)
+        action_column.addStretch(1)
+        lower_layout.addLayout(action_column)
 
         preview = QGroupBox(self.tr("结算单预览（本地规则）"), lower)
         preview_layout = QVBoxLayout(preview)
@@ -289,12 +295,8 @@ class ChargesPage(QWidget):
         self.totals_label = QLabel(preview)
         self.totals_label.setObjectName("totalsLabel")
         preview_layout.addWidget(self.totals_label)
-        legend = QHBoxLayout()
-        for bucket in BUCKETS:
-            legend.addWidget(self._swatch(BUCKET_LABELS[bucket], BUCKET_COLOURS[bucket], preview))
-        legend.addWidget(self._swatch("未分类", UNCLASSIFIED_COLOUR, preview))
-        legend.addStretch(1)
-        preview_layout.addLayout(legend)
+        preview_layout.setContentsMargins(6, 4, 6, 4)
+        # 出院日期 and 中心预结算 under the action buttons, where there is room (not below the matrix).
         centre = QHBoxLayout()
         centre.addWidget(QLabel(self.tr("出院日期"), preview))
         self.discharge_date = QDateEdit(today, preview)
@@ -304,41 +306,52 @@ class ChargesPage(QWidget):
         centre.addWidget(self.discharge_date)
         self.pre_settle_button = self._button(self.tr("中心预结算"), "preSettleButton", self.pre_settle, "F9", centre)
         centre.addStretch(1)
-        preview_layout.addLayout(centre)
-        self.centre_label = QLabel(preview)
-        self.centre_label.setObjectName("centreResult")
-        self.centre_label.setWordWrap(True)
-        preview_layout.addWidget(self.centre_label)
-        preview_layout.addStretch(1)
+        action_column.insertLayout(action_column.count() - 1, centre)
         lower_layout.addWidget(preview, 3)
 
         problems = QGroupBox(self.tr("待处理"), lower)
         problems_layout = QVBoxLayout(problems)
+        problems_layout.setContentsMargins(6, 4, 6, 4)
+        # The centre's pre-settlement answer heads this pane (what to do next), not below the matrix.
+        self.centre_label = QLabel(problems)
+        self.centre_label.setObjectName("centreResult")
+        self.centre_label.setWordWrap(True)
+        problems_layout.addWidget(self.centre_label)
         self.problems_list = QListWidget(problems)
         self.problems_list.setObjectName("problemsList")
         self.problems_list.setWordWrap(True)
-        problems_layout.addWidget(self.problems_list)
+        # As tall as the preview beside it, no taller: the room goes to the lines table.
+        self.problems_list.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
+        problems_layout.addWidget(self.problems_list, 1)
         lower_layout.addWidget(problems, 2)
         splitter.addWidget(self.table)
         splitter.addWidget(lower)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 0)
-        splitter.setSizes([620, 300])  # the lines get the room; the preview keeps its natural height
+        # The lines get the room; the lower pane no more than its natural height.
+        lower.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        splitter.setSizes([2000, lower.sizeHint().height()])
         layout.addWidget(splitter, 1)
 
-        # Lines go up during the stay (issue 25): what the centre holds, what waits, what it refused.
-        self.upload_label = QLabel(self)
-        self.upload_label.setObjectName("uploadCounts")
-        self.upload_label.setWordWrap(True)
-        layout.addWidget(self.upload_label)
+        bottom = QHBoxLayout()
         self.status_label = QLabel(self)
         self.status_label.setObjectName("statusLabel")
-        layout.addWidget(self.status_label)
+        bottom.addWidget(self.status_label, 1)
+        # Lines go up during the stay (issue 25): what the centre holds, what waits, what it refused;
+        # on the status line, where it takes none of the lines table's height.
+        self.upload_label = QLabel(self)
+        self.upload_label.setObjectName("uploadCounts")
+        bottom.addWidget(self.upload_label)
+        # The row colours' legend sits on the status line, where it takes no height of its own.
+        for bucket in BUCKETS:
+            bottom.addWidget(self._swatch(BUCKET_LABELS[bucket], BUCKET_COLOURS[bucket], self))
+        bottom.addWidget(self._swatch("未分类", UNCLASSIFIED_COLOUR, self))
+        layout.addLayout(bottom)
         self.error = ErrorLabel(self)
         layout.addWidget(self.error)
 
     def _button(self, text: str, name: str, slot: Callable[[], object], key: str | None,
-                layout: QHBoxLayout | QVBoxLayout) -> QPushButton:
+                layout: QHBoxLayout | QVBoxLayout | _TwoColumns) -> QPushButton:
         button = QPushButton(text, self)
         button.setObjectName(name)
         button.clicked.connect(lambda _checked=False: slot())
@@ -490,6 +503,16 @@ class ChargesPage(QWidget):
                                               "个人支付金额 {personal} 元").format(
                 total=money_text(preview.total), fund=money_text(preview.fund_total),
                 personal=money_text(preview.personal_total)))
+            # Lines not yet classified are not in the slip's matrix: said next to the total, so a
+            # clerk comparing it with the HIS total (9564.40 vs 9570.00) sees why (issue 20 §11).
+            left_out = [line for line in ws.lines if line.bucket is None]
+            if left_out:
+                self.totals_label.setText(self.totals_label.text() + "\n" + self.tr(
+                    "另有 {n} 条未分类明细共 {amount} 元未计入合计，分类后计入。").format(
+                    n=len(left_out), amount=money_text(sum((line.amount for line in left_out), Decimal("0")))))
+                self.totals_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+            else:
+                self.totals_label.setStyleSheet("")
         else:
             self.totals_label.clear()
         self._awaiting = sum(1 for line in ws.lines if line.awaiting_approval) if ws is not None else 0
@@ -874,7 +897,8 @@ class ChargesPage(QWidget):
     def add_line(self) -> None:
         if self.workspace is None or self.stay_id is None:
             return
-        dialog = ManualLineDialog(self.workspace.diagnoses, dt.date.today(), self)
+        dialog = ManualLineDialog(self.workspace.diagnoses, dt.date.today(), self,
+                                  admitted_on=self.workspace.admitted_on)
         stay_id, ctx, operator = self.stay_id, self._ctx, self._operator
 
         def save() -> None:
@@ -1084,9 +1108,19 @@ class ChargesPage(QWidget):
             self.preaudit_label.setText(self.tr("预审：未发现可能被经办机构扣款的明细。"))
             self.preaudit_label.setStyleSheet("")
         else:
-            text = self.tr("预审：{lines} 条明细可能被经办机构扣款，预计扣款合计 ¥{total}。").format(
-                lines=len(by_seq), total=f"{review.total_at_risk:.2f}")
+            at_risk = review.total_at_risk > 0  # ¥0.00 is no deduction: said plainly, not in red
+            text = (self.tr("预审：{lines} 条明细可能被经办机构扣款，预计扣款合计 ¥{total}。").format(
+                lines=len(by_seq), total=f"{review.total_at_risk:.2f}") if at_risk else
+                self.tr("预审：{lines} 条明细需要注意，预计不会扣款。").format(lines=len(by_seq)))
             for item in stay_level:
                 text += "\n" + self.tr("整次住院：") + item_text(item).replace("\n", "　")
             self.preaudit_label.setText(text)
-            self.preaudit_label.setStyleSheet(f"color: {ERROR_COLOUR};")
+            self.preaudit_label.setStyleSheet(f"color: {ERROR_COLOUR if at_risk else NOTICE_COLOUR};")
+
+
+class _TwoColumns(QGridLayout):
+    """The action buttons two to a row (what `_button` adds with `addWidget`)."""
+
+    def addWidget(self, widget: QWidget, *args: object, **kwargs: object) -> None:  # type: ignore[override]  # noqa: N802
+        index = self.count()
+        super().addWidget(widget, index // 2, index % 2)

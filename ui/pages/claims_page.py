@@ -52,6 +52,7 @@ from ui.qt import (
     QHeaderView,
     QKeySequence,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -216,7 +217,7 @@ class ClaimsPage(QWidget):
                 "只读：生成、导出、上传月度结算申请，查询审核结果和提出扣款异议由审核员办理。"), self,
                 object_name="claimsReadOnly"))
 
-        scroll = QScrollArea(self)
+        scroll = self._scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         outer.addWidget(scroll, 1)
@@ -229,6 +230,9 @@ class ClaimsPage(QWidget):
 
         top.addWidget(self._build_claim_box(body), 4)
         top.addWidget(self._build_deadline_box(body), 5)  # the wider: its lines say what is due
+        # The deductions (a dispute has a deadline) right under the claim, where a 1366×768 screen shows
+        # them and the chosen one's reason; the predictions and the charts below (issue 20 §5).
+        rows.addWidget(self._build_deduction_box(body))
 
         # 预审 (issue 10, part B): the claim's predicted deductions, then what the agency's answer taught.
         self.preaudit_box = PreauditBox(ctx, operator, body)
@@ -243,8 +247,6 @@ class ClaimsPage(QWidget):
         chart_row.addWidget(self.category_chart, 1, Qt.AlignmentFlag.AlignTop)
         chart_row.addWidget(self.place_chart, 1, Qt.AlignmentFlag.AlignTop)
         rows.addWidget(charts)
-
-        rows.addWidget(self._build_deduction_box(body))
         rows.addStretch(1)
 
         self.month_combo.currentIndexChanged.connect(lambda _index: self._month_changed())
@@ -392,6 +394,13 @@ class ClaimsPage(QWidget):
         header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)  # 扣款原因 takes the rest
         _fit_table(self.deduction_table, 2, 10)
         layout.addWidget(self.deduction_table)
+        # The chosen deduction in full: its reason is read here, not only in a cut cell's tooltip (issue 20 §5).
+        self.deduction_detail = QLabel(self.tr("选中一笔扣款，在此查看完整的扣款原因。"), box)
+        self.deduction_detail.setObjectName("deductionDetail")
+        self.deduction_detail.setWordWrap(True)
+        self.deduction_detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.deduction_detail)
+        self.deduction_table.itemSelectionChanged.connect(self._show_deduction_detail)
         row = QHBoxLayout()
         self.deduction_count = QLabel("", box)
         self.deduction_count.setObjectName("deductionCount")
@@ -688,6 +697,20 @@ class ClaimsPage(QWidget):
             self.tr("共 {n} 笔扣款，合计 {total} 元").format(n=len(deductions), total=money_text(total))
             if deductions else self.tr("本月申报批次没有扣款（或尚未查询审核结果）。"))
 
+    def _show_deduction_detail(self) -> None:
+        deduction = self.selected_deduction()
+        if deduction is None:
+            self.deduction_detail.setText(self.tr("选中一笔扣款，在此查看完整的扣款原因。"))
+            return
+        text = self.tr("{name}　{item}　扣款 {amount} 元\n扣款原因：{reason}\n异议期限：{deadline}").format(
+            name=deduction.name, item=deduction.item_name or self.tr("整笔结算"), amount=money_text(deduction.amount),
+            reason=deduction.reason, deadline=deduction.deadline_text)
+        if deduction.dispute is not None:
+            text += "\n" + self.tr("异议：{statement}").format(statement=deduction.dispute.statement)
+        self.deduction_detail.setText(text)
+        # The deductions sit low on a 1366×768 page: the chosen one's detail is brought into view.
+        QTimer.singleShot(0, lambda: self._scroll.ensureWidgetVisible(self.deduction_detail, 0, 8))
+
     def selected_deduction(self) -> DeductionView | None:
         rows = self.deduction_table.selectionModel().selectedRows() if self.deduction_table.selectionModel() else []
         if not rows:
@@ -786,6 +809,8 @@ class ClaimsPage(QWidget):
             return
         if claim.status not in (ClaimStatus.DRAFT, ClaimStatus.UPLOADING):
             return
+        if claim.status is ClaimStatus.DRAFT and not self._confirm_upload(claim):
+            return  # a resumed upload was confirmed when it started
         claim_id = claim.claim_id
         ctx, operator, relay, stop, open_client = self._ctx, self._operator, self.relay, self._stop, self._open_client
         stop.clear()
@@ -811,6 +836,24 @@ class ClaimsPage(QWidget):
         self.relay.start()
         Operation(self, work, executor=Executor.BACKGROUND).success(self._uploaded).failure(
             self._upload_failed).run()
+
+    def _confirm_upload(self, claim: ClaimSummary) -> bool:
+        """Sending the month's claim to the agency is not undone from the window: ask first, with the
+        batch and the amounts; 取消 is the default (issue 20 §11)."""
+        box = QMessageBox(QMessageBox.Icon.Question, self.tr("上传月度结算申请"),
+                          self.tr("将结算批次 {batch}（{month}）上传给经办机构审核？").format(
+                              batch=claim.batch_no, month=claim.month), QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("uploadConfirmation")
+        box.setInformativeText(self.tr(
+            "{times} 人次，医疗费总额 {total} 元，申请基金支付 {fund} 元。上传后不能在窗口撤回。").format(
+            times=claim.person_times, total=money_text(claim.total), fund=money_text(claim.fund_total)))
+        send = box.addButton(self.tr("上传"), QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton(self.tr("取消"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        box.exec()
+        box.deleteLater()
+        return box.clickedButton() is send
 
     def cancel_upload(self) -> None:
         if self.busy != "upload":

@@ -61,12 +61,13 @@ from ui.qt import (
     QWidget,
     Signal,
 )
-from ui.widgets import ERROR_COLOUR, ErrorLabel, add_page_title, notice
+from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR, ErrorLabel, add_page_title, notice
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from app.preaudit.discharge_review import DischargeReview, ReviewItem
+    from app.workflow.admission import CheckResult
     from app.workflow.discharge import BackfillOutcome, DischargeOutcome
     from app.workflow.stays import StaySummary
     from app.workflow.rehab_plan import RehabPlanView
@@ -201,8 +202,6 @@ class DischargePage(QWidget):
         left.addWidget(ready_box)
         left.addWidget(self._preaudit_box(body))
 
-        self.verdict = VerdictPanel(self.tr("出院备案复核"), body, object_name="dischargeVerdict")
-        left.addWidget(self.verdict)
         left.addStretch(1)
 
         # --- right: what to collect, print, cancel; outage
@@ -251,6 +250,10 @@ class DischargePage(QWidget):
         self.print_shortcut = QShortcut(QKeySequence(Qt.Key.Key_F9), self)
         self.print_shortcut.activated.connect(lambda: self.print_document(choose=False))
         right.addWidget(result)
+        # The verdict and its next step beside the amount, not at the foot of the long left column
+        # where a 1366×768 screen cut it off (issue 20 §5).
+        self.verdict = VerdictPanel(self.tr("出院备案复核"), body, object_name="dischargeVerdict")
+        right.addWidget(self.verdict)
 
         cancel_box = QGroupBox(self.tr("撤销结算（审核员）"), body)
         cancel_layout = QFormLayout(cancel_box)
@@ -384,6 +387,36 @@ class DischargePage(QWidget):
         self.total_amount.set_amount(total)
         self.fund_amount.set_amount(total - personal if total is not None and personal is not None else None)
         self.settlement_label.setText(self.tr("已结算（结算记录 {id}）").format(id=stay.settlement_id))
+        self._show_stored_check(stay.stay_id)
+
+    def _show_stored_check(self, stay_id: int) -> None:
+        """A settled stay opened again shows the discharge check it was settled on (it said 尚未核验)."""
+        def work(session: Session) -> tuple[CheckResult, dt.date] | None:
+            from sqlalchemy import select
+
+            from app.db.models import FilingCheck
+            from app.rules.verdict import Reason, Verdict
+            from app.workflow.admission import check_result
+
+            row = session.scalars(select(FilingCheck).where(FilingCheck.stay_id == stay_id,
+                                                            FilingCheck.stage == "discharge")
+                                  .order_by(FilingCheck.id.desc()).limit(1)).first()
+            if row is None:
+                return None
+            reasons = tuple(Reason(str(r.get("code", "")), bool(r.get("blocking")), str(r.get("message", "")),
+                                   str(r.get("source", ""))) for r in row.reasons)
+            verdict = Verdict(row.stage, row.settlement_kind, row.check_date, reasons)
+            return check_result(verdict, row.id), row.check_date
+
+        def show(found: tuple[CheckResult, dt.date] | None) -> None:
+            if found is None or self._shown_stay != stay_id or self.verdict.check is not None:
+                return
+            check, checked_on = found
+            self.verdict.show_check(check)
+            self.verdict.reasons.setText(self.verdict.reasons.text() + "\n" + self.tr(
+                "核验于 {date}（结算时）").format(date=checked_on.isoformat()))
+
+        Operation.transaction(self, self._ctx, work).success(show).run()
 
     def _paid_in_full_text(self, stay: StaySummary) -> str:
         """What a stay paid in full is, and what the worker does with the receipt (003 §17)."""
@@ -1109,7 +1142,8 @@ class DischargePage(QWidget):
             for column, text in enumerate(cells):
                 cell = QTableWidgetItem(text)
                 cell.setToolTip(item_text(item))
-                if column in (1, 2):
+                # The risk in the severity's colour; an amount only when there is one (¥0.00 is no warning).
+                if column == 1 or (column == 2 and item.finding.amount_at_risk > 0):
                     cell.setForeground(QBrush(QColor(SEVERITY_COLOURS.get(item.severity, ERROR_COLOUR))))
                 self.preaudit_table.setItem(row, column, cell)
         if review is None:
@@ -1118,6 +1152,15 @@ class DischargePage(QWidget):
         elif not review.items:
             self.preaudit_summary.setText(self.tr("预审未发现可能被扣款的问题。"))
             self.preaudit_summary.setStyleSheet("")
+        elif review.total_at_risk == 0:
+            # Findings that put no fund money at risk (e.g. a self-pay item not yet explained to the
+            # patient): still to be confirmed, but no deduction to warn about in red.
+            pending = len(review.pending)
+            self.preaudit_summary.setText(self.tr(
+                "发现 {n} 项需要注意，预计不会扣款；{pending} 项待确认：填写原因确认后再结算。").format(
+                n=len(review.items), pending=pending) if pending else self.tr(
+                "发现 {n} 项需要注意，预计不会扣款；均已确认，可以结算。").format(n=len(review.items)))
+            self.preaudit_summary.setStyleSheet(f"color: {NOTICE_COLOUR};" if pending else "")
         else:
             pending = len(review.pending)
             self.preaudit_summary.setText(self.tr(

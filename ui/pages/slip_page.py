@@ -25,6 +25,7 @@ from ui.qt import (
     QByteArray,
     QHBoxLayout,
     QHeaderView,
+    QFontMetrics,
     QIODevice,
     QLabel,
     QPdfDocument,
@@ -88,7 +89,12 @@ class SlipPage(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setMinimumSectionSize(QFontMetrics(header.font()).horizontalAdvance("编号") + 16)
+        # 备注 (a remark such as 省内异地就医) gives way first, elided, so 合计 and 状态 stay in view.
+        header.setSectionResizeMode(_COLUMNS.index("备注"), QHeaderView.ResizeMode.Stretch)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.itemActivated.connect(lambda _item: self._open_selected())  # double-click or Enter
         left_layout.addWidget(self.table, 1)
 
@@ -144,8 +150,11 @@ class SlipPage(QWidget):
         self.choose_button.clicked.connect(self.print_with_dialog)
         buttons.addWidget(self.choose_button)
         right_layout.addLayout(buttons)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
+        # The list gets the room its columns need (状态 included) at 1366×768; the preview fits to
+        # its width whatever is left (issue 20 §5).
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([3000, 2000])
 
         if not operator.can(Permission.PRINT_SLIP):
             for button in (self.print_button, self.choose_button):
