@@ -8,9 +8,15 @@
 from setuptools import find_namespace_packages, setup
 
 RESOURCES = "app._resources"
+ROOTS = ("app", "ui", "devices", "printing")
+# Searched inside each root only: a search from the top walked every folder of the checkout, and a
+# Wine prefix left there by the Windows build (dist-windows/, whose z: drive links to /) made it walk
+# the whole file system.
+PACKAGES = [*ROOTS, *(f"{root}.{name}" for root in ROOTS
+                      for name in find_namespace_packages(where=root, exclude=["*__pycache__*", "__pycache__"]))]
 
 setup(
-    packages=find_namespace_packages(include=["app*", "ui*", "devices*", "printing*"]) + [RESOURCES],
+    packages=PACKAGES + [RESOURCES],
     package_dir={RESOURCES: "resources"},
     package_data={
         "app.db": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"],
