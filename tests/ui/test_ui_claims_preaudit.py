@@ -16,6 +16,7 @@ from app.db.models import ChargeCategory
 from app.operators import OperatorInfo
 from app.preaudit.ruleset import site_ruleset
 from app.workflow.appliers import open_workflow_centre
+from tests.ui.print_dialogs import answer
 from tests.preaudit.month_fixtures import Line, answered_month, settle_last_month_with
 from tests.ui.workflow_fixtures import CENTRE_WAIT_MS, WAIT_MS, centre_ctx, workflow_sandbox  # noqa: F401 - fixtures
 from tests.ui.artefacts import save_shot
@@ -74,6 +75,7 @@ def test_predicted_deductions_before_upload_then_precision_and_recall_after_the_
     workflow_sandbox.admin("POST", "/admin/hand-audit", {"items": [
         {"code": "XM01AH01", "reason": "与工伤伤情无关，不予支付"}]})
     try:
+        answer("上传")  # the confirmation before an upload (issue 20 §11)
         qtbot.mouseClick(page.upload_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: page.last_upload is not None and page.busy is None, timeout=CENTRE_WAIT_MS)
         qtbot.waitUntil(lambda: page.answer_button.isEnabled(), timeout=CENTRE_WAIT_MS)
