@@ -37,6 +37,7 @@ from PySide6.QtGui import (
     QPageLayout,
     QPageSize,
     QPainter,
+    QResizeEvent,
 )
 from PySide6.QtPdf import QPdfDocument
 from PySide6.QtPdfWidgets import QPdfView
@@ -78,7 +79,7 @@ from shiboken6 import (
 
 __all__ = [
     "is_valid", "QAbstractItemView", "QAction", "QActionGroup", "QApplication", "QBoxLayout", "QBuffer", "QByteArray",
-    "QCheckBox", "QIODevice", "QPageLayout", "QPageSize", "QPainter", "QPdfDocument", "QPdfView",
+    "QCheckBox", "QIODevice", "QPageLayout", "QPageSize", "QPainter", "QPdfDocument", "QPdfView", "QResizeEvent",
     "QPrintDialog", "QPrinter", "QRect", "QSize", "QSplitter",
     "QCloseEvent", "QComboBox", "QDate", "QDateEdit", "QProgressBar",
     "QCoreApplication", "QDialog", "QFont", "QFontDatabase",

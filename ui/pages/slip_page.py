@@ -19,6 +19,7 @@ from app.settings import SLIP_PAPER
 from app.slips import IssuedSlip, SettlementSummary, SlipData, money_text, prepare_slip, recent_settlements
 from ui.document_printing import PrintStation, RenderedSlip, SlipPrinted, render_slip_pdf
 from ui.operations import Operation, show_failure
+from ui.pdf_view import FitWidthPdfView
 from ui.qt import (
     QAbstractItemView,
     QBuffer,
@@ -29,7 +30,6 @@ from ui.qt import (
     QIODevice,
     QLabel,
     QPdfDocument,
-    QPdfView,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -123,11 +123,9 @@ class SlipPage(QWidget):
         self.mark_label.setWordWrap(True)
         right_layout.addWidget(self.mark_label)
         self.document = QPdfDocument(self)
-        self.viewer = QPdfView(right)
+        self.viewer = FitWidthPdfView(right)  # not Qt's FitToWidth: it can loop for ever (ui/pdf_view.py)
         self.viewer.setObjectName("slipPreview")
         self.viewer.setDocument(self.document)
-        self.viewer.setPageMode(QPdfView.PageMode.MultiPage)
-        self.viewer.setZoomMode(QPdfView.ZoomMode.FitToWidth)
         right_layout.addWidget(self.viewer, 1)
         self.error_label = ErrorLabel(right, object_name="slipError")
         right_layout.addWidget(self.error_label)
