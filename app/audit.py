@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from app.business_date import business_today
 from app.db.models import AuditEvent, AuditHead, utc_now
 from app.errors import NoSecureStoreError
 from app.masking import mask_ids_in_text
@@ -369,7 +370,7 @@ def note_anchor(config_dir: Path, database: str, report: TrailReport) -> None:
     key = load_key()
     if key is None or not report.intact or report.keyed_from is None or report.head_count is None:
         return
-    anchor = Anchor(dt.date.today().isoformat(), report.last_event_id, report.head_hash, report.head_count)
+    anchor = Anchor(business_today().isoformat(), report.last_event_id, report.head_hash, report.head_count)
     anchors = {k: v for k, v in _read_anchors(config_dir).items() if k}
     anchors[database] = {"noted_on": anchor.noted_on, "event_id": anchor.event_id, "hash": anchor.hash,
                          "count": anchor.count, "mac": _anchor_mac(key, database, anchor)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict, dataclass, replace
 
+from app.business_date import business_today
 from app.errors import WiCounterError
 from app.idnumber import birth_date as id_birth_date
 from app.idnumber import id_number_problem
@@ -138,7 +139,7 @@ class CardIdentity:
         """An expired card still identifies the person; the window flags it."""
         if self.expiry_date is None:
             return False
-        return self.expiry_date < (today or dt.date.today())
+        return self.expiry_date < (today or business_today())
 
     def require_not_expired(self, today: dt.date | None = None) -> None:
         if self.expiry_date is not None and self.is_expired(today):

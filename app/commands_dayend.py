@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.business_date import business_today
 from app.commands_identity import add_operator_options, signed_in
 from app.errors import WiCounterError
 
@@ -32,7 +33,7 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
 
 def _day(text: str | None) -> dt.date:
     if not text:
-        return dt.date.today()
+        return business_today()
     try:
         return dt.date.fromisoformat(text)
     except ValueError:

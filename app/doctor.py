@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from app.business_date import business_today
 
 if TYPE_CHECKING:
     from app.paths import AppPaths
@@ -189,7 +190,7 @@ class OuterProbes:
 
 def standard_checks(paths: AppPaths, settings: Settings, db_override: str | None,
                     probes: OuterProbes, today: dt.date | None = None) -> list[tuple[str, Check]]:
-    day = today or dt.date.today()
+    day = today or business_today()
     return [
         ("读卡器", lambda: _reader(settings, probes)),
         ("结算中心", lambda: _centre(settings)),

@@ -15,6 +15,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.centre.wire import CHINA_TZ
+from app.business_date import business_today
 from app.db.models import ChargeLine, FullPaymentReceipt, Institution, Operator, Stay, Worker
 from app.errors import WiCounterError
 from app.rules.settlement import CATEGORY_LABELS
@@ -97,7 +99,7 @@ def receipt_data(session: Session, receipt: FullPaymentReceipt) -> ReceiptData:
         admitted_on=stay.admitted_on,
         discharged_on=stay.discharged_on,
         amount=receipt.amount,
-        issued_on=receipt.issued_at.astimezone().date(),
+        issued_on=receipt.issued_at.astimezone(CHINA_TZ).date(),
         issuer=issuer.display_name if issuer is not None else "",
         fund_part=figures[0] if figures is not None else None,
         personal_part=figures[1] if figures is not None else None,
@@ -175,7 +177,7 @@ def charge_list(session: Session, stay_id: int, printed_on: dt.date | None = Non
         social_security_no=worker.social_security_number,
         insured_place=_place(worker.insured_province, worker.insured_city), admission_no=stay.admission_no,
         registration_no=stay.registration_no or "", dept=stay.dept, admitted_on=stay.admitted_on,
-        discharged_on=stay.discharged_on, lines=lines, printed_on=printed_on or dt.date.today())
+        discharged_on=stay.discharged_on, lines=lines, printed_on=printed_on or business_today())
 
 
 def _place(province: str, city: str) -> str:

@@ -32,6 +32,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.centre.wire import CHINA_TZ
+from app.business_date import business_today
 from app.crashpoints import crash_point
 from app.db.models import (
     Bucket,
@@ -312,7 +314,7 @@ def slip_from_case(case: Case, result: SettlementResult, print_date: dt.date | N
         payee="",
         reviewer="",
         issuer="",
-        print_date=print_date or dt.date.today(),
+        print_date=print_date or business_today(),
         mark=PREVIEW,
         template=case.profile.slip_template,
         treatment_place=_place(case.institution.province, case.institution.city),
@@ -364,7 +366,7 @@ def record_settlement(
         centre_settlement_id=centre_settlement_id,
         msgid=msgid,
         settlement_kind=result.settlement_kind,
-        settled_on=settled_on or settled_at.astimezone().date(),
+        settled_on=settled_on or settled_at.astimezone(CHINA_TZ).date(),
         settled_at=settled_at,
         total=total,
         fund_total=fund_total,
@@ -434,7 +436,7 @@ def record_cancellation(
         msgid=msgid,
         settlement_kind=original.settlement_kind,
         # The centre's business date where the caller knows it (issue 21 B7: one clock for the day-end).
-        settled_on=cancelled_on or cancelled_at.astimezone().date(),
+        settled_on=cancelled_on or cancelled_at.astimezone(CHINA_TZ).date(),
         settled_at=cancelled_at,
         total=-original.total,
         fund_total=-original.fund_total,
@@ -563,7 +565,7 @@ def slip_for_settlement(
         payee=_display_name(session, settlement.operator_id),
         reviewer=_display_name(session, settlement.reviewer_id),
         issuer=issuer,
-        print_date=print_date or dt.date.today(),
+        print_date=print_date or business_today(),
         mark=next_mark(session, settlement.id),
         settlement_id=settlement.id,
         cancelled_on=cancellation.settled_on if cancellation is not None else None,

@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,3 +148,28 @@ class _GroupingCheck:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_GroupingCheck(), "wi-counter-grouping-check")
+
+
+@pytest.fixture
+def machine_off_beijing() -> Iterator[dt.date]:
+    """This machine's time zone set so that its date is not Beijing's at this moment (a counter PC
+    left on UTC, or a server abroad, around midnight); yields Beijing's date.
+
+    The business date of the counter is Beijing's (app.business_date): anything computed from the
+    machine's own date is a day off here. POSIX zone strings, so no tzdata is needed."""
+    beijing = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    saved = os.environ.get("TZ")
+    try:
+        for zone in ("XST+12", "YST-14"):  # UTC-12, UTC+14: one of them is always on another date
+            os.environ["TZ"] = zone
+            time.tzset()
+            if dt.date.today() != beijing:
+                break
+        assert dt.date.today() != beijing
+        yield beijing
+    finally:
+        if saved is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.business_date import business_today
 from app.cli import main
 from app.db.engine import make_engine, make_session_factory
 from app.db.migrate import upgrade
@@ -177,7 +178,7 @@ def test_prints_go_original_then_reprint_counts_then_cancelled(session: Session,
     assert names == ["结算单_sa000d20201117000001_20210401_原件.pdf",
                      "结算单_sa000d20201117000001_20210401_补打1.pdf",
                      "结算单_sa000d20201117000001_20210401_补打2.pdf",
-                     f"结算单_sa000d20201117000001_{dt.date.today():%Y%m%d}_已撤销.pdf"]
+                     f"结算单_sa000d20201117000001_{business_today():%Y%m%d}_已撤销.pdf"]
 
 
 def test_a_stale_mark_is_refused_and_leaves_no_archive_file(session: Session, tmp_path: Path) -> None:

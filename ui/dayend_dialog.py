@@ -12,13 +12,14 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from app.business_date import business_today
 from app.bootstrap import CounterContext
 from app.operators import OperatorInfo, Permission, list_operators
 from app.slips import PAPER_A4
 from app.workflow.dayend import DayEndReport, day_end_report
 from ui.document_printing import Document, PrintFailed, PrintStation
 from ui.operations import Operation
-from ui.pages.workflow_widgets import error_text
+from ui.pages.workflow_widgets import error_text, to_qdate
 from ui.qt import (
     QAbstractItemView,
     QComboBox,
@@ -61,11 +62,11 @@ class DayEndDialog(QDialog):
         layout.addWidget(heading(self.tr("收款员日结单"), self, "dayEndTitle", size=1.3))
         choose = QHBoxLayout()
         date_label = QLabel(self.tr("日期(&D)："), self)
-        self.date_edit = QDateEdit(QDate.currentDate(), self)
+        self.date_edit = QDateEdit(to_qdate(business_today()), self)
         self.date_edit.setObjectName("dayEndDate")
         self.date_edit.setCalendarPopup(True)
         self.date_edit.setDisplayFormat("yyyy-MM-dd")
-        self.date_edit.setMaximumDate(QDate.currentDate())
+        self.date_edit.setMaximumDate(to_qdate(business_today()))
         date_label.setBuddy(self.date_edit)
         choose.addWidget(date_label)
         choose.addWidget(self.date_edit)

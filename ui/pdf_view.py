@@ -19,7 +19,7 @@ SMALLEST_ZOOM = 0.05
 
 
 class FitWidthPdfView(QPdfView):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget) -> None:  # QPdfView needs its parent (its stubs say so)
         super().__init__(parent)
         self.setPageMode(QPdfView.PageMode.MultiPage)
         self.setZoomMode(QPdfView.ZoomMode.Custom)

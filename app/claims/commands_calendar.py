@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.business_date import business_today
 from app.claims.calendar import WEEKDAY_LABELS, CalendarYear, HolidayPeriod, WorkingCalendar
 
 Handler = Callable[[argparse.Namespace], int]
@@ -69,7 +70,7 @@ def show_command(args: argparse.Namespace) -> int:
     from app.claims.calendar import load_calendar, missing_years_message, statutory_holidays
     from app.errors import ConfigurationError
 
-    today = dt.date.today()
+    today = business_today()
     chosen_year: int | None = getattr(args, "year", None)
     year = today.year if chosen_year is None else chosen_year
     if not 2000 <= year <= 2100:

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.centre.wire import CHINA_TZ
 from app.claims.calendar import WorkingCalendar
 from app.claims.service import ClaimError
 from app.db.models import (
@@ -106,9 +107,9 @@ class DeductionView:
             return (f"经办机构已答复（{dispute.answered_on:%Y-%m-%d}）："
                     f"{ANSWER_LABELS.get(dispute.answer_status, dispute.answer_status)}。{dispute.answer}")
         if dispute is not None and dispute.state == "submitted":
-            return f"异议已提交经办机构（{dispute.filed_at.astimezone():%Y-%m-%d}），待答复"
+            return f"异议已提交经办机构（{dispute.filed_at.astimezone(CHINA_TZ):%Y-%m-%d}），待答复"
         if dispute is not None and dispute.state == "local":
-            return (f"已于 {dispute.filed_at.astimezone():%Y-%m-%d} 在本院记录异议"
+            return (f"已于 {dispute.filed_at.astimezone(CHINA_TZ):%Y-%m-%d} 在本院记录异议"
                     "（本地区未规定网上异议，请按经办机构要求送交材料）")
         if dispute is not None and dispute.state == "refused":
             return f"异议被中心退回：{dispute.refusal}；请修改后重新提交" + self._left()

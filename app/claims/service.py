@@ -47,6 +47,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from app import audit
+from app.centre.wire import CHINA_TZ
+from app.business_date import business_today
 from app.bootstrap import CounterContext
 from app.claims.deadlines import parse_month as month_numbers
 from app.claims.forms import (
@@ -247,7 +249,7 @@ def build_claim(ctx: CounterContext, month: str, operator: OperatorInfo, *,
     require(operator, Permission.BUILD_CLAIM)
     first, last = parse_month(month)
     month = f"{first:%Y-%m}"
-    today = today or dt.date.today()
+    today = today or business_today()
     if last >= today:
         raise ClaimError(f"{month} 尚未结束：月度结算申请在月份结束后生成（申请上月的费用，003 §21）")
     last_error: IntegrityError | None = None
@@ -401,7 +403,7 @@ def claim_forms(session: Session, claim_id: int, *, generated_on: dt.date | None
     header = FormHeader(
         institution_name=institution.name, institution_code=institution.code,
         agency_name=claim.agency_name or f"{institution.city}社会保险经办机构", agency_code=claim.centre_code,
-        batch_no=claim.batch_no, generated_on=generated_on or claim.built_at.astimezone().date(), month=claim.month,
+        batch_no=claim.batch_no, generated_on=generated_on or claim.built_at.astimezone(CHINA_TZ).date(), month=claim.month,
     )
     original = aliased(Settlement)
     original_entry = aliased(ClaimEntry)

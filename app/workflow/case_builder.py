@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import BigInteger, String, select, type_coerce
 from sqlalchemy.orm import Session
 
+from app.business_date import business_today
 from app.db.models import (
     CatalogueItem,
     ChargeLine,
@@ -195,7 +196,7 @@ def stay_records(session: Session, stay_id: int, *, stage: str = "discharge",
         unclassified.append(item.seq)
 
     care = str(stay["care"])
-    settled = (check_date or dt.date.today()) if stage == "discharge" else None
+    settled = (check_date or business_today()) if stage == "discharge" else None
     discharged = stay["discharged_on"]
     if settled is not None and discharged is not None and settled < discharged:
         settled = discharged

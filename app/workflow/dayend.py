@@ -3,8 +3,9 @@
 What the cashier hands in with the cash: the settlements they made (联网结算, the personal part
 collected), the cancellations they made (the personal part refunded), the 全额垫付 receipts they
 issued (the whole stay collected), the 补登记 they did (nothing handed back: the worker claims at the
-insured place, `003 §17`; only the old flow's 补登记 handed the fund's part back) and the slips they reprinted (补打, from the print log). The day is the counter's local
-date; the records keep UTC, so the day is turned into its UTC bounds.
+insured place, `003 §17`; only the old flow's 补登记 handed the fund's part back) and the slips they reprinted (补打, from the print log). The day is the counter's
+business date (Beijing's, whatever this PC's time zone); the records keep UTC, so the day is
+turned into its bounds.
 
 A cashier sees only their own report; a reviewer or administrator may see anyone's
 (`Permission.VIEW_OTHERS_DAY_END`). No Qt here.
@@ -20,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.centre.wire import CHINA_TZ
 from app.db.models import (
     AuditHead,
     FullPaymentReceipt,
@@ -103,9 +105,10 @@ def _yuan(amount: Decimal) -> str:
 
 
 def local_day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """The counter's local day as aware datetimes [start, end) (a naive time read as local)."""
-    start = dt.datetime.combine(day, dt.time()).astimezone()
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time()).astimezone()
+    """The counter's business day (Beijing's, app.business_date) as aware datetimes [start, end):
+    a PC set to another time zone still closes the day at Beijing's midnight."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=CHINA_TZ)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=CHINA_TZ)
     return start, end
 
 

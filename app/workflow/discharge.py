@@ -30,6 +30,7 @@ from sqlalchemy import String, cast, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.centre.wire import CHINA_TZ
 from app.centre import wire
 from app.centre.gateway import (
     CentreRefused,
@@ -604,7 +605,7 @@ def backfill(ctx: CounterContext, client: CentreClient, stay_id: int, actor: Ope
             raise WorkflowError(f"全额垫付收据 {receipt.receipt_no} 已按旧流程联网结算（结算记录 {receipt.settlement_id}），"
                                 "不再补登记；请审核员按 docs/full-payment.md 处理。")
         if receipt.backfilled_at is not None:
-            when = receipt.backfilled_at.astimezone().strftime("%Y-%m-%d %H:%M")
+            when = receipt.backfilled_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
             raise WorkflowError(f"全额垫付收据 {receipt.receipt_no} 已于 {when} 补登记，不会重复补登记；"
                                 f"{CLAIM_AT_INSURED_PLACE}。")
         if stay.status is not StayStatus.PENDING_BACKFILL:

@@ -24,6 +24,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from app.centre.wire import CHINA_TZ
 from app.db.models import AuditEvent, Operator, OutboxEntry, Settlement, SettlementKind, Stay
 from app.operators import OperatorInfo
 from app.workflow.common import WorkflowError
@@ -154,7 +155,7 @@ def settled_by(session: Session, stay_id: int) -> str | None:
     if settlement is None:
         return None
     counter = session.scalar(select(OutboxEntry.counter_name).where(OutboxEntry.msgid == settlement.msgid))
-    when = settlement.settled_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    when = settlement.settled_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
     return (f"由{counter or '其他窗口'}（{_clerk(session, settlement.operator_id)}）于 {when} 结算"
             f"（结算记录 {settlement.id}）")
 
@@ -166,5 +167,5 @@ def admitted_by(session: Session, stay: Stay) -> str:
         AuditEvent.entity_id == str(stay.id)).order_by(AuditEvent.id.desc()).limit(1)).first()
     if event is None:
         return f"由{_clerk(session, stay.created_by)}登记"
-    when = event.occurred_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    when = event.occurred_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
     return f"由{event.counter_name}（{_clerk(session, event.operator_id)}）于 {when} 登记"

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from app.business_date import business_today
 from app.db.models import (
     ChargeLine,
     DiagnosisRole,
@@ -96,7 +97,7 @@ def list_stays(session: Session, *, status: StayStatus | None = None, search: st
     query = query.order_by(Stay.admitted_on.desc(), Stay.id.desc()).limit(limit)
     rows = session.execute(query).all()
     paid = backfill_states(session, [row[0] for row in rows if row[8] is StayStatus.PENDING_BACKFILL],
-                           today or dt.date.today())
+                           today or business_today())
     return [
         StaySummary(row[0], row[1], mask_id_number(row[2]), row[3], row[4], row[5], row[6], row[7], row[8],
                     paid[row[0]].label if row[0] in paid else STATUS_LABELS[row[8]], row[9], row[10], row[11],

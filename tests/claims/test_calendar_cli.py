@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from app.business_date import business_today
 from app.claims import commands_calendar
 
 YEAR_2027 = """\
@@ -69,7 +70,7 @@ def test_show_json_and_coverage(capsys: pytest.CaptureFixture[str]) -> None:
     dragon_boat = next(h for h in document["holidays"] if h["name"] == "端午节")
     assert dragon_boat["days"] == ["2024-06-10"]  # 6月10日放假，与周末连休
     coverage = {c["year"]: c["covered"] for c in document["coverage"]}
-    next_year = dt.date.today().year + 1
+    next_year = business_today().year + 1
     assert coverage[2024] and coverage[2025] and coverage[2026]
     assert set(coverage) == set(range(2024, max(next_year, 2024) + 1))
 

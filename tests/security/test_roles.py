@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 import pytest
 from sqlalchemy import func, select
 
+from app.business_date import business_today
 from app.bootstrap import CounterContext
 from app.centre.reconciliation import review_difference
 from app.claims.calendar import load_calendar
@@ -32,7 +33,7 @@ from app.workflow.separation import approve_overrides
 from tests.claims.claim_fixtures import clerks, id_number, open_test_counter, settle_stay
 from tests.signed_in import signed_in
 
-TODAY = dt.date.today()
+TODAY = business_today()
 LAST_MONTH = (TODAY.replace(day=1) - dt.timedelta(days=1)).replace(day=5)
 
 

@@ -21,6 +21,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
+from app.business_date import business_today
 from app.bootstrap import CounterContext
 from app.db.models import AuditEvent, Stay, StayStatus
 from app.operators import OperatorInfo
@@ -75,7 +76,7 @@ def _admit_with_todays_date(qtbot: QtBot, window: MainWindow, type_text: TypeTex
     qtbot.keyClicks(page.admission_no, "ZY-DEMO-1")
     type_text(page.dept, "骨科一病区")
     page.add_diagnosis("S82.201", "胫骨干骨折")
-    assert page.admitted_on.date() == to_qdate(dt.date.today())  # the mistake: the date left as offered
+    assert page.admitted_on.date() == to_qdate(business_today())  # the mistake: the date left as offered
     qtbot.waitUntil(lambda: page.verdict.check is not None, timeout=WAIT_MS)
     _click(qtbot, page.register_button)
     qtbot.waitUntil(lambda: page.outcome is not None, timeout=CENTRE_WAIT_MS)
@@ -161,7 +162,7 @@ def test_the_readme_demo_mistake_is_corrected_in_the_window_and_the_stay_settles
     _click(qtbot, page.correct_button)
     dialog = _modal(qtbot, RegistrationChangeDialog)
     assert isinstance(dialog, RegistrationChangeDialog) and dialog.windowTitle() == "更正入院登记"
-    assert dialog.date_edit is not None and dialog.date_edit.date() == to_qdate(dt.date.today())
+    assert dialog.date_edit is not None and dialog.date_edit.date() == to_qdate(business_today())
     assert dialog.diagnosis_rows() == (("S82.201", "胫骨干骨折"),)
     _click(qtbot, dialog.accept_button)  # no reason yet
     assert dialog.isVisible() and "原因" in dialog.error.text()
@@ -175,7 +176,7 @@ def test_the_readme_demo_mistake_is_corrected_in_the_window_and_the_stay_settles
     authorisation = _modal(qtbot, ReviewerAuthorisationDialog)
     assert isinstance(authorisation, ReviewerAuthorisationDialog)
     shown = [label.text() for label in authorisation.summary_labels]
-    assert f"{dt.date.today()} → {HIS_FIRST_DAY}" in shown
+    assert f"{business_today()} → {HIS_FIRST_DAY}" in shown
     assert "S82.201 胫骨干骨折 → S82.201 胫骨干骨折；I10 原发性高血压" in shown
     assert "入院日期录错：HIS 入院日期为 2026-11-20" in shown
     save_shot(authorisation, SHOTS, "3-reviewer-authorisation.png")

@@ -13,6 +13,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
+from app.business_date import business_today
 from app.bootstrap import CounterContext
 from app.db.models import Settlement
 from app.institution import InstitutionInfo
@@ -66,7 +67,7 @@ def test_day_end_from_the_menu_shows_and_prints_the_cashiers_day(
 
     dialog = _from_file_menu(window)
     qtbot.waitUntil(lambda: dialog.report is not None, timeout=WAIT_MS)
-    assert dialog.report is not None and dialog.report.day == dt.date.today()
+    assert dialog.report is not None and dialog.report.day == business_today()
     assert _rows(dialog)["应交现金合计"] == ("", "0.00")
     assert not dialog.operator_combo.isEnabled()  # a cashier sees only their own day
 

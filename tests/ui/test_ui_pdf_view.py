@@ -25,15 +25,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SWEEP = r"""
 import os, sys, threading, time
-from ui.qt import QApplication, QPdfDocument
+from ui.qt import QApplication, QPdfDocument, QWidget
 from ui.pdf_view import FitWidthPdfView
 
 app = QApplication([])
 document = QPdfDocument()
 document.load(sys.argv[1])
-view = FitWidthPdfView()
+holder = QWidget()
+view = FitWidthPdfView(holder)
 view.setDocument(document)
-view.show()
+holder.show()
 beat = [time.monotonic(), None]
 
 def watchdog() -> None:

@@ -15,6 +15,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
+from app.business_date import business_today
 from app.bootstrap import CounterContext
 from app.db.models import Operator, PrintKind, Settlement
 from app.operators import OperatorInfo
@@ -99,7 +100,7 @@ def test_lists_previews_prints_through_the_real_dialog_archives_and_logs(
     to_png(printed, ARTEFACTS / "ui-printed", dpi=60)
     archived = page.last_issued.archive_path
     assert archived.parent == tmp_path / "archive"
-    assert archived.name == f"结算单_sa000d20201117000001_{dt.date.today():%Y%m%d}_原件.pdf"
+    assert archived.name == f"结算单_sa000d20201117000001_{business_today():%Y%m%d}_原件.pdf"
     assert not is_blank(printed)
     assert picture_likeness(printed, archived) > SAME_PICTURE
     text = pdf_text(archived)

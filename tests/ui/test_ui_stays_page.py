@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 from pytestqt.qtbot import QtBot
 
+from app.business_date import business_today
 from app.bootstrap import CounterContext
 from app.operators import OperatorInfo
 from tests.centre.client_fixtures import ZHANG_WEI
@@ -108,7 +109,7 @@ def test_backfill_is_offered_only_when_the_link_is_back(
     cashier = operator_of(centre_ctx, "cashier")
     stay_id = admit_through_service(centre_ctx, cashier, ZHANG_WEI_CARD, "ZY-UI-LIST-3")
     add_charges(centre_ctx, cashier, stay_id)
-    issue_full_payment(centre_ctx, stay_id, cashier, dt.date.today())
+    issue_full_payment(centre_ctx, stay_id, cashier, business_today())
     window = make_window(centre_ctx, "cashier")
     page = window.stays_page
     window.show_page(window.page_titles.index("住院一览"))

@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import update
 
+from app.business_date import business_today
 from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
 from app.db.models import Operator, PrintLog, Role, Settlement
@@ -40,7 +41,7 @@ def second_cashier(counter: CounterContext) -> OperatorInfo:
 
 
 def _today() -> dt.date:
-    return dt.date.today()  # the counter's local date: the settlements below are made now
+    return business_today()  # Beijing's date: the settlements below are made now
 
 
 def test_day_end_counts_each_cashiers_own_records_to_the_fen(

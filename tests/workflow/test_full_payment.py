@@ -97,6 +97,31 @@ def test_a_stay_paid_in_full_is_never_settled_directly_nor_claimed(
         assert open_stay_of_worker(session, "440802198503151236") is None
 
 
+def test_the_backfill_is_due_on_beijings_day_whatever_this_machines_time_zone(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, sandbox: SandboxProcess,
+        machine_off_beijing: dt.date) -> None:
+    """003 §17 near midnight: the fault cleared today in Beijing; the list, asked without a date, says
+    due today (CI passed midnight in Beijing on a machine set to UTC and the list said otherwise)."""
+    stay_id, receipt_id = _paid_in_full_stay(counter, wf_client, cashier, LI_NA_CARD, ("S62.300", "掌骨骨折"))
+    monitor = CentreMonitor(counter)
+    try:
+        assert monitor.probe().state.value.startswith("online")
+    finally:
+        monitor.close()
+    with counter.transaction() as session:
+        [stay] = list_stays(session)
+        assert stay.stay_id == stay_id
+        assert stay.status_label == "待补登记（今日须办理）", stay.backfill_due
+        assert str(machine_off_beijing) in stay.backfill_due
+        # Cleared yesterday in Beijing: overdue now, whatever day this machine thinks it is.
+        receipt = session.get(FullPaymentReceipt, receipt_id)
+        assert receipt is not None
+        receipt.fault_cleared_on = machine_off_beijing - dt.timedelta(days=1)
+        session.flush()
+        [late] = list_stays(session)
+        assert late.status_label == "待补登记（已逾期）", late.backfill_due
+
+
 def test_guangdong_backfill_is_due_the_day_the_fault_clears(
         counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, sandbox: SandboxProcess) -> None:
     """003 §17: 故障排除当日，协议机构应将相关费用结算信息向省集中系统做补登记处理."""

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
+from app.business_date import business_today
 from app.bootstrap import CounterContext
 from app.card_identity import CardIdentity
 from app.centre.ecard import ECARD_SOURCE
@@ -229,7 +230,7 @@ class AdmissionPage(QWidget):
         self.admitted_on.setObjectName("admittedOn")
         self.admitted_on.setCalendarPopup(True)
         self.admitted_on.setDisplayFormat("yyyy-MM-dd")
-        self.admitted_on.setDate(to_qdate(dt.date.today()))
+        self.admitted_on.setDate(to_qdate(business_today()))
         self.admitted_on.dateChanged.connect(self._form_changed)
         date_label = QLabel(self.tr("入院日期(&T)："), box)
         date_label.setBuddy(self.admitted_on)
@@ -1030,7 +1031,7 @@ class AdmissionPage(QWidget):
         # The previous worker's date and care type are not this one's.
         for widget in (self.admitted_on, self.care):
             widget.blockSignals(True)
-        self.admitted_on.setDate(to_qdate(dt.date.today()))
+        self.admitted_on.setDate(to_qdate(business_today()))
         self.care.setCurrentIndex(0)
         for widget in (self.admitted_on, self.care):
             widget.blockSignals(False)

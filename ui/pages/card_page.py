@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from app.business_date import business_today
 from app.card_identity import CardError, CardIdentity
 from app.centre.ecard import ECARD_SOURCE
 from app.masking import mask_id_number
@@ -215,7 +216,7 @@ class CardPage(QWidget):
         if person is None:
             self.centre_label.setText(self.tr("工伤认定 / 备案：读卡或扫码后由结算中心查询"))
             return
-        today = dt.date.today()
+        today = business_today()
         recognitions = [self.tr("{no}（{kind}，受伤日期 {date}）").format(
             no=r.decision_no, kind=r.kind, date=r.injury_date) for r in person.recognitions]
         filings = []

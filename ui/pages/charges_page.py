@@ -24,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from app.business_date import business_today
 from app.bootstrap import CounterContext
 from app.db.models import StayStatus
 from app.errors import WiCounterError
@@ -222,7 +223,7 @@ class ChargesPage(QWidget):
         self.date_check.setObjectName("dateFilterCheck")
         self.date_check.toggled.connect(self._apply_filters)
         filters.addWidget(self.date_check)
-        today = to_qdate(dt.date.today())
+        today = to_qdate(business_today())
         self.date_from = QDateEdit(today, self)
         self.date_from.setObjectName("dateFrom")
         self.date_to = QDateEdit(today, self)
@@ -897,7 +898,7 @@ class ChargesPage(QWidget):
     def add_line(self) -> None:
         if self.workspace is None or self.stay_id is None:
             return
-        dialog = ManualLineDialog(self.workspace.diagnoses, dt.date.today(), self,
+        dialog = ManualLineDialog(self.workspace.diagnoses, business_today(), self,
                                   admitted_on=self.workspace.admitted_on)
         stay_id, ctx, operator = self.stay_id, self._ctx, self._operator
 
@@ -923,7 +924,7 @@ class ChargesPage(QWidget):
         lines = self.selected_lines()
         if len(lines) != 1 or self.workspace is None:
             return
-        dialog = ManualLineDialog(self.workspace.diagnoses, dt.date.today(), self, line=lines[0])
+        dialog = ManualLineDialog(self.workspace.diagnoses, business_today(), self, line=lines[0])
         ctx, operator, line_id = self._ctx, self._operator, lines[0].line_id
 
         def save() -> None:
@@ -948,7 +949,7 @@ class ChargesPage(QWidget):
         lines = self.selected_lines()
         if len(lines) != 1:
             return
-        dialog = RefundDialog(lines[0], dt.date.today(), self)
+        dialog = RefundDialog(lines[0], business_today(), self)
         ctx, operator, line_id = self._ctx, self._operator, lines[0].line_id
 
         def save() -> None:

@@ -28,6 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.business_date import business_today
 from app.bootstrap import CounterContext
 from app.claims.service import ended_months
 from app.db.models import ClaimStatus
@@ -86,11 +87,6 @@ DEDUCTION_COLUMNS = ("结算批次", "姓名", "身份证号", "扣款项目", "
 CENTRE_STATUS = {"receiving": "接收中", "submitted": "已提交，待审核", "audited": "已审核"}
 
 
-def business_today() -> dt.date:
-    """The business date: the centre's (Beijing time), not this machine's time zone."""
-    from app.centre import wire
-
-    return wire.now().date()
 
 
 def _open_workflow_client(ctx: CounterContext, operator: OperatorInfo) -> CentreClient:

@@ -18,6 +18,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from app.centre.wire import CHINA_TZ
+from app.business_date import business_today
 from app.bootstrap import CounterContext
 from app.db.models import StayStatus
 from app.operators import OperatorInfo, Permission
@@ -486,7 +488,7 @@ class DischargePage(QWidget):
         stay = self.picker.current_stay()
         if stay is None or self.busy or not self._plan_missing():
             return
-        dialog = RehabPlanDialog(dt.date.today(), self)
+        dialog = RehabPlanDialog(business_today(), self)
         dialog.submitted.connect(lambda: self._submit_rehab_plan(dialog, stay.stay_id))
         dialog.finished.connect(lambda _result: self._rehab_plan_closed(dialog))
         self.rehab_plan_dialog = dialog
@@ -508,7 +510,7 @@ class DischargePage(QWidget):
             client = open_workflow_centre(ctx, operator)
             try:
                 return record_rehab_plan(ctx, client, stay_id, document_no, summary, drawn_up, operator,
-                                         today=dt.date.today())
+                                         today=business_today())
             finally:
                 client.close()
 
@@ -1046,7 +1048,7 @@ class DischargePage(QWidget):
         self.criteria_date.setObjectName("criteriaDate")
         self.criteria_date.setCalendarPopup(True)
         self.criteria_date.setDisplayFormat("yyyy-MM-dd")
-        self.criteria_date.setDate(to_qdate(dt.date.today()))
+        self.criteria_date.setDate(to_qdate(business_today()))
         criteria_label.setBuddy(self.criteria_date)
         criteria.addWidget(criteria_label)
         criteria.addWidget(self.criteria_date)
@@ -1135,7 +1137,7 @@ class DischargePage(QWidget):
             acknowledgement = item.acknowledgement
             status = (self.tr("已确认：{who} {when}，{why}").format(
                 who=acknowledgement.operator_name,
-                when=acknowledgement.acknowledged_at.astimezone().strftime("%m-%d %H:%M"), why=acknowledgement.reason)
+                when=acknowledgement.acknowledged_at.astimezone(CHINA_TZ).strftime("%m-%d %H:%M"), why=acknowledgement.reason)
                       if acknowledgement is not None else self.tr("待确认"))
             cells = [item.seq_label, item.severity_label, f"¥{item.finding.amount_at_risk:.2f}",
                      f"{item.title}（{item.finding.source}）", status]
