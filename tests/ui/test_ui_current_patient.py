@@ -20,6 +20,8 @@ import pytest
 from pytestqt.qtbot import QtBot
 from sqlalchemy import select
 
+from app.business_date import business_today
+from ui.pages.workflow_widgets import to_qdate
 from app.bootstrap import CounterContext
 from app.db.models import Stay, Worker
 from app.operators import OperatorInfo
@@ -91,7 +93,7 @@ def _assert_nobody_on_the_form(page: AdmissionPage) -> None:
     assert page.verdict.check is None and page.verdict.headline.text() == "尚未核验"
     assert not page.register_button.isEnabled()
     assert page.admission_no.text() == "" and page.dept.text() == "" and page.diagnoses.rowCount() == 0
-    assert page.admitted_on.date() == page.admitted_on.date().currentDate() and not page.emergency.isChecked()
+    assert page.admitted_on.date() == to_qdate(business_today()) and not page.emergency.isChecked()
     assert not page.admission_no.isEnabled()
     assert page.recognitions_label.text() == "" and page.filings_label.text() == ""
 

@@ -24,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from app.centre.wire import now as wire_now
 from app.business_date import business_today
 from app.bootstrap import CounterContext
 from app.db.models import StayStatus
@@ -870,7 +871,7 @@ class ChargesPage(QWidget):
         from app.settings import CENTRE_UPLOAD_DAILY_AT
 
         at = self._ctx.settings.get(CENTRE_UPLOAD_DAILY_AT).strip()
-        now = now or dt.datetime.now()
+        now = now or wire_now()  # the site's hour is Beijing's, whatever the PC's time zone
         if not at or self._daily_done == now.date() or now.strftime("%H:%M") < at:
             return False
         self._daily_done = now.date()
