@@ -160,6 +160,10 @@ def test_charges_page_shows_15_rows_the_class_and_whole_matrix_headers(
     window.show_page(window.page_titles.index("费用与伤病分离"))
     page.open_stay(stay_id)
     qtbot.waitUntil(lambda: page.model.rowCount() >= 24, timeout=WAIT_MS)
+    # Loaded in full: the pre-audit's line and the upload counts take their room too (measured
+    # before they came, the page once passed here with 15 rows and showed 14 to the clerk).
+    qtbot.waitUntil(lambda: page.preaudit_label.text().startswith("预审："), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: page.reload_button.isEnabled() and page.upload_label.text() != "", timeout=WAIT_MS)
     header = page.table.horizontalHeader()
 
     def laid_out() -> bool:

@@ -182,7 +182,15 @@ class ChargesPage(QWidget):
     def _build(self) -> None:
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 12, 16, 12)
-        layout.addWidget(heading(self.title, self))
+        # The pre-audit's one line sits beside the title: on its own row it took the 15th charge row at 1366×768.
+        title_row = QHBoxLayout()
+        title_row.addWidget(heading(self.title, self))
+        title_row.addSpacing(24)
+        self.preaudit_label = QLabel(self)
+        self.preaudit_label.setObjectName("preauditLabel")
+        self.preaudit_label.setWordWrap(True)
+        title_row.addWidget(self.preaudit_label, 1, Qt.AlignmentFlag.AlignVCenter)
+        layout.addLayout(title_row)
 
         top = QHBoxLayout()
         top.addWidget(QLabel(self.tr("住院："), self))
@@ -244,10 +252,6 @@ class ChargesPage(QWidget):
         self.shown_label.setObjectName("shownLabel")
         filters.addWidget(self.shown_label)
         layout.addLayout(filters)
-        self.preaudit_label = QLabel(self)
-        self.preaudit_label.setObjectName("preauditLabel")
-        self.preaudit_label.setWordWrap(True)
-        layout.addWidget(self.preaudit_label)
 
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.model = LinesModel(self)
