@@ -104,7 +104,7 @@ def _yuan(amount: Decimal) -> str:
     return f"{amount:,.2f}"
 
 
-def local_day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+def business_day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """The counter's business day (Beijing's, app.business_date) as aware datetimes [start, end):
     a PC set to another time zone still closes the day at Beijing's midnight."""
     start = dt.datetime.combine(day, dt.time(), tzinfo=CHINA_TZ)
@@ -129,7 +129,7 @@ def day_end_report(session: Session, actor: OperatorInfo, operator_id: int, day:
     operator = session.get(Operator, operator_id)
     if operator is None:
         raise WiCounterError(f"没有编号为 {operator_id} 的操作员。")
-    start, end = local_day_bounds(day)
+    start, end = business_day_bounds(day)
 
     backfilled = {settlement_id for settlement_id in session.scalars(
         select(FullPaymentReceipt.settlement_id).where(FullPaymentReceipt.settlement_id.is_not(None)))}

@@ -22,7 +22,7 @@ from app.db.models import Operator, PrintLog, Role, Settlement
 from app.errors import PermissionDenied
 from app.operators import OperatorInfo
 from app.slips import log_print, slip_for_settlement
-from app.workflow.dayend import day_end_report, local_day_bounds
+from app.workflow.dayend import day_end_report, business_day_bounds
 from app.workflow.discharge import backfill, cancel_settlement, issue_full_payment, settle_stay
 from tests.signed_in import TEST_PASSWORD_HASH, signed_in
 from tests.workflow.stay_fixtures import *  # noqa: F403
@@ -110,13 +110,13 @@ def test_day_end_counts_each_cashiers_own_records_to_the_fen(
     assert (yesterday.settlement_count, yesterday.reprint_count, yesterday.cash_total) == (0, 0, Decimal("0.00"))
 
 
-def test_the_local_day_bounds_decide_which_day_a_record_belongs_to(
+def test_the_business_day_bounds_decide_which_day_a_record_belongs_to(
         counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo) -> None:
     _, admitted = admit_worker(counter, wf_client, cashier, ZHANG_WEI_CARD, form("ZY-DE-3"))
     assert admitted.stay_id is not None
     add_lines(counter, admitted.stay_id, cashier, 2)
     outcome = settle_stay(counter, wf_client, admitted.stay_id, cashier, centre_today())
-    start, _ = local_day_bounds(_today())
+    start, _ = business_day_bounds(_today())
     with counter.transaction() as session:
         # The print log is plain (no guard): a print one second before local midnight is yesterday's.
         slip = slip_for_settlement(session, outcome.settlement_id, issuer="张收款")
