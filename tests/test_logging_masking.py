@@ -66,6 +66,7 @@ def test_log_file_is_private(log_file: Path) -> None:
     assert (log_file.stat().st_mode & 0o077) == 0
 
 
+@pytest.mark.real_migrations  # the chatter is the chain's own (Alembic's "Running upgrade ..." lines)
 @pytest.mark.parametrize(("level", "chatter_logged"), [("INFO", False), ("DEBUG", True)])
 def test_migration_chatter_is_debug_not_info(level: str, chatter_logged: bool, tmp_path: Path) -> None:
     """Issue 24 §6: the log at INFO says what the database went from and to, not every Alembic step."""
