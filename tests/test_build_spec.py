@@ -21,6 +21,7 @@ import pytest
 import app
 from app import resources
 from app.centre.sandbox import server as sandbox_server
+from app.centre.sandbox import supervisor as sandbox_supervisor
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = REPO / "build_spec" / "wi-counter.spec"
@@ -169,21 +170,21 @@ def test_resources_are_found_under_meipass_in_a_one_folder_build(
 
 
 def _sandbox_args(latency_ms: float = 0.0, jitter_ms: float = 0.0) -> argparse.Namespace:
-    # The same fields `supervise` fills in (app.centre.sandbox.server).
+    # The same fields `supervise` fills in (app.centre.sandbox.supervisor).
     return argparse.Namespace(host="127.0.0.1", data=Path("/srv/sandbox"), tls_cert=None, tls_key=None,
                               fault=["delay:1101:seconds=2"], latency_ms=latency_ms, jitter_ms=jitter_ms)
 
 
 def test_the_sandbox_childs_network_delay_outlives_a_restart_and_its_faults_do_not() -> None:
-    first = sandbox_server._child_arguments(_sandbox_args(latency_ms=80, jitter_ms=20), 8766, first=True)
-    again = sandbox_server._child_arguments(_sandbox_args(latency_ms=80, jitter_ms=20), 8766, first=False)
+    first = sandbox_supervisor._child_arguments(_sandbox_args(latency_ms=80, jitter_ms=20), 8766, first=True)
+    again = sandbox_supervisor._child_arguments(_sandbox_args(latency_ms=80, jitter_ms=20), 8766, first=False)
     assert first[-6:] == ["--latency", "80", "--jitter", "20", "--fault", "delay:1101:seconds=2"]
     assert again[-4:] == ["--latency", "80", "--jitter", "20"] and "--fault" not in again
 
 
 def test_the_sandbox_child_is_started_through_python_m_from_a_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(sys, "frozen", raising=False)
-    command = sandbox_server._child_arguments(_sandbox_args(), 8766, first=True)
+    command = sandbox_supervisor._child_arguments(_sandbox_args(), 8766, first=True)
     assert command[:3] == [sys.executable, "-m", "app.centre.sandbox.server"]
 
 
@@ -191,7 +192,7 @@ def test_the_frozen_sandbox_child_is_a_subcommand_of_the_program_itself(monkeypa
     """A frozen sys.executable is wi-counter, which has no `-m`: `centre serve --child` instead."""
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "executable", "/opt/wi-counter/wi-counter")
-    command = sandbox_server._child_arguments(_sandbox_args(latency_ms=80), 8766, first=True)
+    command = sandbox_supervisor._child_arguments(_sandbox_args(latency_ms=80), 8766, first=True)
     assert command[:4] == ["/opt/wi-counter/wi-counter", "centre", "serve", "--child"]
 
     served: list[list[str]] = []

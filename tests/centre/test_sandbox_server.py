@@ -415,3 +415,13 @@ def test_a_bad_latency_option_is_explained(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "app", "centre", "serve", "--port", "0", "--data", str(tmp_path),
                            "--latency", "-1"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "毫秒" in done.stderr
+
+
+def test_the_supervisor_starts_without_loading_the_web_server() -> None:
+    """Every sandbox start (the demo, `wi-counter centre serve`, each test's centre) runs a supervisor
+    and a server: the supervisor loading aiohttp and the service too cost half a second a start."""
+    probe = ("import sys; import app.centre.sandbox.supervisor; "
+             "print(sorted(m for m in ('aiohttp', 'app.centre.sandbox.server', 'app.centre.sandbox.service') "
+             "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"

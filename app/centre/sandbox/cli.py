@@ -39,12 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reset", action="store_true",
                         help="删除沙箱数据库，重新生成演示数据 / delete the sandbox database and seed the demo data anew")
     # What the supervisor starts in the PyInstaller build, where `python -m` does not exist:
-    # one server process, no supervisor, no restart (server._child_arguments).
+    # one server process, no supervisor, no restart (supervisor._child_arguments).
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
 
 
 def serve(args: argparse.Namespace) -> int:
-    from app.centre.sandbox.server import SandboxError, supervise
+    from app.centre.sandbox.supervisor import SandboxError, supervise
     from app.paths import resolve_paths
 
     data_dir = args.data or resolve_paths(args.home, demo=args.demo).data_dir / DATA_FOLDER
