@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import tomllib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import CatalogueItem, ChargeCategory, utc_now
@@ -57,6 +58,41 @@ def catalogue_entries(session: Session, codes: Iterable[str] | None = None) -> d
     for batch in chunks(sorted(set(codes))):
         found.update((item.code, item) for item in session.scalars(query.where(CatalogueItem.code.in_(batch))))
     return found
+
+
+SEARCH_MAX_CHARS = 64
+SEARCH_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class CatalogueMatch:
+    """One valid catalogue entry found by `search_catalogue` (what the 目录对照 dialog lists)."""
+
+    code: str
+    name: str
+    category: ChargeCategory
+    unit: str | None
+    price_limit: Decimal | None
+
+
+def search_catalogue(session: Session, text: str, limit: int = SEARCH_LIMIT) -> list[CatalogueMatch]:
+    """Valid entries whose name contains every word of `text`, or whose code starts with it: the clerk
+    maps a HIS item by what it is called, not by a code typed from memory (`003 §27`).
+
+    Codes that match come first, then names, shortest name first (the plainest item). At most `limit`."""
+    words = text.strip()[:SEARCH_MAX_CHARS].split()
+    if not words:
+        return []
+    escaped = [word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for word in words]
+    by_code = CatalogueItem.code.ilike(f"{escaped[0]}%", escape="\\") if len(words) == 1 else None
+    by_name = [CatalogueItem.name.ilike(f"%{word}%", escape="\\") for word in escaped]
+    matches = and_(*by_name) if by_code is None else or_(by_code, and_(*by_name))
+    code_first = case((CatalogueItem.code == words[0], 0), else_=1)
+    query = (select(CatalogueItem.code, CatalogueItem.name, CatalogueItem.category, CatalogueItem.unit,
+                    CatalogueItem.price_limit)
+             .where(CatalogueItem.valid.is_(True), matches)
+             .order_by(code_first, func.length(CatalogueItem.name), CatalogueItem.code).limit(limit))
+    return [CatalogueMatch(code, name, category, unit, price) for code, name, category, unit, price in session.execute(query)]
 
 
 def catalogue_categories(session: Session, codes: Iterable[str]) -> dict[str, ChargeCategory]:

@@ -387,3 +387,56 @@ def test_imported_lines_go_up_in_the_background_and_the_page_counts_them(
     assert sandbox_centre.summary()["live_lines"] == after.uploaded
     expected = f"结算中心：已上传 {after.uploaded} 条，待上传 {after.pending} 条"
     qtbot.waitUntil(lambda: page.upload_label.text() == expected, timeout=TIMEOUT)
+
+
+def test_code_mapping_finds_the_catalogue_item_by_name_from_the_keyboard(
+        qtbot: QtBot, counter: CounterContext, operator_of: Callable[[CounterContext, str], OperatorInfo],
+        type_text: Callable[[QWidget, str], None]) -> None:
+    """目录对照 (003 §27, issue 20 §11): the clerk finds the catalogue item by what it is called, starting
+    from the HIS item's own name; ↓ picks, Enter saves; Enter in the search box never saves a code
+    nobody chose; every pending line of that HIS code takes the mapping and the page says only those."""
+    with counter.transaction() as session:
+        clerk = operator(session, "cashier", Role.CASHIER)
+        stay_id = zhang_wei_stay(session, clerk.id, admitted=dt.date(2026, 11, 1), admission_no="ZY-UI-MAP")
+        add_lines(session, stay_id, 10, clerk.id, day=dt.date(2026, 11, 2))
+    page = _page(qtbot, counter, operator_of(counter, "cashier"), stay_id)
+    assert page.workspace is not None
+    unmatched = next(row for row in range(page.model.rowCount()) if page.model.line(row).match_status == "unmatched")
+    line = page.model.line(unmatched)
+    page.table.selectRow(unmatched)
+    _click(qtbot, page, "mapCodeButton")
+    dialog = page.last_dialog
+    assert isinstance(dialog, CodeMapDialog)
+    # Opened on the HIS name: the catalogue item of that name is listed at once.
+    assert dialog.search.text() == line.name and dialog.focusWidget() is dialog.search
+    qtbot.waitUntil(lambda: dialog.shown_for == line.name, timeout=TIMEOUT)
+    assert any(line.name in dialog.matches.item(i).text() for i in range(dialog.matches.count()))
+
+    dialog.search.clear()
+    type_text(dialog.search, "头孢曲松")
+    qtbot.keyClick(dialog.search, Qt.Key.Key_Return)  # the search runs; nothing is saved
+    assert dialog.isVisible()
+    qtbot.waitUntil(lambda: dialog.shown_for == "头孢曲松", timeout=TIMEOUT)
+    assert dialog.matches.count() == 1 and "注射用头孢曲松钠" in dialog.matches.item(0).text() and "限价 6.20 元" in dialog.matches.item(0).text()
+    assert "找到 1 项" in dialog.search_hint.text()
+    assert dialog.catalogue_code.text() == ""  # listed, not chosen
+    qtbot.keyClick(dialog.search, Qt.Key.Key_Down)
+    assert dialog.focusWidget() is dialog.matches and dialog.catalogue_code.text() == "XJ01DD04"
+    qtbot.keyClick(dialog.matches, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=TIMEOUT)
+    _settled(qtbot, page)
+    same_code = [row for row in page.workspace.lines if row.his_code == line.his_code]
+    assert same_code and all(row.code == "XJ01DD04" and row.match_status != "unmatched" for row in same_code)
+    assert f"已保存目录对照 {line.his_code}：{len(same_code)} 条尚未上传的明细改用此对照" in page.status_label.text()
+
+    # Nothing in the catalogue by that name: the clerk is told so and what to do.
+    page.table.selectRow(unmatched)
+    _click(qtbot, page, "mapCodeButton")
+    dialog = page.last_dialog
+    assert isinstance(dialog, CodeMapDialog)
+    dialog.search.clear()
+    type_text(dialog.search, "不存在的项目名")
+    dialog.run_search()
+    qtbot.waitUntil(lambda: "没有名称含“不存在的项目名”" in dialog.search_hint.text(), timeout=TIMEOUT)
+    assert dialog.matches.count() == 0
+    dialog.reject()

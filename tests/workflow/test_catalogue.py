@@ -115,3 +115,35 @@ def test_cli_catalogue_sync(counter: CounterContext, sandbox: SandboxProcess, db
     assert f"{len(_sandbox_entries())} 条变更" in out and "local version 1" in out
     assert main(["charges", "catalogue", "--home", str(home), "--db", db_url]) == 0
     assert f"valid entries {len(_sandbox_entries())}" in capsys.readouterr().out
+
+
+def test_the_catalogue_is_searched_by_what_an_item_is_called(db_url: str, tmp_path: Path) -> None:
+    """目录对照 (003 §27): the clerk finds the catalogue code by the item's name, not from memory. Every
+    word must be in the name (any order), or the one word starts a code; codes first, then the plainest
+    names; withdrawn entries never; the typed text is bounded and LIKE's wildcards are plain letters."""
+    ctx = open_counter(home=tmp_path / "home", db_url=db_url)
+    with ctx.transaction() as session:
+        seed_demo_catalogue(session)
+        session.add(CatalogueItem(code="XW99_OLD", name="注射用头孢旧规格", category=ChargeCategory.DRUG,
+                                  valid=False, version=1))
+    with ctx.transaction() as session:
+        found = catalogue.search_catalogue(session, "头孢")
+        assert found and all("头孢" in match.name for match in found)
+        assert "XW99_OLD" not in {match.code for match in found}
+        assert [len(match.name) for match in found] == sorted(len(match.name) for match in found)
+        both = catalogue.search_catalogue(session, "注射液  盐酸")
+        assert {"XN02AA01", "XN01BB01", "XN01BB09"} <= {m.code for m in both}  # 盐酸吗啡注射液, ...
+        assert all("注射液" in m.name and "盐酸" in m.name for m in both)
+        assert {m.code for m in both} < {m.code for m in catalogue.search_catalogue(session, "注射液")}
+        by_code = catalogue.search_catalogue(session, "xj01dd")  # any case, a prefix
+        assert {m.code for m in by_code} == {"XJ01DD04", "XJ01DD01"}
+        exact = catalogue.search_catalogue(session, "XB01AC06")
+        assert exact[0].code == "XB01AC06" and exact[0].name == "阿司匹林肠溶片"
+        assert exact[0].category is ChargeCategory.DRUG and exact[0].price_limit == Decimal("0.50")
+        percent = catalogue.search_catalogue(session, "%")  # a wildcard is a character, not "anything"
+        assert percent and all("%" in m.name for m in percent)  # 医用乙醇(75%)
+        assert all("_" in m.name or m.code.startswith("_") for m in catalogue.search_catalogue(session, "_"))
+        assert catalogue.search_catalogue(session, "   ") == []
+        assert catalogue.search_catalogue(session, "头孢" * 10_000) == []  # cut to 64 characters, no match
+        assert len(catalogue.search_catalogue(session, "片", limit=5)) == 5
+    ctx.close()

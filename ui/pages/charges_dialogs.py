@@ -10,10 +10,12 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.db.models import ChargeCategory
+from app.workflow.catalogue import SEARCH_LIMIT, SEARCH_MAX_CHARS, CatalogueMatch, search_catalogue
 from app.workflow.separation import LineDifference, LineView, StayDiagnosisView
+from ui.operations import Operation
 from ui.qt import (
     QAbstractItemView,
     QButtonGroup,
@@ -26,15 +28,24 @@ from ui.qt import (
     QFormLayout,
     QHeaderView,
     QLabel,
+    QEvent,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QObject,
     QPlainTextEdit,
     QRadioButton,
     QTableWidget,
     QTableWidgetItem,
+    Qt,
+    QTimer,
     QVBoxLayout,
     QWidget,
 )
 from ui.widgets import ErrorLabel, dialog_buttons, heading
+
+if TYPE_CHECKING:
+    from app.bootstrap import CounterContext
 
 CATEGORY_NAMES = {
     ChargeCategory.DRUG: "药品", ChargeCategory.TREATMENT: "诊疗项目", ChargeCategory.CONSUMABLE: "医用耗材",
@@ -375,25 +386,59 @@ class DifferencesDialog(QDialog):
         layout.addLayout(row)
 
 
+def _price(value: Decimal) -> str:
+    """A unit price as the catalogue prints it: yuan and fen, more places only where it has them."""
+    cents = value.quantize(Decimal("0.01"))
+    return f"{cents:f}" if cents == value else f"{value.normalize():f}"
+
+
 class CodeMapDialog(QDialog):
     """目录对照 (`003 §27`): the HIS code of the selected line → a catalogue code, or confirmed outside the
-    catalogue (自费). Applies to every not-yet-uploaded line with this HIS code in the open stays."""
+    catalogue (自费). Applies to every not-yet-uploaded line with this HIS code in the open stays.
 
-    def __init__(self, line: LineView, parent: QWidget | None = None) -> None:
+    The catalogue is searched by name (or code) as the clerk types, starting from the HIS item's own
+    name: nobody knows the catalogue's codes by heart. ↓ goes to the list, Enter takes the first
+    match, Enter on a match saves it."""
+
+    SEARCH_DELAY_MS = 250
+
+    def __init__(self, line: LineView, ctx: CounterContext | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("codeMapDialog")
         self.setWindowTitle(_tr("目录对照"))
+        self.setMinimumWidth(620)
+        self._ctx = ctx
+        self._searches = 0  # the latest search's number: an older answer arriving late is dropped
+        self.shown_for: str | None = None  # the text whose matches the list shows
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(_tr("HIS 项目 {code} {name}").format(code=line.his_code, name=line.name), self))
         form = QFormLayout()
+        self.search = QLineEdit(self)
+        self.search.setObjectName("catalogueSearchEdit")
+        self.search.setPlaceholderText(_tr("输入项目名称的一部分或目录编码，如：换药"))
+        self.search.setMaxLength(SEARCH_MAX_CHARS)
+        self.search.installEventFilter(self)
+        self.matches = QListWidget(self)
+        self.matches.setObjectName("catalogueMatches")
+        self.matches.setMinimumHeight(180)
+        self.matches.currentItemChanged.connect(self._take_match)
+        self.matches.itemActivated.connect(self._take_match)
+        self.search_hint = QLabel(self)
+        self.search_hint.setObjectName("catalogueSearchHint")
+        self.search_hint.setWordWrap(True)
         self.catalogue_code = QLineEdit(line.code or "", self)
         self.catalogue_code.setObjectName("catalogueCodeEdit")
-        self.catalogue_code.setPlaceholderText(_tr("工伤保险目录编码"))
+        self.catalogue_code.setPlaceholderText(_tr("工伤保险目录编码（从上面的查找结果中选择，或直接填写）"))
+        self.catalogue_code.setMaxLength(64)
         self.outside = QCheckBox(_tr("确认为目录外项目（自费，须告知患者）"), self)
         self.outside.setObjectName("outsideCheck")
-        self.outside.toggled.connect(lambda checked: self.catalogue_code.setEnabled(not checked))
+        self.outside.toggled.connect(self._outside_toggled)
         self.note = QLineEdit(self)
         self.note.setObjectName("noteEdit")
+        self.note.setMaxLength(200)
+        form.addRow(_tr("查找目录(&F)"), self.search)
+        form.addRow("", self.matches)
+        form.addRow("", self.search_hint)
         form.addRow(_tr("目录编码"), self.catalogue_code)
         form.addRow("", self.outside)
         form.addRow(_tr("备注"), self.note)
@@ -405,6 +450,82 @@ class CodeMapDialog(QDialog):
         quit_button.clicked.connect(self.reject)
         layout.addLayout(row)
         self.his_code = line.his_code
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(self.SEARCH_DELAY_MS)
+        self._timer.timeout.connect(self.run_search)
+        self.search.textEdited.connect(lambda _text: self._timer.start())
+        if ctx is None:
+            self.search.setEnabled(False)
+            self.matches.setEnabled(False)
+        else:
+            self.search.setText(line.name)  # the HIS name is where the clerk would start
+            self.search.selectAll()
+            self.run_search()
+        self.search.setFocus()
+
+    def run_search(self) -> None:
+        """Look the typed words up in the local catalogue (on the database thread)."""
+        if self._ctx is None:
+            return
+        self._timer.stop()
+        self._searches += 1
+        number, text = self._searches, self.search.text()
+        if not text.strip():
+            self._show_matches(number, text, [])
+            return
+        Operation.transaction(self, self._ctx, lambda session: search_catalogue(session, text)) \
+            .success(lambda found: self._show_matches(number, text, found)).run()
+
+    def _show_matches(self, number: int, text: str, found: list[CatalogueMatch]) -> None:
+        if number != self._searches:
+            return
+        self.shown_for = text
+        self.matches.blockSignals(True)  # filling the list is not the clerk choosing
+        self.matches.clear()
+        for match in found:
+            price = "" if match.price_limit is None else _tr("限价 {price} 元").format(price=_price(match.price_limit))
+            item = QListWidgetItem("  ".join(part for part in (
+                match.code, match.name, CATEGORY_NAMES.get(match.category, ""), match.unit or "", price) if part))
+            item.setData(Qt.ItemDataRole.UserRole, match.code)
+            self.matches.addItem(item)
+        self.matches.blockSignals(False)
+        words = text.strip()
+        if not words:
+            self.search_hint.setText(_tr("输入项目名称或编码查找目录。"))
+        elif not found:
+            self.search_hint.setText(_tr("目录中没有名称含“{words}”的有效项目：少输几个字再试，"
+                                         "或确认为目录外项目。").format(words=words))
+        elif len(found) >= SEARCH_LIMIT:
+            self.search_hint.setText(_tr("找到 {n} 项以上，只列出前 {n} 项：请多输几个字缩小范围。").format(n=len(found)))
+        else:
+            self.search_hint.setText(_tr("找到 {n} 项：用 ↓ 选择，回车保存。").format(n=len(found)))
+
+    def _take_match(self, item: QListWidgetItem | None, *_previous: object) -> None:
+        if item is None or self.outside.isChecked():
+            return
+        self.catalogue_code.setText(str(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _outside_toggled(self, checked: bool) -> None:
+        self.catalogue_code.setEnabled(not checked)
+        self.matches.setEnabled(not checked and self._ctx is not None)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        # In the search box ↓ goes to the matches and Enter takes the first one; Enter must not save
+        # the dialog from the search box before a match was chosen.
+        if watched is self.search and event.type() == QEvent.Type.KeyPress:
+            key = event.key()  # type: ignore[attr-defined]
+            if key in (Qt.Key.Key_Down, Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.matches.count():
+                if self._timer.isActive():
+                    self.run_search()
+                    return True
+                self.matches.setCurrentRow(max(self.matches.currentRow(), 0))
+                self.matches.setFocus()
+                return True
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.run_search()
+                return True
+        return super().eventFilter(watched, event)
 
     @property
     def chosen_code(self) -> str | None:

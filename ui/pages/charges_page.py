@@ -976,7 +976,7 @@ class ChargesPage(QWidget):
         lines = self.selected_lines()
         if len(lines) != 1:
             return
-        dialog = CodeMapDialog(lines[0], self)
+        dialog = CodeMapDialog(lines[0], self._ctx, self)
         ctx, operator = self._ctx, self._operator
 
         def save() -> None:
@@ -987,7 +987,8 @@ class ChargesPage(QWidget):
 
                 return set_mapping(session, operator, ctx.counter_name, his_code, code, note)
 
-            self._change(map_it, self.tr("已保存目录对照 ") + his_code + self.tr("，{n} 条明细随之改变"))
+            self._change(map_it, self.tr("已保存目录对照 ") + his_code + self.tr(
+                "：{n} 条尚未上传的明细改用此对照（已上传的明细不变）"))
 
         dialog.accepted.connect(save)
         self._open(dialog)
