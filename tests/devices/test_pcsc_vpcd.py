@@ -195,3 +195,59 @@ def test_a_slow_card_still_reads_through_pcscd(vpcd_card: InsertCard, pcscd: str
             assert read_identity(transport).name == "李娜"
     finally:
         backend.close()
+
+
+def _stop_pcscd(timeout: float = 15.0) -> None:
+    import time
+
+    from tests.devices.conftest import _service_up
+
+    subprocess.run(["pkill", "-x", "pcscd"], check=False)
+    deadline = time.monotonic() + timeout
+    while _service_up():
+        assert time.monotonic() < deadline, "pcscd did not stop"
+        time.sleep(0.1)
+
+
+def test_the_monitor_finds_the_reader_when_pcscd_comes_up_late_and_after_a_restart(pcscd: str) -> None:
+    """Issue 20 §9: the window started before the smart-card service (a PC booting, pcscd started on
+    demand) said 未检测到读卡器 and never found the reader. The monitor says what to check while the
+    service is down, finds the reader by itself within seconds once it is up, and again after the
+    service restarts; cards are read each time. Real pcscd, real vpcd reader."""
+    import time
+
+    from devices.monitor import RETRY_BACKEND, DeviceMonitor, EventKind
+    from tests.devices.conftest import ensure_pcscd, inserted
+    from tests.devices.test_monitor import Events
+
+    _stop_pcscd()
+    events = Events()
+    device = DeviceMonitor(PcscBackend, events, reader_name=pcscd)
+    device.start()
+    try:
+        down = events.next(EventKind.SERVICE_UNAVAILABLE)
+        assert down.error is not None and isinstance(down.error, ReaderNotFound)
+        assert "智能卡服务" in down.error.message and "请检查" in down.error.message
+
+        started = time.monotonic()
+        ensure_pcscd()
+        up = events.next(EventKind.READERS)
+        assert pcscd in [state.name for state in up.readers]
+        assert time.monotonic() - started < RETRY_BACKEND + 5  # found within seconds, by itself
+        with inserted(LI_NA):
+            found = events.next(EventKind.IDENTITY, EventKind.READ_FAILED)
+            assert found.identity is not None and found.identity.name == "李娜"
+        events.next(EventKind.CARD_REMOVED)
+
+        _stop_pcscd()  # the service restarts (an update, a crash, IT restarting it)
+        events.next(EventKind.SERVICE_UNAVAILABLE)
+        ensure_pcscd()
+        again = events.next(EventKind.READERS)
+        while pcscd not in [state.name for state in again.readers]:
+            again = events.next(EventKind.READERS)
+        with inserted(ZHANG_WEI):
+            found = events.next(EventKind.IDENTITY, EventKind.READ_FAILED)
+            assert found.identity is not None and found.identity.name == "张伟"
+    finally:
+        device.stop()
+        ensure_pcscd()  # the next card test finds the service as the fixture left it
