@@ -38,6 +38,9 @@ class Setting(Generic[T]):
     label: str
     description: str
     choices: tuple[T, ...] | None = None
+    # What the settings page shows for each choice (same order), the code kept in brackets for IT:
+    # a clerk reads 厂商读卡驱动, not `vendor`.
+    choice_labels: tuple[str, ...] | None = None
     minimum: int | None = None
     check: Callable[[T], str | None] | None = None  # returns a Chinese problem, or None
     # Loads code, or weakens or redirects a security control: only an administrator changes it,
@@ -129,6 +132,8 @@ LOG_LEVEL: Setting[str] = Setting(
     "日志级别",
     "写入日志文件的最低级别。TRACE 另记读卡指令（APDU），仅供排查故障时临时开启。",
     choices=("TRACE", "DEBUG", "INFO", "WARNING", "ERROR"),
+    choice_labels=("最详细，含读卡指令（TRACE，仅排查读卡故障时临时开启）", "详细（DEBUG）", "一般（INFO）",
+                   "仅警告（WARNING）", "仅错误（ERROR）"),
 )
 LOG_KEEP_FILES: Setting[int] = Setting(
     "logging.keep_files", int, 10,
@@ -157,6 +162,7 @@ CARD_BACKEND: Setting[str] = Setting(
     "pcsc：通过系统智能卡服务直接读卡（第二代社保卡及无需 PSAM 的卡）；"
     "vendor：通过厂商读卡驱动库（iReadCardBas，需要 PSAM 的第三代社保卡）。",
     choices=("pcsc", "vendor"),
+    choice_labels=("系统智能卡服务直接读卡（pcsc）", "厂商读卡驱动库（vendor，iReadCardBas）"),
     admin_only=True,
 )
 CARD_READER: Setting[str] = Setting(
@@ -175,6 +181,7 @@ CARD_VENDOR_ITYPE: Setting[int] = Setting(
     "厂商驱动读卡类型（iType）",
     "iReadCardBas 的 iType：1 接触式，2 非接触式，3 自动（接触式优先），4 自动（非接触式优先）。",
     choices=(1, 2, 3, 4),
+    choice_labels=("1 接触式", "2 非接触式", "3 自动（接触式优先）", "4 自动（非接触式优先）"),
 )
 
 # --- settlement centre settings (issue 5) ---
@@ -206,6 +213,7 @@ CENTRE_INTERFACE: Setting[str] = Setting(
     "本院所属结算中心使用的接口。目前提供 wi-counter-json（本程序的 JSON 接口，docs/centre-interface.md，"
     "演示结算中心即用此接口）；其他地区的接口将作为新的接口类型加入。",
     choices=("wi-counter-json",),
+    choice_labels=("本程序的 JSON 接口（wi-counter-json）",),
     admin_only=True,
 )
 CENTRE_URL: Setting[str] = Setting(

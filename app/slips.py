@@ -356,7 +356,7 @@ def record_settlement(
         select(ChargeLine.seq, ChargeLine.id).where(ChargeLine.stay_id == stay.id)).all())
     missing = [line.seq for line in result.lines if line.seq not in charge_lines]
     if missing:
-        raise SlipError(f"结算明细 seq {', '.join(map(str, missing))} 在本次住院的费用明细中不存在，结算未保存。")
+        raise SlipError(f"结算明细序号 {', '.join(map(str, missing))} 在本次住院的费用明细中不存在，结算未保存。")
     matrix = _copy_matrix(result.matrix)
     total = sum((matrix[b][c] for b in BUCKETS for c in CATEGORIES), ZERO)
     fund_total = sum(matrix[FUND].values(), ZERO)

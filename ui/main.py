@@ -181,6 +181,11 @@ def restore_window_geometry(window: QMainWindow, config_dir: Path) -> None:
     if isinstance(saved, QByteArray) and not saved.isEmpty() and window.restoreGeometry(saved):
         window.show()
     else:
+        # The screen's free area first: maximising is the window manager's to do, and where there is
+        # none (a kiosk session, a bare X server) the window would keep its default 1280×720.
+        screen = window.screen() or QApplication.primaryScreen()
+        if screen is not None:
+            window.setGeometry(screen.availableGeometry())
         window.showMaximized()
 
 

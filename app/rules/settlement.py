@@ -147,7 +147,7 @@ def _refuse_unclassified(case: Case, unclassified: list[int]) -> InvalidCase:
     positions = {item.seq: index for index, item in enumerate(case.items)}
     return InvalidCase(
         [Problem(f"$.items[{positions[seq]}].diagnosis",
-                 f"明细 seq {seq} 未标记伤病分离（injury 为 null），且关联诊断缺失或不是本次住院的诊断，无法判定")
+                 f"明细序号 {seq} 未标记伤病分离（injury 为 null），且关联诊断缺失或不是本次住院的诊断，无法判定")
          for seq in sorted(unclassified)],
         sorted(unclassified),
     )
@@ -213,7 +213,7 @@ def _compute(case: Case) -> SettlementResult:
         cells[fund_row + index] += fund
         cells[row[bucket] + index] += personal
         if refund_of is not None:
-            reason = f"退费，随原明细 seq {original.seq}：{reason}"
+            reason = f"退费，随原明细序号 {original.seq}：{reason}"
         append(new_line(LineResult, (item.seq, bucket, category, item.amount, fund, personal, reason)))
     if unclassified:
         raise _refuse_unclassified(case, unclassified)

@@ -302,12 +302,12 @@ def settlement_result(figures: SettlementFigures, charge_lines: Mapping[int, Any
     for item in sorted(figures.items, key=lambda i: i.seq):
         charge = charge_lines.get(item.seq)
         if charge is None:
-            raise LocalConflict(f"中心结算明细 seq {item.seq} 在本机费用明细中不存在")
+            raise LocalConflict(f"中心结算明细序号 {item.seq} 在本机费用明细中不存在")
         if charge.category is None:
-            raise LocalConflict(f"费用明细 seq {item.seq} 没有费用类别")
+            raise LocalConflict(f"费用明细序号 {item.seq} 没有费用类别")
         amount = item.fund + item.personal
         if amount != charge.amount:
-            raise LocalConflict(f"费用明细 seq {item.seq} 金额 {charge.amount} 与中心结算 {amount} 不符")
+            raise LocalConflict(f"费用明细序号 {item.seq} 金额 {charge.amount} 与中心结算 {amount} 不符")
         lines.append(LineResult(item.seq, item.bucket, charge.category.value, amount, item.fund, item.personal,
                                 item.reason))
     for bucket in BUCKETS:

@@ -104,9 +104,9 @@ def case_for_stay(session: Session, stay_id: int, *, stage: str = "discharge",
         parts = []
         if records.unclassified:
             parts.append(f"{len(records.unclassified)} 条明细未分类（无关联诊断或诊断不属于本次住院）："
-                         f"seq {_seq_list(records.unclassified)}")
+                         f"序号 {_seq_list(records.unclassified)}")
         if records.uncategorised:
-            parts.append(f"{len(records.uncategorised)} 条明细没有费用类别：seq {_seq_list(records.uncategorised)}")
+            parts.append(f"{len(records.uncategorised)} 条明细没有费用类别：序号 {_seq_list(records.uncategorised)}")
         raise WorkflowError("本次住院的费用明细尚不能结算：" + "；".join(parts))
     return records.case
 

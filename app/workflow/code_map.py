@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, or_, select, update
+from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app import audit
@@ -57,7 +57,8 @@ def set_mapping(session: Session, actor: OperatorInfo, counter_name: str, his_co
                 note: str = "") -> int:
     """Map a HIS code (catalogue_code None: confirmed outside the catalogue); audited.
 
-    Re-matches this code's lines not yet uploaded in open stays; returns how many lines changed.
+    Re-matches this code's lines not yet uploaded in open stays; returns how many such lines now follow
+    the mapping (a line confirmed outside the catalogue keeps its empty code but becomes 自费: it counts).
     """
     require(actor, Permission.IMPORT_CHARGES)
     his_code = his_code.strip()
@@ -94,11 +95,12 @@ def set_mapping(session: Session, actor: OperatorInfo, counter_name: str, his_co
         if category is not None:
             session.execute(update(ChargeLine).where(pending, ChargeLine.category.is_(None)).values(category=category)
                             .execution_options(synchronize_session="fetch"))
+    following = session.scalar(select(func.count()).select_from(ChargeLine).where(pending))
     audit.record(session, "his_code_mapped", operator_id=actor.id, counter_name=counter_name,
                  entity_type="his_code_map", entity_id=his_code,
                  detail={"his_code": his_code, "before": before,
                          "after": {"catalogue_code": catalogue_code, "note": note or None}, "lines_changed": changed})
-    return int(changed or 0)
+    return int(following or 0)
 
 
 def rematch_catalogue_codes(session: Session, codes: Iterable[str]) -> int:

@@ -226,19 +226,19 @@ def _line_problems(session: Session, stay: Stay, lines: list[Any]) -> list[str]:
     self_pay = _confirmed_self_pay(session, {line.his_code for line in lines if line.code is None})
     unmatched = [line.seq for line in lines if line.code is None and line.his_code not in self_pay]
     if unmatched:
-        problems.append(f"{len(unmatched)} 条费用明细未对照到目录编码（003 §27），如 seq {_few(unmatched)}。")
+        problems.append(f"{len(unmatched)} 条费用明细未对照到目录编码（003 §27），如序号 {_few(unmatched)}。")
     no_category = [line.seq for line in lines if line.category is None]
     if no_category:
-        problems.append(f"{len(no_category)} 条费用明细没有费用类别，如 seq {_few(no_category)}。")
+        problems.append(f"{len(no_category)} 条费用明细没有费用类别，如序号 {_few(no_category)}。")
     injury_of = _diagnosis_injury(session, stay)
     unclassified = [line.seq for line in lines if line_injury(line.injury, line.diagnosis_code, injury_of) is None]
     if unclassified:
         problems.append(f"{len(unclassified)} 条费用明细未区分伤病（无关联诊断或诊断不属本次住院），"
-                        f"如 seq {_few(unclassified)}（003 §15）。")
+                        f"如序号 {_few(unclassified)}（003 §15）。")
     unapproved = [line.seq for line in lines
                   if line.injury_override_reason is not None and line.override_approved_by is None]
     if unapproved:
-        problems.append(f"{len(unapproved)} 条改判尚未经审核员批准，如 seq {_few(unapproved)}。")
+        problems.append(f"{len(unapproved)} 条改判尚未经审核员批准，如序号 {_few(unapproved)}。")
     return problems
 
 
@@ -411,7 +411,7 @@ def _check_discharge_date(session: Session, stay: Stay, discharged_on: dt.date) 
         ChargeLine.stay_id == stay.id, ChargeLine.charged_on > discharged_on).order_by(ChargeLine.seq)))
     if late:
         # Costs after discharge are not the stay's (`003 §15`); the centre would refuse them too.
-        raise WorkflowError(f"{len(late)} 条费用明细的日期晚于出院日期 {discharged_on}，如 seq {_few(late)}（003 §15）。")
+        raise WorkflowError(f"{len(late)} 条费用明细的日期晚于出院日期 {discharged_on}，如序号 {_few(late)}（003 §15）。")
 
 
 def _settle(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo, discharged_on: dt.date,

@@ -203,7 +203,7 @@ def _workspace(session: Session, stay_id: int) -> Workspace:
             if line.seq in uncategorised:
                 reason = "未分类：没有费用类别（HIS 文件和目录都没有给出）"
             elif original is not line:
-                reason = f"未分类：随原明细 seq {original.seq}，原明细尚未分类"
+                reason = f"未分类：随原明细序号 {original.seq}，原明细尚未分类"
             elif line.diagnosis_code:
                 reason = f"未分类：关联诊断 {line.diagnosis_code} 不是本次住院的诊断"
             else:
@@ -239,16 +239,16 @@ def _workspace(session: Session, stay_id: int) -> Workspace:
 
     if records.unclassified:
         problems.append(f"{len(records.unclassified)} 条明细未分类（没有关联诊断或诊断不属于本次住院），"
-                        f"请归入诊断或改判：seq {_seq_list(records.unclassified)}")
+                        f"请归入诊断或改判：序号 {_seq_list(records.unclassified)}")
     if records.uncategorised:
-        problems.append(f"{len(records.uncategorised)} 条明细没有费用类别，请更正：seq {_seq_list(records.uncategorised)}")
+        problems.append(f"{len(records.uncategorised)} 条明细没有费用类别，请更正：序号 {_seq_list(records.uncategorised)}")
     if unmatched:
         problems.append(f"{len(unmatched)} 条明细的 HIS 项目编码尚未对照目录（003 §27），请在目录对照中确认："
-                        f"seq {_seq_list(unmatched)}")
+                        f"序号 {_seq_list(unmatched)}")
     if awaiting:
-        problems.append(f"{len(awaiting)} 条改判等待审核员审核：seq {_seq_list(awaiting)}")
+        problems.append(f"{len(awaiting)} 条改判等待审核员审核：序号 {_seq_list(awaiting)}")
     if uninformed:
-        problems.append(f"{len(uninformed)} 条目录外（自费）明细尚未确认已告知患者（003 §15）：seq {_seq_list(uninformed)}")
+        problems.append(f"{len(uninformed)} 条目录外（自费）明细尚未确认已告知患者（003 §15）：序号 {_seq_list(uninformed)}")
 
     stay = session.execute(select(Stay.admission_no, Stay.dept, Stay.status, Stay.admitted_on, Worker.name)
                            .join(Worker, Worker.id == Stay.worker_id).where(Stay.id == stay_id)).one()
@@ -541,10 +541,10 @@ def pre_settle_and_compare(ctx: CounterContext, client: CentreClient, stay_id: i
         raise WorkflowError("本次住院尚未在结算中心登记（没有就医登记号），不能预结算。请先完成入院登记或补登记。")
     if ws.unclassified:
         raise WorkflowError(f"还有 {len(ws.unclassified)} 条明细未分类，中心无法预结算；请先归入诊断或改判："
-                            f"seq {_seq_list(ws.unclassified)}")
+                            f"序号 {_seq_list(ws.unclassified)}")
     late = [line.seq for line in ws.lines if line.charged_on > discharged_on]
     if late:
-        raise WorkflowError(f"{len(late)} 条明细的费用日期晚于出院日期 {discharged_on}：seq {_seq_list(late)}")
+        raise WorkflowError(f"{len(late)} 条明细的费用日期晚于出院日期 {discharged_on}：序号 {_seq_list(late)}")
     _upload(ctx, client, stay_id, actor)
     total = sum((line.amount for line in ws.lines), Decimal("0.00"))
     figures = client.pre_settle(SettlementRequest(registration_no, discharged_on, expected_total=total,

@@ -321,7 +321,7 @@ def test_lines_by_hand_correct_refund_and_the_duty_to_inform(
     _settled(qtbot, page)
     refund = page.workspace.lines[-1]
     assert (refund.quantity, refund.refund_of_seq, refund.amount) == (Decimal("-3"), 11, Decimal("-1.50"))
-    assert "退费，随原明细 seq 11" in refund.reason
+    assert "退费，随原明细序号 11" in refund.reason
 
     outside = next(row for row in range(page.model.rowCount()) if page.model.line(row).out_of_catalogue)
     assert page.model.data(page.model.index(outside, 14)) == "目录外·未告知"
@@ -403,6 +403,10 @@ def test_code_mapping_finds_the_catalogue_item_by_name_from_the_keyboard(
     assert page.workspace is not None
     unmatched = next(row for row in range(page.model.rowCount()) if page.model.line(row).match_status == "unmatched")
     line = page.model.line(unmatched)
+    # The clerk's words (issue 20 §8): the table's 序号, not the file format's "seq".
+    problems = [page.problems_list.item(i).text() for i in range(page.problems_list.count())]
+    assert any("尚未对照目录" in p and f"序号 {line.seq}" in p for p in problems), problems
+    assert not any("seq" in p for p in problems), problems
     page.table.selectRow(unmatched)
     _click(qtbot, page, "mapCodeButton")
     dialog = page.last_dialog
@@ -427,7 +431,7 @@ def test_code_mapping_finds_the_catalogue_item_by_name_from_the_keyboard(
     _settled(qtbot, page)
     same_code = [row for row in page.workspace.lines if row.his_code == line.his_code]
     assert same_code and all(row.code == "XJ01DD04" and row.match_status != "unmatched" for row in same_code)
-    assert f"已保存目录对照 {line.his_code}：{len(same_code)} 条尚未上传的明细改用此对照" in page.status_label.text()
+    assert f"已保存目录对照 {line.his_code}：{len(same_code)} 条未上传明细按此对照" in page.status_label.text()
 
     # Nothing in the catalogue by that name: the clerk is told so and what to do.
     page.table.selectRow(unmatched)

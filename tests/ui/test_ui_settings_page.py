@@ -13,7 +13,7 @@ from app.db.models import Role
 from app.institution import InstitutionInfo
 from app.operators import OperatorInfo, list_operators
 from app.secret_store import describe_store
-from app.settings import ALL_SETTINGS, COUNTER_NAME, LOG_LEVEL, Setting, Settings
+from app.settings import ALL_SETTINGS, CARD_BACKEND, COUNTER_NAME, LOG_LEVEL, Setting, Settings
 from ui.pages.settings_page import SettingsPage
 from ui.qt import QCheckBox, QComboBox, QLabel, QLineEdit, QSpinBox, Qt, QWidget
 from tests.signed_in import signed_in
@@ -67,6 +67,25 @@ def test_form_has_one_field_per_setting(page_for: Callable[[str], SettingsPage])
         assert _field(page, spec.key).toolTip() == spec.description
 
 
+def test_choices_read_as_words_and_save_as_their_codes(page_for: Callable[[str], SettingsPage]) -> None:
+    """Issue 20 §8: 设置 showed raw codes (`pcsc`, `wi-counter-json`); a clerk reads what each means,
+    the code kept in brackets for IT, and the saved value is still the code."""
+    page = page_for("admin")
+    backend = _field(page, "card.backend")
+    assert isinstance(backend, QComboBox)
+    assert [backend.itemText(i) for i in range(backend.count())] == [
+        "系统智能卡服务直接读卡（pcsc）", "厂商读卡驱动库（vendor，iReadCardBas）"]
+    interface = _field(page, "centre.interface")
+    assert isinstance(interface, QComboBox) and interface.currentText() == "本程序的 JSON 接口（wi-counter-json）"
+    itype = _field(page, "card.vendor_itype")
+    assert isinstance(itype, QComboBox) and itype.currentText() == "3 自动（接触式优先）"
+    backend.setCurrentIndex(1)
+    assert page.form._value(CARD_BACKEND) == "vendor"
+    for spec in ALL_SETTINGS:
+        if spec.choices is not None and spec.choice_labels is not None:
+            assert len(spec.choice_labels) == len(spec.choices), spec.key
+
+
 def test_every_kind_of_setting_gets_its_widget(
     qtbot: QtBot, monkeypatch: pytest.MonkeyPatch, demo_ctx: CounterContext
 ) -> None:
@@ -92,7 +111,8 @@ def test_admin_changes_counter_name(
     type_text(name, "3号窗口")
     level = _field(page, "logging.level")
     assert isinstance(level, QComboBox)
-    level.setCurrentText("DEBUG")
+    level.setCurrentIndex(level.findData("DEBUG"))
+    assert level.currentText() == "详细（DEBUG）"
     with qtbot.waitSignal(page.settings_saved, timeout=5000):
         qtbot.mouseClick(page.form.save_button, Qt.MouseButton.LeftButton)
     assert page.form.result_label.text() == "已保存。"

@@ -96,7 +96,8 @@ def test_set_mapping_rematches_open_stays_lines_not_yet_uploaded(session: Sessio
     assert lines_of(session, settled)[0].code is None
     assert unmatched_lines(session, stay.id) == [lines[0].id, lines[2].id]
 
-    assert set_mapping(session, clerk, COUNTER, "HZ-9003", None, note="目录外，已告知") == 0
+    # The pending line keeps its empty code but now counts as 自费: it follows the mapping.
+    assert set_mapping(session, clerk, COUNTER, "HZ-9003", None, note="目录外，已告知") == 1
     assert unmatched_lines(session, stay.id) == [lines[0].id]
     statuses = line_match_status(session, stay.id)
     assert [statuses[line.id] for line in lines] == ["unmatched", "matched", SELF_PAY, "matched"]

@@ -249,7 +249,7 @@ def test_a_refund_follows_its_original_when_classified(session: Session, cashier
     lines = {line.seq: line for line in workspace(session, stay_id).lines}
     assert lines[2].refund_of_seq == 1 and lines[2].diagnosis_code == "I10"
     assert lines[1].bucket == lines[2].bucket == NON_INJURY
-    assert "退费，随原明细 seq 1" in lines[2].reason
+    assert "退费，随原明细序号 1" in lines[2].reason
 
 
 def test_a_settled_stays_lines_do_not_change(session: Session, stay_id: int, cashier: OperatorInfo) -> None:

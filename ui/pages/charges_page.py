@@ -988,7 +988,7 @@ class ChargesPage(QWidget):
                 return set_mapping(session, operator, ctx.counter_name, his_code, code, note)
 
             self._change(map_it, self.tr("已保存目录对照 ") + his_code + self.tr(
-                "：{n} 条尚未上传的明细改用此对照（已上传的明细不变）"))
+                "：{n} 条未上传明细按此对照（已上传的不变）"))
 
         dialog.accepted.connect(save)
         self._open(dialog)

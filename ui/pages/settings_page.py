@@ -125,8 +125,9 @@ class SettingsForm(QGroupBox):
         widget: SettingWidget
         if spec.choices is not None:
             widget = QComboBox(self)
-            for choice in spec.choices:
-                widget.addItem(str(choice), choice)
+            labels = spec.choice_labels or tuple(str(choice) for choice in spec.choices)
+            for choice, label in zip(spec.choices, labels, strict=True):
+                widget.addItem(label, choice)
             widget.setCurrentIndex(max(0, widget.findData(value)))
             widget.setEnabled(self._editable)
         elif spec.kind is bool:
