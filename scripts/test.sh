@@ -30,7 +30,10 @@ export QT_QPA_PLATFORM=offscreen
 
 cd "$REPO"
 printf '==> 运行测试 / running pytest %s\n' "$*" >&2
-# pytest-xdist workers, one per core by default (WI_COUNTER_TEST_WORKERS=0: this one process).
+# pytest-xdist workers, two per core by default: the suite waits on subprocesses, sockets and the
+# centre's timeouts much of its time (on 2 cores, 4 workers ran tests/centre in 104 s, 2 in 140 s).
+# WI_COUNTER_TEST_WORKERS=0: this one process.
 # The card and window tests are grouped on one worker (xdist_group "pcsc", tests/conftest.py):
 # they share one pcscd and one virtual reader, and a main window reads any card put in.
-exec "$VENV/bin/python" -m pytest -n "${WI_COUNTER_TEST_WORKERS:-auto}" --dist loadgroup "$@"
+cores=$(nproc 2>/dev/null || echo 1)
+exec "$VENV/bin/python" -m pytest -n "${WI_COUNTER_TEST_WORKERS:-$((cores * 2))}" --dist loadgroup "$@"
