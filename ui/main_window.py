@@ -473,6 +473,7 @@ class MainWindow(QMainWindow):
             ("F12", self.tr("下一位：清除当前患者，接待下一位")),
             ("Ctrl+1…8", self.tr("切换页面")),
             ("Ctrl+L", self.tr("锁定/注销（换操作员）")),
+            ("Ctrl+I / D / G / J", self.tr("费用与伤病分离：导入 HIS 文件 / 归入诊断 / 改判 / 待审核")),
             ("Alt+字母", self.tr("按钮上带下划线的字母，例如 登记(R)、结算(S)")),
         ]
         table = QLabel("\n".join(f"{key}\t{text}" for key, text in keys), dialog)

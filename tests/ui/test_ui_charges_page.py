@@ -444,3 +444,23 @@ def test_code_mapping_finds_the_catalogue_item_by_name_from_the_keyboard(
     qtbot.waitUntil(lambda: "没有名称含“不存在的项目名”" in dialog.search_hint.text(), timeout=TIMEOUT)
     assert dialog.matches.count() == 0
     dialog.reject()
+
+
+def test_every_button_of_the_page_is_reached_from_the_keyboard(
+        qtbot: QtBot, counter: CounterContext, operator_of: Callable[[CounterContext, str], OperatorInfo]) -> None:
+    """Issue 20 §6: a mnemonic (Alt+letter) or a shortcut on every button of 费用与伤病分离, no letter
+    used twice on the page nor taken from the menu bar's 文件(F) 窗口(W) 业务(B) 帮助(H)."""
+    import re
+
+    with counter.transaction() as session:
+        clerk = operator(session, "cashier", Role.CASHIER)
+        stay_id = zhang_wei_stay(session, clerk.id, admitted=dt.date(2026, 11, 1), admission_no="ZY-UI-KEYS")
+    page = _page(qtbot, counter, operator_of(counter, "cashier"), stay_id)
+    letters: list[str] = []
+    for button in page.findChildren(QPushButton):
+        found = re.search(r"&(\w)", button.text())
+        assert found or not button.shortcut().isEmpty(), f"{button.objectName()} {button.text()!r}: no key"
+        if found:
+            letters.append(found.group(1).upper())
+    assert len(letters) == len(set(letters)), sorted(letters)
+    assert not set(letters) & {"F", "W", "B", "H"}, sorted(letters)

@@ -207,10 +207,10 @@ class ChargesPage(QWidget):
         self.mapping_combo.setObjectName("mappingCombo")
         top.addWidget(self.mapping_combo)
         self.import_button = self._button(self.tr("导入 HIS 文件…"), "importButton", self.import_file, "Ctrl+I", top)
-        self.add_button = self._button(self.tr("手工录入…"), "addLineButton", self.add_line, None, top)
-        self.correct_button = self._button(self.tr("更正…"), "correctButton", self.correct_line, None, top)
-        self.refund_button = self._button(self.tr("退费…"), "refundButton", self.refund_line, None, top)
-        self.map_button = self._button(self.tr("目录对照…"), "mapCodeButton", self.map_code, None, top)
+        self.add_button = self._button(self.tr("手工录入(&N)…"), "addLineButton", self.add_line, None, top)
+        self.correct_button = self._button(self.tr("更正(&E)…"), "correctButton", self.correct_line, None, top)
+        self.refund_button = self._button(self.tr("退费(&T)…"), "refundButton", self.refund_line, None, top)
+        self.map_button = self._button(self.tr("目录对照(&M)…"), "mapCodeButton", self.map_code, None, top)
         layout.addLayout(top)
         self._load_mappings()
 
@@ -272,23 +272,24 @@ class ChargesPage(QWidget):
         action_column.addWidget(self.selection_label)
         actions = _TwoColumns()
         action_column.addLayout(actions)
-        self.select_all_button = self._button(self.tr("全选筛选结果"), "selectAllButton", self.table.selectAll,
+        self.select_all_button = self._button(self.tr("全选筛选结果(&A)"), "selectAllButton", self.table.selectAll,
                                               None, actions)
         self.assign_button = self._button(self.tr("归入诊断…"), "assignButton", self.assign_selected, "Ctrl+D",
                                           actions)
         self.override_button = self._button(self.tr("改判…"), "overrideButton", self.override_selected, "Ctrl+G",
                                             actions)
-        self.clear_override_button = self._button(self.tr("撤销改判"), "clearOverrideButton",
+        self.clear_override_button = self._button(self.tr("撤销改判(&U)"), "clearOverrideButton",
                                                   self.clear_selected_override, None, actions)
         # A cashier's 审核通过 opens 审核员授权: the reviewer types their password here, no logout (issue 20).
-        self.approve_button = self._button(self.tr("审核通过"), "approveButton", self.approve_selected, None, actions)
+        self.approve_button = self._button(self.tr("审核通过(&V)"), "approveButton", self.approve_selected, None, actions)
         if not self._operator.can(Permission.OVERRIDE_CLASSIFICATION):
-            self.approve_button.setText(self.tr("审核通过（审核员授权）…"))
+            self.approve_button.setText(self.tr("审核通过（审核员授权）(&V)…"))
         self.approve_button.setToolTip(self.tr("选中的明细中等待审核员审核的改判"))
-        self.pending_button = self._button(self.tr("待审核(0)"), "pendingButton", self.show_pending, None, actions)
-        self.pending_button.setToolTip(self.tr("本次住院等待审核员审核的改判及其理由"))
+        # Its text carries the count, so a shortcut rather than a mnemonic.
+        self.pending_button = self._button(self.tr("待审核(0)"), "pendingButton", self.show_pending, "Ctrl+J", actions)
+        self.pending_button.setToolTip(self.tr("本次住院等待审核员审核的改判及其理由（Ctrl+J）"))
         self._awaiting = 0
-        self.informed_button = self._button(self.tr("已告知患者"), "informedButton", self.mark_selected_informed,
+        self.informed_button = self._button(self.tr("已告知患者(&K)"), "informedButton", self.mark_selected_informed,
                                             None, actions)
         self.informed_button.setToolTip(self.tr("目录外项目须先告知患者（003 §15）"))
         action_column.addStretch(1)
