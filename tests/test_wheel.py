@@ -28,6 +28,11 @@ CASE = REPO / "tests" / "cases" / "guangdong-sample-slip.json"
 INCOMPLETE = "程序文件不完整，请重新安装"
 
 
+# One worker builds the wheel: `pip wheel` of the checkout writes into its build/ folder, and two
+# workers building at once collided there ("File exists: build/bdist.linux-x86_64/...").
+pytestmark = pytest.mark.xdist_group("wheel")
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("wheel")

@@ -99,7 +99,10 @@ def test_restarted_counter_voids_a_settlement_the_centre_had_not_run(
     client: CentreClient, counter: CounterContext, sandbox: SandboxProcess, db_url: str
 ) -> None:
     registration_no = prepare(client)
-    sandbox.arm("delay", wire.Transaction.SETTLEMENT.value, seconds=6.0)
+    # The centre holds the request long enough for the restarted counter to void it first, even on a
+    # loaded 2-core machine where each counter process takes seconds to start (6 s was not).
+    held = 15.0
+    sandbox.arm("delay", wire.Transaction.SETTLEMENT.value, seconds=held)
     killed_at = time.monotonic()
     entry = kill_while_waiting(counter, db_url, registration_no)
 
@@ -115,7 +118,7 @@ def test_restarted_counter_voids_a_settlement_the_centre_had_not_run(
     assert (first.state, first.resolution) == (OutboxState.FAILED, "voided")
     assert second.state is OutboxState.SUCCEEDED
     # The held request finally reaches the centre's handler: refused, the msgid stays voided.
-    time.sleep(max(0.0, killed_at + 6.5 - time.monotonic()))
+    time.sleep(max(0.0, killed_at + held + 0.5 - time.monotonic()))
     assert client.centre.query_outcome(entry.msgid, Operation.SETTLEMENT).state is OutcomeState.VOIDED
     summary = sandbox.summary()
     assert summary["settlements"]["live"] == 1
