@@ -30,11 +30,11 @@ export QT_QPA_PLATFORM=offscreen
 
 cd "$REPO"
 printf '==> 运行测试 / running pytest %s\n' "$*" >&2
-# pytest-xdist workers, one per core and one more by default: the suite waits on subprocesses,
-# sockets and the centre's timeouts much of its time (on 2 cores tests/centre took 140 s with 2
-# workers, 121 s with 3; with 4 the whole suite starved CI's Windows build check beside it).
+# pytest-xdist workers, one per core by default. tests/centre alone runs faster with more (2 cores:
+# 140 s with 2 workers, 104 s with 4), but in CI, beside the Windows build check, the whole suite
+# took longer with 3 (920 s) or 4 than with 2 (869 s).
 # WI_COUNTER_TEST_WORKERS=0: this one process.
 # The card and window tests are grouped on one worker (xdist_group "pcsc", tests/conftest.py):
 # they share one pcscd and one virtual reader, and a main window reads any card put in.
 cores=$(nproc 2>/dev/null || echo 1)
-exec "$VENV/bin/python" -m pytest -n "${WI_COUNTER_TEST_WORKERS:-$((cores + 1))}" --dist loadgroup "$@"
+exec "$VENV/bin/python" -m pytest -n "${WI_COUNTER_TEST_WORKERS:-$cores}" --dist loadgroup "$@"
