@@ -31,8 +31,8 @@ export QT_QPA_PLATFORM=offscreen
 cd "$REPO"
 printf '==> 运行测试 / running pytest %s\n' "$*" >&2
 # pytest-xdist workers, one per core by default. tests/centre alone runs faster with more (2 cores:
-# 140 s with 2 workers, 104 s with 4), but in CI, beside the Windows build check, the whole suite
-# took longer with 3 (920 s) or 4 than with 2 (869 s).
+# 140 s with 2 workers, 104 s with 4), but in CI the Windows build check runs beside the suite: with
+# 3 workers the whole CI run took longer, with 4 the check was starved past the suite's end.
 # WI_COUNTER_TEST_WORKERS=0: this one process.
 # The card and window tests are grouped on one worker (xdist_group "pcsc", tests/conftest.py):
 # they share one pcscd and one virtual reader, and a main window reads any card put in.
