@@ -103,9 +103,14 @@ if [[ ! -f $PYDIR/.stamp || $(cat "$PYDIR/.stamp") != "$stamp" ]]; then
 fi
 mv "$requirements.new" "$requirements"
 
+WINESERVER=$(command -v wineserver || ls /usr/lib/wine/wineserver64 /usr/lib/wine/wineserver 2>/dev/null | head -1 || true)
+# Let the prefix's own processes (services, plugplay) finish starting and exit: a CreateProcess
+# made while wineboot is still settling can fail with WinError 1359 (seen once in CI).
+wine_settle() { [[ -n $WINESERVER ]] && timeout 60 "$WINESERVER" -w </dev/null >/dev/null 2>&1 || true; }
 if [[ ! -f $WINEPREFIX/system.reg ]]; then
     say "初始化 Wine / creating the Wine prefix"
     "$WINE" wineboot -i </dev/null >/dev/null 2>&1 || true
+    wine_settle
 fi
 wine_py -c "import sys; print(sys.version)" >/dev/null || die "the Windows Python does not start under Wine"
 
@@ -122,10 +127,25 @@ else
     say "打包 / building $program (PyInstaller under Wine)"
     build_start=$(date +%s)
     rm -rf "$program"
-    wine_py -m PyInstaller --noconfirm --log-level ERROR \
-        --distpath "$(winpath "$DIST")" --workpath "$(winpath "$OUT/work")" \
-        "$(winpath "$REPO/build_spec/wi-counter.spec")" >"$OUT/pyinstaller.log" \
-        || { tail -40 "$OUT/pyinstaller.log" >&2; die "PyInstaller failed (build/windows/pyinstaller.log)"; }
+    # Wine sometimes refuses to create a process (OSError: [WinError …] in PyInstaller's isolated
+    # child, seen once in CI on a fresh prefix): that is Wine's, not the build's, so such a failure
+    # is retried once with a restarted wineserver; any other failure stops the build at once.
+    for attempt in 1 2; do
+        if wine_py -m PyInstaller --noconfirm --log-level ERROR \
+            --distpath "$(winpath "$DIST")" --workpath "$(winpath "$OUT/work")" \
+            "$(winpath "$REPO/build_spec/wi-counter.spec")" >"$OUT/pyinstaller.log"; then
+            break
+        fi
+        tail -40 "$OUT/pyinstaller.log" >&2
+        if ((attempt == 1)) && grep -q "WinError" "$OUT/pyinstaller.log"; then
+            say "Wine 未能创建进程，重启 wineserver 后重试 / Wine could not create a process: retrying once"
+            [[ -n $WINESERVER ]] && "$WINESERVER" -k </dev/null >/dev/null 2>&1 || true
+            wine_settle
+            rm -rf "$program"
+            continue
+        fi
+        die "PyInstaller failed (build/windows/pyinstaller.log)"
+    done
     [[ -f $program/wi-counter.exe && -f $program/wi-counter-cli.exe ]] \
         || { tail -40 "$OUT/pyinstaller.log" >&2; die "PyInstaller made no wi-counter.exe / wi-counter-cli.exe"; }
     touch "$program/wi-counter-cli.exe"
