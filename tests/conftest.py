@@ -301,3 +301,20 @@ def machine_off_beijing() -> Iterator[dt.date]:
         else:
             os.environ["TZ"] = saved
         time.tzset()
+
+
+# --- the sandbox centre, one per test process -----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _sandbox_pool() -> Iterator[dict[str, object]]:
+    """The sandbox centre this test process reuses (`tests.centre.client_fixtures.sandbox`, which resets
+    its data before each test); stopped with its process group when the session ends."""
+    pool: dict[str, object] = {}
+    yield pool
+    for process in pool.values():
+        process.stop()  # type: ignore[attr-defined]
+
+
+# Every test module sees the pooled `sandbox` (the window tests' `workflow_sandbox` asks for it by name).
+from tests.centre.client_fixtures import sandbox  # noqa: E402,F401

@@ -2,8 +2,9 @@
 
 Used by the client's contract, fault and crash tests (import the fixtures into a test module).
 The sandbox runs under its supervisor (`supervise`, what `wi-counter centre serve` runs), so the
-`restart` fault really kills and restarts a process; it is stopped (its whole process group)
-after the test.
+`restart` fault really kills and restarts a process. One sandbox serves the test process's tests one
+after another, its data reset before each (`sandbox`); it is stopped (its whole process group) at the
+end of the session, and started anew when a test stopped it.
 """
 
 from __future__ import annotations
@@ -110,12 +111,32 @@ def start_sandbox(data: Path, port: int | None = None) -> SandboxProcess:
     return sandbox
 
 
+def _fresh_data(pooled: SandboxProcess) -> bool:
+    """Reset the running sandbox to its seed (POST /admin/reset); False if it is not there to reset."""
+    if pooled.process.poll() is not None:
+        return False
+    try:
+        pooled.wait_ready(3)  # a `restart` fault may have it coming back
+        pooled.admin("POST", "/admin/reset")
+    except (httpx.HTTPError, RuntimeError):
+        return False
+    return True
+
+
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[SandboxProcess]:
-    """A fresh sandbox centre (its own data) for one test."""
-    process = start_sandbox(tmp_path / "sandbox-data")
-    yield process
-    process.stop()
+def sandbox(_sandbox_pool: dict[str, Any],
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    """A sandbox centre with fresh seed data for one test. Starting one costs two interpreters and the web
+    framework (about a second on a loaded CI machine, and some 280 tests use one), so the process is kept
+    for the next test and its data reset (`POST /admin/reset`, which also ends calls still held by a
+    fault). A test that stops or kills it gets a new one next time."""
+    pooled = _sandbox_pool.get("sandbox")
+    if pooled is None or not _fresh_data(pooled):
+        if pooled is not None:
+            pooled.stop()
+        pooled = start_sandbox(tmp_path_factory.mktemp("sandbox") / "sandbox-data")
+        _sandbox_pool["sandbox"] = pooled
+    yield pooled
 
 
 def make_counter(home: Path, db_url: str, sandbox_url: str, read_timeout: int = 3) -> CounterContext:

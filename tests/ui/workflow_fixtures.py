@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -21,7 +20,7 @@ from devices.backends import BackendChoice
 from devices.mock import MockBackend
 from devices.monitor import read_card
 from devices.virtual_card import CardPerson
-from tests.centre.client_fixtures import SANDBOX_KEY, SandboxProcess, centre_today, start_sandbox
+from tests.centre.client_fixtures import SANDBOX_KEY, SandboxProcess, centre_today
 from ui.card_reader import CardReaderService
 from ui.main_window import MainWindow
 
@@ -39,10 +38,9 @@ WindowFactory = Callable[..., MainWindow]
 
 
 @pytest.fixture
-def workflow_sandbox(tmp_path: Path) -> Iterator[SandboxProcess]:
-    process = start_sandbox(tmp_path / "sandbox-data")
-    yield process
-    process.stop()
+def workflow_sandbox(sandbox: SandboxProcess) -> SandboxProcess:
+    """The test process's sandbox centre, its data fresh for this test (`tests.centre.client_fixtures`)."""
+    return sandbox
 
 
 @pytest.fixture

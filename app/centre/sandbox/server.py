@@ -6,7 +6,7 @@ with RESTART_EXIT_CODE right after committing a call, like a centre that crashes
 so tests see a real process die and come back on the same port with the same data.
 
 Endpoints (`docs/centre-interface.md` §1, §10): `POST /api/v1/call` (the signed envelope),
-`GET /health`, and `/admin/*` for loopback clients only (faults, call log, summary, filings).
+`GET /health`, and `/admin/*` for loopback clients only (faults, call log, summary, filings, reset).
 Plain HTTP is served on loopback only; any other address needs a TLS certificate.
 """
 
@@ -138,6 +138,7 @@ class SandboxServer:
         self.runner: web.AppRunner | None = None
         self.listener: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._calls: set[asyncio.Task[Any]] = set()  # calls being answered (a delayed one may take seconds)
 
     def app(self) -> web.Application:
         application = web.Application(client_max_size=32 * 1024 * 1024)
@@ -156,12 +157,23 @@ class SandboxServer:
             web.get("/admin/latency", self.admin_latency_show),
             web.get("/admin/disputes", self.admin_disputes),
             web.post("/admin/disputes/answer", self.admin_answer_dispute),
+            web.post("/admin/reset", self.admin_reset),
         ])
         return application
 
     # --- the interface --------------------------------------------------------------
 
     async def call(self, request: web.Request) -> web.StreamResponse:
+        task = asyncio.current_task()
+        if task is not None:
+            self._calls.add(task)
+        try:
+            return await self._call(request)
+        finally:
+            if task is not None:
+                self._calls.discard(task)
+
+    async def _call(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         trip = self.latency.round_trip(self._rng)
         if trip:
@@ -318,6 +330,30 @@ class SandboxServer:
         except (ValueError, json.JSONDecodeError) as exc:
             return self._bad(str(exc))
         return web.json_response(answered)
+
+    async def admin_reset(self, request: web.Request) -> web.Response:
+        """The demo data anew, as `--reset` at start would give, without a new process: a training room
+        starts its next session clean, and the tests use one sandbox per test process this way.
+        Calls still being answered belong to the data being wiped: they are ended without a reply."""
+        self._admin_only(request)
+        for task in list(self._calls) + list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._calls, *self._tasks, return_exceptions=True)
+        if self.listener is None or not self.listener.is_serving():
+            await self._listen()  # a refusal fault that was ended early
+        self.faults.clear()
+        self.latency = Latency()
+        self.connection.close()
+        store.remove(self.data_dir)
+        try:
+            self.connection = store.connect(self.data_dir)
+            seed.seed_if_new(self.connection, wire.now().date())
+        except sqlite3.Error as exc:
+            return web.json_response({"error": f"无法重建沙箱数据库：{exc}"}, status=500)
+        self.centre = SandboxCentre(self.connection, institution_keys(self.connection))
+        self.started_at = wire.now()
+        log.warning("sandbox reset: the demo data seeded anew")
+        return web.json_response({"reset": True, "started_at": wire.format_time(self.started_at)})
 
     # --- listening ------------------------------------------------------------------
 
