@@ -16,7 +16,8 @@
 # virtual reader (vpcd), PostgreSQL for the tests, the Python venv/headers, a CJK font, the X11/EGL
 # libraries Qt 6 needs, pdftotext (poppler-utils) for slip tests, Xvfb, and openssl (the sandbox centre's
 # TLS test makes a self-signed certificate), libfaketime (the sandbox centre's clock set around midnight in
-# the clock tests, tests/workflow/test_clock_midnight.py). Extend here.
+# the clock tests, tests/workflow/test_clock_midnight.py), procps (pgrep: the card tests wait for pcscd to be
+# gone before starting it again). Extend here.
 WI_COUNTER_APT_PACKAGES=(
     swig libpcsclite-dev pcscd vsmartcard-vpcd
     postgresql
@@ -28,6 +29,7 @@ WI_COUNTER_APT_PACKAGES=(
     poppler-utils xvfb
     openssl
     libfaketime
+    procps
 )
 
 # Bump to force a re-install on every machine (e.g. when the pip command below changes).

@@ -49,18 +49,30 @@ def _service_up() -> bool:
         backend.close()
 
 
+def pcscd_running() -> bool:
+    """A pcscd process exists (starting, serving or still shutting down)."""
+    return subprocess.run(["pgrep", "-x", "pcscd"], capture_output=True).returncode == 0
+
+
 def ensure_pcscd(timeout: float = 15.0) -> None:
-    """Start pcscd (exits by itself after 60 s without clients) unless it already runs."""
+    """Start pcscd (exits by itself after 60 s without clients) unless it already runs.
+
+    A pcscd still shutting down (after a stop, or its own --auto-exit) holds its pid file, and a new
+    one started then exits 1 ("another pcscd seems to be running"): so it is started again for as long
+    as no pcscd process is there and the service is not up."""
     if _service_up():
         return
     pcscd = shutil.which("pcscd") or "/usr/sbin/pcscd"
-    result = subprocess.run([pcscd, "--auto-exit"], capture_output=True, text=True, timeout=timeout)
     deadline = time.monotonic() + timeout
+    result: subprocess.CompletedProcess[str] | None = None
     while time.monotonic() < deadline:
         if _service_up():
             return
+        if not pcscd_running():
+            result = subprocess.run([pcscd, "--auto-exit"], capture_output=True, text=True, timeout=timeout)
         time.sleep(0.1)
-    raise RuntimeError(f"pcscd did not come up with the vpcd reader (exit {result.returncode}: {result.stderr.strip()})")
+    said = f"exit {result.returncode}: {result.stderr.strip()}" if result is not None else "a pcscd never went away"
+    raise RuntimeError(f"pcscd did not come up with the vpcd reader ({said})")
 
 
 @pytest.fixture

@@ -202,9 +202,12 @@ def _stop_pcscd(timeout: float = 15.0) -> None:
 
     from tests.devices.conftest import _service_up
 
+    from tests.devices.conftest import pcscd_running
+
     subprocess.run(["pkill", "-x", "pcscd"], check=False)
     deadline = time.monotonic() + timeout
-    while _service_up():
+    # Gone means the process too, not only the service: one still exiting makes the next start fail.
+    while _service_up() or pcscd_running():
         assert time.monotonic() < deadline, "pcscd did not stop"
         time.sleep(0.1)
 
