@@ -260,7 +260,8 @@ class MainWindow(QMainWindow):
         banner = QWidget(parent)
         banner.setObjectName("restoreCheckBanner")
         banner.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        banner.setStyleSheet(f"QWidget#restoreCheckBanner {{ background: #fdecea; border-bottom: 2px solid {ERROR_COLOUR}; }}")
+        banner.setStyleSheet("QWidget#restoreCheckBanner { background: #fdecea; "
+                             f"border-bottom: 2px solid {ERROR_COLOUR}; }}")
         row = QHBoxLayout(banner)
         row.setContentsMargins(12, 6, 12, 6)
         self.restore_label = QLabel("", banner)

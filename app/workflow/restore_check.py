@@ -196,17 +196,18 @@ def unlogged_slips(session: Session, folder: Path, records: Sequence[CentreRegis
     differences: list[dict[str, Any]] = []
     for name in names[:limit]:
         registration_no, printed_on = _slip_reference(name)
-        admission_no = None
-        if registration_no is not None:
-            admission_no = by_registration.get(registration_no) or session.scalar(
-                select(Stay.admission_no).where(Stay.registration_no == registration_no).limit(1))
+        booked = None if registration_no is None else session.scalar(
+            select(Stay.admission_no).where(Stay.registration_no == registration_no).limit(1))
+        admission_no = booked or (by_registration.get(registration_no) if registration_no else None)
         named = (f"住院号 {admission_no}，就医登记号 {registration_no}" if admission_no
                  else f"就医登记号 {registration_no}" if registration_no else "无就医登记号")
         when = f"，{printed_on} 打印" if printed_on else ""
+        consequence = ("本机再次打印这笔结算的结算单会标为“原件”而不是“补打”" if booked
+                       else "这次住院本机账目中也没有" if registration_no else "请按存档文件核对")
         differences.append({
             "kind": "slip_unlogged", "file": name, "registration_no": registration_no, "admission_no": admission_no,
             "message": f"结算单存档 {name}（{named}{when}）：本机账目中没有这张结算单的打印记录，"
-                       "可能是备份之后打印的；再次打印会成为另一张“原件”"})
+                       f"是备份之后打印的；{consequence}"})
     if len(names) > limit:
         more = len(names) - limit
         differences.append({
@@ -279,7 +280,8 @@ def latest(session: Session) -> CheckReport | None:
     return None if check is None else CheckReport(check.id, check.status, list(check.differences))
 
 
-def acknowledge(ctx: CounterContext, actor: OperatorInfo, note: str, *, at_session_of: str | None = None) -> CheckReport:
+def acknowledge(ctx: CounterContext, actor: OperatorInfo, note: str, *,
+                at_session_of: str | None = None) -> CheckReport:
     """A reviewer has seen the differences (and deals with them at the centre): work may go on.
     The 住院号 the centre holds stay refused for admission. `at_session_of`: the login of the cashier
     at whose window the reviewer authorised it (审核员授权, no logout), kept in the audit."""

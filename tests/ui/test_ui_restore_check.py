@@ -58,14 +58,24 @@ TypeText = Callable[[QWidget, str], None]
 D = TypeVar("D", bound=QWidget)
 
 
-def _settle(ctx: CounterContext, cashier: OperatorInfo, admission_no: str) -> None:
+def _settle_and_print(ctx: CounterContext, cashier: OperatorInfo, admission_no: str) -> Path:
+    """A stay settled and its slip printed (archived and logged as the 结算单 page does); the slip's file."""
+    from printing.templates import render_slip
+
+    from app.settings import SLIP_ARCHIVE_DIR
+    from app.slips import archive_folder, commit_issue, prepare_slip
+
     stay_id = admit_through_service(ctx, cashier, ZHANG_WEI_CARD, admission_no)
     add_charges(ctx, cashier, stay_id)
     client: CentreClient = open_workflow_centre(ctx, cashier)
     try:
-        settle_stay(ctx, client, stay_id, cashier, centre_today())
+        settlement_id = settle_stay(ctx, client, stay_id, cashier, centre_today()).settlement_id
     finally:
         client.close()
+    with ctx.transaction() as session:
+        data = prepare_slip(session, settlement_id, cashier)
+        return commit_issue(session, data, render_slip(data), operator_id=cashier.id, printer=None,
+                            folder=archive_folder(ctx.settings.get(SLIP_ARCHIVE_DIR), ctx.paths.data_dir)).archive_path
 
 
 def _restore(ctx: CounterContext, saved: Path) -> None:
@@ -79,14 +89,20 @@ def _restore(ctx: CounterContext, saved: Path) -> None:
 
 
 @pytest.fixture
-def restored(centre_ctx: CounterContext, tmp_path: Path,  # noqa: F811 - the fixture above
-             operator_of: Callable[[CounterContext, str], OperatorInfo]) -> CounterContext:
-    """Stay ZY-RESTORE-UI admitted and settled at the centre after the backup was taken; then the backup restored."""
+def restored_with_slip(centre_ctx: CounterContext, tmp_path: Path,  # noqa: F811 - the fixture above
+                       operator_of: Callable[[CounterContext, str], OperatorInfo]) -> tuple[CounterContext, Path]:
+    """Stay ZY-RESTORE-UI admitted and settled at the centre, its slip printed, after the backup was taken;
+    then the backup restored (the slip's PDF stays in the archive, its print is not in the books)."""
     ctx = centre_ctx
     saved = backup.backup(ctx.engine, tmp_path / "backups")
-    _settle(ctx, operator_of(ctx, "cashier"), ADMISSION_NO)
+    slip = _settle_and_print(ctx, operator_of(ctx, "cashier"), ADMISSION_NO)
     _restore(ctx, saved)
-    return ctx
+    return ctx, slip
+
+
+@pytest.fixture
+def restored(restored_with_slip: tuple[CounterContext, Path]) -> CounterContext:
+    return restored_with_slip[0]
 
 
 def _modal(qtbot: QtBot, kind: type[D]) -> D:
@@ -140,9 +156,9 @@ def _status(ctx: CounterContext) -> str:
 
 
 def test_a_cashier_sees_the_restore_check_and_a_reviewer_acknowledges_it_at_the_cashiers_window(
-        qtbot: QtBot, restored: CounterContext, make_window: WindowFactory,  # noqa: F811
+        qtbot: QtBot, restored_with_slip: tuple[CounterContext, Path], make_window: WindowFactory,  # noqa: F811
         operator_of: Callable[[CounterContext, str], OperatorInfo], type_text: TypeText) -> None:
-    ctx = restored
+    ctx, slip = restored_with_slip
     cashier, reviewer = operator_of(ctx, "cashier"), operator_of(ctx, "reviewer")
     window = make_window(ctx, "cashier")
     window.resize(1366, 768)  # the commonest counter screen
@@ -164,6 +180,12 @@ def test_a_cashier_sees_the_restore_check_and_a_reviewer_acknowledges_it_at_the_
     row = next(r for r, m in enumerate(messages) if ADMISSION_NO in m)
     dialog.table.selectRow(row)
     assert messages[row] in dialog.detail.toPlainText()
+    # The slip printed after the backup: in the archive, not in the restored print log.
+    kinds = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
+    slip_row = kinds.index("结算单无打印记录")
+    assert slip.name in messages[slip_row] and ADMISSION_NO in messages[slip_row]
+    dialog.table.selectRow(slip_row)
+    assert slip.name in dialog.detail.toPlainText()
     save_shot(dialog, SHOTS, "restore-check-dialog.png")
     # The main window's notice followed: differences wait for a reviewer.
     qtbot.waitUntil(lambda: "审核员" in window.restore_label.text(), timeout=WAIT_MS)
@@ -226,3 +248,27 @@ def test_a_counter_never_restored_shows_no_notice(
     assert "没有从备份恢复" in dialog.summary_label.text()
     assert not window.restore_banner.isVisible()
     assert not dialog.acknowledge_button.isEnabled()
+
+
+def test_a_reviewer_signed_in_acknowledges_from_the_keyboard(
+        qtbot: QtBot, restored: CounterContext, make_window: WindowFactory,  # noqa: F811
+        operator_of: Callable[[CounterContext, str], OperatorInfo], type_text: TypeText) -> None:
+    ctx = restored
+    reviewer = operator_of(ctx, "reviewer")
+    window = make_window(ctx, "reviewer")
+    qtbot.waitUntil(lambda: window.restore_banner.isVisible(), timeout=WAIT_MS)
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)  # 文件 → 恢复后核对… (Ctrl+K)
+    dialog = window.restore_check_dialog
+    assert isinstance(dialog, RestoreCheckDialog) and dialog.isVisible()
+    qtbot.waitUntil(lambda: dialog.report is not None and dialog.report.status == "differences",
+                    timeout=CENTRE_WAIT_MS)
+    type_text(dialog.note_edit, NOTE)
+    assert "审核员授权" not in dialog.acknowledge_button.text()  # a reviewer's own acknowledgement
+    _click(qtbot, dialog.acknowledge_button)
+    qtbot.waitUntil(lambda: dialog.report is not None and dialog.report.status == "acknowledged", timeout=WAIT_MS)
+    with ctx.transaction() as session:
+        event = session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "restore_differences_acknowledged")).one()
+        assert event.operator_id == reviewer.id and "at_session_of" not in event.detail
+    qtbot.waitUntil(lambda: not window.restore_banner.isVisible(), timeout=WAIT_MS)

@@ -318,3 +318,24 @@ def test_slips_whose_print_the_restored_books_hold_are_no_difference(
         assert _restore_check(ctx) == []
     finally:
         ctx.close()
+
+
+def test_a_slip_printed_after_the_backup_of_a_settlement_the_books_hold_is_listed(
+        isolated_home: Path, sandbox: SandboxProcess,  # noqa: F811 - the fixture above
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = make_counter(isolated_home, "", sandbox.url)
+    operators = _operators(ctx)
+    settlement_id = _settle_new_stay(ctx, operators["cashier"], ZHANG_WEI_CARD, ADMISSION_NO)
+    saved = backup.backup(ctx.engine, isolated_home / "backups")  # settled, the slip not yet printed
+    printed = _issue_slip(ctx, operators["cashier"], settlement_id)
+    ctx.close()
+    assert _run_cli(monkeypatch, "db", "restore", str(saved), "--operator", "admin") == 0
+    ctx = make_counter(isolated_home, "", sandbox.url)
+    try:
+        differences = _restore_check(ctx)
+        assert [d["kind"] for d in differences] == ["slip_unlogged"]  # the centre agrees with the books
+        [slip] = differences
+        assert slip["file"] == printed.name and slip["admission_no"] == ADMISSION_NO
+        assert "“原件”而不是“补打”" in str(slip["message"])  # what printing it again would do
+    finally:
+        ctx.close()
