@@ -231,13 +231,16 @@ def _reconcile_restored(context: Any, actor: Any) -> Any:
 
 
 def _print_report(report: Any) -> None:
+    from app.workflow.restore_check import difference_count
+
     if report is None:
         return
     if report.status == "clear":
-        print("已与结算中心核对：备份之后中心没有本机账目中缺少的登记或结算，可以继续办理。"
+        print("已与结算中心核对：备份之后中心没有本机账目中缺少的登记或结算，结算单存档也都有打印记录，可以继续办理。"
               " / reconciled with the centre: nothing missing")
         return
-    print(f"结算中心有 {len(report.differences)} 笔本机账目中没有或不一致的登记、结算 / differences with the centre:")
+    print(f"与结算中心和结算单存档核对，有 {difference_count(report.differences)} 处本机账目中没有或不一致的登记、结算、结算单"
+          " / differences with the centre and the slip archive:")
     for difference in report.differences:
         print(f"  - {difference['message']}")
     if report.status == "differences":
@@ -282,7 +285,9 @@ def restore_check_command(args: argparse.Namespace) -> int:
             _print_report(report)
         if args.acknowledge:
             report = acknowledge(context, actor, args.acknowledge)
-            print(f"已确认恢复核对的 {len(report.differences)} 笔差异，可以继续办理；中心已有的住院号不能再次登记。"
+            from app.workflow.restore_check import difference_count
+
+            print(f"已确认恢复核对的 {difference_count(report.differences)} 处差异，可以继续办理；中心已有的住院号不能再次登记。"
                   " / acknowledged")
     finally:
         context.close()

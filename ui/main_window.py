@@ -3,7 +3,11 @@
 Every action has a key: Ctrl+1 … Ctrl+8 for the pages (the 窗口 menu and the nav
 tooltips say which), arrow keys in the navigation list, Ctrl+L to lock (the next
 operator logs in), Ctrl+Q to quit, F12 for 下一位 (the next patient), F2/F3/F4/F8 for
-读卡/扫码/登记/结算 from any page, F1 for help (the key map).
+读卡/扫码/登记/结算 from any page, Ctrl+K for 恢复后核对, F1 for help (the key map).
+
+After a database restore (issue 21 B2) a notice above the pages says the check is owed or its
+differences wait for a reviewer; it opens 恢复后核对 (`ui.restore_check_dialog`), and goes once
+the check is clear or acknowledged.
 
 The window owns the one current patient (`ui.current_patient`): the 读卡, 入院登记,
 费用与伤病分离 and 出院结算 pages follow it.
@@ -40,6 +44,7 @@ from ui.pages.settings_page import SettingsPage
 from ui.pages.slip_page import SlipPage
 from ui.pages.stays_page import StaysPage
 from ui.reconciliation_dialog import ReconciliationDialog, run_reconciliation
+from ui.restore_check_dialog import RestoreCheckDialog
 from ui.qt import (
     QAction,
     QActionGroup,
@@ -187,11 +192,16 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(page)
 
         central = QWidget(self)
-        layout = QHBoxLayout(central)
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(self._restore_notice(central))
+        layout = QHBoxLayout()
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.nav)
         layout.addWidget(self.stack, 1)
+        outer.addLayout(layout, 1)
         self.setCentralWidget(central)
 
         # Unattended counter: lock as on Ctrl+L after `session.idle_lock_minutes` without input.
@@ -238,6 +248,67 @@ class MainWindow(QMainWindow):
         self._reconciliation_started = False
         self.status.reconciliation_clicked.connect(self.open_reconciliation)
         self.refresh_reconciliation()
+        # After a database restore: the notice follows the check (at start, after each centre probe —
+        # an admission or settlement may have run it — and after the 恢复后核对 dialog changed it).
+        self.status.centre_link_changed.connect(self.refresh_restore_check)
+        self.admission_page.admitted.connect(lambda _stay_id: self.refresh_restore_check())
+        self.discharge_page.changed.connect(self.refresh_restore_check)
+        self.refresh_restore_check()
+
+    def _restore_notice(self, parent: QWidget) -> QWidget:
+        """The banner above the pages while a restore's check is owed or unreviewed (hidden otherwise)."""
+        banner = QWidget(parent)
+        banner.setObjectName("restoreCheckBanner")
+        banner.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        banner.setStyleSheet("QWidget#restoreCheckBanner { background: #fdecea; "
+                             f"border-bottom: 2px solid {ERROR_COLOUR}; }}")
+        row = QHBoxLayout(banner)
+        row.setContentsMargins(12, 6, 12, 6)
+        self.restore_label = QLabel("", banner)
+        self.restore_label.setObjectName("restoreCheckNotice")
+        self.restore_label.setWordWrap(True)
+        self.restore_label.setStyleSheet(f"color: {ERROR_COLOUR}; font-weight: bold;")
+        row.addWidget(self.restore_label, 1)
+        # Ctrl+K (the 文件 menu's action) rather than an Alt letter: every letter is some page's button.
+        self.restore_button = QPushButton(self.tr("查看并确认…（Ctrl+K）"), banner)
+        self.restore_button.setObjectName("restoreCheckButton")
+        self.restore_button.setAutoDefault(False)
+        self.restore_button.clicked.connect(self.open_restore_check)
+        row.addWidget(self.restore_button)
+        banner.hide()
+        self.restore_banner = banner
+        return banner
+
+    def refresh_restore_check(self) -> None:
+        from app.workflow.restore_check import latest
+
+        Operation.transaction(self, self._ctx, latest).success(self._show_restore_check) \
+            .failure(lambda _: None).run()
+
+    def _show_restore_check(self, report: object) -> None:
+        from app.workflow.restore_check import DIFFERENCES, PENDING, CheckReport, difference_count
+
+        if not isinstance(report, CheckReport) or report.status not in (PENDING, DIFFERENCES):
+            self.restore_banner.hide()
+            return
+        if report.status == PENDING:
+            text = self.tr("数据库已从备份恢复，尚未与结算中心核对：暂不能办理入院登记和结算。"
+                           "请打开“恢复后核对”与结算中心核对。")
+        else:
+            text = self.tr("数据库已从备份恢复，核对发现 {count} 处差异，须审核员查看并确认：确认之前暂不能办理入院登记和结算。") \
+                .format(count=difference_count(report.differences))
+        self.restore_label.setText(text)
+        self.restore_banner.show()
+
+    def open_restore_check(self) -> RestoreCheckDialog:
+        """文件 → 恢复后核对… (Ctrl+K) or the notice: the check, its differences, a reviewer's acknowledgement."""
+        dialog = RestoreCheckDialog(self._ctx, self.operator, self)
+        dialog.changed.connect(self.refresh_restore_check)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.setModal(False)
+        dialog.show()
+        self.restore_check_dialog = dialog
+        return dialog
 
     def _deadlines_changed(self) -> None:
         watched = self.claims_page.watched
@@ -381,6 +452,11 @@ class MainWindow(QMainWindow):
         self.day_end_action = QAction(self.tr("日结(&J)…"), self)
         self.day_end_action.triggered.connect(self.open_day_end)
         file_menu.addAction(self.day_end_action)
+        self.restore_check_action = QAction(self.tr("恢复后核对(&R)…"), self)
+        self.restore_check_action.setShortcut(QKeySequence("Ctrl+K"))
+        self.restore_check_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.restore_check_action.triggered.connect(self.open_restore_check)
+        file_menu.addAction(self.restore_check_action)
         file_menu.addSeparator()
         # Not QKeySequence.Quit: it has no key on Windows.
         self.quit_action = QAction(self.tr("退出(&X)"), self)
@@ -473,6 +549,7 @@ class MainWindow(QMainWindow):
             ("F12", self.tr("下一位：清除当前患者，接待下一位")),
             ("Ctrl+1…8", self.tr("切换页面")),
             ("Ctrl+L", self.tr("锁定/注销（换操作员）")),
+            ("Ctrl+K", self.tr("恢复后核对：数据库从备份恢复后与结算中心核对，审核员确认差异")),
             ("Ctrl+I / D / G / J", self.tr("费用与伤病分离：导入 HIS 文件 / 归入诊断 / 改判 / 待审核")),
             ("Alt+字母", self.tr("按钮上带下划线的字母，例如 登记(R)、结算(S)")),
         ]

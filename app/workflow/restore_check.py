@@ -8,20 +8,29 @@ books lack or see differently. Until the check is clear, or a reviewer has ackno
 differences (`acknowledge`, audited), admission and settlement are refused (`refuse_new_work`).
 A 住院号 the centre registered and the books lack stays refused for good (`refuse_known_admission`):
 the stay is the centre's, the reviewer deals with it there.
+
+The slip archive is compared too (`unlogged_slips`): every issued slip's PDF is archived once its print
+is logged (`app.slips.commit_issue`), so an archived slip the restored print log does not name was
+printed after the backup — a settlement the books may lack, a slip the clerk would print again as 原件.
+The window shows the check and takes a reviewer's acknowledgement in place (`ui/restore_check_dialog.py`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import audit
-from app.db.models import ChargeLine, OutboxEntry, RestoreCheck, Settlement, SettlementKind, Stay
+from app.db.models import ChargeLine, OutboxEntry, PrintLog, RestoreCheck, Settlement, SettlementKind, Stay
 from app.masking import mask_id_number
 from app.operators import OperatorInfo, Permission, require
 from app.workflow.common import WorkflowError
@@ -37,12 +46,14 @@ PENDING, CLEAR, DIFFERENCES, ACKNOWLEDGED = "pending", "clear", "differences", "
 # The backup's newest call was made by a clock that may be up to the allowed skew off the centre's.
 SINCE_MARGIN = dt.timedelta(minutes=10)
 PAGE_SIZE = 200
+# The archive may hold thousands of slips; the check names this many unlogged ones and counts the rest.
+SLIPS_LISTED = 50
 
 WAITING = ("数据库已从备份恢复，备份之后在结算中心办理的登记和结算尚未与本机账目核对，"
            "为避免同一次住院重复登记、重复结算，暂不能办理入院登记和结算。"
            "请联系审核员与结算中心核对并确认差异后再办理。")
-UNREVIEWED = ("数据库已从备份恢复，结算中心有 {count} 笔本机账目中没有或不一致的登记、结算，"
-              "审核员确认之前暂不能办理入院登记和结算。请联系审核员查看差异。")
+UNREVIEWED = ("数据库已从备份恢复，与结算中心和结算单存档核对有 {count} 处本机账目中没有或不一致的登记、结算、"
+              "结算单，审核员确认之前暂不能办理入院登记和结算。请联系审核员查看差异。")
 KNOWN_AT_CENTRE = ("住院号 {admission_no} 在结算中心已有就医登记（{registration_no}，{status}），"
                    "是恢复数据库之前办理的，本机账目中没有。不能再次登记，以免同一次住院重复结算；"
                    "请审核员在结算中心核实处理。")
@@ -77,7 +88,12 @@ def refuse_new_work(session: Session) -> None:
         return
     if check.status == PENDING:
         raise WorkflowError(WAITING)
-    raise WorkflowError(UNREVIEWED.format(count=len(check.differences)))
+    raise WorkflowError(UNREVIEWED.format(count=difference_count(check.differences)))
+
+
+def difference_count(differences: list[dict[str, Any]]) -> int:
+    """How many differences: the unlisted slips' summary counts as the slips it stands for."""
+    return sum(int(d.get("count", 1)) for d in differences)
 
 
 def refuse_known_admission(session: Session, admission_no: str) -> None:
@@ -148,6 +164,66 @@ def compare(session: Session, records: list[CentreRegistrationRecord]) -> list[d
     return differences
 
 
+_SLIP_NAME = re.compile(r"^结算单_(?P<reference>.+?)_(?P<date>\d{8})_(?P<mark>原件|补打\d+|已撤销)(?:_\d+)?\.pdf$")
+
+
+def _slip_reference(name: str) -> tuple[str | None, str | None]:
+    """(就医登记号, print date) from an archive name (`app.slips.archive_file_name`), or (None, None)."""
+    found = _SLIP_NAME.match(name)
+    if found is None:
+        return None, None
+    reference, day = found.group("reference"), found.group("date")
+    # A slip without a 就医登记号 is named after the local settlement id, which a restore may give again.
+    return (None if reference.startswith("结算") else reference), f"{day[:4]}-{day[4:6]}-{day[6:]}"
+
+
+def unlogged_slips(session: Session, folder: Path, records: Sequence[CentreRegistrationRecord] = (),
+                   limit: int | None = None) -> list[dict[str, Any]]:
+    """Archived slips the print log does not name (printed after the backup the books came from).
+
+    Only finished archive files count (`结算单_….pdf`; a `.….part` being written is another counter's
+    print in progress). At most `limit` (default `SLIPS_LISTED`) are listed by name, oldest name first;
+    the rest are one `slip_unlogged_more` entry with their count."""
+    limit = SLIPS_LISTED if limit is None else limit
+    if not folder.is_dir():
+        return []
+    logged = {Path(path).name for path in session.scalars(
+        select(PrintLog.archive_path).where(PrintLog.archive_path.is_not(None))) if path}
+    names = sorted(entry.name for entry in folder.iterdir()
+                   if entry.name.startswith("结算单_") and entry.name.endswith(".pdf") and entry.name not in logged
+                   and entry.is_file())
+    by_registration = {record.registration_no: record.admission_no for record in records}
+    differences: list[dict[str, Any]] = []
+    for name in names[:limit]:
+        registration_no, printed_on = _slip_reference(name)
+        booked = None if registration_no is None else session.scalar(
+            select(Stay.admission_no).where(Stay.registration_no == registration_no).limit(1))
+        admission_no = booked or (by_registration.get(registration_no) if registration_no else None)
+        named = (f"住院号 {admission_no}，就医登记号 {registration_no}" if admission_no
+                 else f"就医登记号 {registration_no}" if registration_no else "无就医登记号")
+        when = f"，{printed_on} 打印" if printed_on else ""
+        consequence = ("本机再次打印这笔结算的结算单会标为“原件”而不是“补打”" if booked
+                       else "这次住院本机账目中也没有" if registration_no else "请按存档文件核对")
+        differences.append({
+            "kind": "slip_unlogged", "file": name, "registration_no": registration_no, "admission_no": admission_no,
+            "message": f"结算单存档 {name}（{named}{when}）：本机账目中没有这张结算单的打印记录，"
+                       f"是备份之后打印的；{consequence}"})
+    if len(names) > limit:
+        more = len(names) - limit
+        differences.append({
+            "kind": "slip_unlogged_more", "count": more, "registration_no": None, "admission_no": None,
+            "message": f"结算单存档中另有 {more} 个文件本机账目中没有打印记录（未逐一列出），"
+                       f"见存档文件夹 {folder}"})
+    return differences
+
+
+def slip_folder(ctx: CounterContext) -> Path:
+    from app.settings import SLIP_ARCHIVE_DIR
+    from app.slips import archive_folder
+
+    return archive_folder(ctx.settings.get(SLIP_ARCHIVE_DIR), ctx.paths.data_dir)
+
+
 def reconcile(ctx: CounterContext, client: CentreClient, actor: OperatorInfo | None) -> CheckReport | None:
     """Ask the centre what it holds since the backup and compare (None: no check owed). Raises the
     centre's errors (unreachable, refused): the check then stays pending and work stays refused."""
@@ -167,7 +243,7 @@ def reconcile(ctx: CounterContext, client: CentreClient, actor: OperatorInfo | N
     with ctx.transaction() as session:
         check = session.get(RestoreCheck, check_id)
         assert check is not None
-        differences = compare(session, records)
+        differences = compare(session, records) + unlogged_slips(session, slip_folder(ctx), records)
         check.differences = differences
         check.status = DIFFERENCES if differences else CLEAR
         check.checked_at = dt.datetime.now(dt.UTC)
@@ -175,7 +251,7 @@ def reconcile(ctx: CounterContext, client: CentreClient, actor: OperatorInfo | N
                      counter_name=ctx.counter_name, entity_type="restore_check", entity_id=check_id,
                      detail={"since": since.isoformat() if since else None, "centre_registrations": len(records),
                              "differences": differences})
-    log.info("恢复后核对：中心登记 %d 笔，差异 %d 笔", len(records), len(differences))
+    log.info("恢复后核对：中心登记 %d 笔，差异 %d 处", len(records), difference_count(differences))
     return CheckReport(check_id, DIFFERENCES if differences else CLEAR, differences)
 
 
@@ -204,9 +280,11 @@ def latest(session: Session) -> CheckReport | None:
     return None if check is None else CheckReport(check.id, check.status, list(check.differences))
 
 
-def acknowledge(ctx: CounterContext, actor: OperatorInfo, note: str) -> CheckReport:
+def acknowledge(ctx: CounterContext, actor: OperatorInfo, note: str, *,
+                at_session_of: str | None = None) -> CheckReport:
     """A reviewer has seen the differences (and deals with them at the centre): work may go on.
-    The 住院号 the centre holds stay refused for admission."""
+    The 住院号 the centre holds stay refused for admission. `at_session_of`: the login of the cashier
+    at whose window the reviewer authorised it (审核员授权, no logout), kept in the audit."""
     require(actor, Permission.RECONCILE)
     if not note.strip():
         raise WorkflowError("请写明如何处理了这些差异（确认说明不能为空）。")
@@ -222,5 +300,7 @@ def acknowledge(ctx: CounterContext, actor: OperatorInfo, note: str) -> CheckRep
         check.acknowledgement_note = note.strip()
         audit.record(session, "restore_differences_acknowledged", operator_id=actor.id,
                      counter_name=ctx.counter_name, entity_type="restore_check", entity_id=check.id,
-                     detail={"note": note.strip(), "differences": len(check.differences)})
+                     detail={"note": note.strip(), "differences": difference_count(check.differences),
+                             **({"at_session_of": at_session_of}
+                                if at_session_of and at_session_of != actor.login else {})})
         return CheckReport(check.id, check.status, list(check.differences))

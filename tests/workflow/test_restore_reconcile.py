@@ -218,3 +218,124 @@ def test_a_postgresql_database_restored_with_pg_restore_is_checked_once_the_admi
         assert sandbox.summary()["settlements"]["live"] == 1
     finally:
         ctx.close()
+
+
+def _issue_slip(ctx: CounterContext, cashier: OperatorInfo, settlement_id: int) -> Path:
+    """The slip printed and archived as the 结算单 page does it: the PDF in the archive, the print logged."""
+    from printing.templates import render_slip
+
+    from app.settings import SLIP_ARCHIVE_DIR
+    from app.slips import archive_folder, commit_issue, prepare_slip
+
+    folder = archive_folder(ctx.settings.get(SLIP_ARCHIVE_DIR), ctx.paths.data_dir)
+    with ctx.transaction() as session:
+        data = prepare_slip(session, settlement_id, cashier)
+        issued = commit_issue(session, data, render_slip(data), operator_id=cashier.id, printer="测试打印机",
+                              folder=folder)
+    assert issued.archive_path.is_file()
+    return issued.archive_path
+
+
+def _restore_check(ctx: CounterContext) -> list[dict[str, object]]:
+    from app.workflow.restore_check import latest
+
+    with ctx.transaction() as session:
+        report = latest(session)
+    assert report is not None
+    return report.differences
+
+
+def test_slips_archived_after_the_backup_are_listed_when_the_restored_books_lack_their_print(
+        isolated_home: Path, sandbox: SandboxProcess,  # noqa: F811 - the fixture above
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    ctx = make_counter(isolated_home, "", sandbox.url)
+    operators = _operators(ctx)
+    saved = backup.backup(ctx.engine, isolated_home / "backups")
+    settlement_id = _settle_new_stay(ctx, operators["cashier"], ZHANG_WEI_CARD, ADMISSION_NO)
+    original = _issue_slip(ctx, operators["cashier"], settlement_id)
+    reprint = _issue_slip(ctx, operators["cashier"], settlement_id)  # 补打1
+    ctx.close()
+    capsys.readouterr()
+
+    assert _run_cli(monkeypatch, "db", "restore", str(saved), "--operator", "admin") == 0
+    printed = capsys.readouterr().out
+    assert original.name in printed and reprint.name in printed
+    ctx = make_counter(isolated_home, "", sandbox.url)
+    try:
+        slips = [d for d in _restore_check(ctx) if d["kind"] == "slip_unlogged"]
+        assert sorted(str(d["file"]) for d in slips) == sorted([original.name, reprint.name])
+        # The name tells the 就医登记号; the centre's registration tells the 住院号 the books lack.
+        assert all(d["admission_no"] == ADMISSION_NO and ADMISSION_NO in str(d["message"]) for d in slips)
+        assert all("打印记录" in str(d["message"]) for d in slips)
+        # Unreviewed differences: work waits for a reviewer as for the centre's.
+        with pytest.raises(WorkflowError, match="审核员"):
+            _settle_new_stay(ctx, _actor(ctx, "cashier"), ZHANG_WEI_CARD, "ZY-RESTORE-2")
+    finally:
+        ctx.close()
+
+
+def test_the_unlogged_slips_listed_are_bounded_and_the_rest_counted(
+        isolated_home: Path, sandbox: SandboxProcess,  # noqa: F811 - the fixture above
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.workflow import restore_check
+
+    ctx = make_counter(isolated_home, "", sandbox.url)
+    operators = _operators(ctx)
+    saved = backup.backup(ctx.engine, isolated_home / "backups")
+    settlement_id = _settle_new_stay(ctx, operators["cashier"], ZHANG_WEI_CARD, ADMISSION_NO)
+    for _ in range(3):
+        _issue_slip(ctx, operators["cashier"], settlement_id)
+    ctx.close()
+    monkeypatch.setattr(restore_check, "SLIPS_LISTED", 1)
+    assert _run_cli(monkeypatch, "db", "restore", str(saved), "--operator", "admin") == 0
+    ctx = make_counter(isolated_home, "", sandbox.url)
+    try:
+        differences = _restore_check(ctx)
+        assert [d["kind"] for d in differences if str(d["kind"]).startswith("slip_")] == \
+            ["slip_unlogged", "slip_unlogged_more"]
+        more = next(d for d in differences if d["kind"] == "slip_unlogged_more")
+        assert more["count"] == 2 and "另有 2 个" in str(more["message"])
+        assert restore_check.difference_count(differences) == len(differences) - 1 + 2
+    finally:
+        ctx.close()
+
+
+def test_slips_whose_print_the_restored_books_hold_are_no_difference(
+        isolated_home: Path, sandbox: SandboxProcess,  # noqa: F811 - the fixture above
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    ctx = make_counter(isolated_home, "", sandbox.url)
+    operators = _operators(ctx)
+    settlement_id = _settle_new_stay(ctx, operators["cashier"], ZHANG_WEI_CARD, ADMISSION_NO)
+    archived = _issue_slip(ctx, operators["cashier"], settlement_id)
+    saved = backup.backup(ctx.engine, isolated_home / "backups")  # the print logged in the backup
+    (archived.parent / f".{archived.stem}_9.pdf.part").write_bytes(b"%PDF-1.4 being written")  # not a slip yet
+    ctx.close()
+    capsys.readouterr()
+    assert _run_cli(monkeypatch, "db", "restore", str(saved), "--operator", "admin") == 0
+    assert "已与结算中心核对" in capsys.readouterr().out
+    ctx = make_counter(isolated_home, "", sandbox.url)
+    try:
+        assert _restore_check(ctx) == []
+    finally:
+        ctx.close()
+
+
+def test_a_slip_printed_after_the_backup_of_a_settlement_the_books_hold_is_listed(
+        isolated_home: Path, sandbox: SandboxProcess,  # noqa: F811 - the fixture above
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = make_counter(isolated_home, "", sandbox.url)
+    operators = _operators(ctx)
+    settlement_id = _settle_new_stay(ctx, operators["cashier"], ZHANG_WEI_CARD, ADMISSION_NO)
+    saved = backup.backup(ctx.engine, isolated_home / "backups")  # settled, the slip not yet printed
+    printed = _issue_slip(ctx, operators["cashier"], settlement_id)
+    ctx.close()
+    assert _run_cli(monkeypatch, "db", "restore", str(saved), "--operator", "admin") == 0
+    ctx = make_counter(isolated_home, "", sandbox.url)
+    try:
+        differences = _restore_check(ctx)
+        assert [d["kind"] for d in differences] == ["slip_unlogged"]  # the centre agrees with the books
+        [slip] = differences
+        assert slip["file"] == printed.name and slip["admission_no"] == ADMISSION_NO
+        assert "“原件”而不是“补打”" in str(slip["message"])  # what printing it again would do
+    finally:
+        ctx.close()
