@@ -103,6 +103,7 @@ def _fill(qtbot: QtBot, window: MainWindow, type_text: TypeText, admission_no: s
     page.add_diagnosis("S82.201", "胫骨干骨折")
     page.add_diagnosis("I10", "原发性高血压")
     page.add_diagnosis("E11.900", "2型糖尿病不伴有并发症")
+    page.add_diagnosis("S52.500", "桡骨下端骨折（右侧，闭合性，伴尺骨茎突骨折）")
 
 
 def _admission_page_in_view(window: MainWindow) -> list[str]:
@@ -146,7 +147,8 @@ def test_admission_page_keeps_the_form_the_verdict_and_the_registration_in_view(
 def test_admission_page_shows_a_refusal_its_reasons_and_next_steps_with_the_form(
     qtbot: QtBot, centre_ctx: CounterContext, make_window: WindowFactory, type_text: TypeText,  # noqa: F811
 ) -> None:
-    """The longest verdict the sandbox gives at admission: 郑军's wrong-city filing (000 §11, 003 §5)."""
+    """The longest verdict the sandbox gives at admission, 郑军's wrong-city filing (000 §11, 003 §5),
+    with four admitting diagnoses."""
     backend = MockBackend()
     window = make_window(centre_ctx, "cashier", backend=backend)
     _maximised(qtbot, window)
@@ -169,7 +171,7 @@ def test_admission_page_shows_a_refusal_its_reasons_and_next_steps_with_the_form
 # --- 住院一览 -------------------------------------------------------------------------------------
 
 LONG_DEPTS = (
-    "骨科一病区（创伤骨科与手足显微外科联合病区）",
+    "骨科一病区（创伤骨科、手足显微外科与骨与关节感染专科联合病区，含日间手术中心）",
     "康复医学科二病区（工伤康复与职业康复中心）",
     "烧伤整形外科（烧伤重症监护与创面修复病区）",
     "神经外科三病区（颅脑创伤与脊髓损伤专科病区）",
@@ -177,7 +179,8 @@ LONG_DEPTS = (
 
 
 def _thirty_stays(ctx: CounterContext) -> None:
-    """30 stays of 30 workers, every status, long 科别, money on the settled ones."""
+    """30 stays of 30 workers, every status, long 科别 and names (a Uyghur name with its dot), money on
+    the settled ones."""
     from app.db.models import Care, Institution, Operator, Stay, StayStatus, Worker
     from sqlalchemy import select
     from tests import factories
@@ -189,8 +192,9 @@ def _thirty_stays(ctx: CounterContext) -> None:
         clerk = session.scalars(select(Operator).where(Operator.login == "cashier")).one()
         assert hospital is not None
         for n in range(30):
-            worker = Worker(social_security_number=f"440802198001{n + 1:02d}112{n % 10}", name=f"欧阳{'建国'[n % 2]}{n:02d}",
-                            sex="男", insured_province="广东省", insured_city="湛江市", insured_city_code="440800")
+            name = "阿卜杜热合曼·买买提明" if n % 3 == 0 else f"欧阳{'建国'[n % 2]}{n:02d}"
+            worker = Worker(social_security_number=f"440802198001{n + 1:02d}112{n % 10}", name=name, sex="男",
+                            insured_province="广东省", insured_city="湛江市", insured_city_code="440800")
             session.add(worker)
             session.flush()
             status = statuses[n % len(statuses)]
