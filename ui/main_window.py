@@ -224,6 +224,7 @@ class MainWindow(QMainWindow):
         settlement → slip; a settlement in progress makes the 读卡 page warn when the card is pulled."""
         self.card_page.identity_changed.connect(self.admission_page.set_card_identity)
         self.admission_page.person_changed.connect(self.card_page.show_centre_person)
+        self.card_page.verdict.mirror(self.admission_page.verdict)
         self.current_patient.changed.connect(self._patient_changed)
         self.admission_page.next_patient_requested.connect(self.next_patient)
         self.admission_page.admitted.connect(self._stay_admitted)

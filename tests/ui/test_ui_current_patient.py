@@ -168,12 +168,17 @@ def test_an_unknown_token_on_the_card_page_forgets_the_person_there_too(
     _scan(qtbot, card_page.scan_field, "ECARD-ZQ-3D6F0B77")
     qtbot.waitUntil(lambda: page.person is not None, timeout=CENTRE_WAIT_MS)
     assert card_page.values["name"].text() == "周强"
+    # The verdict 入院登记 previews for him shows on the 读卡 page too (admitted today: his filing has ended).
+    qtbot.waitUntil(lambda: card_page.verdict.check is not None, timeout=WAIT_MS)
+    assert card_page.verdict.check is page.verdict.check
+    assert card_page.verdict.headline.text().startswith("不予联网结算")
     _scan(qtbot, card_page.scan_field, "ECARD-XX-00000000")
     qtbot.waitUntil(lambda: card_page.identity is None, timeout=CENTRE_WAIT_MS)
     assert card_page.values["name"].text() == ""
     qtbot.waitUntil(lambda: page.person is None, timeout=WAIT_MS)
     assert window.current_patient.patient is None
     assert not page.register_button.isEnabled()
+    assert card_page.verdict.check is None and card_page.verdict.headline.text() == "尚未核验"
 
 
 def test_register_checks_the_form_is_the_person_just_looked_up(
@@ -273,6 +278,8 @@ def test_next_patient_after_registering_clears_the_person_everywhere(
     assert page.ecard_field.hasFocus()  # ready for the next scan
     qtbot.keyClick(page.ecard_field, Qt.Key.Key_Return)  # a stray Enter: nothing goes
     assert page.registration_label.text().startswith("已登记") and window.current_patient.patient is not None
+    # The 读卡 page shows the verdict registered on, no longer the preview.
+    assert window.card_page.verdict.check is page.outcome.check and not window.card_page.verdict.preview
     save_shot(window, SHOTS, "4a-registered.png")
 
     qtbot.keyClick(window, Qt.Key.Key_F12)
@@ -280,6 +287,7 @@ def test_next_patient_after_registering_clears_the_person_everywhere(
     assert page.registration_label.text() == "尚未登记" and page.person_label.text() == "尚未查询"
     _assert_nobody_on_the_form(page)
     assert window.card_page.identity is None and window.card_page.patient_label.text().startswith("当前患者：无")
+    assert window.card_page.verdict.check is None and window.card_page.verdict.headline.text() == "尚未核验"
     assert window.current_page_title() == "入院登记" and page.ecard_field.hasFocus()
     qtbot.waitUntil(lambda: window.discharge_page.picker.current_stay_id() is None, timeout=WAIT_MS)
     save_shot(window, SHOTS, "4b-next-patient.png")

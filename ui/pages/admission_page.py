@@ -281,7 +281,11 @@ class AdmissionPage(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.diagnoses.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        # As tall as its rows (three or four diagnoses as a rule), not Qt's default 192 pixels: the
+        # verdict, its next steps and 登记结果 below must stay on a 1366×768 screen (issue 20 §5).
+        self.diagnoses.setSizeAdjustPolicy(QAbstractItemView.SizeAdjustPolicy.AdjustToContents)
         self.diagnoses.setMinimumHeight(120)
+        self.diagnoses.setMaximumHeight(220)
         self.diagnoses.itemChanged.connect(self._diagnosis_edited)
         layout.addWidget(self.diagnoses)
         buttons = QHBoxLayout()

@@ -3,8 +3,9 @@
 Card inserted → the identity is read on the device thread and shown here; card removed →
 cleared (with a warning if a settlement was in progress). The electronic card's scan
 field takes what the scanner types (ending with Enter) as an opaque token and hands it to
-the centre's person lookup. The window's current patient (`ui.current_patient`) is shown under
-the holder; a card that cannot be read or an e-card the centre does not know clears it.
+the centre's person lookup. The window's current patient (`ui.current_patient`), the centre's
+工伤认定 / 备案 and the filing verdict 入院登记 judged for that person (mirrored from that page) are
+shown beside the holder; a card that cannot be read or an e-card the centre does not know clears them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from app.centre.ecard import ECARD_SOURCE
 from app.masking import mask_id_number
 from ui.card_reader import CardReaderService
 from ui.operations import Executor, Operation, clerk_message
+from ui.pages.workflow_widgets import VerdictPanel
 from ui.qt import (
     QFormLayout,
     QGroupBox,
@@ -109,6 +111,15 @@ class CardPage(QWidget):
         self.warning_label = ErrorLabel(self, "settlementWarning")
         layout.addWidget(self.warning_label)
 
+        # Two columns, so everything fits 1366×768 without scrolling (issue 20 §5): what the card
+        # says on the left, what the centre holds and the filing verdict on the right.
+        columns = QHBoxLayout()
+        left = QVBoxLayout()
+        right = QVBoxLayout()
+        columns.addLayout(left, 1)
+        columns.addLayout(right, 1)
+        layout.addLayout(columns, 1)
+
         holder = QGroupBox(self.tr("持卡人信息"), self)
         form = QFormLayout(holder)
         self.values: dict[str, QLabel] = {}
@@ -118,25 +129,7 @@ class CardPage(QWidget):
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             form.addRow(self.tr(label) + "：", value)
             self.values[key] = value
-        layout.addWidget(holder)
-
-        self.patient_label = QLabel("", self)
-        self.patient_label.setObjectName("currentPatient")
-        self.patient_label.setWordWrap(True)
-        font = self.patient_label.font()
-        font.setBold(True)
-        self.patient_label.setFont(font)
-        layout.addWidget(self.patient_label)
-        # What the centre holds for that person: 工伤认定 and 备案 (issue 20 §11: not shown here).
-        self.centre_label = QLabel("", self)
-        self.centre_label.setObjectName("centrePersonStatus")
-        self.centre_label.setWordWrap(True)
-        self.centre_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.centre_label)
-        self.show_centre_person(None)
-        self._show_patient(current_patient.patient if current_patient is not None else None)
-        if current_patient is not None:
-            current_patient.changed.connect(self._show_patient)
+        left.addWidget(holder)
 
         ecard = QGroupBox(self.tr("电子社保卡"), self)
         ecard_layout = QVBoxLayout(ecard)
@@ -148,8 +141,34 @@ class CardPage(QWidget):
         self.ecard_message = notice("", ecard, object_name="ecardMessage")
         self.ecard_message.hide()
         ecard_layout.addWidget(self.ecard_message)
-        layout.addWidget(ecard)
-        layout.addStretch(1)
+        left.addWidget(ecard)
+        left.addStretch(1)
+
+        found = QGroupBox(self.tr("结算中心查询结果"), self)
+        found_layout = QVBoxLayout(found)
+        self.patient_label = QLabel("", found)
+        self.patient_label.setObjectName("currentPatient")
+        self.patient_label.setWordWrap(True)
+        font = self.patient_label.font()
+        font.setBold(True)
+        self.patient_label.setFont(font)
+        found_layout.addWidget(self.patient_label)
+        # What the centre holds for that person: 工伤认定 and 备案 (issue 20 §11: not shown here).
+        self.centre_label = QLabel("", found)
+        self.centre_label.setObjectName("centrePersonStatus")
+        self.centre_label.setWordWrap(True)
+        self.centre_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        found_layout.addWidget(self.centre_label)
+        right.addWidget(found)
+        # The filing verdict 入院登记 judged for this person (the window mirrors it here): the clerk
+        # sees a refusal and what to do next where the card went in (issue 20 §5).
+        self.verdict = VerdictPanel(self.tr("入院备案核验（入院登记页）"), self, object_name="cardVerdict")
+        right.addWidget(self.verdict)
+        right.addStretch(1)
+        self.show_centre_person(None)
+        self._show_patient(current_patient.patient if current_patient is not None else None)
+        if current_patient is not None:
+            current_patient.changed.connect(self._show_patient)
 
         self._connect(reader)
 

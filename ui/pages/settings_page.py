@@ -108,18 +108,25 @@ class SettingsForm(QGroupBox):
             layout.addWidget(
                 notice(self.tr("只有管理员可以修改设置；以下内容仅供查看。"), self, object_name="readOnlyNote")
             )
-        self.error_label = ErrorLabel(self, object_name="settingsError")
-        layout.addWidget(self.error_label)
-        self.result_label = QLabel(self)
+        # 保存 and what it answers: the page keeps this bar in view below the scrolled form (the
+        # form is taller than a 1366×768 screen, issue 20 §5); only editors have anything in it.
+        self.action_bar = QWidget(self)
+        self.action_bar.setObjectName("settingsActions")
+        actions = QVBoxLayout(self.action_bar)
+        actions.setContentsMargins(0, 0, 0, 0)
+        self.error_label = ErrorLabel(self.action_bar, object_name="settingsError")
+        actions.addWidget(self.error_label)
+        self.result_label = QLabel(self.action_bar)
         self.result_label.setObjectName("settingsResult")
         row = QHBoxLayout()
-        self.save_button = QPushButton(self.tr("保存设置(&S)"), self)
+        self.save_button = QPushButton(self.tr("保存设置(&S)"), self.action_bar)
         self.save_button.setObjectName("saveSettings")
-        self.save_button.setVisible(editable)
         self.save_button.clicked.connect(self.save)
         row.addWidget(self.save_button)
         row.addWidget(self.result_label, 1)
-        layout.addLayout(row)
+        actions.addLayout(row)
+        self.action_bar.setVisible(editable)
+        layout.addWidget(self.action_bar)
 
     def _make_field(self, spec: Setting[Any], value: Any) -> SettingWidget:
         widget: SettingWidget
@@ -318,8 +325,9 @@ class OperatorsPanel(QGroupBox):
             show_failure(self, error)
 
 
-class SettingsPage(QScrollArea):
-    """The 设置 page (scrolls: it is longer than a small counter screen)."""
+class SettingsPage(QWidget):
+    """The 设置 page: the groups scroll (longer than a small counter screen); 保存设置 stays in
+    view in a bar below them."""
 
     settings_saved = Signal()
 
@@ -332,9 +340,14 @@ class SettingsPage(QScrollArea):
     ) -> None:
         super().__init__(parent)
         self.title = self.tr("设置")
-        self.setWidgetResizable(True)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        body = QWidget(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        self.scroll_area = QScrollArea(self)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        outer.addWidget(self.scroll_area, 1)
+        body = QWidget(self.scroll_area)
         body.setMaximumWidth(1000)  # long lines are hard to read on a wide screen
         layout = QVBoxLayout(body)
         layout.setContentsMargins(32, 24, 32, 24)
@@ -373,7 +386,20 @@ class SettingsPage(QScrollArea):
             self.operators = OperatorsPanel(ctx, operator, body)
             layout.addWidget(self.operators)
         layout.addStretch(1)
-        self.setWidget(body)
+        self.scroll_area.setWidget(body)
+
+        bar = QFrame(self)
+        bar.setObjectName("settingsBar")
+        bar.setFrameShape(QFrame.Shape.NoFrame)
+        bar_layout = QVBoxLayout(bar)
+        bar_layout.setContentsMargins(32, 0, 32, 12)
+        rule = QFrame(bar)
+        rule.setFrameShape(QFrame.Shape.HLine)
+        rule.setFrameShadow(QFrame.Shadow.Sunken)
+        bar_layout.addWidget(rule)
+        bar_layout.addWidget(self.form.action_bar)  # moved out of the scrolled form, into view
+        bar.setVisible(not self.form.action_bar.isHidden())
+        outer.addWidget(bar)
 
         Operation(self, _describe_secret_store, executor=Executor.BACKGROUND).success(
             self.secret_store_label.setText

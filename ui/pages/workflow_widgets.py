@@ -32,6 +32,7 @@ from ui.qt import (
     QTimer,
     QVBoxLayout,
     QWidget,
+    Signal,
 )
 from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR
 
@@ -95,7 +96,11 @@ def two_columns(owner: QWidget, outer: QVBoxLayout, left_stretch: int, right_str
 
 
 class VerdictPanel(QGroupBox):
-    """A filing check's verdict: allowed or refused, every reason with its source, and the next steps."""
+    """A filing check's verdict: allowed or refused, every reason with its source, and the next steps.
+
+    Emits `changed()` after each change, so another panel can show the same (`mirror`)."""
+
+    changed = Signal()
 
     def __init__(self, title: str, parent: QWidget | None = None, object_name: str = "verdictPanel") -> None:
         super().__init__(title, parent)
@@ -120,10 +125,18 @@ class VerdictPanel(QGroupBox):
         self.next_steps.setStyleSheet(f"color: {NOTICE_COLOUR}; font-weight: bold;")
         layout.addWidget(self.next_steps)
         self.check: CheckResult | None = None
+        self.preview = False
+        self.message: tuple[str, bool] | None = None  # what show_message said instead of a verdict
         self.clear()
 
     def clear(self) -> None:
+        self._clear()
+        self.changed.emit()
+
+    def _clear(self) -> None:
         self.check = None
+        self.preview = False
+        self.message = None
         self.headline.setText(tr("尚未核验"))
         self.headline.setStyleSheet("")
         self.reasons.setText("")
@@ -133,12 +146,29 @@ class VerdictPanel(QGroupBox):
 
     def show_message(self, text: str, *, error: bool = False) -> None:
         """No verdict, but something to say instead (checking…, the centre cannot be reached)."""
-        self.clear()
+        self._clear()
+        self.message = (text, error)
         self.headline.setText(text)
         self.headline.setStyleSheet(f"color: {ERROR_COLOUR};" if error else "")
+        self.changed.emit()
+
+    def mirror(self, source: VerdictPanel) -> None:
+        """Show whatever `source` shows, from now on (the 读卡 page shows 入院登记's verdict)."""
+        def copy() -> None:
+            if source.check is not None:
+                self.show_check(source.check, preview=source.preview)
+            elif source.message is not None:
+                self.show_message(source.message[0], error=source.message[1])
+            else:
+                self.clear()
+
+        source.changed.connect(copy)
+        copy()
 
     def show_check(self, check: CheckResult, *, preview: bool = False) -> None:
         self.check = check
+        self.preview = preview
+        self.message = None
         kind = check.settlement_kind or tr("工伤保险")
         if check.allowed:
             text = tr("准予联网结算（{kind}）").format(kind=kind)
@@ -168,6 +198,7 @@ class VerdictPanel(QGroupBox):
         else:
             self.next_steps.setText("")
             self.next_steps.hide()
+        self.changed.emit()
 
 
 class AmountLabel(QLabel):
