@@ -60,6 +60,14 @@ def error_text(error: BaseException) -> str:
     return tr("发生了意外错误，操作未完成。详细信息已写入日志文件，请联系系统管理员。")
 
 
+def sent_but_unrecorded(error: BaseException) -> bool:
+    """The call reached the centre but this counter's database could not record the answer: the
+    centre did (or may have done) the work, so the page must not say 未登记 / 未结算 (issue 21 §8)."""
+    from app.db.failures import StorageFailure
+
+    return isinstance(error, StorageFailure) and error.sent
+
+
 def is_centre_unreachable(error: BaseException) -> bool:
     """The centre could not be reached (not: it answered with a refusal)."""
     from app.centre.gateway import CentreUnavailable
