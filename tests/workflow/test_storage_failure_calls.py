@@ -1,6 +1,6 @@
 """When this counter's database fails around the clerk's other state-changing centre calls — 入院登记
-(2401), the monthly claim's upload (3301), the stay's fee lines (2301) and a settlement's cancellation
-(2305) — the clerk reads what happened, whether the centre already did it, and what the counter does
+(2401), the monthly claim's upload (3301), the stay's fee lines (2301), a settlement's cancellation
+(2305), 撤销/更正入院登记 (2404) and 全额垫付补登记 (2306) — the clerk reads what happened, whether the centre already did it, and what the counter does
 next (never database text); the next try (or a restart) resolves the first call by its msgid and sends
 no second one; nothing is left half-written here (issue 21 §8, as `test_storage_failure` for 2304).
 
@@ -32,6 +32,7 @@ from app.claims.upload import upload_claim
 from app.db.failures import StorageFailure
 from app.db.models import (
     ChargeLine,
+    FullPaymentReceipt,
     ClaimStatus,
     FilingCheck,
     MonthlyClaim,
@@ -45,8 +46,9 @@ from app.db.models import (
 from app.errors import WiCounterError
 from app.operators import OperatorInfo
 from app.workflow.admission import Identification, admit, look_up
+from app.workflow.admission_correction import cancel_registration, correct_registration
 from app.workflow.appliers import open_workflow_centre
-from app.workflow.discharge import cancel_settlement, settle_stay
+from app.workflow.discharge import backfill, cancel_settlement, issue_full_payment, settle_stay
 from app.workflow.line_upload import upload_ready_lines
 from tests.workflow.stay_fixtures import *  # noqa: F403
 from tests.workflow.stay_fixtures import (
@@ -132,7 +134,8 @@ def fail_recording(counter: CounterContext, db_url: str) -> Iterator[Callable[[O
 
 
 _TXN_CODES = {Operation.ADMISSION: "2401", Operation.CLAIM_UPLOAD: "3301", Operation.FEE_UPLOAD: "2301",
-              Operation.SETTLEMENT_CANCEL: "2305"}
+              Operation.SETTLEMENT_CANCEL: "2305", Operation.ADMISSION_CANCEL: "2404",
+              Operation.FULL_PAYMENT_REGISTRATION: "2306"}
 
 
 @contextmanager
@@ -344,3 +347,98 @@ def test_a_cancellation_whose_write_fails_says_the_centre_cancelled_nothing(
     _says(failed.value.message, "撤销结算", *CENTRE_DID_NOTHING)
     assert _calls(sandbox, "2305") == []
     assert sandbox.summary()["settlements"]["live"] == 1
+
+
+# --- 撤销 / 更正入院登记 (2404) ------------------------------------------------------------------------------
+
+
+def _registered(ctx: CounterContext, client: CentreClient, actor: OperatorInfo, admission_no: str) -> int:
+    _, outcome = admit_worker(ctx, client, actor, ZHANG_WEI_CARD, form(admission_no))
+    assert outcome.stay_id is not None and outcome.registration_no is not None
+    return outcome.stay_id
+
+
+@pytest.mark.parametrize("how", ["cancel", "correct"])
+def test_a_registration_cancelled_at_the_centre_but_not_recorded_here_is_not_cancelled_twice(
+        how: str, counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, reviewer: OperatorInfo,
+        sandbox: SandboxProcess, fail_recording: Callable[[Operation], None]) -> None:
+    stay_id = _registered(counter, wf_client, cashier, f"ZY-DISK-R-{how}")
+
+    def act() -> object:
+        if how == "cancel":
+            return cancel_registration(counter, wf_client, stay_id, "登记错人", reviewer)
+        return correct_registration(counter, wf_client, stay_id, "入院诊断录错", reviewer,
+                                    diagnoses=(("S82.201", "胫骨干骨折"),))
+
+    fail_recording(Operation.ADMISSION_CANCEL)
+    with pytest.raises(WiCounterError) as failed:
+        act()
+    assert isinstance(failed.value, StorageFailure)
+    _says(failed.value.message, "撤销入院登记", *CENTRE_DID_IT, *ON_RESTART)
+    assert _calls(sandbox, "2404") == ["applied"]
+
+    with pytest.raises(WiCounterError) as again:
+        act()
+    assert "已撤销" in again.value.message, again.value.message
+    assert _calls(sandbox, "2404") == ["applied"]  # no second 2404
+    ((status, registration_no),) = _stays(counter, f"ZY-DISK-R-{how}")
+    assert status is StayStatus.CANCELLED and registration_no is None
+    assert _entries(counter, Operation.ADMISSION_CANCEL) == [(OutboxState.SUCCEEDED, "query")]
+    _nothing_open(counter)
+
+
+def test_a_registration_cancel_whose_write_fails_says_the_centre_cancelled_nothing(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, reviewer: OperatorInfo,
+        sandbox: SandboxProcess) -> None:
+    stay_id = _registered(counter, wf_client, cashier, "ZY-DISK-R2")
+    with disk_full_writing(counter, Operation.ADMISSION_CANCEL), pytest.raises(WiCounterError) as failed:
+        cancel_registration(counter, wf_client, stay_id, "登记错人", reviewer)
+    assert isinstance(failed.value, StorageFailure)
+    _says(failed.value.message, "撤销入院登记", *CENTRE_DID_NOTHING)
+    assert _calls(sandbox, "2404") == []
+    ((status, registration_no),) = _stays(counter, "ZY-DISK-R2")
+    assert status is StayStatus.ADMITTED and registration_no
+
+
+# --- 全额垫付补登记 (2306) -----------------------------------------------------------------------------------
+
+
+def _paid_in_full(ctx: CounterContext, client: CentreClient, actor: OperatorInfo, admission_no: str) -> tuple[int, int]:
+    stay_id = _admitted(ctx, client, actor, admission_no)
+    return stay_id, issue_full_payment(ctx, stay_id, actor, centre_today())
+
+
+def test_a_backfill_the_centre_registered_but_this_counter_could_not_record_is_not_sent_again(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, sandbox: SandboxProcess,
+        fail_recording: Callable[[Operation], None]) -> None:
+    stay_id, receipt_id = _paid_in_full(counter, wf_client, cashier, "ZY-DISK-B1")
+    fail_recording(Operation.FULL_PAYMENT_REGISTRATION)
+    with pytest.raises(WiCounterError) as failed:
+        backfill(counter, wf_client, stay_id, cashier)
+    assert isinstance(failed.value, StorageFailure)
+    _says(failed.value.message, "全额垫付补登记", *CENTRE_DID_IT, *ON_RESTART)
+    assert _calls(sandbox, "2306") == ["applied"]
+
+    with pytest.raises(WiCounterError) as again:
+        backfill(counter, wf_client, stay_id, cashier)
+    assert "不会重复补登记" in again.value.message, again.value.message
+    assert _calls(sandbox, "2306") == ["applied"]  # no second 2306
+    assert sandbox.summary()["registrations"]["paid_in_full"] == 1
+    with counter.transaction() as session:
+        receipt = session.get(FullPaymentReceipt, receipt_id)
+        assert receipt is not None and receipt.backfilled_at is not None
+    assert _entries(counter, Operation.FULL_PAYMENT_REGISTRATION) == [(OutboxState.SUCCEEDED, "query")]
+    _nothing_open(counter)
+
+
+def test_a_backfill_whose_write_fails_says_the_centre_registered_nothing(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, sandbox: SandboxProcess) -> None:
+    stay_id, receipt_id = _paid_in_full(counter, wf_client, cashier, "ZY-DISK-B2")
+    with disk_full_writing(counter, Operation.FULL_PAYMENT_REGISTRATION), pytest.raises(WiCounterError) as failed:
+        backfill(counter, wf_client, stay_id, cashier)
+    assert isinstance(failed.value, StorageFailure)
+    _says(failed.value.message, "全额垫付补登记", *CENTRE_DID_NOTHING)
+    assert _calls(sandbox, "2306") == []
+    with counter.transaction() as session:
+        receipt = session.get(FullPaymentReceipt, receipt_id)
+        assert receipt is not None and receipt.backfilled_at is None
