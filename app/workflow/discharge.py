@@ -600,6 +600,9 @@ def backfill(ctx: CounterContext, client: CentreClient, stay_id: int, actor: Ope
     settlement, never a refund at the window: the insured place reimburses the worker."""
     require(actor, Permission.SETTLE)
     check_before_work(ctx, client, actor)
+    # A 补登记 the centre registered but this counter could not record is resolved by its msgid first:
+    # the receipt then reads as 已补登记 here, and no second 2306 is sent (issue 21 §8).
+    client.outbox.require_clear()
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
         receipt = latest_receipt(session, stay_id)
