@@ -1,7 +1,7 @@
 """The 入院登记 and 出院结算 pages when this counter's database fails around the centre's call (issue 21
-§8): the clerk reads the storage failure's own message — that the centre registered / settled it, or
-that nothing was sent — never database text, and the page does not say 未登记 / 未结算 when the centre
-did it.
+§8): the clerk reads the storage failure's own message — that the centre registered / settled /
+cancelled it, or that nothing was sent — never database text, and the page does not say 未登记 /
+未结算 / 入院登记未改变 / 未补登记 when the centre did it.
 
 The failure is made at the database boundary: SQLite's "database or disk is full" from the commit that
 records the centre's answer, or from the write of the call before it is sent.
@@ -37,10 +37,13 @@ from tests.ui.workflow_fixtures import (  # noqa: F401 - fixtures
     make_window,
     workflow_sandbox,
 )
-from tests.workflow.stay_fixtures import ZHANG_WEI_CARD
+from tests.workflow.stay_fixtures import ZHANG_WEI_CARD, centre_today
 from tests.workflow.test_storage_failure import RAW
+from app.workflow.discharge import issue_full_payment
+from ui.pages.admission_dialogs import RegistrationChangeDialog
 from ui.pages.admission_page import AdmissionPage
-from ui.qt import Qt, QWidget
+from ui.qt import QApplication, Qt, QWidget, is_valid
+from ui.reviewer_authorisation import ReviewerAuthorisationDialog
 
 pytestmark = pytest.mark.gui
 
@@ -158,3 +161,73 @@ def test_the_discharge_page_says_the_centre_settled_not_that_it_did_not_when_the
     assert not shown.startswith("未结算"), shown  # the centre has settled: the clerk must not read 未结算
     assert not any(word.lower() in shown.lower() for word in RAW), shown
     assert _at_centre(workflow_sandbox, "2304") == ["applied"]
+
+
+def _modal(qtbot: QtBot, kind: type) -> QWidget:
+    qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), kind), timeout=WAIT_MS)
+    dialog = QApplication.activeModalWidget()
+    assert isinstance(dialog, kind)
+    return dialog
+
+
+def test_the_admission_page_does_not_say_unchanged_when_the_centre_cancelled_the_registration(
+    qtbot: QtBot, centre_ctx: CounterContext, make_window: WindowFactory, type_text: TypeText,  # noqa: F811
+    workflow_sandbox: SandboxProcess,  # noqa: F811
+) -> None:
+    backend = MockBackend()
+    window = make_window(centre_ctx, "cashier", backend=backend)
+    page = window.admission_page
+    window.show_page(window.page_titles.index("入院登记"))
+    backend.insert(VirtualCard(ZHANG_WEI))
+    qtbot.waitUntil(lambda: page.person is not None, timeout=CENTRE_WAIT_MS)
+    qtbot.keyClicks(page.admission_no, "ZY-UI-DISK-4")
+    type_text(page.dept, "骨科一病区")
+    page.add_diagnosis("S82.201", "胫骨干骨折")
+    qtbot.waitUntil(lambda: page.verdict.check is not None, timeout=WAIT_MS)
+    qtbot.mouseClick(page.register_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.outcome is not None, timeout=CENTRE_WAIT_MS)
+    assert page.outcome is not None and page.outcome.registration_no, page.form_error.text()
+
+    qtbot.waitUntil(lambda: page.cancel_registration_button.isEnabled(), timeout=WAIT_MS)
+    qtbot.mouseClick(page.cancel_registration_button, Qt.MouseButton.LeftButton)
+    dialog = _modal(qtbot, RegistrationChangeDialog)
+    assert isinstance(dialog, RegistrationChangeDialog)
+    type_text(dialog.reason_edit, "登记错人")
+    with disk_full_when_recording(centre_ctx, "admission_cancel"):
+        qtbot.mouseClick(dialog.accept_button, Qt.MouseButton.LeftButton)
+        authorisation = _modal(qtbot, ReviewerAuthorisationDialog)
+        assert isinstance(authorisation, ReviewerAuthorisationDialog)
+        qtbot.keyClicks(authorisation.login_edit, "reviewer")
+        qtbot.keyClicks(authorisation.password_edit, "demo1234")
+        qtbot.mouseClick(authorisation.authorise_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not is_valid(authorisation) or not authorisation.isVisible(), timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: page.correction_message.isVisible(), timeout=CENTRE_WAIT_MS)
+    shown = page.correction_message.text()
+    assert "结算中心已办理这笔撤销入院登记" in shown and "重新启动" in shown, shown
+    assert not any(word.lower() in shown.lower() for word in RAW), shown
+    status = page.correction_status.text()
+    assert "未改变" not in status, status  # the centre did cancel it
+    assert _at_centre(workflow_sandbox, "2404") == ["applied"]
+
+
+def test_the_discharge_page_does_not_say_not_backfilled_when_the_centre_registered_the_backfill(
+    qtbot: QtBot, centre_ctx: CounterContext, make_window: WindowFactory,  # noqa: F811
+    operator_of: Callable[[CounterContext, str], OperatorInfo], workflow_sandbox: SandboxProcess,  # noqa: F811
+) -> None:
+    cashier = operator_of(centre_ctx, "cashier")
+    stay_id = admit_through_service(centre_ctx, cashier, ZHANG_WEI_CARD, "ZY-UI-DISK-5")
+    add_charges(centre_ctx, cashier, stay_id)
+    issue_full_payment(centre_ctx, stay_id, cashier, centre_today())  # paid in full while the centre was down
+    window = make_window(centre_ctx, "cashier")
+    page = window.discharge_page
+    window.show_page(window.page_titles.index("出院结算"))
+    page.open_stay(stay_id)
+    qtbot.waitUntil(lambda: page.backfill_button.isEnabled(), timeout=WAIT_MS)
+    with disk_full_when_recording(centre_ctx, "full_payment_registration"):
+        qtbot.mouseClick(page.backfill_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not page.busy, timeout=CENTRE_WAIT_MS)
+    shown = page.error_label.text()
+    assert "结算中心已办理这笔全额垫付补登记" in shown, shown
+    assert not shown.startswith("未补登记"), shown  # the centre has it: the clerk must not read 未补登记
+    assert not any(word.lower() in shown.lower() for word in RAW), shown
+    assert _at_centre(workflow_sandbox, "2306") == ["applied"]
