@@ -996,7 +996,9 @@ class AdmissionPage(QWidget):
 
     def _change_failed(self, error: BaseException) -> None:
         self._changing = False
-        self._say(self.tr("入院登记未改变。"))
+        # Done at the centre but not recorded here: not "未改变"; the message below says what follows.
+        self._say(self.tr("已发往结算中心，本机未能保存结果（见下方说明）。") if sent_but_unrecorded(error)
+                  else self.tr("入院登记未改变。"))
         self.correction_message.clear_error()
         text = error_text(error)
         if is_centre_unreachable(error):

@@ -819,7 +819,8 @@ class DischargePage(QWidget):
     def _backfill_failed(self, error: BaseException) -> None:
         self._finish()
         self.progress_label.setText("")
-        self.error_label.show_error(self.tr("未补登记：{reason}").format(reason=error_text(error)))
+        self.error_label.show_error(error_text(error) if sent_but_unrecorded(error)
+                                    else self.tr("未补登记：{reason}").format(reason=error_text(error)))
         self._update_buttons()
 
     def set_centre_online(self, online: bool) -> None:
