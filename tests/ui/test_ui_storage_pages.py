@@ -39,7 +39,9 @@ from tests.ui.workflow_fixtures import (  # noqa: F401 - fixtures
 )
 from tests.workflow.stay_fixtures import ZHANG_WEI_CARD, centre_today
 from tests.workflow.test_storage_failure import RAW
-from app.workflow.discharge import issue_full_payment
+from app.workflow.appliers import open_workflow_centre
+from app.workflow.discharge import issue_full_payment, settle_stay
+from tests.ui.print_dialogs import answer
 from ui.pages.admission_dialogs import RegistrationChangeDialog
 from ui.pages.admission_page import AdmissionPage
 from ui.qt import QApplication, Qt, QWidget, is_valid
@@ -231,3 +233,33 @@ def test_the_discharge_page_does_not_say_not_backfilled_when_the_centre_register
     assert not shown.startswith("未补登记"), shown  # the centre has it: the clerk must not read 未补登记
     assert not any(word.lower() in shown.lower() for word in RAW), shown
     assert _at_centre(workflow_sandbox, "2306") == ["applied"]
+
+
+def test_the_discharge_page_does_not_say_not_cancelled_when_the_centre_cancelled_the_settlement(
+    qtbot: QtBot, centre_ctx: CounterContext, make_window: WindowFactory, type_text: TypeText,  # noqa: F811
+    operator_of: Callable[[CounterContext, str], OperatorInfo], workflow_sandbox: SandboxProcess,  # noqa: F811
+) -> None:
+    cashier = operator_of(centre_ctx, "cashier")
+    stay_id = admit_through_service(centre_ctx, cashier, ZHANG_WEI_CARD, "ZY-UI-DISK-6")
+    add_charges(centre_ctx, cashier, stay_id)
+    client = open_workflow_centre(centre_ctx, cashier)
+    try:
+        settle_stay(centre_ctx, client, stay_id, cashier, centre_today())
+    finally:
+        client.close()
+    window = make_window(centre_ctx, "reviewer")
+    page = window.discharge_page
+    window.show_page(window.page_titles.index("出院结算"))
+    page.open_stay(stay_id)
+    qtbot.waitUntil(lambda: page.cancel_button.isEnabled(), timeout=WAIT_MS)
+    type_text(page.cancel_reason, "收费有误")
+    with disk_full_when_recording(centre_ctx, "settlement_cancel"):
+        answer("撤销结算")
+        qtbot.keyClick(page.cancel_reason, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: page.busy, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: not page.busy, timeout=CENTRE_WAIT_MS)
+    shown = page.error_label.text()
+    assert "结算中心已办理这笔撤销结算" in shown, shown
+    assert not shown.startswith("未撤销"), shown  # the centre has cancelled it
+    assert not any(word.lower() in shown.lower() for word in RAW), shown
+    assert _at_centre(workflow_sandbox, "2305") == ["applied"]
