@@ -168,7 +168,7 @@ def test_the_discharge_page_says_the_centre_settled_not_that_it_did_not_when_the
 def _modal(qtbot: QtBot, kind: type) -> QWidget:
     qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), kind), timeout=WAIT_MS)
     dialog = QApplication.activeModalWidget()
-    assert isinstance(dialog, kind)
+    assert dialog is not None and isinstance(dialog, kind)
     return dialog
 
 
