@@ -500,9 +500,10 @@ class Outbox:
                 self._dirty = True
             log.error("交易 %s（%s）%s，本机数据库未能记录：%s", msgid, operation.label,
                       "中心已办理" if answered else "已发送", failures.cause(exc), exc_info=True)
+            at_the_window = operation is Operation.SETTLEMENT  # the patient pays there and then
             if answered:
-                raise failures.centre_done(exc, operation.label) from exc
-            raise failures.outcome_unrecorded(exc, operation.label) from exc
+                raise failures.centre_done(exc, operation.label, at_the_window=at_the_window) from exc
+            raise failures.outcome_unrecorded(exc, operation.label, at_the_window=at_the_window) from exc
         finally:
             _mark_landed(msgid)
 

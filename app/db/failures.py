@@ -23,7 +23,13 @@ _CAUSES = (
 
 
 class StorageFailure(WiCounterError):
-    """This counter's database could not read or write; `message` is for the clerk."""
+    """This counter's database could not read or write; `message` is for the clerk. `sent`: the call
+    had already left for the centre (which did, or may have done, the work): a page must then not
+    call it 未登记 / 未结算 / 未撤销."""
+
+    def __init__(self, message: str, *, sent: bool = False) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 def is_storage_failure(error: BaseException) -> bool:
@@ -49,16 +55,23 @@ def not_sent(error: BaseException, what: str) -> StorageFailure:
         f"请排除故障（清理磁盘空间或恢复数据库服务）后重新办理{what}。")
 
 
-def centre_done(error: BaseException, what: str) -> StorageFailure:
-    """The centre did the work, but this counter could not record it."""
+def _on_restart(what: str, at_the_window: bool) -> str:
+    again = "不会重复结算" if at_the_window else f"不会重复办理这笔{what}"
+    return f"本机会先向结算中心查询这笔{what}的结果并补记，{again}。"
+
+
+def centre_done(error: BaseException, what: str, *, at_the_window: bool = False) -> StorageFailure:
+    """The centre did the work, but this counter could not record it. `at_the_window`: the patient
+    pays at the window (出院结算), so the clerk is told not to take the money twice."""
+    warning = "请勿让患者重复缴费或离开前重复办理；" if at_the_window else ""
     return StorageFailure(
-        f"{cause(error)}：结算中心已办理这笔{what}，但本机未能记录。请勿让患者重复缴费或离开前重复办理；"
-        f"请排除故障（清理磁盘空间或恢复数据库服务）后再次点击办理或重新启动本程序："
-        f"本机会先向结算中心查询这笔{what}的结果并补记，不会重复结算。")
+        f"{cause(error)}：结算中心已办理这笔{what}，但本机未能记录。{warning}"
+        f"请排除故障（清理磁盘空间或恢复数据库服务）后再次点击办理或重新启动本程序：{_on_restart(what, at_the_window)}",
+        sent=True)
 
 
-def outcome_unrecorded(error: BaseException, what: str) -> StorageFailure:
+def outcome_unrecorded(error: BaseException, what: str, *, at_the_window: bool = False) -> StorageFailure:
     """The call left, but neither its answer nor its loss could be recorded."""
     return StorageFailure(
         f"{cause(error)}：这笔{what}已发送到结算中心，本机未能记录结果。"
-        f"请排除故障后再次点击办理或重新启动本程序：本机会先向结算中心查询这笔{what}的结果并补记，不会重复结算。")
+        f"请排除故障后再次点击办理或重新启动本程序：{_on_restart(what, at_the_window)}", sent=True)

@@ -41,6 +41,7 @@ from app.centre.gateway import (
 )
 from app.centre.outbox import CallVoided, WrittenCall
 from app.crashpoints import crash_point
+from app.db import failures
 from app.db.models import (
     Care,
     Diagnosis,
@@ -355,6 +356,10 @@ def admit(ctx: CounterContext, client: CentreClient, person: Person, form: Admis
             if written is not None:  # rolled back with the stay: never recorded, never sent
                 client.outbox.release(written)
                 written = None
+            if failures.is_storage_failure(exc):
+                # Nothing was kept and nothing sent: the clerk reads that, not the driver (issue 21 §8).
+                log.error("入院登记未能写入本机数据库，未发送：%s", failures.cause(exc), exc_info=True)
+                raise failures.not_sent(exc, Operation.ADMISSION.label) from exc
             if not isinstance(exc, IntegrityError):
                 raise
             # Another counter stored the same worker or 住院号 at the same moment, and committed

@@ -160,6 +160,16 @@ def _session_detail(reviewer: OperatorInfo, cashier: OperatorInfo | None) -> dic
     return {"at_session_of": cashier.login} if cashier is not None and cashier.login != reviewer.login else {}
 
 
+def _resolve_first(client: CentreClient, what: str) -> None:
+    """An earlier call whose outcome this counter could not record (a database that failed after the
+    centre cancelled the registration) is resolved by its msgid before the stay is read: the stay then
+    reads as 已撤销 here, and no second 2404 is sent (issue 21 §8)."""
+    try:
+        client.outbox.require_clear()
+    except OutboxNotClear as exc:
+        raise WorkflowError(f"{exc.message}；未{what}，请稍后再办。") from None
+
+
 def _cancel_at_centre(ctx: CounterContext, client: CentreClient, stay_id: int, registration_no: str,
                       insured_region: str, reason: str, reviewer: OperatorInfo) -> str:
     """2404 through the outbox; returns its msgid. The applier clears the 就医登记号 and marks the stay 已撤销."""
@@ -192,6 +202,7 @@ def cancel_registration(ctx: CounterContext, client: CentreClient, stay_id: int,
     住院号 registered for the right person. Returns the stay as it is now."""
     require(reviewer, Permission.CORRECT_REGISTRATION)
     reason = _check_reason(reason, "撤销入院登记")
+    _resolve_first(client, "撤销入院登记")
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
         why_not = blocker(session, stay)
@@ -229,6 +240,7 @@ def correct_registration(ctx: CounterContext, client: CentreClient, stay_id: int
             raise WorkflowError("请至少填写一个入院诊断。")
         if any(not code or not name for code, name in diagnoses):
             raise WorkflowError("入院诊断须有 ICD-10 编码和名称。")
+    _resolve_first(client, "更正入院登记")
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
         why_not = blocker(session, stay)

@@ -261,6 +261,7 @@ def upload_lines(ctx: CounterContext, client: CentreClient, stay_id: int, actor:
 
 def _upload_pending(ctx: CounterContext, client: CentreClient, stay_id: int, actor: OperatorInfo,
                     progress: Callable[[int, int], None] | None) -> int:
+    client.outbox.require_clear()  # an unrecorded earlier upload is resolved first: never sent twice (issue 21 §8)
     _cancel_changed_lines(ctx, client, stay_id, actor)
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
@@ -490,6 +491,9 @@ def cancel_settlement(ctx: CounterContext, client: CentreClient, settlement_id: 
     require(actor, Permission.CANCEL_SETTLEMENT)
     if not reason.strip():
         raise WorkflowError("请填写撤销结算的原因。")
+    # A cancellation the centre made but this counter could not record is resolved by its msgid
+    # first: the settlement then reads as cancelled here, and no second 2305 is sent (issue 21 §8).
+    client.outbox.require_clear()
     with ctx.transaction() as session:
         settlement = session.get(Settlement, settlement_id)
         if settlement is None or settlement.kind is not SettlementKind.SETTLEMENT:
@@ -596,6 +600,9 @@ def backfill(ctx: CounterContext, client: CentreClient, stay_id: int, actor: Ope
     settlement, never a refund at the window: the insured place reimburses the worker."""
     require(actor, Permission.SETTLE)
     check_before_work(ctx, client, actor)
+    # A 补登记 the centre registered but this counter could not record is resolved by its msgid first:
+    # the receipt then reads as 已补登记 here, and no second 2306 is sent (issue 21 §8).
+    client.outbox.require_clear()
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
         receipt = latest_receipt(session, stay_id)

@@ -110,6 +110,10 @@ def upload_ready_lines(ctx: CounterContext, client: CentreClient, stay_id: int, 
             stay = _stay(session, stay_id)
             if stay.status not in _UPLOADABLE or stay.registration_no is None:
                 return LineUpload(stay_id, 0, 0)
+        # An earlier call whose outcome this counter could not record (a database that failed after
+        # the centre took the lines) is resolved by its msgid before the pending lines are read: lines
+        # the centre holds are then marked here, and not sent a second time (issue 21 §8).
+        client.outbox.require_clear()
         _cancel_changed_lines(ctx, client, stay_id, actor)
         with ctx.transaction() as session:
             stay = _stay(session, stay_id)

@@ -28,6 +28,7 @@ from ui.pages.workflow_widgets import (
     VerdictPanel,
     error_text,
     is_centre_unreachable,
+    sent_but_unrecorded,
     to_date,
     to_qdate,
     two_columns,
@@ -844,7 +845,10 @@ class AdmissionPage(QWidget):
             self._forget_after_register = False
             self._forget_person()
         else:
-            self.registration_label.setText(self.tr("未登记"))
+            # The centre registered it (or may have) but this counter could not record the answer:
+            # not 未登记; the message says what the counter does next (issue 21 §8).
+            self.registration_label.setText(self.tr("登记结果未能保存到本机（见下方说明）") if sent_but_unrecorded(error)
+                                            else self.tr("未登记"))
             text = error_text(error)
             if is_centre_unreachable(error):
                 text = self.tr("结算中心无法连接：{detail}").format(detail=text)
@@ -996,7 +1000,9 @@ class AdmissionPage(QWidget):
 
     def _change_failed(self, error: BaseException) -> None:
         self._changing = False
-        self._say(self.tr("入院登记未改变。"))
+        # Done at the centre but not recorded here: not "未改变"; the message below says what follows.
+        self._say(self.tr("已发往结算中心，本机未能保存结果（见下方说明）。") if sent_but_unrecorded(error)
+                  else self.tr("入院登记未改变。"))
         self.correction_message.clear_error()
         text = error_text(error)
         if is_centre_unreachable(error):

@@ -34,6 +34,7 @@ from ui.pages.workflow_widgets import (
     VerdictPanel,
     error_text,
     is_centre_unreachable,
+    sent_but_unrecorded,
     to_date,
     to_qdate,
     two_columns,
@@ -633,7 +634,9 @@ class DischargePage(QWidget):
             self.full_payment_button.setFocus()
         else:
             self.progress_label.setText("")
-            self.error_label.show_error(self.tr("未结算：{reason}").format(reason=error_text(error)))
+            # Settled at the centre but not recorded here: its message alone, never "未结算" (issue 21 §8).
+            self.error_label.show_error(error_text(error) if sent_but_unrecorded(error)
+                                        else self.tr("未结算：{reason}").format(reason=error_text(error)))
         self.changed.emit()
         self.reload()
         self._load_review()  # e.g. refused by the service for a finding that appeared meanwhile
@@ -696,7 +699,8 @@ class DischargePage(QWidget):
     def _cancel_failed(self, error: BaseException) -> None:
         self._finish()
         self.progress_label.setText("")
-        self.error_label.show_error(self.tr("未撤销：{reason}").format(reason=error_text(error)))
+        self.error_label.show_error(error_text(error) if sent_but_unrecorded(error)
+                                    else self.tr("未撤销：{reason}").format(reason=error_text(error)))
         self.reload()
 
     # --- the centre is down: 全额垫付, then 补登记 ------------------------------------------------------
@@ -815,7 +819,8 @@ class DischargePage(QWidget):
     def _backfill_failed(self, error: BaseException) -> None:
         self._finish()
         self.progress_label.setText("")
-        self.error_label.show_error(self.tr("未补登记：{reason}").format(reason=error_text(error)))
+        self.error_label.show_error(error_text(error) if sent_but_unrecorded(error)
+                                    else self.tr("未补登记：{reason}").format(reason=error_text(error)))
         self._update_buttons()
 
     def set_centre_online(self, online: bool) -> None:

@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from app.db.failures import StorageFailure, is_storage_failure
 from app.errors import WiCounterError
 from app.slips import money_text
+from ui.operations import clerk_message
 from ui.qt import (
     QComboBox,
     QCompleter,
@@ -57,8 +59,16 @@ def error_text(error: BaseException) -> str:
     message = getattr(error, "message", None)
     if isinstance(message, str) and message:
         return message
+    if is_storage_failure(error):  # this counter's database: its cause, as the other windows say it
+        return clerk_message(error)
     log.error("工作流程操作出错", exc_info=(type(error), error, error.__traceback__))
     return tr("发生了意外错误，操作未完成。详细信息已写入日志文件，请联系系统管理员。")
+
+
+def sent_but_unrecorded(error: BaseException) -> bool:
+    """The call reached the centre but this counter's database could not record the answer: the
+    centre did (or may have done) the work, so the page must not say 未登记 / 未结算 (issue 21 §8)."""
+    return isinstance(error, StorageFailure) and error.sent
 
 
 def is_centre_unreachable(error: BaseException) -> bool:
