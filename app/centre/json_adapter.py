@@ -779,9 +779,25 @@ def _settlement(output: dict[str, Any]) -> SettlementFigures:
         settled=_date(output, "settled"), settlement_kind=_text(output, "settlement_kind"),
         verdict=_verdict(output.get("verdict")), matrix=matrix, total=_money(output, "total"),
         fund_total=_money(output, "fund_total"), personal_total=_money(output, "personal_total"),
-        items=tuple(SettledItem(_int(i, "seq"), _text(i, "bucket"), _money(i, "fund"), _money(i, "personal"),
-                                str(i.get("reason") or "")) for i in _list(output, "items")),
+        items=_settled_items(_list(output, "items")),
     )
+
+
+def _settled_items(items: list[Any]) -> tuple[SettledItem, ...]:
+    # A stay's 20,000 items repeat few amounts: each distinct text is checked and parsed once.
+    money_of: dict[str, Decimal] = {}
+
+    def money(item: dict[str, Any], key: str) -> Decimal:
+        value = _get(item, key)
+        if type(value) is str:
+            parsed = money_of.get(value)
+            if parsed is None:
+                parsed = money_of[value] = wire.parse_decimal(value, key)
+            return parsed
+        return wire.parse_decimal(value, key)  # refused, naming the field
+
+    return tuple(SettledItem(_int(i, "seq"), _text(i, "bucket"), money(i, "fund"), money(i, "personal"),
+                             str(i.get("reason") or "")) for i in items)
 
 
 def _settlement_cancellation(output: dict[str, Any]) -> SettlementCancellation:

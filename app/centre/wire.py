@@ -24,7 +24,7 @@ from enum import Enum
 from typing import Any
 
 from app.errors import WiCounterError
-from app.textclean import clean, unsafe_in
+from app.textclean import clean, has_unsafe, unsafe_in
 
 log = logging.getLogger(__name__)
 
@@ -288,14 +288,21 @@ def encode_signed(message: dict[str, Any], key: bytes) -> bytes:
     to name where the float or Decimal sits."""
     unsigned = {k: v for k, v in message.items() if k != SIGNATURE_FIELD}
     try:
-        body = json.dumps(unsigned, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                          allow_nan=False).encode("utf-8")
+        if not all(isinstance(k, str) for k in unsigned):
+            raise TypeError("keys must be str")  # the walk below names where
+        # Each top-level value encoded once: the signed bytes and the sent bytes differ only by
+        # the signature's member, so they are joined from the same parts (a settlement's reply
+        # is 20,000 items: encoding it twice was a part of the patient's wait).
+        parts = {k: json.dumps(k, ensure_ascii=False) + ":" + json.dumps(
+            v, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False) for k, v in unsigned.items()}
+        body = ("{" + ",".join(parts[k] for k in sorted(parts)) + "}").encode("utf-8")
         json.loads(body, parse_float=_reject_float)
     except (TypeError, ValueError, WireError):
         _check_no_float(unsigned)  # raises, naming the path
         raise
-    unsigned[SIGNATURE_FIELD] = hmac.new(key, body, hashlib.sha256).hexdigest()
-    return canonical_json(unsigned, checked=True)
+    signature = hmac.new(key, body, hashlib.sha256).hexdigest()
+    parts[SIGNATURE_FIELD] = json.dumps(SIGNATURE_FIELD) + ":" + json.dumps(signature)
+    return ("{" + ",".join(parts[k] for k in sorted(parts)) + "}").encode("utf-8")
 
 
 def decode(body: bytes) -> dict[str, Any]:
@@ -456,10 +463,11 @@ def msgid_terminal(msgid: str) -> str:
     return msgid[26:28]
 
 
-def request_fingerprint(data: Any) -> str:
+def request_fingerprint(data: Any, *, checked: bool = False) -> str:
     """SHA-256 (lowercase hex) of the canonical JSON of a request's `input.data`: what the centre
-    keeps with each msgid and returns in 5101, so a counter can prove a recorded call is its own."""
-    return hashlib.sha256(canonical_json(data)).hexdigest()
+    keeps with each msgid and returns in 5101, so a counter can prove a recorded call is its own.
+    `checked=True`: `data` is known to hold no float (decoded by `decode`), see `canonical_json`."""
+    return hashlib.sha256(canonical_json(data, checked=checked)).hexdigest()
 
 
 def msgid_problem(msgid: Any, institution_code: str | None = None) -> str | None:
@@ -691,15 +699,19 @@ def _clean_texts(value: Any, path: str) -> list[str]:
     found: list[str] = []
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
-        where = f"{path}.{key}" if path and isinstance(key, str) else f"{path}[{key}]" if path else str(key)
+        # The path is spelled only where it is needed: a settlement's reply has 100,000 strings.
         if isinstance(item, str):
-            points = unsafe_in(item)
-            if points:
+            if has_unsafe(item):
+                points = unsafe_in(item)
                 value[key] = clean(item)
-                found.append(f"{where} {'、'.join(points[:3])}")
+                found.append(f"{_field_path(path, key)} {'、'.join(points[:3])}")
         elif isinstance(item, dict | list):
-            found.extend(_clean_texts(item, where))
+            found.extend(_clean_texts(item, _field_path(path, key)))
     return found
+
+
+def _field_path(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path and isinstance(key, str) else f"{path}[{key}]" if path else str(key)
 
 
 # --- transaction outcomes (5101) --------------------------------------------------------

@@ -522,7 +522,51 @@ def _catalogue_entry(r: _Reader, value: Any, path: str) -> CatalogueEntry | None
     return CatalogueEntry(code, name, category, price_limit, max_pay, per_day)
 
 
+_ITEM_REQUIRED = frozenset({"seq", "code", "name", "category", "quantity", "unit_price", "amount", "date"})
+_ITEM_KEYS = _ITEM_REQUIRED | {"diagnosis", "injury", "refund_of"}
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _plain_item(value: Any) -> ChargeItem | None:
+    """A plainly well-formed item read in one go, else None (then `_item` reads it field by field and
+    names every problem). Accepts only what `_item` accepts without a problem, giving the same item: a
+    centre settling 20,000 lines reads each one while the patient waits at the window."""
+    if type(value) is not dict or not _ITEM_REQUIRED <= value.keys() <= _ITEM_KEYS:
+        return None
+    seq, code, name, category = value["seq"], value["code"], value["name"], value["category"]
+    diagnosis, injury, refund_of, day = value.get("diagnosis"), value.get("injury"), value.get("refund_of"), value["date"]
+    if (type(seq) is not int or seq < 1 or type(code) is not str or not code.strip() or type(name) is not str
+            or not name.strip() or category not in CATEGORIES
+            or (diagnosis is not None and (type(diagnosis) is not str or not diagnosis.strip()))
+            or (injury is not None and type(injury) is not bool) or (refund_of is not None and type(refund_of) is not int)
+            or type(day) is not str or not _DATE_TEXT.fullmatch(day)):
+        return None
+    numbers = []
+    for key in ("quantity", "unit_price", "amount"):
+        text = value[key]
+        if type(text) is not str or not _DECIMAL_TEXT.fullmatch(text):
+            return None
+        number = Decimal(text)
+        if abs(number) >= MAX_MAGNITUDE:
+            return None
+        numbers.append(number)
+    quantity, unit_price, amount = numbers
+    if (unit_price < 0 or quantity == 0 or (quantity < 0 and refund_of is None) or (quantity > 0 and refund_of is not None)
+            or amount != amount.quantize(CENT) or amount != round_money(quantity * unit_price)):
+        return None
+    try:
+        date = dt.date.fromisoformat(day)
+    except ValueError:
+        return None
+    return ChargeItem(seq, code, name, category, quantity, unit_price, amount, diagnosis, injury, refund_of, date)
+
+
 def _item(r: _Reader, value: Any, path: str) -> ChargeItem | None:
+    plain = _plain_item(value)
+    return plain if plain is not None else _read_item(r, value, path)
+
+
+def _read_item(r: _Reader, value: Any, path: str) -> ChargeItem | None:
     node = r.obj(value, path, {"seq", "code", "name", "category", "quantity", "unit_price", "amount", "date"},
                  {"diagnosis", "injury", "refund_of"})
     if node is None:

@@ -339,8 +339,10 @@ def apply_settlement(session: Session, entry: OutboxEntry, result: Any, counter_
         # Another registration's settlement (another counter's call): never recorded here, never reversed.
         raise ForeignResult(f"中心结算的就医登记号 {figures.registration_no} 不是本次住院的 {stay.registration_no}")
     # Plain rows, not ORM objects: this runs while the patient waits at the window (20,000 lines).
+    # One read serves the checks and the record (its ids): each read of 20,000 lines is a wait.
     charge_lines = {row.seq: row for row in session.execute(
-        select(ChargeLine.seq, ChargeLine.category, ChargeLine.amount).where(ChargeLine.stay_id == stay.id))}
+        select(ChargeLine.seq, ChargeLine.id, ChargeLine.category, ChargeLine.amount)
+        .where(ChargeLine.stay_id == stay.id))}
     computed = settlement_result(figures, charge_lines)
     if computed.total != figures.total or computed.fund_total != figures.fund_total:
         raise LocalConflict(f"中心结算合计 {figures.total} 与明细合计 {computed.total} 不符")
@@ -360,6 +362,7 @@ def apply_settlement(session: Session, entry: OutboxEntry, result: Any, counter_
             session, stay, computed, operator_id=operator_id, counter_name=counter_name,
             centre_settlement_id=figures.settlement_id, msgid=entry.msgid, settled_at=dt.datetime.now(dt.UTC),
             settled_on=figures.settled, benefit_category="医疗康复住院", business_category="工伤住院",
+            charge_line_ids={seq: row.id for seq, row in charge_lines.items()},
         )
     except SlipError as exc:
         raise LocalConflict(exc.message) from None

@@ -140,8 +140,16 @@ _LINE_COLUMNS = (ChargeLine.id, ChargeLine.seq, ChargeLine.his_code, ChargeLine.
                  ChargeLine.injury_override_reason, ChargeLine.override_approved_by)
 
 
-def _line_rows(session: Session, stay_id: int, *, pending_only: bool = False) -> list[Any]:
-    query = select(*_LINE_COLUMNS).where(ChargeLine.stay_id == stay_id)
+# What `_line_problems` reads of a line: no amounts, so no Decimal is made per line for a check that
+# looks at none (readiness runs again when 结算 is pressed, while the patient waits).
+_CHECK_COLUMNS = (ChargeLine.seq, ChargeLine.his_code, ChargeLine.code, ChargeLine.category,
+                  ChargeLine.diagnosis_code, ChargeLine.injury, ChargeLine.injury_override_reason,
+                  ChargeLine.override_approved_by)
+
+
+def _line_rows(session: Session, stay_id: int, *, pending_only: bool = False,
+               columns: tuple[Any, ...] = _LINE_COLUMNS) -> list[Any]:
+    query = select(*columns).where(ChargeLine.stay_id == stay_id)
     if pending_only:
         query = query.where(ChargeLine.uploaded_at.is_(None))
     return list(session.execute(query.order_by(ChargeLine.seq)).all())
@@ -156,8 +164,16 @@ def _stay_total(session: Session, stay_id: int) -> Decimal:
 def _fee_lines(session: Session, stay: Stay, lines: list[Any]) -> list[FeeLine]:
     """The lines as the centre takes them: the 伤病分离 flag set by the counter (a line's own
     override, else its diagnosis), refunds pointing at their original's seq."""
+    if not lines:
+        return []
     injury_of = _diagnosis_injury(session, stay)
-    seq_of = dict(session.execute(select(ChargeLine.id, ChargeLine.seq).where(ChargeLine.stay_id == stay.id)).all())
+    refunded = {line.refund_of_id for line in lines if line.refund_of_id is not None}
+    # Only the originals the refunds point at (an upload of nothing pending reads no line at all).
+    seq_of: dict[int, int] = {}
+    ids = sorted(refunded)
+    for start in range(0, len(ids), 500):  # bounded IN lists
+        seq_of.update(session.execute(select(ChargeLine.id, ChargeLine.seq).where(
+            ChargeLine.stay_id == stay.id, ChargeLine.id.in_(ids[start:start + 500]))).tuples().all())
     fee_lines = []
     for line in lines:
         assert line.category is not None
@@ -212,7 +228,7 @@ def readiness(session: Session, stay_id: int) -> list[str]:
         missing_plan = plan_problem(session, stay)
         if missing_plan:
             problems.append(missing_plan)
-    lines = _line_rows(session, stay_id)
+    lines = _line_rows(session, stay_id, columns=_CHECK_COLUMNS)
     if not lines:
         problems.append("没有费用明细，请先导入或录入费用。")
         return problems

@@ -38,6 +38,11 @@ def test_canonical_json_is_sorted_compact_utf8_and_refuses_floats() -> None:
 def test_encode_signed_equals_signing_then_encoding_and_names_where_a_float_sits() -> None:
     message = _request({"lines": [{"seq": 1, "amount": "15.00", "name": "阿司匹林"}]}).as_message()
     assert wire.encode_signed(message, KEY) == wire.encode(wire.signed(message, KEY))
+    # Joined from per-member parts: the same bytes whatever the members' order, text or an old signature.
+    reply = {"output": {"items": [{"seq": 2, "reason": "非工伤\u202e", "fund": "0.00"}], "名": None},
+             "signature": "stale", "err_code": "", "msgid": "x", "Output": [True, 1]}
+    assert wire.encode_signed(reply, KEY) == wire.encode(wire.signed(reply, KEY))
+    assert wire.encode_signed({}, KEY) == wire.encode(wire.signed({}, KEY))
     with pytest.raises(wire.WireError, match=r"\$\.input\.data\.lines\[0\]\.amount"):
         wire.encode_signed(_request({"lines": [{"seq": 1, "amount": 15.0}]}).as_message(), KEY)
     with pytest.raises(wire.WireError, match=r"\$\.input\.data\.price.*Decimal"):

@@ -180,3 +180,48 @@ def test_figures_too_large_for_any_stay_are_errors_not_decimal_overflows(field: 
 
 
 # Random sections, values and bytes: tests/fuzz/test_fuzz_case_file.py (hostile input, counted).
+
+
+_GOOD_ITEM: dict[str, Any] = {"seq": 3, "code": "XB01AC06", "name": "阿司匹林肠溶片", "category": "drug",
+                              "quantity": "30", "unit_price": "0.5000", "amount": "15.00", "date": "2026-11-20",
+                              "diagnosis": "S82.201", "injury": True, "refund_of": None}
+# Each field's values a reader may meet: good ones and every kind of bad one `_read_item` names.
+_FIELD_VALUES: dict[str, list[Any]] = {
+    "seq": [1, 0, -2, True, "3", 2.0, None],
+    "code": ["X1", "", "  ", 5, None],
+    "name": ["针", "", None, ["x"]],
+    "category": ["treatment", "device", "drugs", None, 1, ["drug"]],
+    "quantity": ["1", "-30", "0", "0.0", "1e3", " 1", "１", 30, 1.5, "1000000000", None],
+    "unit_price": ["0.50", "-0.50", "0.125", "999999999.9999", "", None, "1.5.0"],
+    "amount": ["15.00", "15.001", "15", "-15.00", "14.99", "15.0", "1000000000.00", None],
+    "date": ["2026-02-30", "2026-1-02", "20261120", "２０２６-11-20", None, 20261120],
+    "diagnosis": [None, "", " ", 1, "I10"],
+    "injury": [None, False, "true", 1, 0],
+    "refund_of": [None, 1, True, "1", 1.0, -1],
+}
+
+
+def test_the_quick_reading_of_an_item_agrees_with_the_full_one() -> None:
+    """A stay's 20,000 lines are read quickly (`_plain_item`) when plainly well formed; for any other the
+    full reading names the problems. Whatever the quick one accepts, the full one accepts too, as the
+    same item; and an ordinary item (a refund too) takes the quick way."""
+    from app.rules.case import _plain_item, _read_item, _Reader
+
+    def agree(value: Any) -> bool:
+        quick = _plain_item(value)
+        reader = _Reader()
+        full = _read_item(reader, value, "$.items[0]")
+        if quick is not None:
+            assert not reader.problems and full == quick, (value, reader.problems)
+        return quick is not None
+
+    assert agree(_GOOD_ITEM)
+    assert agree({**_GOOD_ITEM, "seq": 9, "quantity": "-10", "amount": "-5.00", "refund_of": 3})
+    assert agree({k: v for k, v in _GOOD_ITEM.items() if k not in ("diagnosis", "injury", "refund_of")})
+    for field, values in _FIELD_VALUES.items():
+        for value in values:
+            agree({**_GOOD_ITEM, field: value})
+        agree({k: v for k, v in _GOOD_ITEM.items() if k != field})  # missing
+    for pair in (("quantity", "-30"), ("refund_of", 1)):  # a refund needs both, each alone is refused
+        assert not agree({**_GOOD_ITEM, pair[0]: pair[1]})
+    assert not agree({**_GOOD_ITEM, "extra": 1}) and not agree(["not", "an", "object"]) and not agree(None)

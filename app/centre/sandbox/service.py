@@ -281,7 +281,8 @@ class SandboxCentre:
              # kept for 5101: the output of a state-changing call that was applied
              json.dumps(output, ensure_ascii=False) if request.infno.changes_state and not refusal else "{}",
              json.dumps(context.effect), reference, wire.format_time(context.received), request.caller.operator_code,
-             wire.request_fingerprint(request.data), context.counter_id))
+             # decoded by `decode` (floats refused), as `signature_valid` took it: not walked again
+             wire.request_fingerprint(request.data, checked=True), context.counter_id))
 
     def _require_session(self, context: _Context) -> None:
         row = context.connection.execute(
