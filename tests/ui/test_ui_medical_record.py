@@ -77,15 +77,15 @@ def test_a_cashier_marks_the_medical_record_and_the_deadline_goes(
     qtbot.waitUntil(lambda: slips.listed is not None, timeout=WAIT_MS)
     assert slips.medical_record_button.isVisible() and slips.medical_record_button.text() == "病案首页已补齐(&M)"
     assert _mnemonics(slips).count("M") == 1
-    status = {int(row[0]): row[-1] for row in _rows(slips.table)}
-    assert status[first].endswith("病案首页已补齐") and status[second].endswith("病案首页待补齐")
+    assert (slips.medical_record_state(first), slips.medical_record_state(second)) == ("已补齐", "待补齐")
     assert slips.select_settlement(first) and not slips.medical_record_button.isEnabled()  # already marked
     assert slips.select_settlement(second) and slips.medical_record_button.isEnabled()
     qtbot.keyClick(slips, Qt.Key.Key_M, Qt.KeyboardModifier.AltModifier)  # the mnemonic
     qtbot.waitUntil(lambda: slips.list_message.text() == "已登记：住院号 ZY720002 沈首页 的病案首页已补齐。",
                     timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: {int(r[0]): r[-1] for r in _rows(slips.table)}[second].endswith("病案首页已补齐"),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: slips.medical_record_state(second) == "已补齐", timeout=WAIT_MS)
+    assert slips.selected_settlement_id() == second and not slips.medical_record_button.isEnabled()
+    assert slips.medical_record_button.toolTip() == "所选结算的病案首页：已补齐"
     # The 月度结算 page heard of it: no 病案首页 left on its list.
     qtbot.waitUntil(lambda: not any(w.deadline.kind == "medical_record" for w in page.watched), timeout=WAIT_MS)
     with demo_ctx.transaction() as session:

@@ -5,8 +5,8 @@ as it will print (the PDF in Qt's PDF viewer, with the next print's mark: 原件
 已撤销) and prints both copies (`ui.document_printing`): 打印 on the printer in use without a
 dialog, 选择打印机… through the system's print dialog. After each print the PDF is kept in the
 archive folder and the print logged (`app.slips.commit_issue`); a print that failed is not
-logged. Where the profile sets a 病案首页 deadline (Guangdong, `003 §16`) the 状态 column says whether
-the settlement's 病案首页 is complete, and 病案首页已补齐 records it for the chosen settlement
+logged. Where the profile sets a 病案首页 deadline (Guangdong, `003 §16`) 病案首页已补齐 is enabled for a
+chosen settlement whose 病案首页 is still open (its tooltip says 待补齐 / 已补齐), and 病案首页已补齐 records it for the chosen settlement
 (`app.workflow.medical_record`). Database work and rendering run off the GUI thread.
 """
 
@@ -211,11 +211,9 @@ class SlipPage(QWidget):
         selected = self.selected_settlement_id()
         self.table.setRowCount(len(summaries))
         for row, summary in enumerate(summaries):
-            status = self.tr(_status(summary))
-            if listed.tracked and not summary.cancelled:
-                status += self.tr("，病案首页已补齐") if summary.id in listed.completed else self.tr("，病案首页待补齐")
             values = (str(summary.id), summary.settled_on.strftime("%Y-%m-%d"), summary.name, summary.masked_id,
-                      summary.registration_no, summary.settlement_kind, money_text(summary.total), status)
+                      summary.registration_no, summary.settlement_kind, money_text(summary.total),
+                      self.tr(_status(summary)))
             for column, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, summary.id)
@@ -240,9 +238,22 @@ class SlipPage(QWidget):
                 return True
         return False
 
+    def medical_record_state(self, settlement_id: int) -> str:
+        """"待补齐" / "已补齐" / "" (cancelled, not listed, or no deadline in this region)."""
+        listed = self.listed
+        summary = next((s for s in listed.summaries if s.id == settlement_id), None) if listed is not None else None
+        if listed is None or not listed.tracked or summary is None or summary.cancelled:
+            return ""
+        return self.tr("已补齐") if settlement_id in listed.completed else self.tr("待补齐")
+
     def _update_medical_record_button(self) -> None:
         listed, chosen = self.listed, self.selected_settlement_id()
         summary = next((s for s in listed.summaries if s.id == chosen), None) if listed is not None else None
+        # The list has no room for another column at 1366×768: the chosen row's state is on the button.
+        state = self.medical_record_state(chosen) if chosen is not None else ""
+        self.medical_record_button.setToolTip(
+            self.tr("所选结算的病案首页：{state}").format(state=state) if state else
+            self.tr("选中的结算病案首页补齐后按此登记（出院结算后7天内，003 §16）"))
         self.medical_record_button.setEnabled(
             not self._marking and listed is not None and listed.tracked and summary is not None
             and not summary.cancelled and summary.id not in listed.completed
