@@ -82,7 +82,7 @@ def _seed_demo_settlement(session: Session, counter_name: str) -> bool:
     import datetime as dt
 
     from app.case_records import record_case_stay
-    from app.db.models import Settlement
+    from app.db.models import MedicalRecordCompletion, Settlement
     from app.rules.case import read_case_file
     from app.rules.settlement import compute
     from app.slips import record_settlement
@@ -96,8 +96,13 @@ def _seed_demo_settlement(session: Session, counter_name: str) -> bool:
     case = read_case_file(resource_path("demo", "sample-settlement.json"))
     assert case.stay.settled is not None
     stay = record_case_stay(session, case, cashier.id)
-    record_settlement(session, stay, compute(case), operator_id=cashier.id, counter_name=counter_name,
-                      centre_settlement_id="DEMO-JS-0001", msgid="DEMO-0001",
-                      settled_at=dt.datetime.combine(case.stay.settled, dt.time(2, 30), tzinfo=dt.UTC),
-                      settled_on=case.stay.settled, reviewer_id=reviewer.id if reviewer is not None else None)
+    settlement = record_settlement(
+        session, stay, compute(case), operator_id=cashier.id, counter_name=counter_name,
+        centre_settlement_id="DEMO-JS-0001", msgid="DEMO-0001",
+        settled_at=dt.datetime.combine(case.stay.settled, dt.time(2, 30), tzinfo=dt.UTC),
+        settled_on=case.stay.settled, reviewer_id=reviewer.id if reviewer is not None else None)
+    # A sample from years ago: its 病案首页 was completed long since (003 §16), not a deadline to show.
+    session.add(MedicalRecordCompletion(
+        settlement_id=settlement.id, completed_by=cashier.id, counter_name=counter_name,
+        completed_at=dt.datetime.combine(case.stay.settled + dt.timedelta(days=2), dt.time(2, 30), tzinfo=dt.UTC)))
     return True

@@ -243,6 +243,8 @@ class MainWindow(QMainWindow):
         self.status.deadlines_clicked.connect(lambda: self.show_page(self.stack.indexOf(self.claims_page)))
         self.discharge_page.changed.connect(self.claims_page.check_deadlines)
         self.stays_page.changed.connect(self.claims_page.check_deadlines)
+        # 病案首页已补齐 on the 结算单 page meets a deadline (003 §16): the list and the status bar follow.
+        self.slip_page.medical_record_marked.connect(self.claims_page.check_deadlines)
         self._deadlines_changed()
         # Day-end reconciliation: the days still owed run once the centre answers; open
         # differences wait in the status bar for a reviewer.

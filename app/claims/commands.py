@@ -1,5 +1,6 @@
 """`wi-counter claims build --month YYYY-MM [--out DIR]`, `claims upload BATCH`, `claims status BATCH`,
-`claims list`, `claims dispute DEDUCTION_ID`, `claims deadlines`: the monthly claim from the command line.
+`claims list`, `claims dispute DEDUCTION_ID`, `claims deadlines`, `claims medical-record SETTLEMENT_ID`
+(病案首页已补齐, `003 §16`): the monthly claim and its deadlines from the command line.
 
 Registered in `app.cli`. Exit 0 done, 1 refused (the reason on stderr, in Chinese), 2 bad input.
 `build --out` writes the three forms as PDF and XLSX (`printing.claim_forms`, imported here
@@ -59,10 +60,15 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
                          help="证据材料文件（读取其校验值，文件本身不上传），可多次给出 / an evidence file (hashed, not "
                               "sent; repeatable)")
     add_operator_options(dispute)
-    deadlines = action(actions, "deadlines", "列出未办的截止事项（月度申请、明细上传、扣款异议），及未导入调休安排的年份"
+    deadlines = action(actions, "deadlines", "列出未办的截止事项（月度申请、明细上传、扣款异议、病案首页补齐），及未导入调休安排的年份"
                                              " / list the open deadlines, and the years without their 调休 arrangement",
                        deadlines_command)
     deadlines.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    record = action(actions, "medical-record", "登记一笔出院结算的病案首页已补齐（广东：出院结算后7天内补齐，003 §16）"
+                                               " / record that a settlement's 病案首页 has been completed",
+                    medical_record_command)
+    record.add_argument("settlement_id", type=int, metavar="SETTLEMENT_ID", help="结算记录编号 / settlement id")
+    add_operator_options(record)
     demo_month = action(actions, "demo-month",
                         "演示模式：经沙箱结算中心为上月办理三笔结算（上月已有结算则不做） / demo only: settle three "
                         "stays last month through the sandbox centre", demo_month_command)
@@ -73,7 +79,8 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
 
 
 def _help(args: argparse.Namespace) -> int:
-    print("用法 / usage: wi-counter claims {build,upload,status,list,dispute,predict,accuracy,adjust-rule}",
+    print("用法 / usage: wi-counter claims {build,upload,status,list,dispute,deadlines,medical-record,predict,accuracy,"
+          "adjust-rule}",
           file=sys.stderr)
     return 2
 
@@ -321,6 +328,27 @@ def dispute_command(args: argparse.Namespace) -> int:
         return 1
     print("异议尚未送达经办机构 / dispute pending：已在本院记录，联网恢复后请再次执行本命令提交。", file=sys.stderr)
     return 1
+
+
+def medical_record_command(args: argparse.Namespace) -> int:
+    """病案首页已补齐 (`003 §16`): a cashier's or reviewer's, signed in with the password; audited."""
+    from app.errors import WiCounterError
+    from app.operators import Permission
+    from app.workflow.medical_record import mark_completed
+
+    context = _open(args)
+    try:
+        try:
+            actor = signed_in(context, args, Permission.SETTLE)
+            done = mark_completed(context, args.settlement_id, actor)
+        except WiCounterError as exc:
+            print(f"错误：{exc.message}", file=sys.stderr)
+            return 1
+    finally:
+        context.close()
+    print(f"已登记 / recorded：结算记录 {done.settlement_id}（住院号 {done.admission_no} {done.name} {done.masked_id}）"
+          f"病案首页已补齐（{done.completed_by}）")
+    return 0
 
 
 def deadlines_command(args: argparse.Namespace) -> int:

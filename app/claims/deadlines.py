@@ -110,6 +110,7 @@ class Deadline:
     due: dt.date
     source: str  # the article, e.g. "003 §21"
     done: bool = False
+    settlement_id: int | None = None  # the settlement a per-settlement deadline is about (病案首页)
 
 
 @dataclass(frozen=True)

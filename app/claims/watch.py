@@ -10,6 +10,9 @@
   day the fault cleared (the day the counter reached the centre again); not due before.
 - 扣款异议: 10 working days from the agency's push (`003 §20`), until disputed; none where the
   seed sets no window (`002 经办规程 §23`).
+- 病案首页补齐: where the profile sets the days (Guangdong 7, `003 §16`), every settlement not
+  cancelled whose 病案首页 no one has marked complete (`app.workflow.medical_record`), due 7 days
+  after the settlement (moved to the next working day), overdue after; gone once marked.
 
 `watch` returns every deadline that is open (not done), soonest first; the window warns of those
 `due_soon` or `overdue`.
@@ -30,10 +33,12 @@ from app.claims.deadlines import (
     agency_month_item,
     claim_deadline,
     detail_upload_deadline,
+    medical_record_deadline,
     month_label,
     status,
 )
 from app.claims.service import ended_months, parse_month
+from app.masking import mask_id_number
 from app.db.models import (
     ChargeLine,
     ClaimDeduction,
@@ -41,6 +46,7 @@ from app.db.models import (
     ClaimStatus,
     DeductionDispute,
     FullPaymentReceipt,
+    MedicalRecordCompletion,
     MonthlyClaim,
     Settlement,
     SettlementKind,
@@ -156,11 +162,35 @@ def _dispute_deadlines(session: Session, profile: Profile) -> list[Deadline]:
             for _id, due, amount, item, name in rows if due is not None]
 
 
+def _medical_record_deadlines(session: Session, profile: Profile, calendar: WorkingCalendar) -> list[Deadline]:
+    """Every live settlement whose 病案首页 is not marked complete (`003 §16`), however old: an
+    unmarked one stays overdue until a clerk marks it (migration 0017 marked the long-past ones)."""
+    if profile.medical_record_days == 0:
+        return []
+    source = profile.source_of("medical_record_days")
+    cancellation = aliased(Settlement)
+    rows = session.execute(
+        select(Settlement.id, Settlement.settled_on, Stay.admission_no, Worker.name, Worker.social_security_number)
+        .join(Stay, Stay.id == Settlement.stay_id).join(Worker, Worker.id == Stay.worker_id)
+        .where(Settlement.kind == SettlementKind.SETTLEMENT,
+               ~exists().where(cancellation.reverses_id == Settlement.id),
+               ~exists().where(MedicalRecordCompletion.settlement_id == Settlement.id))
+    ).all()
+    deadlines = []
+    for settlement_id, settled_on, admission_no, name, ssn in rows:
+        due = medical_record_deadline(profile, settled_on, calendar)
+        assert due is not None  # the profile sets the days
+        subject = (f"住院号 {admission_no} {name}（{mask_id_number(ssn)}）结算 {settlement_id} 病案首页待补齐"
+                   f"（出院结算后{profile.medical_record_days}天内，{source}）")
+        deadlines.append(Deadline("medical_record", subject, due, source, False, settlement_id))
+    return deadlines
+
+
 def watch(session: Session, *, profile: Profile, calendar: WorkingCalendar, today: dt.date,
           warn_working_days: int) -> list[Watched]:
     """Every open deadline with its state today, soonest first."""
     found = (_claim_deadlines(session, profile, calendar, today) + _detail_deadlines(session, profile, calendar, today)
-             + _dispute_deadlines(session, profile))
+             + _dispute_deadlines(session, profile) + _medical_record_deadlines(session, profile, calendar))
     watched = [Watched(d, status(d, today, calendar, warn_working_days)) for d in found if not d.done]
     # A dispute deadline long past is no longer the office's to meet: the deduction stands.
     watched = [w for w in watched if not (w.deadline.kind == "dispute" and w.status.working_days_left < -5)]

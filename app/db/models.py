@@ -797,6 +797,21 @@ class RehabPlan(Base):
     uploaded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())  # the centre accepted it (2307)
 
 
+class MedicalRecordCompletion(Base):
+    """病案首页补齐 of a discharge settlement (`003 §16`: 病案首页可在7天内补齐): who marked it and when.
+    One row per settlement at most; the settlement itself stays immutable. `completed_by` is None only
+    for the settlements migration 0017 found long past their 7 days (handled before the counter kept
+    this record)."""
+
+    __tablename__ = "medical_record_completion"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    settlement_id: Mapped[int] = mapped_column(ForeignKey("settlement.id"), unique=True)
+    completed_by: Mapped[int | None] = mapped_column(ForeignKey("operator.id"))
+    completed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    counter_name: Mapped[str | None] = mapped_column(String(64))
+
+
 # --- pre-audit (预审, issue 10) ---------------------------------------------------------
 
 

@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session
 
 from app.bootstrap import CounterContext, open_counter
 from app.case_records import record_case_stay
-from app.db.models import CatalogueItem, ChargeCategory, ChargeLine, Operator, Role, Settlement
+from app.db.models import (
+    CatalogueItem,
+    ChargeCategory,
+    ChargeLine,
+    MedicalRecordCompletion,
+    Operator,
+    Role,
+    Settlement,
+)
 from app.idnumber import check_character
 from app.operators import OperatorInfo
 from app.rules.case import parse_case
@@ -115,6 +123,14 @@ def settle_stay(session: Session, operator_id: int, *, settled: dt.date, care: s
         centre_settlement_id=f"JS{number:010d}", msgid=f"H44080100001{settled:%Y%m%d}1030{number:06d}",
         settled_at=dt.datetime.combine(settled, dt.time(2, 30), tzinfo=dt.UTC), settled_on=settled,
     )
+
+
+def medical_record_completed(session: Session, settlement: Settlement, operator_id: int) -> None:
+    """The settlement's 病案首页 marked complete (`003 §16`), as `app.workflow.medical_record` records it:
+    for the tests of the other deadlines, whose settlements have no 病案首页 left to complete."""
+    session.add(MedicalRecordCompletion(settlement_id=settlement.id, completed_by=operator_id,
+                                        counter_name="1号窗口"))
+    session.flush()
 
 
 def cancel(session: Session, settlement: Settlement, operator_id: int, on: dt.date) -> Settlement:

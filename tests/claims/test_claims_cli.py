@@ -144,3 +144,39 @@ def test_deadlines_command_lists_the_agencys_date_and_the_years_without_their_ar
     out = capsys.readouterr().out
     assert out.startswith("注意：2027 年的调休安排")
     assert "经办机构日期\t2026年11月 经办机构上传月度结算信息\t001 §33" in out
+
+
+def test_medical_record_command_marks_with_the_operators_password(
+        db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """003 §16: 病案首页可在7天内补齐 — marked from the command line by a signed-in cashier; the deadline
+    leaves `claims deadlines`; a wrong password or a second mark changes nothing."""
+    import io
+
+    from app.centre import wire
+
+    ctx = open_test_counter(db_url)
+    try:
+        who = clerks(ctx)
+        with ctx.transaction() as session:
+            settlement_id = settle_stay(session, who.cashier.id, settled=dt.date(2026, 12, 4), serial=730001).id
+    finally:
+        ctx.close()
+    monkeypatch.setattr(wire, "now", lambda: dt.datetime(2026, 12, 7, 10, 0, tzinfo=wire.CHINA_TZ))
+    assert main(["--db", db_url, "claims", "deadlines", "--json"]) == 0
+    (record,) = [d for d in json.loads(capsys.readouterr().out)["deadlines"] if d["kind"] == "medical_record"]
+    assert (record["due"], record["source"]) == ("2026-12-11", "003 §16") and "ZY730001" in record["subject"]
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("not-the-password\n"))
+    assert main(["--db", db_url, "claims", "medical-record", str(settlement_id), "--operator", "cashier1",
+                 "--password-stdin"]) == 1
+    assert "密码" in capsys.readouterr().err
+    password_on_stdin(monkeypatch)
+    assert main(["--db", db_url, "claims", "medical-record", str(settlement_id), "--operator", "cashier1",
+                 "--password-stdin"]) == 0
+    assert "病案首页已补齐（张收款）" in capsys.readouterr().out
+    assert main(["--db", db_url, "claims", "deadlines", "--json"]) == 0
+    assert not [d for d in json.loads(capsys.readouterr().out)["deadlines"] if d["kind"] == "medical_record"]
+    password_on_stdin(monkeypatch)
+    assert main(["--db", db_url, "claims", "medical-record", str(settlement_id), "--operator", "cashier1",
+                 "--password-stdin"]) == 1
+    assert "不需要再登记" in capsys.readouterr().err

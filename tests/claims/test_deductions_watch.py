@@ -18,7 +18,7 @@ from app.claims.watch import watch
 from app.db.models import ClaimDeduction, ClaimEntry, ClaimStatus, DeductionDispute, MonthlyClaim
 from app.errors import PermissionDenied
 from app.rules.profiles import load_profile
-from tests.claims.claim_fixtures import clerks, open_test_counter, settle_stay
+from tests.claims.claim_fixtures import clerks, medical_record_completed, open_test_counter, settle_stay
 
 GUANGDONG = load_profile("guangdong-intra")
 JILIN = load_profile("jilin-intra")
@@ -123,7 +123,8 @@ def test_the_watch_warns_of_an_unclaimed_month_and_an_open_dispute(ctx) -> None:
     who = clerks(ctx)
     calendar = load_calendar(None)
     with ctx.transaction() as session:
-        settle_stay(session, who.cashier.id, settled=dt.date(2026, 10, 20))
+        settlement = settle_stay(session, who.cashier.id, settled=dt.date(2026, 10, 20))
+        medical_record_completed(session, settlement, who.cashier.id)  # its 病案首页 is done (003 §16)
     with ctx.transaction() as session:
         items = watch(session, profile=GUANGDONG, calendar=calendar, today=dt.date(2026, 11, 5), warn_working_days=3)
         (october,) = [w for w in items if w.deadline.kind == "claim"]

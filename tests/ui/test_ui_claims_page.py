@@ -21,7 +21,7 @@ from app.claims.service import build_claim, list_claims, month_overview
 from app.db.models import ClaimDeduction, ClaimEntry, ClaimStatus, DeductionDispute, MonthlyClaim
 from app.operators import OperatorInfo
 from app.slips import money_text
-from tests.claims.claim_fixtures import seed_device_catalogue, settle_stay
+from tests.claims.claim_fixtures import medical_record_completed, seed_device_catalogue, settle_stay
 from tests.ui.print_dialogs import answer
 from tests.ui.workflow_fixtures import WAIT_MS, WindowFactory, make_window  # noqa: F401 - fixtures
 from ui.pages.claims_chart import Bar
@@ -38,15 +38,18 @@ Operators = Callable[[CounterContext, str], OperatorInfo]
 
 def _settle_month(ctx: CounterContext, operator_id: int) -> list[int]:
     """Four settlements in November (every care, three insured places), one in October; their
-    details all uploaded, as the workflow does before it settles (so the only open deadlines are
-    the claims')."""
+    details all uploaded, as the workflow does before it settles, and their 病案首页 completed
+    (`003 §16`), so the only open deadlines are the claims'."""
     rows = [(dt.date(2026, 11, 5), "medical", "广州市"), (dt.date(2026, 11, 12), "rehab", "深圳市"),
             (dt.date(2026, 11, 20), "device", "长春市"), (dt.date(2026, 11, 24), "medical", "广州市"),
             (dt.date(2026, 10, 14), "medical", "湛江市")]
     with ctx.transaction() as session:
         seed_device_catalogue(session)
-        return [settle_stay(session, operator_id, settled=day, care=care, place=place).id
-                for day, care, place in rows]
+        settlements = [settle_stay(session, operator_id, settled=day, care=care, place=place)
+                       for day, care, place in rows]
+        for settlement in settlements:
+            medical_record_completed(session, settlement, operator_id)
+        return [settlement.id for settlement in settlements]
 
 
 def _page(qtbot: QtBot, ctx: CounterContext, operator: OperatorInfo, **kwargs: object) -> ClaimsPage:

@@ -8,8 +8,10 @@ between chunks and 继续上传 carries on where it stopped; 查询审核结果 
 and its deductions. The 预审 box shows the claim's predicted deductions per stay and in total before the
 answer, and the month's precision and recall per rule after it (`ui.pages.claims_preaudit`). Two bar charts show the month's settlements by 费用类别 and by 参保地.
 
-The deadlines not to miss (月度结算申请, 结算明细上传, 扣款异议; `app.claims.watch`) are listed with
-their state and article; `deadlines_changed` tells the main window, which warns in the status bar.
+The deadlines not to miss (月度结算申请, 结算明细上传, 扣款异议, 病案首页补齐; `app.claims.watch`) are
+listed with their state and article; `deadlines_changed` tells the main window, which warns in the
+status bar. A 病案首页待补齐 row (Guangdong, `003 §16`) is met with 病案首页已补齐 (a cashier's or a
+reviewer's, `app.workflow.medical_record`): recorded, audited, and the row leaves the list.
 The deductions of the month's claims are listed with their dispute deadline; 提出异议… records the
 hospital's dispute with its evidence files (only their names are kept).
 
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
     from app.claims.service import BuildResult, ClaimSummary, MonthOverview
     from app.claims.upload import AnswerOutcome, UploadOutcome
     from app.claims.watch import Watched
+    from app.workflow.medical_record import Completion
 
 ClientFactory = Callable[[CounterContext, OperatorInfo], "CentreClient"]
 
@@ -167,7 +170,8 @@ class ClaimsPage(QWidget):
         self._open_client: ClientFactory = open_client or _open_workflow_client
         self._today = today or business_today
         self.can_claim = operator.can(Permission.BUILD_CLAIM)
-        self.busy: str | None = None  # "build" / "upload" / "answer" / "export" / "dispute" while one runs
+        # "build" / "upload" / "answer" / "export" / "dispute" / "medical_record" while one runs
+        self.busy: str | None = None
         self.overview: MonthOverview | None = None
         self.claims: tuple[ClaimSummary, ...] = ()
         self.deductions: list[DeductionView] = []
@@ -372,6 +376,23 @@ class ClaimsPage(QWidget):
         self.deadline_table.setWordWrap(True)
         _fit_table(self.deadline_table, 3, 6)
         layout.addWidget(self.deadline_table)
+        # 病案首页补齐 (003 §16): the clerk says the chosen settlement's 病案首页 is complete, and it is met.
+        row = QHBoxLayout()
+        self.deadline_message = _Line("", box)
+        self.deadline_message.setObjectName("deadlineMessage")
+        self.deadline_message.setWordWrap(True)
+        self.deadline_message.setStyleSheet(f"color: {OK_COLOUR};")
+        self.deadline_message.hide()
+        row.addWidget(self.deadline_message, 1)
+        row.addStretch(0)
+        self.medical_record_button = QPushButton(self.tr("病案首页已补齐(&B)"), box)
+        self.medical_record_button.setObjectName("markMedicalRecord")
+        self.medical_record_button.setToolTip(self.tr("选中一条“病案首页待补齐”，病案首页补齐后按此登记（003 §16）"))
+        self.medical_record_button.setEnabled(False)
+        self.medical_record_button.clicked.connect(self.mark_medical_record)
+        row.addWidget(self.medical_record_button)
+        layout.addLayout(row)
+        self.deadline_table.itemSelectionChanged.connect(self._update_medical_record_button)
         self.deadline_error = ErrorLabel(box, "deadlineError")
         layout.addWidget(self.deadline_error)
         layout.addStretch(1)
@@ -649,6 +670,61 @@ class ClaimsPage(QWidget):
             colour = ERROR_COLOUR if overdue else NOTICE_COLOUR if soon else ""
             self.deadline_summary.setStyleSheet(f"color: {colour}; font-weight: bold;" if colour else "")
         self.deadlines_changed.emit()
+
+    def selected_deadline(self) -> Watched | None:
+        model = self.deadline_table.selectionModel()
+        rows = model.selectedRows() if model is not None else []
+        if not rows:
+            return None
+        row = rows[0].row()
+        return self.watched[row] if 0 <= row < len(self.watched) else None
+
+    def select_deadline(self, settlement_id: int) -> bool:
+        """Choose the 病案首页 row of this settlement (tests; the clerk clicks it)."""
+        for row, item in enumerate(self.watched):
+            if item.deadline.kind == "medical_record" and item.deadline.settlement_id == settlement_id:
+                self.deadline_table.selectRow(row)
+                return True
+        return False
+
+    def _update_medical_record_button(self) -> None:
+        chosen = self.selected_deadline()
+        self.medical_record_button.setEnabled(
+            self.busy is None and self._operator.can(Permission.SETTLE) and chosen is not None
+            and chosen.deadline.kind == "medical_record" and chosen.deadline.settlement_id is not None)
+
+    def mark_medical_record(self) -> None:
+        """The chosen settlement's 病案首页 is complete (003 §16): recorded, audited, and gone from the list."""
+        chosen = self.selected_deadline()
+        if (self.busy is not None or chosen is None or chosen.deadline.kind != "medical_record"
+                or chosen.deadline.settlement_id is None or not self._operator.can(Permission.SETTLE)):
+            return
+        ctx, operator, settlement_id = self._ctx, self._operator, chosen.deadline.settlement_id
+
+        def work() -> Completion:
+            from app.workflow.medical_record import mark_completed
+
+            return mark_completed(ctx, settlement_id, operator)
+
+        self.deadline_error.clear_error()
+        self.deadline_message.setText("")
+        self.busy = "medical_record"
+        self._update_buttons()
+
+        def done(completion: Completion) -> None:
+            self.busy = None
+            self.deadline_message.setText(self.tr("已登记：住院号 {no} {name} 的病案首页已补齐。").format(
+                no=completion.admission_no, name=completion.name))
+            self._update_buttons()
+            self.check_deadlines()
+
+        def failed(error: BaseException) -> None:
+            self.busy = None
+            self.deadline_error.show_error(self.tr("未登记病案首页补齐：{reason}").format(reason=error_text(error)))
+            self._update_buttons()
+            self.check_deadlines()  # marked elsewhere or cancelled meanwhile: the list says so now
+
+        Operation(self, work).success(done).failure(failed).run()
 
     # --- deductions -----------------------------------------------------------------------------------
 
@@ -1019,6 +1095,7 @@ class ClaimsPage(QWidget):
         self.month_combo.setEnabled(idle)
         self.batch_combo.setEnabled(idle and bool(self.claims))
         self.refresh_button.setEnabled(idle)
+        self._update_medical_record_button()  # a cashier's too: cashiers mark 病案首页
         resuming = status is ClaimStatus.UPLOADING
         self.upload_button.setText(self.tr("继续上传(&U)") if resuming else self.tr("上传(&U)"))
         if not self.can_claim:

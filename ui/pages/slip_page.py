@@ -5,11 +5,14 @@ as it will print (the PDF in Qt's PDF viewer, with the next print's mark: 原件
 已撤销) and prints both copies (`ui.document_printing`): 打印 on the printer in use without a
 dialog, 选择打印机… through the system's print dialog. After each print the PDF is kept in the
 archive folder and the print logged (`app.slips.commit_issue`); a print that failed is not
-logged. Database work and rendering run off the GUI thread.
+logged. Where the profile sets a 病案首页 deadline (Guangdong, `003 §16`) 病案首页已补齐 is enabled for a
+chosen settlement whose 病案首页 is still open (its tooltip says 待补齐 / 已补齐), and 病案首页已补齐 records it for the chosen settlement
+(`app.workflow.medical_record`). Database work and rendering run off the GUI thread.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from app.bootstrap import CounterContext
@@ -18,7 +21,7 @@ from app.operators import OperatorInfo, Permission
 from app.settings import SLIP_PAPER
 from app.slips import IssuedSlip, SettlementSummary, SlipData, money_text, prepare_slip, recent_settlements
 from ui.document_printing import PrintStation, RenderedSlip, SlipPrinted, render_slip_pdf
-from ui.operations import Operation, show_failure
+from ui.operations import Operation, clerk_message, show_failure
 from ui.pdf_view import FitWidthPdfView
 from ui.qt import (
     QAbstractItemView,
@@ -40,10 +43,12 @@ from ui.qt import (
     QWidget,
     Signal,
 )
-from ui.widgets import ErrorLabel, heading
+from ui.widgets import ERROR_COLOUR, ErrorLabel, heading
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from app.workflow.medical_record import Completion
 
 _COLUMNS = ("编号", "结算日期", "姓名", "社会保障号", "就医登记号", "备注", "合计（元）", "状态")
 
@@ -54,10 +59,29 @@ def _status(summary: SettlementSummary) -> str:
     return f"已打印 {summary.prints} 次" if summary.prints else "未打印"
 
 
+@dataclass(frozen=True)
+class _Listed:
+    """The list as read in one transaction: the settlements, and their 病案首页 where it is tracked."""
+
+    summaries: list[SettlementSummary]
+    tracked: bool  # the profile sets a 病案首页 deadline (003 §16)
+    completed: frozenset[int]  # settlements whose 病案首页 is marked complete
+
+
+def _list(ctx: CounterContext, session: Session) -> _Listed:
+    from app.workflow.medical_record import completions, counter_profile, is_tracked
+
+    summaries = recent_settlements(session)
+    tracked = is_tracked(counter_profile(ctx))
+    done = completions(session, [s.id for s in summaries]) if tracked else {}
+    return _Listed(summaries, tracked, frozenset(done))
+
+
 class SlipPage(QWidget):
     """The 结算单 page. `printed` is emitted after a print was archived and logged."""
 
     printed = Signal()
+    medical_record_marked = Signal()
 
     def __init__(self, ctx: CounterContext, operator: OperatorInfo, parent: QWidget | None = None,
                  station: PrintStation | None = None) -> None:
@@ -68,6 +92,8 @@ class SlipPage(QWidget):
         self._ctx = ctx
         self._operator = operator
         self._current: RenderedSlip | None = None
+        self.listed: _Listed | None = None
+        self._marking = False
         self._buffer: QBuffer | None = None
         self.last_issued: IssuedSlip | None = None
 
@@ -96,6 +122,7 @@ class SlipPage(QWidget):
         header.setSectionResizeMode(_COLUMNS.index("备注"), QHeaderView.ResizeMode.Stretch)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.itemActivated.connect(lambda _item: self._open_selected())  # double-click or Enter
+        self.table.itemSelectionChanged.connect(self._update_medical_record_button)
         left_layout.addWidget(self.table, 1)
 
         by_id = QHBoxLayout()
@@ -113,7 +140,20 @@ class SlipPage(QWidget):
         self.refresh_button.clicked.connect(self.reload)
         by_id.addWidget(self.refresh_button)
         by_id.addStretch(1)
+        # 003 §16: 病案首页可在7天内补齐 — the chosen settlement's, once the records office completed it.
+        self.medical_record_button = QPushButton(self.tr("病案首页已补齐(&M)"), left)
+        self.medical_record_button.setObjectName("markMedicalRecordSlip")
+        self.medical_record_button.setToolTip(self.tr("选中的结算病案首页补齐后按此登记（出院结算后7天内，003 §16）"))
+        self.medical_record_button.setEnabled(False)
+        self.medical_record_button.hide()  # shown where the profile sets the deadline
+        self.medical_record_button.clicked.connect(self.mark_medical_record)
+        by_id.addWidget(self.medical_record_button)
         left_layout.addLayout(by_id)
+        self.list_message = QLabel("", left)
+        self.list_message.setObjectName("slipListMessage")
+        self.list_message.setWordWrap(True)
+        self.list_message.hide()
+        left_layout.addWidget(self.list_message)
 
         right = QWidget(splitter)
         right_layout = QVBoxLayout(right)
@@ -162,9 +202,13 @@ class SlipPage(QWidget):
     # --- the list ---------------------------------------------------------------------
 
     def reload(self) -> None:
-        Operation.transaction(self, self._ctx, recent_settlements).success(self._show_list).run()
+        ctx = self._ctx
+        Operation.transaction(self, ctx, lambda session: _list(ctx, session)).success(self._show_list).run()
 
-    def _show_list(self, summaries: list[SettlementSummary]) -> None:
+    def _show_list(self, listed: _Listed) -> None:
+        self.listed = listed
+        summaries = listed.summaries
+        selected = self.selected_settlement_id()
         self.table.setRowCount(len(summaries))
         for row, summary in enumerate(summaries):
             values = (str(summary.id), summary.settled_on.strftime("%Y-%m-%d"), summary.name, summary.masked_id,
@@ -176,6 +220,77 @@ class SlipPage(QWidget):
                 if column == 6:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, column, item)
+            if summary.id == selected:
+                self.table.selectRow(row)
+        self.medical_record_button.setVisible(listed.tracked)
+        self._update_medical_record_button()
+
+    def selected_settlement_id(self) -> int | None:
+        row = self.table.currentRow()
+        item = self.table.item(row, 0) if row >= 0 else None
+        return int(item.data(Qt.ItemDataRole.UserRole)) if item is not None else None
+
+    def select_settlement(self, settlement_id: int) -> bool:
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 0)
+            if item is not None and int(item.data(Qt.ItemDataRole.UserRole)) == settlement_id:
+                self.table.selectRow(row)
+                return True
+        return False
+
+    def medical_record_state(self, settlement_id: int) -> str:
+        """"待补齐" / "已补齐" / "" (cancelled, not listed, or no deadline in this region)."""
+        listed = self.listed
+        summary = next((s for s in listed.summaries if s.id == settlement_id), None) if listed is not None else None
+        if listed is None or not listed.tracked or summary is None or summary.cancelled:
+            return ""
+        return self.tr("已补齐") if settlement_id in listed.completed else self.tr("待补齐")
+
+    def _update_medical_record_button(self) -> None:
+        listed, chosen = self.listed, self.selected_settlement_id()
+        summary = next((s for s in listed.summaries if s.id == chosen), None) if listed is not None else None
+        # The list has no room for another column at 1366×768: the chosen row's state is on the button.
+        state = self.medical_record_state(chosen) if chosen is not None else ""
+        self.medical_record_button.setToolTip(
+            self.tr("所选结算的病案首页：{state}").format(state=state) if state else
+            self.tr("选中的结算病案首页补齐后按此登记（出院结算后7天内，003 §16）"))
+        self.medical_record_button.setEnabled(
+            not self._marking and listed is not None and listed.tracked and summary is not None
+            and not summary.cancelled and summary.id not in listed.completed
+            and self._operator.can(Permission.SETTLE))
+
+    def mark_medical_record(self) -> None:
+        """The chosen settlement's 病案首页 is complete (003 §16): recorded and audited."""
+        settlement_id = self.selected_settlement_id()
+        if settlement_id is None or self._marking or not self.medical_record_button.isEnabled():
+            return
+        ctx, operator = self._ctx, self._operator
+
+        def work() -> Completion:
+            from app.workflow.medical_record import mark_completed
+
+            return mark_completed(ctx, settlement_id, operator)
+
+        def done(completion: Completion) -> None:
+            self._marking = False
+            self.list_message.setStyleSheet("")
+            self.list_message.setText(self.tr("已登记：住院号 {no} {name} 的病案首页已补齐。").format(
+                no=completion.admission_no, name=completion.name))
+            self.list_message.show()
+            self.medical_record_marked.emit()
+            self.reload()
+
+        def failed(error: BaseException) -> None:
+            self._marking = False
+            self.list_message.setStyleSheet(f"color: {ERROR_COLOUR};")
+            message = error.message if isinstance(error, WiCounterError) else clerk_message(error)
+            self.list_message.setText(self.tr("未登记病案首页补齐：{reason}").format(reason=message))
+            self.list_message.show()
+            self.reload()
+
+        self._marking = True
+        self._update_medical_record_button()
+        Operation(self, work).success(done).failure(failed).run()
 
     def _open_selected(self) -> None:
         row = self.table.currentRow()
