@@ -137,6 +137,7 @@ class CounterStatusBar(QStatusBar):
 
     def _reader_text(self, text: str, error: bool) -> None:
         self.reader_label.setText(text)
+        self.reader_label.setToolTip(text)  # a long reader name or problem may be cut on a narrow screen
         self.reader_label.setStyleSheet(f"color: {ERROR_COLOUR};" if error else "")
 
     def check_database(self) -> None:
