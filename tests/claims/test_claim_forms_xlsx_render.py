@@ -249,6 +249,6 @@ def test_the_print_area_is_the_form(form: str, rendered: tuple[ClaimForms, dict[
     rows = {"9": len(forms.summary), "9-1": len(forms.details), "9-2": len(forms.devices)}[form]
     last_row = 4 + rows + 1 + 2  # headings, rows, 合计, a blank line, the signature line
     assert sheet.print_area == f"'附件{form}'!$A$1:${last_column}${last_row}"
-    assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.paperSize == sheet.PAPERSIZE_A4
+    assert sheet.page_setup.orientation == "landscape" and int(sheet.page_setup.paperSize) == int(sheet.PAPERSIZE_A4)
     assert sheet.page_setup.fitToWidth == 1 and sheet.page_setup.fitToHeight == 0
     assert sheet.sheet_properties.pageSetUpPr.fitToPage
