@@ -17,7 +17,10 @@
 # libraries Qt 6 needs, pdftotext (poppler-utils) for slip tests, Xvfb, and openssl (the sandbox centre's
 # TLS test makes a self-signed certificate), libfaketime (the sandbox centre's clock set around midnight in
 # the clock tests, tests/workflow/test_clock_midnight.py), procps (pgrep: the card tests wait for pcscd to be
-# gone before starting it again). Extend here.
+# gone before starting it again), LibreOffice Calc (the monthly forms' XLSX printed by soffice headless and
+# read back, tests/claims/test_claim_forms_xlsx_render.py) with Carlito, Calibri's metric twin (LibreOffice
+# measures an XLSX's column widths by its default font, Calibri: with Carlito it lays them out as Excel does).
+# Extend here.
 WI_COUNTER_APT_PACKAGES=(
     swig libpcsclite-dev pcscd vsmartcard-vpcd
     postgresql
@@ -30,6 +33,7 @@ WI_COUNTER_APT_PACKAGES=(
     openssl
     libfaketime
     procps
+    libreoffice-calc-nogui fonts-crosextra-carlito
 )
 
 # Bump to force a re-install on every machine (e.g. when the pip command below changes).

@@ -25,6 +25,8 @@ export WI_COUNTER_REQUIRE_PG=1
 # The card tests through pcscd + vsmartcard vpcd fail instead of skipping when that stack is
 # missing (the fixtures start pcscd themselves when it is installed but not running).
 export WI_COUNTER_REQUIRE_PCSC=1
+# The XLSX print test through LibreOffice headless fails instead of skipping when soffice is missing.
+export WI_COUNTER_REQUIRE_SOFFICE=1
 # Qt without a display.
 export QT_QPA_PLATFORM=offscreen
 

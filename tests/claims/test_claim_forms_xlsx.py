@@ -181,12 +181,23 @@ def test_money_is_stored_as_its_exact_decimal_text() -> None:
     assert {f"{r.amounts.total:.2f}" for r in forms.devices} <= stored
 
 
-def test_wide_columns_fit_their_contents() -> None:
-    sheet = _sheet(claim_forms(details=5, devices=5), "9-1")
+def test_columns_fit_their_contents() -> None:
+    """Numbers, dates and ID numbers fit their column on one line (a number that does not shows as ###
+    in Excel and LibreOffice); 备注 wraps its notes in a modest width and, when a month has none, stays
+    narrow, so it never shrinks the printed sheet (issue 23 §14; printed: test_claim_forms_xlsx_render)."""
+    forms = claim_forms(details=300, devices=5)  # rows of over 1,000,000.00 and a 合计 of more digits
+    sheet = _sheet(forms, "9-1")
     widths = {heading: sheet.column_dimensions[get_column_letter(index)].width
               for index, heading in enumerate(DETAIL_HEADINGS, start=1)}
     assert widths["身份证号码"] >= 19  # 18 digits
-    assert widths["就医结算日期"] >= 11 and widths["费用总额"] >= 12 and widths["备注"] >= 30
+    assert widths["就医结算日期"] >= 11
+    for index, heading in enumerate(DETAIL_HEADINGS[8:13], start=9):
+        longest = max(len(f"{cell.value:.2f}") for (cell,) in sheet.iter_rows(
+            min_row=HEADING_ROW + 1, max_row=sheet.max_row - 2, min_col=index, max_col=index))
+        assert widths[heading] >= longest + 1, heading  # a digit is one unit; the cell's padding
+    assert 14 <= widths["备注"] <= 20
+    without_notes = _sheet(claim_forms(details=1, devices=1), "9-1")  # one row: no correction
+    assert without_notes.column_dimensions["N"].width <= 10
 
 
 def test_a_month_without_device_settlements_still_has_its_form() -> None:
