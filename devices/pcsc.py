@@ -34,10 +34,15 @@ def _require_pyscard() -> Any:
 
 
 def _error_text(code: int) -> str:
+    """The clerk's detail: the PC/SC code (which IT looks up); the system's own text goes to the log only.
+    It is English from pcsc-lite, and may be nothing at all (Wine's winscard gave "None")."""
+    number = f"0x{code & 0xFFFFFFFF:08X}"
     try:
-        return str(scard.SCardGetErrorMessage(code))
-    except Exception:  # the message is only for the log and the clerk's detail
-        return f"0x{code & 0xFFFFFFFF:08X}"
+        system_text = scard.SCardGetErrorMessage(code)
+    except Exception:  # noqa: BLE001 - only for the log
+        system_text = None
+    log.info("PC/SC %s: %s", number, system_text or "(no text)")
+    return f"读卡器返回代码 {number}"
 
 
 def _card_error(code: int) -> CardError:

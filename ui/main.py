@@ -8,7 +8,9 @@ One event loop runs throughout; dialogs are opened, not exec()'d.
 For the startup benchmark (`bench/startup.py`), two environment variables:
 `WI_COUNTER_AUTOLOGIN=<login>` logs that demo operator in with the demo password (demo
 mode only, never against real data), and `WI_COUNTER_EXIT_WHEN_SHOWN=1` prints
-`WI_COUNTER_SHOWN <time.time()>` once the main window is up, then quits with 0.
+`WI_COUNTER_SHOWN <time.time()>` once the main window is up, then quits with 0; with
+`WI_COUNTER_SCREENSHOT=<file.png>` too, it first saves the main window as drawn (offscreen as well:
+the Windows build check reads its Chinese text back by OCR, `scripts/check-windows-build.sh`).
 
 For the build check (`scripts/check-build.sh`), `WI_COUNTER_EXIT_WHEN_CARD_READ=1` waits
 until the 读卡 page shows a card holder, prints `WI_COUNTER_CARD_READ <masked ID number>`
@@ -65,6 +67,8 @@ log = logging.getLogger(__name__)
 AUTOLOGIN_ENV = "WI_COUNTER_AUTOLOGIN"
 EXIT_WHEN_SHOWN_ENV = "WI_COUNTER_EXIT_WHEN_SHOWN"
 SHOWN_MARKER = "WI_COUNTER_SHOWN"
+SCREENSHOT_ENV = "WI_COUNTER_SCREENSHOT"
+SCREENSHOT_SETTLE_MS = 1500  # the pages' first figures (status bar, lists) arrive from the database thread
 EXIT_WHEN_CARD_READ_ENV = "WI_COUNTER_EXIT_WHEN_CARD_READ"
 CARD_READ_MARKER = "WI_COUNTER_CARD_READ"
 CARD_FAILED_MARKER = "WI_COUNTER_CARD_FAILED"
@@ -273,12 +277,18 @@ class CounterSession(QObject):
         self._discard_dialogs()
         self.main_window_shown.emit(window)
         if self._exit_when_shown:
-            QTimer.singleShot(0, self._report_shown)  # after one turn of the event loop
+            # after one turn of the event loop (or, for a screenshot, once the pages have their figures)
+            QTimer.singleShot(SCREENSHOT_SETTLE_MS if os.environ.get(SCREENSHOT_ENV) else 0, self._report_shown)
         if self._exit_when_card_read:
             window.card_page.identity_changed.connect(self._report_card_read)
             window.card_reader.read_failed.connect(self._report_card_failed)
 
     def _report_shown(self) -> None:
+        shot = os.environ.get(SCREENSHOT_ENV)
+        if shot and self.window is not None and not self.window.grab().save(shot, "PNG"):
+            log.error("未能保存窗口截图 %s", shot)
+            self.finish(1)
+            return
         print(f"{SHOWN_MARKER} {time.time():.6f}", flush=True)
         self.finish(0)
 

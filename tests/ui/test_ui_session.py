@@ -143,6 +143,27 @@ def test_run_gui_demo_autologin_exits_when_shown(
     float(lines[0].split()[1])
 
 
+def test_run_gui_saves_the_window_as_drawn_for_the_windows_check(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """WI_COUNTER_SCREENSHOT: the main window saved as drawn, offscreen too (issue 24 §2: the Windows
+    build check reads its Chinese text back from this picture)."""
+    from ui.main import SCREENSHOT_ENV
+    from PySide6.QtGui import QImage
+
+    shot = tmp_path / "window.png"
+    monkeypatch.setenv(AUTOLOGIN_ENV, "cashier")
+    monkeypatch.setenv(EXIT_WHEN_SHOWN_ENV, "1")
+    monkeypatch.setenv(SCREENSHOT_ENV, str(shot))
+    assert run_gui(home=tmp_path / "gui-home", demo=True, db_url=None) == 0
+    assert any(line.startswith("WI_COUNTER_SHOWN ") for line in capsys.readouterr().out.splitlines())
+    image = QImage(str(shot))
+    assert not image.isNull() and image.width() >= 800 and image.height() >= 500
+    # drawn, not blank: the navigation's and the pages' texts make many distinct shades
+    colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
+    assert len(colours) > 20
+
+
 def test_run_gui_reports_a_bad_database_and_returns_1(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, qtbot: QtBot
 ) -> None:

@@ -116,11 +116,13 @@ class AdmissionPage(QWidget):
         left.addWidget(self._build_identification(body))
         left.addWidget(self._build_person(body))
         left.addWidget(self._build_registration(body))
+        # 登记结果 on the left, under the stay's registration: the right column's form, diagnoses and a
+        # refusal's reasons and next steps fill 768 px on their own (issue 20 §5).
+        left.addWidget(self._build_result(body))
         left.addStretch(1)
         right.addWidget(self._build_form(body))
         self.verdict = VerdictPanel(self.tr("入院备案核验"), body, object_name="admissionVerdict")
         right.addWidget(self.verdict)
-        right.addWidget(self._build_result(body))
         right.addStretch(1)
 
         self._preview_timer = QTimer(self)
@@ -813,7 +815,7 @@ class AdmissionPage(QWidget):
         self.outcome = outcome
         self.verdict.show_check(outcome.check)
         if outcome.stay_id is None:
-            self.registration_label.setText(self.tr("未登记：备案核验不通过（原因和下一步见上方）。"))
+            self.registration_label.setText(self.tr("未登记：备案核验不通过（原因和下一步见右侧“入院备案核验”）。"))
             self.registration_label.setStyleSheet(f"color: {ERROR_COLOUR};")
             self.offline_label.hide()
             return

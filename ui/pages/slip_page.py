@@ -162,11 +162,15 @@ class SlipPage(QWidget):
         self.mark_label.setObjectName("slipMark")
         self.mark_label.setWordWrap(True)
         right_layout.addWidget(self.mark_label)
-        self.document = QPdfDocument(self)
-        self.viewer = FitWidthPdfView(right)  # not Qt's FitToWidth: it can loop for ever (ui/pdf_view.py)
-        self.viewer.setObjectName("slipPreview")
-        self.viewer.setDocument(self.document)
-        right_layout.addWidget(self.viewer, 1)
+        # The preview (PDFium) is made on the first slip shown, not with the page: the window then opens
+        # and works where PDFium cannot start (it stops the process under Wine 8, issue 24), and starts sooner.
+        self._preview_layout = right_layout
+        self._preview_placeholder = QLabel(self.tr("选择一条结算记录后，在此预览结算单。"), right)
+        self._preview_placeholder.setObjectName("slipPreviewPlaceholder")
+        self._preview_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        right_layout.addWidget(self._preview_placeholder, 1)
+        self._document: QPdfDocument | None = None
+        self._viewer: FitWidthPdfView | None = None
         self.error_label = ErrorLabel(right, object_name="slipError")
         right_layout.addWidget(self.error_label)
         buttons = QHBoxLayout()
@@ -314,6 +318,28 @@ class SlipPage(QWidget):
             return RenderedSlip(data, render_slip_pdf(data, paper))
 
         Operation.transaction(self, self._ctx, work).success(self._show_slip).failure(self._failed).run()
+
+    @property
+    def document(self) -> QPdfDocument:
+        """The preview's document, made (with its view, in the placeholder's place) on first use."""
+        if self._document is None:
+            self._document = QPdfDocument(self)
+            holder = self._preview_placeholder.parentWidget()
+            assert holder is not None  # the right-hand pane
+            viewer = FitWidthPdfView(holder)  # not Qt's FitToWidth: it can loop for ever (ui/pdf_view.py)
+            viewer.setObjectName("slipPreview")
+            viewer.setDocument(self._document)
+            self._preview_layout.replaceWidget(self._preview_placeholder, viewer)
+            self._preview_placeholder.hide()
+            self._preview_placeholder.deleteLater()
+            self._viewer = viewer
+        return self._document
+
+    @property
+    def viewer(self) -> FitWidthPdfView:
+        self.document  # noqa: B018 - made with the document
+        assert self._viewer is not None
+        return self._viewer
 
     def _show_slip(self, rendered: RenderedSlip) -> None:
         self._current = rendered
