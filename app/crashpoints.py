@@ -19,7 +19,8 @@ CRASH_ENV = "WI_COUNTER_CRASH_AT"
 #   written  — the outbox entry committed, nothing sent yet;
 #   answered — the centre's verified answer came back, not applied locally yet;
 #   applied  — the answer and its local effect committed.
-OUTBOX_STEPS = ("admission", "fee_upload", "fee_cancel", "settlement", "cancellation", "claim_upload")
+OUTBOX_STEPS = ("admission", "admission_cancel", "fee_upload", "fee_cancel", "settlement", "cancellation",
+                "claim_upload")
 OUTBOX_STAGES = ("written", "answered", "applied")
 # Slip printing (`app.slips.commit_issue`): the archive PDF is written to a temporary file first.
 SLIP_POINTS = (
@@ -70,6 +71,7 @@ def crash_point(name: str) -> None:
 
 _STEP_BY_OPERATION = {
     "admission": "admission",
+    "admission_cancel": "admission_cancel",  # 撤销入院登记 (2404), issue 21 §3
     "fee_upload": "fee_upload",
     "fee_cancel": "fee_cancel",
     "settlement": "settlement",

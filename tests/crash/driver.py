@@ -10,6 +10,7 @@ Actions (ARG):
   upload STAY_ID      upload the stay's charge lines not yet uploaded
   settle STAY_ID      出院结算 (upload, second check, settlement)
   cancel SETTLEMENT   a reviewer's 撤销结算
+  uncancel STAY_ID    a reviewer's 撤销入院登记 (2404) of a stay with no line uploaded
   claim CLAIM_ID      upload the monthly claim, two settlements a chunk
   slip SETTLEMENT     `wi-counter slip SETTLEMENT --operator cashier --password-stdin` (archived and logged)
 """
@@ -41,7 +42,7 @@ def run(action: str, home: Path, db_url: str, arg: str) -> int:
         from app.slips import operator_by_login
         from tests.signed_in import signed_in
 
-        clerk = signed_in(operator_by_login(session, "reviewer" if action in ("cancel", "claim") else "cashier"))
+        clerk = signed_in(operator_by_login(session, "reviewer" if action in ("cancel", "uncancel", "claim") else "cashier"))
     client = open_workflow_centre(ctx, clerk)
     try:
         if action == "admit":
@@ -65,6 +66,11 @@ def run(action: str, home: Path, db_url: str, arg: str) -> int:
             from app.workflow.discharge import cancel_settlement
 
             print(f"CANCELLED {cancel_settlement(ctx, client, int(arg), clerk, '结算信息有误')}", flush=True)
+        elif action == "uncancel":
+            from app.workflow.admission_correction import cancel_registration
+
+            view = cancel_registration(ctx, client, int(arg), "登记错了人", clerk)
+            print(f"ADMISSION CANCELLED {view}", flush=True)
         elif action == "claim":
             from app.centre import wire
             from app.claims.upload import upload_claim

@@ -61,7 +61,8 @@ from tests.signed_in import TEST_PASSWORD_HASH, signed_in
 
 pytestmark = pytest.mark.crash
 
-STEPS = ("admission", "fee_upload", "fee_cancel", "settlement", "cancellation", "claim_upload", "slip")
+STEPS = ("admission", "admission_cancel", "fee_upload", "fee_cancel", "settlement", "cancellation", "claim_upload",
+         "slip")
 
 
 @dataclass
@@ -266,6 +267,39 @@ def walk_admission(world: World, stage: str) -> None:
     assert_books_agree(world)
 
 
+def walk_admission_cancel(world: World, stage: str) -> None:
+    """撤销入院登记 (2404) killed around its call (issue 21 §3): on restart the entry is voided (not sent)
+    or completed from the centre's answer (the applier clears the 就医登记号, the stay reads 已撤销);
+    a second 2404 is never sent."""
+    from app.workflow.admission_correction import cancel_registration
+
+    _, outcome = admit_worker(world.ctx, world.client, world.cashier, ZHANG_WEI_CARD, form("ZY-CRASH-1"))
+    assert outcome.stay_id is not None and outcome.registration_no is not None, outcome.check
+    stay_id = outcome.stay_id
+    kill_at(world, f"admission_cancel.{stage}", "uncancel", str(stay_id))
+    report = restart(world)
+    expected = {
+        "written": "已恢复：作废未发出的请求 1 笔（撤销入院登记 1）",
+        "answered": "已恢复：撤销入院登记 1 笔（中心已办理，已补记）",
+        "applied": "",
+    }[stage]
+    assert report.summary == expected
+    assert_books_agree(world)
+    if stage == "written":
+        assert world.sandbox.summary()["registrations"]["cancelled"] == 0  # the void was never sent
+        cancel_registration(world.ctx, world.client, stay_id, "登记错了人", world.reviewer)
+    with pytest.raises(WorkflowError):  # never cancelled twice
+        cancel_registration(world.ctx, world.client, stay_id, "登记错了人", world.reviewer)
+    registrations = world.sandbox.summary()["registrations"]
+    assert (registrations["cancelled"], registrations["open"]) == (1, 0)
+    with world.ctx.transaction() as session:
+        stay = session.get(Stay, stay_id)
+        assert stay is not None and stay.registration_no is None
+    assert len([c for c in world.sandbox.admin("GET", "/admin/calls")["calls"]
+                if c["infno"] == "2404" and c["outcome"] == "applied"]) == 1
+    assert_books_agree(world)
+
+
 def walk_fee_upload(world: World, stage: str) -> None:
     stay_id = admitted_with_lines(world)
     kill_at(world, f"fee_upload.{stage}", "upload", str(stay_id))
@@ -419,7 +453,8 @@ def walk_slip(world: World, stage: str) -> None:
 
 
 WALKS: dict[str, Callable[[World, str], None]] = {
-    "admission": walk_admission, "fee_upload": walk_fee_upload, "fee_cancel": walk_fee_cancel,
+    "admission": walk_admission, "admission_cancel": walk_admission_cancel, "fee_upload": walk_fee_upload,
+    "fee_cancel": walk_fee_cancel,
     "settlement": walk_settlement,
     "cancellation": walk_cancellation, "claim_upload": walk_claim_upload, "slip": walk_slip,
 }
