@@ -173,3 +173,35 @@ def test_a_device_not_on_the_notice_or_above_its_quantity_is_not_settled(
         settle_stay(counter, wf_client, outcome.stay_id, cashier, centre_today())
     with counter.transaction() as session:
         assert session.scalars(select(Settlement)).all() == []
+
+
+def test_the_slip_of_a_device_settlement_shows_its_notice(
+        counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, sandbox: SandboxProcess) -> None:
+    # 001 §35: the provider prints the settlement slip for the worker; the notice it was settled on
+    # (001 §34) is on it. 韩磊 is Beijing-insured: the cross-province slip (001 §35); 罗静 is local:
+    # the 省内 layout, notice in its 备注.
+    from printing.templates import render_slip
+    from app.slips import slip_for_settlement
+    from tests.slip_reader import read_slip
+
+    for card, notice_no, code, name, price, admission_no in (
+            (HAN_LEI_CARD, VALID, "FJ0302002", "腋拐", "90.00", "FJ-S1"),
+            ("K44080027", "HF440800202600101", "FJ0101001", "小腿假肢（普通型）", "7800.00", "FJ-S2")):
+        base = fitting(notice_no, admission_no)
+        admission = type(base)(**{**base.__dict__, "diagnoses": (("S88.100", "膝和踝之间水平的创伤性切断"),)}) \
+            if card == "K44080027" else base
+        _, outcome = admit_worker(counter, wf_client, cashier, card, admission)
+        assert outcome.stay_id is not None, outcome.check.reasons
+        device_line(counter, outcome.stay_id, cashier, 1, code, name, price)
+        if card == "K44080027":
+            with counter.transaction() as session:
+                session.get(ChargeLine, session.scalars(select(ChargeLine.id).where(
+                    ChargeLine.stay_id == outcome.stay_id)).one()).diagnosis_code = "S88.100"
+        done = settle_stay(counter, wf_client, outcome.stay_id, cashier, centre_today())
+        with counter.transaction() as session:
+            data = slip_for_settlement(session, done.settlement_id, issuer="张收款")
+        assert data.notice_no == notice_no
+        for copy in read_slip(render_slip(data)).copies:  # both copies (一式两份)
+            # The 省内 layout: in the 备注 cell with the kind of settlement; the cross-province one: its header.
+            texts = [*copy.cell_texts().values(), *copy.lines()]
+            assert any(notice_no in text.replace(" ", "") for text in texts), texts
