@@ -65,9 +65,12 @@ class NoticeCheck:
         return not any(reason.blocking for reason in self.reasons)
 
 
-def _reason(code: str, message: str, profile: str, next_step: str = _NEW_NOTICE) -> Reason:
+def _reason(code: str, fact: str, profile: str, next_step: str = _NEW_NOTICE) -> Reason:
+    """A blocking reason as the rules word theirs: `message` = the fact, then the next step with its
+    article (`app.rules.verdict.Reason`); the window shows the fact beside its source, the step under 下一步."""
     source = check_source(profile)
-    return Reason(code, True, f"{message}（{source}）", source, f"{next_step}（{source}）")
+    step = f"{next_step}（{source}）"
+    return Reason(code, True, f"{fact}。{step}", source, step)
 
 
 def notice_reasons(notice: DeviceNotice, social_security_number: str, fitted_on: dt.date,
