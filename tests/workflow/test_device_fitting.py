@@ -136,6 +136,13 @@ def test_a_fitting_without_a_notice_or_on_a_used_one_is_refused(
     assert [r.code for r in used.check.reasons if r.blocking] == ["NOTICE_USED"] and used.stay_id is None
     _, unknown = admit_worker(counter, wf_client, cashier, HAN_LEI_CARD, fitting("HF-NO-SUCH", "FJ-3"))
     assert [r.code for r in unknown.check.reasons if r.blocking] == ["NOTICE_NOT_FOUND"]
+    # Identity (001 §34): 罗静's card with 韩磊's notice; the centre tells nothing of the notice.
+    other = fitting(VALID, "FJ-4")
+    other = type(other)(**{**other.__dict__, "diagnoses": (("S88.100", "膝和踝之间水平的创伤性切断"),)})
+    _, stranger = admit_worker(counter, wf_client, cashier, "K44080027", other)
+    (reason,) = [r for r in stranger.check.reasons if r.blocking]
+    assert reason.code == "NOTICE_OTHER_PERSON" and "韩磊" not in reason.message and stranger.stay_id is None
+    assert reason.source == "000 §30"  # 罗静 is local: the national rule
 
 
 def test_a_notice_used_meanwhile_is_refused_by_the_counter_before_sending_the_settlement(
