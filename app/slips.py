@@ -178,6 +178,15 @@ class SlipData:
     other_diagnoses: str = ""  # 次要诊断, joined by 、
     # The fund lines as the centre returned them (name, amount); empty: the work-injury fund pays all.
     fund_lines: tuple[tuple[str, Decimal], ...] = ()
+    # A device fitting's 配置费用核付通知单号 (001 §34, issue 23 §8); "" for any other stay.
+    notice_no: str = ""
+
+    @property
+    def remark(self) -> str:
+        """The 备注 cell: the kind of settlement, and a device fitting's notice it was settled on."""
+        if not self.notice_no:
+            return self.settlement_kind
+        return f"{self.settlement_kind} 核付通知单号 {self.notice_no}"
 
     def __post_init__(self) -> None:
         for bucket in BUCKETS:
@@ -593,6 +602,7 @@ def slip_for_settlement(
         admission_way=_admission_way(stay.emergency, filing.category.value if filing is not None else None),
         main_diagnosis=main_diagnosis,
         other_diagnoses=other_diagnoses,
+        notice_no=stay.notice_no or "",
     )
 
 

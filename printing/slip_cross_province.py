@@ -111,7 +111,10 @@ def _draw_rows(c: Canvas, area: Area, rows: Sequence[Sequence[Cell]], font: str,
 def _draw_copy(c: Canvas, area: Area, data: SlipData, copy_no: int, font: str) -> None:
     draw_marks(c, area, data, copy_no, font)
     draw_text(c, AREA_WIDTH / 2, area.y(16), TITLE, font, SIZE_TITLE, CENTRE, bold=True)
-    draw_field(c, MARGIN, area.y(22.5), f"就医登记号：{data.registration_no}", font, 120 * mm)
+    draw_field(c, MARGIN, area.y(22.5), f"就医登记号：{data.registration_no}", font,
+               (70 if data.notice_no else 120) * mm)
+    if data.notice_no:  # a device fitting: the notice it was settled on (001 §34, §35)
+        draw_field(c, MARGIN + 72 * mm, area.y(22.5), f"配置费用核付通知单号：{data.notice_no}", font, 78 * mm)
     draw_text(c, AREA_WIDTH - MARGIN, area.y(22.5), UNIT, font, SIZE_HEADER, RIGHT)
 
     bottom = _draw_rows(c, area, _person_rows(data), font, GRID_TOP_MM)

@@ -101,7 +101,7 @@ def draw_money_table(c: Canvas, area: Area, data: SlipData, font: str, top_mm: f
                      column_edges: Sequence[float], remark: bool, row_mm: float = ROW_MM) -> float:
     """The bucket × category table: a heading row (the split corner 费别 / 项目, the five categories,
     合 计 and, with `remark`, 备 注), then the four buckets' rows; with `remark` the kind of settlement
-    fills one 备注 cell down the four rows. Returns the table's bottom (mm from the area's top)."""
+    (and a device fitting's 核付通知单号) fills one 备注 cell down the four rows. Returns the table's bottom (mm from the area's top)."""
     cols = column_edges
     c.setLineWidth(LINE)
     y1, y0 = area.y(top_mm), area.y(top_mm + HEADING_ROW_MM)
@@ -131,7 +131,8 @@ def draw_money_table(c: Canvas, area: Area, data: SlipData, font: str, top_mm: f
     if remark:
         remark_top, remark_bottom = area.y(first_row_mm), area.y(bottom_mm)
         c.rect(cols[-2], remark_bottom, cols[-1] - cols[-2], remark_top - remark_bottom, stroke=1, fill=0)
-        draw_wrapped_in_cell(c, data.settlement_kind, cols[-2], remark_bottom, cols[-1], remark_top, font, SIZE_GRID)
+        draw_wrapped_in_cell(c, data.remark, cols[-2], remark_bottom, cols[-1], remark_top, font, SIZE_GRID,
+                             max_lines=4)
     return bottom_mm
 
 

@@ -4,7 +4,7 @@
 - An in-memory keyring replaces the OS keyring (Vorta's pattern): secrets never leave the process.
 - A new, empty database migrated to head in-process gets the head schema replayed (SQLite: from a
   template the real migrations built once per worker; PostgreSQL: the statements the real chain sent
-  the first time) (`_fast_migration_to_head`): the migrations (17 now) cost 0.3–0.5 s a database and most tests
+  the first time) (`_fast_migration_to_head`): the migrations (18 now) cost 0.3–0.5 s a database and most tests
   only need the result. Tests of the migrations themselves
   (`@pytest.mark.real_migrations`), every PostgreSQL database and every program started as a
   process (the demo, the CLI, the counters) run the real chain; `WI_COUNTER_TEST_REAL_MIGRATIONS=1`

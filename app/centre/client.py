@@ -36,6 +36,7 @@ from app.centre.gateway import (
     DisputeReceipt,
     DisputeRequest,
     DailyTotals,
+    DeviceNotice,
     FeeCancelReceipt,
     FeeCancelRequest,
     FeeLine,
@@ -201,6 +202,10 @@ class CentreClient:
 
     def download_catalogue(self, since_version: int = 0, page: int = 1, page_size: int = 500) -> CataloguePage:
         return self.centre.download_catalogue(since_version, page, page_size)
+
+    def find_notice(self, notice_no: str, social_security_number: str | None = None) -> DeviceNotice:
+        """配置费用核付通知单 (`001 §34`): read directly, checked before a device fitting."""
+        return self.centre.find_notice(notice_no, social_security_number)
 
     def pre_settle(self, request: SettlementRequest) -> SettlementFigures:
         return plausibility.checked(self.centre.pre_settle(request))

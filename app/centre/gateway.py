@@ -74,6 +74,7 @@ class Operation(enum.StrEnum):
     PING = "ping"
     PERSON_LOOKUP = "person_lookup"
     CATALOGUE_DOWNLOAD = "catalogue_download"
+    NOTICE_QUERY = "notice_query"  # 配置费用核付通知单 checked before a device fitting (001 §34)
     ADMISSION = "admission"
     ADMISSION_CANCEL = "admission_cancel"
     FEE_UPLOAD = "fee_upload"
@@ -113,6 +114,7 @@ _LABELS = {
     Operation.PING: "联网检测",
     Operation.PERSON_LOOKUP: "人员信息获取",
     Operation.CATALOGUE_DOWNLOAD: "目录下载",
+    Operation.NOTICE_QUERY: "配置费用核付通知单查询",
     Operation.ADMISSION: "入院登记",
     Operation.ADMISSION_CANCEL: "撤销入院登记",
     Operation.FEE_UPLOAD: "费用明细上传",
@@ -260,6 +262,34 @@ class AdmissionRequest:
     filing_id: str | None = None  # None: the centre takes the newest for this city
     emergency: bool = False
     third_party_liability: bool = False
+    notice_no: str | None = None  # a device fitting's 配置费用核付通知单 (001 §34); sent only when set
+
+
+@dataclasses.dataclass(frozen=True)
+class NoticeItem:
+    """One approved device of a notice, with the insured place's limits (`000 §29`, `001 §15`)."""
+
+    code: str
+    name: str
+    quantity: Decimal
+    max_pay: Decimal  # 最高支付限额 per unit
+    min_years: int  # 最低使用年限
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceNotice:
+    """配置费用核付通知单 (`001 §34`, `002 经办规程 §18`, `000 §30`): issued by the insured place,
+    checked before fitting, used by one settlement."""
+
+    notice_no: str
+    social_security_number: str
+    name: str
+    insured_place: Place
+    issued: dt.date
+    valid_until: dt.date
+    status: str  # valid, used, cancelled
+    used_by_settlement: str | None
+    items: tuple[NoticeItem, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -746,6 +776,10 @@ class Centre(ABC):
 
     @abstractmethod
     def download_catalogue(self, since_version: int = 0, page: int = 1, page_size: int = 500) -> CataloguePage: ...
+
+    def find_notice(self, notice_no: str, social_security_number: str | None = None) -> DeviceNotice:
+        """配置费用核付通知单 (`001 §34`); a centre that serves none refuses it."""
+        raise CentreRefused("UNSUPPORTED", "此结算中心不提供配置费用核付通知单查询，请按经办机构要求核对")
 
     @abstractmethod
     def pre_settle(self, request: SettlementRequest) -> SettlementFigures: ...

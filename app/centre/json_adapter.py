@@ -56,7 +56,9 @@ from app.centre.gateway import (
     ClaimStatusReport,
     CentreRegistrationRecord,
     CentreSettlementRecord,
+    DeviceNotice,
     DisputeAnswer,
+    NoticeItem,
     DisputeReceipt,
     DisputeRequest,
     RehabPlanReceipt,
@@ -105,6 +107,7 @@ TRANSACTIONS: dict[Operation, Transaction] = {
     Operation.SIGN_OUT: Transaction.SIGN_OUT,
     Operation.PERSON_LOOKUP: Transaction.PERSON_LOOKUP,
     Operation.CATALOGUE_DOWNLOAD: Transaction.CATALOGUE_DOWNLOAD,
+    Operation.NOTICE_QUERY: Transaction.NOTICE_QUERY,
     Operation.ADMISSION: Transaction.ADMISSION,
     Operation.ADMISSION_CANCEL: Transaction.ADMISSION_CANCEL,
     Operation.FEE_UPLOAD: Transaction.FEE_UPLOAD,
@@ -396,6 +399,12 @@ class JsonCentre(Centre):
     def find_person(self, key: PersonKey, value: str) -> Person:
         return self._call(Operation.PERSON_LOOKUP, {"by": key.value, "value": value}, _person)
 
+    def find_notice(self, notice_no: str, social_security_number: str | None = None) -> DeviceNotice:
+        data: dict[str, Any] = {"notice_no": notice_no}
+        if social_security_number is not None:
+            data["social_security_number"] = social_security_number
+        return self._call(Operation.NOTICE_QUERY, data, _notice)
+
     def download_catalogue(self, since_version: int = 0, page: int = 1, page_size: int = 500) -> CataloguePage:
         data = {"since_version": since_version, "page": page, "page_size": page_size}
         return self._call(Operation.CATALOGUE_DOWNLOAD, data, _catalogue_page)
@@ -684,7 +693,36 @@ def _admission_input(request: AdmissionRequest) -> dict[str, Any]:
         "admission_no": request.admission_no, "dept": request.dept, "admitted": request.admitted.isoformat(),
         "emergency": request.emergency, "third_party_liability": request.third_party_liability,
         "diagnoses": [{"code": d.code, "name": d.name, "injury": d.injury} for d in request.diagnoses],
+        # Only when set: an admission without a notice keeps the request (and its fingerprint) it had.
+        **({"notice_no": request.notice_no} if request.notice_no is not None else {}),
     }
+
+
+NOTICE_STATUSES = ("valid", "used", "cancelled")
+
+
+def _notice_item(item: dict[str, Any]) -> NoticeItem:
+    quantity = wire.parse_decimal(_get(item, "quantity"), "quantity")
+    if quantity <= 0:
+        raise WireError(f"quantity 应大于零，实际为 {quantity}")
+    min_years = _int(item, "min_years")
+    if min_years < 0:
+        raise WireError(f"min_years 不能为负：{min_years}")
+    return NoticeItem(_text(item, "code"), _text(item, "name"), quantity, _money(item, "max_pay"), min_years)
+
+
+def _notice(output: dict[str, Any]) -> DeviceNotice:
+    data = _object(output, "notice")
+    place = _object(data, "insured_place")
+    items = tuple(_within(f"notice.items[{index}]", _notice_item, item)
+                  for index, item in enumerate(_objects(data, "items")))
+    if not items:
+        raise WireError("notice.items 不能为空")
+    return DeviceNotice(
+        _text(data, "notice_no"), _text(data, "social_security_number"), _text(data, "name"),
+        Place(_text(place, "province"), _text(place, "city"), _text(place, "city_code")),
+        _date(data, "issued"), _date(data, "valid_until"), _choice(data, "status", NOTICE_STATUSES),
+        _optional_text(data, "used_by_settlement"), items)
 
 
 def _admission_cancel_input(request: AdmissionCancelRequest) -> dict[str, Any]:

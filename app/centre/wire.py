@@ -50,6 +50,7 @@ class Transaction(str, Enum):
     SIGN_OUT = "9002"
     PERSON_LOOKUP = "1101"
     CATALOGUE_DOWNLOAD = "1301"
+    NOTICE_QUERY = "1401"
     ADMISSION = "2401"
     ADMISSION_CANCEL = "2404"
     FEE_UPLOAD = "2301"
@@ -95,6 +96,7 @@ _TRANSACTION_LABELS = {
     Transaction.SIGN_OUT: "签退",
     Transaction.PERSON_LOOKUP: "人员信息获取",
     Transaction.CATALOGUE_DOWNLOAD: "目录下载",
+    Transaction.NOTICE_QUERY: "配置费用核付通知单查询",
     Transaction.ADMISSION: "入院办理（就医登记）",
     Transaction.ADMISSION_CANCEL: "撤销入院登记",
     Transaction.FEE_UPLOAD: "费用明细上传",
@@ -156,6 +158,9 @@ class ErrorCode(str, Enum):
     SETTLEMENT_NOT_FOUND = "3008"
     SETTLEMENT_STATE = "3009"
     REHAB_PLAN_MISSING = "3010"
+    NOTICE_NOT_FOUND = "3011"
+    NOTICE_USED = "3012"
+    NOTICE_INVALID = "3013"
     CLAIM_INVALID = "4001"
     CLAIM_NOT_FOUND = "4002"
     ALREADY_CLAIMED = "4003"
@@ -198,6 +203,9 @@ _ERROR_MESSAGES = {
     ErrorCode.SETTLEMENT_NOT_FOUND: "中心没有此结算记录",
     ErrorCode.SETTLEMENT_STATE: "结算记录当前状态不允许此操作（已撤销或已申报）",
     ErrorCode.REHAB_PLAN_MISSING: "康复住院尚未上传康复方案，不能出院结算",
+    ErrorCode.NOTICE_NOT_FOUND: "中心没有此配置费用核付通知单",
+    ErrorCode.NOTICE_USED: "配置费用核付通知单已结算使用过，不能再次结算",
+    ErrorCode.NOTICE_INVALID: "配置费用核付通知单不符（人员、有效期、状态或配置项目）",
     ErrorCode.CLAIM_INVALID: "月度结算申请有误",
     ErrorCode.CLAIM_NOT_FOUND: "中心没有此月度结算申请",
     ErrorCode.ALREADY_CLAIMED: "结算记录已在其他月度申请中申报",

@@ -64,6 +64,7 @@ from app.claims.forms import (
 )
 from app.db.models import (
     CatalogueItem,
+    FittedDevice,
     ChargeCategory,
     ChargeLine,
     ClaimEntry,
@@ -479,17 +480,24 @@ def _device_facts(session: Session, settlement_ids: list[int]) -> dict[int, _Dev
         return {}
     originals = dict(session.execute(select(Settlement.id, func.coalesce(Settlement.reverses_id, Settlement.id))
                                      .where(Settlement.id.in_(settlement_ids))).all())
+    # A fitting on a 配置费用核付通知单 (issue 23 §8): 配置时间, 最低使用年限 and 最高支付限额 as recorded
+    # from the notice (the insured place's, 000 §29, 001 §15); a device stay admitted before the
+    # counter recorded notices keeps the catalogue's figures and its first line's date.
     lines = session.execute(
         select(SettlementLine.settlement_id, ChargeLine.name, ChargeLine.charged_on, CatalogueItem.min_years,
-               CatalogueItem.max_pay)
+               CatalogueItem.max_pay, FittedDevice.fitted_on, FittedDevice.min_years, FittedDevice.max_pay)
         .join(ChargeLine, ChargeLine.id == SettlementLine.charge_line_id)
         .outerjoin(CatalogueItem, CatalogueItem.code == ChargeLine.code)
+        .outerjoin(FittedDevice, (FittedDevice.stay_id == ChargeLine.stay_id) & (FittedDevice.code == ChargeLine.code))
         .where(SettlementLine.settlement_id.in_(set(originals.values())),
                SettlementLine.category == ChargeCategory.DEVICE, SettlementLine.amount > ZERO)
         .order_by(SettlementLine.settlement_id, ChargeLine.charged_on, ChargeLine.seq)
     ).all()
     by_settlement: dict[int, list[tuple[str, dt.date, int | None, Decimal | None]]] = defaultdict(list)
-    for settlement_id, name, charged_on, min_years, max_pay in lines:
+    for (settlement_id, name, charged_on, min_years, max_pay, fitted_on, notice_years,
+         notice_max) in lines:
+        if fitted_on is not None:
+            charged_on, min_years, max_pay = fitted_on, notice_years, notice_max
         by_settlement[settlement_id].append((name, charged_on, min_years, max_pay))
     facts: dict[int, _DeviceFacts] = {}
     for sid, source in originals.items():

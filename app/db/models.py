@@ -403,6 +403,9 @@ class Stay(Base):
     # How the worker was identified: card, ecard, or typed (a reviewer, with a recorded reason).
     identified_by: Mapped[str] = mapped_column(String(8), default="card")
     identification_reason: Mapped[str | None] = mapped_column(Text)
+    # A device fitting's 配置费用核付通知单 (001 §34), checked at the centre before fitting; its approved
+    # devices are the stay's `fitted_device` rows.
+    notice_no: Mapped[str | None] = mapped_column(String(40))
     created_by: Mapped[int] = mapped_column(ForeignKey("operator.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utc_now)
     # Optimistic locking: two counters changing one stay at once cannot both win.
@@ -415,6 +418,25 @@ class Stay(Base):
     charge_lines: Mapped[list[ChargeLine]] = relationship(
         back_populates="stay", cascade="all, delete-orphan", foreign_keys="ChargeLine.stay_id"
     )
+
+
+class FittedDevice(Base):
+    """A device a fitting's notice approves (配置费用核付通知单, `001 §34`), as the centre gave it when
+    the stay was admitted: the insured place's 最高支付限额 per unit and 最低使用年限 (`000 §29`,
+    `001 §15`, `000 附件2`), which the settlement and 附件9-2 use, and the fitting date (配置时间)."""
+
+    __tablename__ = "fitted_device"
+    __table_args__ = (UniqueConstraint("stay_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stay_id: Mapped[int] = mapped_column(ForeignKey("stay.id"))
+    notice_no: Mapped[str] = mapped_column(String(40))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128))
+    quantity: Mapped[Decimal] = mapped_column("quantity_e4", Quantity())  # approved
+    max_pay: Mapped[Decimal] = mapped_column("max_pay_e4", UnitPrice())
+    min_years: Mapped[int] = mapped_column(Integer)
+    fitted_on: Mapped[dt.date] = mapped_column(Date)  # 配置时间: the fitting (admission) date
 
 
 class Diagnosis(Base):

@@ -82,6 +82,7 @@ def stay_audit_from_db(session: Session, stay_id: int, *, stage: str | None = No
     `criteria_met_on` defaults to the stay's recorded `discharge_criteria_met_on` (003 §15);
     `discharged_on` stands for the stay's discharge date when the clerk has typed one but not settled yet."""
     from app.workflow.case_builder import stay_records  # the workflow's reader of a stay, reused as is
+    from app.workflow.device_fitting import fitted_devices
 
     records = stay_records(session, stay_id)
     case = records.case
@@ -119,6 +120,9 @@ def stay_audit_from_db(session: Session, stay_id: int, *, stage: str | None = No
 
     catalogue_codes = {entry.code for entry in case.catalogue}
     min_years = _min_years(session, {e.code for e in case.catalogue if e.category == "device"})
+    # A fitting on a 配置费用核付通知单: the insured place's 最低使用年限 as the notice states it
+    # (000 §29, 001 §15), as its 最高支付限额 already is in `case.catalogue` (case_builder).
+    min_years.update({device.code: device.min_years for device in fitted_devices(session, stay_id)})
     catalogue = tuple(AuditCatalogueEntry(e.code, e.name, e.category, e.price_limit, e.max_pay, e.per_day,
                                           min_years.get(e.code)) for e in case.catalogue)
     category_of = {e.code: e.category for e in case.catalogue}

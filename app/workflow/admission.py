@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -47,6 +47,7 @@ from app.db.models import (
     Diagnosis,
     DiagnosisRole,
     FilingCheck,
+    FittedDevice,
     Institution,
     OutboxEntry,
     OutboxState,
@@ -59,7 +60,7 @@ from app.institution import InstitutionInfo
 from app.masking import mask_id_number
 from app.operators import OperatorInfo, Permission, institution_info, require
 from app.rules.verdict import ADMISSION, Reason, Verdict, judge
-from app.workflow import facts
+from app.workflow import device_fitting, facts
 from app.workflow.common import WorkflowError
 from app.workflow.restore_check import check_before_work
 from app.workflow.stay_guard import admitted_by
@@ -103,6 +104,7 @@ class AdmissionForm:
     third_party_liability: bool = False
     recognition_no: str | None = None
     filing_id: str | None = None
+    notice_no: str | None = None  # 配置费用核付通知单号 of a device fitting (001 §34)
 
 
 @dataclass(frozen=True)
@@ -287,13 +289,22 @@ def _check_form(form: AdmissionForm) -> None:
         raise WorkflowError("；".join(problems) + "。")
 
 
-def preview_admission_check(ctx: CounterContext, person: Person, form: AdmissionForm) -> CheckResult:
-    """The verdict the window shows while the form is filled in (nothing stored)."""
+def preview_admission_check(ctx: CounterContext, person: Person, form: AdmissionForm,
+                            notice: device_fitting.NoticeCheck | None = None) -> CheckResult:
+    """The verdict the window shows while the form is filled in (nothing stored); a device fitting's
+    with its notice's reasons once the notice was looked up (`notice`)."""
     with ctx.transaction() as session:
         info = counter_institution(session)
     marked = mark_diagnoses(person, form.recognition_no, form.diagnoses)
     verdict, _, _ = _judge_admission(info, person, form, marked)
-    return check_result(verdict, None)
+    return check_result(device_fitting.with_notice(verdict, notice), None)
+
+
+def check_device_notice(client: CentreClient, person: Person, form: AdmissionForm) -> device_fitting.NoticeCheck:
+    """A device fitting's 配置费用核付通知单 looked up at the centre and judged on the fitting date
+    (`001 §34`, `002 经办规程 §18`, `000 §30`)."""
+    return device_fitting.check_notice(client, form.notice_no, person.social_security_number, form.admitted_on,
+                                       person.profile)
 
 
 # --- admit --------------------------------------------------------------------------------------
@@ -311,6 +322,9 @@ def admit(ctx: CounterContext, client: CentreClient, person: Person, form: Admis
     # Books restored from a backup: the centre may hold this 住院号 already (never registered twice).
     check_before_work(ctx, client, actor, form.admission_no.strip())
     marked = mark_diagnoses(person, form.recognition_no, form.diagnoses)
+    # A device fitting: the notice checked at the centre before fitting (001 §34), its reasons part
+    # of the verdict kept below.
+    notice = check_device_notice(client, person, form) if form.care == device_fitting.DEVICE else None
     counter = ctx.counter_name
     # The stay and its registration call are written in one transaction (issue 21 B5): a kill
     # between them can leave neither a stay the centre never hears of nor a call with no stay.
@@ -326,15 +340,20 @@ def admit(ctx: CounterContext, client: CentreClient, person: Person, form: Admis
             with ctx.transaction() as session:
                 info = counter_institution(session)
                 verdict, recognition, filing = _judge_admission(info, person, form, marked)
+                verdict = device_fitting.with_notice(verdict, notice)
                 worker = facts.store_person(session, person)
                 inputs = {**facts.person_inputs(person, recognition, filing),
                           "form": _form_json(form, marked), "identified_by": identification.kind}
+                if notice is not None:
+                    inputs["notice"] = _notice_json(notice)
                 if not verdict.allowed:
                     check = store_check(session, verdict=verdict, worker_id=worker.id, stay_id=None, inputs=inputs,
                                         actor_id=actor.id, counter_name=counter)
                     return AdmissionOutcome(None, None, check, False)
                 stay = _new_or_reopened_stay(session, info, worker, form, marked, person, recognition, filing,
                                              identification, actor, counter)
+                if notice is not None and notice.notice is not None:
+                    device_fitting.record_fitting(session, stay, notice.notice, form.admitted_on)
                 check = store_check(session, verdict=verdict, worker_id=worker.id, stay_id=stay.id, inputs=inputs,
                                     actor_id=actor.id, counter_name=counter)
                 audit.record(session, "stay_admitted", operator_id=actor.id, counter_name=counter, entity_type="stay",
@@ -383,14 +402,25 @@ def admission_request(person: Person, form: AdmissionForm, marked: Sequence[Mark
         recognition_no=recognition.decision_no if recognition else None,
         filing_id=filing.id if filing else None,
         emergency=form.emergency, third_party_liability=form.third_party_liability,
+        notice_no=((form.notice_no or "").strip().upper() or None) if form.care == device_fitting.DEVICE else None,
     )
+
+
+def _notice_json(check: device_fitting.NoticeCheck) -> dict[str, Any]:
+    notice = check.notice
+    return {"notice_no": check.notice_no, "found": notice is not None,
+            **({} if notice is None else {
+                "person": mask_id_number(notice.social_security_number), "issued": notice.issued.isoformat(),
+                "valid_until": notice.valid_until.isoformat(), "status": notice.status,
+                "items": [{"code": i.code, "name": i.name, "quantity": str(i.quantity), "max_pay": str(i.max_pay),
+                           "min_years": i.min_years} for i in notice.items]})}
 
 
 def _form_json(form: AdmissionForm, marked: Sequence[MarkedDiagnosis]) -> dict[str, Any]:
     return {"admission_no": form.admission_no, "dept": form.dept, "bed": form.bed,
             "admitted_on": form.admitted_on.isoformat(), "care": form.care, "emergency": form.emergency,
             "third_party_liability": form.third_party_liability, "recognition_no": form.recognition_no,
-            "filing_id": form.filing_id,
+            "filing_id": form.filing_id, "notice_no": form.notice_no,
             "diagnoses": [{"code": d.code, "name": d.name, "injury": d.injury,
                            "matched_recognition_code": d.matched_recognition_code} for d in marked]}
 
@@ -438,8 +468,10 @@ def _new_or_reopened_stay(session: Session, info: InstitutionInfo, worker: Worke
     stay.registered_offline = False
     stay.identified_by = identification.kind
     stay.identification_reason = (identification.reason or "").strip() or None
+    stay.notice_no = None  # a device fitting's is recorded next (device_fitting.record_fitting)
     session.add(stay)
     session.flush()
+    session.execute(delete(FittedDevice).where(FittedDevice.stay_id == stay.id))
     for seq, d in enumerate(marked, start=1):
         stay.diagnoses.append(Diagnosis(role=DiagnosisRole.ADMITTING, seq=seq, code=d.code, name=d.name,
                                         injury=d.injury))
@@ -565,7 +597,7 @@ def recheck_offline_admissions(ctx: CounterContext, client: CentreClient, actor:
                                     if d.role is DiagnosisRole.ADMITTING),
                     recognition_no=recognition.decision_no if recognition else None,
                     filing_id=filing.id if filing else None, emergency=stay.emergency,
-                    third_party_liability=stay.third_party_liability,
+                    third_party_liability=stay.third_party_liability, notice_no=stay.notice_no,
                 )
                 to_register.append((stay_id, worker.id, again, results[-1]))
     for stay_id, worker_id, request, check in to_register:

@@ -273,7 +273,7 @@ def correct_registration(ctx: CounterContext, client: CentreClient, stay_id: int
                              care=stay.care.value, diagnoses=new_diagnoses, emergency=stay.emergency,
                              third_party_liability=stay.third_party_liability,
                              recognition_no=recognition.decision_no if recognition else None,
-                             filing_id=filing.id if filing else None)
+                             filing_id=filing.id if filing else None, notice_no=stay.notice_no)
         marked = mark_diagnoses(person, form.recognition_no, new_diagnoses)
         case = facts.build_case(person, info, recognition=recognition, filing=filing, care=form.care,
                                 admission_no=form.admission_no, dept=form.dept, admitted=new_date,

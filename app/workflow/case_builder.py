@@ -13,7 +13,7 @@ that is not the stay's, no category) are returned apart by `stay_records`, so th
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -51,6 +51,7 @@ from app.rules.case import (
 from app.rules.classify import diagnosis_injury, line_injury
 from app.rules.profiles import load_profile
 from app.workflow.common import StayNotFound, WorkflowError
+from app.workflow.device_fitting import notice_limits
 
 
 class LineRow(NamedTuple):
@@ -161,6 +162,13 @@ def stay_records(session: Session, stay_id: int, *, stage: str = "discharge",
     lines = _line_rows(session, stay_id)
     codes = {line.code for line in lines if line.code is not None}
     catalogue = _catalogue(session, codes)
+    if str(stay["care"]) == "device":
+        # A fitting on a notice: its devices are paid up to the insured place's limits as the notice
+        # states them (000 §29, 001 §15), not this city's catalogue's.
+        limits = notice_limits(session, stay_id)
+        catalogue = {code: replace(entry, max_pay=_price(limits[code]))
+                     if code in limits and entry.category == "device" else entry
+                     for code, entry in catalogue.items()}
 
     # 伤病分离 precedence, defined once (app.rules.classify, 003 §15).
     injury_of = diagnosis_injury((d.code for d in recognition_codes),

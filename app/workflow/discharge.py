@@ -71,6 +71,7 @@ from app.workflow.admission import (
     store_centre_verdict,
     store_check,
 )
+from app.workflow import device_fitting
 from app.workflow.rehab_plan import plan_problem
 from app.workflow.appliers import apply_settlement, apply_settlement_cancel, record_full_payment_registration
 from app.workflow.common import StayNotFound, WorkflowError
@@ -233,6 +234,8 @@ def readiness(session: Session, stay_id: int) -> list[str]:
         problems.append("没有费用明细，请先导入或录入费用。")
         return problems
     problems.extend(_line_problems(session, stay, lines))
+    # A device fitting: every device on the notice and within its quantity (001 §34, 001 §15).
+    problems.extend(device_fitting.line_problems(session, stay))
     return problems
 
 
@@ -442,6 +445,10 @@ def _settle(ctx: CounterContext, client: CentreClient, stay_id: int, actor: Oper
         raise FilingRefused(check, "出院结算前再次核验备案未通过，不能直接结算")
     with ctx.transaction() as session:
         stay = _stay(session, stay_id)
+        worker = session.get(Worker, stay.worker_id)
+        assert worker is not None
+        # A device fitting's notice asked again: used or cancelled meanwhile, nothing is sent (001 §34).
+        device_fitting.check_still_usable(client, stay, worker.social_security_number)
         expected = _stay_total(session, stay_id)
         registration_no = stay.registration_no
         region = _insured_region(session, stay)

@@ -136,7 +136,7 @@ def test_which_transactions_change_state_and_which_are_safe_to_repeat() -> None:
     changing = {t.value for t in Transaction if t.changes_state}
     assert changing == {"2401", "2404", "2301", "2302", "2304", "2305", "2306", "2307", "2601", "3301", "3303"}
     safe = {t.value for t in Transaction if t.safe_to_repeat}
-    assert safe == {"9001", "9002", "1101", "1301", "2303", "3201", "3202", "3302", "5101", "5201", "2601"}
+    assert safe == {"9001", "9002", "1101", "1301", "1401", "2303", "3201", "3202", "3302", "5101", "5201", "2601"}
     assert {t.value for t in Transaction if t.reversible} == changing - {"2601"}
 
 

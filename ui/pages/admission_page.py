@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from app.workflow.admission_correction import RegistrationView
     from ui.pages.admission_dialogs import RegistrationChangeDialog
     from app.workflow.admission import AdmissionForm, AdmissionOutcome, CheckResult, Identification
+    from app.workflow.device_fitting import NoticeCheck
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ class AdmissionPage(QWidget):
         left.addWidget(self._build_identification(body))
         left.addWidget(self._build_person(body))
         left.addWidget(self._build_registration(body))
+        left.addWidget(self._build_notice(body))  # a device fitting's 配置费用核付通知单 (hidden otherwise)
         # 登记结果 on the left, under the stay's registration: the right column's form, diagnoses and a
         # refusal's reasons and next steps fill 768 px on their own (issue 20 §5).
         left.addWidget(self._build_result(body))
@@ -229,6 +231,7 @@ class AdmissionPage(QWidget):
         self.admission_no = field("admissionNo", self.tr("住院号(&A)："), self.tr("医院信息系统的住院号"))
         self.dept = field("dept", self.tr("科别(&D)："), self.tr("如：骨科一病区"))
         self.bed = field("bed", self.tr("床号(&B)："), self.tr("可不填"))
+        self._bed_row = form.rowCount() - 1  # a device fitting has no bed: hidden for it
         self.admitted_on = QDateEdit(box)
         self.admitted_on.setObjectName("admittedOn")
         self.admitted_on.setCalendarPopup(True)
@@ -247,6 +250,30 @@ class AdmissionPage(QWidget):
         care_label = QLabel(self.tr("就医类别(&K)："), box)
         care_label.setBuddy(self.care)
         form.addRow(care_label, self.care)
+
+        # 辅助器具配置: the insured place's 配置费用核付通知单, checked at the centre before fitting
+        # (001 §34, 002 经办规程 §18, 000 §30); shown only for that care type.
+        notice_row = QHBoxLayout()
+        self.notice_no = QLineEdit(box)
+        self.notice_no.setObjectName("noticeNo")
+        self.notice_no.setPlaceholderText(self.tr("参保地出具的配置费用核付通知单编号"))
+        self.notice_no.textChanged.connect(self._notice_edited)
+        self.notice_no.returnPressed.connect(self.look_up_notice)
+        notice_row.addWidget(self.notice_no, 1)
+        self.notice_button = QPushButton(self.tr("查询通知单(&V)"), box)
+        self.notice_button.setObjectName("noticeLookup")
+        self.notice_button.setToolTip(self.tr("向结算中心核对核付通知单：本人的、未使用、未作废、配置日期在有效期内"))
+        self.notice_button.clicked.connect(self.look_up_notice)
+        notice_row.addWidget(self.notice_button)
+        self.notice_label = QLabel(self.tr("核付通知单号(&P)："), box)
+        self.notice_label.setBuddy(self.notice_no)
+        form.addRow(self.notice_label, notice_row)
+        self._notice_form = form
+        self._notice_row = form.rowCount() - 1
+        self.notice_check: NoticeCheck | None = None  # the last lookup, for the number in the field
+        self._notice_generation = 0
+        self.care.currentIndexChanged.connect(self._care_changed)
+        self._care_changed()
 
         self.recognition = QComboBox(box)
         self.recognition.setObjectName("recognition")
@@ -315,6 +342,20 @@ class AdmissionPage(QWidget):
         layout.addLayout(buttons)
         self.form_error = ErrorLabel(box, "admissionError")
         layout.addWidget(self.form_error)
+        return box
+
+    def _build_notice(self, parent: QWidget) -> QGroupBox:
+        """The notice as the centre gave it: its devices, the insured place's limits, what is wrong."""
+        box = QGroupBox(self.tr("配置费用核付通知单"), parent)
+        box.setObjectName("noticeBox")
+        self.notice_box = box
+        layout = QVBoxLayout(box)
+        self.notice_items = QLabel(self.tr("填写核付通知单号后查询"), box)
+        self.notice_items.setObjectName("noticeItems")
+        self.notice_items.setWordWrap(True)
+        self.notice_items.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.notice_items)
+        box.hide()
         return box
 
     def _build_result(self, parent: QWidget) -> QGroupBox:
@@ -690,7 +731,107 @@ class AdmissionPage(QWidget):
             third_party_liability=self.third_party.isChecked(),
             recognition_no=self.recognition.currentData(),
             filing_id=self.filing.currentData(),
+            notice_no=self.notice_no.text().strip() or None if self._is_device() else None,
         )
+
+    # --- 辅助器具配置: the 配置费用核付通知单 -----------------------------------------------------------
+
+    def _is_device(self) -> bool:
+        return self.care.currentData() == "device"
+
+    def _care_changed(self, *_: object) -> None:
+        device = self._is_device()
+        # Hidden rows take no space: the form, the verdict and 登记 stay on a 1366×768 screen.
+        self._notice_form.setRowVisible(self._notice_row, device)
+        self._notice_form.setRowVisible(self._bed_row, not device)
+        self.notice_box.setVisible(device)
+
+    def _notice_edited(self, *_: object) -> None:
+        """Another number: the last lookup's notice is not this one's."""
+        self._notice_generation += 1
+        self.notice_check = None
+        self.notice_items.setText(self.tr("填写核付通知单号后查询"))
+        self.notice_items.setStyleSheet("")
+        self._form_changed()
+
+    def _current_notice_check(self) -> NoticeCheck | None:
+        """The notice's check for the preview: the lookup's when it is for the number in the field; else
+        a reason saying it is not checked yet (a fitting is not judged without its notice, 001 §34)."""
+        from app.workflow.device_fitting import NoticeCheck, check_source
+        from app.rules.verdict import Reason
+
+        if not self._is_device():
+            return None
+        number = self.notice_no.text().strip().upper()
+        if self.notice_check is not None and self.notice_check.notice_no == number:
+            return self.notice_check
+        source = check_source(self.person.profile if self.person is not None else "")
+        fact = self.tr("尚未核对配置费用核付通知单。")
+        step = self.tr("请填写通知单号后按“查询通知单”向结算中心核对（{source}）").format(source=source)
+        return NoticeCheck(number, None, (Reason("NOTICE_NOT_CHECKED", True, fact + step, source, step),))
+
+    def look_up_notice(self) -> None:
+        """Look the notice up at the centre (off the GUI thread) and show its devices and limits."""
+        person = self.person
+        if person is None or not self._is_device() or self._busy:
+            return
+        if not self.notice_no.text().strip():
+            self.notice_items.setText(self.tr("请填写核付通知单号。"))
+            self.notice_items.setStyleSheet(f"color: {ERROR_COLOUR};")
+            return
+        form = self.build_form()
+        self._notice_generation += 1
+        generation = self._notice_generation
+        self.notice_items.setStyleSheet("")
+        self.notice_items.setText(self.tr("正在向结算中心核对核付通知单…"))
+        ctx, operator = self._ctx, self._operator
+
+        def work() -> NoticeCheck:
+            from app.workflow.admission import check_device_notice
+            from app.workflow.appliers import open_workflow_centre
+
+            client = open_workflow_centre(ctx, operator)
+            try:
+                return check_device_notice(client, person, form)
+            finally:
+                client.close()
+
+        Operation(self, work, executor=Executor.BACKGROUND).success(
+            lambda check: self._notice_found(check, generation)).failure(
+            lambda error: self._notice_failed(error, generation)).run()
+
+    def _notice_found(self, check: NoticeCheck, generation: int) -> None:
+        if generation != self._notice_generation:
+            return  # the number changed meanwhile
+        self.notice_check = check
+        self.notice_items.setText(self.notice_text(check))
+        self.notice_items.setStyleSheet("" if check.allowed else f"color: {ERROR_COLOUR};")
+        self._preview_timer.stop()
+        self.preview()
+
+    def _notice_failed(self, error: BaseException, generation: int) -> None:
+        if generation != self._notice_generation:
+            return
+        self.notice_check = None
+        self.notice_items.setText(self.tr("无法核对核付通知单：{reason}").format(reason=error_text(error)))
+        self.notice_items.setStyleSheet(f"color: {ERROR_COLOUR};")
+
+    def notice_text(self, check: NoticeCheck) -> str:
+        notice = check.notice
+        if notice is None:
+            return "；".join(r.message for r in check.reasons)
+        status = {"valid": self.tr("未使用"), "used": self.tr("已使用"), "cancelled": self.tr("已作废")}
+        lines = [self.tr("{no}（{place}，{issued} 出具，至 {until}，{status}）").format(
+            no=notice.notice_no, place=place_name(notice.insured_place.province, notice.insured_place.city),
+            issued=notice.issued.isoformat(), until=notice.valid_until.isoformat(),
+            status=status.get(notice.status, notice.status))]
+        for item in notice.items:
+            lines.append(self.tr("{name}（{code}）× {quantity}：最高支付限额 {max_pay} 元/件，最低使用年限 {years} 年").format(
+                name=item.name, code=item.code, quantity=format(item.quantity.normalize(), "f"),
+                max_pay=f"{item.max_pay:.2f}", years=item.min_years))
+        if check.reasons:  # in full in the verdict (入院备案核验), kept short here: the page fits 768 px
+            lines.append(self.tr("不能按此通知单配置：原因和下一步见右侧“入院备案核验”。"))
+        return "\n".join(lines)
 
     def missing_fields(self) -> list[str]:
         missing = []
@@ -739,10 +880,12 @@ class AdmissionPage(QWidget):
         generation = self._preview_generation
         ctx = self._ctx
 
+        notice = self._current_notice_check()
+
         def work() -> CheckResult:
             from app.workflow.admission import preview_admission_check
 
-            return preview_admission_check(ctx, person, form)
+            return preview_admission_check(ctx, person, form, notice)
 
         Operation(self, work).success(lambda check: self._previewed(check, generation)).failure(
             lambda error: self._preview_failed(error, generation)).run()
@@ -815,7 +958,7 @@ class AdmissionPage(QWidget):
         self.outcome = outcome
         self.verdict.show_check(outcome.check)
         if outcome.stay_id is None:
-            self.registration_label.setText(self.tr("未登记：备案核验不通过（原因和下一步见右侧“入院备案核验”）。"))
+            self.registration_label.setText(self.tr("未登记：备案核验不通过（原因见右侧）。"))
             self.registration_label.setStyleSheet(f"color: {ERROR_COLOUR};")
             self.offline_label.hide()
             return
@@ -1029,7 +1172,7 @@ class AdmissionPage(QWidget):
     def _set_form_enabled(self, enabled: bool) -> None:
         for widget in (self.admission_no, self.dept, self.bed, self.admitted_on, self.care, self.recognition,
                        self.filing, self.emergency, self.third_party, self.diagnoses, self.add_diagnosis_button,
-                       self.remove_diagnosis_button):
+                       self.remove_diagnosis_button, self.notice_no, self.notice_button):
             widget.setEnabled(enabled)
         self._update_register_button()
 
@@ -1047,6 +1190,13 @@ class AdmissionPage(QWidget):
         self.care.setCurrentIndex(0)
         for widget in (self.admitted_on, self.care):
             widget.blockSignals(False)
+        self._care_changed()
+        self.notice_no.blockSignals(True)
+        self.notice_no.clear()
+        self.notice_no.blockSignals(False)
+        self._notice_generation += 1
+        self.notice_check = None
+        self.notice_items.setText(self.tr("填写核付通知单号后查询"))
         self.diagnoses.setRowCount(0)
         self.emergency.setChecked(False)
         self.third_party.setChecked(False)

@@ -127,6 +127,8 @@ def _seed_workers(connection: sqlite3.Connection, today: dt.date) -> None:
                  json.dumps(recognition["diagnoses"], ensure_ascii=False)))
         for filing in worker.get("filing", []):
             insert_filing(connection, ssn, filing, today, where)
+        for notice in worker.get("notice", []):
+            insert_notice(connection, ssn, notice, today, where)
 
 
 def insert_filing(connection: sqlite3.Connection, ssn: str, filing: dict[str, Any], today: dt.date,
@@ -160,6 +162,53 @@ def insert_filing(connection: sqlite3.Connection, ssn: str, filing: dict[str, An
     except sqlite3.IntegrityError as exc:
         raise ConfigurationError(f"{where}：备案编号 {filing['id']} 已存在或参保人不存在") from exc
     return str(filing["id"])
+
+
+NOTICE_STATUSES = ("valid", "used", "cancelled")
+_FIGURE = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def insert_notice(connection: sqlite3.Connection, ssn: str, notice: dict[str, Any], today: dt.date, where: str,
+                  *, replace: bool = False) -> str:
+    """Add (or with `replace`, change) one 配置费用核付通知单 of the insured place (`001 §34`): its
+    approved devices with the insured place's 最高支付限额 and 最低使用年限 (`000 §29`, `001 §15`)."""
+    person = connection.execute("SELECT * FROM person WHERE ssn = ?", (ssn,)).fetchone()
+    if person is None:
+        raise ConfigurationError(f"{where}：参保人不存在")
+    try:
+        number, status, items = notice["notice_no"], notice.get("status", "valid"), notice["items"]
+        issued = resolve_date(notice["issued"], today, where)
+        valid_until = resolve_date(notice["valid_until"], today, where)
+        if not isinstance(number, str) or not number.strip() or status not in NOTICE_STATUSES:
+            raise ConfigurationError(f"{where}：通知单编号或状态（{'、'.join(NOTICE_STATUSES)}）无效")
+        if issued is None or valid_until is None or valid_until < issued:
+            raise ConfigurationError(f"{where}：通知单需要 issued 与不早于它的 valid_until")
+        if not isinstance(items, list) or not items:
+            raise ConfigurationError(f"{where}：通知单至少有一项辅助器具")
+        clean = []
+        for index, item in enumerate(items):
+            if (not isinstance(item.get("code"), str) or not isinstance(item.get("name"), str)
+                    or not _FIGURE.fullmatch(str(item.get("quantity"))) or not _FIGURE.fullmatch(str(item.get("max_pay")))
+                    or isinstance(item.get("min_years"), bool) or not isinstance(item.get("min_years"), int)):
+                raise ConfigurationError(f"{where}.items[{index}]：需要 code、name、quantity、max_pay（字符串小数）"
+                                         "和 min_years（整数）")
+            Decimal(str(item["max_pay"]))
+            clean.append({"code": item["code"], "name": item["name"], "quantity": str(item["quantity"]),
+                          "max_pay": str(Decimal(str(item["max_pay"])).quantize(Decimal("0.01"))),
+                          "min_years": item["min_years"]})
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigurationError(f"{where}：通知单缺少字段或字段类型错误（{exc}）") from exc
+    verb = "INSERT OR REPLACE" if replace else "INSERT"
+    try:
+        connection.execute(
+            f"{verb} INTO notice (notice_no, ssn, insured_province, insured_city, insured_city_code, issued, "
+            "valid_until, status, used_by, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (number, ssn, person["insured_province"], person["insured_city"], person["insured_city_code"], issued,
+             valid_until, status, str(notice.get("used_by") or ("（种子数据）" if status == "used" else "")),
+             json.dumps(clean, ensure_ascii=False)))
+    except sqlite3.IntegrityError as exc:
+        raise ConfigurationError(f"{where}：通知单编号 {number} 已存在") from exc
+    return number
 
 
 def _seed_catalogue(connection: sqlite3.Connection) -> None:

@@ -151,6 +151,7 @@ class SandboxServer:
             web.get("/admin/calls", self.admin_calls),
             web.get("/admin/summary", self.admin_summary),
             web.post("/admin/filings", self.admin_filing),
+            web.post("/admin/notices", self.admin_notice),
             web.post("/admin/catalogue", self.admin_catalogue),
             web.post("/admin/hand-audit", self.admin_hand_audit),
             web.post("/admin/latency", self.admin_latency),
@@ -281,6 +282,21 @@ class SandboxServer:
         except (KeyError, TypeError, ValueError) as exc:
             return self._bad(f"应为 {{\"social_security_number\": …, \"filing\": {{…}}}}：{exc}")
         return web.json_response({"filing_id": filing_id})
+
+    async def admin_notice(self, request: web.Request) -> web.Response:
+        """A 配置费用核付通知单 issued, changed or cancelled by the insured place (training, tests)."""
+        self._admin_only(request)
+        try:
+            data = await request.json()
+            ssn, notice = data["social_security_number"], data["notice"]
+            with store.transaction(self.connection):
+                notice_no = seed.insert_notice(self.connection, ssn, notice, wire.now().date(), "admin/notices",
+                                               replace=True)
+        except ConfigurationError as exc:
+            return self._bad(exc.message)
+        except (KeyError, TypeError, ValueError) as exc:
+            return self._bad(f"应为 {{\"social_security_number\": …, \"notice\": {{…}}}}：{exc}")
+        return web.json_response({"notice_no": notice_no})
 
     async def admin_catalogue(self, request: web.Request) -> web.Response:
         self._admin_only(request)

@@ -149,6 +149,7 @@ class SandboxCentre:
             Transaction.SIGN_OUT: self._sign_out,
             Transaction.PERSON_LOOKUP: self._person_lookup,
             Transaction.CATALOGUE_DOWNLOAD: self._catalogue_download,
+            Transaction.NOTICE_QUERY: self._notice_query,
             Transaction.ADMISSION: self._admission,
             Transaction.ADMISSION_CANCEL: self._admission_cancel,
             Transaction.FEE_UPLOAD: self._fee_upload,
@@ -459,6 +460,13 @@ class SandboxCentre:
         }
         if not isinstance(registration["admission_no"], str) or not isinstance(registration["dept"], str):
             raise Refusal(ErrorCode.MALFORMED_REQUEST, "input.data.admission_no / dept 应为字符串")
+        notice_no = _text(data, "notice_no", optional=True, max_length=40)
+        if notice_no is not None:
+            if care != "device":
+                raise Refusal(ErrorCode.MALFORMED_REQUEST, "input.data.notice_no 只用于辅助器具配置（care 为 device）")
+            assert admitted is not None
+            # 001 §34, 002 经办规程 §18, 000 §30: the notice checked before fitting.
+            self._usable_notice(connection, notice_no, ssn, admitted)
         case = self._case(connection, registration, "admission", None, None, [])
         verdict = judge(case, "admission")
         if not verdict.allowed:
@@ -475,9 +483,65 @@ class SandboxCentre:
             (registration_no, code, ssn, recognition_no, registration["filing_id"], care,
              registration["admission_no"], registration["dept"], registration["admitted"], registration["emergency"],
              registration["third_party"], registration["diagnoses"], person["profile"], context.request.msgid))
+        if notice_no is not None:
+            connection.execute("INSERT INTO registration_notice (registration_no, notice_no) VALUES (?, ?)",
+                               (registration_no, notice_no))
         context.effect = {"registration_no": registration_no}
         return {"registration_no": registration_no, "settlement_kind": verdict.settlement_kind,
                 "verdict": verdict.as_json()}
+
+    # --- 配置费用核付通知单 (001 §34, 002 经办规程 §18, 000 §30) ----------------------------
+
+    def _notice_query(self, context: _Context) -> dict[str, Any]:
+        data = context.request.data
+        notice_no = _text(data, "notice_no", max_length=40)
+        ssn = _text(data, "social_security_number", optional=True, max_length=18)
+        notice = self._notice_row(context.connection, notice_no, ssn)
+        return {"notice": _notice_json(context.connection, notice)}
+
+    @staticmethod
+    def _notice_row(connection: sqlite3.Connection, notice_no: str, ssn: str | None) -> sqlite3.Row:
+        row = connection.execute("SELECT * FROM notice WHERE notice_no = ?", (notice_no,)).fetchone()
+        if row is None:
+            raise Refusal(ErrorCode.NOTICE_NOT_FOUND, notice_no)
+        if ssn is not None and row["ssn"] != ssn:
+            raise Refusal(ErrorCode.NOTICE_INVALID, f"通知单 {notice_no} 不是参保人 {mask_id_number(ssn)} 的")
+        return row
+
+    def _usable_notice(self, connection: sqlite3.Connection, notice_no: str, ssn: str, fitted: dt.date) -> sqlite3.Row:
+        row = self._notice_row(connection, notice_no, ssn)
+        if row["status"] == "used":
+            raise Refusal(ErrorCode.NOTICE_USED, f"通知单 {notice_no} 已用于结算 {row['used_by']}")
+        if row["status"] != "valid":
+            raise Refusal(ErrorCode.NOTICE_INVALID, f"通知单 {notice_no} 已作废")
+        if not row["issued"] <= fitted.isoformat() <= row["valid_until"]:
+            raise Refusal(ErrorCode.NOTICE_INVALID, f"通知单 {notice_no} 有效期 {row['issued']} 至 {row['valid_until']}，"
+                          f"配置日期 {fitted} 不在其内")
+        return row
+
+    @staticmethod
+    def _registration_notice(connection: sqlite3.Connection, registration_no: str | None) -> sqlite3.Row | None:
+        if not registration_no:
+            return None
+        return connection.execute("SELECT n.* FROM registration_notice r JOIN notice n ON n.notice_no = r.notice_no "
+                                  "WHERE r.registration_no = ?", (registration_no,)).fetchone()
+
+    def _notice_covers(self, connection: sqlite3.Connection, notice: sqlite3.Row, registration: sqlite3.Row) -> None:
+        """At settlement: the notice still unused, and every fitted device on it within its quantity."""
+        if notice["status"] == "used":
+            raise Refusal(ErrorCode.NOTICE_USED, f"通知单 {notice['notice_no']} 已用于结算 {notice['used_by']}")
+        if notice["status"] != "valid":
+            raise Refusal(ErrorCode.NOTICE_INVALID, f"通知单 {notice['notice_no']} 已作废")
+        approved = {item["code"]: Decimal(item["quantity"]) for item in json.loads(notice["items"])}
+        fitted: dict[str, Decimal] = {}
+        for line in self._live_lines(connection, registration["registration_no"]):
+            if line["category"] == "device":
+                fitted[line["code"]] = fitted.get(line["code"], Decimal(0)) + Decimal(line["quantity"])
+        problems = [f"{code} 不在通知单上" for code in sorted(fitted) if code not in approved]
+        problems += [f"{code} 配置 {fitted[code].normalize()}，通知单核准 {approved[code].normalize()}"
+                     for code in sorted(fitted) if code in approved and fitted[code] > approved[code]]
+        if problems:
+            raise Refusal(ErrorCode.NOTICE_INVALID, f"通知单 {notice['notice_no']}：" + "；".join(problems))
 
     def _registration(self, context: _Context, registration_no: Any, *states: str) -> sqlite3.Row:
         if not isinstance(registration_no, str):
@@ -654,6 +718,14 @@ class SandboxCentre:
                 "filed_on DESC, id DESC", (registration["ssn"], institution["city_code"])).fetchone()
         codes = {line["code"] for line in lines}
         catalogue = self._catalogue_rows(connection, codes)
+        entries = [_catalogue_case_json(row) for row in catalogue.values()]
+        notice = self._registration_notice(connection, registration["registration_no"])
+        if notice is not None:
+            # Devices are paid by the insured place's catalogue and limits, as its notice states them
+            # (000 §29, 001 §15), not by this city's catalogue.
+            limits = {item["code"]: item["max_pay"] for item in json.loads(notice["items"])}
+            entries = [{**entry, "max_pay": limits[entry["code"]]} if entry["code"] in limits else entry
+                       for entry in entries]
         document = {
             "format": "wi-counter-case/1",
             "profile": registration["profile"],
@@ -679,7 +751,7 @@ class SandboxCentre:
                      "emergency": bool(registration["emergency"]),
                      "third_party_liability": bool(registration["third_party"]),
                      "diagnoses": json.loads(registration["diagnoses"])},
-            "catalogue": [_catalogue_case_json(row) for row in catalogue.values()],
+            "catalogue": entries,
             "items": [{"seq": line["seq"], "code": line["code"], "name": line["name"], "category": line["category"],
                        "quantity": line["quantity"], "unit_price": line["unit_price"], "amount": line["amount"],
                        "diagnosis": line["diagnosis"],
@@ -746,8 +818,15 @@ class SandboxCentre:
             # 000 §30: the rehab plan goes up before the discharge settlement.
             raise Refusal(ErrorCode.REHAB_PLAN_MISSING, f"就医登记 {registration['registration_no']} 是康复住院，"
                           "尚未上传康复方案，不能出院结算")
+        notice = self._registration_notice(connection, registration["registration_no"])
+        if notice is not None:
+            self._notice_covers(connection, notice, registration)
         number = store.next_number(connection, "settlement")
         settlement_id = f"JS{context.institution['city_code']}{context.received:%Y%m%d}{number:06d}"
+        if notice is not None:
+            # One notice, one fitting: used by this settlement (a cancellation or reversal frees it).
+            connection.execute("UPDATE notice SET status = 'used', used_by = ? WHERE notice_no = ?",
+                               (settlement_id, notice["notice_no"]))
         consumed = None
         filing = case.filing
         if filing is not None and case.profile.one_time_referral and filing.category == "referral":
@@ -877,6 +956,8 @@ class SandboxCentre:
                            (settlement["registration_no"],))
         if settlement["consumed_filing"]:
             connection.execute("UPDATE filing SET used_by_settlement = 0 WHERE id = ?", (settlement["consumed_filing"],))
+        connection.execute("UPDATE notice SET status = 'valid', used_by = '' WHERE used_by = ? AND status = 'used'",
+                           (settlement["settlement_id"],))
 
     # --- reversal and outcome query -----------------------------------------------------
 
@@ -1551,6 +1632,15 @@ def _filing_case_json(row: sqlite3.Row) -> dict[str, Any]:
 
 
 _filing_json = _filing_case_json  # the wire shape of a filing is the case file's
+
+
+def _notice_json(connection: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+    person = connection.execute("SELECT name FROM person WHERE ssn = ?", (row["ssn"],)).fetchone()
+    return {"notice_no": row["notice_no"], "social_security_number": row["ssn"], "name": person["name"],
+            "insured_place": {"province": row["insured_province"], "city": row["insured_city"],
+                              "city_code": row["insured_city_code"]},
+            "issued": row["issued"], "valid_until": row["valid_until"], "status": row["status"],
+            "used_by_settlement": row["used_by"] or None, "items": json.loads(row["items"])}
 
 
 def _catalogue_case_json(row: sqlite3.Row) -> dict[str, Any]:

@@ -130,6 +130,15 @@ CREATE TABLE IF NOT EXISTS rehab_plan (
     registration_no TEXT NOT NULL, institution TEXT NOT NULL, document_no TEXT NOT NULL, summary TEXT NOT NULL,
     drawn_up TEXT NOT NULL, msgid TEXT NOT NULL, business_date TEXT NOT NULL, status TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS rehab_plan_registration ON rehab_plan (registration_no, status);
+-- 配置费用核付通知单 issued by the insured place (001 §34, 002 经办规程 §18, 000 §30): the approved
+-- devices (JSON: code, name, quantity, max_pay, min_years), the insured place's limits (000 §29, 001 §15).
+CREATE TABLE IF NOT EXISTS notice (
+    notice_no TEXT PRIMARY KEY, ssn TEXT NOT NULL REFERENCES person(ssn), insured_province TEXT NOT NULL,
+    insured_city TEXT NOT NULL, insured_city_code TEXT NOT NULL, issued TEXT NOT NULL, valid_until TEXT NOT NULL,
+    status TEXT NOT NULL,  -- valid, used (by used_by's settlement), cancelled
+    used_by TEXT NOT NULL DEFAULT '', items TEXT NOT NULL);
+-- The notice a device registration (2401, care device) fits against.
+CREATE TABLE IF NOT EXISTS registration_notice (registration_no TEXT PRIMARY KEY, notice_no TEXT NOT NULL);
 """
 
 
