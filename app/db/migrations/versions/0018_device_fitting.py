@@ -48,5 +48,15 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('fitted_device')
-    with op.batch_alter_table('stay') as batch:
-        batch.drop_column('notice_no')
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
+        op.drop_column('stay', 'notice_no')
+        return
+    version = tuple(int(part) for part in bind.exec_driver_sql("SELECT sqlite_version()").scalar_one().split("."))
+    if version >= (3, 35):
+        # In place: a batch copy of `stay` would drop the table every settlement, line and slip
+        # refers to, which the foreign keys refuse once there are stays.
+        op.execute("ALTER TABLE stay DROP COLUMN notice_no")
+    else:  # an older SQLite can only copy the table (a database without stays)
+        with op.batch_alter_table('stay') as batch:
+            batch.drop_column('notice_no')
