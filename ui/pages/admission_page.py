@@ -1050,6 +1050,8 @@ class AdmissionPage(QWidget):
         blocked = view is None or view.blocker is not None
         for button in (self.correct_button, self.cancel_registration_button):
             button.setEnabled(not blocked and not self._changing)
+            # Nothing to correct: no button row (its height is what a device fitting's notice needs at 768 px).
+            button.setVisible(view is not None)
         if view is not None and view.blocker:
             self.correction_message.show_error(view.blocker)  # why not, and what to do: on the page
 
