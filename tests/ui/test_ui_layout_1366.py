@@ -7,6 +7,7 @@ test-artifacts/layout-1366/ for a person to look at."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -215,6 +216,37 @@ def test_slip_list_shows_the_status_column(
     qtbot.wait(200)
     save_shot(window, SHOTS, "结算单.png")
     assert clipped_headers(page.table.horizontalHeader()) == []
+
+
+def test_the_status_column_stays_in_view_after_a_print(
+    qtbot: QtBot, demo_ctx: CounterContext, make_window: WindowFactory, tmp_path: Path,  # noqa: F811
+) -> None:
+    """Seen printing from the demo at 1366×768: the archive path in 已打印…（已存档：…）has no break, and
+    as the label's width it pushed the splitter until the list lost its 状态 column. Real dialog, to a file."""
+    from app.settings import SLIP_ARCHIVE_DIR
+    from tests.ui.print_dialogs import print_to_file
+
+    demo_ctx.settings.set(SLIP_ARCHIVE_DIR, str(tmp_path / "a-rather-long-archive-folder-name" / "结算单存档"))
+    window = make_window(demo_ctx, "cashier")
+    _maximised(qtbot, window)
+    window.show_page(window.page_titles.index("结算单"))
+    page = window.slip_page
+    page.reload()
+    qtbot.waitUntil(lambda: page.table.rowCount() >= 1, timeout=WAIT_MS)
+    page.table.selectRow(0)
+    page._open_selected()
+    qtbot.waitUntil(lambda: page.current_slip is not None, timeout=WAIT_MS)
+    print_to_file(tmp_path / "printed.pdf")
+    qtbot.mouseClick(page.choose_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.last_issued is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "已存档" in page.result_label.text(), timeout=WAIT_MS)
+    qtbot.wait(300)
+    save_shot(window, SHOTS, "结算单-打印后.png")
+    header = page.table.horizontalHeader()
+    status = page.table.model().columnCount() - 1
+    assert header.sectionViewportPosition(status) + header.sectionSize(status) <= page.table.viewport().width()
+    assert clipped_headers(header) == []
+    assert str(page.last_issued.archive_path) in page.result_label.toolTip()
 
 
 def test_deduction_reasons_are_read_in_a_detail_pane(
