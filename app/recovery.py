@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.centre.gateway import Operation
 from app.centre.outbox import FOREIGN, Resolution
+from app.crashpoints import crash_point
 from app.db.models import ClaimStatus, MonthlyClaim, OutboxEntry, OutboxState, Stay, StayStatus
 from app.settings import SLIP_ARCHIVE_DIR
 from app.slips import ArchiveRecovery, archive_folder, recover_archive
@@ -119,6 +120,7 @@ def recover_at_start(ctx: CounterContext, client: CentreClient | None, *, local:
     if client is not None:
         resolutions = tuple(client.resolve_open())
         still_open = len(client.open_entries())
+        crash_point("recovery.outbox_resolved")
         resend = _flag_admissions_to_resend(ctx, resolutions)
     here = recover_local(ctx) if local else RecoveryReport()
     return RecoveryReport(resolutions, still_open, resend, here.archive, here.interrupted_claims)
