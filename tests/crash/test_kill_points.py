@@ -486,8 +486,8 @@ def walk_reversal(world: World, stage: str) -> None:
     kill_at(world, f"reversal.{stage}", "reverse", msgid)
     report = restart(world)
     expected = {
-        "written": "已恢复：冲正 1 笔（中心已办理，已补记）",
-        "answered": "已恢复：冲正 1 笔（中心已办理，已补记）",
+        "written": "已恢复：出院结算 1 笔已被冲正",
+        "answered": "已恢复：出院结算 1 笔已被冲正",
         "applied": "",
     }[stage]
     assert report.summary == expected
