@@ -641,6 +641,38 @@ def test_every_step_has_its_points() -> None:
     assert set(SLIP_STAGES) <= set(CRASH_POINTS)
 
 
+# --- killed while the recovery voids an unsent call (2601 sent by the resolver) ------------------------
+
+
+@pytest.mark.parametrize("stage", ["written", "answered", "applied"])
+def test_killed_while_recovery_voids_an_unsent_settlement(stage: str, world: World) -> None:
+    """A settlement written and never sent; the next start voids it at the centre (2601) and dies around
+    that reversal. The start after finishes the void once: nothing settled, the clerk told what was
+    voided (unless the void was recorded before the kill), and the stay settles once."""
+    stay_id = admitted_with_lines(world)
+    upload_lines(world.ctx, world.client, stay_id, world.cashier)
+    kill_at(world, "settlement.written", "settle", str(stay_id))
+    kill_at(world, f"reversal.{stage}", "resolve", "-")
+    report = restart(world)
+    expected = "" if stage == "applied" else "已恢复：作废未发出的请求 1 笔（出院结算 1）"
+    assert report.summary == expected
+    assert_books_agree(world)
+    summary = world.sandbox.summary()
+    assert settlements_of(world, stay_id) == [] and summary["settlements"]["live"] == 0
+    assert applied_calls(world, "2304") == 0 and applied_calls(world, "2601") == 1  # voided once, never applied
+    with world.ctx.transaction() as session:
+        entries = [(operation, state) for operation, state in session.execute(
+            select(OutboxEntry.operation, OutboxEntry.state).order_by(OutboxEntry.seq))]
+    assert entries == [(Operation.ADMISSION.value, OutboxState.SUCCEEDED),
+                       (Operation.FEE_UPLOAD.value, OutboxState.SUCCEEDED),
+                       (Operation.SETTLEMENT.value, OutboxState.FAILED),  # voided, never applied
+                       (Operation.REVERSAL.value, OutboxState.SUCCEEDED)]  # one reversal
+    outcome = settle_stay(world.ctx, world.client, stay_id, world.cashier, centre_today())  # the clerk settles again
+    assert_matches_centre(world.ctx, world.client, outcome.settlement_id)
+    assert world.sandbox.summary()["settlements"]["live"] == 1
+    assert_books_agree(world)
+
+
 # --- killed with several upload calls in flight (issue 25 §2) -------------------------------------------
 
 
