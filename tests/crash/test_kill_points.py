@@ -1,6 +1,6 @@
 """Crash safety (issue 9, item 3): a counter process killed (SIGKILL) at every registered kill point
-of admission, fee upload, settlement, cancellation, claim upload and slip printing, then started
-again. Afterwards the counter's books and the sandbox centre's agree, nothing is settled, cancelled
+of admission, fee upload, settlement, cancellation, claim upload, slip printing, 补登记 (2306), 冲正
+(2601), queued sends (补传) and the start-up recovery itself (issue 21), then started again. Afterwards the counter's books and the sandbox centre's agree, nothing is settled, cancelled
 or claimed twice, nothing is lost (what the centre did is recorded here, the slip printable), no
 print-log row or archive file is half there, and the clerk is told what was recovered.
 
