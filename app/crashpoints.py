@@ -19,9 +19,14 @@ CRASH_ENV = "WI_COUNTER_CRASH_AT"
 #   written  — the outbox entry committed, nothing sent yet;
 #   answered — the centre's verified answer came back, not applied locally yet;
 #   applied  — the answer and its local effect committed.
+# `reversal` (冲正, 2601) is written by `Outbox._reverse` (a reviewer's, a conflict's, the resolver's
+# voiding of an unsent call), `full_payment` is 全额垫付补登记 (2306).
 OUTBOX_STEPS = ("admission", "admission_cancel", "fee_upload", "fee_cancel", "settlement", "cancellation",
-                "claim_upload")
+                "claim_upload", "full_payment", "reversal")
 OUTBOX_STAGES = ("written", "answered", "applied")
+# Queued work (补传 of an admission made while the centre was down) sent by `Outbox.send_queued`:
+# written = taken from the queue (`sent`, under our lease) and committed, nothing sent yet.
+QUEUED_POINTS = tuple(f"queued.{stage}" for stage in OUTBOX_STAGES)
 # Slip printing (`app.slips.commit_issue`): the archive PDF is written to a temporary file first.
 SLIP_POINTS = (
     "slip.before_log_commit",  # temporary PDF written, print-log row flushed, not committed
@@ -33,10 +38,15 @@ SLIP_POINTS = (
 WORKFLOW_POINTS = (
     "admission.stay_stored",  # 入院登记: the stay written, its outbox entry not yet
 )
+# Start-up recovery itself (`app.recovery`): killed while it finishes a crash's leftovers.
+RECOVERY_POINTS = (
+    "recovery.entry_resolved",  # `Outbox.resolve_open`: one open entry resolved, the next ones not yet (`#N`)
+    "recovery.outbox_resolved",  # `recover_at_start`: the outbox resolved, voided admissions not flagged yet
+)
 
 CRASH_POINTS: tuple[str, ...] = tuple(
     f"{step}.{stage}" for step in OUTBOX_STEPS for stage in OUTBOX_STAGES
-) + SLIP_POINTS + WORKFLOW_POINTS
+) + QUEUED_POINTS + SLIP_POINTS + WORKFLOW_POINTS + RECOVERY_POINTS
 _KNOWN = frozenset(CRASH_POINTS)
 
 _passes: dict[str, int] = {}
@@ -77,11 +87,17 @@ _STEP_BY_OPERATION = {
     "settlement": "settlement",
     "settlement_cancel": "cancellation",
     "claim_upload": "claim_upload",
+    "full_payment_registration": "full_payment",  # 全额垫付补登记 (2306)
+    "reversal": "reversal",  # 冲正 (2601)
 }
 
 
-def outbox_point(operation: str, stage: str) -> None:
-    """The kill point of `operation` at `stage` (written / answered / applied), if it has one."""
+def outbox_point(operation: str, stage: str, *, queued: bool = False) -> None:
+    """The kill point of `operation` at `stage` (written / answered / applied), if it has one;
+    `queued`: a call sent from the queue (`queued.STAGE`, whatever its operation)."""
+    if queued:
+        crash_point(f"queued.{stage}")
+        return
     step = _STEP_BY_OPERATION.get(operation)
     if step is not None:
         crash_point(f"{step}.{stage}")

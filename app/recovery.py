@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.centre.gateway import Operation
 from app.centre.outbox import FOREIGN, Resolution
+from app.crashpoints import crash_point
 from app.db.models import ClaimStatus, MonthlyClaim, OutboxEntry, OutboxState, Stay, StayStatus
 from app.settings import SLIP_ARCHIVE_DIR
 from app.slips import ArchiveRecovery, archive_folder, recover_archive
@@ -49,12 +50,15 @@ class RecoveryReport:
     admissions_to_resend: tuple[int, ...] = ()  # stay ids flagged for 补传
     archive: ArchiveRecovery = field(default_factory=lambda: ArchiveRecovery((), ()))
     interrupted_claims: tuple[InterruptedClaim, ...] = ()
+    # The calls a 冲正 finished here reversed or voided (a crash came before its answer was recorded).
+    reversed_calls: tuple[Resolution, ...] = ()
 
     @property
     def parts(self) -> list[str]:
         """The clerk's summary, one clause per kind of thing recovered (empty: nothing to say)."""
         parts: list[str] = []
-        done = [r for r in self.resolutions if not r.open and r.operation != Operation.REVERSAL.value]
+        done = [r for r in (*self.resolutions, *self.reversed_calls)
+                if not r.open and r.operation != Operation.REVERSAL.value]
         for label, count in _by_label(r for r in done if r.state is OutboxState.SUCCEEDED).items():
             parts.append(f"{label} {count} 笔（中心已办理，已补记）")
         voided = [r for r in done if r.resolution == "voided"]
@@ -114,14 +118,34 @@ def recover_at_start(ctx: CounterContext, client: CentreClient | None, *, local:
     """Everything a crash may have left: open outbox entries (when `client` is given: the centre
     is asked), admissions to send again, and (`local`) the slip archive and interrupted claim uploads."""
     resolutions: tuple[Resolution, ...] = ()
+    reversed_calls: tuple[Resolution, ...] = ()
     still_open = 0
     resend: tuple[int, ...] = ()
     if client is not None:
         resolutions = tuple(client.resolve_open())
+        reversed_calls = _reversed_calls(ctx, resolutions)
         still_open = len(client.open_entries())
-        resend = _flag_admissions_to_resend(ctx, resolutions)
+        crash_point("recovery.outbox_resolved")
+        resend = _flag_admissions_to_resend(ctx, resolutions + reversed_calls)
     here = recover_local(ctx) if local else RecoveryReport()
-    return RecoveryReport(resolutions, still_open, resend, here.archive, here.interrupted_claims)
+    return RecoveryReport(resolutions, still_open, resend, here.archive, here.interrupted_claims, reversed_calls)
+
+
+def _reversed_calls(ctx: CounterContext, resolutions: tuple[Resolution, ...]) -> tuple[Resolution, ...]:
+    """The calls that 冲正 finished here reversed or voided, as they stand now: a reversal sent before a
+    crash is told as what it did ("出院结算 1 笔已被冲正", "作废未发出的请求"), never silently, and an
+    admission it voided is flagged for 补传."""
+    reversals = [r.msgid for r in resolutions
+                 if r.operation == Operation.REVERSAL.value and r.state is OutboxState.SUCCEEDED]
+    if not reversals:
+        return ()
+    told = {r.msgid for r in resolutions}
+    with ctx.transaction() as session:
+        originals = select(OutboxEntry.reverses_msgid).where(OutboxEntry.msgid.in_(reversals))
+        entries = session.scalars(select(OutboxEntry).where(OutboxEntry.msgid.in_(originals))
+                                  .order_by(OutboxEntry.seq)).all()
+        return tuple(Resolution(e.msgid, e.operation, e.state, e.resolution, e.error or "")
+                     for e in entries if e.msgid not in told)  # never counted twice
 
 
 def _flag_admissions_to_resend(ctx: CounterContext, resolutions: tuple[Resolution, ...]) -> tuple[int, ...]:

@@ -65,7 +65,7 @@ from app.centre.gateway import (
     ReversalResult,
     to_json,
 )
-from app.crashpoints import outbox_point
+from app.crashpoints import crash_point, outbox_point
 from app.db import failures
 from app.db.models import OutboxEntry, OutboxState
 
@@ -486,10 +486,10 @@ class Outbox:
             except BaseException:
                 self._write_calls(calls)
                 raise
-            outbox_point(operation.value, "answered")
+            outbox_point(operation.value, "answered", queued=queued)
             answered = True
             completed = self._complete(entry_id, operation, result, "reply", calls)
-            outbox_point(operation.value, "applied")
+            outbox_point(operation.value, "applied", queued=queued)
             return completed  # type: ignore[no-any-return]
         except Exception as exc:
             if not failures.is_storage_failure(exc):
@@ -564,6 +564,7 @@ class Outbox:
             operation = Operation(view.operation)
             _mark_in_flight(view.msgid)
             try:
+                outbox_point(operation.value, "written", queued=True)
                 self._send(view.id, view.msgid, operation, sender(operation, request), queued=True)
             except CentreError as exc:
                 with self._sessions.begin() as session:
@@ -734,6 +735,7 @@ class Outbox:
                    "original_fingerprint": original_fingerprint}
         entry_id, msgid = self._write(Operation.REVERSAL, request, None, None, reverses=original_msgid,
                                       fingerprint=self.centre.fingerprint(Operation.REVERSAL, request))
+        outbox_point(Operation.REVERSAL.value, "written")
         result: ReversalResult = self._send(
             entry_id, msgid, Operation.REVERSAL,
             lambda m: self.centre.reverse(m, original_msgid, original, original_fingerprint),
@@ -895,6 +897,7 @@ class Outbox:
                 continue
             log.info("交易 %s（%s）已处理：%s", resolution.msgid, resolution.operation, resolution.state)
             results.append(resolution)
+            crash_point("recovery.entry_resolved")
         return results
 
     def require_clear(self) -> None:

@@ -13,6 +13,10 @@ Actions (ARG):
   uncancel STAY_ID    a reviewer's 撤销入院登记 (2404) of a stay with no line uploaded
   claim CLAIM_ID      upload the monthly claim, two settlements a chunk
   slip SETTLEMENT     `wi-counter slip SETTLEMENT --operator cashier --password-stdin` (archived and logged)
+  reverse MSGID       a reviewer's 冲正 (2601): `wi-counter centre resolve --reverse MSGID --operator reviewer`
+  backfill STAY_ID    补登记 of a stay paid in full (queued work, lines, then 2306)
+  resend -            住院一览's 补传: the queued admissions sent (`Outbox.send_queued`), then checked again
+  resolve -           the start-up recovery (`app.recovery.recover_at_start`), as a restart runs it
 """
 
 from __future__ import annotations
@@ -32,6 +36,28 @@ def run(action: str, home: Path, db_url: str, arg: str) -> int:
 
         sys.stdin = io.StringIO(TEST_PASSWORD + "\n")  # the cashier signs in (tests.signed_in's password)
         return cli_main(["slip", arg, "--home", str(home), "--db", db_url, "--operator", "cashier", "--password-stdin"])
+    if action == "reverse":
+        import io
+
+        from app.cli import main as cli_main
+        from tests.signed_in import TEST_PASSWORD
+
+        sys.stdin = io.StringIO(TEST_PASSWORD + "\n")  # the reviewer signs in
+        return cli_main(["centre", "resolve", "--reverse", arg, "--home", str(home), "--db", db_url,
+                         "--operator", "reviewer", "--password-stdin"])
+    if action == "resolve":
+        from app.bootstrap import open_counter as open_for_recovery
+        from app.centre.client import open_centre
+        from app.recovery import recover_at_start
+
+        ctx = open_for_recovery(home=home, db_url=db_url)
+        client = open_centre(ctx)  # the system's client, with the workflow's appliers (as a restart)
+        try:
+            print(f"RECOVERED {recover_at_start(ctx, client).summary}", flush=True)
+        finally:
+            client.close()
+            ctx.close()
+        return 0
 
     from app.bootstrap import open_counter
     from app.workflow.admission import centre_today
@@ -71,6 +97,14 @@ def run(action: str, home: Path, db_url: str, arg: str) -> int:
 
             view = cancel_registration(ctx, client, int(arg), "登记错了人", clerk)
             print(f"ADMISSION CANCELLED {view}", flush=True)
+        elif action == "backfill":
+            from app.workflow.discharge import backfill
+
+            print(f"BACKFILLED {backfill(ctx, client, int(arg), clerk).receipt_no}", flush=True)
+        elif action == "resend":
+            from app.workflow.admission import recheck_offline_admissions
+
+            print(f"RESENT {len(recheck_offline_admissions(ctx, client, clerk))}", flush=True)
         elif action == "claim":
             from app.centre import wire
             from app.claims.upload import upload_claim

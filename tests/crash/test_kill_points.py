@@ -1,6 +1,6 @@
 """Crash safety (issue 9, item 3): a counter process killed (SIGKILL) at every registered kill point
-of admission, fee upload, settlement, cancellation, claim upload and slip printing, then started
-again. Afterwards the counter's books and the sandbox centre's agree, nothing is settled, cancelled
+of admission, fee upload, settlement, cancellation, claim upload, slip printing, 补登记 (2306), 冲正
+(2601), queued sends (补传) and the start-up recovery itself (issue 21), then started again. Afterwards the counter's books and the sandbox centre's agree, nothing is settled, cancelled
 or claimed twice, nothing is lost (what the centre did is recorded here, the slip printable), no
 print-log row or archive file is half there, and the clerk is told what was recovered.
 
@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -37,6 +38,7 @@ from app.claims.upload import upload_claim
 from app.crashpoints import CRASH_ENV, CRASH_POINTS
 from app.db.models import (
     ChargeLine,
+    FullPaymentReceipt,
     MonthlyClaim,
     Operator,
     OutboxEntry,
@@ -51,10 +53,10 @@ from app.operators import OperatorInfo
 from app.recovery import RecoveryReport, recover_at_start
 from app.settings import SLIP_ARCHIVE_DIR
 from app.slips import MarkKind, archive_folder, commit_issue, prepare_slip
-from app.workflow.admission import centre_today, recheck_offline_admissions
+from app.workflow.admission import Identification, admit, centre_today, look_up, recheck_offline_admissions
 from app.workflow.appliers import open_workflow_centre
 from app.workflow.common import WorkflowError
-from app.workflow.discharge import cancel_settlement, settle_stay, upload_lines
+from app.workflow.discharge import backfill, cancel_settlement, issue_full_payment, settle_stay, upload_lines
 from tests.centre.client_fixtures import REPO, SANDBOX_KEY, SandboxProcess, make_counter, start_sandbox
 from tests.workflow.stay_fixtures import ZHANG_WEI_CARD, add_lines, admit_worker, assert_matches_centre, form
 from tests.signed_in import TEST_PASSWORD_HASH, signed_in
@@ -62,7 +64,7 @@ from tests.signed_in import TEST_PASSWORD_HASH, signed_in
 pytestmark = pytest.mark.crash
 
 STEPS = ("admission", "admission_cancel", "fee_upload", "fee_cancel", "settlement", "cancellation", "claim_upload",
-         "slip")
+         "full_payment", "reversal", "queued", "slip", "recovery")
 
 
 @dataclass
@@ -171,16 +173,20 @@ def assert_books_agree(world: World) -> None:
         registered = session.scalar(select(func.count()).select_from(Stay).where(Stay.registration_no.is_not(None)))
         uploaded = session.scalar(select(func.count()).select_from(ChargeLine).where(
             ChargeLine.uploaded_at.is_not(None)))
-        cancelled_ids = set(session.scalars(select(Settlement.reverses_id).where(
-            Settlement.kind == SettlementKind.CANCELLATION)))
+        reversal_msgids = select(OutboxEntry.msgid).where(OutboxEntry.operation == Operation.REVERSAL.value)
+        cancellations = session.execute(select(Settlement.reverses_id, Settlement.msgid.in_(reversal_msgids)).where(
+            Settlement.kind == SettlementKind.CANCELLATION)).all()
+        cancelled_ids = {settlement_id for settlement_id, _ in cancellations}
+        reversed_ids = {settlement_id for settlement_id, by_reversal in cancellations if by_reversal}  # 冲正
         settlements = session.scalars(select(Settlement).where(Settlement.kind == SettlementKind.SETTLEMENT)).all()
         live = [s for s in settlements if s.id not in cancelled_ids]
     summary = world.sandbox.summary()
     registrations = summary["registrations"]
-    assert registered == registrations["open"] + registrations["settled"]
+    assert registered == registrations["open"] + registrations["settled"] + registrations["paid_in_full"]
     assert uploaded == summary["live_lines"]
     assert len(live) == summary["settlements"]["live"]  # at most one live settlement a stay
-    assert len(cancelled_ids) == summary["cancellations"] == summary["settlements"]["cancelled"]
+    assert len(reversed_ids) == summary["settlements"]["reversed"]  # each reversal recorded here, once
+    assert len(cancelled_ids - reversed_ids) == summary["cancellations"] == summary["settlements"]["cancelled"]
     assert wire.money(sum((s.total for s in live), start=Decimal("0.00"))) == summary["live_settlements_total"]
     for claim in summary["claim_chunks"].values():
         assert all(chunk["applied"] == 1 for chunk in claim["per_chunk"].values()), claim  # each chunk once
@@ -427,6 +433,168 @@ def walk_claim_upload(world: World, stage: str) -> None:
     assert_books_agree(world)
 
 
+def applied_calls(world: World, infno: str) -> int:
+    """How often the centre executed a call of this transaction (reversed ones included)."""
+    return len([c for c in world.sandbox.admin("GET", "/admin/calls")["calls"]
+                if c["infno"] == infno and c["outcome"] in ("applied", "reversed")])
+
+
+def open_entries(world: World) -> int:
+    with world.ctx.transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(OutboxEntry).where(
+            OutboxEntry.state == OutboxState.SENT)) or 0)
+
+
+def walk_full_payment(world: World, stage: str) -> None:
+    """补登记 of a stay paid in full (2306, `003 §17`) killed around its call: on restart it is voided
+    (not sent) or recorded from the centre's answer; the centre holds it once, the receipt reads
+    已补登记 here, and a second 补登记 is refused without a call."""
+    stay_id = admitted_with_lines(world)
+    receipt_id = issue_full_payment(world.ctx, stay_id, world.cashier, centre_today())
+    kill_at(world, f"full_payment.{stage}", "backfill", str(stay_id))
+    report = restart(world)
+    expected = {
+        "written": "已恢复：作废未发出的请求 1 笔（全额垫付补登记 1）",
+        "answered": "已恢复：全额垫付补登记 1 笔（中心已办理，已补记）",
+        "applied": "",
+    }[stage]
+    assert report.summary == expected
+    assert_books_agree(world)
+    if stage == "written":
+        assert world.sandbox.summary()["registrations"]["paid_in_full"] == 0
+        backfill(world.ctx, world.client, stay_id, world.cashier)  # the clerk does it again
+    with pytest.raises(WorkflowError, match="不会重复补登记"):  # never registered twice
+        backfill(world.ctx, world.client, stay_id, world.cashier)
+    with world.ctx.transaction() as session:
+        receipt = session.get(FullPaymentReceipt, receipt_id)
+        assert receipt is not None and receipt.backfilled_at is not None and receipt.settlement_id is None
+    summary = world.sandbox.summary()
+    assert summary["registrations"]["paid_in_full"] == 1 and summary["settlements"]["live"] == 0
+    assert applied_calls(world, "2306") == 1
+    assert_books_agree(world)
+
+
+def walk_reversal(world: World, stage: str) -> None:
+    """A reviewer's 冲正 (2601) of a settlement, killed around its call: on restart the same reversal
+    is sent again or recorded from the centre's answer, so the settlement is reversed once at the
+    centre and cancelled once here (the stay 待结算 again); a second 冲正 changes nothing."""
+    stay_id, settlement_id = settled(world)
+    with world.ctx.transaction() as session:
+        settlement = session.get(Settlement, settlement_id)
+        assert settlement is not None and settlement.msgid is not None
+        msgid = settlement.msgid
+    kill_at(world, f"reversal.{stage}", "reverse", msgid)
+    report = restart(world)
+    expected = {
+        "written": "已恢复：出院结算 1 笔已被冲正",
+        "answered": "已恢复：出院结算 1 笔已被冲正",
+        "applied": "",
+    }[stage]
+    assert report.summary == expected
+    assert_books_agree(world)
+    summary = world.sandbox.summary()
+    assert (summary["settlements"]["reversed"], summary["settlements"]["live"]) == (1, 0)
+    assert applied_calls(world, "2601") == 1  # the reversal executed once, whenever its answer was learnt
+    again = world.client.reverse(msgid)  # a second 冲正: already done, nothing reversed twice
+    assert not again.changed
+    with world.ctx.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Settlement).where(
+            Settlement.reverses_id == settlement_id)) == 1  # cancelled here once
+        stay = session.get(Stay, stay_id)
+        assert stay is not None and stay.status.value == "pending_settlement"
+    assert_books_agree(world)
+    # The stay settles again, once.
+    outcome = settle_stay(world.ctx, world.client, stay_id, world.cashier, centre_today())
+    assert_matches_centre(world.ctx, world.client, outcome.settlement_id)
+    assert world.sandbox.summary()["settlements"]["live"] == 1
+    assert_books_agree(world)
+
+
+def _admitted_offline(world: World) -> int:
+    """入院登记 while the centre refuses connections: the stay is kept, its registration queued."""
+    identification = Identification("card", ZHANG_WEI_CARD)
+    person = look_up(world.client, identification, world.cashier)  # read just before the link dropped
+    world.sandbox.arm("refuse_connections", seconds=3.0)
+    time.sleep(0.3)  # the sandbox stops listening right after answering the admin call
+    down = open_workflow_centre(world.ctx, world.cashier)
+    try:
+        outcome = admit(world.ctx, down, person, form("ZY-CRASH-1"), world.cashier, identification)
+    finally:
+        down.close()
+    assert outcome.offline and outcome.stay_id is not None
+    world.sandbox.wait_ready()  # listening again once the outage is over
+    return outcome.stay_id
+
+
+def walk_queued(world: World, stage: str) -> None:
+    """An admission queued while the centre was down, sent by 补传 (`Outbox.send_queued`) and killed
+    around its call: on restart it is voided and flagged for 补传 again, or its 就医登记号 recorded
+    from the centre's answer; the worker is registered once."""
+    stay_id = _admitted_offline(world)
+    kill_at(world, f"queued.{stage}", "resend", "-")
+    report = restart(world)
+    expected = {
+        "written": "已恢复：作废未发出的请求 1 笔（入院登记 1）；住院登记 1 人次未取得就医登记号，已转为补传（联网后自动重新登记）",
+        "answered": "已恢复：入院登记 1 笔（中心已办理，已补记）",
+        "applied": "",
+    }[stage]
+    assert report.summary == expected
+    assert_books_agree(world)
+    assert world.sandbox.summary()["registrations"]["open"] == (0 if stage == "written" else 1)
+    recheck_offline_admissions(world.ctx, world.client, world.cashier)  # the clerk's 补传
+    with world.ctx.transaction() as session:
+        stay = session.get(Stay, stay_id)
+        assert stay is not None and stay.registration_no is not None and not stay.registered_offline
+    assert world.sandbox.summary()["registrations"]["open"] == 1  # registered once
+    assert applied_calls(world, "2401") == 1
+    assert_books_agree(world)
+
+
+def walk_recovery(world: World, stage: str) -> None:
+    """The start-up recovery itself killed: after the first of several open entries is resolved, or
+    after the outbox is resolved and before a voided admission is flagged for 补传. The next start
+    finishes the job: the books agree, every line lands once, the worker is registered once."""
+    if stage == "outbox_resolved":
+        kill_at(world, "admission.written", "admit", ZHANG_WEI_CARD)
+        kill_at(world, "recovery.outbox_resolved", "resolve", "-")
+        assert open_entries(world) == 0  # the registration was voided, the stay not flagged yet
+        report = restart(world)
+        [stay_id] = stay_ids(world)
+        assert report.summary == "已恢复：住院登记 1 人次未取得就医登记号，已转为补传（联网后自动重新登记）"
+        assert report.admissions_to_resend == (stay_id,)
+        assert_books_agree(world)
+        recheck_offline_admissions(world.ctx, world.client, world.cashier)  # the clerk's 补传
+        with world.ctx.transaction() as session:
+            stay = session.get(Stay, stay_id)
+            assert stay is not None and stay.registration_no is not None and not stay.registered_offline
+        assert world.sandbox.summary()["registrations"]["open"] == 1
+        assert applied_calls(world, "2401") == 1
+        assert_books_agree(world)
+        return
+    # Several upload calls in flight when the process died (issue 25): several open entries.
+    world.sandbox.admin("POST", "/admin/latency", {"ms": 50, "jitter_ms": 10})
+    _, outcome = admit_worker(world.ctx, world.client, world.cashier, ZHANG_WEI_CARD, form("ZY-CRASH-1"))
+    assert outcome.stay_id is not None and outcome.registration_no is not None, outcome.check
+    stay_id = outcome.stay_id
+    add_lines(world.ctx, stay_id, world.cashier, 1008)
+    kill_at(world, "fee_upload.written", "upload", str(stay_id), passage=5)
+    before = open_entries(world)
+    assert before >= 2, before
+    kill_at(world, "recovery.entry_resolved", "resolve", "-")
+    assert open_entries(world) == before - 1  # one resolved, the others still open
+    report = restart(world)
+    assert "已恢复" in report.summary and report.still_open == 0
+    assert_books_agree(world)
+    settled_outcome = settle_stay(world.ctx, world.client, stay_id, world.cashier, centre_today())
+    assert_matches_centre(world.ctx, world.client, settled_outcome.settlement_id)
+    assert world.sandbox.summary()["live_lines"] == 1010
+    with world.ctx.transaction() as session:
+        applied = session.scalars(select(OutboxEntry.request).where(
+            OutboxEntry.operation == Operation.FEE_UPLOAD.value, OutboxEntry.state == OutboxState.SUCCEEDED)).all()
+    assert sorted(int(line["seq"]) for request in applied for line in request["lines"]) == list(range(1, 1011))
+    assert_books_agree(world)
+
+
 def walk_slip(world: World, stage: str) -> None:
     _, settlement_id = settled(world)
     point = {"written": "slip.before_log_commit", "answered": "slip.logged", "applied": "slip.archived"}[stage]
@@ -457,6 +625,7 @@ WALKS: dict[str, Callable[[World, str], None]] = {
     "fee_cancel": walk_fee_cancel,
     "settlement": walk_settlement,
     "cancellation": walk_cancellation, "claim_upload": walk_claim_upload, "slip": walk_slip,
+    "full_payment": walk_full_payment, "reversal": walk_reversal, "queued": walk_queued, "recovery": walk_recovery,
 }
 SLIP_STAGES = {"slip.before_log_commit": "written", "slip.logged": "answered", "slip.archived": "applied"}
 
@@ -470,6 +639,38 @@ def test_killed_at_the_point_and_restarted_the_books_agree(point: str, world: Wo
 def test_every_step_has_its_points() -> None:
     assert {point.partition(".")[0] for point in CRASH_POINTS} == set(STEPS) == set(WALKS)
     assert set(SLIP_STAGES) <= set(CRASH_POINTS)
+
+
+# --- killed while the recovery voids an unsent call (2601 sent by the resolver) ------------------------
+
+
+@pytest.mark.parametrize("stage", ["written", "answered", "applied"])
+def test_killed_while_recovery_voids_an_unsent_settlement(stage: str, world: World) -> None:
+    """A settlement written and never sent; the next start voids it at the centre (2601) and dies around
+    that reversal. The start after finishes the void once: nothing settled, the clerk told what was
+    voided (unless the void was recorded before the kill), and the stay settles once."""
+    stay_id = admitted_with_lines(world)
+    upload_lines(world.ctx, world.client, stay_id, world.cashier)
+    kill_at(world, "settlement.written", "settle", str(stay_id))
+    kill_at(world, f"reversal.{stage}", "resolve", "-")
+    report = restart(world)
+    expected = "" if stage == "applied" else "已恢复：作废未发出的请求 1 笔（出院结算 1）"
+    assert report.summary == expected
+    assert_books_agree(world)
+    summary = world.sandbox.summary()
+    assert settlements_of(world, stay_id) == [] and summary["settlements"]["live"] == 0
+    assert applied_calls(world, "2304") == 0 and applied_calls(world, "2601") == 1  # voided once, never applied
+    with world.ctx.transaction() as session:
+        entries = [(operation, state) for operation, state in session.execute(
+            select(OutboxEntry.operation, OutboxEntry.state).order_by(OutboxEntry.seq))]
+    assert entries == [(Operation.ADMISSION.value, OutboxState.SUCCEEDED),
+                       (Operation.FEE_UPLOAD.value, OutboxState.SUCCEEDED),
+                       (Operation.SETTLEMENT.value, OutboxState.FAILED),  # voided, never applied
+                       (Operation.REVERSAL.value, OutboxState.SUCCEEDED)]  # one reversal
+    outcome = settle_stay(world.ctx, world.client, stay_id, world.cashier, centre_today())  # the clerk settles again
+    assert_matches_centre(world.ctx, world.client, outcome.settlement_id)
+    assert world.sandbox.summary()["settlements"]["live"] == 1
+    assert_books_agree(world)
 
 
 # --- killed with several upload calls in flight (issue 25 §2) -------------------------------------------
