@@ -162,7 +162,7 @@ def build_command(args: argparse.Namespace) -> int:
 def upload_command(args: argparse.Namespace) -> int:
     from app.claims.service import claim_by_batch
     from app.claims.upload import upload_claim
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
 
     context = _open(args)
     try:
@@ -190,7 +190,7 @@ def status_command(args: argparse.Namespace) -> int:
     from app.claims.service import claim_by_batch, claim_summary
     from app.claims.upload import fetch_answer
     from app.db.models import ClaimStatus
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
 
     context = _open(args)
     problems: tuple[str, ...] = ()
@@ -272,7 +272,7 @@ def demo_month_command(args: argparse.Namespace) -> int:
     from app.claims.demo_month import seed_demo_month
     from app.demo import DEMO_PASSWORD
     from app.operators import authenticate
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
 
     if not args.demo:
         print("错误：只用于演示模式（wi-counter --demo claims demo-month） / demo mode only", file=sys.stderr)
@@ -298,7 +298,7 @@ def dispute_command(args: argparse.Namespace) -> int:
     from app.claims.calendar import load_calendar
     from app.claims.deductions import file_dispute
     from app.errors import WiCounterError
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
 
     context = _open(args)
     try:

@@ -35,7 +35,7 @@ def run(action: str, home: Path, db_url: str, arg: str) -> int:
 
     from app.bootstrap import open_counter
     from app.workflow.admission import centre_today
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
 
     ctx = open_counter(home=home, db_url=db_url)
     with ctx.transaction() as session:

@@ -844,7 +844,7 @@ class ChargesPage(QWidget):
         ctx, operator = self._ctx, self._operator
 
         def work() -> Any:
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
             from app.workflow.line_upload import upload_ready_lines
 
             client = open_workflow_centre(ctx, operator)
@@ -883,7 +883,7 @@ class ChargesPage(QWidget):
         ctx, operator = self._ctx, self._operator
 
         def work() -> Any:
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
             from app.workflow.line_upload import upload_open_stays
 
             client = open_workflow_centre(ctx, operator)
@@ -1009,7 +1009,7 @@ class ChargesPage(QWidget):
         discharged_on = to_date(self.discharge_date.date())
 
         def work() -> tuple[SettlementFigures, list[LineDifference]]:
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
             from app.workflow.separation import pre_settle_and_compare
 
             client = open_workflow_centre(ctx, operator)

@@ -505,7 +505,7 @@ class DischargePage(QWidget):
         document_no, summary, drawn_up = dialog.document_no(), dialog.summary(), dialog.drawn_up()
 
         def work() -> RehabPlanView:
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
             from app.workflow.rehab_plan import record_rehab_plan
 
             client = open_workflow_centre(ctx, operator)
@@ -558,7 +558,7 @@ class DischargePage(QWidget):
         ctx, operator, relay = self._ctx, self._operator, self.relay
 
         def work() -> DischargeOutcome:
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
             from app.workflow.discharge import settle_stay
 
             client = open_workflow_centre(ctx, operator)
@@ -670,7 +670,7 @@ class DischargePage(QWidget):
         ctx, operator, stay_id = self._ctx, self._operator, stay.stay_id
 
         def work() -> int:
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
             from app.workflow.discharge import cancel_settlement
 
             client = open_workflow_centre(ctx, operator)
@@ -787,7 +787,7 @@ class DischargePage(QWidget):
         ctx, operator = self._ctx, self._operator
 
         def work() -> BackfillOutcome:
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
             from app.workflow.discharge import backfill
 
             client = open_workflow_centre(ctx, operator)
