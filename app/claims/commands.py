@@ -73,9 +73,9 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
                         "演示模式：经沙箱结算中心为上月办理三笔结算（上月已有结算则不做） / demo only: settle three "
                         "stays last month through the sandbox centre", demo_month_command)
     demo_month.add_argument("--operator", metavar="LOGIN", default="cashier", help=OPERATOR_HELP)
-    from app.preaudit import commands_month
+    from app.claims import commands_preaudit
 
-    commands_month.register(actions, action)  # predict / accuracy / adjust-rule (issue 10, part B)
+    commands_preaudit.register(actions, action)  # predict / accuracy / adjust-rule (issue 10, part B)
 
 
 def _help(args: argparse.Namespace) -> int:

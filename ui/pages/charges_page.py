@@ -89,7 +89,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from app.centre.gateway import SettlementFigures
-    from app.preaudit.discharge_review import DischargeReview, ReviewItem
+    from app.workflow.discharge_review import DischargeReview, ReviewItem
     from app.workflow.his_import import ImportResult
 
 OK_COLOUR = "#1b5e20"
@@ -1073,7 +1073,7 @@ class ChargesPage(QWidget):
         ctx = self._ctx
 
         def unit() -> DischargeReview | None:
-            from app.preaudit.discharge_review import counter_rules, discharge_review
+            from app.workflow.discharge_review import counter_rules, discharge_review
 
             if generation != self._review_generation:
                 return None  # a newer workspace is on its way: its own audit follows
