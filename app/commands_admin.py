@@ -212,7 +212,7 @@ def _reconcile_restored(context: Any, actor: Any) -> Any:
     """Ask the centre what it holds since the backup; print the outcome. None: not reached (work waits)."""
     from app.centre.gateway import CentreError
     from app.errors import WiCounterError
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
     from app.workflow.restore_check import reconcile
 
     try:

@@ -11,7 +11,7 @@ left half done, and tell the clerk in one Chinese sentence what was recovered.
    temporary file is removed (`app.slips.recover_archive`).
 4. A monthly claim left 上传中 is named, with the chunks the centre has: uploading again resumes.
 
-Run by `wi-counter centre resolve` and by the window's first centre probe (`app.centre.monitor`).
+Run by `wi-counter centre resolve` and by the window's first centre probe (`app.workflow.centre_monitor`).
 """
 
 from __future__ import annotations

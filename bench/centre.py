@@ -95,7 +95,8 @@ def main() -> int:
     from app import logging_setup  # noqa: F401 - the program's logging levels
     from app.bootstrap import open_counter
     from app.centre import wire
-    from app.centre.client import UPLOAD_PARALLEL, open_centre
+    from app.centre.client import UPLOAD_PARALLEL
+    from app.composition import open_counter_centre
     from app.centre.gateway import AdmissionCancelRequest, AdmissionRequest, FeeLine, PersonKey, SettlementRequest, StayDiagnosis
     from app.db.models import Institution
     from app.secret_store import CENTRE_KEY, set_secret
@@ -112,7 +113,7 @@ def main() -> int:
             with ctx.transaction() as session:
                 session.add(Institution(code="H44080100001", name="湛江市第一人民医院", province="广东省",
                                         city="湛江市", city_code="440800", level="三级甲等"))
-            client = open_centre(ctx, ("bench", "基准测试"))
+            client = open_counter_centre(ctx, ("bench", "基准测试"))
             today = wire.now().date()
 
             def admission(number: str) -> AdmissionRequest:

@@ -175,7 +175,7 @@ def _throughput(folder: Path, server: str, count: int, rounds: int) -> tuple[flo
 
 def _race(folder: Path, server: str) -> tuple[int, int]:
     """Four counters settle the same stays at once: (duplicates, stays not settled exactly once)."""
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
     from tests.centre.client_fixtures import start_sandbox
     from tests.concurrency.test_two_counters import _clerk
     from tests.workflow.stay_fixtures import add_lines, admit_worker, form

@@ -114,7 +114,7 @@ def main() -> int:
     from app.secret_store import CENTRE_KEY, set_secret
     from app.settings import CENTRE_READ_TIMEOUT_SECONDS, CENTRE_URL
     from app.workflow.admission import AdmissionForm, Identification, admit, look_up
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
     from app.workflow.discharge import discharge_check, readiness, settle_stay
     from tests.workflow.stay_fixtures import add_lines
 

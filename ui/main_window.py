@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from app import __version__
 from app.bootstrap import CounterContext
-from app.centre.ecard import ecard_lookup
+from app.composition import ecard_lookup
 from app.institution import InstitutionInfo
 from app.operators import OperatorInfo
 from app.settings import (

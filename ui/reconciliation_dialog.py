@@ -41,7 +41,7 @@ def _amounts(amounts: dict[str, str] | None) -> str:
 def run_reconciliation(ctx: CounterContext, operator: OperatorInfo, day: dt.date) -> DayResult:
     """One day's reconciliation through this counter's centre client (run off the GUI thread)."""
     from app.centre.reconciliation import DayEndReconciler
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
 
     client = open_workflow_centre(ctx, operator)
     try:

@@ -58,7 +58,7 @@ KIND_LABELS = {
 
 def run_restore_check(ctx: CounterContext, operator: OperatorInfo) -> CheckReport | None:
     """The owed check through this counter's centre client (run off the GUI thread)."""
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
     from app.workflow.restore_check import reconcile
 
     client = open_workflow_centre(ctx, operator)

@@ -2,7 +2,7 @@
 
 The reader label follows the card reader service (`watch_reader`). The database is checked
 with `SELECT 1` on the database worker when the window opens and every 30 seconds. The centre is probed off the GUI
-thread (`app.centre.monitor`: one short request, connect timeout ~1.5 s) when the window
+thread (`app.workflow.centre_monitor`: one short request, connect timeout ~1.5 s) when the window
 opens and every `centre.ping_interval_seconds`; the label shows the last answer at once, so
 an unreachable centre never freezes the window. A probe that finds the centre reachable
 first resolves any outbox entry whose outcome is still unknown.
@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 
 from app.audit import AUDIT_KEY_MISSING, trail_key_missing
 from app.bootstrap import CounterContext
-from app.centre.monitor import CentreLink, CentreMonitor, LinkState
+from app.composition import open_counter_centre
 from app.operators import OperatorInfo
 from app.settings import CENTRE_PING_SECONDS
+from app.workflow.centre_monitor import CentreLink, CentreMonitor, LinkState
 from ui.card_reader import CardReaderService
 from ui.operations import Executor, Operation, clerk_message
 from ui.qt import QFrame, QLabel, QMouseEvent, QStatusBar, Qt, QTimer, QWidget, Signal
@@ -94,7 +95,7 @@ class CounterStatusBar(QStatusBar):
         self._timer.start()
         self.check_database()
         self.centre_link: CentreLink | None = None
-        self.centre_monitor = CentreMonitor(ctx)
+        self.centre_monitor = CentreMonitor(ctx, open_counter_centre)
         self._centre_timer = QTimer(self)
         self._centre_timer.setInterval(ctx.settings.get(CENTRE_PING_SECONDS) * 1000)
         self._centre_timer.timeout.connect(self.check_centre)

@@ -1,6 +1,6 @@
 """The counter's way to the centre: reads go straight to the `Centre`, every state-changing
-call through the outbox. `open_centre(ctx)` builds it from the counter's settings, its
-institution and the signing key in the keyring.
+call through the outbox. `open_centre(ctx, appliers=…)` builds it from the counter's settings, its
+institution and the signing key in the keyring (the program's clients: `app.composition`).
 
 Start-up rule (issue 5): before the counter takes new work, `resolve_open()` settles every
 open outbox entry; `Outbox.call` also refuses new work while one stays unresolved.
@@ -485,21 +485,15 @@ def open_centre(
     ctx: CounterContext,
     operator: tuple[str, str] | None = None,
     *,
-    appliers: dict[Operation, Applier] | None = None,
+    appliers: dict[Operation, Applier],
     reachability: Reachability | None = None,
 ) -> CentreClient:
     """The centre client of this counter. `operator` = (login, name) of the clerk, else the system.
 
-    `appliers` None: the workflow's (`app.workflow.appliers`), so that every client the program
-    opens — the status bar's resolver too — records what an applied call means locally (the
-    就医登记号, the settlement, its cancellation). Pass `{}` for a client without local effects."""
+    `appliers`: the local effect of each applied call. The program's clients carry all of them
+    (`app.composition.open_counter_centre`: the 就医登记号, the settlement, its cancellation…);
+    `{}` gives a client without local effects."""
     from app.settings import CENTRE_INTERFACE, CENTRE_READ_TIMEOUT_SECONDS, CENTRE_URL
-
-    if appliers is None:
-        # Imported here: the workflow imports this module.
-        from app.workflow.appliers import workflow_appliers
-
-        appliers = workflow_appliers(ctx.counter_name)
 
     institution = _institution(ctx)
     key = _signing_key(ctx, institution.code)

@@ -18,11 +18,11 @@ def _open(args: argparse.Namespace) -> Any:
 
 
 def centre_status(args: argparse.Namespace) -> int:
-    from app.centre.client import open_centre
+    from app.composition import open_counter_centre
 
     context = _open(args)
     try:
-        client = open_centre(context)
+        client = open_counter_centre(context)
         try:
             status = client.check()
         finally:
@@ -76,14 +76,14 @@ def centre_outbox(args: argparse.Namespace) -> int:
 
 
 def centre_resolve(args: argparse.Namespace) -> int:
-    from app.centre.client import open_centre
+    from app.composition import open_counter_centre
     from app.recovery import recover_at_start
 
     context = _open(args)
     try:
         if args.reverse:
             return _reverse(context, args)
-        client = open_centre(context)
+        client = open_counter_centre(context)
         try:
             # The start-up recovery (`app.recovery`): open entries by msgid, then what they leave behind.
             report = recover_at_start(context, client)
@@ -110,7 +110,7 @@ def _reverse(context: Any, args: argparse.Namespace) -> int:
     slip's 已撤销 mark) is applied with the outbox's completion, in its transaction
     (`app.workflow.appliers.apply_reversal`)."""
     from app import audit
-    from app.centre.client import open_centre
+    from app.composition import open_counter_centre
     from app.centre.gateway import CentreError
     from app.commands_identity import signed_in
     from app.operators import Permission
@@ -119,7 +119,7 @@ def _reverse(context: Any, args: argparse.Namespace) -> int:
     with context.transaction() as session:
         audit.record(session, "centre_reversal_requested", operator_id=actor.id, counter_name=context.counter_name,
                      entity_type="outbox_entry", entity_id=args.reverse, detail={"msgid": args.reverse})
-    client = open_centre(context, (actor.login, actor.display_name))
+    client = open_counter_centre(context, (actor.login, actor.display_name))
     try:
         try:
             result = client.reverse(args.reverse)
@@ -152,7 +152,7 @@ def centre_reconcile(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from app.centre import wire
-    from app.centre.client import open_centre
+    from app.composition import open_counter_centre
     from app.centre.gateway import CentreError
     from app.centre.reconciliation import TRANSACTION_LABELS, DayEndReconciler
 
@@ -163,7 +163,7 @@ def centre_reconcile(args: argparse.Namespace) -> int:
         return 2
     context = _open(args)
     try:
-        client = open_centre(context)
+        client = open_counter_centre(context)
         try:
             result = DayEndReconciler(context.sessions, client, context.counter_name).run(day, details=args.details)
         except CentreError as exc:

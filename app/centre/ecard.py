@@ -2,20 +2,15 @@
 only the centre can resolve (CARD.md: its format is not public), so the counter never parses it.
 
 The 读卡 page shows what the centre says about the holder in the same form as a card read, so
-the rest of the counter handles both alike; `source="ecard"` tells them apart.
+the rest of the counter handles both alike; `source="ecard"` tells them apart. The lookup the page
+calls is `app.composition.ecard_lookup`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 from app import idnumber
 from app.card_identity import CardIdentity
-from app.centre.gateway import Person, PersonKey
-
-if TYPE_CHECKING:
-    from app.bootstrap import CounterContext
+from app.centre.gateway import Person
 
 ECARD_SOURCE = "ecard"
 _SEX_NAMES = {"1": "男", "2": "女", "男": "男", "女": "女"}
@@ -42,22 +37,3 @@ def identity_from_person(person: Person) -> CardIdentity:
         expiry_date=card.valid_until if card is not None else None,
         source=ECARD_SOURCE,
     )
-
-
-def ecard_lookup(ctx: CounterContext, operator: tuple[str, str]) -> Callable[[str], CardIdentity]:
-    """A lookup for the 读卡 page's scan field: token → the holder, asked of the centre.
-
-    Runs on a worker thread (the page's `Operation`); each call opens and closes its own client
-    so no HTTP connection is shared between threads.
-    """
-
-    def lookup(token: str) -> CardIdentity:
-        from app.centre.client import open_centre
-
-        client = open_centre(ctx, operator)
-        try:
-            return identity_from_person(client.find_person(PersonKey.ECARD_TOKEN, token))
-        finally:
-            client.close()
-
-    return lookup

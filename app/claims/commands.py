@@ -73,9 +73,9 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
                         "演示模式：经沙箱结算中心为上月办理三笔结算（上月已有结算则不做） / demo only: settle three "
                         "stays last month through the sandbox centre", demo_month_command)
     demo_month.add_argument("--operator", metavar="LOGIN", default="cashier", help=OPERATOR_HELP)
-    from app.preaudit import commands_month
+    from app.claims import commands_preaudit
 
-    commands_month.register(actions, action)  # predict / accuracy / adjust-rule (issue 10, part B)
+    commands_preaudit.register(actions, action)  # predict / accuracy / adjust-rule (issue 10, part B)
 
 
 def _help(args: argparse.Namespace) -> int:
@@ -162,7 +162,7 @@ def build_command(args: argparse.Namespace) -> int:
 def upload_command(args: argparse.Namespace) -> int:
     from app.claims.service import claim_by_batch
     from app.claims.upload import upload_claim
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
 
     context = _open(args)
     try:
@@ -190,7 +190,7 @@ def status_command(args: argparse.Namespace) -> int:
     from app.claims.service import claim_by_batch, claim_summary
     from app.claims.upload import fetch_answer
     from app.db.models import ClaimStatus
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
 
     context = _open(args)
     problems: tuple[str, ...] = ()
@@ -272,7 +272,7 @@ def demo_month_command(args: argparse.Namespace) -> int:
     from app.claims.demo_month import seed_demo_month
     from app.demo import DEMO_PASSWORD
     from app.operators import authenticate
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
 
     if not args.demo:
         print("错误：只用于演示模式（wi-counter --demo claims demo-month） / demo mode only", file=sys.stderr)
@@ -298,7 +298,7 @@ def dispute_command(args: argparse.Namespace) -> int:
     from app.claims.calendar import load_calendar
     from app.claims.deductions import file_dispute
     from app.errors import WiCounterError
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
 
     context = _open(args)
     try:

@@ -101,9 +101,9 @@ def _freeze(ctx: CounterContext, claim_id: int, operator: OperatorInfo) -> tuple
 
 def _keep_predictions(session: Session, ctx: CounterContext, claim_id: int) -> None:
     """The pre-audit's predicted deductions, kept as the claim is frozen, so the agency's answer can be
-    compared with them (`app.preaudit.month`). A broken site rules file must not hold up the claim
+    compared with them (`app.claims.preaudit_month`). A broken site rules file must not hold up the claim
     itself: the upload goes on, without predictions, and the log says why."""
-    from app.preaudit.month import store_predictions
+    from app.claims.preaudit_month import store_predictions
     from app.preaudit.ruleset import site_ruleset
 
     try:

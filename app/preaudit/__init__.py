@@ -3,7 +3,7 @@
 Public API (`docs/preaudit.md`):
 - `StayAudit` and its parts (`AuditLine`, `AuditDiagnosis`, `AuditCatalogueEntry`, `PriorSettlement`,
   `PriorClaim`, `DeviceRecord`) → `audit(stay, rules=None) -> list[Finding]` (pure);
-- `audit_case(case)` for a parsed case file, `audit_stay(session, stay_id)` for a stored stay;
+- `audit_case(case)` for a parsed case file (a stored stay: `app.workflow.stay_audit.audit_stay`);
 - `load_ruleset()` / `default_ruleset()` / `site_paths(config_dir)`: the rules and indications files;
 - `total_at_risk(findings)`: a stay's predicted deduction, each line counted once.
 """

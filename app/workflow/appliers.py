@@ -14,6 +14,9 @@ msgid (then `result` is the same domain value, read from the centre's 5101 answe
 - ADMISSION_CANCEL: the stay → 已撤销 without its 就医登记号 (kept in the audit); a reversal of it
   gives the number back (`app.workflow.admission_correction`).
 
+`app.composition.workflow_appliers` plugs them (and the claims' dispute applier) into every centre
+client the program opens.
+
 Each applier is idempotent (keyed on the entry's msgid) and leaves calls made outside the
 workflow (no local stay: the centre's own tests, the command line) alone. When the counter
 cannot record an applied call it raises `LocalConflict`, and the outbox reverses the call. When
@@ -28,7 +31,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import String, cast, select, update
 from sqlalchemy.orm import Session
@@ -48,7 +51,7 @@ from app.centre.gateway import (
     Verdict,
     from_json,
 )
-from app.centre.outbox import Applier, ForeignResult, LocalConflict
+from app.centre.outbox import ForeignResult, LocalConflict
 from app.centre.plausibility import describe, settlement_problems
 from app.db.models import (
     AuditEvent,
@@ -60,67 +63,13 @@ from app.db.models import (
     Stay,
     StayStatus,
 )
-from app.operators import OperatorInfo
 from app.rules.case import CATEGORIES
 from app.rules.settlement import BUCKETS, LineResult, SettlementResult
 from app.slips import SlipError, record_cancellation, record_settlement
 
-if TYPE_CHECKING:
-    from app.bootstrap import CounterContext
-    from app.centre.client import CentreClient
-
 log = logging.getLogger(__name__)
 
 ZERO = Decimal("0.00")
-
-
-def workflow_appliers(counter_name: str) -> dict[Operation, Applier]:
-    """The appliers every centre client of the program carries (`open_centre` uses them by default)."""
-
-    def admission(session: Session, entry: OutboxEntry, result: Any) -> None:
-        apply_admission(session, entry, result, counter_name)
-
-    def fee_upload(session: Session, entry: OutboxEntry, result: Any) -> None:
-        apply_fee_upload(session, entry, result)
-
-    def settlement(session: Session, entry: OutboxEntry, result: Any) -> None:
-        apply_settlement(session, entry, result, counter_name)
-
-    def cancellation(session: Session, entry: OutboxEntry, result: Any) -> None:
-        apply_settlement_cancel(session, entry, result, counter_name)
-
-    def reversal(session: Session, entry: OutboxEntry, result: Any) -> None:
-        apply_reversal(session, entry, result, counter_name)
-
-    def admission_cancel(session: Session, entry: OutboxEntry, result: Any) -> None:
-        apply_admission_cancel(session, entry, result, counter_name)
-
-    def full_payment(session: Session, entry: OutboxEntry, result: Any) -> None:
-        apply_full_payment_registration(session, entry, result, counter_name)
-
-    def dispute(session: Session, entry: OutboxEntry, result: Any) -> None:
-        from app.claims.deductions import apply_dispute
-
-        apply_dispute(session, entry, result, counter_name)
-
-    def rehab_plan(session: Session, entry: OutboxEntry, result: Any) -> None:
-        from app.workflow.rehab_plan import apply_rehab_plan
-
-        apply_rehab_plan(session, entry, result, counter_name)
-
-    return {Operation.DEDUCTION_DISPUTE: dispute, Operation.REHAB_PLAN: rehab_plan,
-            Operation.ADMISSION: admission, Operation.ADMISSION_CANCEL: admission_cancel,
-            Operation.FEE_UPLOAD: fee_upload, Operation.FEE_CANCEL: apply_fee_cancel,
-            Operation.SETTLEMENT: settlement, Operation.SETTLEMENT_CANCEL: cancellation, Operation.REVERSAL: reversal,
-            Operation.FULL_PAYMENT_REGISTRATION: full_payment}
-
-
-def open_workflow_centre(ctx: CounterContext, actor: OperatorInfo | None) -> CentreClient:
-    """The centre client for `actor` (None: the system) with the workflow's appliers."""
-    from app.centre.client import open_centre
-
-    operator = (actor.login, actor.display_name) if actor is not None else None
-    return open_centre(ctx, operator, appliers=workflow_appliers(ctx.counter_name))
 
 
 # --- reading results (a domain value; JSON only if someone hands the stored response) ---------------

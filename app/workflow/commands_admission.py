@@ -65,7 +65,7 @@ def _run(args: argparse.Namespace, work: Callable[[Any, Any, Any], str]) -> int:
     from app.bootstrap import open_counter
     from app.errors import WiCounterError
     from app.operators import Permission
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
 
     context = open_counter(home=args.home, demo=args.demo, db_url=args.db)
     try:

@@ -117,7 +117,7 @@ def upload_command(args: argparse.Namespace) -> int:
     """Lines up during the stay (issue 25): one stay, or every stay in hospital (the daily run)."""
     from app.centre.gateway import CentreError
     from app.operators import Permission
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
     from app.workflow.line_upload import upload_open_stays, upload_ready_lines
 
     context = _open(args)
@@ -169,9 +169,9 @@ def catalogue_command(args: argparse.Namespace) -> int:
     context = _open(args)
     try:
         if args.sync:
-            from app.centre.client import open_centre
+            from app.composition import open_counter_centre
 
-            client = open_centre(context)
+            client = open_counter_centre(context)
             try:
                 changed = sync_catalogue(context, client)
             finally:

@@ -35,7 +35,7 @@ def rehab_plan(args: argparse.Namespace) -> int:
     from app.errors import WiCounterError
     from app.operators import Permission
     from app.workflow.admission import centre_today
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
     from app.workflow.rehab_plan import record_rehab_plan, upload_rehab_plan
 
     drawn_up = None

@@ -58,7 +58,6 @@ from app.db.models import (
     Worker,
 )
 from app.operators import OperatorInfo, Permission, require
-from app.preaudit.discharge_review import counter_rules, require_acknowledged
 from app.rules.classify import diagnosis_injury, line_injury
 from app.rules.verdict import DISCHARGE, judge
 from app.workflow import facts
@@ -72,6 +71,7 @@ from app.workflow.admission import (
     store_check,
 )
 from app.workflow import device_fitting
+from app.workflow.discharge_review import counter_rules, require_acknowledged
 from app.workflow.rehab_plan import plan_problem
 from app.workflow.appliers import apply_settlement, apply_settlement_cancel, record_full_payment_registration
 from app.workflow.common import StayNotFound, WorkflowError

@@ -27,8 +27,9 @@ import pytest
 
 from app.bootstrap import CounterContext, open_counter
 from app.centre import wire
-from app.centre.client import CentreClient, open_centre
+from app.centre.client import CentreClient
 from app.centre.gateway import AdmissionRequest, FeeLine, StayDiagnosis
+from app.composition import open_counter_centre
 from app.db.models import Institution
 from app.secret_store import CENTRE_KEY, set_secret
 from app.settings import CENTRE_READ_TIMEOUT_SECONDS, CENTRE_URL
@@ -162,7 +163,7 @@ def counter(tmp_path: Path, db_url: str, sandbox: SandboxProcess) -> Iterator[Co
 
 @pytest.fixture
 def client(counter: CounterContext) -> Iterator[CentreClient]:
-    centre_client = open_centre(counter, ("cashier", "张收款"))
+    centre_client = open_counter_centre(counter, ("cashier", "张收款"))
     yield centre_client
     centre_client.close()
 

@@ -30,12 +30,12 @@ def _install_keyring() -> None:
 
 def _settle(home: Path, db_url: str, registration_no: str) -> int:
     from app.bootstrap import open_counter
-    from app.centre.client import open_centre
+    from app.composition import open_counter_centre
     from app.centre.gateway import CentreError, SettlementRequest
     from tests.centre.client_fixtures import centre_today
 
     ctx = open_counter(home=home, db_url=db_url)
-    client = open_centre(ctx, ("cashier", "张收款"))
+    client = open_counter_centre(ctx, ("cashier", "张收款"))
     try:
         figures = client.settle(SettlementRequest(registration_no, centre_today()))
     except CentreError as exc:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.bootstrap import CounterContext
 from app.centre import wire
-from app.centre.client import CentreClient, open_centre
+from app.centre.client import CentreClient
 from app.centre.gateway import (
     AdmissionCancelRequest,
     CentreError,
@@ -25,6 +25,7 @@ from app.centre.gateway import (
     SettlementCancelRequest,
     SettlementRequest,
 )
+from app.composition import open_counter_centre
 from app.db.models import CentreCallLog, OutboxEntry, OutboxState
 from app.secret_store import CENTRE_KEY, set_secret
 from tests.centre.client_fixtures import (  # noqa: F401 - fixtures
@@ -251,7 +252,7 @@ def test_monthly_claim_goes_up_in_chunks_and_comes_back_audited(client: CentreCl
 
 def test_a_wrong_signing_key_is_reported_and_nothing_is_believed(counter: CounterContext) -> None:
     set_secret(CENTRE_KEY, "not-the-institutions-key")
-    wrong = open_centre(counter)
+    wrong = open_counter_centre(counter)
     try:
         with pytest.raises(CentreError) as refused:
             wrong.find_person(PersonKey.SOCIAL_SECURITY_NUMBER, ZHANG_WEI)
@@ -286,7 +287,7 @@ def test_queued_work_stays_queued_while_the_centre_is_unreachable(client: Centre
     msgid = client.queue(Operation.SETTLEMENT, SettlementRequest(admission.registration_no, centre_today()))
     sandbox.stop()
     client.close()
-    offline = open_centre(counter)
+    offline = open_counter_centre(counter)
     try:
         [result] = offline.send_queued()
     finally:

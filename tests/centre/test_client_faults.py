@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from app.bootstrap import CounterContext
 from app.centre import wire
-from app.centre.client import CentreClient, open_centre
+from app.centre.client import CentreClient
 from app.centre.gateway import (
     CentreError,
     Operation,
@@ -26,6 +26,7 @@ from app.centre.gateway import (
     SettlementCancelRequest,
     SettlementRequest,
 )
+from app.composition import open_counter_centre
 from app.db.models import OutboxEntry, OutboxState
 from tests.centre.client_fixtures import (  # noqa: F401 - fixtures
     SandboxProcess,
@@ -76,7 +77,7 @@ def run_through_fault(call: Callable[[CentreClient], object], client: CentreClie
     """Make the faulty call; whatever the counter was told, let the fault pass and resolve."""
     # Refused connections hit new connections only: the call comes from a counter that opens
     # its link now (an open keep-alive connection would still get through).
-    caller = open_centre(counter) if kind == "refuse_connections" else client
+    caller = open_counter_centre(counter) if kind == "refuse_connections" else client
     try:
         call(caller)
     except CentreError:

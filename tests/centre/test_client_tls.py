@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.centre.client import open_centre
 from app.centre.gateway import CentreUnavailable, PersonKey
+from app.composition import open_counter_centre
 from app.secret_store import CENTRE_KEY, set_secret
 from app.settings import CENTRE_CA_FILE
 from tests.centre.client_fixtures import ZHANG_WEI, make_counter
@@ -25,14 +25,14 @@ def test_https_with_the_centres_certificate_verified(tmp_path: Path) -> None:
     try:
         assert sandbox.url.startswith("https://")
         # Not trusted yet (a private certificate): refused before anything is sent.
-        untrusting = open_centre(ctx)
+        untrusting = open_counter_centre(ctx)
         with pytest.raises(CentreUnavailable):
             untrusting.find_person(PersonKey.SOCIAL_SECURITY_NUMBER, ZHANG_WEI)
         assert untrusting.check().reachable is False
         untrusting.close()
         # The site names the centre's CA: verified, and it works.
         ctx.settings.set(CENTRE_CA_FILE, str(cert))
-        trusting = open_centre(ctx)
+        trusting = open_counter_centre(ctx)
         assert trusting.find_person(PersonKey.SOCIAL_SECURITY_NUMBER, ZHANG_WEI).name == "张伟"
         assert trusting.check().reachable is True
         trusting.close()

@@ -8,8 +8,9 @@ import datetime as dt
 import pytest
 
 from app.bootstrap import CounterContext
-from app.centre.ecard import ECARD_SOURCE, ecard_lookup, identity_from_person
+from app.centre.ecard import ECARD_SOURCE, identity_from_person
 from app.centre.gateway import CardInfo, CentreRefused, Person, Place
+from app.composition import ecard_lookup
 from tests.centre.client_fixtures import ZHANG_WEI, counter, sandbox  # noqa: F401 - fixtures
 
 ZHANG_WEI_TOKEN = "ECARD-ZW-7F3A9C21"  # resources/sandbox/workers.toml

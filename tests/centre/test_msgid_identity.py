@@ -21,13 +21,13 @@ from sqlalchemy import select
 
 from app.bootstrap import CounterContext
 from app.centre import wire
-from app.centre.monitor import CentreMonitor
 from app.centre.outbox import Outbox
+from app.composition import open_counter_centre, open_workflow_centre
 from app.db.models import OutboxEntry, OutboxState, Stay
 from app.errors import WiCounterError
 from app.operators import OperatorInfo
 from app.settings import CENTRE_READ_TIMEOUT_SECONDS
-from app.workflow.appliers import open_workflow_centre
+from app.workflow.centre_monitor import CentreMonitor
 from tests.centre.client_fixtures import (  # noqa: F401 - fixtures
     SANDBOX_KEY,
     ZHANG_WEI,
@@ -137,7 +137,7 @@ def test_the_status_bar_probe_never_voids_the_clerks_call_in_flight(
     counter.settings.set(CENTRE_READ_TIMEOUT_SECONDS, 20)
     page_client = open_workflow_centre(counter, cashier)
     page_client.centre.sign_in()
-    status_bar = CentreMonitor(counter)
+    status_bar = CentreMonitor(counter, open_counter_centre)
     sandbox.arm("delay", "2401", seconds=4.0)
     thread, outcome = _in_background(
         lambda: admit_worker(counter, page_client, cashier, LIU_YANG_CARD, form("ZY-SLOW-1", **LIU_YANG_FORM)))

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from app.bootstrap import CounterContext
-from app.centre.client import open_centre
+from app.composition import open_counter_centre
 from tests.centre.client_fixtures import (
     SandboxProcess,
     admission_of,
@@ -38,7 +38,7 @@ def own_counter(tmp_path: Path, db_url: str, own_sandbox: SandboxProcess) -> Ite
 
 
 def test_reset_leaves_nothing_of_before(own_sandbox: SandboxProcess, own_counter: CounterContext) -> None:
-    client = open_centre(own_counter, ("cashier", "张收款"))
+    client = open_counter_centre(own_counter, ("cashier", "张收款"))
     try:
         client.register_admission(admission_of(admission_no="ZY-RESET-1"))
     finally:
@@ -56,7 +56,7 @@ def test_reset_leaves_nothing_of_before(own_sandbox: SandboxProcess, own_counter
     assert own_sandbox.admin("GET", "/admin/faults")["faults"] == []
     assert own_sandbox.admin("GET", "/admin/latency")["ms"] == 0
     # the seed is back: the demo people are found, and the same 住院号 can be registered again
-    client = open_centre(own_counter, ("cashier", "张收款"))
+    client = open_counter_centre(own_counter, ("cashier", "张收款"))
     try:
         assert client.register_admission(admission_of(admission_no="ZY-RESET-1")).registration_no
     finally:
@@ -70,7 +70,7 @@ def test_a_call_held_by_a_delay_is_ended_by_a_reset_not_applied(own_sandbox: San
     failures: list[BaseException] = []
 
     def admit() -> None:
-        client = open_centre(own_counter, ("cashier", "张收款"))
+        client = open_counter_centre(own_counter, ("cashier", "张收款"))
         try:
             client.register_admission(admission_of(admission_no="ZY-RESET-2"))
         except BaseException as exc:  # noqa: BLE001 - the call is expected to fail; kept to assert on

@@ -88,7 +88,7 @@ def main(argv: Sequence[str]) -> int:
     from app.db.models import Operator
     from tests.signed_in import signed_in
     from app.settings import COUNTER_NAME
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
     from tests.centre.client_fixtures import INSTITUTION, make_counter
 
     ctx = make_counter(options.home, options.db, options.centre, read_timeout=30)

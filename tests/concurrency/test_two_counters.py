@@ -26,9 +26,9 @@ from sqlalchemy import func, select
 from app import audit
 from app.bootstrap import CounterContext
 from app.centre.gateway import Operation
+from app.composition import open_workflow_centre
 from app.db.models import AuditEvent, Operator, OutboxEntry, Role, Settlement, SettlementKind, Stay
 from app.operators import OperatorInfo
-from app.workflow.appliers import open_workflow_centre
 from tests.centre.client_fixtures import REPO, SandboxProcess, make_counter, sandbox  # noqa: F401 - fixture
 from tests.concurrency.counter_process import release, results_of
 from tests.workflow.stay_fixtures import ZHANG_WEI_CARD, add_lines, admit_worker, form

@@ -47,11 +47,11 @@ def run(action: str, home: Path, db_url: str, arg: str) -> int:
                          "--operator", "reviewer", "--password-stdin"])
     if action == "resolve":
         from app.bootstrap import open_counter as open_for_recovery
-        from app.centre.client import open_centre
+        from app.composition import open_counter_centre
         from app.recovery import recover_at_start
 
         ctx = open_for_recovery(home=home, db_url=db_url)
-        client = open_centre(ctx)  # the system's client, with the workflow's appliers (as a restart)
+        client = open_counter_centre(ctx)  # the system's client, with the workflow's appliers (as a restart)
         try:
             print(f"RECOVERED {recover_at_start(ctx, client).summary}", flush=True)
         finally:
@@ -61,7 +61,7 @@ def run(action: str, home: Path, db_url: str, arg: str) -> int:
 
     from app.bootstrap import open_counter
     from app.workflow.admission import centre_today
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
 
     ctx = open_counter(home=home, db_url=db_url)
     with ctx.transaction() as session:

@@ -29,12 +29,12 @@ from sqlalchemy import func, select
 
 from app.bootstrap import CounterContext, open_counter
 from app.centre import wire
-from app.centre.client import CentreClient, open_centre
+from app.centre.client import CentreClient
 from app.centre.gateway import Operation, OutcomeState
-from app.centre.monitor import CentreMonitor
 from app.claims.demo_month import seed_demo_month
 from app.claims.service import build_claim, previous_month
 from app.claims.upload import upload_claim
+from app.composition import open_counter_centre, open_workflow_centre
 from app.crashpoints import CRASH_ENV, CRASH_POINTS
 from app.db.models import (
     ChargeLine,
@@ -54,7 +54,7 @@ from app.recovery import RecoveryReport, recover_at_start
 from app.settings import SLIP_ARCHIVE_DIR
 from app.slips import MarkKind, archive_folder, commit_issue, prepare_slip
 from app.workflow.admission import Identification, admit, centre_today, look_up, recheck_offline_admissions
-from app.workflow.appliers import open_workflow_centre
+from app.workflow.centre_monitor import CentreMonitor
 from app.workflow.common import WorkflowError
 from app.workflow.discharge import backfill, cancel_settlement, issue_full_payment, settle_stay, upload_lines
 from tests.centre.client_fixtures import REPO, SANDBOX_KEY, SandboxProcess, make_counter, start_sandbox
@@ -124,7 +124,7 @@ def kill_at(world: World, point: str, action: str, arg: str, passage: int = 1) -
 def restart(world: World) -> RecoveryReport:
     """The counter starts again: open_counter, then the start-up recovery."""
     ctx = open_counter(home=world.home, db_url=world.db_url)
-    client = open_centre(ctx)
+    client = open_counter_centre(ctx)
     try:
         return recover_at_start(ctx, client)
     finally:
@@ -145,7 +145,7 @@ def restart_by_cli(world: World) -> str:
 def restart_by_window(world: World) -> str:
     """The counter starts again as the window does: its first centre probe recovers."""
     ctx = open_counter(home=world.home, db_url=world.db_url)
-    monitor = CentreMonitor(ctx)
+    monitor = CentreMonitor(ctx, open_counter_centre)
     try:
         link = monitor.probe()
     finally:

@@ -26,8 +26,8 @@ from app.db.models import (
     Stay,
     StayStatus,
 )
-from app.preaudit.adapters import audit_stay, stay_audit_from_db
 from app.rules.case import read_case_file
+from app.workflow.stay_audit import audit_stay, stay_audit_from_db
 from tests import factories
 from tests.preaudit.helpers import hits
 

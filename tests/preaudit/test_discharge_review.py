@@ -25,10 +25,10 @@ from app.db.models import (
 )
 from app.errors import PermissionDenied
 from app.operators import ROLE_PERMISSIONS, OperatorInfo, Permission
-from app.preaudit.adapters import audit_stay
-from app.preaudit.discharge_review import acknowledge, discharge_review, record_criteria_date
 from app.workflow.common import WorkflowError
 from app.workflow.discharge import issue_full_payment, settle_stay
+from app.workflow.discharge_review import acknowledge, discharge_review, record_criteria_date
+from app.workflow.stay_audit import audit_stay
 from tests.preaudit.helpers import hits
 from tests.workflow.stay_fixtures import *  # noqa: F403
 from tests.workflow.stay_fixtures import ZHANG_WEI_CARD, add_lines, admit_worker, centre_today, form

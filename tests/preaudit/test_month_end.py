@@ -17,11 +17,11 @@ from sqlalchemy import select
 
 from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
+from app.claims.preaudit_month import compare_month, load_agency_reasons, predict_claim, ratio_text
 from app.claims.service import build_claim, previous_month
 from app.claims.upload import fetch_answer, upload_claim
 from app.db.models import ChargeCategory, ClaimEntry, PreauditPrediction
 from app.operators import OperatorInfo
-from app.preaudit.month import compare_month, load_agency_reasons, predict_claim, ratio_text
 from app.workflow.admission import centre_today
 from app.workflow.catalogue import sync_catalogue
 from tests.preaudit.month_fixtures import Line, settle_last_month_with

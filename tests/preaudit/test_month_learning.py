@@ -15,10 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from app.audit import verify_trail
-from app.cli import main
-from app.db.models import AuditEvent, ClaimDeduction, ClaimEntry, PreauditPrediction
-from app.errors import PermissionDenied
-from app.preaudit.month import (
+from app.claims.preaudit_month import (
     AgencyReasons,
     DeductedLine,
     LearningThresholds,
@@ -30,6 +27,9 @@ from app.preaudit.month import (
     ratio_text,
     set_rule_enabled,
 )
+from app.cli import main
+from app.db.models import AuditEvent, ClaimDeduction, ClaimEntry, PreauditPrediction
+from app.errors import PermissionDenied
 from app.preaudit.ruleset import PreauditConfigError, default_rules_path, site_ruleset
 from tests.claims.claim_fixtures import clerks, open_test_counter
 from tests.preaudit.month_fixtures import answered_month
@@ -217,7 +217,7 @@ def test_the_command_line_predicts_compares_and_adjusts(ctx, db_url: str, capsys
 
 def test_predictions_kept_again_replace_the_earlier_ones(ctx) -> None:
     """Storing a claim's predictions twice (a rebuilt claim frozen again) leaves one set, not two."""
-    from app.preaudit.month import store_predictions
+    from app.claims.preaudit_month import store_predictions
 
     claim_id = answered_month(ctx, "2026-10", [("repeated_same_day", False), ("daily_limit", True)])
     with ctx.transaction() as session:

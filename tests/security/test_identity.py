@@ -179,7 +179,7 @@ def test_failures_on_the_command_line_lock_the_account_for_the_window(ctx: Count
 
 
 def forged_actions(ctx: CounterContext) -> dict[str, Any]:
-    from app.preaudit.month import set_rule_enabled
+    from app.claims.preaudit_month import set_rule_enabled
     from app.settings_changes import save_setting_changes
     from app.workflow.discharge import cancel_settlement
 

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import select
 
 from app.bootstrap import CounterContext, open_counter
-from app.centre.ecard import ecard_lookup
 from app.cli import main
+from app.composition import ecard_lookup
 from app.db.models import CentreCallLog, Settlement
 from app.demo import DEMO_PASSWORD
 from app.masking import mask_ids_in_text

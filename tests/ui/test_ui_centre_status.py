@@ -63,11 +63,11 @@ def test_queued_work_is_counted_while_offline(
     """补登记 kept while the centre is down shows beside the offline state (`003 §17`)."""
     import datetime as dt
 
-    from app.centre.client import open_centre
+    from app.composition import open_counter_centre
     from app.centre.gateway import Operation, SettlementRequest
 
     demo_ctx.settings.set(CENTRE_URL, f"http://127.0.0.1:{_closed_port()}")
-    client = open_centre(demo_ctx)
+    client = open_counter_centre(demo_ctx)
     client.queue(Operation.SETTLEMENT, SettlementRequest("ZY-OFFLINE-1", dt.date(2026, 11, 30)))
     client.close()
     bar = CounterStatusBar(demo_ctx, operator_of(demo_ctx, "cashier"))

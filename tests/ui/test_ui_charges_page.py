@@ -17,7 +17,7 @@ from pytestqt.qtbot import QtBot
 from sqlalchemy import func, select
 
 from app.bootstrap import CounterContext
-from app.centre.client import open_centre
+from app.composition import open_counter_centre
 from app.db.models import ChargeLine, Role
 from app.operators import OperatorInfo
 from app.rules.settlement import FUND, NON_INJURY, OVER_LIMIT
@@ -61,7 +61,7 @@ def counter(demo_ctx: CounterContext, sandbox_centre: SandboxProcess) -> Counter
 
 def _admitted_stay(ctx: CounterContext, lines: int, admission_no: str) -> int:
     """张伟 admitted with the sandbox (S82.201 injury, I10 not), the local catalogue synced, `lines` lines."""
-    client = open_centre(ctx, ("cashier", "张收款"))
+    client = open_counter_centre(ctx, ("cashier", "张收款"))
     try:
         registration = client.register_admission(admission_of(admission_no=admission_no))
         sync_local_catalogue(ctx, client)

@@ -12,8 +12,8 @@ from pytestqt.qtbot import QtBot
 
 from app.bootstrap import CounterContext
 from app.claims.demo_month import seed_demo_month
+from app.composition import open_workflow_centre
 from app.operators import OperatorInfo
-from app.workflow.appliers import open_workflow_centre
 from tests.ui.print_dialogs import answer
 from tests.ui.workflow_fixtures import CENTRE_WAIT_MS, centre_ctx, workflow_sandbox  # noqa: F401 - fixtures
 from ui.pages.claims_page import ClaimsPage

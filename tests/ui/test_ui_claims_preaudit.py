@@ -12,10 +12,10 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from app.bootstrap import CounterContext
+from app.composition import open_workflow_centre
 from app.db.models import ChargeCategory
 from app.operators import OperatorInfo
 from app.preaudit.ruleset import site_ruleset
-from app.workflow.appliers import open_workflow_centre
 from tests.ui.print_dialogs import answer
 from tests.preaudit.month_fixtures import Line, answered_month, settle_last_month_with
 from tests.ui.workflow_fixtures import CENTRE_WAIT_MS, WAIT_MS, centre_ctx, workflow_sandbox  # noqa: F401 - fixtures

@@ -33,7 +33,7 @@ def test_a_difference_is_shown_refused_to_a_cashier_and_dealt_with_by_a_reviewer
     workflow_sandbox: SandboxProcess,  # noqa: F811
     operator_of: Callable[[CounterContext, str], OperatorInfo],
 ) -> None:
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
     from app.workflow.discharge import settle_stay
 
     cashier = operator_of(centre_ctx, "cashier")

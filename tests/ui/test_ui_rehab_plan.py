@@ -32,7 +32,7 @@ REHAB_CARD = "K11010018"  # 赵建华: a rehab stay among the sandbox's demo peo
 
 def _rehab_stay(ctx: CounterContext, operator: OperatorInfo) -> int:
     from app.workflow.admission import Identification, look_up
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
     from tests.workflow.stay_fixtures import add_lines, admit_worker, form
 
     client = open_workflow_centre(ctx, operator)

@@ -23,10 +23,10 @@ from sqlalchemy import select
 from app import audit
 from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
+from app.composition import open_workflow_centre
 from app.db import backup
 from app.db.models import AuditEvent, RestoreCheck
 from app.operators import OperatorInfo
-from app.workflow.appliers import open_workflow_centre
 from app.workflow.common import WorkflowError
 from app.workflow.discharge import settle_stay
 from app.workflow.restore_check import note_restore

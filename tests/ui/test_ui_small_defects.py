@@ -10,8 +10,8 @@ from pytestqt.qtbot import QtBot
 
 from app.bootstrap import CounterContext
 from app.operators import OperatorInfo
-from app.preaudit.discharge_review import DischargeReview, ReviewItem
 from app.preaudit.model import Finding
+from app.workflow.discharge_review import DischargeReview, ReviewItem
 from tests.ui.workflow_fixtures import WAIT_MS, WindowFactory, centre_ctx, make_window, workflow_sandbox  # noqa: F401
 from ui.widgets import ERROR_COLOUR
 

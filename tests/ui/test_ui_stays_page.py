@@ -139,7 +139,7 @@ def test_guangdong_backfill_shows_due_today_then_overdue(
     from sqlalchemy import update
 
     from app.db.models import FullPaymentReceipt
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
     from app.workflow.discharge import issue_full_payment
     from tests.workflow.stay_fixtures import add_lines, admit_worker, centre_today, form
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.bootstrap import CounterContext
 from app.centre.sandbox.store import DATABASE_NAME
+from app.composition import open_workflow_centre
 from app.db.models import OutboxEntry, OutboxState
 from app.operators import OperatorInfo
 from devices.mock import MockBackend
@@ -39,7 +40,6 @@ from tests.ui.workflow_fixtures import (  # noqa: F401 - fixtures
 )
 from tests.workflow.stay_fixtures import ZHANG_WEI_CARD, centre_today
 from tests.workflow.test_storage_failure import RAW
-from app.workflow.appliers import open_workflow_centre
 from app.workflow.discharge import issue_full_payment, settle_stay
 from tests.ui.print_dialogs import answer
 from ui.pages.admission_dialogs import RegistrationChangeDialog

@@ -85,7 +85,7 @@ def admit_through_service(ctx: CounterContext, operator: OperatorInfo, card: str
                           admitted_on: dt.date | None = None, emergency: bool = False) -> int:
     """A stay made the way the 入院登记 page makes it (for the later pages' tests): the worker
     looked up by card number, an injury and an illness diagnosis."""
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
     from tests.workflow.stay_fixtures import admit_worker, form
 
     client = open_workflow_centre(ctx, operator)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
 from app.centre.gateway import Operation, OutcomeState, Person, SettlementFigures
+from app.composition import open_workflow_centre
 from app.db.models import (
     ChargeCategory,
     ChargeLine,
@@ -31,7 +32,6 @@ from app.db.models import (
 )
 from app.operators import OperatorInfo
 from app.workflow.admission import AdmissionForm, AdmissionOutcome, Identification, admit, look_up
-from app.workflow.appliers import open_workflow_centre
 from app.workflow.catalogue import seed_demo_catalogue
 from tests.centre.client_fixtures import (  # noqa: F401 - fixtures re-exported
     SandboxProcess,

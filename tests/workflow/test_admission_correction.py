@@ -20,6 +20,7 @@ from sqlalchemy import select
 from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
 from app.centre.gateway import CentreError, Operation
+from app.composition import open_workflow_centre
 from app.db.models import AuditEvent, Diagnosis, DiagnosisRole, OutboxEntry, OutboxState, Stay, StayStatus, Worker
 from app.errors import PermissionDenied
 from app.operators import OperatorInfo
@@ -30,7 +31,6 @@ from app.workflow.admission_correction import (
     correct_registration,
     registration_view,
 )
-from app.workflow.appliers import open_workflow_centre
 from app.workflow.common import WorkflowError
 from app.workflow.discharge import cancel_settlement, settle_stay, upload_lines
 from tests.workflow.stay_fixtures import *  # noqa: F403

@@ -23,11 +23,11 @@ from app.bootstrap import CounterContext
 from app.centre import wire
 from app.centre.client import CentreClient
 from app.centre.reconciliation import DayEndReconciler
+from app.composition import open_workflow_centre
 from app.db.models import Settlement, Stay
 from app.errors import WiCounterError
 from app.operators import OperatorInfo
 from app.workflow.admission import centre_today as counter_centre_today
-from app.workflow.appliers import open_workflow_centre
 from app.workflow.discharge import settle_stay
 from tests.centre import client_fixtures
 from tests.centre.client_fixtures import SANDBOX_KEY, SandboxProcess, free_port

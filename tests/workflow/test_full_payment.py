@@ -20,13 +20,14 @@ from sqlalchemy import func, select
 from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
 from app.centre.gateway import CentreRefused, SettlementRequest
-from app.centre.monitor import CentreMonitor
 from app.claims.calendar import WorkingCalendar
 from app.claims.service import ClaimError, build_claim
 from app.claims.watch import watch
+from app.composition import open_counter_centre
 from app.db.models import FullPaymentReceipt, Settlement, Stay
 from app.operators import OperatorInfo
 from app.rules.profiles import load_profile
+from app.workflow.centre_monitor import CentreMonitor
 from app.workflow.discharge import backfill, issue_full_payment, note_fault_cleared, upload_lines
 from app.workflow.stays import list_stays, open_stay_of_worker
 from tests.workflow.stay_fixtures import *  # noqa: F403
@@ -103,7 +104,7 @@ def test_the_backfill_is_due_on_beijings_day_whatever_this_machines_time_zone(
     """003 §17 near midnight: the fault cleared today in Beijing; the list, asked without a date, says
     due today (CI passed midnight in Beijing on a machine set to UTC and the list said otherwise)."""
     stay_id, receipt_id = _paid_in_full_stay(counter, wf_client, cashier, LI_NA_CARD, ("S62.300", "掌骨骨折"))
-    monitor = CentreMonitor(counter)
+    monitor = CentreMonitor(counter, open_counter_centre)
     try:
         assert monitor.probe().state.value.startswith("online")
     finally:
@@ -131,7 +132,7 @@ def test_guangdong_backfill_is_due_the_day_the_fault_clears(
         [waiting] = list_stays(session, today=centre_today())
         assert waiting.status_label == "待补登记" and waiting.backfill_due == ""  # the fault is not cleared yet
     # The window's link probe finds the centre answering: the fault is cleared today.
-    monitor = CentreMonitor(counter)
+    monitor = CentreMonitor(counter, open_counter_centre)
     try:
         assert monitor.probe().state.value.startswith("online")
     finally:
@@ -207,7 +208,7 @@ def test_stays_the_old_flow_settled_at_backfill_are_listed_and_never_settled_aga
 def test_a_lost_backfill_reply_is_recorded_later_exactly_once(
         counter: CounterContext, wf_client: CentreClient, cashier: OperatorInfo, sandbox: SandboxProcess) -> None:
     """2306 is never lost nor doubled: its outcome is asked by msgid (5101) and recorded once."""
-    from app.centre.client import open_centre
+    from app.composition import open_counter_centre
     from app.centre.gateway import OutcomeUnknown
 
     stay_id, receipt_id = _paid_in_full_stay(counter, wf_client, cashier)
@@ -219,7 +220,7 @@ def test_a_lost_backfill_reply_is_recorded_later_exactly_once(
         receipt = session.get(FullPaymentReceipt, receipt_id)
         assert receipt is not None and receipt.backfilled_at is None
     sandbox.admin("DELETE", "/admin/faults")
-    resolver = open_centre(counter)  # the status bar's resolver, the program's default appliers
+    resolver = open_counter_centre(counter)  # the status bar's resolver, the program's default appliers
     try:
         resolver.resolve_open()
         resolver.resolve_open()

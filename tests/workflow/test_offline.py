@@ -20,8 +20,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app.bootstrap import CounterContext
-from app.centre.client import CentreClient, open_centre
+from app.centre.client import CentreClient
 from app.centre.gateway import CentreUnavailable, Operation, OutcomeUnknown
+from app.composition import open_counter_centre, open_workflow_centre
 from app.db.models import (
     AuditEvent,
     FilingCheck,
@@ -35,7 +36,6 @@ from app.db.models import (
 from app.operators import OperatorInfo
 from app.recovery import recover_at_start
 from app.workflow.admission import Identification, admit, look_up, recheck_offline_admissions
-from app.workflow.appliers import open_workflow_centre
 from app.workflow.common import WorkflowError
 from app.workflow.discharge import backfill, issue_full_payment, settle_stay, stays_awaiting_backfill
 from app.workflow.stays import list_stays
@@ -165,7 +165,7 @@ def test_lost_settlement_reply_is_recorded_later_exactly_once(
 
     sandbox.admin("DELETE", "/admin/faults")
     # The status bar's resolver: a client opened with the defaults (the system operator).
-    resolver = open_centre(counter)
+    resolver = open_counter_centre(counter)
     try:
         resolver.resolve_open()
         resolver.resolve_open()  # nothing left: nothing recorded twice

@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from app.bootstrap import CounterContext
 from app.cli import main
+from app.composition import open_workflow_centre
 from app.db import backup
 from app.db.models import Operator, Role
 from app.operators import OperatorInfo
-from app.workflow.appliers import open_workflow_centre
 from app.workflow.common import WorkflowError
 from app.workflow.discharge import settle_stay
 from tests.centre.client_fixtures import SandboxProcess, make_counter, sandbox  # noqa: F401 - fixture

@@ -29,6 +29,7 @@ from app.centre.sandbox.store import DATABASE_NAME
 from app.claims.demo_month import seed_demo_month
 from app.claims.service import build_claim, previous_month
 from app.claims.upload import upload_claim
+from app.composition import open_workflow_centre
 from app.db.failures import StorageFailure
 from app.db.models import (
     ChargeLine,
@@ -47,7 +48,6 @@ from app.errors import WiCounterError
 from app.operators import OperatorInfo
 from app.workflow.admission import Identification, admit, look_up
 from app.workflow.admission_correction import cancel_registration, correct_registration
-from app.workflow.appliers import open_workflow_centre
 from app.workflow.discharge import backfill, cancel_settlement, issue_full_payment, settle_stay
 from app.workflow.line_upload import upload_ready_lines
 from tests.workflow.stay_fixtures import *  # noqa: F403

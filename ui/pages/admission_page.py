@@ -494,7 +494,7 @@ class AdmissionPage(QWidget):
 
         def work() -> Person:
             from app.workflow.admission import look_up
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
 
             client = open_workflow_centre(ctx, operator)
             try:
@@ -788,7 +788,7 @@ class AdmissionPage(QWidget):
 
         def work() -> NoticeCheck:
             from app.workflow.admission import check_device_notice
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
 
             client = open_workflow_centre(ctx, operator)
             try:
@@ -930,7 +930,7 @@ class AdmissionPage(QWidget):
 
         def work() -> AdmissionOutcome:
             from app.workflow.admission import admit
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
 
             client = open_workflow_centre(ctx, operator)
             try:
@@ -1103,7 +1103,7 @@ class AdmissionPage(QWidget):
 
         def work() -> object:
             from app.workflow.admission_correction import cancel_registration, correct_registration
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
 
             client = open_workflow_centre(ctx, reviewer)
             try:

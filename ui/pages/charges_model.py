@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
-from app.preaudit.discharge_review import ReviewItem
 from app.rules.case import CATEGORIES
 from app.rules.settlement import BUCKET_LABELS, BUCKETS, CATEGORY_LABELS, FUND, NON_INJURY, OVER_LIMIT, SELF_PAY
 from app.rules.settlement import SettlementResult
 from app.slips import money_text
+from app.workflow.discharge_review import ReviewItem
 from app.workflow.separation import MATCH_LABELS, LineView
 from ui.pages.preaudit_widgets import SEVERITY_COLOURS, badge_text, strongest, tooltip_text
 from ui.qt import (

@@ -89,7 +89,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from app.centre.gateway import SettlementFigures
-    from app.preaudit.discharge_review import DischargeReview, ReviewItem
+    from app.workflow.discharge_review import DischargeReview, ReviewItem
     from app.workflow.his_import import ImportResult
 
 OK_COLOUR = "#1b5e20"
@@ -844,7 +844,7 @@ class ChargesPage(QWidget):
         ctx, operator = self._ctx, self._operator
 
         def work() -> Any:
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
             from app.workflow.line_upload import upload_ready_lines
 
             client = open_workflow_centre(ctx, operator)
@@ -883,7 +883,7 @@ class ChargesPage(QWidget):
         ctx, operator = self._ctx, self._operator
 
         def work() -> Any:
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
             from app.workflow.line_upload import upload_open_stays
 
             client = open_workflow_centre(ctx, operator)
@@ -1009,7 +1009,7 @@ class ChargesPage(QWidget):
         discharged_on = to_date(self.discharge_date.date())
 
         def work() -> tuple[SettlementFigures, list[LineDifference]]:
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
             from app.workflow.separation import pre_settle_and_compare
 
             client = open_workflow_centre(ctx, operator)
@@ -1073,7 +1073,7 @@ class ChargesPage(QWidget):
         ctx = self._ctx
 
         def unit() -> DischargeReview | None:
-            from app.preaudit.discharge_review import counter_rules, discharge_review
+            from app.workflow.discharge_review import counter_rules, discharge_review
 
             if generation != self._review_generation:
                 return None  # a newer workspace is on its way: its own audit follows

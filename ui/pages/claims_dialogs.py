@@ -1,5 +1,5 @@
 """The 月度结算 page's dialogs: 提出异议 on one deduction (`003 §20`, `002 经办规程 §23`), and a reviewer's
-switch of a pre-audit rule the agency keeps contradicting (`app.preaudit.month`)."""
+switch of a pre-audit rule the agency keeps contradicting (`app.claims.preaudit_month`)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from ui.widgets import ErrorLabel, dialog_buttons, heading
 
 if TYPE_CHECKING:
     from app.claims.deductions import DeductionView
-    from app.preaudit.month import ContradictedRule
+    from app.claims.preaudit_month import ContradictedRule
 
 
 class DisputeDialog(QDialog):

@@ -93,7 +93,7 @@ CENTRE_STATUS = {"receiving": "接收中", "submitted": "已提交，待审核",
 
 
 def _open_workflow_client(ctx: CounterContext, operator: OperatorInfo) -> CentreClient:
-    from app.workflow.appliers import open_workflow_centre
+    from app.composition import open_workflow_centre
 
     return open_workflow_centre(ctx, operator)
 

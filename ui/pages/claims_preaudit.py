@@ -1,7 +1,7 @@
 """The 月度结算 page's pre-audit box (issue 10, part B).
 
 Before the agency answers: the claim's predicted deductions per settled stay and in total
-(`app.preaudit.month.predict_claim`, the site's rules). Once answered: the month's comparison per
+(`app.claims.preaudit_month.predict_claim`, the site's rules). Once answered: the month's comparison per
 rule (命中 / 误报 / 漏报, 准确率, 召回率, amounts), the deductions no rule predicted with the agency's
 reason, and — for a reviewer — the rules the agency keeps contradicting, each with a 停用/启用 action
 on the site's rules copy (`set_rule_enabled`, audited). Database work on the database thread
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from app.claims.service import ClaimSummary
-    from app.preaudit.month import ClaimPrediction, ContradictedRule, MonthComparison
+    from app.claims.preaudit_month import ClaimPrediction, ContradictedRule, MonthComparison
     from app.preaudit.ruleset import RuleSet
 
 PREDICTION_COLUMNS = ("姓名", "就医登记号", "预计扣款", "规则", "提示")
@@ -171,7 +171,7 @@ class PreauditBox(QGroupBox):
         ctx, reviewer = self._ctx, self.is_reviewer
 
         def work(session: Session) -> PreauditView:
-            from app.preaudit.month import (
+            from app.claims.preaudit_month import (
                 compare_month,
                 contradicted_rules,
                 load_agency_reasons,
@@ -255,7 +255,7 @@ class PreauditBox(QGroupBox):
         _fit(table)
 
     def _show_comparison(self, comparison: MonthComparison, titles: dict[str, str]) -> None:
-        from app.preaudit.month import ratio_text
+        from app.claims.preaudit_month import ratio_text
 
         overall = comparison.overall
         text = self.tr(
@@ -342,7 +342,7 @@ class PreauditBox(QGroupBox):
         ctx, operator = self._ctx, self._operator
 
         def work(session: Session) -> Path:
-            from app.preaudit.month import set_rule_enabled
+            from app.claims.preaudit_month import set_rule_enabled
 
             return set_rule_enabled(session, ctx.paths.config_dir, rule_id, enable, operator,
                                     counter_name=ctx.counter_name, reason=reason)

@@ -4,7 +4,7 @@ issue a full-payment receipt (全额垫付) and settle by 补登记 when the lin
 结算 uploads the lines not yet sent (100 a call), has the filing checked again (出院备案复核) and
 settles with the centre, all on a worker thread with the progress shown; the verdict of the
 second check and the personal amount to collect (large) follow. Before it, the pre-audit
-(出院结算前预审, `app.preaudit.discharge_review`): what the agency is likely to deduct, with the total
+(出院结算前预审, `app.workflow.discharge_review`): what the agency is likely to deduct, with the total
 and the advice; the clerk goes back to fix the lines or acknowledges each finding with a reason
 (确认…, audited), and 结算 waits until none is left (the service refuses too). The day the patient
 met the discharge criteria (达到出院标准日期, `003 §15`) is recorded here. A reviewer can cancel a
@@ -69,7 +69,7 @@ from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR, ErrorLabel, add_page_title, 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from app.preaudit.discharge_review import DischargeReview, ReviewItem
+    from app.workflow.discharge_review import DischargeReview, ReviewItem
     from app.workflow.admission import CheckResult
     from app.workflow.discharge import BackfillOutcome, DischargeOutcome
     from app.workflow.stays import StaySummary
@@ -505,7 +505,7 @@ class DischargePage(QWidget):
         document_no, summary, drawn_up = dialog.document_no(), dialog.summary(), dialog.drawn_up()
 
         def work() -> RehabPlanView:
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
             from app.workflow.rehab_plan import record_rehab_plan
 
             client = open_workflow_centre(ctx, operator)
@@ -550,7 +550,7 @@ class DischargePage(QWidget):
             self.error_label.show_error(self.tr("正在进行出院结算前预审，请稍候再结算。"))
             return
         if self.review.pending:
-            from app.preaudit.discharge_review import unacknowledged_message
+            from app.workflow.discharge_review import unacknowledged_message
 
             self.error_label.show_error(unacknowledged_message(self.review.pending))
             return
@@ -558,7 +558,7 @@ class DischargePage(QWidget):
         ctx, operator, relay = self._ctx, self._operator, self.relay
 
         def work() -> DischargeOutcome:
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
             from app.workflow.discharge import settle_stay
 
             client = open_workflow_centre(ctx, operator)
@@ -670,7 +670,7 @@ class DischargePage(QWidget):
         ctx, operator, stay_id = self._ctx, self._operator, stay.stay_id
 
         def work() -> int:
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
             from app.workflow.discharge import cancel_settlement
 
             client = open_workflow_centre(ctx, operator)
@@ -787,7 +787,7 @@ class DischargePage(QWidget):
         ctx, operator = self._ctx, self._operator
 
         def work() -> BackfillOutcome:
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
             from app.workflow.discharge import backfill
 
             client = open_workflow_centre(ctx, operator)
@@ -1112,7 +1112,7 @@ class DischargePage(QWidget):
 
         def work(session: Session) -> tuple[DischargeReview, dt.date | None]:
             from app.db.models import Stay
-            from app.preaudit.discharge_review import counter_rules, discharge_review
+            from app.workflow.discharge_review import counter_rules, discharge_review
 
             row = session.get(Stay, stay_id)
             criteria = row.discharge_criteria_met_on if row is not None else None
@@ -1198,7 +1198,7 @@ class DischargePage(QWidget):
         ctx, operator, findings = self._ctx, self._operator, [item.finding for item in items]
 
         def work() -> int:
-            from app.preaudit.discharge_review import acknowledge, counter_rules
+            from app.workflow.discharge_review import acknowledge, counter_rules
 
             return acknowledge(ctx, stay_id, findings, reason, operator, discharged_on=discharged_on,
                                rules=counter_rules(ctx))
@@ -1222,7 +1222,7 @@ class DischargePage(QWidget):
         stay_id, ctx, operator = stay.stay_id, self._ctx, self._operator
 
         def work() -> None:
-            from app.preaudit.discharge_review import record_criteria_date
+            from app.workflow.discharge_review import record_criteria_date
 
             record_criteria_date(ctx, stay_id, met_on, operator)
 

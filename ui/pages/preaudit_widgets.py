@@ -1,4 +1,4 @@
-"""What the 出院结算 and 费用与伤病分离 pages share about the pre-audit (`app.preaudit.discharge_review`):
+"""What the 出院结算 and 费用与伤病分离 pages share about the pre-audit (`app.workflow.discharge_review`):
 the severity colours, a finding's badge and tooltip text, and the dialog that takes the clerk's reason
 for settling findings as they stand (each acknowledgement is audited by the service)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from app.preaudit.discharge_review import ReviewItem
+from app.workflow.discharge_review import ReviewItem
 from ui.qt import QCoreApplication, QDialog, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 from ui.widgets import ErrorLabel, dialog_buttons
 

@@ -218,7 +218,7 @@ class StaysPage(QWidget):
 
         def work() -> list[CheckResult]:
             from app.workflow.admission import recheck_offline_admissions
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
 
             client = open_workflow_centre(ctx, operator)
             try:
@@ -278,7 +278,7 @@ class StaysPage(QWidget):
         self.backfill_label.setText(self.tr("正在补登记 {count} 次住院…").format(count=len(stay_ids)))
 
         def work() -> tuple[list[BackfillOutcome], list[str]]:
-            from app.workflow.appliers import open_workflow_centre
+            from app.composition import open_workflow_centre
             from app.workflow.discharge import backfill
 
             done: list[BackfillOutcome] = []

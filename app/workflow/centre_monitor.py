@@ -4,6 +4,9 @@ A probe is one short `GET /health` (connect timeout ~1.5 s; a refused connection
 so an unreachable centre is reported within seconds, never after a 30-second freeze. When the
 centre is reachable and outbox entries are open, the probe resolves them first: on start the
 counter settles every unknown outcome before it takes new work.
+
+The monitor is handed the way to open its client (`app.composition.open_counter_centre`, which
+carries the program's appliers), so that this service needs nothing above it.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ import datetime as dt
 import enum
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from app.errors import WiCounterError
 from app.recovery import recover_at_start, recover_local
+from app.workflow.admission import centre_today
+from app.workflow.discharge import note_fault_cleared
 
 if TYPE_CHECKING:
     from app.bootstrap import CounterContext
@@ -44,17 +50,16 @@ class CentreLink:
 
 
 class CentreMonitor:
-    def __init__(self, ctx: CounterContext) -> None:
+    def __init__(self, ctx: CounterContext, open_client: Callable[[CounterContext], CentreClient]) -> None:
         self._ctx = ctx
+        self._open_client = open_client
         self._client: CentreClient | None = None
         self._lock = threading.Lock()  # one probe at a time
         self._local_recovered = False  # the slip archive and claims are looked at once, at start
 
     def _ensure_client(self) -> CentreClient:
         if self._client is None:
-            from app.centre.client import open_centre
-
-            self._client = open_centre(self._ctx)
+            self._client = self._open_client(self._ctx)
         return self._client
 
     def probe(self) -> CentreLink:
@@ -90,9 +95,6 @@ class CentreMonitor:
     def _note_fault_cleared(self) -> None:
         """The centre answers: stays paid in full while it did not learn the day the fault cleared,
         the day their 补登记 is due in Guangdong (`003 §17`)."""
-        from app.workflow.admission import centre_today
-        from app.workflow.discharge import note_fault_cleared
-
         try:
             with self._ctx.transaction() as session:
                 stamped = note_fault_cleared(session, centre_today())

@@ -47,14 +47,14 @@ def _open(args: argparse.Namespace) -> Any:
 
 
 def _ratio(value: float | None) -> str:
-    from app.preaudit.month import ratio_text
+    from app.claims.preaudit_month import ratio_text
 
     return ratio_text(value)
 
 
 def predict_command(args: argparse.Namespace) -> int:
+    from app.claims.preaudit_month import predict_claim
     from app.claims.service import claim_by_batch, list_claims
-    from app.preaudit.month import predict_claim
     from app.preaudit.ruleset import site_ruleset
 
     context = _open(args)
@@ -93,7 +93,7 @@ def predict_command(args: argparse.Namespace) -> int:
 
 
 def accuracy_command(args: argparse.Namespace) -> int:
-    from app.preaudit.month import compare_month, contradicted_rules, load_agency_reasons, reasons_path
+    from app.claims.preaudit_month import compare_month, contradicted_rules, load_agency_reasons, reasons_path
     from app.preaudit.ruleset import site_ruleset
 
     if not MONTH.fullmatch(args.month):
@@ -140,7 +140,7 @@ def accuracy_command(args: argparse.Namespace) -> int:
 def adjust_command(args: argparse.Namespace) -> int:
     from app.commands_identity import signed_in
     from app.operators import Permission
-    from app.preaudit.month import set_rule_enabled
+    from app.claims.preaudit_month import set_rule_enabled
 
     context = _open(args)
     try:

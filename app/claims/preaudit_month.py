@@ -48,7 +48,6 @@ from app.db.models import (
 )
 from app.errors import WiCounterError
 from app.operators import OperatorInfo, Permission, require
-from app.preaudit.adapters import audit_stay
 from app.preaudit.model import Finding, total_at_risk
 from app.preaudit.ruleset import (
     RULE_IDS,
@@ -60,6 +59,7 @@ from app.preaudit.ruleset import (
     site_paths,
 )
 from app.resources import resource_path
+from app.workflow.stay_audit import audit_stay
 
 ZERO = Decimal("0.00")
 REASONS_FORMAT = "wi-counter-agency-reasons/1"

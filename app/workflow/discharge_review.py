@@ -30,10 +30,10 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.db.models import Operator, PreauditAcknowledgement, Stay, StayStatus
 from app.operators import OperatorInfo, Permission, require
-from app.preaudit.adapters import audit_stay
 from app.preaudit.model import Finding, total_at_risk
 from app.preaudit.ruleset import RuleSet, default_ruleset, site_ruleset
 from app.workflow.common import StayNotFound, WorkflowError
+from app.workflow.stay_audit import audit_stay
 
 if TYPE_CHECKING:
     from app.bootstrap import CounterContext

@@ -1,0 +1,105 @@
+"""The composition root of the counter's core: where the layers of `app/` are plugged together.
+
+The centre client (`app.centre.client.open_centre`) knows nothing of the services above it; this is
+the one place that hands it the local effect of every applied call (the workflow's appliers and the
+claims' dispute applier), so every client the program opens — the clerk's, the status bar's
+resolver, the command line's — records what an applied call means locally. The window and the
+command line open their clients here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from app.centre.client import CentreClient, open_centre
+from app.centre.ecard import identity_from_person
+from app.centre.gateway import Operation, PersonKey, Reachability
+from app.centre.outbox import Applier
+from app.claims.deductions import apply_dispute
+from app.db.models import OutboxEntry
+from app.workflow.appliers import (
+    apply_admission,
+    apply_admission_cancel,
+    apply_fee_cancel,
+    apply_fee_upload,
+    apply_full_payment_registration,
+    apply_reversal,
+    apply_settlement,
+    apply_settlement_cancel,
+)
+from app.workflow.rehab_plan import apply_rehab_plan
+
+if TYPE_CHECKING:
+    from app.bootstrap import CounterContext
+    from app.card_identity import CardIdentity
+    from app.operators import OperatorInfo
+
+
+def workflow_appliers(counter_name: str) -> dict[Operation, Applier]:
+    """The appliers every centre client of the program carries (`open_counter_centre`)."""
+
+    def admission(session: Session, entry: OutboxEntry, result: Any) -> None:
+        apply_admission(session, entry, result, counter_name)
+
+    def fee_upload(session: Session, entry: OutboxEntry, result: Any) -> None:
+        apply_fee_upload(session, entry, result)
+
+    def settlement(session: Session, entry: OutboxEntry, result: Any) -> None:
+        apply_settlement(session, entry, result, counter_name)
+
+    def cancellation(session: Session, entry: OutboxEntry, result: Any) -> None:
+        apply_settlement_cancel(session, entry, result, counter_name)
+
+    def reversal(session: Session, entry: OutboxEntry, result: Any) -> None:
+        apply_reversal(session, entry, result, counter_name)
+
+    def admission_cancel(session: Session, entry: OutboxEntry, result: Any) -> None:
+        apply_admission_cancel(session, entry, result, counter_name)
+
+    def full_payment(session: Session, entry: OutboxEntry, result: Any) -> None:
+        apply_full_payment_registration(session, entry, result, counter_name)
+
+    def dispute(session: Session, entry: OutboxEntry, result: Any) -> None:
+        apply_dispute(session, entry, result, counter_name)
+
+    def rehab_plan(session: Session, entry: OutboxEntry, result: Any) -> None:
+        apply_rehab_plan(session, entry, result, counter_name)
+
+    return {Operation.DEDUCTION_DISPUTE: dispute, Operation.REHAB_PLAN: rehab_plan,
+            Operation.ADMISSION: admission, Operation.ADMISSION_CANCEL: admission_cancel,
+            Operation.FEE_UPLOAD: fee_upload, Operation.FEE_CANCEL: apply_fee_cancel,
+            Operation.SETTLEMENT: settlement, Operation.SETTLEMENT_CANCEL: cancellation, Operation.REVERSAL: reversal,
+            Operation.FULL_PAYMENT_REGISTRATION: full_payment}
+
+
+def open_counter_centre(ctx: CounterContext, operator: tuple[str, str] | None = None, *,
+                        reachability: Reachability | None = None) -> CentreClient:
+    """The centre client of this counter with the program's appliers. `operator` = (login, name) of
+    the clerk, else the system."""
+    return open_centre(ctx, operator, appliers=workflow_appliers(ctx.counter_name), reachability=reachability)
+
+
+def open_workflow_centre(ctx: CounterContext, actor: OperatorInfo | None) -> CentreClient:
+    """The centre client for `actor` (None: the system) with the program's appliers."""
+    operator = (actor.login, actor.display_name) if actor is not None else None
+    return open_counter_centre(ctx, operator)
+
+
+def ecard_lookup(ctx: CounterContext, operator: tuple[str, str]) -> Callable[[str], CardIdentity]:
+    """A lookup for the 读卡 page's scan field: token → the holder, asked of the centre.
+
+    Runs on a worker thread (the page's `Operation`); each call opens and closes its own client
+    so no HTTP connection is shared between threads.
+    """
+
+    def lookup(token: str) -> CardIdentity:
+        client = open_counter_centre(ctx, operator)
+        try:
+            return identity_from_person(client.find_person(PersonKey.ECARD_TOKEN, token))
+        finally:
+            client.close()
+
+    return lookup
