@@ -83,7 +83,7 @@ from ui.qt import (
     QWidget,
     Signal,
 )
-from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR, ErrorLabel, heading
+from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR, ErrorLabel, StatusLine, heading
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -341,7 +341,7 @@ class ChargesPage(QWidget):
         layout.addWidget(splitter, 1)
 
         bottom = QHBoxLayout()
-        self.status_label = QLabel(self)
+        self.status_label = StatusLine(self)
         self.status_label.setObjectName("statusLabel")
         bottom.addWidget(self.status_label, 1)
         # Lines go up during the stay (issue 25): what the centre holds, what waits, what it refused;
