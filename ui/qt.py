@@ -148,3 +148,8 @@ __all__ += ["QPrinterInfo", "QShortcut"]
 from PySide6.QtWidgets import QCompleter  # noqa: E402
 
 __all__ += ["QCompleter"]
+
+# --- names for the 伤病分离 lines table's model (issue 20's GUI stall; its own block so parallel edits merge) ---
+from PySide6.QtGui import QStandardItemModel  # noqa: E402
+
+__all__ += ["QStandardItemModel"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ui.qt import QBoxLayout, QCoreApplication, QFont, QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+from ui.qt import QBoxLayout, QCoreApplication, QFont, QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
 ERROR_COLOUR = "#c62828"  # readable red on the light window background
 NOTICE_COLOUR = "#8a5a00"  # dark amber: "not provided", "read-only" notes
@@ -25,6 +25,25 @@ class ErrorLabel(QLabel):
     def clear_error(self) -> None:
         self.setText("")
         self.hide()
+
+
+class StatusLine(QLabel):
+    """One line of status (a file's name, counts, an outcome): it takes the width it is given, the whole
+    text is its tooltip. As a label's preferred width such a line (no break in it) widened the page past
+    a 1366 px screen (issue 20 §5); a fixed single line also keeps the page's height from changing with it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(1)
+
+    def setText(self, text: str) -> None:  # noqa: N802
+        super().setText(text)
+        self.setToolTip(text)
+
+    def clear(self) -> None:
+        super().clear()
+        self.setToolTip("")
 
 
 def heading(text: str, parent: QWidget | None = None, object_name: str = "pageTitle", size: float = 1.5) -> QLabel:

@@ -389,6 +389,30 @@ def test_imported_lines_go_up_in_the_background_and_the_page_counts_them(
     qtbot.waitUntil(lambda: page.upload_label.text() == expected, timeout=TIMEOUT)
 
 
+def test_a_long_status_after_an_import_does_not_widen_the_page_past_1366(
+        qtbot: QtBot, tmp_path: Path, counter: CounterContext,
+        operator_of: Callable[[CounterContext, str], OperatorInfo]) -> None:
+    """Issue 20 §5: the status line (the file's name, the counts, the upload's outcome) has no break; as
+    the label's width it widened the page past the screen (2,600 px in bench/workflow.py), so the right
+    columns and buttons went off a 1366 px screen. The line takes the width it is given, the whole text
+    is its tooltip."""
+    stay_id = _admitted_stay(counter, 0, "ZY-UI-WIDE")
+    page = _page(qtbot, counter, operator_of(counter, "cashier"), stay_id)
+    page.resize(1366, 700)
+    name = "张伟-住院费用明细-2026年住院期间全部项目-骨关节病区-HIS导出.csv"
+    page.choose_file = lambda: str(write_csv(tmp_path / name, sample_lines(60, start=centre_today(), days=1)))
+    _click(qtbot, page, "importButton")
+    qtbot.waitUntil(lambda: page.model.rowCount() == 60 and not page.busy and page.uploads_running == 0,
+                    timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: page.upload_label.text().startswith("结算中心"), timeout=TIMEOUT)
+    qtbot.wait(100)  # the layout settles
+    assert name in page.status_label.text() and "已上传结算中心" in page.status_label.text()
+    assert page.minimumSizeHint().width() <= 1366
+    assert page.width() == 1366
+    assert page.status_label.toolTip() == page.status_label.text()
+    assert page.upload_label.visibleRegion().boundingRect().width() >= page.upload_label.sizeHint().width()
+
+
 def test_code_mapping_finds_the_catalogue_item_by_name_from_the_keyboard(
         qtbot: QtBot, counter: CounterContext, operator_of: Callable[[CounterContext, str], OperatorInfo],
         type_text: Callable[[QWidget, str], None]) -> None:

@@ -20,7 +20,6 @@ from app.workflow.separation import MATCH_LABELS, LineView
 from ui.pages.preaudit_widgets import SEVERITY_COLOURS, badge_text, strongest, tooltip_text
 from ui.qt import (
     QAbstractItemView,
-    QAbstractTableModel,
     QBrush,
     QColor,
     QCoreApplication,
@@ -29,6 +28,7 @@ from ui.qt import (
     QModelRoleData,
     QModelRoleDataSpan,
     QPersistentModelIndex,
+    QStandardItemModel,
     Qt,
     QTableWidget,
     QTableWidgetItem,
@@ -97,24 +97,38 @@ NUMERIC_COLUMNS = {0, 6, 7, 8}
 AMOUNT_COLUMN = 8
 BUCKET_COLUMN = 12
 PREAUDIT_COLUMN = 17
+# The roles the model answers (the others are None); a delegate asks for more, they are cleared.
+CELL_ROLES = (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ForegroundRole,
+              Qt.ItemDataRole.TextAlignmentRole, Qt.ItemDataRole.ToolTipRole)
+CACHED_ROWS = 2000  # a few screens' worth; a scroll through 20,000 rows does not keep them all
 
 
-class LinesModel(QAbstractTableModel):
-    """The lines shown (after the filters), by seq."""
+class LinesModel(QStandardItemModel):
+    """The lines shown (after the filters), by seq.
+
+    A QStandardItemModel without items: its row and column counts, `index()`, `parent()` and `flags()`
+    stay in C++, so painting a cell crosses into Python once (`multiData`), not three times (a Python
+    table model's `index()` asks Python for `rowCount` and `columnCount` for every cell). Each crossing
+    must win the GIL back from a busy worker thread (the import, the audit): with 450 cells on screen
+    that was the window's longest stall (bench/workflow.py)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(0, len(COLUMNS), parent)
         self._lines: Sequence[LineView] = ()
-        self._headers = [_tr(header) for header, _ in COLUMNS]
+        self.setHorizontalHeaderLabels([_tr(header) for header, _ in COLUMNS])
         self._brushes = {bucket: QBrush(QColor(colour)) for bucket, colour in BUCKET_COLOURS.items()}
         self._unclassified = QBrush(QColor(UNCLASSIFIED_COLOUR))
         self._warning = QBrush(QColor("#c62828"))
         self._severity = {severity: QBrush(QColor(colour)) for severity, colour in SEVERITY_COLOURS.items()}
         self._findings: dict[int, tuple[ReviewItem, ...]] = {}
+        # Each row's cells as {role: value}, built when the row is first painted: a relayout or a scroll
+        # back paints the same rows again without formatting them again. Cleared with the lines or findings.
+        self._cells: dict[int, tuple[dict[int, Any], ...]] = {}
 
     def set_findings(self, findings: dict[int, tuple[ReviewItem, ...]]) -> None:
         """The pre-audit's findings by seq (its badge column); only that column is redrawn."""
         self._findings = findings
+        self._cells.clear()
         if self._lines:
             self.dataChanged.emit(self.index(0, PREAUDIT_COLUMN), self.index(len(self._lines) - 1, PREAUDIT_COLUMN))
 
@@ -128,6 +142,13 @@ class LinesModel(QAbstractTableModel):
     def set_lines(self, lines: Sequence[LineView]) -> None:
         self.beginResetModel()
         self._lines = lines
+        self._cells.clear()
+        # The row count is the C++ model's; its own row signals stay quiet inside the reset.
+        blocked = self.blockSignals(True)
+        try:
+            self.setRowCount(len(lines))
+        finally:
+            self.blockSignals(blocked)
         self.endResetModel()
 
     @property
@@ -136,18 +157,6 @@ class LinesModel(QAbstractTableModel):
 
     def line(self, row: int) -> LineView:
         return self._lines[row]
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._lines)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return self._headers[section]
-        return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -161,14 +170,24 @@ class LinesModel(QAbstractTableModel):
         entries: Iterable[QModelRoleData] = (
             (roleDataSpan,) if isinstance(roleDataSpan, QModelRoleData)
             else cast("Iterable[QModelRoleData]", roleDataSpan))  # iterable at run time; the stubs omit it
-        line = self._lines[index.row()] if index.isValid() else None
-        column = index.column()
+        cell = self._cell(index.row(), index.column()) if index.isValid() else {}
         for entry in entries:
-            value = None if line is None else self._value(line, column, entry.role())
+            value = cell.get(entry.role())
             if value is None:
                 entry.clearData()
             else:
                 entry.setData(value)
+
+    def _cell(self, row: int, column: int) -> dict[int, Any]:
+        cells = self._cells.get(row)
+        if cells is None:
+            if len(self._cells) > CACHED_ROWS:
+                self._cells.clear()
+            line = self._lines[row]
+            cells = self._cells[row] = tuple(
+                {role: value for role in CELL_ROLES if (value := self._value(line, column, role)) is not None}
+                for column in range(len(COLUMNS)))
+        return cells[column]
 
     def _value(self, line: LineView, column: int, role: int) -> Any:
         if column == PREAUDIT_COLUMN:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -83,7 +84,7 @@ from ui.qt import (
     QWidget,
     Signal,
 )
-from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR, ErrorLabel, heading
+from ui.widgets import ERROR_COLOUR, NOTICE_COLOUR, ErrorLabel, StatusLine, heading
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -130,6 +131,50 @@ def in_burst_transaction(ctx: CounterContext, work: Callable[[Session], T]) -> T
 
 
 REVIEW_DELAY_MS = 400  # the pre-audit waits this long after a change, so a burst of changes is audited once
+
+
+@dataclass(frozen=True)
+class ShownWorkspace:
+    """A workspace with the figures the page shows about it, counted on the database thread in the
+    workspace's own transaction: walking 20,000 lines on the GUI thread, and a second database round
+    for the upload counts while the table paints the new lines, stalled the window (bench/workflow.py)."""
+
+    ws: Workspace
+    awaiting: int  # overrides waiting for a reviewer
+    left_out: int  # lines not classified yet: not in the slip's matrix
+    left_out_amount: Decimal
+    upload: Any = None  # app.workflow.line_upload.UploadCounts, or None: read them separately
+
+
+def shown_workspace(ws: Workspace, session: Session | None = None) -> ShownWorkspace:
+    """`ws` with its figures; with a session also the stay's upload counts (issue 25)."""
+    left_out = [line for line in ws.lines if line.bucket is None]
+    upload = None
+    if session is not None:
+        from app.workflow.line_upload import upload_counts
+
+        upload = upload_counts(session, ws.stay_id)
+    return ShownWorkspace(ws, sum(1 for line in ws.lines if line.awaiting_approval), len(left_out),
+                          sum((line.amount for line in left_out), Decimal("0")), upload)
+
+
+def read_workspace(session: Session, stay_id: int) -> ShownWorkspace:
+    return shown_workspace(workspace(session, stay_id), session)
+
+
+ReviewGroups = tuple[dict[int, tuple["ReviewItem", ...]], list["ReviewItem"]]
+
+
+def group_review(review: DischargeReview | None) -> ReviewGroups:
+    """The pre-audit's findings by line seq (the badges), and those about the whole stay."""
+    by_seq: dict[int, list[ReviewItem]] = {}
+    stay_level: list[ReviewItem] = []
+    for item in review.items if review is not None else ():
+        if item.finding.seq is None:
+            stay_level.append(item)
+        else:
+            by_seq.setdefault(item.finding.seq, []).append(item)
+    return {seq: tuple(items) for seq, items in by_seq.items()}, stay_level
 
 
 def list_open_stays(session: Session) -> list[tuple[int, str]]:
@@ -341,7 +386,7 @@ class ChargesPage(QWidget):
         layout.addWidget(splitter, 1)
 
         bottom = QHBoxLayout()
-        self.status_label = QLabel(self)
+        self.status_label = StatusLine(self)
         self.status_label.setObjectName("statusLabel")
         bottom.addWidget(self.status_label, 1)
         # Lines go up during the stay (issue 25): what the centre holds, what waits, what it refused;
@@ -487,11 +532,14 @@ class ChargesPage(QWidget):
         if self.stay_id is None:
             return
         stay_id = self.stay_id
-        self._run(lambda session: workspace(session, stay_id), self._show_workspace)
+        self._run(lambda session: read_workspace(session, stay_id), self._show_workspace)
 
     # --- showing the workspace ---------------------------------------------------------------------
 
-    def _show_workspace(self, ws: Workspace | None) -> None:
+    def _show_workspace(self, shown: ShownWorkspace | Workspace | None) -> None:
+        if isinstance(shown, Workspace):
+            shown = shown_workspace(shown)  # figures counted here: callers off the database thread
+        ws = shown.ws if shown is not None else None
         if ws is not None and ws.stay_id != self.stay_id:
             return  # the clerk picked another stay meanwhile
         self.workspace = ws
@@ -512,17 +560,17 @@ class ChargesPage(QWidget):
                 personal=money_text(preview.personal_total)))
             # Lines not yet classified are not in the slip's matrix: said next to the total, so a
             # clerk comparing it with the HIS total (9564.40 vs 9570.00) sees why (issue 20 §11).
-            left_out = [line for line in ws.lines if line.bucket is None]
-            if left_out:
+            assert shown is not None
+            if shown.left_out:
                 self.totals_label.setText(self.totals_label.text() + "\n" + self.tr(
                     "另有 {n} 条未分类明细共 {amount} 元未计入合计，分类后计入。").format(
-                    n=len(left_out), amount=money_text(sum((line.amount for line in left_out), Decimal("0")))))
+                    n=shown.left_out, amount=money_text(shown.left_out_amount)))
                 self.totals_label.setStyleSheet(f"color: {ERROR_COLOUR};")
             else:
                 self.totals_label.setStyleSheet("")
         else:
             self.totals_label.clear()
-        self._awaiting = sum(1 for line in ws.lines if line.awaiting_approval) if ws is not None else 0
+        self._awaiting = shown.awaiting if shown is not None else 0
         self.pending_button.setText(self.tr("待审核({n})").format(n=self._awaiting))
         self.problems_list.clear()
         for problem in (ws.problems if ws else ()):
@@ -530,7 +578,10 @@ class ChargesPage(QWidget):
         if ws is not None and not ws.problems:
             self.problems_list.addItem(self.tr("没有待处理的问题。"))
         self._update_buttons()
-        self.load_upload_counts()
+        if shown is not None and shown.upload is not None:
+            self._show_upload_counts(shown.upload)
+        else:
+            self.load_upload_counts()
 
     def _fill_filter(self, combo: QComboBox, entries: list[tuple[str, str]]) -> None:
         current = combo.currentData()
@@ -631,14 +682,14 @@ class ChargesPage(QWidget):
         if stay_id is None:
             return
 
-        def work(session: Session) -> tuple[int, Workspace]:
+        def work(session: Session) -> tuple[int, ShownWorkspace]:
             count = action(session)
             session.flush()
-            return count, workspace(session, stay_id)
+            return count, read_workspace(session, stay_id)
 
-        def done(result: tuple[int, Workspace]) -> None:
-            count, ws = result
-            self._show_workspace(ws)
+        def done(result: tuple[int, ShownWorkspace]) -> None:
+            count, shown = result
+            self._show_workspace(shown)
             self.status_label.setText(done_text.format(n=count))
             if count and self.last_differences is not None:
                 self.last_differences = None
@@ -782,17 +833,17 @@ class ChargesPage(QWidget):
         ctx, operator = self._ctx, self._operator
         mapping_name = str(self.mapping_combo.currentData() or "default")
 
-        def work(session: Session) -> tuple[ImportResult, Workspace]:
+        def work(session: Session) -> tuple[ImportResult, ShownWorkspace]:
             from app.workflow.his_import import import_his_file, load_mapping, read_his_file
 
             parsed = read_his_file(path, load_mapping(mapping_name, ctx.paths.config_dir))
             result = import_his_file(session, stay_id, parsed, operator, ctx.counter_name, mapping_name)
             session.flush()
-            return result, workspace(session, stay_id)
+            return result, read_workspace(session, stay_id)
 
-        def done(result: tuple[ImportResult, Workspace]) -> None:
-            imported, ws = result
-            self._show_workspace(ws)
+        def done(result: tuple[ImportResult, ShownWorkspace]) -> None:
+            imported, shown = result
+            self._show_workspace(shown)
             self.status_label.setText(self.tr("已导入 {file}：{rows} 行，新增 {added} 条，已有 {present} 条，"
                                               "未对照 {unmatched} 条").format(
                 file=path.name, rows=imported.rows, added=imported.added, present=imported.already_present,
@@ -823,14 +874,8 @@ class ChargesPage(QWidget):
             return
 
         def show(counts: Any) -> None:
-            if stay_id != self.stay_id:
-                return
-            text = self.tr("结算中心：已上传 {uploaded} 条，待上传 {pending} 条").format(
-                uploaded=counts.uploaded, pending=counts.pending)
-            if counts.refused:
-                text += self.tr("，被拒 {refused} 条（请查看原因并修改后重新上传）").format(refused=counts.refused)
-            self.upload_label.setText(text)
-            self.upload_label.setStyleSheet(f"color: {ERROR_COLOUR};" if counts.refused else "")
+            if stay_id == self.stay_id:
+                self._show_upload_counts(counts)
 
         def counts(session: Session) -> Any:
             from app.workflow.line_upload import upload_counts
@@ -838,6 +883,14 @@ class ChargesPage(QWidget):
             return upload_counts(session, stay_id)
 
         Operation.transaction(self, self._ctx, counts).success(show).failure(lambda _error: None).run()
+
+    def _show_upload_counts(self, counts: Any) -> None:
+        text = self.tr("结算中心：已上传 {uploaded} 条，待上传 {pending} 条").format(
+            uploaded=counts.uploaded, pending=counts.pending)
+        if counts.refused:
+            text += self.tr("，被拒 {refused} 条（请查看原因并修改后重新上传）").format(refused=counts.refused)
+        self.upload_label.setText(text)
+        self.upload_label.setStyleSheet(f"color: {ERROR_COLOUR};" if counts.refused else "")
 
     def upload_in_background(self, stay_id: int) -> None:
         """The stay's final lines up through the outbox, off the GUI thread; the page stays usable."""
@@ -1072,16 +1125,17 @@ class ChargesPage(QWidget):
             return
         ctx = self._ctx
 
-        def unit() -> DischargeReview | None:
+        def unit() -> tuple[DischargeReview, ReviewGroups] | None:
             from app.workflow.discharge_review import counter_rules, discharge_review
 
             if generation != self._review_generation:
                 return None  # a newer workspace is on its way: its own audit follows
-            return in_burst_transaction(ctx, lambda session: discharge_review(session, stay_id, counter_rules(ctx),
-                                                                              stage=None))
+            review = in_burst_transaction(ctx, lambda session: discharge_review(session, stay_id, counter_rules(ctx),
+                                                                                stage=None))
+            return review, group_review(review)  # grouped here, not on the GUI thread
 
         Operation(self, unit).success(
-            lambda review: None if review is None else self._show_review(review, generation)).failure(
+            lambda result: None if result is None else self._show_review(result[0], generation, result[1])).failure(
             lambda error: self._review_failed(error, generation)).run()
 
     @property
@@ -1095,19 +1149,13 @@ class ChargesPage(QWidget):
             self.preaudit_label.setText(self.tr("预审未完成：{reason}").format(reason=message))
             self.preaudit_label.setStyleSheet(f"color: {ERROR_COLOUR};")
 
-    def _show_review(self, review: DischargeReview | None, generation: int) -> None:
+    def _show_review(self, review: DischargeReview | None, generation: int, groups: ReviewGroups | None = None) -> None:
         if generation != self._review_generation or (review is not None and review.stay_id != self.stay_id):
             return  # another stay or a newer change since
         self.review = review
         self._shown_review_generation = generation
-        by_seq: dict[int, list[ReviewItem]] = {}
-        stay_level: list[ReviewItem] = []
-        for item in review.items if review is not None else ():
-            if item.finding.seq is None:
-                stay_level.append(item)
-            else:
-                by_seq.setdefault(item.finding.seq, []).append(item)
-        self.model.set_findings({seq: tuple(items) for seq, items in by_seq.items()})
+        by_seq, stay_level = groups if groups is not None else group_review(review)
+        self.model.set_findings(by_seq)
         if self.likely_deducted_check.isChecked():
             self._apply_filters()
         if review is None:
