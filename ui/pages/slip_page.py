@@ -35,7 +35,6 @@ from ui.qt import (
     QPdfDocument,
     QPushButton,
     QSpinBox,
-    QSizePolicy,
     QSplitter,
     Qt,
     QTableWidget,
@@ -44,7 +43,7 @@ from ui.qt import (
     QWidget,
     Signal,
 )
-from ui.widgets import ERROR_COLOUR, ErrorLabel, heading
+from ui.widgets import ERROR_COLOUR, ErrorLabel, StatusLine, heading
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -175,14 +174,12 @@ class SlipPage(QWidget):
         self.error_label = ErrorLabel(right, object_name="slipError")
         right_layout.addWidget(self.error_label)
         buttons = QHBoxLayout()
-        self.result_label = QLabel(right)
+        # The archive path has no break: as a preferred width it pushed the splitter and hid the list's
+        # 状态 column at 1366 px after each print (StatusLine takes the width it is given).
+        self.result_label = StatusLine(right)
         self.result_label.setObjectName("slipResult")
         self.result_label.setWordWrap(True)
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # The archive path has no break: as a preferred width it pushed the splitter and hid the list's
-        # 状态 column at 1366 px after each print. The label takes the width it is given.
-        self.result_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.result_label.setMinimumWidth(1)
         buttons.addWidget(self.result_label, 1)
         self.print_button = QPushButton(self.tr("打印(&P)"), right)
         self.print_button.setObjectName("printSlip")
@@ -401,7 +398,6 @@ class SlipPage(QWidget):
         what = data.mark.label or self.tr("原件")
         self.result_label.setText(self.tr("已打印{what}（{printer}），已存档：{path}").format(
             what=what, printer=printed.printer, path=printed.issued.archive_path))
-        self.result_label.setToolTip(self.result_label.text())  # the whole path, should the pane cut it
         self.printed.emit()
         self.reload()
         if data.settlement_id is not None:
