@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     centre_calls.add_argument("--limit", type=int, default=50, help="最近 N 条（默认 50） / the last N calls")
     centre_calls.add_argument("--full", action="store_true", help="含请求和应答内容 / with request and reply data")
     centre_calls.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
-    from app.centre.sandbox import cli as sandbox_cli
+    from app.sandbox import cli as sandbox_cli
 
     centre_serve = action(centre_commands, "serve",
                           "运行沙箱结算中心（培训、演示、测试用） / run the sandbox settlement centre (training, demo, tests)",

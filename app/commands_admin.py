@@ -68,11 +68,11 @@ def _centre_anchors(context: Any) -> tuple[list[Any] | None, str]:
     """The audit heads the centre keeps for this institution (3201's `audit_anchors`), or None and why not."""
     from app.audit import CentreAnchor
     from app.centre import wire
-    from app.centre.client import open_centre
+    from app.composition import open_bare_centre
     from app.errors import WiCounterError
 
     try:
-        client = open_centre(context, appliers={})
+        client = open_bare_centre(context)
         try:
             totals = client.daily_totals(wire.now().date())
         finally:

@@ -4,7 +4,8 @@ The centre client (`app.centre.client.open_centre`) knows nothing of the service
 the one place that hands it the local effect of every applied call (the workflow's appliers and the
 claims' dispute applier), so every client the program opens — the clerk's, the status bar's
 resolver, the command line's — records what an applied call means locally. The window and the
-command line open their clients here.
+command line open their clients here. It is also the one place that hands a demo counter the
+sandbox centre's public demo key (the core does not import `app.sandbox`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from app.centre.gateway import Operation, PersonKey, Reachability
 from app.centre.outbox import Applier
 from app.claims.deductions import apply_dispute
 from app.db.models import OutboxEntry
+from app.sandbox.seed import institution_seeds
 from app.workflow.appliers import (
     apply_admission,
     apply_admission_cancel,
@@ -75,11 +77,22 @@ def workflow_appliers(counter_name: str) -> dict[Operation, Applier]:
             Operation.FULL_PAYMENT_REGISTRATION: full_payment}
 
 
+def demo_signing_key(institution_code: str) -> str | None:
+    """The sandbox centre's public demo key of an institution (a demo counter without a keyring)."""
+    return next((s.demo_key for s in institution_seeds() if s.code == institution_code), None)
+
+
 def open_counter_centre(ctx: CounterContext, operator: tuple[str, str] | None = None, *,
                         reachability: Reachability | None = None) -> CentreClient:
     """The centre client of this counter with the program's appliers. `operator` = (login, name) of
     the clerk, else the system."""
-    return open_centre(ctx, operator, appliers=workflow_appliers(ctx.counter_name), reachability=reachability)
+    return open_centre(ctx, operator, appliers=workflow_appliers(ctx.counter_name), reachability=reachability,
+                       demo_key=demo_signing_key)
+
+
+def open_bare_centre(ctx: CounterContext) -> CentreClient:
+    """A centre client without local effects (a check that only reads the centre), as the system."""
+    return open_centre(ctx, appliers={}, demo_key=demo_signing_key)
 
 
 def open_workflow_centre(ctx: CounterContext, actor: OperatorInfo | None) -> CentreClient:

@@ -1,8 +1,8 @@
 """Demo mode: a data folder of its own, seeded with a demo institution and operators.
 
 Demo mode also holds one settled stay (the official sample slip's figures) so that the
-结算单 page has a slip to preview and print, and the sandbox centre's catalogue as the local
-catalogue (a sample HIS export to import is `resources/demo/his/张伟-住院费用.csv`). Later issues add the virtual card and the
+结算单 page has a slip to preview and print, and its copy of the centre's catalogue
+(`resources/demo/catalogue.toml`) as the local catalogue (a sample HIS export to import is `resources/demo/his/张伟-住院费用.csv`). Later issues add the virtual card and the
 sandbox centre to the demo.
 """
 
@@ -71,7 +71,8 @@ def _demo_password_hash() -> str:
 
 
 def _seed_demo_catalogue(session: Session) -> bool:
-    """The sandbox centre's catalogue as the local copy, so the demo matches HIS codes and previews (issue 6)."""
+    """The demo counter's copy of the centre's catalogue (`resources/demo/catalogue.toml`) as the local one, so
+    the demo matches HIS codes and previews (issue 6)."""
     from app.workflow.catalogue import seed_demo_catalogue
 
     return seed_demo_catalogue(session) > 0

@@ -72,7 +72,7 @@ def _free_port() -> int:
 
 def _start_sandbox(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
-    code = ("import sys; from pathlib import Path; from app.centre.sandbox.supervisor import supervise; "
+    code = ("import sys; from pathlib import Path; from app.sandbox.supervisor import supervise; "
             f"sys.exit(supervise('127.0.0.1', {port}, Path({str(folder / 'sandbox')!r})))")
     log = (folder / "sandbox.log").open("wb")
     process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,

@@ -1,6 +1,6 @@
 """Pre-audit benchmark (issue 10): a 20,000-line stay, and a month of 1,000,000 lines (2,000 stays of 500).
 
-Builds its own synthetic stays from the sandbox centre's catalogue (`resources/sandbox/catalogue.toml`):
+Builds its own synthetic stays from the demo counter's catalogue (`resources/demo/catalogue.toml`):
 bed, nursing and 诊查费 once a day (with a few days charged twice), drugs, tests (some repeated on a day),
 dressings, consumables, items outside the catalogue with and without consent, lines on a non-injury
 diagnosis, refunds, a few lines after discharge and devices. Then times `app.preaudit.audit` with the
@@ -51,7 +51,7 @@ def _decimal(text: object) -> Decimal | None:
 
 
 def load_catalogue() -> tuple[AuditCatalogueEntry, ...]:
-    data = tomllib.loads((REPO / "resources" / "sandbox" / "catalogue.toml").read_text(encoding="utf-8"))
+    data = tomllib.loads((REPO / "resources" / "demo" / "catalogue.toml").read_text(encoding="utf-8"))
     return tuple(AuditCatalogueEntry(e["code"], e["name"], e["category"], _decimal(e["price_limit"]),
                                      _decimal(e["max_pay"]), bool(e["per_day"]),
                                      None if e["min_years"] == "none" else int(e["min_years"]))

@@ -1,7 +1,7 @@
 """Benchmark of the charges workflow: `python bench/workflow.py` from the repo root.
 
 Sets up its own temporary counter (SQLite): the demo hospital, a clerk, 张伟's stay (recognition
-S82.201, diagnoses S82.201 and I10), the sandbox centre's catalogue as the local copy, and a
+S82.201, diagnoses S82.201 and I10), the demo counter's catalogue as the local copy, and a
 20,000-line GBK HIS export (`app.workflow.his_samples`) whose non-injury lines carry no diagnosis.
 Prints, one line each:
 

@@ -20,8 +20,8 @@ import pytest
 
 import app
 from app import resources
-from app.centre.sandbox import server as sandbox_server
-from app.centre.sandbox import supervisor as sandbox_supervisor
+from app.sandbox import server as sandbox_server
+from app.sandbox import supervisor as sandbox_supervisor
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = REPO / "build_spec" / "wi-counter.spec"
@@ -153,7 +153,7 @@ def test_every_migration_is_bundled_as_file_and_as_module(spec: dict[str, Any]) 
 def test_dialects_commands_and_the_sandbox_are_hidden_imports(spec: dict[str, Any]) -> None:
     hidden = set(spec["a"].kwargs["hiddenimports"])
     assert {"sqlalchemy.dialects.sqlite.pysqlite", "sqlalchemy.dialects.postgresql.psycopg", "psycopg",
-            "aiohttp", "app.centre.sandbox.server", "ui.main", "devices.cli", "printing.templates",
+            "aiohttp", "app.sandbox.server", "ui.main", "devices.cli", "printing.templates",
             "printing.claim_forms"} <= hidden
 
 
@@ -189,7 +189,7 @@ def test_resources_are_found_under_meipass_in_a_one_folder_build(
 
 
 def _sandbox_args(latency_ms: float = 0.0, jitter_ms: float = 0.0) -> argparse.Namespace:
-    # The same fields `supervise` fills in (app.centre.sandbox.supervisor).
+    # The same fields `supervise` fills in (app.sandbox.supervisor).
     return argparse.Namespace(host="127.0.0.1", data=Path("/srv/sandbox"), tls_cert=None, tls_key=None,
                               fault=["delay:1101:seconds=2"], latency_ms=latency_ms, jitter_ms=jitter_ms)
 
@@ -204,7 +204,7 @@ def test_the_sandbox_childs_network_delay_outlives_a_restart_and_its_faults_do_n
 def test_the_sandbox_child_is_started_through_python_m_from_a_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(sys, "frozen", raising=False)
     command = sandbox_supervisor._child_arguments(_sandbox_args(), 8766, first=True)
-    assert command[:3] == [sys.executable, "-m", "app.centre.sandbox.server"]
+    assert command[:3] == [sys.executable, "-m", "app.sandbox.server"]
 
 
 def test_the_frozen_sandbox_child_is_a_subcommand_of_the_program_itself(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,9 +35,11 @@ def test_the_checker_catches_a_violation(tmp_path: Path) -> None:
     importers: dict[str, list[str]] = {}
     for importer, module in allowed:
         importers.setdefault(importer, []).append(module)
-    # The layers the contracts name must exist (import-linter refuses a missing layer).
-    layers = {name for listed in re.findall(r"^layers = \[(.*)\]$", contracts, flags=re.M)
-              for name in re.findall(r'"([\w.]+)"', listed)}
+    # The layers and the project's modules the contracts name must exist (import-linter refuses a
+    # missing one).
+    layers = {name for listed in re.findall(r"^(?:layers|source_modules|forbidden_modules) = \[(.*?)\]$",
+                                             contracts, flags=re.M | re.S)
+              for name in re.findall(r'"([\w.]+)"', listed) if name.split(".")[0] == "app"}
     assert "app.workflow" in layers
     for layer in layers - {m for _, m in allowed} - set(importers):  # those are stubbed below
         (tmp_path / layer.replace(".", "/")).mkdir(parents=True, exist_ok=True)
@@ -51,6 +53,7 @@ def test_the_checker_catches_a_violation(tmp_path: Path) -> None:
         path.write_text("".join(f"def use_{i}() -> None:\n    import {m}\n"
                                 for i, m in enumerate(importers.get(module, []))))
     (tmp_path / "app" / "leaky.py").write_text("import PySide6\nimport ui\n")
+    (tmp_path / "app" / "sandbox" / "leaky.py").write_text("import app.db\n")  # the sandbox reading the counter's tables
     (tmp_path / "pyproject.toml").write_text("[tool.importlinter]" + contracts, encoding="utf-8")
     result = subprocess.run(
         [_lint_imports(), "--config", str(tmp_path / "pyproject.toml")],
@@ -60,3 +63,4 @@ def test_the_checker_catches_a_violation(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "app.leaky -> PySide6" in result.stdout, result.stdout
     assert "app.leaky -> ui" in result.stdout, result.stdout
+    assert "app.sandbox.leaky -> app.db" in result.stdout, result.stdout

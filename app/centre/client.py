@@ -435,7 +435,8 @@ def _institution(ctx: CounterContext) -> Institution:
         return institution
 
 
-def _signing_key(ctx: CounterContext, institution_code: str) -> bytes:
+def _signing_key(ctx: CounterContext, institution_code: str,
+                 demo_key: Callable[[str], str | None] | None = None) -> bytes:
     from app.errors import NoSecureStoreError
     from app.secret_store import CENTRE_KEY, get_secret
 
@@ -445,11 +446,10 @@ def _signing_key(ctx: CounterContext, institution_code: str) -> bytes:
         if not ctx.demo:
             raise
         secret = None  # a demo machine without a keyring still talks to the local sandbox
-    if not secret and ctx.demo:
-        # Demo mode talks to the local sandbox, whose demo keys are public values.
-        from app.centre.sandbox.seed import institution_seeds
-
-        secret = next((s.demo_key for s in institution_seeds() if s.code == institution_code), None)
+    if not secret and ctx.demo and demo_key is not None:
+        # Demo mode talks to the local sandbox, whose demo keys are public values; the composition
+        # root passes them in (the core does not know the sandbox).
+        secret = demo_key(institution_code)
     if not secret:
         raise ConfigurationError(
             "没有结算中心签名密钥。请向结算中心索取本机构的密钥，用 wi-counter secret set centre-key 存入系统密钥环。"
@@ -487,16 +487,18 @@ def open_centre(
     *,
     appliers: dict[Operation, Applier],
     reachability: Reachability | None = None,
+    demo_key: Callable[[str], str | None] | None = None,
 ) -> CentreClient:
     """The centre client of this counter. `operator` = (login, name) of the clerk, else the system.
 
     `appliers`: the local effect of each applied call. The program's clients carry all of them
     (`app.composition.open_counter_centre`: the 就医登记号, the settlement, its cancellation…);
-    `{}` gives a client without local effects."""
+    `{}` gives a client without local effects. `demo_key`: institution code → the sandbox's public
+    demo key, used in demo mode when the keyring holds none (`app.composition.demo_signing_key`)."""
     from app.settings import CENTRE_INTERFACE, CENTRE_READ_TIMEOUT_SECONDS, CENTRE_URL
 
     institution = _institution(ctx)
-    key = _signing_key(ctx, institution.code)
+    key = _signing_key(ctx, institution.code, demo_key)
     login, name = operator or SYSTEM_OPERATOR
     caller = wire.Caller(
         institution_code=institution.code, institution_name=institution.name, operator_code=login,

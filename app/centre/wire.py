@@ -3,7 +3,7 @@
 `docs/centre-interface.md` is the specification; this module is its executable half:
 transaction codes, the request/reply envelope, the `msgid` format, the canonical JSON
 that is signed, HMAC-SHA256 signatures and the error-code table. No I/O here: both
-sides (the counter's adapter and `app.centre.sandbox`) build and check messages with it.
+sides (the counter's adapter and `app.sandbox`) build and check messages with it.
 
 Money, quantities and prices travel as decimal strings ("123.45"); a JSON float
 anywhere in a message makes it malformed, so that no float ever touches money.

@@ -168,10 +168,10 @@ def sync_catalogue(ctx: CounterContext, client: CentreClient) -> int:
 
 
 def seed_demo_catalogue(session: Session) -> int:
-    """The demo counter: the sandbox centre's catalogue (`resources/sandbox/catalogue.toml`) when the table is empty."""
+    """The demo counter: its copy of the centre's catalogue (`resources/demo/catalogue.toml`) when the table is empty."""
     if session.scalar(select(func.count()).select_from(CatalogueItem)):
         return 0
-    with resource_path("sandbox", "catalogue.toml").open("rb") as handle:
+    with resource_path("demo", "catalogue.toml").open("rb") as handle:
         document = tomllib.load(handle)
     version = int(document["version"])
 

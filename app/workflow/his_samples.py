@@ -1,7 +1,7 @@
 """Sample HIS charge exports (CSV in GBK or UTF-8, XLSX) in the default mapping's layout.
 
 For the tests, the bench (`bench/workflow.py`) and the demo: lines priced from the
-sandbox centre's catalogue (`resources/sandbox/catalogue.toml`), a few hospital-only
+demo counter's copy of the centre's catalogue (`resources/demo/catalogue.toml`), a few hospital-only
 codes that match nothing (to be mapped by the clerk), injury and other diagnoses,
 and refunds (negative quantity naming the original line). Deterministic for a seed.
 """
@@ -53,7 +53,7 @@ class SampleLine:
 
 
 def _catalogue_items() -> list[tuple[str, str, str, Decimal]]:
-    with resource_path("sandbox", "catalogue.toml").open("rb") as handle:
+    with resource_path("demo", "catalogue.toml").open("rb") as handle:
         document = tomllib.load(handle)
     items = []
     for entry in document["entries"]:

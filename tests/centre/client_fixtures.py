@@ -96,7 +96,7 @@ def start_sandbox(data: Path, port: int | None = None) -> SandboxProcess:
     port = port or free_port()
     log = data.with_suffix(".log")
     data.parent.mkdir(parents=True, exist_ok=True)
-    code = ("import sys; from pathlib import Path; from app.centre.sandbox.supervisor import supervise; "
+    code = ("import sys; from pathlib import Path; from app.sandbox.supervisor import supervise; "
             f"sys.exit(supervise('127.0.0.1', {port}, Path({str(data)!r})))")
     with log.open("wb") as output:
         process = subprocess.Popen(

@@ -1,7 +1,7 @@
 """An in-process centre for unit tests of the outbox: records every msgid like a real centre
 (applied / failed / reversed / voided, each msgid at most once) and injects faults on demand.
 
-The real HTTP sandbox (`app.centre.sandbox`) is used by the contract and fault tests; this
+The real HTTP sandbox (`app.sandbox`) is used by the contract and fault tests; this
 fake lets the outbox's logic be tested fast and exactly, on SQLite and PostgreSQL.
 """
 

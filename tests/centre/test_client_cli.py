@@ -112,6 +112,7 @@ def test_the_signing_key_comes_from_the_keyring_or_in_demo_mode_from_the_sandbox
 
     from app.bootstrap import open_counter
     from app.centre.client import _signing_key
+    from app.composition import demo_signing_key
     from app.errors import ConfigurationError, NoSecureStoreError
     from app.secret_store import CENTRE_KEY, set_secret
 
@@ -126,8 +127,9 @@ def test_the_signing_key_comes_from_the_keyring_or_in_demo_mode_from_the_sandbox
         keyring.set_keyring(NoKeyring())
         try:
             with pytest.raises(NoSecureStoreError):
-                _signing_key(real, INSTITUTION)  # never a plaintext fallback at a site
-            assert _signing_key(demo, INSTITUTION) == b"wi-counter-demo-key-H44080100001"  # public demo value
+                _signing_key(real, INSTITUTION, demo_signing_key)  # never a plaintext fallback at a site
+            # The public demo value, handed in by the composition root (the core does not know the sandbox).
+            assert _signing_key(demo, INSTITUTION, demo_signing_key) == b"wi-counter-demo-key-H44080100001"
         finally:
             keyring.set_keyring(previous)
     finally:

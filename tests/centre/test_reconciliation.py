@@ -13,7 +13,7 @@ from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
 from app.centre.gateway import Operation, SettlementRequest
 from app.centre.reconciliation import DayEndReconciler, list_differences, review_difference
-from app.centre.sandbox.store import DATABASE_NAME
+from app.sandbox.store import DATABASE_NAME
 from app.cli import main
 from app.db.models import CentreCallLog, OutboxEntry, OutboxState, Reconciliation
 from app.errors import PermissionDenied

@@ -27,7 +27,7 @@ import pytest
 from app.centre import wire
 from app.centre.gateway import ClaimLineDeduction
 from app.centre.json_adapter import JsonCentre
-from app.centre.sandbox import store
+from app.sandbox import store
 from app.centre.wire import ErrorCode, Transaction as T
 from tests.centre.sandbox_process import TEST_KEY, RawClient, SandboxProcess
 

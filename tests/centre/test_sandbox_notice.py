@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from app.centre.sandbox.service import SandboxCentre
+from app.sandbox.service import SandboxCentre
 from app.centre.wire import ErrorCode, Transaction as T
 from tests.centre.test_sandbox_service import Counter, admit, centre, counter, day, line  # noqa: F401
 

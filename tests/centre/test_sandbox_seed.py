@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from app.centre import wire
-from app.centre.sandbox import seed, store
-from app.centre.sandbox.service import SandboxCentre
+from app.sandbox import seed, store
+from app.sandbox.service import SandboxCentre
 from app.centre.wire import Transaction as T
 from app.errors import ConfigurationError
 from app.idnumber import id_number_problem

@@ -265,7 +265,7 @@ def test_with_a_certificate_it_serves_https_that_verifies(tmp_path: Path) -> Non
 
 
 def test_a_certificate_allows_other_addresses(tmp_path: Path) -> None:
-    from app.centre.sandbox.server import check_bind
+    from app.sandbox.server import check_bind
 
     cert, key = _self_signed(tmp_path)
     assert isinstance(check_bind("0.0.0.0", cert, key), ssl.SSLContext)
@@ -275,7 +275,7 @@ def test_a_certificate_allows_other_addresses(tmp_path: Path) -> None:
 def test_an_older_sandbox_database_is_refused_until_reset(tmp_path: Path) -> None:
     import sqlite3
 
-    from app.centre.sandbox import store
+    from app.sandbox import store
 
     data = tmp_path / "d"
     data.mkdir()
@@ -420,8 +420,8 @@ def test_a_bad_latency_option_is_explained(tmp_path: Path) -> None:
 def test_the_supervisor_starts_without_loading_the_web_server() -> None:
     """Every sandbox start (the demo, `wi-counter centre serve`, each test's centre) runs a supervisor
     and a server: the supervisor loading aiohttp and the service too cost half a second a start."""
-    probe = ("import sys; import app.centre.sandbox.supervisor; "
-             "print(sorted(m for m in ('aiohttp', 'app.centre.sandbox.server', 'app.centre.sandbox.service') "
+    probe = ("import sys; import app.sandbox.supervisor; "
+             "print(sorted(m for m in ('aiohttp', 'app.sandbox.server', 'app.sandbox.service') "
              "if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"

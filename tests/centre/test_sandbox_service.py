@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from app.centre import wire
-from app.centre.sandbox import seed, store
-from app.centre.sandbox.service import SandboxCentre
+from app.sandbox import seed, store
+from app.sandbox.service import SandboxCentre
 from app.centre.wire import ErrorCode, Outcome, Transaction as T
 from app.errors import ConfigurationError
 from app.rules.case import parse_case

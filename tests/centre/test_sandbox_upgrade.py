@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from app.centre.sandbox import store
+from app.sandbox import store
 
 
 def test_a_schema_1_database_is_upgraded_and_keeps_its_claims(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from app import audit
 from app.bootstrap import CounterContext
-from app.centre.sandbox.store import DATABASE_NAME
+from app.sandbox.store import DATABASE_NAME
 from app.cli import main
 from app.secret_store import AUDIT_KEY, SERVICE
 from tests.centre.client_fixtures import SandboxProcess, counter, sandbox  # noqa: F401 - fixtures

@@ -10,7 +10,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from app.bootstrap import CounterContext
-from app.centre.sandbox.store import DATABASE_NAME
+from app.sandbox.store import DATABASE_NAME
 from app.operators import OperatorInfo
 from tests.centre.client_fixtures import SandboxProcess, centre_today
 from tests.ui.workflow_fixtures import (  # noqa: F401 - fixtures

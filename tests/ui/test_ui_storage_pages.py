@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.bootstrap import CounterContext
-from app.centre.sandbox.store import DATABASE_NAME
+from app.sandbox.store import DATABASE_NAME
 from app.composition import open_workflow_centre
 from app.db.models import OutboxEntry, OutboxState
 from app.operators import OperatorInfo

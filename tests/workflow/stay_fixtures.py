@@ -3,7 +3,7 @@ centre over HTTP (`tests.centre.client_fixtures`), a counter on SQLite or Postgr
 and a reviewer, and helpers that admit a worker and give the stay its charge lines.
 
 Import into a test module: `from tests.workflow.stay_fixtures import *  # noqa: F403`.
-Charge lines are created directly (catalogue codes of resources/sandbox/catalogue.toml).
+Charge lines are created directly (catalogue codes of resources/demo/catalogue.toml).
 """
 
 from __future__ import annotations

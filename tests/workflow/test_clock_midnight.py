@@ -66,7 +66,7 @@ def sandbox(tmp_path: Path, centre_shift: dt.timedelta) -> Iterator[SandboxProce
     data = tmp_path / "sandbox-data"
     data.parent.mkdir(parents=True, exist_ok=True)
     log = data.with_suffix(".log")
-    code = ("import sys; from pathlib import Path; from app.centre.sandbox.supervisor import supervise; "
+    code = ("import sys; from pathlib import Path; from app.sandbox.supervisor import supervise; "
             f"sys.exit(supervise('127.0.0.1', {port}, Path({str(data)!r})))")
     seconds = int(centre_shift.total_seconds())
     env = dict(os.environ, WI_COUNTER_SANDBOX_KEY=SANDBOX_KEY, LD_PRELOAD=str(LIBFAKETIME),

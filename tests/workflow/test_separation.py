@@ -44,7 +44,14 @@ from app.workflow.separation import (
     select_lines,
     workspace,
 )
-from tests.centre.client_fixtures import admission_of, centre_today, client, counter, sandbox  # noqa: F401
+from tests.centre.client_fixtures import (  # noqa: F401
+    SandboxProcess,
+    admission_of,
+    centre_today,
+    client,
+    counter,
+    sandbox,
+)
 from tests.workflow.separation_helpers import add_lines, operator, store_case, sync_local_catalogue, zhang_wei_stay
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
@@ -336,3 +343,40 @@ def test_the_centres_pre_settlement_confirms_the_preview_also_after_a_change(
     again, differences = pre_settle_and_compare(counter, client, stay_id, reviewer, today)
     assert differences == []
     assert again.matrix[NON_INJURY]["total"] == changed.preview.row_total(NON_INJURY)
+
+
+def test_the_centres_own_price_limit_makes_the_comparison_disagree(
+        counter: CounterContext, client: CentreClient, sandbox: SandboxProcess) -> None:
+    """The sandbox keeps its own catalogue (`resources/sandbox/`), not the counter's: when the centre's price
+    limit of a drug is lower than the counter's local copy, the fund pays quantity × the centre's limit and the
+    rest is 超限价自付 there (`003 §3`), so the pre-settlement comparison names exactly that drug's injury lines
+    and the totals it moves, instead of agreeing by construction."""
+    today = centre_today()
+    registration = client.register_admission(admission_of(admission_no="ZY-C-PRICE"))
+    with counter.transaction() as session:
+        cashier = operator(session, "cashier", Role.CASHIER)
+        stay_id = zhang_wei_stay(session, cashier.id, admitted=today, registration_no=registration.registration_no,
+                                 admission_no="ZY-C-PRICE")
+        add_lines(session, stay_id, 40, cashier.id, day=today)
+        for his_code in ("HIS-03", "HIS-13"):  # confirmed outside the catalogue (003 §27)
+            set_mapping(session, cashier, COUNTER, his_code, None)
+        local = workspace(session, stay_id)
+    assert local.preview is not None
+    # The counter's copy: 8.50 a vial; the injury lines paid by the fund up to it (one priced 8.60 is over).
+    injury = {line.seq for line in local.lines if line.code == "XJ01DC02" and line.bucket in (FUND, OVER_LIMIT)}
+    assert {line.bucket for line in local.lines if line.seq in injury} == {FUND, OVER_LIMIT}
+
+    # The centre's price changes (an agency's catalogue update the counter has not downloaded yet).
+    version = sandbox.admin("POST", "/admin/catalogue", {"entries": [
+        {"code": "XJ01DC02", "name": "注射用头孢呋辛钠", "category": "drug", "unit": "支", "price_limit": "6.00"}]})
+    assert version
+    figures, differences = pre_settle_and_compare(counter, client, stay_id, cashier, today)
+
+    assert {d.seq for d in differences if d.seq} == injury
+    fields = {(d.seq, d.field) for d in differences}
+    for seq in injury:
+        assert (seq, "基金支付") in fields and (seq, "个人支付") in fields
+    assert (0, "工伤保险基金支付金额合计") in fields and (0, "总费用") not in fields
+    assert figures.total == local.preview.total
+    assert figures.fund_total < local.preview.fund_total
+    assert figures.personal_total - local.preview.personal_total == local.preview.fund_total - figures.fund_total

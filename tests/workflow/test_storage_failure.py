@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
-from app.centre.sandbox.store import DATABASE_NAME
+from app.sandbox.store import DATABASE_NAME
 from app.db.failures import StorageFailure
 from app.db.models import OutboxEntry, OutboxState, Settlement, SettlementKind
 from app.errors import WiCounterError

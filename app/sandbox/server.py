@@ -32,9 +32,9 @@ from typing import Any
 from aiohttp import web
 
 from app.centre import wire
-from app.centre.sandbox import seed, store
-from app.centre.sandbox.service import SandboxCentre, answer_dispute, list_disputes, set_hand_audit
-from app.centre.sandbox.supervisor import (  # noqa: F401 - the start options are the server's too
+from app.sandbox import seed, store
+from app.sandbox.service import SandboxCentre, answer_dispute, list_disputes, set_hand_audit
+from app.sandbox.supervisor import (  # noqa: F401 - the start options are the server's too
     FAULT_KINDS,
     KEY_ENV,
     RESTART_EXIT_CODE,
@@ -53,7 +53,7 @@ from app.centre.sandbox.supervisor import (  # noqa: F401 - the start options ar
 from app.centre.wire import ErrorCode, Outcome, Transaction
 from app.errors import ConfigurationError, WiCounterError
 
-log = logging.getLogger("app.centre.sandbox")
+log = logging.getLogger("app.sandbox")
 
 MALFORMED_BODY = b'{"infcode": "0", "output": {"settlement_id": "JS'  # cut short, as a broken proxy would
 PARENT_CHECK_SECONDS = 0.5
@@ -503,7 +503,7 @@ def claim_chunks(connection: Any, institution: str) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """One server process (what `supervise` starts)."""
-    parser = argparse.ArgumentParser(prog="python -m app.centre.sandbox.server")
+    parser = argparse.ArgumentParser(prog="python -m app.sandbox.server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--data", type=Path, required=True)

@@ -1,7 +1,7 @@
 """The sandbox centre's supervisor and its start options, without the server.
 
 `supervise` (what `wi-counter centre serve`, the demo and the tests run) starts the server process
-(`app.centre.sandbox.server`) and starts it again when it asks to be restarted. It lives apart from
+(`app.sandbox.server`) and starts it again when it asks to be restarted. It lives apart from
 the server so that the supervising process does not load the web framework it never uses: each start
 of a sandbox paid for loading it twice.
 """
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.centre.sandbox import store
+from app.sandbox import store
 from app.centre.wire import ErrorCode, Transaction
 from app.errors import WiCounterError
 
@@ -166,10 +166,10 @@ def free_port(host: str) -> int:
 def _child_arguments(args: argparse.Namespace, port: int, first: bool) -> list[str]:
     if getattr(sys, "frozen", False):
         # The PyInstaller build has no `-m`: sys.executable is wi-counter itself, and
-        # `centre serve --child` is the same server process (app.centre.sandbox.cli).
+        # `centre serve --child` is the same server process (app.sandbox.cli).
         command = [sys.executable, "centre", "serve", "--child"]
     else:
-        command = [sys.executable, "-m", "app.centre.sandbox.server"]
+        command = [sys.executable, "-m", "app.sandbox.server"]
     command += ["--host", args.host, "--port", str(port), "--data", str(args.data)]
     if args.tls_cert:
         command += ["--tls-cert", str(args.tls_cert), "--tls-key", str(args.tls_key)]

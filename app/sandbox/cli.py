@@ -44,12 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from app.centre.sandbox.supervisor import SandboxError, supervise
+    from app.sandbox.supervisor import SandboxError, supervise
     from app.paths import resolve_paths
 
     data_dir = args.data or resolve_paths(args.home, demo=args.demo).data_dir / DATA_FOLDER
     if args.child:
-        from app.centre.sandbox.server import main as serve_one
+        from app.sandbox.server import main as serve_one
 
         argv = ["--host", args.host, "--port", str(args.port), "--data", str(data_dir)]
         if args.tls_cert:

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.centre import wire
-from app.centre.sandbox import store
+from app.sandbox import store
 from app.centre.wire import ErrorCode, Outcome, Reply, ReplyCode, Request, Transaction
 from app.masking import mask_id_number
 from app.rules.case import CARE_KINDS, CATEGORIES, InvalidCase, parse_case, round_money

@@ -22,7 +22,7 @@ from app.resources import resource_path
 from app.rules.case import CARE_KINDS, CATEGORIES, FILING_CATEGORIES, FILING_STATUSES
 from app.rules.profiles import profile_names
 
-from app.centre.sandbox import store
+from app.sandbox import store
 
 SEED_DIR = "sandbox"
 _RELATIVE = re.compile(r"today(?:(?P<sign>[+-])(?P<days>[0-9]+))?")
