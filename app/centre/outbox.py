@@ -96,12 +96,6 @@ Applier = Callable[[Session, OutboxEntry, Any], None]
 _IN_FLIGHT: set[str] = set()
 _IN_FLIGHT_LOCK = threading.Lock()
 
-# SQLite takes one writer at a time, and a connection that finds the file locked sleeps in steps
-# of milliseconds (its busy handler) before it looks again. The outbox's own writes from this
-# process's upload threads (two short transactions per call, several calls in flight, issue 25)
-# take turns here instead, and each starts as soon as the one before commits.
-_SQLITE_WRITES = threading.RLock()
-
 
 def _mark_in_flight(msgid: str) -> None:
     with _IN_FLIGHT_LOCK:
@@ -329,9 +323,6 @@ class Outbox:
         self._dirty_generation = 0
         self._clear_checked = 0.0
         self._identity: CounterIdentity | None = None
-        bind = sessions.kw.get("bind")
-        self._serial: AbstractContextManager[object] = (
-            _SQLITE_WRITES if bind is not None and bind.dialect.name == "sqlite" else nullcontext())
         centre.identify(lambda: self.identity().counter_id, self.register_terminal)
 
     # --- who this counter is ---------------------------------------------------------------
@@ -377,7 +368,7 @@ class Outbox:
     # --- msgids for reads (no outbox entry: they change nothing) ---------------------------
 
     def read_msgid(self) -> str:
-        with self._serial, self._sessions.begin() as session:
+        with self._sessions.begin() as session:
             return allocate_msgid(session, self.institution_code)[1]
 
     # --- sending ----------------------------------------------------------------------------
@@ -413,7 +404,7 @@ class Outbox:
 
     def _write(self, operation: Operation, request: dict[str, Any], stay_id: int | None,
                operator_id: int | None, reverses: str | None = None, *, fingerprint: str = "") -> tuple[int, str]:
-        with self._serial, self._sessions.begin() as session:
+        with self._sessions.begin() as session:
             return self._insert(session, operation, request, stay_id, operator_id, reverses, fingerprint=fingerprint)
 
     def _insert(self, session: Session, operation: Operation, request: dict[str, Any], stay_id: int | None,
@@ -592,7 +583,7 @@ class Outbox:
         if session is not None:
             self._call_log.write(session, calls)
         else:
-            with self._serial, self._sessions.begin() as own:
+            with self._sessions.begin() as own:
                 self._call_log.write(own, calls)
         calls.clear()
 
@@ -626,7 +617,7 @@ class Outbox:
     def _finish(self, entry_id: int, state: OutboxState, resolution: str, message: str | None,
                 response: dict[str, Any] | None = None, calls: list[CallRecord] | None = None) -> bool:
         """Move an open entry to a final state; False when someone else already did."""
-        with self._serial, self._sessions.begin() as session:
+        with self._sessions.begin() as session:
             self._write_calls(calls or [], session)
             entry = session.get(OutboxEntry, entry_id, with_for_update=True)
             if entry is None or entry.state not in OPEN_STATES:
@@ -652,7 +643,7 @@ class Outbox:
         if operation not in self._appliers and operation is not Operation.REVERSAL:
             # Nothing local to apply: one UPDATE, guarded so only the first resolver wins.
             now = dt.datetime.now(dt.UTC)
-            with self._serial, self._sessions.begin() as session:
+            with self._sessions.begin() as session:
                 self._write_calls(calls or [], session)
                 session.execute(update(_OUTBOX).where(_OUTBOX.c.id == entry_id, _OUTBOX.c.state.in_(OPEN_STATES))
                                 .values(state=OutboxState.SUCCEEDED, resolution=resolution, error=None,
@@ -667,7 +658,7 @@ class Outbox:
             calls.clear()
         try:
             try:
-                with self._serial, self._sessions.begin() as session:
+                with self._sessions.begin() as session:
                     self._write_calls(list(records), session)
                     entry = session.get(OutboxEntry, entry_id, with_for_update=True)
                     if entry is None:
