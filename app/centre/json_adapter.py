@@ -197,6 +197,9 @@ class JsonCentre(Centre):
         self._session_expires: dt.datetime | None = None
         self._counter_id: Callable[[], str] | None = None
         self._on_terminal: Callable[[str], None] | None = None
+        # The `input.data` built for a request's fingerprint, kept for its send on the same thread
+        # (the outbox asks for the one, then the other): a 100-line upload is built once, not twice.
+        self._inputs = threading.local()
 
     def identify(self, counter_id: Callable[[], str], on_terminal: Callable[[str], None]) -> None:
         self._counter_id, self._on_terminal = counter_id, on_terminal
@@ -410,7 +413,7 @@ class JsonCentre(Centre):
         return self._call(Operation.CATALOGUE_DOWNLOAD, data, _catalogue_page)
 
     def pre_settle(self, request: SettlementRequest) -> SettlementFigures:
-        return self._call(Operation.PRE_SETTLEMENT, _settlement_input(request), _settlement,
+        return self._call(Operation.PRE_SETTLEMENT, self._built(request, _settlement_input), _settlement,
                           insured_region=request.insured_region)
 
     def claim_status(self, claim_no: str) -> ClaimStatusReport:
@@ -434,46 +437,47 @@ class JsonCentre(Centre):
     # --- state-changing (through the outbox) ------------------------------------------------------
 
     def register_admission(self, msgid: str, request: AdmissionRequest) -> Admission:
-        return self._call(Operation.ADMISSION, _admission_input(request), _admission, msgid=msgid,
+        return self._call(Operation.ADMISSION, self._built(request, _admission_input), _admission, msgid=msgid,
                           insured_region=request.insured_region)
 
     def cancel_admission(self, msgid: str, request: AdmissionCancelRequest) -> AdmissionCancellation:
-        return self._call(Operation.ADMISSION_CANCEL, _admission_cancel_input(request), _admission_cancellation,
-                          msgid=msgid, insured_region=request.insured_region)
+        return self._call(Operation.ADMISSION_CANCEL, self._built(request, _admission_cancel_input),
+                          _admission_cancellation, msgid=msgid, insured_region=request.insured_region)
 
     def upload_fees(self, msgid: str, upload: FeeUpload) -> FeeUploadReceipt:
         if not 1 <= len(upload.lines) <= wire.MAX_FEE_LINES_PER_CALL:
             raise ValueError(f"一次上传 1 至 {wire.MAX_FEE_LINES_PER_CALL} 条费用明细，实际 {len(upload.lines)} 条")
-        return self._call(Operation.FEE_UPLOAD, _fee_upload_input(upload), _fee_receipt, msgid=msgid,
+        return self._call(Operation.FEE_UPLOAD, self._built(upload, _fee_upload_input), _fee_receipt, msgid=msgid,
                           insured_region=upload.insured_region)
 
     def cancel_fees(self, msgid: str, request: FeeCancelRequest) -> FeeCancelReceipt:
-        return self._call(Operation.FEE_CANCEL, _fee_cancel_input(request), _fee_cancel_receipt, msgid=msgid,
-                          insured_region=request.insured_region)
+        return self._call(Operation.FEE_CANCEL, self._built(request, _fee_cancel_input), _fee_cancel_receipt,
+                          msgid=msgid, insured_region=request.insured_region)
 
     def settle(self, msgid: str, request: SettlementRequest) -> SettlementFigures:
-        return self._call(Operation.SETTLEMENT, _settlement_input(request), _settlement, msgid=msgid,
+        return self._call(Operation.SETTLEMENT, self._built(request, _settlement_input), _settlement, msgid=msgid,
                           insured_region=request.insured_region)
 
     def cancel_settlement(self, msgid: str, request: SettlementCancelRequest) -> SettlementCancellation:
-        return self._call(Operation.SETTLEMENT_CANCEL, _settlement_cancel_input(request), _settlement_cancellation,
-                          msgid=msgid, insured_region=request.insured_region)
+        return self._call(Operation.SETTLEMENT_CANCEL, self._built(request, _settlement_cancel_input),
+                          _settlement_cancellation, msgid=msgid, insured_region=request.insured_region)
 
     def register_full_payment(self, msgid: str, request: FullPaymentRegistrationRequest) -> FullPaymentRegistration:
-        return self._call(Operation.FULL_PAYMENT_REGISTRATION, _full_payment_input(request), _full_payment,
+        return self._call(Operation.FULL_PAYMENT_REGISTRATION, self._built(request, _full_payment_input), _full_payment,
                           msgid=msgid, insured_region=request.insured_region)
 
     def submit_dispute(self, msgid: str, request: DisputeRequest) -> DisputeReceipt:
-        return self._call(Operation.DEDUCTION_DISPUTE, _dispute_input(request), _dispute_receipt, msgid=msgid)
+        return self._call(Operation.DEDUCTION_DISPUTE, self._built(request, _dispute_input), _dispute_receipt,
+                          msgid=msgid)
 
     def upload_rehab_plan(self, msgid: str, request: RehabPlanRequest) -> RehabPlanReceipt:
-        return self._call(Operation.REHAB_PLAN, _rehab_plan_input(request), _rehab_plan_receipt, msgid=msgid,
-                          insured_region=request.insured_region)
+        return self._call(Operation.REHAB_PLAN, self._built(request, _rehab_plan_input), _rehab_plan_receipt,
+                          msgid=msgid, insured_region=request.insured_region)
 
     def upload_claim_chunk(self, msgid: str, chunk: ClaimChunk) -> ClaimReceipt:
         if len(chunk.settlement_ids) > wire.MAX_CLAIM_SETTLEMENTS_PER_CHUNK:
             raise ValueError(f"每块最多 {wire.MAX_CLAIM_SETTLEMENTS_PER_CHUNK} 笔结算")
-        return self._call(Operation.CLAIM_UPLOAD, _claim_chunk_input(chunk), _claim_receipt, msgid=msgid)
+        return self._call(Operation.CLAIM_UPLOAD, self._built(chunk, _claim_chunk_input), _claim_receipt, msgid=msgid)
 
     def reverse(self, msgid: str, original_msgid: str, original: Operation,
                 original_fingerprint: str = "") -> ReversalResult:
@@ -485,6 +489,14 @@ class JsonCentre(Centre):
         if original_fingerprint:
             data["ofingerprint"] = original_fingerprint
         return data
+
+    def _built(self, request: Any, build: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        """`build(request)`, or the data built from this very request for its fingerprint."""
+        kept = getattr(self._inputs, "last", None)
+        self._inputs.last = None
+        if kept is not None and kept[0] is request and kept[1] is build:
+            return kept[2]  # type: ignore[no-any-return]
+        return build(request)
 
     def fingerprint(self, operation: Operation, request: Any) -> str:
         """`wire.request_fingerprint` of the `input.data` the request will be sent with."""
@@ -502,6 +514,7 @@ class JsonCentre(Centre):
             except (AttributeError, TypeError, KeyError, ValueError):
                 log.warning("%s 的请求无法计算指纹（%s）", operation.label, type(request).__name__)
                 return ""
+            self._inputs.last = (request, build, data)
         return wire.request_fingerprint(data)
 
     def query_outcome(self, original_msgid: str, operation: Operation) -> CallOutcome:

@@ -295,3 +295,40 @@ def test_queued_work_stays_queued_while_the_centre_is_unreachable(client: Centre
     assert (result.msgid, result.state) == (msgid, OutboxState.PENDING) and "无法连接" in result.message
     [entry] = [e for e in outbox_entries(counter) if e.msgid == msgid]
     assert (entry.state, entry.attempts) == (OutboxState.PENDING, 1)
+
+
+def test_an_upload_is_logged_with_its_entry_and_kept_when_its_local_effect_cannot_be_recorded(
+        counter: CounterContext) -> None:
+    """Issue 25: the exchange's call-log record is written in the transaction that applies the
+    call (one commit less per call); when that transaction rolls back (the counter cannot record
+    the result: reversed at the centre), the record of what was sent and answered is still kept."""
+    from app.centre.outbox import LocalConflict
+
+    recorded: list[str] = []
+
+    def applied(session: object, entry: OutboxEntry, result: object) -> None:
+        recorded.append(entry.msgid)
+
+    def conflict(session: object, entry: OutboxEntry, result: object) -> None:
+        raise LocalConflict("住院记录已被其他窗口修改")
+
+    accepting = open_centre(counter, ("cashier", "张收款"), appliers={Operation.FEE_UPLOAD: applied})
+    try:
+        admission = accepting.register_admission(admission_of())
+        accepting.upload_fees(admission.registration_no, fee_lines(3), insured_region="440800")
+    finally:
+        accepting.close()
+    refusing = open_centre(counter, ("cashier", "张收款"), appliers={Operation.FEE_UPLOAD: conflict})
+    try:
+        with pytest.raises(CentreRefused) as refused:
+            refusing.upload_fees(admission.registration_no, fee_lines(2), insured_region="440800")
+    finally:
+        refusing.close()
+    assert refused.value.code == "LOCAL_CONFLICT"
+    uploads = [e for e in outbox_entries(counter) if e.operation == Operation.FEE_UPLOAD.value]
+    assert [e.state for e in uploads] == [OutboxState.SUCCEEDED, OutboxState.REVERSED]
+    assert recorded == [uploads[0].msgid]
+    with counter.transaction() as session:
+        logged = {(log.msgid, log.outcome) for log in session.scalars(
+            select(CentreCallLog).where(CentreCallLog.txn_code == wire.Transaction.FEE_UPLOAD.value))}
+    assert logged == {(uploads[0].msgid, "ok"), (uploads[1].msgid, "ok")}
