@@ -128,6 +128,8 @@ class SandboxServer:
         seed.seed_if_new(self.connection, wire.now().date())
         self.centre = SandboxCentre(self.connection, institution_keys(self.connection))
         self.faults = Faults()
+        # Calls held by a `delay` fault: `POST /admin/faults/release` lets them go before their time.
+        self._held: set[asyncio.Event] = set()
         self.refusals = [fault.seconds for fault in faults if fault.kind == "refuse_connections"]
         for fault in faults:
             if fault.kind != "refuse_connections":
@@ -148,6 +150,7 @@ class SandboxServer:
             web.post("/admin/faults", self.admin_arm),
             web.get("/admin/faults", self.admin_list),
             web.delete("/admin/faults", self.admin_clear),
+            web.post("/admin/faults/release", self.admin_release),
             web.get("/admin/calls", self.admin_calls),
             web.get("/admin/summary", self.admin_summary),
             web.post("/admin/filings", self.admin_filing),
@@ -193,7 +196,14 @@ class SandboxServer:
         infno = message.get("infno") if isinstance(message.get("infno"), str) else None
         delay = self.faults.take("delay", infno)
         if delay is not None:
-            await asyncio.sleep(delay.seconds)
+            released = asyncio.Event()
+            self._held.add(released)
+            try:
+                await asyncio.wait_for(released.wait(), delay.seconds)
+            except asyncio.TimeoutError:
+                pass  # held its full time
+            finally:
+                self._held.discard(released)
 
         def error_fault(transaction: Transaction) -> ErrorCode | None:
             fault = self.faults.take("error", transaction.value)
@@ -250,12 +260,20 @@ class SandboxServer:
 
     async def admin_list(self, request: web.Request) -> web.Response:
         self._admin_only(request)
-        return web.json_response({"faults": [asdict(f) for f in self.faults.armed]})
+        return web.json_response({"faults": [asdict(f) for f in self.faults.armed], "held": len(self._held)})
 
     async def admin_clear(self, request: web.Request) -> web.Response:
         self._admin_only(request)
         self.faults.clear()
         return web.json_response({"faults": []})
+
+    async def admin_release(self, request: web.Request) -> web.Response:
+        """Let every call a `delay` fault holds go on now (a test need not wait out a long hold)."""
+        self._admin_only(request)
+        held = list(self._held)
+        for event in held:
+            event.set()
+        return web.json_response({"released": len(held)})
 
     async def admin_calls(self, request: web.Request) -> web.Response:
         self._admin_only(request)

@@ -47,14 +47,21 @@ def driver(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def kill_while_waiting(counter: CounterContext, db_url: str, registration_no: str) -> OutboxEntry:
-    """Start a counter process settling the stay; SIGKILL it once the request is on its way."""
+def kill_while_waiting(counter: CounterContext, db_url: str, registration_no: str,
+                       held_by: SandboxProcess | None = None) -> OutboxEntry:
+    """Start a counter process settling the stay; SIGKILL it once the request is on its way
+    (`held_by`: once that sandbox holds it, under a `delay` fault)."""
     process = driver("settle", str(counter.paths.config_dir.parent), db_url, registration_no)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not settlement_entries(counter):
         assert process.poll() is None, process.communicate()[0]
         time.sleep(0.05)
-    time.sleep(0.5)  # the request leaves the process right after the entry commits (loopback)
+    if held_by is None:
+        time.sleep(0.5)  # the request leaves the process right after the entry commits (loopback)
+    else:
+        while time.monotonic() < deadline and not held_by.admin("GET", "/admin/faults")["held"]:
+            assert process.poll() is None, process.communicate()[0]
+            time.sleep(0.05)
     assert process.poll() is None, "the counter got a reply before the kill"
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
@@ -99,12 +106,11 @@ def test_restarted_counter_voids_a_settlement_the_centre_had_not_run(
     client: CentreClient, counter: CounterContext, sandbox: SandboxProcess, db_url: str
 ) -> None:
     registration_no = prepare(client)
-    # The centre holds the request long enough for the restarted counter to void it first, even on a
-    # loaded 2-core machine where each counter process takes seconds to start (6 s was not).
-    held = 15.0
-    sandbox.arm("delay", wire.Transaction.SETTLEMENT.value, seconds=held)
-    killed_at = time.monotonic()
-    entry = kill_while_waiting(counter, db_url, registration_no)
+    # The centre holds the request until the restarted counter has voided it and the test lets it go:
+    # a timed hold (15 s) was outrun by a restart on a loaded 2-core machine (the counter's start alone
+    # took 9 s there), and the request then ran before the void.
+    sandbox.arm("delay", wire.Transaction.SETTLEMENT.value, seconds=600)
+    entry = kill_while_waiting(counter, db_url, registration_no, held_by=sandbox)
 
     # The clerk starts the counter again and settles: open entries are resolved first (the old
     # msgid is voided at the centre), then the new settlement goes through.
@@ -118,7 +124,12 @@ def test_restarted_counter_voids_a_settlement_the_centre_had_not_run(
     assert (first.state, first.resolution) == (OutboxState.FAILED, "voided")
     assert second.state is OutboxState.SUCCEEDED
     # The held request finally reaches the centre's handler: refused, the msgid stays voided.
-    time.sleep(max(0.0, killed_at + held + 0.5 - time.monotonic()))
+    assert sandbox.admin("GET", "/admin/faults")["held"] == 1
+    assert sandbox.admin("POST", "/admin/faults/release")["released"] == 1
+    deadline = time.monotonic() + 30
+    while sandbox.admin("GET", "/admin/faults")["held"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sandbox.admin("GET", "/admin/faults")["held"] == 0
     assert client.centre.query_outcome(entry.msgid, Operation.SETTLEMENT).state is OutcomeState.VOIDED
     summary = sandbox.summary()
     assert summary["settlements"]["live"] == 1
