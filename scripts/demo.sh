@@ -6,6 +6,9 @@ set -euo pipefail
 
 # shellcheck source=scripts/setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+# The counter, its sandbox centre and the virtual card start from cached .pyc, even where the
+# environment sets PYTHONDONTWRITEBYTECODE (scripts/test.sh says why).
+unset PYTHONDONTWRITEBYTECODE
 
 if [[ -z ${DISPLAY:-} && -z ${WAYLAND_DISPLAY:-} && -z ${QT_QPA_PLATFORM:-} ]]; then
     {

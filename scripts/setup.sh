@@ -37,7 +37,7 @@ WI_COUNTER_APT_PACKAGES=(
 )
 
 # Bump to force a re-install on every machine (e.g. when the pip command below changes).
-WI_COUNTER_SETUP_STAMP_VERSION=2
+WI_COUNTER_SETUP_STAMP_VERSION=3
 
 _wi_say() { printf '==> %s\n' "$*" >&2; }
 _wi_die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
@@ -142,14 +142,21 @@ _wi_pip_install() {
     rm -f "$stamp_file"
     # uv (itself from the package registry) installs the same requirements in a third of pip's time,
     # which a CI run on a fresh clone pays every time; pip stays the fallback when uv cannot be had.
+    # --compile-bytecode: the libraries' .pyc written once here (pip does so by default, uv does not).
+    # Without them, where PYTHONDONTWRITEBYTECODE is set (this CI machine's environment), every
+    # process compiled SQLAlchemy and the rest from source: 4 s to import the counter instead of 1.4 s.
     if "$VENV/bin/python" -m pip install --quiet --progress-bar off "uv>=0.5" </dev/null >/dev/null 2>&1 \
-        && "$VENV/bin/python" -m uv pip install --quiet --python "$VENV/bin/python" -e "${REPO}[test,build]" </dev/null; then
+        && "$VENV/bin/python" -m uv pip install --quiet --compile-bytecode --python "$VENV/bin/python" \
+            -e "${REPO}[test,build]" </dev/null; then
         :
     else
         _wi_say "uv 不可用，改用 pip / uv unavailable: installing with pip"
         "$VENV/bin/python" -m pip install --quiet --progress-bar off -e "${REPO}[test,build]" </dev/null
     fi
     [[ -x $VENV/bin/wi-counter ]] || _wi_die "pip 安装后缺少 / missing after pip install: $VENV/bin/wi-counter"
+    # A venv made before --compile-bytecode (uv compiles only what it installs) gets them too.
+    "$VENV/bin/python" -m compileall -q -j 0 "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+        </dev/null >/dev/null 2>&1 || true
     printf '%s\n' "$want" >"$stamp_file"
 }
 

@@ -29,6 +29,10 @@ export WI_COUNTER_REQUIRE_PCSC=1
 export WI_COUNTER_REQUIRE_SOFFICE=1
 # Qt without a display.
 export QT_QPA_PLATFORM=offscreen
+# The suite starts hundreds of Python processes (counters, drivers, sandboxes, the command line): each
+# compiled the project's modules from source again where the environment sets PYTHONDONTWRITEBYTECODE
+# (this CI machine's does). Their .pyc are cached instead (git ignores __pycache__/).
+unset PYTHONDONTWRITEBYTECODE
 
 cd "$REPO"
 printf '==> 运行测试 / running pytest %s\n' "$*" >&2
