@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from ui.qt import QBoxLayout, QCoreApplication, QFont, QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
+from ui.qt import (
+    QBoxLayout,
+    QCoreApplication,
+    QFont,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QResizeEvent,
+    QSizePolicy,
+    Qt,
+    QWidget,
+)
 
 ERROR_COLOUR = "#c62828"  # readable red on the light window background
 NOTICE_COLOUR = "#8a5a00"  # dark amber: "not provided", "read-only" notes
@@ -36,14 +48,31 @@ class StatusLine(QLabel):
         super().__init__(parent)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.setMinimumWidth(1)
+        self._full = ""
 
     def setText(self, text: str) -> None:  # noqa: N802
-        super().setText(text)
+        self._full = text
         self.setToolTip(text)
+        self._show()
+
+    def text(self) -> str:
+        """The whole text, as set (what shows may end in "…")."""
+        return self._full
 
     def clear(self) -> None:
-        super().clear()
-        self.setToolTip("")
+        self.setText("")
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._show()
+
+    def _show(self) -> None:
+        # A single line cut by the pane ends in "…" (cut mid-character it read as a different text);
+        # a wrapping one shows the whole text.
+        shown = self._full if self.wordWrap() or not self._full else self.fontMetrics().elidedText(
+            self._full, Qt.TextElideMode.ElideRight, max(self.contentsRect().width(), 1))
+        if shown != super().text():
+            super().setText(shown)
 
 
 def heading(text: str, parent: QWidget | None = None, object_name: str = "pageTitle", size: float = 1.5) -> QLabel:

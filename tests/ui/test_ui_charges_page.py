@@ -38,7 +38,7 @@ from ui.pages.charges_dialogs import (
     to_qdate,
 )
 from ui.pages.charges_page import ChargesPage
-from ui.qt import QPushButton, Qt, QWidget
+from ui.qt import QLabel, QPushButton, Qt, QWidget
 
 TIMEOUT = 20_000
 
@@ -410,6 +410,11 @@ def test_a_long_status_after_an_import_does_not_widen_the_page_past_1366(
     assert page.minimumSizeHint().width() <= 1366
     assert page.width() == 1366
     assert page.status_label.toolTip() == page.status_label.text()
+    # What shows is cut with "…" where the pane ends (cut mid-character it read as another text).
+    label = page.status_label
+    shown = QLabel.text(label)
+    assert shown != label.text() and shown.endswith("…") and label.text().startswith(shown[:-1])
+    assert label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width()
     assert page.upload_label.visibleRegion().boundingRect().width() >= page.upload_label.sizeHint().width()
 
 
