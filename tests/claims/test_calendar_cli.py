@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.business_date import business_today
-from app.claims import commands_calendar
+from app.cli import calendar as commands_calendar
 
 YEAR_2027 = """\
 year = 2027

@@ -16,8 +16,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from app import __version__, cli_words, commands_identity
-from app.commands_identity import add_operator_options
+from app import __version__
+from app.cli import common as commands_identity, words as cli_words
+from app.cli.common import add_operator_options
 from app.errors import WiCounterError
 from app.rules.case import InvalidCase
 from app.secret_store import AUDIT_KEY, KNOWN_SECRETS
@@ -98,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("revision", help="目标版本（base 为空库） / target revision (base: empty)")
     add_operator_options(down, ADMIN_HELP)
     action(db_commands, "current", "显示数据库结构版本 / show the schema revision", _db_current)
-    from app import commands_admin  # audit verify; db backup / restore (issue 9)
+    from app.cli import admin as commands_admin  # audit verify; db backup / restore (issue 9)
 
     commands_admin.register_db(db_commands, action)
 
@@ -147,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     # --- centre commands (issue 5) ---
     # One `centre` group: the client's status/outbox/resolve (app.centre.commands) and the
     # sandbox's `serve` register their actions on `centre_commands`.
-    from app.centre import commands as centre_cli
+    from app.cli import centre as centre_cli
 
     centre = command("centre", "结算中心：联网状态、发件箱、沙箱中心 / the settlement centre", centre_cli.centre_status)
     centre_commands = centre.add_subparsers(dest="centre_command", metavar="ACTION")
@@ -192,15 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox_cli.add_arguments(centre_serve)
 
     # --- stay commands (issue 6, workflow B) ---
-    from app.workflow import commands_stays as stays_cli
+    from app.cli import stays as stays_cli
 
     stays = command("stays", "住院一览：在院、待结算、已结算、已撤销、待补登记（身份证号已遮蔽） / the stays at a glance",
                     stays_cli.stays)
     stays_cli.add_arguments(stays)
-    from app.workflow import commands_admission  # 更正 / 撤销入院登记 (issue 20 §3)
+    from app.cli import admission as commands_admission  # 更正 / 撤销入院登记 (issue 20 §3)
 
     commands_admission.register(command, action)
-    from app.workflow import commands_rehab  # 康复方案 before the discharge settlement (000 §30)
+    from app.cli import rehab as commands_rehab  # 康复方案 before the discharge settlement (000 §30)
 
     commands_rehab.register(command, action)
 
@@ -216,15 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="纸张，默认取设置 slip.paper / paper, default: the setting slip.paper")
 
     # --- charges commands (issue 6) ---
-    from app.workflow import commands_charges
+    from app.cli import charges as commands_charges
 
     commands_charges.register(command, action)
 
     # --- monthly claims (issue 8) ---
-    from app.claims import commands as claims_cli
+    from app.cli import claims as claims_cli
 
     claims_cli.register(command, action)
-    from app.claims import commands_calendar
+    from app.cli import calendar as commands_calendar
 
     commands_calendar.register(command, action)
     commands_admin.register(command, action)
@@ -233,12 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="以 JSON 输出 / output JSON")
 
     # --- pre-audit (issue 10) ---
-    from app.preaudit import commands as preaudit_cli
+    from app.cli import preaudit as preaudit_cli
 
     preaudit_cli.register(command, action)
 
     # --- 日结 (issue 20 §10) ---
-    from app import commands_dayend
+    from app.cli import dayend as commands_dayend
 
     commands_dayend.register(command, action)
 
@@ -685,7 +686,7 @@ def _log_refusal(args: argparse.Namespace, exc: WiCounterError) -> None:
     The command's words only (not its values, which can be ID numbers); everything masked."""
     import logging
 
-    from app.commands_identity import OPERATOR_ENV
+    from app.cli.common import OPERATOR_ENV
     from app.masking import mask_ids_in_text
 
     words = [str(v) for k, v in vars(args).items() if (k == "command" or k.endswith("_command")) and isinstance(v, str)]

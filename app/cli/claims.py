@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from app.commands_identity import OPERATOR_HELP, add_operator_options, signed_in
+from app.cli.common import OPERATOR_HELP, add_operator_options, signed_in
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -73,7 +73,7 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
                         "演示模式：经沙箱结算中心为上月办理三笔结算（上月已有结算则不做） / demo only: settle three "
                         "stays last month through the sandbox centre", demo_month_command)
     demo_month.add_argument("--operator", metavar="LOGIN", default="cashier", help=OPERATOR_HELP)
-    from app.claims import commands_preaudit
+    from app.cli import claims_preaudit as commands_preaudit
 
     commands_preaudit.register(actions, action)  # predict / accuracy / adjust-rule (issue 10, part B)
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from app.commands_identity import add_operator_options
+from app.cli.common import add_operator_options
 
 Handler = Callable[[argparse.Namespace], int]
 MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
@@ -138,7 +138,7 @@ def accuracy_command(args: argparse.Namespace) -> int:
 
 
 def adjust_command(args: argparse.Namespace) -> int:
-    from app.commands_identity import signed_in
+    from app.cli.common import signed_in
     from app.operators import Permission
     from app.claims.preaudit_month import set_rule_enabled
 

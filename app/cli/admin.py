@@ -37,7 +37,7 @@ def register_db(db_commands: Any, action: Callable[[Any, str, str, Handler], arg
                      " / restore the SQLite database from a backup (checked; the current one backed up first; migrated)",
                      restore_command)
     restore.add_argument("file", type=Path, metavar="FILE", help="备份文件 / backup file")
-    from app.commands_identity import add_operator_options
+    from app.cli.common import add_operator_options
 
     add_operator_options(restore, "管理员登录名（须输入密码，记入审计日志） / administrator login (password asked for; audited)")
     check = action(db_commands, "restore-check",
@@ -167,7 +167,7 @@ def backup_command(args: argparse.Namespace) -> int:
 def restore_command(args: argparse.Namespace) -> int:
     from app import audit
     from app.audit import forget_anchor
-    from app.commands_identity import admin_signed_in
+    from app.cli.common import admin_signed_in
     from app.db import backup, migrate
     from app.operators import Permission
     from app.settings import BACKUP_KEEP
@@ -262,7 +262,7 @@ def _note_external_restore(context: Any, actor: Any, file: str) -> None:
 
 
 def restore_check_command(args: argparse.Namespace) -> int:
-    from app.commands_identity import signed_in
+    from app.cli.common import signed_in
     from app.operators import Permission
     from app.workflow.restore_check import acknowledge, latest
 

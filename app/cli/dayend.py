@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.business_date import business_today
-from app.commands_identity import add_operator_options, signed_in
+from app.cli.common import add_operator_options, signed_in
 from app.errors import WiCounterError
 
 Handler = Callable[[argparse.Namespace], int]

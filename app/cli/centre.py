@@ -112,7 +112,7 @@ def _reverse(context: Any, args: argparse.Namespace) -> int:
     from app import audit
     from app.composition import open_counter_centre
     from app.centre.gateway import CentreError
-    from app.commands_identity import signed_in
+    from app.cli.common import signed_in
     from app.operators import Permission
 
     actor = signed_in(context, args, Permission.CANCEL_SETTLEMENT, who="审核员")
@@ -222,7 +222,7 @@ def centre_differences(args: argparse.Namespace) -> int:
 def centre_review(args: argparse.Namespace) -> int:
     """A reviewer records how a difference was dealt with."""
     from app.centre.reconciliation import review_difference
-    from app.commands_identity import signed_in
+    from app.cli.common import signed_in
     from app.errors import WiCounterError
     from app.operators import Permission
 

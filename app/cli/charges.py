@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.commands_identity import OPERATOR_HELP, add_operator_options, signed_in
+from app.cli.common import OPERATOR_HELP, add_operator_options, signed_in
 
 __all__ = ["OPERATOR_HELP", "register"]
 

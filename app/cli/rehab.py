@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from app.commands_identity import add_operator_options, signed_in
+from app.cli.common import add_operator_options, signed_in
 
 Handler = Callable[[argparse.Namespace], int]
 
