@@ -1,29 +1,163 @@
-"""Who acts on the command line: the operator's login *and* password, checked as in the window.
+"""What every command of `wi-counter` shares: how it is registered, who acts, and how it opens and prints.
 
-A login name alone is never trusted. The password is asked for on the terminal without echo
-(`getpass`), or read from the first line of standard input with `--password-stdin` (scripts,
-tests); a process whose input is not a terminal and who gave no `--password-stdin` is refused.
-The password goes through `app.operators.authenticate`, so the window's failure count and lockout
-apply here too, and only the operator object it returns is accepted by the services.
+Registration, the one way: each area's module (`app.cli.claims`, `app.cli.charges`, …) has a
+`register(cli: CommandLine)` (a module that adds to two places in the command list has a second
+registrar of the same shape); `app.cli.build_parser` calls them in the order `--help` lists them.
+`cli.command` adds a command, `cli.group` a command with actions, `cli.action` an action to a group
+by its name (the `db` group takes the schema's actions and the backup's, `claims` the claim's and the
+month's pre-audit).
 
-Also here: the administrator's commands that have no service of their own (`settings set` of a
-setting that loads code or weakens security, `secret set/delete`, `db restore`, `db downgrade`)
-sign the administrator in and audit the change (`admin_signed_in`, `audit_admin`), and
-`wi-counter operators disable|enable|reset-password`.
+Who acts: the operator's login *and* password, checked as in the window. A login name alone is never
+trusted. The password is asked for on the terminal without echo (`getpass`), or read from the first
+line of standard input with `--password-stdin` (scripts, tests); a process whose input is not a
+terminal and who gave no `--password-stdin` is refused. The password goes through
+`app.operators.authenticate`, so the window's failure count and lockout apply here too, and only the
+operator object it returns is accepted by the services. The administrator's commands that have no
+service of their own (`settings set` of a setting that loads code or weakens security, `secret
+set/delete`, `db restore`, `db downgrade`) sign the administrator in and audit the change
+(`admin_signed_in`, `audit_admin`).
+
+Opening and printing: `open_context` (the counter, from `--home`, `--demo`, `--db`), `centre_client`
+(the centre client through `app.composition`, with the program's appliers), `print_table`,
+`print_json`, `invalid_case` (a case file's problems, as `check`, `settle` and `audit-stay` report them).
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from app.errors import AuthenticationError, WiCounterError
 
+if TYPE_CHECKING:
+    from app.bootstrap import CounterContext
+    from app.centre.client import CentreClient
+    from app.paths import AppPaths
+    from app.rules.case import InvalidCase
+
 Handler = Callable[[argparse.Namespace], int]
+
+
+def common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """`--home`, `--demo`, `--db`: on the command and again on every subcommand (there without defaults,
+    so that `wi-counter --demo stays` and `wi-counter stays --demo` mean the same)."""
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--home", type=Path, metavar="DIR", default=default,
+        help="配置、数据、日志都放在此文件夹 / keep config, data and logs under DIR",
+    )
+    parser.add_argument(
+        "--demo", action="store_true", default=argparse.SUPPRESS if suppress else False,
+        help="演示模式：使用独立的演示数据文件夹 / demo mode, on a demo data folder of its own",
+    )
+    parser.add_argument(
+        "--db", metavar="URL", default=default,
+        help="数据库地址，优先于设置 / database URL, overrides the settings",
+    )
+
+
+class CommandLine:
+    """The commands of `wi-counter` as they are registered (see the module's docstring)."""
+
+    def __init__(self, commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+        self._commands = commands
+        self._groups: dict[str, argparse._SubParsersAction] = {}  # type: ignore[type-arg]
+
+    def command(self, name: str, help_text: str, handler: Handler,
+                aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+        sub = self._commands.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
+        common_options(sub, suppress=True)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def group(self, name: str, help_text: str, handler: Handler, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+        """A command with actions (`wi-counter NAME ACTION`); `handler` runs when no action is given."""
+        parser = self.command(name, help_text, handler, aliases)
+        self._groups[name] = parser.add_subparsers(dest=f"{name}_command", metavar="ACTION")
+        return parser
+
+    def action(self, group: str, name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
+        sub = self._groups[group].add_parser(name, help=help_text, description=help_text)
+        common_options(sub, suppress=True)
+        sub.set_defaults(handler=handler)
+        return sub
+
+
+def usage(line: str) -> Handler:
+    """The handler of a group given no action: its usage on stderr, exit 2."""
+    def handler(args: argparse.Namespace) -> int:
+        print(f"用法 / usage: {line}", file=sys.stderr)
+        return 2
+    return handler
+
+
+# --- opening -----------------------------------------------------------------------------------------
+
+
+def paths_of(args: argparse.Namespace) -> AppPaths:
+    """The folders `--home` and `--demo` name (nothing opened)."""
+    from app.paths import resolve_paths
+
+    return resolve_paths(getattr(args, "home", None), demo=getattr(args, "demo", False))
+
+
+def open_context(args: argparse.Namespace, run_migrations: bool = True, check_database: bool = True) -> CounterContext:
+    """The counter `--home`, `--demo` and `--db` name; `check_database=False` only for `db restore`."""
+    from app.bootstrap import open_counter
+
+    return open_counter(home=args.home, demo=args.demo, db_url=args.db, run_migrations=run_migrations,
+                        check_database=check_database)
+
+
+def centre_client(context: CounterContext, actor: Any = None) -> CentreClient:
+    """The centre client acting for `actor` (None: the system), with the program's appliers."""
+    from app.composition import open_workflow_centre
+
+    return open_workflow_centre(context, actor)
+
+
+# --- printing ----------------------------------------------------------------------------------------
+
+
+def print_json(document: Any) -> None:
+    print(json.dumps(document, ensure_ascii=False, indent=2))
+
+
+def print_table(rows: Iterable[Sequence[object]]) -> None:
+    """One line per row, the cells separated by tabs (a spreadsheet or `cut -f` reads them)."""
+    for row in rows:
+        print("\t".join(str(cell) for cell in row))
+
+
+def invalid_case(exc: InvalidCase, as_json: bool) -> int:
+    """Exit 2: every problem with its JSON path on stderr, and as JSON on stdout with --json."""
+    print(f"错误：{exc.message}", file=sys.stderr)
+    if as_json:
+        document: dict[str, object] = {"error": "病例文件无效 / invalid case file",
+                                       "problems": [p.as_json() for p in exc.problems]}
+        if exc.unclassified:
+            document["unclassified"] = exc.unclassified
+        print_json(document)
+    return 2
+
+
+def write_file(path: Path, content: bytes) -> None:
+    """Nothing half-written: the file appears complete or not at all; user-only, no symlink followed."""
+    from app.private_files import write_private
+
+    try:
+        write_private(path, content)
+    except OSError as exc:
+        raise WiCounterError(f"无法写入文件 {path}：{exc.strerror or exc}") from exc
+
+
+# --- who acts ----------------------------------------------------------------------------------------
 
 OPERATOR_ENV = "WI_COUNTER_OPERATOR"
 OPERATOR_HELP = ("操作员登录名（记入审计日志），须输入其密码；默认取环境变量 WI_COUNTER_OPERATOR，或唯一有此权限的在用操作员"
@@ -127,68 +261,10 @@ def audit_admin(context: Any, actor: Any, action: str, entity_type: str, entity_
                      detail=detail)
 
 
-# --- wi-counter operators disable|enable|reset-password ------------------------------------------------
+def admin_if_ready(context: Any, args: argparse.Namespace, permission: Any) -> object:
+    """The administrator signed in; None before the first start; False on a database with no tables yet."""
+    from app.db import migrate
 
-
-def register_operators(operator_commands: Any,
-                       action: Callable[[Any, str, str, Handler], argparse.ArgumentParser]) -> None:
-    disable = action(operator_commands, "disable", "停用操作员（管理员，记入审计日志） / disable an operator (admin, audited)",
-                     _disable)
-    disable.add_argument("login", metavar="LOGIN", help="要停用的操作员登录名 / the operator to disable")
-    add_operator_options(disable, "管理员登录名 / administrator login")
-    enable = action(operator_commands, "enable", "重新启用操作员（管理员，记入审计日志） / enable an operator again (admin, audited)",
-                    _enable)
-    enable.add_argument("login", metavar="LOGIN", help="要启用的操作员登录名 / the operator to enable")
-    add_operator_options(enable, "管理员登录名 / administrator login")
-    reset = action(operator_commands, "reset-password",
-                   "重设操作员密码并解除锁定（管理员，记入审计日志；新密码在管理员密码之后输入）"
-                   " / set a new password and unlock (admin, audited; the new password after the admin's)",
-                   _reset_password)
-    reset.add_argument("login", metavar="LOGIN", help="操作员登录名 / the operator")
-    add_operator_options(reset, "管理员登录名 / administrator login")
-
-
-def _open(args: argparse.Namespace) -> Any:
-    from app.bootstrap import open_counter
-
-    return open_counter(home=args.home, demo=args.demo, db_url=args.db)
-
-
-def _set_active(args: argparse.Namespace, active: bool) -> int:
-    from app.operators import Permission, set_operator_active
-
-    context = _open(args)
-    try:
-        actor = signed_in(context, args, Permission.MANAGE_OPERATORS, who="管理员")
-        with context.transaction() as session:
-            operator = set_operator_active(session, actor, args.login, active, context.counter_name)
-    finally:
-        context.close()
-    print(f"已{'启用' if active else '停用'}操作员 {operator.login}（{operator.display_name}）"
-          f" / {'enabled' if active else 'disabled'}")
-    return 0
-
-
-def _disable(args: argparse.Namespace) -> int:
-    return _set_active(args, False)
-
-
-def _enable(args: argparse.Namespace) -> int:
-    return _set_active(args, True)
-
-
-def _reset_password(args: argparse.Namespace) -> int:
-    from app.operators import Permission, reset_password
-
-    context = _open(args)
-    try:
-        actor = signed_in(context, args, Permission.MANAGE_OPERATORS, who="管理员")
-        new_password = read_new_secret(args, f"{args.login} 的新密码 / new password: ")
-        if not new_password:
-            raise WiCounterError("新密码为空，未修改")
-        with context.transaction() as session:
-            reset_password(session, actor, args.login, new_password, context.counter_name)
-    finally:
-        context.close()
-    print(f"已重设 {args.login} 的密码并解除锁定 / password reset")
-    return 0
+    if migrate.current_revision(context.engine) is None:
+        return False
+    return admin_signed_in(context, args, permission)
