@@ -24,8 +24,8 @@ def register(cli: CommandLine) -> None:
     cli.group("admission", "入院登记的更正与撤销（审核员） / correct or cancel a registration (a reviewer)",
               usage("wi-counter admission {correct,cancel} STAY_ID --reason TEXT"))
     correct = cli.action("admission", "correct",
-                     "更正入院日期或入院诊断：经结算中心撤销原登记并按更正后的内容重新登记（新的就医登记号）"
-                     " / correct the admission date or diagnoses through the centre (a new 就医登记号)", correct_command)
+                         "更正入院日期或入院诊断：经结算中心撤销原登记并按更正后的内容重新登记（新的就医登记号）"
+                         " / correct the admission date or diagnoses through the centre (a new 就医登记号)", correct_command)
     correct.add_argument("stay_id", type=int, metavar="STAY_ID", help="住院登记编号（wi-counter stays） / stay id")
     correct.add_argument("--admitted", metavar="YYYY-MM-DD", help="正确的入院日期 / the right admission date")
     correct.add_argument("--diagnosis", action="append", metavar="CODE=NAME",
@@ -34,8 +34,8 @@ def register(cli: CommandLine) -> None:
     correct.add_argument("--reason", required=True, help="更正原因（记入审计日志） / why (audited)")
     add_operator_options(correct, REVIEWER_HELP)
     cancel = cli.action("admission", "cancel",
-                    "撤销入院登记（如登记错人）：结算中心的就医登记作废，住院号可为正确的人重新登记"
-                    " / cancel a registration (e.g. the wrong person)", cancel_command)
+                        "撤销入院登记（如登记错人）：结算中心的就医登记作废，住院号可为正确的人重新登记"
+                        " / cancel a registration (e.g. the wrong person)", cancel_command)
     cancel.add_argument("stay_id", type=int, metavar="STAY_ID", help="住院登记编号 / stay id")
     cancel.add_argument("--reason", required=True, help="撤销原因（记入审计日志） / why (audited)")
     add_operator_options(cancel, REVIEWER_HELP)

@@ -23,14 +23,14 @@ FIRST_YEAR = 2024  # the first year shipped; `show` reports coverage from here t
 def register(cli: CommandLine) -> None:
     cli.group("calendar", "节假日安排（工作日日历）：查看、导入 / the working-day calendar: show, import", show_command)
     show = cli.action("calendar", "show",
-                  "某年的放假日和调休上班日，以及 2024 年至明年各年是否已导入"
-                  " / a year's days off and make-up working days, and which years are covered", show_command)
+                      "某年的放假日和调休上班日，以及 2024 年至明年各年是否已导入"
+                      " / a year's days off and make-up working days, and which years are covered", show_command)
     show.add_argument("--year", type=int, metavar="YEAR", help="年份，默认今年 / the year, default this year")
     show.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     importing = cli.action("calendar", "import",
-                       "检查并安装一年的节假日文件到配置文件夹（替换同一年随程序提供的文件）"
-                       " / check and install a year's holiday file into the config folder (replaces the shipped year)",
-                       import_command)
+                           "检查并安装一年的节假日文件到配置文件夹（替换同一年随程序提供的文件）"
+                           " / check and install a year's holiday file into the config folder (replaces the shipped year)",
+                           import_command)
     importing.add_argument("file", type=Path, metavar="FILE",
                            help="节假日文件（TOML，格式见 resources/calendar/README.md） / the holiday file")
 

@@ -17,9 +17,9 @@ def register(cli: CommandLine) -> None:
     cli.group("charges", "住院费用明细：导入 HIS 导出文件、目录对照 / the stay's charge lines",
               usage("wi-counter charges {import,map,upload,mappings,catalogue}"))
     importing = cli.action("charges", "import",
-                       "导入 HIS 费用明细（CSV：UTF-8 或 GBK；XLSX）；有问题的行全部列出，文件无误才导入"
-                       " / import a HIS export (CSV UTF-8/GBK, XLSX); every bad row listed, nothing imported until clean",
-                       import_command)
+                           "导入 HIS 费用明细（CSV：UTF-8 或 GBK；XLSX）；有问题的行全部列出，文件无误才导入"
+                           " / import a HIS export (CSV UTF-8/GBK, XLSX); every bad row listed, nothing imported until clean",
+                           import_command)
     importing.add_argument("stay_id", type=int, metavar="STAY_ID", help="住院登记编号 / stay id")
     importing.add_argument("file", type=Path, metavar="FILE", help="HIS 导出文件 / the HIS export")
     importing.add_argument("--mapping", metavar="NAME",
@@ -27,9 +27,9 @@ def register(cli: CommandLine) -> None:
                                 "default: the setting his.mapping")
     add_operator_options(importing)
     mapping = cli.action("charges", "map",
-                     "把 HIS 项目编码对照到目录编码（或确认为目录外自费），并重新对照未上传的明细"
-                     " / map a HIS code to a catalogue code (or confirm it is outside the catalogue)",
-                     map_command)
+                         "把 HIS 项目编码对照到目录编码（或确认为目录外自费），并重新对照未上传的明细"
+                         " / map a HIS code to a catalogue code (or confirm it is outside the catalogue)",
+                         map_command)
     mapping.add_argument("his_code", metavar="HIS_CODE", help="HIS 项目编码 / the hospital's item code")
     target = mapping.add_mutually_exclusive_group(required=True)
     target.add_argument("catalogue_code", nargs="?", metavar="CATALOGUE_CODE", help="目录编码 / catalogue code")
@@ -38,17 +38,17 @@ def register(cli: CommandLine) -> None:
     mapping.add_argument("--note", default="", help="备注 / note")
     add_operator_options(mapping)
     uploading = cli.action("charges", "upload",
-                       "把已对照、已分类的明细上传结算中心（住院期间；每日上传可用计划任务执行 --all）"
-                       " / upload the final lines during the stay (a scheduled task runs --all daily)",
-                       upload_command)
+                           "把已对照、已分类的明细上传结算中心（住院期间；每日上传可用计划任务执行 --all）"
+                           " / upload the final lines during the stay (a scheduled task runs --all daily)",
+                           upload_command)
     which = uploading.add_mutually_exclusive_group(required=True)
     which.add_argument("stay_id", type=int, nargs="?", metavar="STAY_ID", help="住院登记编号 / stay id")
     which.add_argument("--all", action="store_true", help="所有在院患者 / every stay in hospital")
     add_operator_options(uploading)
     cli.action("charges", "mappings", "列出可用的 HIS 列映射 / list the column mappings", mappings_command)
     catalogue = cli.action("charges", "catalogue",
-                       "本地目录：版本和条目数；--sync 从结算中心下载更新 / the local catalogue; --sync downloads "
-                       "what changed from the centre", catalogue_command)
+                           "本地目录：版本和条目数；--sync 从结算中心下载更新 / the local catalogue; --sync downloads "
+                           "what changed from the centre", catalogue_command)
     catalogue.add_argument("--sync", action="store_true", help="从结算中心更新目录 / update from the centre")
 
 

@@ -33,20 +33,20 @@ def register(cli: CommandLine) -> None:
               usage("wi-counter claims {build,upload,status,list,dispute,deadlines,medical-record,predict,accuracy,"
                     "adjust-rule}"))
     build = cli.action("claims", "build",
-                   "生成（或刷新）某月的月度结算申请并打印合计；--out 写出三张表的 PDF 和 XLSX"
-                   " / build (or refresh) a month's claim and print its totals; --out writes the three forms",
-                   build_command)
+                       "生成（或刷新）某月的月度结算申请并打印合计；--out 写出三张表的 PDF 和 XLSX"
+                       " / build (or refresh) a month's claim and print its totals; --out writes the three forms",
+                       build_command)
     build.add_argument("--month", required=True, metavar="YYYY-MM", help="申报月份（结算日期所在月） / the month claimed")
     build.add_argument("--out", type=Path, metavar="DIR", help="写出结算表和明细表的文件夹 / folder for the forms")
     add_operator_options(build)
     build.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     upload = cli.action("claims", "upload", "分片上传月度结算申请（中断后再次运行即续传，不会重复）"
                                        " / upload the claim in chunks (run again to resume; never duplicates)",
-                    upload_command)
+                        upload_command)
     upload.add_argument("batch", metavar="BATCH", help="结算批次 / batch number")
     add_operator_options(upload)
     status = cli.action("claims", "status", "查询审核结果，保存扣款及异议期限 / fetch the agency's answer and its deductions",
-                    status_command)
+                        status_command)
     status.add_argument("batch", metavar="BATCH", help="结算批次 / batch number")
     add_operator_options(status, "查询中心时的操作员登录名（须输入密码；--local 时不需要） / operator login when asking the "
                                  "centre (password asked for; not with --local)")
@@ -59,7 +59,7 @@ def register(cli: CommandLine) -> None:
                                          " 10 个工作日内，003 §20）；未受理的异议再执行一次即重新提交"
                                          " / dispute a deduction online with the evidence files' names and SHA-256 "
                                          "(Guangdong: within 10 working days of the agency's push); run again to resend",
-                     dispute_command)
+                         dispute_command)
     dispute.add_argument("deduction_id", type=int, metavar="DEDUCTION_ID", help="扣款编号（见 claims status） / deduction id")
     dispute.add_argument("--statement", required=True, help="异议理由 / the hospital's statement")
     dispute.add_argument("--evidence", action="append", default=[], metavar="FILE",
@@ -68,16 +68,16 @@ def register(cli: CommandLine) -> None:
     add_operator_options(dispute)
     deadlines = cli.action("claims", "deadlines", "列出未办的截止事项（月度申请、明细上传、扣款异议、病案首页补齐），及未导入调休安排的年份"
                                              " / list the open deadlines, and the years without their 调休 arrangement",
-                       deadlines_command)
+                           deadlines_command)
     deadlines.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     record = cli.action("claims", "medical-record", "登记一笔出院结算的病案首页已补齐（广东：出院结算后7天内补齐，003 §16）"
                                                " / record that a settlement's 病案首页 has been completed",
-                    medical_record_command)
+                        medical_record_command)
     record.add_argument("settlement_id", type=int, metavar="SETTLEMENT_ID", help="结算记录编号 / settlement id")
     add_operator_options(record)
     demo_month = cli.action("claims", "demo-month",
-                        "演示模式：经沙箱结算中心为上月办理三笔结算（上月已有结算则不做） / demo only: settle three "
-                        "stays last month through the sandbox centre", demo_month_command)
+                            "演示模式：经沙箱结算中心为上月办理三笔结算（上月已有结算则不做） / demo only: settle three "
+                            "stays last month through the sandbox centre", demo_month_command)
     demo_month.add_argument("--operator", metavar="LOGIN", default="cashier", help=OPERATOR_HELP)
 
 

@@ -84,12 +84,12 @@ def audit_stay_command(args: argparse.Namespace) -> int:
 def register_month(cli: CommandLine) -> None:
     """`claims predict / accuracy / adjust-rule` (issue 10, part B), into the `claims` group."""
     predict = cli.action("claims", "predict", "预审：申请中每笔结算的预计扣款及合计（上传前） / the claim's predicted deductions",
-                     predict_command)
+                         predict_command)
     predict.add_argument("target", metavar="MONTH|BATCH", help="申报月份 YYYY-MM 或结算批次 / a month or a batch")
     predict.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     accuracy = cli.action("claims", "accuracy", "预审与经办机构扣款的对比：每条规则的准确率和召回率、未预测的扣款、"
                                            "常被否定的规则 / predicted vs deducted for an answered month",
-                      accuracy_command)
+                          accuracy_command)
     accuracy.add_argument("month", metavar="YYYY-MM", help="申报月份 / the month")
     accuracy.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
     adjust = cli.action("claims", "adjust-rule", "审核员：在本院规则副本中启用或停用一条预审规则（记入审计） / "
