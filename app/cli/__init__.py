@@ -37,7 +37,7 @@ from app.cli import (
     stays,
     words,
 )
-from app.cli.common import CommandLine, Handler, common_options
+from app.cli.common import OPERATOR_ENV, CommandLine, Handler, common_options
 from app.errors import WiCounterError
 
 DESCRIPTION = """工伤联网结算窗口：读社保卡、核验备案、伤病分离、出院结算、打印结算单、月度结算。
@@ -127,7 +127,6 @@ def _log_refusal(args: argparse.Namespace, exc: WiCounterError) -> None:
     The command's words only (not its values, which can be ID numbers); everything masked."""
     import logging
 
-    from app.cli.common import OPERATOR_ENV
     from app.masking import mask_ids_in_text
 
     words = [str(v) for k, v in vars(args).items() if (k == "command" or k.endswith("_command")) and isinstance(v, str)]
