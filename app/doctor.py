@@ -3,7 +3,7 @@
 Each check gives one line: ok / warning / error, what was found and, unless ok, what to do.
 A check that fails in an unforeseen way is itself an error line: the doctor never crashes and
 never stops at the first problem. The checks that need the outer layers (the card reader, the
-printer, the test page) are handed in by the composition root (app/cli.py), so this module
+printer, the test page) are handed in by the composition root (app/cli/doctor.py), so this module
 stays free of Qt and devices.
 """
 

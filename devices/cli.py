@@ -1,6 +1,6 @@
 """`wi-counter card …`: list readers, read a card, plug a virtual card into vpcd.
 
-Registered by app/cli.py (the composition root) and imported lazily there.
+Registered by app/cli/card.py (the command line, the composition root) and imported lazily there.
 """
 
 from __future__ import annotations

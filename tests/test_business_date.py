@@ -26,7 +26,7 @@ def test_a_card_is_expired_after_its_last_day_in_beijing(machine_off_beijing: dt
 
 
 def test_the_day_end_report_is_for_beijings_day_by_default(machine_off_beijing: dt.date) -> None:
-    from app.commands_dayend import _day
+    from app.cli.dayend import _day
 
     assert _day(None) == machine_off_beijing
     assert _day("2026-03-02") == dt.date(2026, 3, 2)

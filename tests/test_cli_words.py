@@ -59,6 +59,7 @@ def test_an_unexpected_error_prints_an_incident_number_not_a_traceback(
     import logging
 
     from app import cli
+    from app.cli import cases
     from app.logging_setup import configure_logging
 
     def broken(args: object) -> int:
@@ -66,7 +67,7 @@ def test_an_unexpected_error_prints_an_incident_number_not_a_traceback(
 
     log_file = tmp_path / "logs" / "wi-counter.log"
     configure_logging(log_file)
-    monkeypatch.setattr(cli, "_check", broken)
+    monkeypatch.setattr(cases, "_check", broken)
     try:
         assert cli.main(["check", "x.json", "--stage", "admission"]) == 1
     finally:

@@ -44,8 +44,11 @@ def test_the_checker_catches_a_violation(tmp_path: Path) -> None:
     for layer in layers - {m for _, m in allowed} - set(importers):  # those are stubbed below
         (tmp_path / layer.replace(".", "/")).mkdir(parents=True, exist_ok=True)
         (tmp_path / layer.replace(".", "/") / "__init__.py").touch()
-    for module in {m for _, m in allowed} | set(importers):
-        path = tmp_path / (module.replace(".", "/") + ".py")
+    modules = {m for _, m in allowed} | set(importers)
+    for module in modules:
+        # A module with modules below it (app.cli and app.cli.claims) is a package: its __init__.py.
+        package = any(other.startswith(module + ".") for other in modules)
+        path = tmp_path / (module.replace(".", "/") + ("/__init__.py" if package else ".py"))
         for parent in path.relative_to(tmp_path).parents:
             if parent != Path("."):
                 (tmp_path / parent).mkdir(exist_ok=True)

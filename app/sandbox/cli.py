@@ -1,4 +1,4 @@
-"""`wi-counter centre serve`: the sandbox centre's command (registered in app/cli.py).
+"""`wi-counter centre serve`: the sandbox centre's command (registered by app/cli/centre.py).
 
 Kept free of the server's imports so that building the command line stays fast; aiohttp is
 loaded only when the sandbox really starts.

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from app.business_date import business_today
-from app.claims import commands_calendar
+from app.cli import calendar as commands_calendar
+from app.cli.common import CommandLine
 
 YEAR_2027 = """\
 year = 2027
@@ -25,24 +26,11 @@ workdays = ["2027-02-14", "2027-02-20"]
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Parse and run like `app.cli` does: its `command` / `action` helpers, `--home` on the top parser."""
+    """Parse and run the calendar's commands alone, registered the one way (`CommandLine`), `--home` on the top parser."""
     parser = argparse.ArgumentParser(prog="wi-counter")
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--demo", action="store_true")
-    commands = parser.add_subparsers(dest="command")
-
-    def command(name: str, help_text: str, handler: commands_calendar.Handler) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text)
-        sub.set_defaults(handler=handler)
-        return sub
-
-    def action(group: argparse._SubParsersAction, name: str, help_text: str,  # type: ignore[type-arg]
-               handler: commands_calendar.Handler) -> argparse.ArgumentParser:
-        sub = group.add_parser(name, help=help_text)
-        sub.set_defaults(handler=handler)
-        return sub
-
-    commands_calendar.register(command, action)
+    commands_calendar.register(CommandLine(parser.add_subparsers(dest="command")))
     args = parser.parse_args(argv)
     code = args.handler(args)
     out, err = capsys.readouterr()

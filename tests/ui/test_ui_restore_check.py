@@ -79,7 +79,7 @@ def _settle_and_print(ctx: CounterContext, cashier: OperatorInfo, admission_no: 
 
 
 def _restore(ctx: CounterContext, saved: Path) -> None:
-    """What `wi-counter db restore` does to the books (app/commands_admin.py), the centre not yet asked."""
+    """What `wi-counter db restore` does to the books (app/cli/admin.py), the centre not yet asked."""
     result = backup.restore(ctx.engine, saved, ctx.paths.backup_dir, 5)
     with ctx.transaction() as session:
         audit.record(session, "db_restored", operator_id=None, counter_name=ctx.counter_name,

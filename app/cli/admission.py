@@ -1,9 +1,9 @@
 """`wi-counter admission correct|cancel STAY_ID --reason TEXT`: 更正 / 撤销入院登记 by a reviewer.
 
-The reviewer signs in with the password (`app.commands_identity.signed_in`: `--operator LOGIN`, the
+The reviewer signs in with the password (`app.cli.common.signed_in`: `--operator LOGIN`, the
 password typed without echo or `--password-stdin`), never by a login alone; the service checks the
 permission, goes through the centre's outbox and audits the reason (`app.workflow.admission_correction`).
-Registered by `app.cli`. Exit 0 done, 1 refused (the reason printed), 2 bad input.
+Exit 0 done, 1 refused (the reason printed), 2 bad input.
 """
 
 from __future__ import annotations
@@ -14,21 +14,18 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from app.commands_identity import add_operator_options, signed_in
-
-Handler = Callable[[argparse.Namespace], int]
+from app.cli.common import CommandLine, add_operator_options, centre_client, open_context, signed_in, usage
 
 REVIEWER_HELP = ("审核员登录名（须输入其密码，记入审计日志）；默认取环境变量 WI_COUNTER_OPERATOR / the reviewer's login "
                  "(password asked for; audited); default: $WI_COUNTER_OPERATOR")
 
 
-def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
-             action: Callable[[Any, str, str, Handler], argparse.ArgumentParser]) -> None:
-    admission = command("admission", "入院登记的更正与撤销（审核员） / correct or cancel a registration (a reviewer)", _help)
-    actions = admission.add_subparsers(dest="admission_command", metavar="ACTION")
-    correct = action(actions, "correct",
-                     "更正入院日期或入院诊断：经结算中心撤销原登记并按更正后的内容重新登记（新的就医登记号）"
-                     " / correct the admission date or diagnoses through the centre (a new 就医登记号)", correct_command)
+def register(cli: CommandLine) -> None:
+    cli.group("admission", "入院登记的更正与撤销（审核员） / correct or cancel a registration (a reviewer)",
+              usage("wi-counter admission {correct,cancel} STAY_ID --reason TEXT"))
+    correct = cli.action("admission", "correct",
+                         "更正入院日期或入院诊断：经结算中心撤销原登记并按更正后的内容重新登记（新的就医登记号）"
+                         " / correct the admission date or diagnoses through the centre (a new 就医登记号)", correct_command)
     correct.add_argument("stay_id", type=int, metavar="STAY_ID", help="住院登记编号（wi-counter stays） / stay id")
     correct.add_argument("--admitted", metavar="YYYY-MM-DD", help="正确的入院日期 / the right admission date")
     correct.add_argument("--diagnosis", action="append", metavar="CODE=NAME",
@@ -36,17 +33,12 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
                               "(repeat; replaces them all)")
     correct.add_argument("--reason", required=True, help="更正原因（记入审计日志） / why (audited)")
     add_operator_options(correct, REVIEWER_HELP)
-    cancel = action(actions, "cancel",
-                    "撤销入院登记（如登记错人）：结算中心的就医登记作废，住院号可为正确的人重新登记"
-                    " / cancel a registration (e.g. the wrong person)", cancel_command)
+    cancel = cli.action("admission", "cancel",
+                        "撤销入院登记（如登记错人）：结算中心的就医登记作废，住院号可为正确的人重新登记"
+                        " / cancel a registration (e.g. the wrong person)", cancel_command)
     cancel.add_argument("stay_id", type=int, metavar="STAY_ID", help="住院登记编号 / stay id")
     cancel.add_argument("--reason", required=True, help="撤销原因（记入审计日志） / why (audited)")
     add_operator_options(cancel, REVIEWER_HELP)
-
-
-def _help(args: argparse.Namespace) -> int:
-    print("用法 / usage: wi-counter admission {correct,cancel} STAY_ID --reason TEXT", file=sys.stderr)
-    return 2
 
 
 def _diagnoses(values: list[str] | None) -> tuple[tuple[str, str], ...] | None:
@@ -62,16 +54,14 @@ def _diagnoses(values: list[str] | None) -> tuple[tuple[str, str], ...] | None:
 
 
 def _run(args: argparse.Namespace, work: Callable[[Any, Any, Any], str]) -> int:
-    from app.bootstrap import open_counter
     from app.errors import WiCounterError
     from app.operators import Permission
-    from app.composition import open_workflow_centre
 
-    context = open_counter(home=args.home, demo=args.demo, db_url=args.db)
+    context = open_context(args)
     try:
         try:
             reviewer = signed_in(context, args, Permission.CORRECT_REGISTRATION, who="审核员")
-            client = open_workflow_centre(context, reviewer)
+            client = centre_client(context, reviewer)
             try:
                 print(work(context, client, reviewer))
             finally:

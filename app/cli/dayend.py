@@ -2,28 +2,22 @@
 
 The operator signs in with the password (`--operator`, `--password-stdin`, as every command done
 in someone's name); the report is their own, or with `--cashier` another cashier's (a reviewer or
-administrator only). Registered by `app.cli`; reportlab is loaded only for `--pdf`.
+administrator only). Imports `printing.dayend` lazily: reportlab only for `--pdf`.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from app.business_date import business_today
-from app.commands_identity import add_operator_options, signed_in
+from app.cli.common import CommandLine, add_operator_options, open_context, signed_in
 from app.errors import WiCounterError
 
-Handler = Callable[[argparse.Namespace], int]
-
-
-def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
-             action: Callable[[Any, str, str, Handler], argparse.ArgumentParser]) -> None:
-    dayend = command("dayend", "收款员日结单：当日收取、退还、全额垫付、补登记、补打及应交现金"
-                               " / a cashier's day-end report (collected, refunded, cash to hand in)", dayend_command)
+def register(cli: CommandLine) -> None:
+    dayend = cli.command("dayend", "收款员日结单：当日收取、退还、全额垫付、补登记、补打及应交现金"
+                                   " / a cashier's day-end report (collected, refunded, cash to hand in)", dayend_command)
     dayend.add_argument("--date", metavar="YYYY-MM-DD", help="日期（本机日期），默认今天 / the local date, default today")
     dayend.add_argument("--cashier", metavar="LOGIN",
                         help="查看此收款员的日结单（审核员、管理员），默认本人 / whose report (reviewer, admin); default: one's own")
@@ -41,11 +35,10 @@ def _day(text: str | None) -> dt.date:
 
 
 def dayend_command(args: argparse.Namespace) -> int:
-    from app.bootstrap import open_counter
     from app.workflow.dayend import day_end_report, operator_id_of
 
     day = _day(args.date)
-    context = open_counter(home=args.home, demo=args.demo, db_url=args.db)
+    context = open_context(args)
     try:
         actor = signed_in(context, args)
         with context.transaction() as session:

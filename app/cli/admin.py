@@ -1,7 +1,8 @@
-"""`wi-counter audit verify` and `wi-counter db backup [--out FILE]` / `db restore FILE`.
+"""`wi-counter db upgrade|downgrade|current|backup|restore|restore-check` and `wi-counter audit verify`.
 
-Registered in `app.cli`: `register(command, action)` adds the `audit` group,
-`register_db(db_commands, action)` adds backup and restore to the `db` group.
+The database's schema (Alembic), its backup and checked restore (issue 9) and the check against the
+centre owed after a restore (issue 21 B2); the audit trail's hash chain. `register_db` adds the `db`
+group, `register_audit` the `audit` group (later in the command list).
 Exit 0 done (audit: the trail is intact), 1 refused or a problem found (on stderr, in Chinese).
 """
 
@@ -9,41 +10,48 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-Handler = Callable[[argparse.Namespace], int]
+from app.cli.common import (
+    CommandLine,
+    add_operator_options,
+    admin_if_ready,
+    admin_signed_in,
+    audit_admin,
+    centre_client,
+    open_context,
+    signed_in,
+    usage,
+)
+
+ADMIN_HELP = "管理员登录名（须输入密码，记入审计日志） / administrator login (password asked for; audited)"
 
 
-def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
-             action: Callable[[Any, str, str, Handler], argparse.ArgumentParser]) -> None:
-    audit = command("audit", "审计日志 / the audit trail", _audit_help)
-    actions = audit.add_subparsers(dest="audit_command", metavar="ACTION")
-    action(actions, "verify",
-           "校验审计日志的哈希链：找出被修改、删除的记录 / verify the hash chain: find edited or deleted entries",
-           verify_command)
-
-
-def register_db(db_commands: Any, action: Callable[[Any, str, str, Handler], argparse.ArgumentParser]) -> None:
-    backup = action(db_commands, "backup",
-                    "备份 SQLite 数据库（在线备份，仅本用户可读）；PostgreSQL 给出 pg_dump 用法"
-                    " / back up the SQLite database (online, user-only); pg_dump instructions for PostgreSQL",
-                    backup_command)
+def register_db(cli: CommandLine) -> None:
+    cli.group("db", "数据库维护 / database maintenance", usage("wi-counter db {upgrade,downgrade,current,backup,restore}"))
+    up = cli.action("db", "upgrade", "升级数据库结构（先备份 SQLite） / migrate the schema (SQLite backed up first)", _db_upgrade)
+    up.add_argument("revision", nargs="?", default="head", help="目标版本，默认最新 / target revision, default head")
+    down = cli.action("db", "downgrade", "降级数据库结构 / migrate the schema down", _db_downgrade)
+    down.add_argument("revision", help="目标版本（base 为空库） / target revision (base: empty)")
+    add_operator_options(down, ADMIN_HELP)
+    cli.action("db", "current", "显示数据库结构版本 / show the schema revision", _db_current)
+    backup = cli.action("db", "backup",
+                        "备份 SQLite 数据库（在线备份，仅本用户可读）；PostgreSQL 给出 pg_dump 用法"
+                        " / back up the SQLite database (online, user-only); pg_dump instructions for PostgreSQL",
+                        backup_command)
     backup.add_argument("--out", type=Path, metavar="FILE",
                         help="备份文件，默认放在备份文件夹并带时间 / backup file, default: timestamped in the backups folder")
-    restore = action(db_commands, "restore",
-                     "用备份恢复 SQLite 数据库（先检查备份、备份当前库，需要时升级结构）"
-                     " / restore the SQLite database from a backup (checked; the current one backed up first; migrated)",
-                     restore_command)
+    restore = cli.action("db", "restore",
+                         "用备份恢复 SQLite 数据库（先检查备份、备份当前库，需要时升级结构）"
+                         " / restore the SQLite database from a backup (checked; the current one backed up first; migrated)",
+                         restore_command)
     restore.add_argument("file", type=Path, metavar="FILE", help="备份文件 / backup file")
-    from app.commands_identity import add_operator_options
-
-    add_operator_options(restore, "管理员登录名（须输入密码，记入审计日志） / administrator login (password asked for; audited)")
-    check = action(db_commands, "restore-check",
-                   "恢复备份后与结算中心核对（备份之后中心办理的登记、结算）；审核员确认差异后才能继续办理"
-                   " / after a restore: what the centre holds since the backup; a reviewer acknowledges the differences",
-                   restore_check_command)
+    add_operator_options(restore, ADMIN_HELP)
+    check = cli.action("db", "restore-check",
+                       "恢复备份后与结算中心核对（备份之后中心办理的登记、结算）；审核员确认差异后才能继续办理"
+                       " / after a restore: what the centre holds since the backup; a reviewer acknowledges the differences",
+                       restore_check_command)
     check.add_argument("--acknowledge", metavar="NOTE",
                        help="审核员确认已查看并处理差异（写明如何处理，记入审计日志） / reviewer: acknowledge, with a note")
     check.add_argument("--restored", metavar="FILE",
@@ -52,16 +60,64 @@ def register_db(db_commands: Any, action: Callable[[Any, str, str, Handler], arg
     add_operator_options(check)
 
 
-def _audit_help(args: argparse.Namespace) -> int:
-    print("用法 / usage: wi-counter audit verify", file=sys.stderr)
-    return 2
+def register_audit(cli: CommandLine) -> None:
+    cli.group("audit", "审计日志 / the audit trail", usage("wi-counter audit verify"))
+    cli.action("audit", "verify",
+               "校验审计日志的哈希链：找出被修改、删除的记录 / verify the hash chain: find edited or deleted entries",
+               verify_command)
 
 
-def _open(args: argparse.Namespace, run_migrations: bool = True, check_database: bool = True) -> Any:
-    from app.bootstrap import open_counter
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from app.db import migrate
+    from app.settings import BACKUP_KEEP
 
-    return open_counter(home=args.home, demo=args.demo, db_url=args.db, run_migrations=run_migrations,
-                        check_database=check_database)
+    context = open_context(args, run_migrations=False)
+    try:
+        result = migrate.upgrade(
+            context.engine, args.revision, backup_dir=context.paths.backup_dir, keep=context.settings.get(BACKUP_KEEP),
+            kind="demo" if args.demo else "site",
+        )
+    finally:
+        context.close()
+    if result.backup is not None:
+        print(f"已备份 / backed up: {result.backup}")
+    if result.changed:
+        print(f"数据库结构 / schema: {result.from_revision or '空库 empty'} → {result.to_revision}")
+    else:
+        print(f"数据库结构已是最新 / schema already at {result.to_revision}")
+    return 0
+
+
+def _db_downgrade(args: argparse.Namespace) -> int:
+    from app.db import migrate
+
+    from app.operators import Permission
+
+    context = open_context(args, run_migrations=False)
+    try:
+        # Dropping tables (the audit trail's among them) is the administrator's, audited before it happens.
+        actor = admin_if_ready(context, args, Permission.CHANGE_SETTINGS)
+        if actor is not False:
+            audit_admin(context, actor, "db_downgrade", "database", context.database_description,
+                                          {"from": migrate.current_revision(context.engine), "to": args.revision})
+        result = migrate.downgrade(context.engine, args.revision)
+    finally:
+        context.close()
+    print(f"数据库结构 / schema: {result.from_revision} → {result.to_revision or 'base（空库 empty）'}")
+    return 0
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    from app.db import migrate
+
+    context = open_context(args, run_migrations=False)
+    try:
+        current = migrate.current_revision(context.engine)
+        head = migrate.head_revision()
+        print(f"{context.database_description}: {current or 'base（空库 empty）'}（最新 / head {head}）")
+    finally:
+        context.close()
+    return 0
 
 
 def _centre_anchors(context: Any) -> tuple[list[Any] | None, str]:
@@ -89,7 +145,7 @@ def verify_command(args: argparse.Namespace) -> int:
     centre's anchors could not be checked (issue 22 §4: not called intact)."""
     from app.audit import AUDIT_KEY_RESTORE_HINT, check_anchor, check_centre_anchors, note_anchor, verify_trail
 
-    context = _open(args)
+    context = open_context(args)
     try:
         config_dir, database = context.paths.config_dir, context.database_description
         anchors, why_not = _centre_anchors(context)
@@ -152,7 +208,7 @@ def _head_of(context: Any) -> dict[str, Any] | None:
 def backup_command(args: argparse.Namespace) -> int:
     from app.db import backup
 
-    context = _open(args, run_migrations=False)
+    context = open_context(args, run_migrations=False)
     try:
         if backup.sqlite_file(context.engine) is None:
             print(backup.postgres_instructions(context.engine))
@@ -167,7 +223,6 @@ def backup_command(args: argparse.Namespace) -> int:
 def restore_command(args: argparse.Namespace) -> int:
     from app import audit
     from app.audit import forget_anchor
-    from app.commands_identity import admin_signed_in
     from app.db import backup, migrate
     from app.operators import Permission
     from app.settings import BACKUP_KEEP
@@ -175,7 +230,7 @@ def restore_command(args: argparse.Namespace) -> int:
 
     # Not migrated on opening: the current file is backed up as it is, then replaced. Not checked
     # either: a restore is what the start-up check tells IT to do with a missing or damaged file.
-    context = _open(args, run_migrations=False, check_database=False)
+    context = open_context(args, run_migrations=False, check_database=False)
     try:
         if backup.sqlite_file(context.engine) is None:
             print(backup.postgres_instructions(context.engine))
@@ -212,11 +267,10 @@ def _reconcile_restored(context: Any, actor: Any) -> Any:
     """Ask the centre what it holds since the backup; print the outcome. None: not reached (work waits)."""
     from app.centre.gateway import CentreError
     from app.errors import WiCounterError
-    from app.composition import open_workflow_centre
     from app.workflow.restore_check import reconcile
 
     try:
-        client = open_workflow_centre(context, actor)
+        client = centre_client(context, actor)
         try:
             report = reconcile(context, client, actor)
         finally:
@@ -262,11 +316,10 @@ def _note_external_restore(context: Any, actor: Any, file: str) -> None:
 
 
 def restore_check_command(args: argparse.Namespace) -> int:
-    from app.commands_identity import signed_in
     from app.operators import Permission
     from app.workflow.restore_check import acknowledge, latest
 
-    context = _open(args)
+    context = open_context(args)
     try:
         permission = Permission.CHANGE_SETTINGS if args.restored else Permission.RECONCILE if args.acknowledge else None
         actor = signed_in(context, args, permission)

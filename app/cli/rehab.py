@@ -1,9 +1,9 @@
 """`wi-counter rehab-plan STAY_ID --document-no NO --summary TEXT --date YYYY-MM-DD`: record a rehab
 stay's 康复方案 and upload it to the centre (2307), before its discharge settlement (`000 §30`).
 
-The operator signs in with the password (`app.commands_identity.signed_in`). Without `--document-no`
-the stay's latest recorded plan is sent again (e.g. after the link came back). Registered by
-`app.cli`. Exit 0 uploaded, 1 refused or not uploaded (the reason printed), 2 bad input.
+The operator signs in with the password (`app.cli.common.signed_in`). Without `--document-no`
+the stay's latest recorded plan is sent again (e.g. after the link came back).
+Exit 0 uploaded, 1 refused or not uploaded (the reason printed), 2 bad input.
 """
 
 from __future__ import annotations
@@ -11,18 +11,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Callable
-from typing import Any
 
-from app.commands_identity import add_operator_options, signed_in
+from app.cli.common import CommandLine, add_operator_options, centre_client, open_context, signed_in
 
-Handler = Callable[[argparse.Namespace], int]
-
-
-def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
-             action: Callable[[Any, str, str, Handler], argparse.ArgumentParser]) -> None:
-    parser = command("rehab-plan", "录入并上传康复住院的康复方案（出院结算前，000 §30）"
-                                   " / record and upload a rehab stay's plan (before discharge settlement)", rehab_plan)
+def register(cli: CommandLine) -> None:
+    parser = cli.command("rehab-plan", "录入并上传康复住院的康复方案（出院结算前，000 §30）"
+                                       " / record and upload a rehab stay's plan (before discharge settlement)", rehab_plan)
     parser.add_argument("stay_id", type=int, metavar="STAY_ID", help="住院登记编号（wi-counter stays） / stay id")
     parser.add_argument("--document-no", metavar="NO", help="康复方案编号；不给则重新上传已录入的方案 / the plan's reference")
     parser.add_argument("--summary", help="康复方案摘要 / a summary of the plan")
@@ -31,11 +25,9 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
 
 
 def rehab_plan(args: argparse.Namespace) -> int:
-    from app.bootstrap import open_counter
     from app.errors import WiCounterError
     from app.operators import Permission
     from app.workflow.admission import centre_today
-    from app.composition import open_workflow_centre
     from app.workflow.rehab_plan import record_rehab_plan, upload_rehab_plan
 
     drawn_up = None
@@ -48,11 +40,11 @@ def rehab_plan(args: argparse.Namespace) -> int:
         except ValueError:
             print(f"错误：康复方案日期应写作 YYYY-MM-DD，不是 {args.date} / bad date", file=sys.stderr)
             return 2
-    context = open_counter(home=args.home, demo=args.demo, db_url=args.db)
+    context = open_context(args)
     try:
         try:
             actor = signed_in(context, args, Permission.SETTLE)
-            client = open_workflow_centre(context, actor)
+            client = centre_client(context, actor)
             try:
                 if drawn_up is not None:
                     plan = record_rehab_plan(context, client, args.stay_id, args.document_no, args.summary, drawn_up,

@@ -1,28 +1,65 @@
-"""`wi-counter centre status|outbox|resolve`: the link to the centre and the outbox, for IT and support.
+"""`wi-counter centre status|outbox|resolve|reconcile|differences|review|calls|serve`: the link to the
+centre, the outbox, the day-end reconciliation and the call log, for IT and support; `serve` runs the
+sandbox centre (its options are the sandbox's own, `app.sandbox.cli`).
 
-Registered in `app.cli` (the centre commands' marked place); exit 0 ok, 1 something needs
-attention (centre unreachable, entries still open), 2 bad input.
+Exit 0 ok, 1 something needs attention (centre unreachable, entries still open), 2 bad input.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
+from app.cli.common import CommandLine, add_operator_options, centre_client, open_context, print_json, signed_in
 
-def _open(args: argparse.Namespace) -> Any:
-    from app.bootstrap import open_counter
 
-    return open_counter(home=args.home, demo=args.demo, db_url=args.db)
+def register(cli: CommandLine) -> None:
+    cli.group("centre", "结算中心：联网状态、发件箱、沙箱中心 / the settlement centre", centre_status)
+    status = cli.action("centre", "status",
+                        "检测结算中心能否连接，统计未确定的交易 / probe the centre, count open outbox entries", centre_status)
+    status.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    outbox = cli.action("centre", "outbox", "列出结果未确定的交易（发件箱） / list open outbox entries", centre_outbox)
+    outbox.add_argument("--all", action="store_true", help="包括已完成的 / include finished entries")
+    outbox.add_argument("--limit", type=int, default=50, help="最多列出条数 / at most N entries (default 50)")
+    outbox.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    resolve = cli.action("centre", "resolve", "按报文编号查询并处理结果未确定的交易 / resolve open entries by msgid",
+                         centre_resolve)
+    resolve.add_argument("--reverse", metavar="MSGID",
+                         help="冲正（撤销）此报文编号的交易（审核员，须输入密码，记入审计日志）"
+                              " / reverse the call with this msgid (a reviewer, with the password; audited)")
+    add_operator_options(resolve, "冲正时的审核员登录名 / the reviewer's login, for --reverse")
+    reconcile = cli.action("centre", "reconcile", "与结算中心对账（总账、明细） / daily reconciliation with the centre",
+                           centre_reconcile)
+    reconcile.add_argument("--date", metavar="YYYY-MM-DD", help="业务日期，默认今天 / business date, default today")
+    reconcile.add_argument("--details", action="store_true",
+                           help="总账一致也逐笔核对明细 / compare the details even when the totals agree")
+    differences = cli.action("centre", "differences", "对账差异（待审核员处理） / reconciliation differences",
+                             centre_differences)
+    differences.add_argument("--date", metavar="YYYY-MM-DD", help="只看此业务日期 / only this business date")
+    differences.add_argument("--all", action="store_true", help="包括已处理的 / include those dealt with")
+    review = cli.action("centre", "review", "审核员记录对账差异的处理情况 / record how a difference was dealt with",
+                        centre_review)
+    review.add_argument("id", type=int, metavar="ID", help="差异编号（见 differences） / difference id")
+    review.add_argument("--note", required=True, help="处理情况，如：已补记、已冲正 / what was done")
+    add_operator_options(review, "审核员登录名（须输入密码） / reviewer login (password asked for)")
+    calls = cli.action("centre", "calls", "调用日志：每次与中心的交互及结果 / the call log", centre_calls)
+    calls.add_argument("--msgid", help="只看此报文编号 / only this msgid")
+    calls.add_argument("--limit", type=int, default=50, help="最近 N 条（默认 50） / the last N calls")
+    calls.add_argument("--full", action="store_true", help="含请求和应答内容 / with request and reply data")
+    calls.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
+    from app.sandbox import cli as sandbox_cli  # the sandbox centre's own options
+
+    serve = cli.action("centre", "serve",
+                       "运行沙箱结算中心（培训、演示、测试用） / run the sandbox settlement centre (training, demo, tests)",
+                       sandbox_cli.serve)
+    sandbox_cli.add_arguments(serve)
 
 
 def centre_status(args: argparse.Namespace) -> int:
-    from app.composition import open_counter_centre
 
-    context = _open(args)
+    context = open_context(args)
     try:
-        client = open_counter_centre(context)
+        client = centre_client(context)
         try:
             status = client.check()
         finally:
@@ -30,8 +67,8 @@ def centre_status(args: argparse.Namespace) -> int:
     finally:
         context.close()
     if args.json:
-        print(json.dumps({"url": status.url, "reachable": status.reachable, "error": status.error,
-                          "open_entries": status.open_entries}, ensure_ascii=False, indent=2))
+        print_json({"url": status.url, "reachable": status.reachable, "error": status.error,
+                          "open_entries": status.open_entries})
     else:
         link = "可以连接 / reachable" if status.reachable else f"无法连接 / unreachable：{status.error}"
         print(f"结算中心 / centre: {status.url}  {link}")
@@ -47,7 +84,7 @@ def centre_outbox(args: argparse.Namespace) -> int:
     from app.centre.outbox import FOREIGN, OPEN_STATES, EntryView
     from app.db.models import OutboxEntry
 
-    context = _open(args)
+    context = open_context(args)
     try:
         with context.transaction() as session:
             query = select(OutboxEntry).order_by(OutboxEntry.seq.desc()).limit(args.limit)
@@ -59,11 +96,11 @@ def centre_outbox(args: argparse.Namespace) -> int:
         context.close()
     views.reverse()
     if args.json:
-        print(json.dumps([{
+        print_json([{
             "msgid": v.msgid, "operation": v.operation, "txn_code": v.txn_code, "state": v.state.value,
             "resolution": v.resolution, "attempts": v.attempts, "counter": v.counter_name, "stay_id": v.stay_id,
             "reverses_msgid": v.reverses_msgid, "error": v.error, "created_at": v.created_at.isoformat(),
-        } for v in views], ensure_ascii=False, indent=2))
+        } for v in views])
         return 0
     if not views:
         print("没有结果未确定的交易 / no open entries" if not args.all else "发件箱为空 / the outbox is empty")
@@ -76,14 +113,13 @@ def centre_outbox(args: argparse.Namespace) -> int:
 
 
 def centre_resolve(args: argparse.Namespace) -> int:
-    from app.composition import open_counter_centre
     from app.recovery import recover_at_start
 
-    context = _open(args)
+    context = open_context(args)
     try:
         if args.reverse:
             return _reverse(context, args)
-        client = open_counter_centre(context)
+        client = centre_client(context)
         try:
             # The start-up recovery (`app.recovery`): open entries by msgid, then what they leave behind.
             report = recover_at_start(context, client)
@@ -110,16 +146,14 @@ def _reverse(context: Any, args: argparse.Namespace) -> int:
     slip's 已撤销 mark) is applied with the outbox's completion, in its transaction
     (`app.workflow.appliers.apply_reversal`)."""
     from app import audit
-    from app.composition import open_counter_centre
     from app.centre.gateway import CentreError
-    from app.commands_identity import signed_in
     from app.operators import Permission
 
     actor = signed_in(context, args, Permission.CANCEL_SETTLEMENT, who="审核员")
     with context.transaction() as session:
         audit.record(session, "centre_reversal_requested", operator_id=actor.id, counter_name=context.counter_name,
                      entity_type="outbox_entry", entity_id=args.reverse, detail={"msgid": args.reverse})
-    client = open_counter_centre(context, (actor.login, actor.display_name))
+    client = centre_client(context, actor)
     try:
         try:
             result = client.reverse(args.reverse)
@@ -152,7 +186,6 @@ def centre_reconcile(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from app.centre import wire
-    from app.composition import open_counter_centre
     from app.centre.gateway import CentreError
     from app.centre.reconciliation import TRANSACTION_LABELS, DayEndReconciler
 
@@ -161,9 +194,9 @@ def centre_reconcile(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"错误：日期应为 YYYY-MM-DD：{args.date!r}")
         return 2
-    context = _open(args)
+    context = open_context(args)
     try:
-        client = open_counter_centre(context)
+        client = centre_client(context)
         try:
             result = DayEndReconciler(context.sessions, client, context.counter_name).run(day, details=args.details)
         except CentreError as exc:
@@ -203,7 +236,7 @@ def centre_differences(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"错误：日期应为 YYYY-MM-DD：{args.date!r}")
         return 2
-    context = _open(args)
+    context = open_context(args)
     try:
         with context.transaction() as session:
             differences = list_differences(session, day=day, open_only=not args.all)
@@ -222,11 +255,10 @@ def centre_differences(args: argparse.Namespace) -> int:
 def centre_review(args: argparse.Namespace) -> int:
     """A reviewer records how a difference was dealt with."""
     from app.centre.reconciliation import review_difference
-    from app.commands_identity import signed_in
     from app.errors import WiCounterError
     from app.operators import Permission
 
-    context = _open(args)
+    context = open_context(args)
     try:
         actor = signed_in(context, args, Permission.RECONCILE, who="审核员")
         with context.transaction() as session:
@@ -244,7 +276,7 @@ def centre_calls(args: argparse.Namespace) -> int:
     """The call log (every exchange with the centre and how it ended), newest last."""
     from app.centre.calllog import calls_for, recent_calls
 
-    context = _open(args)
+    context = open_context(args)
     try:
         with context.transaction() as session:
             rows = calls_for(session, args.msgid) if args.msgid else list(reversed(recent_calls(session, args.limit)))
@@ -257,7 +289,7 @@ def centre_calls(args: argparse.Namespace) -> int:
     finally:
         context.close()
     if args.json:
-        print(json.dumps(calls, ensure_ascii=False, indent=2))
+        print_json(calls)
         return 0
     if not calls:
         print("没有调用记录 / no calls recorded")

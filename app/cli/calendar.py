@@ -1,7 +1,7 @@
 """`wi-counter calendar show [--year Y] [--json]` and `wi-counter calendar import FILE`.
 
-The holiday files behind the working-day deadlines (`resources/calendar/README.md`). Registered
-by `app.cli` (its `command`/`action` helpers). Neither action opens the database: they read and
+The holiday files behind the working-day deadlines (`resources/calendar/README.md`). Neither action
+opens the database: they read and
 write files in the config folder only. Exit 0 ok, 1 an installed file is broken, 2 bad input.
 """
 
@@ -9,41 +9,30 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from app.business_date import business_today
+from app.cli.common import CommandLine, paths_of, print_json
 from app.claims.calendar import WEEKDAY_LABELS, CalendarYear, HolidayPeriod, WorkingCalendar
 
-Handler = Callable[[argparse.Namespace], int]
 FIRST_YEAR = 2024  # the first year shipped; `show` reports coverage from here to next year
 
 
-def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
-             action: Callable[[Any, str, str, Handler], argparse.ArgumentParser]) -> None:
-    calendar = command("calendar", "节假日安排（工作日日历）：查看、导入 / the working-day calendar: show, import",
-                       show_command)
-    actions = calendar.add_subparsers(dest="calendar_command", metavar="ACTION")
-    show = action(actions, "show",
-                  "某年的放假日和调休上班日，以及 2024 年至明年各年是否已导入"
-                  " / a year's days off and make-up working days, and which years are covered", show_command)
+def register(cli: CommandLine) -> None:
+    cli.group("calendar", "节假日安排（工作日日历）：查看、导入 / the working-day calendar: show, import", show_command)
+    show = cli.action("calendar", "show",
+                      "某年的放假日和调休上班日，以及 2024 年至明年各年是否已导入"
+                      " / a year's days off and make-up working days, and which years are covered", show_command)
     show.add_argument("--year", type=int, metavar="YEAR", help="年份，默认今年 / the year, default this year")
     show.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
-    importing = action(actions, "import",
-                       "检查并安装一年的节假日文件到配置文件夹（替换同一年随程序提供的文件）"
-                       " / check and install a year's holiday file into the config folder (replaces the shipped year)",
-                       import_command)
+    importing = cli.action("calendar", "import",
+                           "检查并安装一年的节假日文件到配置文件夹（替换同一年随程序提供的文件）"
+                           " / check and install a year's holiday file into the config folder (replaces the shipped year)",
+                           import_command)
     importing.add_argument("file", type=Path, metavar="FILE",
                            help="节假日文件（TOML，格式见 resources/calendar/README.md） / the holiday file")
-
-
-def _config_dir(args: argparse.Namespace) -> Path:
-    from app.paths import resolve_paths
-
-    return resolve_paths(getattr(args, "home", None), demo=getattr(args, "demo", False)).config_dir
 
 
 def _origin(year: CalendarYear) -> str:
@@ -77,7 +66,7 @@ def show_command(args: argparse.Namespace) -> int:
         print(f"年份应在 2000 至 2100 之间：{year} / --year out of range", file=sys.stderr)
         return 2
     try:
-        calendar = load_calendar(_config_dir(args))
+        calendar = load_calendar(paths_of(args).config_dir)
     except ConfigurationError as exc:  # an installed file is broken: the site must fix it
         print(f"错误：{exc.message}", file=sys.stderr)
         return 1
@@ -85,7 +74,7 @@ def show_command(args: argparse.Namespace) -> int:
     chosen = calendar.year(year)
     warning = missing_years_message(calendar, year, year)
     if getattr(args, "json", False):
-        print(json.dumps(_as_json(calendar, year, chosen, years, warning), ensure_ascii=False, indent=2))
+        print_json(_as_json(calendar, year, chosen, years, warning))
         return 0
     if chosen is None:
         print(f"{warning} / {year}: no official 调休 arrangement; statutory holidays only")
@@ -139,7 +128,7 @@ def import_command(args: argparse.Namespace) -> int:
     from app.claims.calendar import import_calendar_file, load_calendar, site_folder
     from app.errors import ConfigurationError
 
-    config_dir = _config_dir(args)
+    config_dir = paths_of(args).config_dir
     try:
         year = import_calendar_file(args.file, config_dir)
     except ConfigurationError as exc:

@@ -2,93 +2,83 @@
 `claims list`, `claims dispute DEDUCTION_ID`, `claims deadlines`, `claims medical-record SETTLEMENT_ID`
 (病案首页已补齐, `003 §16`): the monthly claim and its deadlines from the command line.
 
-Registered in `app.cli`. Exit 0 done, 1 refused (the reason on stderr, in Chinese), 2 bad input.
-`build --out` writes the three forms as PDF and XLSX (`printing.claim_forms`, imported here
-lazily: this module is part of the command line's composition root).
+Exit 0 done, 1 refused (the reason on stderr, in Chinese), 2 bad input. `build --out` writes the
+three forms as PDF and XLSX (`printing.claim_forms`, imported here lazily). The month's pre-audit
+(`claims predict / accuracy / adjust-rule`) is registered into this group by `app.cli.preaudit`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from app.commands_identity import OPERATOR_HELP, add_operator_options, signed_in
+from app.cli.common import (
+    OPERATOR_HELP,
+    CommandLine,
+    add_operator_options,
+    centre_client,
+    open_context,
+    print_json,
+    print_table,
+    signed_in,
+    usage,
+)
 
-Handler = Callable[[argparse.Namespace], int]
 
-
-def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
-             action: Callable[[Any, str, str, Handler], argparse.ArgumentParser]) -> None:
-    claims = command("claims", "月度结算申请：生成结算表和明细表、上传、审核结果和扣款 / the monthly claim", _help)
-    actions = claims.add_subparsers(dest="claims_command", metavar="ACTION")
-    build = action(actions, "build",
-                   "生成（或刷新）某月的月度结算申请并打印合计；--out 写出三张表的 PDF 和 XLSX"
-                   " / build (or refresh) a month's claim and print its totals; --out writes the three forms",
-                   build_command)
+def register(cli: CommandLine) -> None:
+    cli.group("claims", "月度结算申请：生成结算表和明细表、上传、审核结果和扣款 / the monthly claim",
+              usage("wi-counter claims {build,upload,status,list,dispute,deadlines,medical-record,predict,accuracy,"
+                    "adjust-rule}"))
+    build = cli.action("claims", "build",
+                       "生成（或刷新）某月的月度结算申请并打印合计；--out 写出三张表的 PDF 和 XLSX"
+                       " / build (or refresh) a month's claim and print its totals; --out writes the three forms",
+                       build_command)
     build.add_argument("--month", required=True, metavar="YYYY-MM", help="申报月份（结算日期所在月） / the month claimed")
     build.add_argument("--out", type=Path, metavar="DIR", help="写出结算表和明细表的文件夹 / folder for the forms")
     add_operator_options(build)
     build.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
-    upload = action(actions, "upload", "分片上传月度结算申请（中断后再次运行即续传，不会重复）"
+    upload = cli.action("claims", "upload", "分片上传月度结算申请（中断后再次运行即续传，不会重复）"
                                        " / upload the claim in chunks (run again to resume; never duplicates)",
-                    upload_command)
+                        upload_command)
     upload.add_argument("batch", metavar="BATCH", help="结算批次 / batch number")
     add_operator_options(upload)
-    status = action(actions, "status", "查询审核结果，保存扣款及异议期限 / fetch the agency's answer and its deductions",
-                    status_command)
+    status = cli.action("claims", "status", "查询审核结果，保存扣款及异议期限 / fetch the agency's answer and its deductions",
+                        status_command)
     status.add_argument("batch", metavar="BATCH", help="结算批次 / batch number")
     add_operator_options(status, "查询中心时的操作员登录名（须输入密码；--local 时不需要） / operator login when asking the "
                                  "centre (password asked for; not with --local)")
     status.add_argument("--local", action="store_true", help="不联系中心，只显示本地记录 / do not ask the centre")
     status.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
-    listing = action(actions, "list", "列出月度结算申请 / list the claims", list_command)
+    listing = cli.action("claims", "list", "列出月度结算申请 / list the claims", list_command)
     listing.add_argument("--month", metavar="YYYY-MM", help="只列此月 / only this month")
     listing.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
-    dispute = action(actions, "dispute", "对一笔扣款提出异议，网上报送异议理由和证据文件的文件名及校验值（广东：经办机构推送之日起"
+    dispute = cli.action("claims", "dispute", "对一笔扣款提出异议，网上报送异议理由和证据文件的文件名及校验值（广东：经办机构推送之日起"
                                          " 10 个工作日内，003 §20）；未受理的异议再执行一次即重新提交"
                                          " / dispute a deduction online with the evidence files' names and SHA-256 "
                                          "(Guangdong: within 10 working days of the agency's push); run again to resend",
-                     dispute_command)
+                         dispute_command)
     dispute.add_argument("deduction_id", type=int, metavar="DEDUCTION_ID", help="扣款编号（见 claims status） / deduction id")
     dispute.add_argument("--statement", required=True, help="异议理由 / the hospital's statement")
     dispute.add_argument("--evidence", action="append", default=[], metavar="FILE",
                          help="证据材料文件（读取其校验值，文件本身不上传），可多次给出 / an evidence file (hashed, not "
                               "sent; repeatable)")
     add_operator_options(dispute)
-    deadlines = action(actions, "deadlines", "列出未办的截止事项（月度申请、明细上传、扣款异议、病案首页补齐），及未导入调休安排的年份"
+    deadlines = cli.action("claims", "deadlines", "列出未办的截止事项（月度申请、明细上传、扣款异议、病案首页补齐），及未导入调休安排的年份"
                                              " / list the open deadlines, and the years without their 调休 arrangement",
-                       deadlines_command)
+                           deadlines_command)
     deadlines.add_argument("--json", action="store_true", help="输出 JSON / print JSON")
-    record = action(actions, "medical-record", "登记一笔出院结算的病案首页已补齐（广东：出院结算后7天内补齐，003 §16）"
+    record = cli.action("claims", "medical-record", "登记一笔出院结算的病案首页已补齐（广东：出院结算后7天内补齐，003 §16）"
                                                " / record that a settlement's 病案首页 has been completed",
-                    medical_record_command)
+                        medical_record_command)
     record.add_argument("settlement_id", type=int, metavar="SETTLEMENT_ID", help="结算记录编号 / settlement id")
     add_operator_options(record)
-    demo_month = action(actions, "demo-month",
-                        "演示模式：经沙箱结算中心为上月办理三笔结算（上月已有结算则不做） / demo only: settle three "
-                        "stays last month through the sandbox centre", demo_month_command)
+    demo_month = cli.action("claims", "demo-month",
+                            "演示模式：经沙箱结算中心为上月办理三笔结算（上月已有结算则不做） / demo only: settle three "
+                            "stays last month through the sandbox centre", demo_month_command)
     demo_month.add_argument("--operator", metavar="LOGIN", default="cashier", help=OPERATOR_HELP)
-    from app.claims import commands_preaudit
-
-    commands_preaudit.register(actions, action)  # predict / accuracy / adjust-rule (issue 10, part B)
-
-
-def _help(args: argparse.Namespace) -> int:
-    print("用法 / usage: wi-counter claims {build,upload,status,list,dispute,deadlines,medical-record,predict,accuracy,"
-          "adjust-rule}",
-          file=sys.stderr)
-    return 2
-
-
-def _open(args: argparse.Namespace) -> Any:
-    from app.bootstrap import open_counter
-
-    return open_counter(home=args.home, demo=args.demo, db_url=args.db)
 
 
 def _signed_in(context: Any, args: argparse.Namespace) -> Any:
@@ -129,7 +119,7 @@ def build_command(args: argparse.Namespace) -> int:
     except ClaimError as exc:
         print(f"错误：{exc.message}", file=sys.stderr)
         return 2
-    context = _open(args)
+    context = open_context(args)
     try:
         actor = _signed_in(context, args)
         result = build_claim(context, args.month, actor)
@@ -143,9 +133,8 @@ def build_command(args: argparse.Namespace) -> int:
     finally:
         context.close()
     if args.json:
-        print(json.dumps({**_summary_json(result.claim), "added": result.added, "removed": result.removed,
-                          "created": result.created, "files": [str(p) for p in written]},
-                         ensure_ascii=False, indent=2))
+        print_json({**_summary_json(result.claim), "added": result.added, "removed": result.removed,
+                          "created": result.created, "files": [str(p) for p in written]})
         return 0
     if result.created:
         print(f"已生成新的月度结算申请 / new claim built（{result.added} 笔）")
@@ -162,14 +151,13 @@ def build_command(args: argparse.Namespace) -> int:
 def upload_command(args: argparse.Namespace) -> int:
     from app.claims.service import claim_by_batch
     from app.claims.upload import upload_claim
-    from app.composition import open_workflow_centre
 
-    context = _open(args)
+    context = open_context(args)
     try:
         actor = _signed_in(context, args)
         with context.transaction() as session:
             claim_id = claim_by_batch(session, args.batch).id
-        client = open_workflow_centre(context, actor)
+        client = centre_client(context, actor)
         try:
             outcome = upload_claim(context, client, claim_id, actor,
                                    progress=lambda done, chunks: print(f"  分片 / chunk {done}/{chunks}", flush=True))
@@ -190,9 +178,8 @@ def status_command(args: argparse.Namespace) -> int:
     from app.claims.service import claim_by_batch, claim_summary
     from app.claims.upload import fetch_answer
     from app.db.models import ClaimStatus
-    from app.composition import open_workflow_centre
 
-    context = _open(args)
+    context = open_context(args)
     problems: tuple[str, ...] = ()
     try:
         calendar = load_calendar(context.paths.config_dir)
@@ -201,7 +188,7 @@ def status_command(args: argparse.Namespace) -> int:
             claim_id, status = claim.id, claim.status
         if not args.local and status not in (ClaimStatus.DRAFT, ClaimStatus.UPLOADING):
             actor = _signed_in(context, args)  # the answer is fetched and stored in this operator's name
-            client = open_workflow_centre(context, actor)
+            client = centre_client(context, actor)
             try:
                 problems = fetch_answer(context, client, claim_id, actor, calendar=calendar).problems
             finally:
@@ -215,7 +202,7 @@ def status_command(args: argparse.Namespace) -> int:
     # The dispute days are working days: say so when a year they fall in lacks its 调休 arrangement.
     warning = calendar_warning(calendar, today)
     if args.json:
-        print(json.dumps({**_summary_json(summary), "problems": list(problems), "calendar_warning": warning,
+        print_json({**_summary_json(summary), "problems": list(problems), "calendar_warning": warning,
                           "deductions": [{
             "deduction_id": d.deduction_id, "name": d.name, "id_number": d.masked_id,
             "registration_no": d.registration_no, "line_no": d.line_no, "item_code": d.item_code,
@@ -226,7 +213,7 @@ def status_command(args: argparse.Namespace) -> int:
             "dispute_answer": ({"status": d.dispute.answer_status, "answer": d.dispute.answer,
                                 "answered": d.dispute.answered_on.isoformat() if d.dispute.answered_on else None}
                                if d.dispute and d.dispute.answer_status else None),
-        } for d in deductions]}, ensure_ascii=False, indent=2))
+        } for d in deductions]})
         return 0
     _print_summary(summary)
     for problem in problems:
@@ -251,20 +238,19 @@ def list_command(args: argparse.Namespace) -> int:
         except ClaimError as exc:
             print(f"错误：{exc.message}", file=sys.stderr)
             return 2
-    context = _open(args)
+    context = open_context(args)
     try:
         with context.transaction() as session:
             claims = list_claims(session, args.month)
     finally:
         context.close()
     if args.json:
-        print(json.dumps([_summary_json(c) for c in claims], ensure_ascii=False, indent=2))
+        print_json([_summary_json(c) for c in claims])
         return 0
     if not claims:
         print("没有月度结算申请 / no claims")
-    for claim in claims:
-        print(f"{claim.batch_no}\t{claim.month}\t{claim.status_label}\t人次 {claim.person_times}\t"
-              f"基金支付 {_money(claim.fund_total)}\t扣款 {_money(claim.deduction_total)}")
+    print_table((claim.batch_no, claim.month, claim.status_label, f"人次 {claim.person_times}",
+                 f"基金支付 {_money(claim.fund_total)}", f"扣款 {_money(claim.deduction_total)}") for claim in claims)
     return 0
 
 
@@ -272,17 +258,16 @@ def demo_month_command(args: argparse.Namespace) -> int:
     from app.claims.demo_month import seed_demo_month
     from app.demo import DEMO_PASSWORD
     from app.operators import authenticate
-    from app.composition import open_workflow_centre
 
     if not args.demo:
         print("错误：只用于演示模式（wi-counter --demo claims demo-month） / demo mode only", file=sys.stderr)
         return 2
-    context = _open(args)  # demo mode: opens only a database created as a demo (app.db.identity)
+    context = open_context(args)  # demo mode: opens only a database created as a demo (app.db.identity)
     try:
         with context.transaction() as session:
             # The demo's accounts share the published demo password; nowhere else is a login taken on trust.
             actor = authenticate(session, args.operator, DEMO_PASSWORD, context.counter_name, channel="cli")
-        client = open_workflow_centre(context, actor)
+        client = centre_client(context, actor)
         try:
             settled = seed_demo_month(context, client, actor)
         finally:
@@ -298,13 +283,12 @@ def dispute_command(args: argparse.Namespace) -> int:
     from app.claims.calendar import load_calendar
     from app.claims.deductions import file_dispute
     from app.errors import WiCounterError
-    from app.composition import open_workflow_centre
 
-    context = _open(args)
+    context = open_context(args)
     try:
         calendar = load_calendar(context.paths.config_dir)
         actor = _signed_in(context, args)
-        client = open_workflow_centre(context, actor)
+        client = centre_client(context, actor)
         try:
             # 003 §20: sent online with the evidence files' names and SHA-256 (the files stay here).
             dispute = file_dispute(context, client, args.deduction_id, args.statement, args.evidence, actor,
@@ -336,7 +320,7 @@ def medical_record_command(args: argparse.Namespace) -> int:
     from app.operators import Permission
     from app.workflow.medical_record import mark_completed
 
-    context = _open(args)
+    context = open_context(args)
     try:
         try:
             actor = signed_in(context, args, Permission.SETTLE)
@@ -359,7 +343,7 @@ def deadlines_command(args: argparse.Namespace) -> int:
     from app.rules.profiles import load_profile
     from app.settings import CLAIMS_PROFILE, CLAIMS_WARN_WORKING_DAYS
 
-    context = _open(args)
+    context = open_context(args)
     try:
         calendar = load_calendar(context.paths.config_dir)
         today = wire.now().date()
@@ -371,18 +355,16 @@ def deadlines_command(args: argparse.Namespace) -> int:
         context.close()
     warning = calendar_warning(calendar, today)
     if args.json:
-        print(json.dumps({"today": today.isoformat(), "profile": profile.name, "calendar_warning": warning,
+        print_json({"today": today.isoformat(), "profile": profile.name, "calendar_warning": warning,
                           "deadlines": [{"kind": w.deadline.kind, "subject": w.deadline.subject,
                                          "due": w.deadline.due.isoformat(), "source": w.deadline.source,
                                          "state": w.status.state, "working_days_left": w.status.working_days_left,
-                                         "message": w.status.message} for w in watched]},
-                         ensure_ascii=False, indent=2))
+                                         "message": w.status.message} for w in watched]})
         return 0
     if warning:
         print(f"注意：{warning}")
     if not watched:
         print("没有未办的截止事项 / no open deadlines")
-    for w in watched:
-        print(f"{w.deadline.due.isoformat()}\t{w.status.label}\t{w.deadline.subject}\t{w.deadline.source}\t"
-              f"{w.status.message}")
+    print_table((w.deadline.due.isoformat(), w.status.label, w.deadline.subject, w.deadline.source, w.status.message)
+                for w in watched)
     return 0

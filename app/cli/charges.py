@@ -1,41 +1,35 @@
-"""`wi-counter charges import STAY_ID FILE [--mapping NAME]` and `wi-counter charges map HIS_CODE CODE|--self-pay`.
+"""`wi-counter charges import STAY_ID FILE [--mapping NAME]`, `charges map HIS_CODE CODE|--self-pay`,
+`charges upload STAY_ID|--all`, `charges mappings`, `charges catalogue [--sync]`: the stay's charge lines.
 
-Registered by `app.cli` (its `command`/`action` helpers); the handlers import the services lazily.
+The handlers import the services lazily.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from app.commands_identity import OPERATOR_HELP, add_operator_options, signed_in
-
-__all__ = ["OPERATOR_HELP", "register"]
-
-Handler = Callable[[argparse.Namespace], int]
+from app.cli.common import CommandLine, add_operator_options, centre_client, open_context, signed_in, usage
 
 
-def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
-             action: Callable[[Any, str, str, Handler], argparse.ArgumentParser]) -> None:
-    charges = command("charges", "住院费用明细：导入 HIS 导出文件、目录对照 / the stay's charge lines", _help)
-    actions = charges.add_subparsers(dest="charges_command", metavar="ACTION")
-    importing = action(actions, "import",
-                       "导入 HIS 费用明细（CSV：UTF-8 或 GBK；XLSX）；有问题的行全部列出，文件无误才导入"
-                       " / import a HIS export (CSV UTF-8/GBK, XLSX); every bad row listed, nothing imported until clean",
-                       import_command)
+def register(cli: CommandLine) -> None:
+    cli.group("charges", "住院费用明细：导入 HIS 导出文件、目录对照 / the stay's charge lines",
+              usage("wi-counter charges {import,map,upload,mappings,catalogue}"))
+    importing = cli.action("charges", "import",
+                           "导入 HIS 费用明细（CSV：UTF-8 或 GBK；XLSX）；有问题的行全部列出，文件无误才导入"
+                           " / import a HIS export (CSV UTF-8/GBK, XLSX); every bad row listed, nothing imported until clean",
+                           import_command)
     importing.add_argument("stay_id", type=int, metavar="STAY_ID", help="住院登记编号 / stay id")
     importing.add_argument("file", type=Path, metavar="FILE", help="HIS 导出文件 / the HIS export")
     importing.add_argument("--mapping", metavar="NAME",
                            help="列映射名称（见 docs/his-import.md），默认取设置 his.mapping / column mapping name, "
                                 "default: the setting his.mapping")
     add_operator_options(importing)
-    mapping = action(actions, "map",
-                     "把 HIS 项目编码对照到目录编码（或确认为目录外自费），并重新对照未上传的明细"
-                     " / map a HIS code to a catalogue code (or confirm it is outside the catalogue)",
-                     map_command)
+    mapping = cli.action("charges", "map",
+                         "把 HIS 项目编码对照到目录编码（或确认为目录外自费），并重新对照未上传的明细"
+                         " / map a HIS code to a catalogue code (or confirm it is outside the catalogue)",
+                         map_command)
     mapping.add_argument("his_code", metavar="HIS_CODE", help="HIS 项目编码 / the hospital's item code")
     target = mapping.add_mutually_exclusive_group(required=True)
     target.add_argument("catalogue_code", nargs="?", metavar="CATALOGUE_CODE", help="目录编码 / catalogue code")
@@ -43,30 +37,19 @@ def register(command: Callable[[str, str, Handler], argparse.ArgumentParser],
                         help="确认为目录外项目（自费，须告知患者） / confirmed outside the catalogue (self-pay)")
     mapping.add_argument("--note", default="", help="备注 / note")
     add_operator_options(mapping)
-    uploading = action(actions, "upload",
-                       "把已对照、已分类的明细上传结算中心（住院期间；每日上传可用计划任务执行 --all）"
-                       " / upload the final lines during the stay (a scheduled task runs --all daily)",
-                       upload_command)
+    uploading = cli.action("charges", "upload",
+                           "把已对照、已分类的明细上传结算中心（住院期间；每日上传可用计划任务执行 --all）"
+                           " / upload the final lines during the stay (a scheduled task runs --all daily)",
+                           upload_command)
     which = uploading.add_mutually_exclusive_group(required=True)
     which.add_argument("stay_id", type=int, nargs="?", metavar="STAY_ID", help="住院登记编号 / stay id")
     which.add_argument("--all", action="store_true", help="所有在院患者 / every stay in hospital")
     add_operator_options(uploading)
-    action(actions, "mappings", "列出可用的 HIS 列映射 / list the column mappings", mappings_command)
-    catalogue = action(actions, "catalogue",
-                       "本地目录：版本和条目数；--sync 从结算中心下载更新 / the local catalogue; --sync downloads "
-                       "what changed from the centre", catalogue_command)
+    cli.action("charges", "mappings", "列出可用的 HIS 列映射 / list the column mappings", mappings_command)
+    catalogue = cli.action("charges", "catalogue",
+                           "本地目录：版本和条目数；--sync 从结算中心下载更新 / the local catalogue; --sync downloads "
+                           "what changed from the centre", catalogue_command)
     catalogue.add_argument("--sync", action="store_true", help="从结算中心更新目录 / update from the centre")
-
-
-def _help(args: argparse.Namespace) -> int:
-    print("用法 / usage: wi-counter charges {import,map,upload,mappings,catalogue}", file=sys.stderr)
-    return 2
-
-
-def _open(args: argparse.Namespace) -> Any:
-    from app.bootstrap import open_counter
-
-    return open_counter(home=args.home, demo=args.demo, db_url=args.db)
 
 
 def import_command(args: argparse.Namespace) -> int:
@@ -74,7 +57,7 @@ def import_command(args: argparse.Namespace) -> int:
     from app.settings import HIS_MAPPING
     from app.workflow.his_import import HisFileInvalid, import_his_file, load_mapping, read_his_file
 
-    context = _open(args)
+    context = open_context(args)
     try:
         mapping = load_mapping(args.mapping or context.settings.get(HIS_MAPPING), context.paths.config_dir)
         try:
@@ -100,7 +83,7 @@ def map_command(args: argparse.Namespace) -> int:
     from app.operators import Permission
     from app.workflow.code_map import set_mapping
 
-    context = _open(args)
+    context = open_context(args)
     try:
         actor = signed_in(context, args, Permission.IMPORT_CHARGES)
         with context.transaction() as session:
@@ -117,13 +100,12 @@ def upload_command(args: argparse.Namespace) -> int:
     """Lines up during the stay (issue 25): one stay, or every stay in hospital (the daily run)."""
     from app.centre.gateway import CentreError
     from app.operators import Permission
-    from app.composition import open_workflow_centre
     from app.workflow.line_upload import upload_open_stays, upload_ready_lines
 
-    context = _open(args)
+    context = open_context(args)
     try:
         actor = signed_in(context, args, Permission.IMPORT_CHARGES)
-        client = open_workflow_centre(context, actor)
+        client = centre_client(context, actor)
         try:
             if args.all:
                 done = upload_open_stays(context, client, actor)
@@ -149,7 +131,7 @@ def upload_command(args: argparse.Namespace) -> int:
 def mappings_command(args: argparse.Namespace) -> int:
     from app.workflow.his_import import load_mapping, mapping_names
 
-    context = _open(args)
+    context = open_context(args)
     try:
         config = context.paths.config_dir
         for name in mapping_names(config):
@@ -166,12 +148,10 @@ def catalogue_command(args: argparse.Namespace) -> int:
     from app.db.models import CatalogueItem
     from app.workflow.catalogue import local_version, sync_catalogue
 
-    context = _open(args)
+    context = open_context(args)
     try:
         if args.sync:
-            from app.composition import open_counter_centre
-
-            client = open_counter_centre(context)
+            client = centre_client(context)
             try:
                 changed = sync_catalogue(context, client)
             finally:

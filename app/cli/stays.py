@@ -1,14 +1,14 @@
 """`wi-counter stays [--status S] [--search TEXT]`: the stays at a glance, ID numbers masked.
 
-Registered in `app.cli` (the stay commands' marked place); exit 0 ok, 2 bad input.
+Exit 0 ok, 2 bad input.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from app.cli.common import CommandLine, open_context, print_json
 from app.db.models import StayStatus
 from app.workflow.stays import STATUS_LABELS
 
@@ -18,7 +18,9 @@ STATUS_CHOICES: dict[str, StayStatus] = {status.value: status for status in Stay
 }
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def register(cli: CommandLine) -> None:
+    parser = cli.command("stays", "住院一览：在院、待结算、已结算、已撤销、待补登记（身份证号已遮蔽） / the stays at a glance",
+                         stays)
     parser.add_argument("--status", metavar="STATUS",
                         help="只列此状态：在院/待结算/已结算/已撤销/待补登记（或 admitted、pending_settlement、settled、"
                              "cancelled、pending_backfill） / only stays in this status")
@@ -32,7 +34,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def stays(args: argparse.Namespace) -> int:
-    from app.bootstrap import open_counter
     from app.workflow.stays import list_stays
 
     status = None
@@ -47,14 +48,14 @@ def stays(args: argparse.Namespace) -> int:
         return 2
     if args.old_full_payments:
         return _old_full_payments(args)
-    context = open_counter(home=args.home, demo=args.demo, db_url=args.db)
+    context = open_context(args)
     try:
         with context.transaction() as session:
             rows = list_stays(session, status=status, search=args.search, limit=args.limit)
     finally:
         context.close()
     if args.json:
-        print(json.dumps([{
+        print_json([{
             "stay_id": s.stay_id, "name": s.name, "id_number": s.masked_id, "admission_no": s.admission_no,
             "registration_no": s.registration_no, "dept": s.dept, "admitted_on": s.admitted_on.isoformat(),
             "discharged_on": s.discharged_on.isoformat() if s.discharged_on else None, "status": s.status.value,
@@ -62,7 +63,7 @@ def stays(args: argparse.Namespace) -> int:
             "total": None if s.total is None else str(s.total),
             "personal_total": None if s.personal_total is None else str(s.personal_total),
             "registered_offline": s.registered_offline,
-        } for s in rows], ensure_ascii=False, indent=2))
+        } for s in rows])
         return 0
     if not rows:
         print("没有符合条件的住院登记 / no stays")
@@ -78,23 +79,22 @@ def stays(args: argparse.Namespace) -> int:
 
 def _old_full_payments(args: argparse.Namespace) -> int:
     """The one-off listing of docs/full-payment.md: what the old 补登记 settled and handed back."""
-    from app.bootstrap import open_counter
     from app.workflow.stays import old_flow_full_payments
 
-    context = open_counter(home=args.home, demo=args.demo, db_url=args.db)
+    context = open_context(args)
     try:
         with context.transaction() as session:
             rows = old_flow_full_payments(session)
     finally:
         context.close()
     if args.json:
-        print(json.dumps([{
+        print_json([{
             "receipt_no": r.receipt_no, "stay_id": r.stay_id, "name": r.name, "id_number": r.masked_id,
             "admission_no": r.admission_no, "paid_in_full": str(r.paid_in_full), "settlement_id": r.settlement_id,
             "centre_settlement_id": r.centre_settlement_id, "fund_handed_back": str(r.fund_handed_back),
             "backfilled_at": r.backfilled_at.isoformat() if r.backfilled_at else None,
             "claim_batch": r.claim_batch, "cancelled": r.cancelled,
-        } for r in rows], ensure_ascii=False, indent=2))
+        } for r in rows])
         return 0
     if not rows:
         print("没有旧流程处理过的全额垫付 / none")
