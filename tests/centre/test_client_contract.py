@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.bootstrap import CounterContext
 from app.centre import wire
-from app.centre.client import CentreClient
+from app.centre.client import CentreClient, open_centre
 from app.centre.gateway import (
     AdmissionCancelRequest,
     CentreError,
