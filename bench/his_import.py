@@ -1,6 +1,6 @@
 """HIS import benchmark: a 20,000-line export into one stay (issue 6 item 2).
 
-Writes the export with `app.workflow.his_samples` (GBK CSV, and XLSX), then on a fresh SQLite
+Writes the export with `app.demo.his_samples` (GBK CSV, and XLSX), then on a fresh SQLite
 database (or the one named by --db, e.g. the test PostgreSQL server's) measures, median of 5 runs
 each rolled back:
 1. reading and checking the CSV (decode, every row checked, fingerprints);
@@ -39,7 +39,7 @@ from app.db.engine import make_engine, make_session_factory  # noqa: E402
 from app.db.migrate import upgrade  # noqa: E402
 from app.db.models import Care, Institution, Operator, Role, Stay, Worker  # noqa: E402
 from app.operators import OperatorInfo  # noqa: E402
-from app.workflow import his_samples  # noqa: E402
+from app.demo import his_samples  # noqa: E402
 from app.workflow.catalogue import seed_demo_catalogue  # noqa: E402
 from app.workflow.his_import import ParsedHisFile, import_his_file, load_mapping, read_his_file  # noqa: E402
 from tests.signed_in import signed_in  # noqa: E402

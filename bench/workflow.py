@@ -2,7 +2,7 @@
 
 Sets up its own temporary counter (SQLite): the demo hospital, a clerk, 张伟's stay (recognition
 S82.201, diagnoses S82.201 and I10), the demo counter's catalogue as the local copy, and a
-20,000-line GBK HIS export (`app.workflow.his_samples`) whose non-injury lines carry no diagnosis.
+20,000-line GBK HIS export (`app.demo.his_samples`) whose non-injury lines carry no diagnosis.
 Prints, one line each:
 
     BENCH workflow_import_match_classify_preview <ms> ms (goal < 2000)
@@ -61,7 +61,7 @@ def _counter(home: Path) -> tuple[object, object, list[int]]:
 
 
 def _his_file(folder: Path) -> Path:
-    from app.workflow.his_samples import sample_lines, write_csv
+    from app.demo.his_samples import sample_lines, write_csv
 
     # The HIS gives the injury lines their diagnosis and leaves the others without one: the clerk classifies them.
     lines = sample_lines(LINES, start=dt.date.today() - dt.timedelta(days=10), days=10, other_diagnosis="",

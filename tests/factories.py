@@ -66,7 +66,7 @@ def settlement(session: Session, stay: Stay, msgid: str = "H44080100001202011170
 
 def stay_from_case(session: Session, case: Case, created_by: int) -> Stay:
     """The stay of a case file as the window would have recorded it: worker, stay, diagnoses, charge lines."""
-    from app.case_records import record_case_stay
+    from app.demo.case_records import record_case_stay
 
     return record_case_stay(session, case, created_by)
 

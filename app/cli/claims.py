@@ -255,7 +255,7 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def demo_month_command(args: argparse.Namespace) -> int:
-    from app.claims.demo_month import seed_demo_month
+    from app.demo.month import seed_demo_month
     from app.demo import DEMO_PASSWORD
     from app.operators import authenticate
 

@@ -1,7 +1,7 @@
 """Settled stays stored straight in a counter's database, for the claims tests.
 
 Each stay is a CASES.md case (tests/rules/base_case.py) varied by worker, insured place, care and
-dates, recorded with the same functions the discharge workflow uses (`app.case_records`,
+dates, recorded with the same functions the discharge workflow uses (`app.demo.case_records`,
 `app.rules.settlement.compute`, `app.slips.record_settlement` / `record_cancellation`).
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.bootstrap import CounterContext, open_counter
-from app.case_records import record_case_stay
+from app.demo.case_records import record_case_stay
 from app.db.models import (
     CatalogueItem,
     ChargeCategory,

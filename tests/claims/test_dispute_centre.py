@@ -18,7 +18,7 @@ from app.centre import wire
 from app.centre.client import CentreClient
 from app.claims.calendar import load_calendar
 from app.claims.deductions import DeductionView, file_dispute, list_deductions
-from app.claims.demo_month import seed_demo_month
+from app.demo.month import seed_demo_month
 from app.claims.service import build_claim, previous_month
 from app.claims.upload import fetch_answer, upload_claim
 from app.db.models import OutboxEntry

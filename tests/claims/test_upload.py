@@ -15,7 +15,7 @@ from app.centre import wire
 from app.centre.client import CentreClient
 from app.claims.calendar import load_calendar
 from app.claims.deductions import list_deductions, record_dispute
-from app.claims.demo_month import seed_demo_month
+from app.demo.month import seed_demo_month
 from app.claims.service import build_claim, claim_summary, previous_month
 from app.claims.upload import fetch_answer, upload_claim
 from app.db.models import ClaimDeduction, ClaimStatus, OutboxEntry

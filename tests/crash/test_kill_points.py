@@ -31,7 +31,7 @@ from app.bootstrap import CounterContext, open_counter
 from app.centre import wire
 from app.centre.client import CentreClient
 from app.centre.gateway import Operation, OutcomeState
-from app.claims.demo_month import seed_demo_month
+from app.demo.month import seed_demo_month
 from app.claims.service import build_claim, previous_month
 from app.claims.upload import upload_claim
 from app.composition import open_counter_centre, open_workflow_centre

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from app.workflow import his_samples
+from app.demo import his_samples
 from app.workflow.his_import import HisFileInvalid, ParsedHisFile, load_mapping, read_his_file
 from tests.fuzz.strategies import ODD_TEXT
 from tests.fuzz.support import fuzz_settings, judge, unexpected

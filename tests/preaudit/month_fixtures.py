@@ -2,7 +2,7 @@
 month-end comparison tests (predicted vs deducted); and answered months written straight into the
 database (`answered_month`) for the learning tests.
 
-The demo people whose filings cover the whole of last month (`app.claims.demo_month`) are admitted on
+The demo people whose filings cover the whole of last month (`app.demo.month`) are admitted on
 a day of last month, given the lines a test asks for, and settled on the month's last day. The settle
 step is one function (`settle_admitted`), so that a guard added to settling later (acknowledged
 pre-audit findings) is met in one place.
@@ -20,7 +20,7 @@ from sqlalchemy import select
 from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
 from app.centre.gateway import SettlementRequest
-from app.claims.demo_month import DEMO_PEOPLE, last_month_dates
+from app.demo.month import DEMO_PEOPLE, last_month_dates
 from app.claims.service import build_claim
 from app.db.models import (
     ChargeCategory,

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Stay
 from app.operators import OperatorInfo
-from app.workflow import his_import, his_samples
+from app.workflow import his_import
+from app.demo import his_samples
 from app.workflow.his_import import HisFileInvalid
 from tests.workflow.charge_helpers import (  # noqa: F401 - fixtures
     START,

@@ -36,7 +36,7 @@ from app.workflow.case_builder import case_for_stay
 from app.workflow.his_import import HisFileInvalid, import_his_file, load_mapping, read_his_file
 from printing.claim_forms import export
 from printing.templates import render_slip
-from app.case_records import record_case_stay
+from app.demo.case_records import record_case_stay
 from app.rules.case import parse_case
 from tests.claims.claim_fixtures import clerks, id_number, open_test_counter, seed_device_catalogue
 from tests.rules.base_case import base_case, item

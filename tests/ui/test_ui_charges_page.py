@@ -26,7 +26,7 @@ from app.settings import CENTRE_READ_TIMEOUT_SECONDS, CENTRE_URL
 from tests.centre.client_fixtures import SANDBOX_KEY, SandboxProcess, admission_of, centre_today, start_sandbox
 from tests.workflow.separation_helpers import add_lines, operator, sync_local_catalogue, zhang_wei_stay
 from app.workflow.code_map import set_mapping
-from app.workflow.his_samples import sample_lines, write_csv
+from app.demo.his_samples import sample_lines, write_csv
 from ui.pages.charges_dialogs import (
     BadRowsDialog,
     CodeMapDialog,

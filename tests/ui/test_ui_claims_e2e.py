@@ -11,7 +11,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from app.bootstrap import CounterContext
-from app.claims.demo_month import seed_demo_month
+from app.demo.month import seed_demo_month
 from app.composition import open_workflow_centre
 from app.operators import OperatorInfo
 from tests.ui.print_dialogs import answer

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from app.bootstrap import CounterContext
 from app.db.models import Stay, StayStatus
 from app.slips import money_text
-from app.workflow.his_samples import csv_bytes, sample_lines
+from app.demo.his_samples import csv_bytes, sample_lines
 from devices.backends import BackendChoice
 from devices.monitor import read_card
 from devices.pcsc import PcscBackend

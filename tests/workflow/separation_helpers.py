@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from app.case_records import record_case_stay
+from app.demo.case_records import record_case_stay
 from app.db.models import (
     Care,
     CatalogueItem,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.db.models import ChargeCategory, ChargeSource, HisImport, Role, Stay, StayStatus
 from app.errors import ConfigurationError, PermissionDenied
 from app.operators import ROLE_PERMISSIONS, OperatorInfo, Permission
-from app.workflow import his_samples
+from app.demo import his_samples
 from app.workflow.common import WorkflowError
 from app.workflow.his_import import (
     ColumnMapping,
@@ -369,7 +369,7 @@ def test_the_demo_files_for_zhang_wei(session: Session, stay: Stay, clerk: Opera
     assert lines[-1].refund_of_id == next(line.id for line in lines if line.his_code == "XJ01DB04")
     assert {line.diagnosis_code for line in lines} == {"S82.201", "I10"}
     assert [line.his_code for line in lines if line.code is None] == ["HZ-9001"]
-    # The files are what the generator writes (regenerate with `python -m app.workflow.his_samples`).
+    # The files are what the generator writes (regenerate with `python -m app.demo.his_samples`).
     start = dt.date(2026, 11, 20)
     assert resource_path("demo", "his", "张伟-住院费用.csv").read_bytes() == his_samples.csv_bytes(
         his_samples.demo_lines(start))

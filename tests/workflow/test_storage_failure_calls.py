@@ -26,7 +26,7 @@ from app.bootstrap import CounterContext
 from app.centre.client import CentreClient
 from app.centre.gateway import Operation
 from app.sandbox.store import DATABASE_NAME
-from app.claims.demo_month import seed_demo_month
+from app.demo.month import seed_demo_month
 from app.claims.service import build_claim, previous_month
 from app.claims.upload import upload_claim
 from app.composition import open_workflow_centre

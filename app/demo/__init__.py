@@ -82,7 +82,7 @@ def _seed_demo_settlement(session: Session, counter_name: str) -> bool:
     """One settled stay (the official sample slip's figures, `003 附表3`) for the 结算单 page."""
     import datetime as dt
 
-    from app.case_records import record_case_stay
+    from app.demo.case_records import record_case_stay
     from app.db.models import MedicalRecordCompletion, Settlement
     from app.rules.case import read_case_file
     from app.rules.settlement import compute

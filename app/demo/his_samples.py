@@ -192,7 +192,7 @@ def demo_line_with_bad_row(start: dt.date) -> list[SampleLine]:
     return lines
 
 
-if __name__ == "__main__":  # regenerate the demo file: python -m app.workflow.his_samples
+if __name__ == "__main__":  # regenerate the demo file: python -m app.demo.his_samples
     folder = resource_path("demo", "his")
     folder.mkdir(parents=True, exist_ok=True)
     print(write_csv(folder / "张伟-住院费用.csv", demo_lines(dt.date(2026, 11, 20))))
