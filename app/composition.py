@@ -11,16 +11,14 @@ sandbox centre's public demo key (the core does not import `app.sandbox`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy.orm import Session
+from functools import partial
+from typing import TYPE_CHECKING
 
 from app.centre.client import CentreClient, open_centre
 from app.centre.ecard import identity_from_person
 from app.centre.gateway import Operation, PersonKey, Reachability
 from app.centre.outbox import Applier
 from app.claims.deductions import apply_dispute
-from app.db.models import OutboxEntry
 from app.sandbox.seed import institution_seeds
 from app.workflow.appliers import (
     apply_admission,
@@ -41,40 +39,18 @@ if TYPE_CHECKING:
 
 
 def workflow_appliers(counter_name: str) -> dict[Operation, Applier]:
-    """The appliers every centre client of the program carries (`open_counter_centre`)."""
-
-    def admission(session: Session, entry: OutboxEntry, result: Any) -> None:
-        apply_admission(session, entry, result, counter_name)
-
-    def fee_upload(session: Session, entry: OutboxEntry, result: Any) -> None:
-        apply_fee_upload(session, entry, result)
-
-    def settlement(session: Session, entry: OutboxEntry, result: Any) -> None:
-        apply_settlement(session, entry, result, counter_name)
-
-    def cancellation(session: Session, entry: OutboxEntry, result: Any) -> None:
-        apply_settlement_cancel(session, entry, result, counter_name)
-
-    def reversal(session: Session, entry: OutboxEntry, result: Any) -> None:
-        apply_reversal(session, entry, result, counter_name)
-
-    def admission_cancel(session: Session, entry: OutboxEntry, result: Any) -> None:
-        apply_admission_cancel(session, entry, result, counter_name)
-
-    def full_payment(session: Session, entry: OutboxEntry, result: Any) -> None:
-        apply_full_payment_registration(session, entry, result, counter_name)
-
-    def dispute(session: Session, entry: OutboxEntry, result: Any) -> None:
-        apply_dispute(session, entry, result, counter_name)
-
-    def rehab_plan(session: Session, entry: OutboxEntry, result: Any) -> None:
-        apply_rehab_plan(session, entry, result, counter_name)
-
-    return {Operation.DEDUCTION_DISPUTE: dispute, Operation.REHAB_PLAN: rehab_plan,
-            Operation.ADMISSION: admission, Operation.ADMISSION_CANCEL: admission_cancel,
-            Operation.FEE_UPLOAD: fee_upload, Operation.FEE_CANCEL: apply_fee_cancel,
-            Operation.SETTLEMENT: settlement, Operation.SETTLEMENT_CANCEL: cancellation, Operation.REVERSAL: reversal,
-            Operation.FULL_PAYMENT_REGISTRATION: full_payment}
+    """The appliers every centre client of the program carries (`open_counter_centre`); those that
+    record who acted are told this counter's name."""
+    by_counter: dict[Operation, Callable[..., None]] = {
+        Operation.ADMISSION: apply_admission, Operation.ADMISSION_CANCEL: apply_admission_cancel,
+        Operation.SETTLEMENT: apply_settlement, Operation.SETTLEMENT_CANCEL: apply_settlement_cancel,
+        Operation.REVERSAL: apply_reversal, Operation.FULL_PAYMENT_REGISTRATION: apply_full_payment_registration,
+        Operation.DEDUCTION_DISPUTE: apply_dispute, Operation.REHAB_PLAN: apply_rehab_plan,
+    }
+    appliers: dict[Operation, Applier] = {operation: partial(apply, counter_name=counter_name)
+                                          for operation, apply in by_counter.items()}
+    appliers.update({Operation.FEE_UPLOAD: apply_fee_upload, Operation.FEE_CANCEL: apply_fee_cancel})
+    return appliers
 
 
 def demo_signing_key(institution_code: str) -> str | None:
