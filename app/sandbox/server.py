@@ -377,11 +377,21 @@ class SandboxServer:
             await self._listen()  # a refusal fault that was ended early
         self.faults.clear()
         self.latency = Latency()
+        # The 终端号 given stay given (a real centre never forgets one): a counter of before still uses
+        # its number, and a new counter drawing the same one would draw its msgids. The latest half
+        # are kept, so a sandbox reset between many tests never runs out of numbers.
+        kept_terminals = self.connection.execute(
+            "SELECT institution, counter_id, terminal_no, registered_at FROM terminal "
+            "ORDER BY registered_at DESC, rowid DESC LIMIT ?", (wire.SLOTS_PER_SECOND // 2,)).fetchall()
         self.connection.close()
         store.remove(self.data_dir)
         try:
             self.connection = store.connect(self.data_dir)
             seed.seed_if_new(self.connection, wire.now().date())
+            with self.connection:
+                self.connection.executemany(
+                    "INSERT INTO terminal (institution, counter_id, terminal_no, registered_at) VALUES (?, ?, ?, ?)",
+                    [tuple(row) for row in kept_terminals])
         except sqlite3.Error as exc:
             return web.json_response({"error": f"无法重建沙箱数据库：{exc}"}, status=500)
         self.centre = SandboxCentre(self.connection, institution_keys(self.connection))

@@ -96,3 +96,30 @@ def test_a_call_held_by_a_delay_is_ended_by_a_reset_not_applied(own_sandbox: San
 def test_reset_is_for_loopback_only_and_answers_json(own_sandbox: SandboxProcess) -> None:
     response = httpx.post(f"{own_sandbox.url}/admin/reset", timeout=10)
     assert response.status_code == 200 and response.json()["reset"] is True
+
+
+def test_a_counter_after_a_reset_never_gets_the_terminal_number_a_counter_before_it_had(
+        tmp_path: Path, own_sandbox: SandboxProcess, own_counter: CounterContext) -> None:
+    """A counter signed in before a reset keeps its 终端号 in its own books (a real centre never forgets
+    one); the next counter must not get the same number, or both draw the same msgids in one second
+    and the centre takes one's call for the other's (a CI run saw a 2401 refused 1004 because a
+    leftover client's sign-in had used its msgid)."""
+    from app.centre.client import CentreClient
+
+    def signed_in_terminal(ctx: CounterContext) -> str:
+        client: CentreClient = open_counter_centre(ctx, ("cashier", "张收款"))
+        try:
+            client.centre.sign_in()
+            terminal = client.outbox.identity().terminal_no
+        finally:
+            client.close()
+        assert terminal is not None
+        return terminal
+
+    before = signed_in_terminal(own_counter)
+    own_sandbox.admin("POST", "/admin/reset")
+    later = make_counter(tmp_path / "home-after", f"sqlite:///{tmp_path / 'after.sqlite3'}", own_sandbox.url)
+    try:
+        assert signed_in_terminal(later) != before
+    finally:
+        later.close()
